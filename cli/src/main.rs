@@ -1,0 +1,4 @@
+//! `infer`: the command-line front end of Inference from Scratch.
+fn main() {
+    println!("infer");
+}

@@ -1,0 +1,1 @@
+//! Model-agnostic decoding strategies and post-processing.

@@ -1,0 +1,8 @@
+//! # engine
+//!
+//! The bottom layer of Inference from Scratch: tensors (shared storage plus a
+//! layout of shape, strides and offset), dtypes, and the CPU kernels every
+//! model runs on. Each fast kernel has a plain twin in [`kernels::scalar`]
+//! that the book shows first and the property tests compare against.
+
+pub mod kernels;

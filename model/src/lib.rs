@@ -1,0 +1,1 @@
+//! Model files, tokenizer, architectures and the KV cache.
