@@ -1,0 +1,41 @@
+//! The small language-model trait every decoding strategy drives.
+//!
+//! A model holds a fixed number of *sequence slots*, each with its own
+//! KV cache. Strategies feed tokens to slots and get back the logits of
+//! each slot's last position; beam search rearranges slots with
+//! [`LanguageModel::reorder`] instead of recomputing prefixes.
+
+/// Error raised by a model behind the trait (boxed so that `decode` never
+/// names a concrete model's error type).
+pub type ModelError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A causal language model with per-slot cached state.
+pub trait LanguageModel {
+    /// Size of the vocabulary: the length of every logits row.
+    fn vocab_size(&self) -> usize;
+
+    /// Number of sequence slots this model was built with.
+    fn num_slots(&self) -> usize;
+
+    /// Longest sequence (prompt plus generated tokens) a slot can hold.
+    fn max_seq_len(&self) -> usize;
+
+    /// Number of tokens currently cached in `slot`.
+    fn seq_len(&self, slot: usize) -> usize;
+
+    /// Append `tokens` to each listed slot (one entry per distinct slot; a
+    /// prompt may be many tokens, a decode step is one) and return, in the
+    /// same order, the logits of the last position of each entry.
+    fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, ModelError>;
+
+    /// Roll `slot` back to its first `len` tokens.
+    fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError>;
+
+    /// Rearrange slots: afterwards slot `i` holds what slot `sources[i]`
+    /// held before (a slot may be copied to several places). Slots not
+    /// listed (`i >= sources.len()`) are left as they are.
+    fn reorder(&mut self, sources: &[usize]) -> Result<(), ModelError>;
+
+    /// Forget everything in `slot`.
+    fn clear(&mut self, slot: usize);
+}
