@@ -5,4 +5,12 @@
 //! model runs on. Each fast kernel has a plain twin in [`kernels::scalar`]
 //! that the book shows first and the property tests compare against.
 
+#![deny(missing_docs)]
+
+pub mod dtype;
+pub mod error;
 pub mod kernels;
+pub mod threads;
+
+pub use dtype::DType;
+pub use error::{EngineError, Result};

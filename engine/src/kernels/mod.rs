@@ -2,23 +2,63 @@
 //!
 //! Every function here has a plain reference twin in [`scalar`]. The public
 //! functions in this module pick the fastest implementation for the running
-//! CPU (chosen once, at run time) and split large work across threads.
+//! CPU (chosen once, at run time, see [`dispatch`]) and split large work
+//! across the thread pool of [`crate::threads`].
+//!
+//! These are the building blocks under the tensor API; they trust their
+//! caller about lengths. Each documents what it expects under "Panics": a
+//! wrong length panics with a message (it never reads out of bounds).
 
+pub mod dispatch;
 pub mod scalar;
+
+pub use dispatch::{Level, level};
+
+use rayon::prelude::*;
+
+use crate::threads;
+
+/// Shape of the attention problem and the layout of the K/V cache.
+///
+/// * `q` and `out`: `[n_heads][head_dim]` per query (for prefill,
+///   `[t][n_heads][head_dim]`).
+/// * `k_cache`, `v_cache`: `[n_kv_heads][capacity][head_dim]`: each KV
+///   head's rows are contiguous, so one head's keys stream from memory in
+///   order. Position `p` of KV head `g` starts at `(g * capacity + p) * head_dim`.
+/// * Query head `h` reads KV head `h / (n_heads / n_kv_heads)` (grouped-query
+///   attention; `n_kv_heads == n_heads` is ordinary multi-head attention).
+/// * Scores are scaled by `1/sqrt(head_dim)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttnDims {
+    /// Query heads.
+    pub n_heads: usize,
+    /// Key/value heads (divides `n_heads`).
+    pub n_kv_heads: usize,
+    /// Elements per head.
+    pub head_dim: usize,
+    /// Positions allocated per KV head in the cache.
+    pub capacity: usize,
+}
+
+/// Below this many multiply-adds a kernel stays on the calling thread: the
+/// hand-off to the pool would cost more than it saves.
+const PAR_MIN_WORK: usize = 1 << 15;
 
 /// Dot product of two equal-length slices.
 ///
 /// # Panics
-/// Never on the public API of the tensor layer; at this slice level the
-/// caller guarantees `a.len() == b.len()` (checked in debug builds).
+/// If `a.len() != b.len()`.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
+    assert_eq!(a.len(), b.len(), "dot: lengths differ");
     scalar::dot(a, b)
 }
 
 /// `y += alpha * x`.
+///
+/// # Panics
+/// If `x.len() != y.len()`.
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    debug_assert_eq!(x.len(), y.len());
+    assert_eq!(x.len(), y.len(), "axpy: lengths differ");
     scalar::axpy(alpha, x, y)
 }
 
@@ -28,23 +68,360 @@ pub fn softmax_inplace(x: &mut [f32]) {
 }
 
 /// RMSNorm: `out[i] = x[i] / sqrt(mean(x²) + eps) * w[i]`.
+///
+/// # Panics
+/// If `w` or `out` differ in length from `x`.
 pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    assert!(
+        w.len() == x.len() && out.len() == x.len(),
+        "rmsnorm: lengths differ"
+    );
     scalar::rmsnorm(x, w, eps, out)
 }
 
 /// LayerNorm: `out[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i]`.
+///
+/// # Panics
+/// If `w`, `b` or `out` differ in length from `x`.
 pub fn layernorm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
+    assert!(
+        w.len() == x.len() && b.len() == x.len() && out.len() == x.len(),
+        "layernorm: lengths differ"
+    );
     scalar::layernorm(x, w, b, eps, out)
 }
 
+/// SiLU in place: `x * sigmoid(x)`.
+pub fn silu_inplace(x: &mut [f32]) {
+    scalar::silu_inplace(x)
+}
+
+/// GELU (tanh form, as GPT-2) in place.
+pub fn gelu_tanh_inplace(x: &mut [f32]) {
+    scalar::gelu_tanh_inplace(x)
+}
+
+/// `x[i] *= y[i]`.
+///
+/// # Panics
+/// If `x.len() != y.len()`.
+pub fn mul_inplace(x: &mut [f32], y: &[f32]) {
+    assert_eq!(x.len(), y.len(), "mul_inplace: lengths differ");
+    scalar::mul_inplace(x, y)
+}
+
+/// `x[i] += y[i]`.
+///
+/// # Panics
+/// If `x.len() != y.len()`.
+pub fn add_inplace(x: &mut [f32], y: &[f32]) {
+    assert_eq!(x.len(), y.len(), "add_inplace: lengths differ");
+    scalar::add_inplace(x, y)
+}
+
+/// Rotary position embedding in place for one token's `n_heads` heads
+/// (`x` is `[n_heads][head_dim]`), Llama / Hugging Face half-rotated layout:
+/// element `i` of a head pairs with `i + head_dim/2`, rotated by angle
+/// `pos · theta_base^(-2i/head_dim)`.
+///
+/// # Panics
+/// If `x.len() != n_heads * head_dim` or `head_dim` is odd.
+pub fn rope_inplace(x: &mut [f32], n_heads: usize, head_dim: usize, pos: usize, theta_base: f32) {
+    assert_eq!(
+        x.len(),
+        n_heads * head_dim,
+        "rope: x is not n_heads*head_dim"
+    );
+    assert!(
+        head_dim.is_multiple_of(2),
+        "rope: head_dim {head_dim} is odd"
+    );
+    scalar::rope_inplace(x, n_heads, head_dim, pos, theta_base)
+}
+
+fn check_matvec(name: &str, wlen: usize, rows: usize, cols: usize, x: usize, out: usize) {
+    assert!(
+        rows.checked_mul(cols) == Some(wlen) && x == cols && out == rows,
+        "{name}: w has {wlen} elements, x {x}, out {out} for {rows}x{cols}"
+    );
+}
+
 /// Matrix-vector product `out[r] = dot(w[r*cols..(r+1)*cols], x)` for a
-/// row-major `rows × cols` matrix `w`.
+/// row-major `rows × cols` matrix `w`. Rows are split across the thread pool.
+///
+/// # Panics
+/// If `w.len() != rows*cols`, `x.len() != cols` or `out.len() != rows`.
 pub fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
-    scalar::matvec(w, rows, cols, x, out)
+    check_matvec("matvec", w.len(), rows, cols, x.len(), out.len());
+    par_rows(rows, cols, out, |r0, o| {
+        scalar::matvec(&w[r0 * cols..(r0 + o.len()) * cols], o.len(), cols, x, o)
+    });
+}
+
+/// Matrix-vector product with an f16 matrix (f32 `x` and `out`).
+///
+/// # Panics
+/// If `w.len() != rows*cols`, `x.len() != cols` or `out.len() != rows`.
+pub fn matvec_f16(w: &[half::f16], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
+    check_matvec("matvec_f16", w.len(), rows, cols, x.len(), out.len());
+    par_rows(rows, cols, out, |r0, o| {
+        scalar::matvec_f16(&w[r0 * cols..(r0 + o.len()) * cols], o.len(), cols, x, o)
+    });
+}
+
+/// Split `out` (one value per row) into per-thread chunks and call
+/// `f(first_row, chunk)` on each; small problems stay on this thread.
+fn par_rows(rows: usize, cols: usize, out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
+    if rows * cols < PAR_MIN_WORK || rows < 8 {
+        f(0, out);
+        return;
+    }
+    // A few chunks per thread for balance, each a multiple of 4 rows.
+    let n = threads::num_threads().max(1) * 4;
+    let chunk = rows.div_ceil(n).next_multiple_of(4);
+    threads::install(|| {
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, o)| f(i * chunk, o));
+    });
 }
 
 /// Matrix product `c = a · bᵀ` where `a` is `m × k` row-major and `b` is
 /// `n × k` row-major (the layout of a linear layer's weight), `c` is `m × n`.
+/// Uses `matrixmultiply`'s blocked, threaded sgemm (scalar level: the naive
+/// twin).
+///
+/// # Panics
+/// If the slice lengths do not match `m`, `k`, `n`.
 pub fn matmul_bt(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &mut [f32]) {
-    scalar::matmul_bt(a, b, m, k, n, c)
+    assert!(
+        m.checked_mul(k) == Some(a.len())
+            && n.checked_mul(k) == Some(b.len())
+            && m.checked_mul(n) == Some(c.len()),
+        "matmul_bt: lengths a {} b {} c {} for m {m} k {k} n {n}",
+        a.len(),
+        b.len(),
+        c.len()
+    );
+    if level() == Level::Scalar {
+        return scalar::matmul_bt(a, b, m, k, n, c);
+    }
+    sgemm(a, (k, 1), b, (1, k), m, k, n, c);
 }
+
+/// Matrix product `c = a · b` with `a` `m × k` and `b` `k × n`, both row-major.
+///
+/// # Panics
+/// If the slice lengths do not match `m`, `k`, `n`.
+pub fn matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &mut [f32]) {
+    assert!(
+        m.checked_mul(k) == Some(a.len())
+            && k.checked_mul(n) == Some(b.len())
+            && m.checked_mul(n) == Some(c.len()),
+        "matmul: lengths a {} b {} c {} for m {m} k {k} n {n}",
+        a.len(),
+        b.len(),
+        c.len()
+    );
+    if level() == Level::Scalar {
+        return scalar::matmul(a, b, m, k, n, c);
+    }
+    sgemm(a, (k, 1), b, (n, 1), m, k, n, c);
+}
+
+/// `c = a · b` through `matrixmultiply` with explicit (row, column) strides.
+#[allow(clippy::too_many_arguments)]
+fn sgemm(
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    (rsb, csb): (usize, usize),
+    m: usize,
+    k: usize,
+    n: usize,
+    c: &mut [f32],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.fill(0.0);
+        return;
+    }
+    // SAFETY: the callers checked a.len() == m*k, b.len() == k*n and
+    // c.len() == m*n; with the strides given, every index sgemm forms,
+    // i*rs + j*cs for i < rows, j < cols, lies inside its slice.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// Index of the largest value (first on ties, NaNs skipped, 0 if empty).
+pub fn argmax(x: &[f32]) -> usize {
+    scalar::argmax(x)
+}
+
+/// The `k` largest values with their indices, largest first (ties: lower
+/// index first; NaNs skipped). Fewer than `k` if `x` is shorter.
+pub fn top_k(x: &[f32], k: usize) -> Vec<(usize, f32)> {
+    scalar::top_k(x, k)
+}
+
+fn check_attn(dims: AttnDims, q: usize, k: usize, v: usize, out: usize, end: usize) {
+    let AttnDims {
+        n_heads,
+        n_kv_heads,
+        head_dim,
+        capacity,
+    } = dims;
+    assert!(
+        n_kv_heads > 0 && n_heads.is_multiple_of(n_kv_heads),
+        "attention: {n_heads} query heads not a multiple of {n_kv_heads} kv heads"
+    );
+    assert!(
+        end <= capacity,
+        "attention: {end} positions exceed capacity {capacity}"
+    );
+    let cache = n_kv_heads * capacity * head_dim;
+    assert!(
+        k == cache && v == cache && q == out,
+        "attention: k {k} v {v} (want {cache}), q {q} out {out}"
+    );
+}
+
+/// Single-query causal attention over `seq_len` cached positions, every
+/// head; no mask is materialised. Layouts: see [`AttnDims`]. Heads are
+/// split across the thread pool.
+///
+/// # Panics
+/// If the lengths do not match `dims`, `seq_len > capacity`, or
+/// `n_heads % n_kv_heads != 0`.
+pub fn attention_decode(
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    dims: AttnDims,
+    seq_len: usize,
+    out: &mut [f32],
+) {
+    check_attn(
+        dims,
+        q.len(),
+        k_cache.len(),
+        v_cache.len(),
+        out.len(),
+        seq_len,
+    );
+    assert_eq!(
+        q.len(),
+        dims.n_heads * dims.head_dim,
+        "attention_decode: q length"
+    );
+    attention_rows(q, k_cache, v_cache, dims, seq_len, 1, out);
+}
+
+/// Causal attention for `t` new queries (`q`, `out`: `[t][n_heads][head_dim]`)
+/// at positions `start_pos..start_pos+t`, whose keys and values are already
+/// in the cache; query `i` sees positions `0..=start_pos+i`.
+///
+/// # Panics
+/// If the lengths do not match `dims` and `t`, `start_pos + t > capacity`,
+/// or `n_heads % n_kv_heads != 0`.
+pub fn attention_prefill(
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    dims: AttnDims,
+    start_pos: usize,
+    t: usize,
+    out: &mut [f32],
+) {
+    check_attn(
+        dims,
+        q.len(),
+        k_cache.len(),
+        v_cache.len(),
+        out.len(),
+        start_pos + t,
+    );
+    assert_eq!(
+        q.len(),
+        t * dims.n_heads * dims.head_dim,
+        "attention_prefill: q length"
+    );
+    attention_rows(q, k_cache, v_cache, dims, start_pos + 1, t, out);
+}
+
+/// Attention for `t` queries; query `i` sees `first_len + i` positions.
+/// Every (query, head) pair is independent work for the pool.
+fn attention_rows(
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    dims: AttnDims,
+    first_len: usize,
+    t: usize,
+    out: &mut [f32],
+) {
+    let hd = dims.head_dim;
+    if hd == 0 || t == 0 {
+        return;
+    }
+    let group = dims.n_heads / dims.n_kv_heads;
+    let job = |idx: usize, o: &mut [f32], scores: &mut Vec<f32>| {
+        let (i, h) = (idx / dims.n_heads, idx % dims.n_heads);
+        let len = first_len + i;
+        let base = (h / group) * dims.capacity * hd;
+        attend_one(
+            &q[idx * hd..(idx + 1) * hd],
+            &k_cache[base..base + len * hd],
+            &v_cache[base..base + len * hd],
+            scores,
+            o,
+        );
+    };
+    let work = t * dims.n_heads * (first_len + t) * hd;
+    if work < PAR_MIN_WORK {
+        let mut scores = Vec::new();
+        for (idx, o) in out.chunks_mut(hd).enumerate() {
+            job(idx, o, &mut scores);
+        }
+        return;
+    }
+    threads::install(|| {
+        out.par_chunks_mut(hd)
+            .enumerate()
+            .for_each_with(Vec::new(), |scores, (idx, o)| job(idx, o, scores));
+    });
+}
+
+// ANCHOR: attend_one
+/// One query head against its keys `k` and values `v` (`len × head_dim`,
+/// contiguous): scaled scores, softmax, weighted sum of values.
+fn attend_one(q: &[f32], k: &[f32], v: &[f32], scores: &mut Vec<f32>, out: &mut [f32]) {
+    let hd = q.len();
+    let scale = 1.0 / (hd as f32).sqrt();
+    scores.clear();
+    scores.extend(k.chunks_exact(hd).map(|kp| dot(q, kp) * scale));
+    softmax_inplace(scores);
+    out.fill(0.0);
+    for (&s, vp) in scores.iter().zip(v.chunks_exact(hd)) {
+        axpy(s, vp, out);
+    }
+}
+// ANCHOR_END: attend_one

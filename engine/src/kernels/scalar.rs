@@ -61,3 +61,163 @@ pub fn matmul_bt(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &mut [f3
         }
     }
 }
+
+/// SiLU (swish) in place: `x * sigmoid(x)`.
+pub fn silu_inplace(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v /= 1.0 + (-*v).exp();
+    }
+}
+
+/// `sqrt(2/π)`, the constant of the tanh form of GELU.
+pub const GELU_K: f32 = 0.797_884_6;
+
+/// GELU, tanh form (as GPT-2): `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+pub fn gelu_tanh_inplace(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        let u = GELU_K * (*v + 0.044_715 * *v * *v * *v);
+        *v = 0.5 * *v * (1.0 + u.tanh());
+    }
+}
+
+/// `x[i] *= y[i]`.
+pub fn mul_inplace(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a *= b;
+    }
+}
+
+/// `x[i] += y[i]`.
+pub fn add_inplace(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+// ANCHOR: rope
+/// Rotary position embedding in place, Llama / Hugging Face "half-rotated"
+/// layout: within each head, element `i` is paired with `i + head_dim/2` and
+/// the pair is rotated by `pos · θ^(-2i/head_dim)`.
+pub fn rope_inplace(x: &mut [f32], n_heads: usize, head_dim: usize, pos: usize, theta_base: f32) {
+    let half = head_dim / 2;
+    for h in 0..n_heads {
+        let head = &mut x[h * head_dim..(h + 1) * head_dim];
+        for i in 0..half {
+            // The same f32 arithmetic as the reference: inv_freq, then pos·inv_freq.
+            let inv_freq = 1.0 / theta_base.powf((2 * i) as f32 / head_dim as f32);
+            let (sin, cos) = (pos as f32 * inv_freq).sin_cos();
+            let (a, b) = (head[i], head[i + half]);
+            head[i] = a * cos - b * sin;
+            head[i + half] = b * cos + a * sin;
+        }
+    }
+}
+// ANCHOR_END: rope
+
+/// Matrix-vector product with an f16 matrix (converted one element at a time).
+pub fn matvec_f16(w: &[half::f16], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
+    for r in 0..rows {
+        let row = &w[r * cols..(r + 1) * cols];
+        out[r] = row.iter().zip(x).map(|(a, b)| a.to_f32() * b).sum();
+    }
+}
+
+/// Index of the largest value (the first one on ties; NaNs are skipped;
+/// 0 for an empty or all-NaN slice).
+pub fn argmax(x: &[f32]) -> usize {
+    let mut best = 0;
+    let mut best_v = f32::NEG_INFINITY;
+    let mut seen = false;
+    for (i, &v) in x.iter().enumerate() {
+        if !v.is_nan() && (!seen || v > best_v) {
+            best = i;
+            best_v = v;
+            seen = true;
+        }
+    }
+    best
+}
+
+/// The `k` largest values with their indices, largest first (ties: lower
+/// index first; NaNs are skipped). Returns fewer than `k` if `x` is shorter.
+pub fn top_k(x: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mut all: Vec<(usize, f32)> = x
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, v)| !v.is_nan())
+        .collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    all.truncate(k);
+    all
+}
+
+// ANCHOR: attention_decode
+/// Single-query causal attention for every head, over `seq_len` cached
+/// positions. See [`super::AttnDims`] for the layouts.
+pub fn attention_decode(
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    dims: super::AttnDims,
+    seq_len: usize,
+    out: &mut [f32],
+) {
+    let hd = dims.head_dim;
+    let group = dims.n_heads / dims.n_kv_heads;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut scores = vec![0.0f32; seq_len];
+    for h in 0..dims.n_heads {
+        let base = (h / group) * dims.capacity * hd; // this head's KV head
+        let qh = &q[h * hd..(h + 1) * hd];
+        for (p, s) in scores.iter_mut().enumerate() {
+            let k = &k_cache[base + p * hd..base + (p + 1) * hd];
+            *s = dot(qh, k) * scale;
+        }
+        softmax_inplace(&mut scores);
+        let o = &mut out[h * hd..(h + 1) * hd];
+        o.fill(0.0);
+        for (p, &s) in scores.iter().enumerate() {
+            axpy(s, &v_cache[base + p * hd..base + (p + 1) * hd], o);
+        }
+    }
+}
+// ANCHOR_END: attention_decode
+
+/// Causal attention for a block of `t` new queries at positions
+/// `start_pos..start_pos + t`, whose keys and values are already in the cache.
+/// Query `i` attends to positions `0..=start_pos + i`.
+pub fn attention_prefill(
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    dims: super::AttnDims,
+    start_pos: usize,
+    t: usize,
+    out: &mut [f32],
+) {
+    let row = dims.n_heads * dims.head_dim;
+    for i in 0..t {
+        attention_decode(
+            &q[i * row..(i + 1) * row],
+            k_cache,
+            v_cache,
+            dims,
+            start_pos + i + 1,
+            &mut out[i * row..(i + 1) * row],
+        );
+    }
+}
+
+/// Naive `c = a · b` (`a` is `m × k`, `b` is `k × n`, both row-major).
+pub fn matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &mut [f32]) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0;
+            for p in 0..k {
+                s += a[i * k + p] * b[p * n + j];
+            }
+            c[i * n + j] = s;
+        }
+    }
+}
