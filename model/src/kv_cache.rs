@@ -1,0 +1,729 @@
+//! The explicit key/value cache.
+//!
+//! During generation every new token attends to the keys and values of all
+//! earlier tokens. Those keys and values depend only on the earlier tokens
+//! themselves (causal attention), so they never change once computed: the
+//! cache keeps them, and a decode step computes K and V for the one new
+//! token only.
+//!
+//! # Layout
+//!
+//! K and V are two separate preallocated `f32` buffers, each laid out as
+//!
+//! ```text
+//! [slot][layer][kv_head][position][head_dim]
+//! ```
+//!
+//! with `position` running to the fixed `capacity`. The decode step reads,
+//! for one slot and one layer, every cached position of one KV head in a
+//! row: with this layout that is one contiguous run of `len × head_dim`
+//! floats per head, streamed front to back while computing the attention
+//! scores (and again for the weighted sum of V). The per-(slot, layer) block
+//! `[kv_head][capacity][head_dim]` is exactly what
+//! [`engine::kernels::attention_decode`] and
+//! [`engine::kernels::attention_prefill`] take. Appending a token writes
+//! `n_kv_heads` short rows (one per head) at the same position index; that
+//! scatter is negligible next to the reads.
+//!
+//! # Sequences ("slots")
+//!
+//! The cache holds a fixed number of independent sequences. Beam search
+//! and batched generation use several; [`KvCache::reorder`] and
+//! [`KvCache::copy_slot`] rearrange them without recomputing anything.
+//!
+//! # Overflow and the sliding window
+//!
+//! By default appending past `capacity` is a [`KvCacheError::ContextOverflow`].
+//! For RoPE models an opt-in [`SlidingWindow`] instead evicts old rows: the
+//! first `sink` rows (the "attention sink" tokens, which attention keeps
+//! leaning on) stay, and the oldest half of the rest is dropped, the
+//! remaining rows sliding down. Positions are *not* renumbered: every cached
+//! key keeps the rotation of the absolute position it was computed at, and
+//! new tokens keep counting absolute positions ([`KvCache::next_position`]),
+//! so a query sees every kept key at its true distance. After an eviction
+//! the row index of a token (`len`) and its absolute position differ.
+
+use thiserror::Error;
+
+/// Errors from KV-cache operations; each names the slot and the numbers.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum KvCacheError {
+    /// A slot index outside `0..n_slots`.
+    #[error("kv cache: slot {slot} out of range (the cache has {n_slots} slots)")]
+    BadSlot {
+        /// The slot asked for.
+        slot: usize,
+        /// Number of slots.
+        n_slots: usize,
+    },
+    /// Appending would exceed the capacity and no sliding window is enabled.
+    #[error(
+        "kv cache: context overflow in slot {slot}: {len} cached + {new} new tokens exceed the capacity of {capacity} positions"
+    )]
+    ContextOverflow {
+        /// The slot.
+        slot: usize,
+        /// Tokens already cached.
+        len: usize,
+        /// Tokens being appended.
+        new: usize,
+        /// Positions per slot.
+        capacity: usize,
+    },
+    /// A truncation to a longer length than cached.
+    #[error("kv cache: cannot truncate slot {slot} to {to} tokens, it holds only {len}")]
+    TruncateBeyondEnd {
+        /// The slot.
+        slot: usize,
+        /// Requested length.
+        to: usize,
+        /// Current length.
+        len: usize,
+    },
+    /// Rows passed to [`KvCache::write`] have the wrong length.
+    #[error(
+        "kv cache: layer {layer} write of {k_len}/{v_len} K/V floats is not a whole number of {row} rows"
+    )]
+    BadRows {
+        /// The layer.
+        layer: usize,
+        /// Length of the K data.
+        k_len: usize,
+        /// Length of the V data.
+        v_len: usize,
+        /// Floats per token (`n_kv_heads × head_dim`).
+        row: usize,
+    },
+    /// A write outside the reserved rows, or to a missing layer.
+    #[error(
+        "kv cache: write of {n} rows at row {row} in layer {layer} is outside capacity {capacity} / {n_layers} layers"
+    )]
+    OutOfRange {
+        /// The layer.
+        layer: usize,
+        /// First row written.
+        row: usize,
+        /// Rows written.
+        n: usize,
+        /// Positions per slot.
+        capacity: usize,
+        /// Layers in the cache.
+        n_layers: usize,
+    },
+    /// The requested shape does not fit in memory.
+    #[error(
+        "kv cache: {n_slots} slots × {n_layers} layers × {n_kv_heads} kv heads × {capacity} positions × {head_dim} is too large"
+    )]
+    TooLarge {
+        /// Slots.
+        n_slots: usize,
+        /// Layers.
+        n_layers: usize,
+        /// KV heads.
+        n_kv_heads: usize,
+        /// Positions.
+        capacity: usize,
+        /// Head size.
+        head_dim: usize,
+    },
+    /// The sliding window cannot make room for this many tokens at once.
+    #[error(
+        "kv cache: sliding window with {sink} sink rows cannot take {new} tokens at once (capacity {capacity})"
+    )]
+    WindowTooSmall {
+        /// Sink rows kept.
+        sink: usize,
+        /// Tokens being appended.
+        new: usize,
+        /// Positions per slot.
+        capacity: usize,
+    },
+}
+
+/// Opt-in eviction policy for RoPE models (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingWindow {
+    /// Rows at the start of the sequence that are never evicted.
+    pub sink: usize,
+}
+
+/// The shape of one cache: layers, KV heads and head size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvShape {
+    /// Transformer blocks.
+    pub n_layers: usize,
+    /// Key/value heads per block.
+    pub n_kv_heads: usize,
+    /// Elements per head.
+    pub head_dim: usize,
+}
+
+/// Where an append goes: the first row index and the absolute position of
+/// the first new token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// Row index (0-based, `< capacity`) of the first new token.
+    pub row: usize,
+    /// Absolute position of the first new token (for RoPE / learned positions).
+    pub position: usize,
+}
+
+/// Preallocated K and V for every layer of `n_slots` sequences.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    shape: KvShape,
+    capacity: usize,
+    n_slots: usize,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    lens: Vec<usize>,
+    next_pos: Vec<usize>,
+    window: Option<SlidingWindow>,
+}
+
+// ANCHOR: bytes_formula
+/// Bytes of a KV cache: 2 (K and V) × layers × positions × kv_heads ×
+/// head_dim × bytes per element.
+pub fn kv_bytes(shape: KvShape, positions: usize, bytes_per_elem: usize) -> usize {
+    2 * shape.n_layers * positions * shape.n_kv_heads * shape.head_dim * bytes_per_elem
+}
+// ANCHOR_END: bytes_formula
+
+impl KvCache {
+    /// A cache of `n_slots` sequences of at most `capacity` positions each,
+    /// zero-filled. Overflow is an error (see [`KvCache::with_sliding_window`]).
+    ///
+    /// # Errors
+    /// [`KvCacheError::TooLarge`] if the element count overflows `usize`.
+    pub fn new(shape: KvShape, capacity: usize, n_slots: usize) -> Result<Self, KvCacheError> {
+        let total = n_slots
+            .checked_mul(shape.n_layers)
+            .and_then(|x| x.checked_mul(shape.n_kv_heads))
+            .and_then(|x| x.checked_mul(capacity))
+            .and_then(|x| x.checked_mul(shape.head_dim))
+            .and_then(|x| x.checked_mul(2 * std::mem::size_of::<f32>()).map(|_| x))
+            .ok_or(KvCacheError::TooLarge {
+                n_slots,
+                n_layers: shape.n_layers,
+                n_kv_heads: shape.n_kv_heads,
+                capacity,
+                head_dim: shape.head_dim,
+            })?;
+        Ok(Self {
+            shape,
+            capacity,
+            n_slots,
+            k: vec![0.0; total],
+            v: vec![0.0; total],
+            lens: vec![0; n_slots],
+            next_pos: vec![0; n_slots],
+            window: None,
+        })
+    }
+
+    /// Enable the sliding window: on overflow keep the first `sink` rows and
+    /// evict the oldest half of the rest. Only meaningful for models whose
+    /// positions are relative (RoPE); the model decides whether to allow it.
+    pub fn with_sliding_window(mut self, sink: usize) -> Self {
+        self.window = Some(SlidingWindow {
+            sink: sink.min(self.capacity),
+        });
+        self
+    }
+
+    /// The sliding-window policy, if enabled.
+    pub fn sliding_window(&self) -> Option<SlidingWindow> {
+        self.window
+    }
+
+    /// Layers, KV heads and head size.
+    pub fn shape(&self) -> KvShape {
+        self.shape
+    }
+
+    /// Positions per slot.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Number of sequence slots.
+    pub fn n_slots(&self) -> usize {
+        self.n_slots
+    }
+
+    /// Bytes allocated for K and V together:
+    /// `kv_bytes(shape, capacity × n_slots, 4)`.
+    pub fn bytes(&self) -> usize {
+        kv_bytes(self.shape, self.capacity * self.n_slots, std::mem::size_of::<f32>())
+    }
+
+    fn check_slot(&self, slot: usize) -> Result<(), KvCacheError> {
+        if slot < self.n_slots {
+            Ok(())
+        } else {
+            Err(KvCacheError::BadSlot {
+                slot,
+                n_slots: self.n_slots,
+            })
+        }
+    }
+
+    /// Tokens (rows) cached in `slot`; 0 for an out-of-range slot.
+    pub fn len(&self, slot: usize) -> usize {
+        self.lens.get(slot).copied().unwrap_or(0)
+    }
+
+    /// Whether `slot` holds no tokens.
+    pub fn is_empty(&self, slot: usize) -> bool {
+        self.len(slot) == 0
+    }
+
+    /// Absolute position the next token of `slot` will have. Equal to
+    /// [`KvCache::len`] unless the sliding window evicted rows.
+    pub fn next_position(&self, slot: usize) -> usize {
+        self.next_pos.get(slot).copied().unwrap_or(0)
+    }
+
+    fn layer_offset(&self, slot: usize, layer: usize) -> usize {
+        (slot * self.shape.n_layers + layer) * self.layer_len()
+    }
+
+    /// Floats in one (slot, layer) block: `n_kv_heads × capacity × head_dim`.
+    pub fn layer_len(&self) -> usize {
+        self.shape.n_kv_heads * self.capacity * self.shape.head_dim
+    }
+
+    /// Make room for `n` new tokens in `slot` and say where they go. With a
+    /// sliding window this may evict rows; without one it fails on overflow.
+    /// Nothing is counted as cached until [`KvCache::commit`].
+    ///
+    /// # Errors
+    /// [`KvCacheError::BadSlot`], [`KvCacheError::ContextOverflow`] or
+    /// [`KvCacheError::WindowTooSmall`].
+    pub fn reserve(&mut self, slot: usize, n: usize) -> Result<Reservation, KvCacheError> {
+        self.check_slot(slot)?;
+        let len = self.lens[slot];
+        if len + n > self.capacity {
+            match self.window {
+                None => {
+                    return Err(KvCacheError::ContextOverflow {
+                        slot,
+                        len,
+                        new: n,
+                        capacity: self.capacity,
+                    });
+                }
+                Some(SlidingWindow { sink }) => {
+                    if sink + n > self.capacity {
+                        return Err(KvCacheError::WindowTooSmall {
+                            sink,
+                            new: n,
+                            capacity: self.capacity,
+                        });
+                    }
+                    let need = len + n - self.capacity;
+                    let drop = need.max((self.capacity - sink) / 2).min(len - sink);
+                    self.evict(slot, sink, drop);
+                }
+            }
+        }
+        Ok(Reservation {
+            row: self.lens[slot],
+            position: self.next_pos[slot],
+        })
+    }
+
+    /// Drop rows `sink..sink+drop` of every layer and head of `slot`,
+    /// sliding the later rows down. Positions keep counting.
+    fn evict(&mut self, slot: usize, sink: usize, drop: usize) {
+        let len = self.lens[slot];
+        let hd = self.shape.head_dim;
+        for layer in 0..self.shape.n_layers {
+            let base = self.layer_offset(slot, layer);
+            for h in 0..self.shape.n_kv_heads {
+                let head = base + h * self.capacity * hd;
+                let src = head + (sink + drop) * hd..head + len * hd;
+                let dst = head + sink * hd;
+                self.k.copy_within(src.clone(), dst);
+                self.v.copy_within(src, dst);
+            }
+        }
+        self.lens[slot] = len - drop;
+    }
+
+    /// Write K and V of `n` consecutive tokens for one layer at rows
+    /// `row..row+n` of `slot`. `k` and `v` are token-major,
+    /// `[n][n_kv_heads × head_dim]` (the output of the K/V projections); the
+    /// cache scatters them into its head-major layout.
+    ///
+    /// # Errors
+    /// On a bad slot, a layer out of range, rows past the capacity, or data
+    /// that is not a whole number of token rows.
+    pub fn write(
+        &mut self,
+        slot: usize,
+        layer: usize,
+        row: usize,
+        k: &[f32],
+        v: &[f32],
+    ) -> Result<(), KvCacheError> {
+        self.check_slot(slot)?;
+        let hd = self.shape.head_dim;
+        let width = self.shape.n_kv_heads * hd;
+        if width == 0 || k.len() != v.len() || !k.len().is_multiple_of(width) {
+            return Err(KvCacheError::BadRows {
+                layer,
+                k_len: k.len(),
+                v_len: v.len(),
+                row: width,
+            });
+        }
+        let n = k.len() / width;
+        if layer >= self.shape.n_layers || row + n > self.capacity {
+            return Err(KvCacheError::OutOfRange {
+                layer,
+                row,
+                n,
+                capacity: self.capacity,
+                n_layers: self.shape.n_layers,
+            });
+        }
+        let base = self.layer_offset(slot, layer);
+        for (t, (kt, vt)) in k.chunks_exact(width).zip(v.chunks_exact(width)).enumerate() {
+            for h in 0..self.shape.n_kv_heads {
+                let at = base + (h * self.capacity + row + t) * hd;
+                self.k[at..at + hd].copy_from_slice(&kt[h * hd..(h + 1) * hd]);
+                self.v[at..at + hd].copy_from_slice(&vt[h * hd..(h + 1) * hd]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Count `n` reserved-and-written tokens as cached in `slot`.
+    ///
+    /// # Errors
+    /// [`KvCacheError::BadSlot`] or [`KvCacheError::ContextOverflow`].
+    pub fn commit(&mut self, slot: usize, n: usize) -> Result<(), KvCacheError> {
+        self.check_slot(slot)?;
+        let len = self.lens[slot];
+        if len + n > self.capacity {
+            return Err(KvCacheError::ContextOverflow {
+                slot,
+                len,
+                new: n,
+                capacity: self.capacity,
+            });
+        }
+        self.lens[slot] = len + n;
+        self.next_pos[slot] += n;
+        Ok(())
+    }
+
+    /// Append `n` tokens to `slot` in one call: `k_layers[l]` and
+    /// `v_layers[l]` hold layer `l`'s rows, token-major as in
+    /// [`KvCache::write`]. Returns where they went.
+    ///
+    /// # Errors
+    /// As [`KvCache::reserve`] and [`KvCache::write`]; also
+    /// [`KvCacheError::OutOfRange`] if the number of layers differs.
+    pub fn append(
+        &mut self,
+        slot: usize,
+        k_layers: &[&[f32]],
+        v_layers: &[&[f32]],
+    ) -> Result<Reservation, KvCacheError> {
+        let width = self.shape.n_kv_heads * self.shape.head_dim;
+        let n = k_layers.first().map_or(0, |k| k.len() / width.max(1));
+        if k_layers.len() != self.shape.n_layers || v_layers.len() != self.shape.n_layers {
+            return Err(KvCacheError::OutOfRange {
+                layer: k_layers.len().max(v_layers.len()),
+                row: self.len(slot),
+                n,
+                capacity: self.capacity,
+                n_layers: self.shape.n_layers,
+            });
+        }
+        let r = self.reserve(slot, n)?;
+        for (layer, (k, v)) in k_layers.iter().zip(v_layers).enumerate() {
+            self.write(slot, layer, r.row, k, v)?;
+        }
+        self.commit(slot, n)?;
+        Ok(r)
+    }
+
+    /// K of one (slot, layer): `[n_kv_heads][capacity][head_dim]`; rows at
+    /// and past [`KvCache::len`] are stale.
+    ///
+    /// # Panics
+    /// If `slot` or `layer` is out of range (internal callers check first).
+    pub fn keys(&self, slot: usize, layer: usize) -> &[f32] {
+        let o = self.layer_offset(slot, layer);
+        &self.k[o..o + self.layer_len()]
+    }
+
+    /// V of one (slot, layer), laid out like [`KvCache::keys`].
+    ///
+    /// # Panics
+    /// If `slot` or `layer` is out of range.
+    pub fn values(&self, slot: usize, layer: usize) -> &[f32] {
+        let o = self.layer_offset(slot, layer);
+        &self.v[o..o + self.layer_len()]
+    }
+
+    /// The cached key of token row `row`, KV head `head`, in `slot`/`layer`.
+    pub fn key_row(&self, slot: usize, layer: usize, head: usize, row: usize) -> Option<&[f32]> {
+        if slot >= self.n_slots
+            || layer >= self.shape.n_layers
+            || head >= self.shape.n_kv_heads
+            || row >= self.len(slot)
+        {
+            return None;
+        }
+        let hd = self.shape.head_dim;
+        let o = self.layer_offset(slot, layer) + (head * self.capacity + row) * hd;
+        Some(&self.k[o..o + hd])
+    }
+
+    /// Roll `slot` back to its first `len` rows (the rest become stale).
+    ///
+    /// # Errors
+    /// [`KvCacheError::BadSlot`] or [`KvCacheError::TruncateBeyondEnd`].
+    pub fn truncate(&mut self, slot: usize, len: usize) -> Result<(), KvCacheError> {
+        self.check_slot(slot)?;
+        let cur = self.lens[slot];
+        if len > cur {
+            return Err(KvCacheError::TruncateBeyondEnd { slot, to: len, len: cur });
+        }
+        self.lens[slot] = len;
+        self.next_pos[slot] -= cur - len;
+        Ok(())
+    }
+
+    /// Forget everything in `slot` (out-of-range slots are ignored).
+    pub fn clear(&mut self, slot: usize) {
+        if slot < self.n_slots {
+            self.lens[slot] = 0;
+            self.next_pos[slot] = 0;
+        }
+    }
+
+    /// Forget every slot.
+    pub fn clear_all(&mut self) {
+        self.lens.fill(0);
+        self.next_pos.fill(0);
+    }
+
+    /// Copy slot `src`'s cached rows (every layer and head) over slot `dst`
+    /// ("fork" a sequence, e.g. for beam search).
+    ///
+    /// # Errors
+    /// [`KvCacheError::BadSlot`] for either slot.
+    pub fn copy_slot(&mut self, src: usize, dst: usize) -> Result<(), KvCacheError> {
+        self.check_slot(src)?;
+        self.check_slot(dst)?;
+        if src == dst {
+            return Ok(());
+        }
+        let len = self.lens[src];
+        let hd = self.shape.head_dim;
+        for layer in 0..self.shape.n_layers {
+            let (s, d) = (self.layer_offset(src, layer), self.layer_offset(dst, layer));
+            for h in 0..self.shape.n_kv_heads {
+                let off = h * self.capacity * hd;
+                let range = s + off..s + off + len * hd;
+                self.k.copy_within(range.clone(), d + off);
+                self.v.copy_within(range, d + off);
+            }
+        }
+        self.lens[dst] = len;
+        self.next_pos[dst] = self.next_pos[src];
+        Ok(())
+    }
+
+    /// Rearrange slots: afterwards slot `i` holds what slot `sources[i]`
+    /// held before (a source may feed several slots). Slots at
+    /// `i >= sources.len()` are unchanged.
+    ///
+    /// # Errors
+    /// [`KvCacheError::BadSlot`] if `sources` is longer than the slot count
+    /// or names a missing slot; the cache is unchanged then.
+    pub fn reorder(&mut self, sources: &[usize]) -> Result<(), KvCacheError> {
+        if sources.len() > self.n_slots {
+            return Err(KvCacheError::BadSlot {
+                slot: sources.len() - 1,
+                n_slots: self.n_slots,
+            });
+        }
+        for &s in sources {
+            self.check_slot(s)?;
+        }
+        // Sources whose own slot is overwritten by something else must be
+        // saved first.
+        let mut saved: Vec<(usize, KvCache)> = Vec::new();
+        for (i, &s) in sources.iter().enumerate() {
+            let clobbered = sources.get(s).is_some_and(|&src_of_s| src_of_s != s);
+            if s != i && clobbered && !saved.iter().any(|(id, _)| *id == s) {
+                let mut one = KvCache::new(self.shape, self.capacity, 1)?;
+                one.copy_from(self, s, 0);
+                saved.push((s, one));
+            }
+        }
+        for (i, &s) in sources.iter().enumerate() {
+            if s == i {
+                continue;
+            }
+            match saved.iter().position(|(id, _)| *id == s) {
+                Some(p) => {
+                    let src = saved[p].1.clone();
+                    self.copy_from(&src, 0, i);
+                }
+                None => self.copy_slot(s, i)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy `other`'s slot `src` into this cache's slot `dst` (same shape
+    /// and capacity; checked by the callers).
+    fn copy_from(&mut self, other: &KvCache, src: usize, dst: usize) {
+        let len = other.lens[src];
+        let hd = self.shape.head_dim;
+        for layer in 0..self.shape.n_layers {
+            let (s, d) = (other.layer_offset(src, layer), self.layer_offset(dst, layer));
+            for h in 0..self.shape.n_kv_heads {
+                let off = h * self.capacity * hd;
+                self.k[d + off..d + off + len * hd]
+                    .copy_from_slice(&other.k[s + off..s + off + len * hd]);
+                self.v[d + off..d + off + len * hd]
+                    .copy_from_slice(&other.v[s + off..s + off + len * hd]);
+            }
+        }
+        self.lens[dst] = len;
+        self.next_pos[dst] = other.next_pos[src];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHAPE: KvShape = KvShape {
+        n_layers: 2,
+        n_kv_heads: 3,
+        head_dim: 4,
+    };
+
+    /// Token rows whose values encode (token, layer, element).
+    fn rows(first: usize, n: usize, layer: usize, sign: f32) -> Vec<f32> {
+        let w = SHAPE.n_kv_heads * SHAPE.head_dim;
+        (0..n * w)
+            .map(|i| sign * ((first + i / w) * 1000 + layer * 100 + i % w) as f32)
+            .collect()
+    }
+
+    fn push(c: &mut KvCache, slot: usize, first: usize, n: usize) -> Reservation {
+        let ks: Vec<Vec<f32>> = (0..SHAPE.n_layers).map(|l| rows(first, n, l, 1.0)).collect();
+        let vs: Vec<Vec<f32>> = (0..SHAPE.n_layers).map(|l| rows(first, n, l, -1.0)).collect();
+        let kr: Vec<&[f32]> = ks.iter().map(|x| x.as_slice()).collect();
+        let vr: Vec<&[f32]> = vs.iter().map(|x| x.as_slice()).collect();
+        c.append(slot, &kr, &vr).unwrap()
+    }
+
+    fn token_of(c: &KvCache, slot: usize, layer: usize, row: usize) -> usize {
+        (c.key_row(slot, layer, 0, row).unwrap()[0] as usize) / 1000
+    }
+
+    #[test]
+    fn bytes_follow_the_formula() {
+        let c = KvCache::new(SHAPE, 10, 3).unwrap();
+        assert_eq!(c.bytes(), 2 * 2 * 30 * 3 * 4 * 4);
+        // SmolLM2: 30 layers, 3 kv heads of 64, f32, 1024 positions.
+        let smol = KvShape {
+            n_layers: 30,
+            n_kv_heads: 3,
+            head_dim: 64,
+        };
+        assert_eq!(kv_bytes(smol, 1024, 4), 47_185_920);
+    }
+
+    #[test]
+    fn append_scatters_into_head_major_layout() {
+        let mut c = KvCache::new(SHAPE, 8, 2).unwrap();
+        push(&mut c, 1, 0, 3);
+        push(&mut c, 1, 3, 2);
+        assert_eq!(c.len(1), 5);
+        assert_eq!(c.len(0), 0);
+        let k = c.keys(1, 1);
+        let hd = SHAPE.head_dim;
+        // head 2, row 4 holds token 4, layer 1, elements 8..12.
+        let at = (2 * 8 + 4) * hd;
+        assert_eq!(&k[at..at + hd], &[4108.0, 4109.0, 4110.0, 4111.0]);
+        assert_eq!(c.values(1, 1)[at], -4108.0);
+    }
+
+    #[test]
+    fn overflow_is_an_error_by_default() {
+        let mut c = KvCache::new(SHAPE, 4, 1).unwrap();
+        push(&mut c, 0, 0, 3);
+        let err = c.reserve(0, 2).unwrap_err();
+        assert_eq!(
+            err,
+            KvCacheError::ContextOverflow {
+                slot: 0,
+                len: 3,
+                new: 2,
+                capacity: 4
+            }
+        );
+        assert!(err.to_string().contains("capacity of 4"));
+        assert!(matches!(c.reserve(5, 1), Err(KvCacheError::BadSlot { .. })));
+    }
+
+    #[test]
+    fn truncate_and_clear_roll_back() {
+        let mut c = KvCache::new(SHAPE, 8, 1).unwrap();
+        push(&mut c, 0, 0, 6);
+        c.truncate(0, 2).unwrap();
+        assert_eq!((c.len(0), c.next_position(0)), (2, 2));
+        assert!(c.truncate(0, 3).is_err());
+        push(&mut c, 0, 50, 1);
+        assert_eq!(token_of(&c, 0, 1, 2), 50);
+        c.clear(0);
+        assert!(c.is_empty(0));
+    }
+
+    #[test]
+    fn sliding_window_keeps_sinks_and_recent_rows() {
+        let mut c = KvCache::new(SHAPE, 8, 1).unwrap().with_sliding_window(2);
+        for t in 0..8 {
+            push(&mut c, 0, t, 1);
+        }
+        // Full: the next append evicts half of the 6 non-sink rows (2, 3, 4).
+        let r = push(&mut c, 0, 8, 1);
+        assert_eq!(r, Reservation { row: 5, position: 8 });
+        let kept: Vec<usize> = (0..c.len(0)).map(|row| token_of(&c, 0, 1, row)).collect();
+        assert_eq!(kept, vec![0, 1, 5, 6, 7, 8]);
+        assert_eq!(c.next_position(0), 9);
+        assert!(matches!(
+            c.reserve(0, 7),
+            Err(KvCacheError::WindowTooSmall { .. })
+        ));
+    }
+
+    #[test]
+    fn reorder_permutes_and_duplicates_slots() {
+        let mut c = KvCache::new(SHAPE, 8, 3).unwrap();
+        push(&mut c, 0, 10, 2);
+        push(&mut c, 1, 20, 3);
+        push(&mut c, 2, 30, 1);
+        // Swap 0 and 1, and copy old slot 0 into slot 2 too.
+        c.reorder(&[1, 0, 0]).unwrap();
+        assert_eq!((c.len(0), c.len(1), c.len(2)), (3, 2, 2));
+        assert_eq!(token_of(&c, 0, 0, 2), 22);
+        assert_eq!(token_of(&c, 1, 1, 1), 11);
+        assert_eq!(token_of(&c, 2, 1, 0), 10);
+        assert!(c.reorder(&[0, 5]).is_err());
+        c.copy_slot(0, 2).unwrap();
+        assert_eq!((c.len(2), token_of(&c, 2, 0, 2)), (3, 22));
+    }
+}
