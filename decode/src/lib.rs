@@ -5,8 +5,43 @@
 //! (non-maximum suppression, calibration, thresholds).
 //!
 //! Nothing here names a concrete model: strategies drive anything that
-//! implements [`LanguageModel`].
+//! implements [`LanguageModel`], and text comes from anything that
+//! implements [`Detokenize`].
+//!
+//! The pipeline for one step: logits → [`LogitsChain`] (penalties, then the
+//! warpers in a [`ProcessorOrder`]) → [`greedy_choice`] or
+//! [`sample_from_logits`]. [`beam_search`] runs the penalties on log-probs
+//! as Hugging Face does.
+#![deny(missing_docs)]
 
+pub mod beam;
+pub mod chain;
+pub mod detok;
+pub mod error;
+pub mod explain;
+pub mod generate;
+pub mod greedy;
 pub mod lm;
+pub mod penalties;
+pub mod probs;
+pub mod processor;
+pub mod processors;
+pub mod sample;
+pub mod stop;
+pub mod toy;
 
+pub use beam::{BeamHypothesis, BeamParams, EarlyStopping, beam_search};
+pub use chain::{ChainTrace, LogitsChain, ProcessorOrder, SamplingParams};
+pub use detok::{Detokenize, Utf8Stream};
+pub use error::DecodeError;
+pub use explain::{ExplainRow, ExplainStep};
+pub use generate::{
+    FinishReason, GenerateParams, Generation, Generator, StepOutput, Strategy, TokenOutput,
+    collect_steps, generate, generate_batch,
+};
+pub use greedy::greedy_choice;
 pub use lm::{LanguageModel, ModelError};
+pub use penalties::PenaltyScope;
+pub use processor::{LogitsProcessor, Stage, TokenHistory};
+pub use sample::{sample_from_logits, seeded_rng};
+pub use stop::StopMatcher;

@@ -1,0 +1,68 @@
+//! Model-agnostic text decoding: token bytes in, UTF-8 text deltas out.
+
+/// Anything that can tell the bytes a token stands for. A tokenizer
+/// implements it; `decode` never needs to know which one.
+pub trait Detokenize {
+    /// The bytes of token `id` (empty for unknown or special tokens).
+    fn token_bytes(&self, id: u32) -> &[u8];
+}
+
+/// A plain table: token `i` is `table[i]`.
+impl Detokenize for Vec<Vec<u8>> {
+    fn token_bytes(&self, id: u32) -> &[u8] {
+        self.get(id as usize).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+}
+
+/// Turns a stream of byte chunks into text, holding back an incomplete
+/// UTF-8 sequence until the bytes that finish it arrive (a single emoji may
+/// span several byte-level tokens). Invalid bytes become U+FFFD.
+#[derive(Debug, Default, Clone)]
+pub struct Utf8Stream {
+    pending: Vec<u8>,
+}
+
+impl Utf8Stream {
+    /// An empty stream.
+    pub fn new() -> Self {
+        Utf8Stream::default()
+    }
+
+    /// Add bytes; return the text that is now complete.
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        let mut out = String::new();
+        loop {
+            match std::str::from_utf8(&self.pending) {
+                Ok(s) => {
+                    out.push_str(s);
+                    self.pending.clear();
+                    return out;
+                }
+                Err(e) => {
+                    let valid = e.valid_up_to();
+                    // The prefix is valid UTF-8 by construction.
+                    out.push_str(&String::from_utf8_lossy(&self.pending[..valid]));
+                    match e.error_len() {
+                        // Incomplete sequence at the end: wait for more bytes.
+                        None => {
+                            self.pending.drain(..valid);
+                            return out;
+                        }
+                        Some(bad) => {
+                            out.push('\u{FFFD}');
+                            self.pending.drain(..valid + bad);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// End of stream: whatever is still pending, lossily.
+    pub fn finish(&mut self) -> String {
+        let s = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        s
+    }
+}

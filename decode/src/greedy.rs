@@ -1,0 +1,8 @@
+//! Greedy choice: the most likely token.
+
+use crate::probs::argmax;
+
+/// Pick the arg-max of a processed logits row (lowest id on ties).
+pub fn greedy_choice(logits: &[f32]) -> u32 {
+    argmax(logits) as u32
+}

@@ -1,0 +1,45 @@
+//! Sampling from a processed logits row with a seeded ChaCha generator.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+/// The random generator every sampling path uses: ChaCha20, seeded from a
+/// `u64`. ChaCha's output is specified bit for bit, so the same seed gives
+/// the same draws on every platform. Sequence `i` of a batch uses stream
+/// `i` of the same seed, so batched and single runs agree.
+pub fn seeded_rng(seed: u64, stream: u64) -> ChaCha20Rng {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
+
+/// Draw one token from `softmax(logits)` by inverse CDF: one uniform
+/// `u ∈ [0, 1)`, then walk the (unnormalised, f64) cumulative weights
+/// until they exceed `u · total`. Masked (`-inf`) tokens have weight 0 and
+/// are never drawn. The row must hold at least one finite logit.
+pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
+    // ANCHOR: sample
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let weights: Vec<f64> = logits.iter().map(|&x| ((x - max) as f64).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let u: f64 = rng.r#gen::<f64>() * total;
+    let mut cum = 0.0;
+    let mut last_nonzero = 0;
+    for (i, &w) in weights.iter().enumerate() {
+        if w == 0.0 {
+            continue;
+        }
+        last_nonzero = i;
+        cum += w;
+        #[cfg(not(feature = "mutant-sample-skip-first"))]
+        let hit = cum > u;
+        #[cfg(feature = "mutant-sample-skip-first")]
+        let hit = cum > u && i > 0;
+        if hit {
+            return i as u32;
+        }
+    }
+    // ANCHOR_END: sample
+    // Rounding left u at the very top: the last token with weight wins.
+    last_nonzero as u32
+}
