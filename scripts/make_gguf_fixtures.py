@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Reference values for the GGUF reader, from the `gguf` Python package.
+
+Writes two fixtures under tests/fixtures/gguf/:
+
+* small.gguf + small.json: a tiny GGUF built here with gguf.GGUFWriter holding
+  one tensor of each supported type (F32, F16, Q8_0, Q4_0, Q4_1), quantized by
+  gguf.quants; the JSON holds gguf's own dequantization of every element.
+* smollm2.json: for a few tensors of each type in the real
+  SmolLM2-135M-Instruct.Q4_1.gguf, the shape, type, byte size, offset and
+  sampled dequantized values plus sums (float64), from gguf's dequantizer.
+
+Run with the reference venv (needs numpy and gguf):
+    $PYTHON scripts/make_gguf_fixtures.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import gguf
+from gguf import GGMLQuantizationType as T
+from gguf.quants import dequantize, quantize
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "fixtures" / "gguf"
+
+
+def default_model():
+    cache = os.environ.get("INFER_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "inference-from-scratch"
+    )
+    return os.path.join(cache, "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def sample_indices(n, k=24):
+    idx = sorted(set([0, 1, n - 1] + [int(i) for i in np.linspace(0, n - 1, k)]))
+    return idx
+
+
+def small_file():
+    rng = np.random.default_rng(1234)
+    path = OUT / "small.gguf"
+    w = gguf.GGUFWriter(str(path), "test")
+    w.add_uint32("test.u32", 7)
+    w.add_float32("test.f32", 0.5)
+    w.add_string("test.str", "héllo")
+    w.add_bool("test.bool", True)
+    w.add_array("test.strs", ["a", "bb", ""])
+    w.add_array("test.ints", [1, -2, 3])
+    expected = {}
+    specs = [("f32", T.F32, (3, 64)), ("f16", T.F16, (2, 64)), ("q8_0", T.Q8_0, (4, 64)),
+             ("q4_0", T.Q4_0, (2, 96)), ("q4_1", T.Q4_1, (3, 32))]
+    for name, qt, shape in specs:
+        x = rng.normal(0, 1.5, size=shape).astype(np.float32)
+        if qt == T.F32:
+            w.add_tensor(name, x)
+            deq = x
+        elif qt == T.F16:
+            w.add_tensor(name, x.astype(np.float16))
+            deq = x.astype(np.float16).astype(np.float32)
+        else:
+            q = quantize(x, qt)
+            w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qt)
+            deq = dequantize(q, qt)
+        expected[name] = {"type": qt.name, "shape": list(shape), "values": [float(v) for v in deq.reshape(-1)]}
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    (OUT / "small.json").write_text(json.dumps({"tensors": expected}, indent=1) + "\n")
+
+
+def real_file(model):
+    r = gguf.GGUFReader(model)
+    picked = {}
+    for t in r.tensors:
+        picked.setdefault(t.tensor_type.name, [])
+        if len(picked[t.tensor_type.name]) < 3:
+            picked[t.tensor_type.name].append(t)
+    out = {"data_offset": int(r.data_offset), "tensor_count": len(r.tensors), "tensors": []}
+    for ts in picked.values():
+        for t in ts:
+            deq = dequantize(t.data, t.tensor_type).astype(np.float64).reshape(-1)
+            idx = sample_indices(deq.size)
+            out["tensors"].append({
+                "name": t.name,
+                "type": t.tensor_type.name,
+                "dims": [int(d) for d in t.shape],
+                "n_bytes": int(t.n_bytes),
+                "offset": int(t.data_offset) - int(r.data_offset),
+                "sum": float(deq.sum()),
+                "abs_sum": float(np.abs(deq).sum()),
+                "samples": [[int(i), float(deq[i])] for i in idx],
+            })
+    (OUT / "smollm2.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    OUT.mkdir(parents=True, exist_ok=True)
+    small_file()
+    real_file(sys.argv[1] if len(sys.argv) > 1 else default_model())
+    print("wrote", OUT)
