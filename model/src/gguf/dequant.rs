@@ -132,7 +132,11 @@ mod tests {
         let mut out = [0f32; 32];
         dequantize_block_q8_0(&block, &mut out);
         for (i, (&x, &q)) in out.iter().zip(&qs).enumerate() {
-            assert_eq!(x, f32::from(q) * f16::from_bits(0x2808).to_f32(), "element {i}");
+            assert_eq!(
+                x,
+                f32::from(q) * f16::from_bits(0x2808).to_f32(),
+                "element {i}"
+            );
             // Within half a quantization step of the input (i - 16) / 4.
             let input = (i as f32 - 16.0) / 4.0;
             assert!((x - input).abs() <= 0.016, "element {i}: {x} vs {input}");
