@@ -9,10 +9,75 @@
 //! caller about lengths. Each documents what it expects under "Panics": a
 //! wrong length panics with a message (it never reads out of bounds).
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub mod dispatch;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 pub mod scalar;
 
 pub use dispatch::{Level, level};
+
+/// Call a kernel at level `$l`: `simd_at!(l, all: name(args))` calls
+/// `avx512::name`, `avx2::name`, `neon::name` or `scalar::name`. Kernels
+/// without a 512-bit or NEON version are listed with `avx2_only` /
+/// `x86_only` and use the next best.
+macro_rules! simd_at {
+    ($l:expr, all: $f:ident($($a:expr),*)) => {
+        match $l {
+            // SAFETY (each arm): `level()` only returns a SIMD level after
+            // run-time detection found its features on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => unsafe { avx512::$f($($a),*) },
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => unsafe { avx2::$f($($a),*) },
+            #[cfg(target_arch = "aarch64")]
+            Level::Neon => unsafe { neon::$f($($a),*) },
+            _ => scalar::$f($($a),*),
+        }
+    };
+    ($l:expr, avx2_neon: $f:ident($($a:expr),*)) => {
+        match $l {
+            // SAFETY (each arm): as above; every AVX-512 CPU the dispatcher
+            // accepts also has AVX2, FMA and F16C (checked in `detect`).
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 | Level::Avx2 => unsafe { avx2::$f($($a),*) },
+            #[cfg(target_arch = "aarch64")]
+            Level::Neon => unsafe { neon::$f($($a),*) },
+            _ => scalar::$f($($a),*),
+        }
+    };
+    ($l:expr, x86: $f:ident($($a:expr),*)) => {
+        match $l {
+            // SAFETY (each arm): as above.
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => unsafe { avx512::$f($($a),*) },
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => unsafe { avx2::$f($($a),*) },
+            _ => scalar::$f($($a),*),
+        }
+    };
+    ($l:expr, avx2: $f:ident($($a:expr),*)) => {
+        match $l {
+            // SAFETY (each arm): as above.
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 | Level::Avx2 => unsafe { avx2::$f($($a),*) },
+            _ => scalar::$f($($a),*),
+        }
+    };
+}
+
+/// [`simd_at!`] at the process-wide [`level()`].
+macro_rules! simd {
+    ($kind:ident: $f:ident($($a:expr),*)) => {
+        simd_at!(level(), $kind: $f($($a),*))
+    };
+}
+
+#[cfg(test)]
+mod tests;
 
 use rayon::prelude::*;
 
@@ -50,7 +115,19 @@ const PAR_MIN_WORK: usize = 1 << 15;
 /// If `a.len() != b.len()`.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: lengths differ");
-    scalar::dot(a, b)
+    // ANCHOR: dispatch_dot
+    match level() {
+        // SAFETY (each arm): `level()` only returns a SIMD level after
+        // run-time detection found its features on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { avx512::dot(a, b) },
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { avx2::dot(a, b) },
+        #[cfg(target_arch = "aarch64")]
+        Level::Neon => unsafe { neon::dot(a, b) },
+        _ => scalar::dot(a, b),
+    }
+    // ANCHOR_END: dispatch_dot
 }
 
 /// `y += alpha * x`.
@@ -59,12 +136,12 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// If `x.len() != y.len()`.
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), y.len(), "axpy: lengths differ");
-    scalar::axpy(alpha, x, y)
+    simd!(all: axpy(alpha, x, y))
 }
 
 /// In-place, max-subtracted softmax of one row.
 pub fn softmax_inplace(x: &mut [f32]) {
-    scalar::softmax_inplace(x)
+    simd!(all: softmax_inplace(x))
 }
 
 /// RMSNorm: `out[i] = x[i] / sqrt(mean(x²) + eps) * w[i]`.
@@ -76,7 +153,7 @@ pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
         w.len() == x.len() && out.len() == x.len(),
         "rmsnorm: lengths differ"
     );
-    scalar::rmsnorm(x, w, eps, out)
+    simd!(all: rmsnorm(x, w, eps, out))
 }
 
 /// LayerNorm: `out[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i]`.
@@ -88,17 +165,17 @@ pub fn layernorm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
         w.len() == x.len() && b.len() == x.len() && out.len() == x.len(),
         "layernorm: lengths differ"
     );
-    scalar::layernorm(x, w, b, eps, out)
+    simd!(avx2_neon: layernorm(x, w, b, eps, out))
 }
 
 /// SiLU in place: `x * sigmoid(x)`.
 pub fn silu_inplace(x: &mut [f32]) {
-    scalar::silu_inplace(x)
+    simd!(avx2_neon: silu_inplace(x))
 }
 
 /// GELU (tanh form, as GPT-2) in place.
 pub fn gelu_tanh_inplace(x: &mut [f32]) {
-    scalar::gelu_tanh_inplace(x)
+    simd!(avx2_neon: gelu_tanh_inplace(x))
 }
 
 /// `x[i] *= y[i]`.
@@ -107,7 +184,7 @@ pub fn gelu_tanh_inplace(x: &mut [f32]) {
 /// If `x.len() != y.len()`.
 pub fn mul_inplace(x: &mut [f32], y: &[f32]) {
     assert_eq!(x.len(), y.len(), "mul_inplace: lengths differ");
-    scalar::mul_inplace(x, y)
+    simd!(avx2_neon: mul_inplace(x, y))
 }
 
 /// `x[i] += y[i]`.
@@ -116,7 +193,7 @@ pub fn mul_inplace(x: &mut [f32], y: &[f32]) {
 /// If `x.len() != y.len()`.
 pub fn add_inplace(x: &mut [f32], y: &[f32]) {
     assert_eq!(x.len(), y.len(), "add_inplace: lengths differ");
-    scalar::add_inplace(x, y)
+    simd!(avx2_neon: add_inplace(x, y))
 }
 
 /// Rotary position embedding in place for one token's `n_heads` heads
@@ -154,7 +231,8 @@ fn check_matvec(name: &str, wlen: usize, rows: usize, cols: usize, x: usize, out
 pub fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
     check_matvec("matvec", w.len(), rows, cols, x.len(), out.len());
     par_rows(rows, cols, out, |r0, o| {
-        scalar::matvec(&w[r0 * cols..(r0 + o.len()) * cols], o.len(), cols, x, o)
+        let w = &w[r0 * cols..(r0 + o.len()) * cols];
+        simd!(all: matvec(w, o.len(), cols, x, o))
     });
 }
 
@@ -165,7 +243,8 @@ pub fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
 pub fn matvec_f16(w: &[half::f16], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
     check_matvec("matvec_f16", w.len(), rows, cols, x.len(), out.len());
     par_rows(rows, cols, out, |r0, o| {
-        scalar::matvec_f16(&w[r0 * cols..(r0 + o.len()) * cols], o.len(), cols, x, o)
+        let w = &w[r0 * cols..(r0 + o.len()) * cols];
+        simd!(x86: matvec_f16(w, o.len(), cols, x, o))
     });
 }
 
@@ -425,3 +504,15 @@ fn attend_one(q: &[f32], k: &[f32], v: &[f32], scores: &mut Vec<f32>, out: &mut 
     }
 }
 // ANCHOR_END: attend_one
+
+/// Sum of all elements, split across the thread pool: a plain streaming
+/// read of memory, the yardstick the matrix-vector benchmark is measured
+/// against (a matvec cannot read its matrix faster than this).
+pub fn stream_sum(x: &[f32]) -> f32 {
+    let one = |c: &[f32]| -> f32 { simd!(x86: stream_sum(c)) };
+    if x.len() < PAR_MIN_WORK {
+        return one(x);
+    }
+    let chunk = x.len().div_ceil(threads::num_threads().max(1) * 4);
+    threads::install(|| x.par_chunks(chunk).map(one).sum())
+}

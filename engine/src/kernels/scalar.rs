@@ -221,3 +221,8 @@ pub fn matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &mut [f32])
         }
     }
 }
+
+/// Sum of all elements, one at a time.
+pub fn stream_sum(x: &[f32]) -> f32 {
+    x.iter().sum()
+}

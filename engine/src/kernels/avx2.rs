@@ -1,0 +1,441 @@
+//! AVX2 + FMA (+ F16C) kernels: eight f32 lanes per instruction.
+//!
+//! Every function is compiled with `#[target_feature]`, so it may only be
+//! called after [`super::dispatch`] has seen the features on this CPU; that
+//! is the safety contract of each `unsafe fn` here. Loads and stores go
+//! through [`load`] / [`store`], which check their bounds, except in the
+//! matrix-vector loops, whose raw-pointer bounds are argued where they are.
+
+use std::arch::x86_64::*;
+
+use super::scalar;
+
+/// Lanes per vector.
+const L: usize = 8;
+
+/// Load 8 floats from the start of `s` (which must hold at least 8).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn load(s: &[f32]) -> __m256 {
+    assert!(s.len() >= L);
+    // SAFETY: `s` holds at least 8 floats (checked above); loadu has no
+    // alignment requirement.
+    unsafe { _mm256_loadu_ps(s.as_ptr()) }
+}
+
+/// Store 8 floats to the start of `s` (which must hold at least 8).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn store(s: &mut [f32], v: __m256) {
+    assert!(s.len() >= L);
+    // SAFETY: as in `load`, 8 floats are in bounds.
+    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }
+}
+
+/// Sum of the 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+/// Largest of the 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hmax(v: __m256) -> f32 {
+    let s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+// ANCHOR: exp8
+/// `exp` of 8 lanes: split `x = n·ln2 + r` with `|r| ≤ ln2/2`, evaluate a
+/// degree-6 polynomial for `exp(r)`, and build `2ⁿ` directly in the
+/// exponent bits. Relative error about 2 ulp; inputs below −87.3 give 0.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn exp8(x: __m256) -> __m256 {
+    let underflow = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(-87.336_55));
+    let x = _mm256_max_ps(
+        _mm256_min_ps(x, _mm256_set1_ps(88.376_26)),
+        _mm256_set1_ps(-87.336_55),
+    );
+    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
+        x,
+        _mm256_set1_ps(std::f32::consts::LOG2_E),
+    ));
+    // r = x - n·ln2, with ln2 split in two so the product is exact enough.
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
+    let mut p = _mm256_set1_ps(1.987_569_1e-4);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.398_199_9e-3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.333_452e-3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.166_579_6e-2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.666_666_5e-1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5));
+    let p = _mm256_fmadd_ps(
+        p,
+        _mm256_mul_ps(r, r),
+        _mm256_add_ps(r, _mm256_set1_ps(1.0)),
+    );
+    // 2ⁿ: put n + 127 in the exponent field of a float.
+    let pow2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+        _mm256_cvtps_epi32(n),
+        _mm256_set1_epi32(127),
+    )));
+    _mm256_andnot_ps(underflow, _mm256_mul_ps(p, pow2))
+}
+// ANCHOR_END: exp8
+
+// ANCHOR: dot
+/// Dot product with four independent accumulators (32 floats per step), so
+/// the FMA latency is hidden; the tail is finished in scalar code.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 4 * L <= n {
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let o = i + j * L;
+            *acc = _mm256_fmadd_ps(load(&a[o..]), load(&b[o..]), *acc);
+        }
+        i += 4 * L;
+    }
+    while i + L <= n {
+        acc[0] = _mm256_fmadd_ps(load(&a[i..]), load(&b[i..]), acc[0]);
+        i += L;
+    }
+    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    hsum(sum) + scalar::dot(&a[i..n], &b[i..n])
+}
+// ANCHOR_END: dot
+
+/// `y += alpha * x`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    let n = x.len().min(y.len());
+    let va = _mm256_set1_ps(alpha);
+    let mut i = 0;
+    while i + L <= n {
+        let v = _mm256_fmadd_ps(va, load(&x[i..]), load(&y[i..]));
+        store(&mut y[i..], v);
+        i += L;
+    }
+    scalar::axpy(alpha, &x[i..n], &mut y[i..n]);
+}
+
+/// Largest value (−∞ for an empty slice).
+#[target_feature(enable = "avx2,fma")]
+fn max(x: &[f32]) -> f32 {
+    let mut m = _mm256_set1_ps(f32::NEG_INFINITY);
+    let mut i = 0;
+    while i + L <= x.len() {
+        m = _mm256_max_ps(m, load(&x[i..]));
+        i += L;
+    }
+    x[i..].iter().copied().fold(hmax(m), f32::max)
+}
+
+// ANCHOR: softmax
+/// Softmax in three vector passes: max, `exp(x - max)` with a running sum,
+/// and a scale by `1/sum`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn softmax_inplace(x: &mut [f32]) {
+    let m = max(x);
+    let vm = _mm256_set1_ps(m);
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + L <= x.len() {
+        let e = exp8(_mm256_sub_ps(load(&x[i..]), vm));
+        store(&mut x[i..], e);
+        acc = _mm256_add_ps(acc, e);
+        i += L;
+    }
+    let mut sum = hsum(acc);
+    for v in &mut x[i..] {
+        *v = (*v - m).exp();
+        sum += *v;
+    }
+    scale(x, 1.0 / sum);
+}
+// ANCHOR_END: softmax
+
+/// `x *= s`.
+#[target_feature(enable = "avx2,fma")]
+fn scale(x: &mut [f32], s: f32) {
+    let vs = _mm256_set1_ps(s);
+    let mut i = 0;
+    while i + L <= x.len() {
+        let v = _mm256_mul_ps(load(&x[i..]), vs);
+        store(&mut x[i..], v);
+        i += L;
+    }
+    for v in &mut x[i..] {
+        *v *= s;
+    }
+}
+
+/// Sum of `x`, two accumulators.
+#[target_feature(enable = "avx2,fma")]
+fn sum(x: &[f32]) -> f32 {
+    let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut i = 0;
+    while i + 2 * L <= x.len() {
+        a = _mm256_add_ps(a, load(&x[i..]));
+        b = _mm256_add_ps(b, load(&x[i + L..]));
+        i += 2 * L;
+    }
+    hsum(_mm256_add_ps(a, b)) + x[i..].iter().sum::<f32>()
+}
+
+/// `out = x * s * w` (+ `b` when given).
+#[target_feature(enable = "avx2,fma")]
+fn scale_affine(x: &[f32], shift: f32, s: f32, w: &[f32], b: Option<&[f32]>, out: &mut [f32]) {
+    let n = x.len().min(w.len()).min(out.len());
+    let (vs, vsh) = (_mm256_set1_ps(s), _mm256_set1_ps(shift));
+    let mut i = 0;
+    while i + L <= n {
+        let v = _mm256_mul_ps(
+            _mm256_mul_ps(_mm256_sub_ps(load(&x[i..]), vsh), vs),
+            load(&w[i..]),
+        );
+        let v = match b {
+            Some(b) => _mm256_add_ps(v, load(&b[i..])),
+            None => v,
+        };
+        store(&mut out[i..], v);
+        i += L;
+    }
+    for j in i..n {
+        out[j] = (x[j] - shift) * s * w[j] + b.map_or(0.0, |b| b[j]);
+    }
+}
+
+/// RMSNorm of one row.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    // SAFETY: same CPU features as this function.
+    let ms = unsafe { dot(x, x) } / x.len() as f32;
+    scale_affine(x, 0.0, 1.0 / (ms + eps).sqrt(), w, None, out);
+}
+
+/// LayerNorm of one row (two passes: mean, then variance).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn layernorm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
+    let n = x.len() as f32;
+    let mean = sum(x) / n;
+    let vm = _mm256_set1_ps(mean);
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + L <= x.len() {
+        let d = _mm256_sub_ps(load(&x[i..]), vm);
+        acc = _mm256_fmadd_ps(d, d, acc);
+        i += L;
+    }
+    let var = (hsum(acc) + x[i..].iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()) / n;
+    scale_affine(x, mean, 1.0 / (var + eps).sqrt(), w, Some(b), out);
+}
+
+/// SiLU in place: `x / (1 + exp(-x))`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn silu_inplace(x: &mut [f32]) {
+    let one = _mm256_set1_ps(1.0);
+    let mut i = 0;
+    while i + L <= x.len() {
+        let v = load(&x[i..]);
+        let e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
+        store(&mut x[i..], _mm256_div_ps(v, _mm256_add_ps(one, e)));
+        i += L;
+    }
+    scalar::silu_inplace(&mut x[i..]);
+}
+
+/// GELU (tanh form) in place, using `0.5·(1 + tanh(u)) = 1 / (1 + exp(-2u))`
+/// so no cancellation happens for negative inputs.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn gelu_tanh_inplace(x: &mut [f32]) {
+    let one = _mm256_set1_ps(1.0);
+    let k2 = _mm256_set1_ps(-2.0 * scalar::GELU_K);
+    let c = _mm256_set1_ps(0.044_715);
+    let mut i = 0;
+    while i + L <= x.len() {
+        let v = load(&x[i..]);
+        let inner = _mm256_fmadd_ps(_mm256_mul_ps(c, v), _mm256_mul_ps(v, v), v);
+        let e = exp8(_mm256_mul_ps(k2, inner));
+        store(&mut x[i..], _mm256_div_ps(v, _mm256_add_ps(one, e)));
+        i += L;
+    }
+    scalar::gelu_tanh_inplace(&mut x[i..]);
+}
+
+/// `x *= y`; the plain loop, vectorised by the compiler for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn mul_inplace(x: &mut [f32], y: &[f32]) {
+    scalar::mul_inplace(x, y)
+}
+
+/// `x += y`; the plain loop, vectorised by the compiler for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn add_inplace(x: &mut [f32], y: &[f32]) {
+    scalar::add_inplace(x, y)
+}
+
+// ANCHOR: matvec
+/// `out[r] = w[r,:] · x` for a row-major `rows × cols` matrix, four rows at a
+/// time: each 8-float piece of `x` is loaded once and used for four rows,
+/// with four independent accumulators.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+///
+/// # Panics
+/// If `w.len() < rows*cols`, `x.len() < cols` or `out.len() < rows`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
+    assert!(w.len() >= rows * cols && x.len() >= cols && out.len() >= rows);
+    let mut r = 0;
+    while r + 4 <= rows {
+        let p = w[r * cols..].as_ptr();
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut c = 0;
+        while c + L <= cols {
+            let xv = load(&x[c..]);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: row r+j (j < 4, r+4 <= rows) spans
+                // (r+j)*cols .. (r+j+1)*cols <= rows*cols <= w.len(), and
+                // c + 8 <= cols, so the 8 floats read are inside it.
+                let wv = unsafe { _mm256_loadu_ps(p.add(j * cols + c)) };
+                *acc = _mm256_fmadd_ps(wv, xv, *acc);
+            }
+            c += L;
+        }
+        for (j, acc) in acc.iter().enumerate() {
+            let row = &w[(r + j) * cols..(r + j + 1) * cols];
+            out[r + j] = hsum(*acc) + scalar::dot(&row[c..], &x[c..cols]);
+        }
+        r += 4;
+    }
+    while r < rows {
+        // SAFETY: same CPU features as this function.
+        out[r] = unsafe { dot(&w[r * cols..(r + 1) * cols], &x[..cols]) };
+        r += 1;
+    }
+}
+// ANCHOR_END: matvec
+
+/// Eight f16 values from the start of `s`, widened to f32 (F16C).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load_f16(s: &[half::f16]) -> __m256 {
+    assert!(s.len() >= L);
+    // SAFETY: 8 halves (16 bytes) are in bounds; loadu is unaligned.
+    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(s.as_ptr().cast()) })
+}
+
+/// Matrix-vector product with an f16 matrix: rows widened 8 at a time with
+/// F16C, four rows per step as in [`matvec`].
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+///
+/// # Panics
+/// If `w.len() < rows*cols`, `x.len() < cols` or `out.len() < rows`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn matvec_f16(
+    w: &[half::f16],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    out: &mut [f32],
+) {
+    assert!(w.len() >= rows * cols && x.len() >= cols && out.len() >= rows);
+    let tail = |row: &[half::f16], c: usize| -> f32 {
+        row[c..]
+            .iter()
+            .zip(&x[c..cols])
+            .map(|(a, b)| a.to_f32() * b)
+            .sum()
+    };
+    let mut r = 0;
+    while r + 4 <= rows {
+        let p = w[r * cols..].as_ptr();
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut c = 0;
+        while c + L <= cols {
+            let xv = load(&x[c..]);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: as in `matvec`, the 8 halves of row r+j at column c
+                // lie inside `w`.
+                let h = unsafe { _mm_loadu_si128(p.add(j * cols + c).cast()) };
+                *acc = _mm256_fmadd_ps(_mm256_cvtph_ps(h), xv, *acc);
+            }
+            c += L;
+        }
+        for (j, acc) in acc.iter().enumerate() {
+            out[r + j] = hsum(*acc) + tail(&w[(r + j) * cols..(r + j + 1) * cols], c);
+        }
+        r += 4;
+    }
+    while r < rows {
+        let row = &w[r * cols..(r + 1) * cols];
+        let mut acc = _mm256_setzero_ps();
+        let mut c = 0;
+        while c + L <= cols {
+            acc = _mm256_fmadd_ps(load_f16(&row[c..]), load(&x[c..]), acc);
+            c += L;
+        }
+        out[r] = hsum(acc) + tail(row, c);
+        r += 1;
+    }
+}
+
+/// Sum of every element, read once: the "streaming read" yardstick for
+/// memory bandwidth that the matrix-vector benchmark is compared with.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn stream_sum(x: &[f32]) -> f32 {
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 4 * L <= x.len() {
+        for (j, acc) in acc.iter_mut().enumerate() {
+            *acc = _mm256_add_ps(*acc, load(&x[i + j * L..]));
+        }
+        i += 4 * L;
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    hsum(s) + x[i..].iter().sum::<f32>()
+}

@@ -1,0 +1,272 @@
+//! Every SIMD kernel against its scalar twin, on random lengths 0..=4099
+//! (odd tails included) and slices starting 0–3 floats into a larger
+//! buffer (unaligned). Levels the CPU lacks are skipped with a message.
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// The SIMD levels this CPU can run (each is tested); prints the ones skipped.
+fn simd_levels() -> Vec<Level> {
+    let best = dispatch::detect();
+    let mut out = Vec::new();
+    for l in [Level::Avx2, Level::Avx512, Level::Neon] {
+        let arch_ok = cfg!(target_arch = "x86_64") != (l == Level::Neon);
+        if arch_ok && l <= best {
+            out.push(l);
+        } else if arch_ok {
+            eprintln!("skipped {l} kernels: this CPU lacks the feature (best: {best})");
+        }
+    }
+    out
+}
+
+/// `|got - want| <= rel * scale + abs`, with a message naming what and where.
+fn close(
+    what: &str,
+    i: usize,
+    got: f32,
+    want: f32,
+    rel: f32,
+    scale: f32,
+    abs: f32,
+) -> Result<(), TestCaseError> {
+    let ok = (got - want).abs() <= rel * scale + abs || (got.is_nan() && want.is_nan());
+    prop_assert!(
+        ok,
+        "{what}[{i}]: simd {got} vs scalar {want} (diff {}, bound {})",
+        (got - want).abs(),
+        rel * scale + abs
+    );
+    Ok(())
+}
+
+/// A slice of `len` values in `[-lim, lim]` starting `off` floats into its buffer.
+fn buf(lim: f32) -> impl Strategy<Value = (Vec<f32>, usize)> {
+    (0usize..=4099, 0usize..4).prop_flat_map(move |(len, off)| {
+        (proptest::collection::vec(-lim..lim, len + off), Just(off))
+    })
+}
+
+fn two(lim: f32) -> impl Strategy<Value = (Vec<f32>, Vec<f32>, usize)> {
+    (0usize..=4099, 0usize..4).prop_flat_map(move |(len, off)| {
+        (
+            proptest::collection::vec(-lim..lim, len + off),
+            proptest::collection::vec(-lim..lim, len + off),
+            Just(off),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    // dot: error bound 1e-5 relative to Σ|aᵢbᵢ| (different summation order).
+    #[test]
+    fn dot_matches((a, b, off) in two(1.0)) {
+        let (a, b) = (&a[off..], &b[off..]);
+        let want = scalar::dot(a, b);
+        let scale: f32 = a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum();
+        for l in simd_levels() {
+            close("dot", 0, simd_at!(l, all: dot(a, b)), want, 1e-5, scale, 1e-6)?;
+        }
+    }
+
+    // axpy: one fused multiply-add per element, 1e-6 relative.
+    #[test]
+    fn axpy_matches((x, y, off) in two(10.0), alpha in -3.0f32..3.0) {
+        let mut want = y[off..].to_vec();
+        scalar::axpy(alpha, &x[off..], &mut want);
+        for l in simd_levels() {
+            let mut got = y.clone();
+            simd_at!(l, all: axpy(alpha, &x[off..], &mut got[off..]));
+            for (i, (g, w)) in got[off..].iter().zip(&want).enumerate() {
+                close("axpy", i, *g, *w, 1e-6, w.abs() + (alpha * x[off + i]).abs(), 1e-6)?;
+            }
+        }
+    }
+
+    // softmax: vector exp is within a few ulp; 1e-5 relative per element.
+    #[test]
+    fn softmax_matches((x, off) in buf(30.0)) {
+        let mut want = x[off..].to_vec();
+        scalar::softmax_inplace(&mut want);
+        for l in simd_levels() {
+            let mut got = x.clone();
+            simd_at!(l, all: softmax_inplace(&mut got[off..]));
+            for (i, (g, w)) in got[off..].iter().zip(&want).enumerate() {
+                close("softmax", i, *g, *w, 1e-5, w.abs(), 1e-9)?;
+            }
+        }
+    }
+
+    // rmsnorm / layernorm: 1e-5 relative to |x·inv·w| per element.
+    #[test]
+    fn norms_match((x, w, off) in two(4.0)) {
+        let (x, w) = (&x[off..], &w[off..]);
+        let b: Vec<f32> = w.iter().map(|v| v * 0.5).collect();
+        let mut want = vec![0.0; x.len()];
+        let mut want_ln = vec![0.0; x.len()];
+        scalar::rmsnorm(x, w, 1e-5, &mut want);
+        scalar::layernorm(x, w, &b, 1e-5, &mut want_ln);
+        for l in simd_levels() {
+            let mut got = vec![0.0; x.len() + off];
+            simd_at!(l, all: rmsnorm(x, w, 1e-5, &mut got[off..]));
+            for (i, (g, wv)) in got[off..].iter().zip(&want).enumerate() {
+                close("rmsnorm", i, *g, *wv, 1e-5, wv.abs(), 1e-6)?;
+            }
+            simd_at!(l, avx2_neon: layernorm(x, w, &b, 1e-5, &mut got[off..]));
+            for (i, (g, wv)) in got[off..].iter().zip(&want_ln).enumerate() {
+                close("layernorm", i, *g, *wv, 1e-4, (wv - b[i]).abs(), 1e-5)?;
+            }
+        }
+    }
+
+    // silu / gelu: vector exp vs libm; 1e-5 relative, 1e-6 absolute.
+    #[test]
+    fn activations_match((x, off) in buf(12.0)) {
+        let mut want_s = x[off..].to_vec();
+        let mut want_g = x[off..].to_vec();
+        scalar::silu_inplace(&mut want_s);
+        scalar::gelu_tanh_inplace(&mut want_g);
+        for l in simd_levels() {
+            let mut got = x.clone();
+            simd_at!(l, avx2_neon: silu_inplace(&mut got[off..]));
+            for (i, (g, w)) in got[off..].iter().zip(&want_s).enumerate() {
+                close("silu", i, *g, *w, 1e-5, w.abs(), 1e-6)?;
+            }
+            let mut got = x.clone();
+            simd_at!(l, avx2_neon: gelu_tanh_inplace(&mut got[off..]));
+            for (i, (g, w)) in got[off..].iter().zip(&want_g).enumerate() {
+                close("gelu", i, *g, *w, 1e-5, w.abs(), 1e-6)?;
+            }
+        }
+    }
+
+    // add / mul: exact (one IEEE operation per element).
+    #[test]
+    fn elementwise_exact((x, y, off) in two(100.0)) {
+        let mut want_a = x[off..].to_vec();
+        let mut want_m = x[off..].to_vec();
+        scalar::add_inplace(&mut want_a, &y[off..]);
+        scalar::mul_inplace(&mut want_m, &y[off..]);
+        for l in simd_levels() {
+            let mut got = x.clone();
+            simd_at!(l, avx2_neon: add_inplace(&mut got[off..], &y[off..]));
+            prop_assert_eq!(&got[off..], &want_a[..], "add at {}", l);
+            let mut got = x.clone();
+            simd_at!(l, avx2_neon: mul_inplace(&mut got[off..], &y[off..]));
+            prop_assert_eq!(&got[off..], &want_m[..], "mul at {}", l);
+        }
+    }
+
+    // matvec (f32 and f16): 1e-5 relative to Σ|wᵢxᵢ| per row.
+    #[test]
+    fn matvec_matches(rows in 0usize..23, cols in 0usize..300, off in 0usize..4, seed in any::<u64>()) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let w: Vec<f32> = (0..rows * cols + off).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let x: Vec<f32> = (0..cols).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let w = &w[off..];
+        let wh: Vec<half::f16> = w.iter().map(|v| half::f16::from_f32(*v)).collect();
+        let mut want = vec![0.0; rows];
+        let mut want_h = vec![0.0; rows];
+        scalar::matvec(w, rows, cols, &x, &mut want);
+        scalar::matvec_f16(&wh, rows, cols, &x, &mut want_h);
+        for l in simd_levels() {
+            let mut got = vec![0.0; rows];
+            simd_at!(l, all: matvec(w, rows, cols, &x, &mut got));
+            for r in 0..rows {
+                let scale: f32 = w[r * cols..(r + 1) * cols].iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
+                close("matvec", r, got[r], want[r], 1e-5, scale, 1e-6)?;
+            }
+            simd_at!(l, x86: matvec_f16(&wh, rows, cols, &x, &mut got));
+            for r in 0..rows {
+                let scale: f32 = w[r * cols..(r + 1) * cols].iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
+                close("matvec_f16", r, got[r], want_h[r], 1e-5, scale, 1e-6)?;
+            }
+        }
+    }
+
+    // streaming sum: 1e-5 relative to Σ|xᵢ|.
+    #[test]
+    fn stream_sum_matches((x, off) in buf(1.0)) {
+        let x = &x[off..];
+        let want = scalar::stream_sum(x);
+        let scale: f32 = x.iter().map(|v| v.abs()).sum();
+        for l in simd_levels() {
+            close("stream_sum", 0, simd_at!(l, x86: stream_sum(x)), want, 1e-5, scale, 1e-6)?;
+        }
+        close("stream_sum (threaded)", 0, stream_sum(x), want, 1e-5, scale, 1e-6)?;
+    }
+
+    // Threaded, dispatched attention equals the plain twin (1e-5 abs, the
+    // outputs are convex combinations of values in [-1, 1]).
+    #[test]
+    fn attention_matches(
+        n_kv in 1usize..4, group in 1usize..4, hd in 1usize..40, cap_extra in 0usize..5,
+        start in 0usize..70, t in 1usize..6, seed in any::<u64>(),
+    ) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let dims = AttnDims { n_heads: n_kv * group, n_kv_heads: n_kv, head_dim: hd, capacity: start + t + cap_extra };
+        let cache = n_kv * dims.capacity * hd;
+        let mut r = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect() };
+        let (k, v, q) = (r(cache), r(cache), r(t * dims.n_heads * hd));
+        let mut want = vec![0.0; q.len()];
+        let mut got = vec![0.0; q.len()];
+        scalar::attention_prefill(&q, &k, &v, dims, start, t, &mut want);
+        attention_prefill(&q, &k, &v, dims, start, t, &mut got);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            close("attention_prefill", i, *g, *w, 0.0, 0.0, 1e-5)?;
+        }
+        let row = dims.n_heads * hd;
+        attention_decode(&q[..row], &k, &v, dims, start + 1, &mut got[..row]);
+        for (i, (g, w)) in got[..row].iter().zip(&want[..row]).enumerate() {
+            close("attention_decode", i, *g, *w, 0.0, 0.0, 1e-5)?;
+        }
+    }
+}
+
+#[test]
+fn argmax_and_top_k() {
+    let x = [1.0, 5.0, f32::NAN, 5.0, -2.0, 3.0];
+    assert_eq!(argmax(&x), 1);
+    assert_eq!(top_k(&x, 3), vec![(1, 5.0), (3, 5.0), (5, 3.0)]);
+    assert_eq!(top_k(&x, 10).len(), 5);
+    assert_eq!(argmax(&[]), 0);
+}
+
+#[test]
+fn softmax_masks_minus_infinity_to_zero() {
+    let mut x = vec![
+        0.0,
+        f32::NEG_INFINITY,
+        1.0,
+        f32::NEG_INFINITY,
+        2.0,
+        0.5,
+        -1.0,
+        3.0,
+        0.25,
+    ];
+    softmax_inplace(&mut x);
+    assert_eq!(x[1], 0.0);
+    assert_eq!(x[3], 0.0);
+    assert!((x.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn matmul_uses_both_layouts() {
+    // a: 2x3, b: 3x2, bt: 2x3.
+    let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let b = [7.0, 8.0, 9.0, 10.0, 11.0, 12.0];
+    let bt = [7.0, 9.0, 11.0, 8.0, 10.0, 12.0];
+    let (mut c1, mut c2) = ([0.0; 4], [0.0; 4]);
+    matmul(&a, &b, 2, 3, 2, &mut c1);
+    matmul_bt(&a, &bt, 2, 3, 2, &mut c2);
+    let mut want = [0.0; 4];
+    scalar::matmul(&a, &b, 2, 3, 2, &mut want);
+    assert_eq!(c1, want);
+    assert_eq!(c2, want);
+}
