@@ -6,6 +6,8 @@ Writes two fixtures under tests/fixtures/gguf/:
 * small.gguf + small.json: a tiny GGUF built here with gguf.GGUFWriter holding
   one tensor of each supported type (F32, F16, Q8_0, Q4_0, Q4_1), quantized by
   gguf.quants; the JSON holds gguf's own dequantization of every element.
+* small.safetensors + small_safetensors.json: F32, F16 and BF16 tensors written
+  by the `safetensors` package from torch, with their values as f32.
 * smollm2.json: for a few tensors of each type in the real
   SmolLM2-135M-Instruct.Q4_1.gguf, the shape, type, byte size, offset and
   sampled dequantized values plus sums (float64), from gguf's dequantizer.
@@ -72,6 +74,25 @@ def small_file():
     (OUT / "small.json").write_text(json.dumps({"tensors": expected}, indent=1) + "\n")
 
 
+def small_safetensors():
+    import torch
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(99)
+    tensors = {
+        "w32": torch.randn(3, 5, generator=g),
+        "w16": torch.randn(4, 3, generator=g).to(torch.float16),
+        "wbf": torch.randn(2, 7, generator=g).to(torch.bfloat16),
+        "scalarish": torch.randn(1, generator=g),
+    }
+    save_file(tensors, str(OUT / "small.safetensors"), metadata={"format": "pt"})
+    expected = {
+        name: {"dtype": str(t.dtype), "shape": list(t.shape), "values": [float(v) for v in t.float().reshape(-1)]}
+        for name, t in tensors.items()
+    }
+    (OUT / "small_safetensors.json").write_text(json.dumps({"tensors": expected}, indent=1) + "\n")
+
+
 def real_file(model):
     r = gguf.GGUFReader(model)
     picked = {}
@@ -100,5 +121,6 @@ def real_file(model):
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     small_file()
+    small_safetensors()
     real_file(sys.argv[1] if len(sys.argv) > 1 else default_model())
     print("wrote", OUT)
