@@ -1,1 +1,84 @@
 //! Shared helpers for the integration tests (fixture paths).
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+use model::llama::LlamaWeights;
+
+/// Directory of a committed fixture, e.g. `fixture_dir("gpt2-tiny-a")`.
+pub fn fixture_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// Parse a JSON fixture file.
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+/// A JSON array of numbers as f32.
+pub fn f32s(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number") as f32)
+        .collect()
+}
+
+/// A JSON array of numbers as token ids.
+pub fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_u64().expect("id") as u32)
+        .collect()
+}
+
+/// Largest `|a[i] - b[i]|` and its index.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> (f32, usize) {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter()
+        .zip(b)
+        .enumerate()
+        .map(|(i, (x, y))| ((x - y).abs(), i))
+        .fold((0.0, 0), |m, d| if d.0 > m.0 { d } else { m })
+}
+
+/// Assert `max |a - b| <= tol`, naming what is compared, the index and the gap.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    let (d, i) = max_abs_diff(got, want);
+    assert!(
+        d <= tol,
+        "{what}: max abs diff {d:e} at index {i} (got {}, want {}) exceeds {tol:e}",
+        got[i],
+        want[i]
+    );
+    eprintln!("{what}: OK, max abs diff {d:e} (tolerance {tol:e})");
+}
+
+/// Path of the real SmolLM2 model. Panics, naming the fetch command, if it
+/// is missing (CI fetches it before the tests run).
+pub fn smollm2_path() -> PathBuf {
+    model::model_path::find_default_model().unwrap_or_else(|e| {
+        panic!("SmolLM2 is needed for this test: {e} (run scripts/fetch-model.sh)")
+    })
+}
+
+/// SmolLM2's weights, dequantized once per test binary and shared.
+pub fn smollm2_weights() -> &'static LlamaWeights {
+    static W: OnceLock<LlamaWeights> = OnceLock::new();
+    W.get_or_init(|| {
+        let g = model::gguf::GgufFile::open(smollm2_path()).expect("open SmolLM2 GGUF");
+        LlamaWeights::from_gguf(&g, |_, _| {}).expect("load SmolLM2 weights")
+    })
+}
+
+/// Serialises tests that run the real model, so that two of them do not
+/// fight over the two cores (each still uses the whole thread pool).
+pub fn heavy_lock() -> std::sync::MutexGuard<'static, ()> {
+    static L: Mutex<()> = Mutex::new(());
+    L.lock().unwrap_or_else(|e| e.into_inner())
+}

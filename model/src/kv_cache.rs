@@ -254,7 +254,11 @@ impl KvCache {
     /// Bytes allocated for K and V together:
     /// `kv_bytes(shape, capacity × n_slots, 4)`.
     pub fn bytes(&self) -> usize {
-        kv_bytes(self.shape, self.capacity * self.n_slots, std::mem::size_of::<f32>())
+        kv_bytes(
+            self.shape,
+            self.capacity * self.n_slots,
+            std::mem::size_of::<f32>(),
+        )
     }
 
     fn check_slot(&self, slot: usize) -> Result<(), KvCacheError> {
@@ -492,7 +496,11 @@ impl KvCache {
         self.check_slot(slot)?;
         let cur = self.lens[slot];
         if len > cur {
-            return Err(KvCacheError::TruncateBeyondEnd { slot, to: len, len: cur });
+            return Err(KvCacheError::TruncateBeyondEnd {
+                slot,
+                to: len,
+                len: cur,
+            });
         }
         self.lens[slot] = len;
         self.next_pos[slot] -= cur - len;
@@ -589,7 +597,10 @@ impl KvCache {
         let len = other.lens[src];
         let hd = self.shape.head_dim;
         for layer in 0..self.shape.n_layers {
-            let (s, d) = (other.layer_offset(src, layer), self.layer_offset(dst, layer));
+            let (s, d) = (
+                other.layer_offset(src, layer),
+                self.layer_offset(dst, layer),
+            );
             for h in 0..self.shape.n_kv_heads {
                 let off = h * self.capacity * hd;
                 self.k[d + off..d + off + len * hd]
@@ -622,8 +633,12 @@ mod tests {
     }
 
     fn push(c: &mut KvCache, slot: usize, first: usize, n: usize) -> Reservation {
-        let ks: Vec<Vec<f32>> = (0..SHAPE.n_layers).map(|l| rows(first, n, l, 1.0)).collect();
-        let vs: Vec<Vec<f32>> = (0..SHAPE.n_layers).map(|l| rows(first, n, l, -1.0)).collect();
+        let ks: Vec<Vec<f32>> = (0..SHAPE.n_layers)
+            .map(|l| rows(first, n, l, 1.0))
+            .collect();
+        let vs: Vec<Vec<f32>> = (0..SHAPE.n_layers)
+            .map(|l| rows(first, n, l, -1.0))
+            .collect();
         let kr: Vec<&[f32]> = ks.iter().map(|x| x.as_slice()).collect();
         let vr: Vec<&[f32]> = vs.iter().map(|x| x.as_slice()).collect();
         c.append(slot, &kr, &vr).unwrap()
@@ -700,7 +715,13 @@ mod tests {
         }
         // Full: the next append evicts half of the 6 non-sink rows (2, 3, 4).
         let r = push(&mut c, 0, 8, 1);
-        assert_eq!(r, Reservation { row: 5, position: 8 });
+        assert_eq!(
+            r,
+            Reservation {
+                row: 5,
+                position: 8
+            }
+        );
         let kept: Vec<usize> = (0..c.len(0)).map(|row| token_of(&c, 0, 1, row)).collect();
         assert_eq!(kept, vec![0, 1, 5, 6, 7, 8]);
         assert_eq!(c.next_position(0), 9);

@@ -1,13 +1,13 @@
 //! Model files, tokenizer, architectures and the KV cache.
-pub mod gguf;
-pub mod kv_cache;
-pub mod model_path;
-pub mod config;
-pub mod safetensors;
 pub mod arch_error;
 pub mod batch;
+pub mod config;
+pub mod gguf;
 pub mod gpt2;
+pub mod kv_cache;
 pub mod llama;
 pub mod lm_impl;
+pub mod model_path;
 pub mod no_cache;
 pub mod ops;
+pub mod safetensors;

@@ -1,0 +1,66 @@
+//! Planning one forward call over several sequence slots.
+//!
+//! A call feeds a list of `(slot, tokens)` entries: one long entry is a
+//! prefill, one token per entry is a (batched) decode step. All tokens are
+//! stacked into one `[T][d]` activation matrix so every linear layer reads
+//! its weights once per call; only attention is done entry by entry, each
+//! against its own slot of the KV cache.
+
+use crate::arch_error::ArchError;
+use crate::kv_cache::KvCache;
+
+/// One entry of a batch, placed in the stacked activations and the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// The sequence slot.
+    pub slot: usize,
+    /// First row of this entry in the stacked `[T][d]` activations.
+    pub offset: usize,
+    /// Number of new tokens.
+    pub len: usize,
+    /// Cache row of the first new token.
+    pub row: usize,
+    /// Absolute position of the first new token.
+    pub position: usize,
+}
+
+/// Check a batch (distinct slots, non-empty, ids inside the vocabulary),
+/// reserve cache rows for every entry, and lay the entries out.
+pub fn plan(
+    cache: &mut KvCache,
+    batch: &[(usize, &[u32])],
+    vocab: usize,
+) -> Result<Vec<Segment>, ArchError> {
+    let mut segs = Vec::with_capacity(batch.len());
+    let mut offset = 0;
+    for (i, &(slot, tokens)) in batch.iter().enumerate() {
+        if batch[..i].iter().any(|&(s, _)| s == slot) {
+            return Err(ArchError::DuplicateSlot { slot });
+        }
+        if tokens.is_empty() {
+            return Err(ArchError::EmptyInput { slot });
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(ArchError::BadToken { token: bad, vocab });
+        }
+        let r = cache.reserve(slot, tokens.len())?;
+        segs.push(Segment {
+            slot,
+            offset,
+            len: tokens.len(),
+            row: r.row,
+            position: r.position,
+        });
+        offset += tokens.len();
+    }
+    Ok(segs)
+}
+
+/// Which positions of each entry need logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogitsFor {
+    /// Only each entry's last position (generation).
+    Last,
+    /// Every position (tests, perplexity).
+    All,
+}

@@ -1,0 +1,210 @@
+//! The GPT-2 forward pass over a batch of sequence slots, with the KV cache.
+
+use engine::kernels::{self, AttnDims};
+
+use super::config::Gpt2Params;
+use super::weights::Gpt2Weights;
+use crate::arch_error::ArchError;
+use crate::batch::{LogitsFor, Segment, plan};
+use crate::kv_cache::KvCache;
+use crate::ops::{add_bias, fit, linear};
+
+#[derive(Debug, Default, Clone)]
+struct Scratch {
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    qkv: Vec<f32>,
+    q: Vec<f32>,
+    attn: Vec<f32>,
+    proj: Vec<f32>,
+    h: Vec<f32>,
+}
+
+/// A GPT-2 model ready to run: weights, KV cache and scratch space.
+#[derive(Debug, Clone)]
+pub struct Gpt2 {
+    w: Gpt2Weights,
+    cache: KvCache,
+    s: Scratch,
+}
+
+impl Gpt2 {
+    /// Wrap `weights` with a KV cache of `n_slots` sequences. The capacity is
+    /// capped at `n_positions`: learned positions end there, so no sliding
+    /// window can go further.
+    ///
+    /// # Errors
+    /// If the cache is too large.
+    pub fn new(weights: Gpt2Weights, capacity: usize, n_slots: usize) -> Result<Self, ArchError> {
+        let p = &weights.params;
+        let cache = KvCache::new(p.kv_shape(), capacity.min(p.n_positions), n_slots)?;
+        Ok(Self {
+            w: weights,
+            cache,
+            s: Scratch::default(),
+        })
+    }
+
+    /// Dimensions.
+    pub fn params(&self) -> &Gpt2Params {
+        &self.w.params
+    }
+
+    /// The weights.
+    pub fn weights(&self) -> &Gpt2Weights {
+        &self.w
+    }
+
+    /// The KV cache.
+    pub fn cache(&self) -> &KvCache {
+        &self.cache
+    }
+
+    /// The KV cache, mutable (truncate, reorder, clear).
+    pub fn cache_mut(&mut self) -> &mut KvCache {
+        &mut self.cache
+    }
+
+    /// Run the model on a batch of `(slot, tokens)` entries (see
+    /// [`crate::llama::Llama::forward`]).
+    ///
+    /// # Errors
+    /// Bad tokens or slots, a slot listed twice, a full cache, or positions
+    /// past `n_positions`.
+    pub fn forward(
+        &mut self,
+        batch: &[(usize, &[u32])],
+        want: LogitsFor,
+    ) -> Result<Vec<Vec<f32>>, ArchError> {
+        let p = &self.w.params;
+        let segs = plan(&mut self.cache, batch, p.vocab_size)?;
+        if let Some(s) = segs.iter().find(|s| s.position + s.len > p.n_positions) {
+            return Err(ArchError::PositionOverflow {
+                slot: s.slot,
+                start: s.position,
+                end: s.position + s.len,
+                max: p.n_positions,
+            });
+        }
+        let t: usize = segs.iter().map(|s| s.len).sum();
+        let d = p.n_embd;
+        let x = fit(&mut self.s.x, t * d);
+        for (seg, (_, toks)) in segs.iter().zip(batch) {
+            for (j, &tok) in toks.iter().enumerate() {
+                let (id, pos, r) = (tok as usize, seg.position + j, seg.offset + j);
+                let row = &mut x[r * d..(r + 1) * d];
+                row.copy_from_slice(&self.w.wte[id * d..(id + 1) * d]);
+                kernels::add_inplace(row, &self.w.wpe[pos * d..(pos + 1) * d]);
+            }
+        }
+        for layer in 0..p.n_layer {
+            self.block(layer, &segs, t)?;
+        }
+        for s in &segs {
+            self.cache.commit(s.slot, s.len)?;
+        }
+        Ok(self.logits(&segs, want))
+    }
+
+    // ANCHOR: gpt2_block
+    /// One transformer block on the `t` stacked rows in `self.s.x`.
+    fn block(&mut self, layer: usize, segs: &[Segment], t: usize) -> Result<(), ArchError> {
+        let p = &self.w.params;
+        let l = &self.w.layers[layer];
+        let s = &mut self.s;
+        let (d, eps) = (p.n_embd, p.layer_norm_epsilon);
+
+        // Attention: x += W_o · attention(split(W_qkv · LN1(x) + b)) + b_o
+        let xn = fit(&mut s.xn, t * d);
+        for (row, out) in s.x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
+            kernels::layernorm(row, &l.ln1.0, &l.ln1.1, eps, out);
+        }
+        let qkv = fit(&mut s.qkv, t * 3 * d);
+        linear(xn, t, &l.w_qkv, 3 * d, d, qkv);
+        add_bias(qkv, &l.b_qkv);
+        let q = fit(&mut s.q, t * d);
+        for seg in segs {
+            for j in 0..seg.len {
+                let r = seg.offset + j;
+                let row = &qkv[r * 3 * d..(r + 1) * 3 * d];
+                q[r * d..(r + 1) * d].copy_from_slice(&row[..d]);
+                self.cache
+                    .write(seg.slot, layer, seg.row + j, &row[d..2 * d], &row[2 * d..])?;
+            }
+        }
+        let attn = fit(&mut s.attn, t * d);
+        let dims = AttnDims {
+            n_heads: p.n_head,
+            n_kv_heads: p.n_head,
+            head_dim: p.head_dim(),
+            capacity: self.cache.capacity(),
+        };
+        for seg in segs {
+            let (k, v) = (
+                self.cache.keys(seg.slot, layer),
+                self.cache.values(seg.slot, layer),
+            );
+            let rows = seg.offset * d..(seg.offset + seg.len) * d;
+            kernels::attention_prefill(
+                &q[rows.clone()],
+                k,
+                v,
+                dims,
+                seg.row,
+                seg.len,
+                &mut attn[rows],
+            );
+        }
+        let proj = fit(&mut s.proj, t * d);
+        linear(attn, t, &l.w_o, d, d, proj);
+        add_bias(proj, &l.b_o);
+        kernels::add_inplace(&mut s.x, proj);
+
+        // MLP: x += W_proj · gelu(W_fc · LN2(x) + b_fc) + b_proj
+        for (row, out) in s.x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
+            kernels::layernorm(row, &l.ln2.0, &l.ln2.1, eps, out);
+        }
+        let h = fit(&mut s.h, t * 4 * d);
+        linear(xn, t, &l.w_fc, 4 * d, d, h);
+        add_bias(h, &l.b_fc);
+        kernels::gelu_tanh_inplace(h);
+        linear(h, t, &l.w_proj, d, 4 * d, proj);
+        add_bias(proj, &l.b_proj);
+        kernels::add_inplace(&mut s.x, proj);
+        Ok(())
+    }
+    // ANCHOR_END: gpt2_block
+
+    /// Final LayerNorm and the tied head for the requested rows.
+    fn logits(&mut self, segs: &[Segment], want: LogitsFor) -> Vec<Vec<f32>> {
+        let p = &self.w.params;
+        let (d, vocab) = (p.n_embd, p.vocab_size);
+        let xn = fit(&mut self.s.xn, d);
+        segs.iter()
+            .map(|seg| {
+                let rows = match want {
+                    LogitsFor::Last => seg.offset + seg.len - 1..seg.offset + seg.len,
+                    LogitsFor::All => seg.offset..seg.offset + seg.len,
+                };
+                let mut out = vec![0.0; rows.len() * vocab];
+                for (i, r) in rows.enumerate() {
+                    kernels::layernorm(
+                        &self.s.x[r * d..(r + 1) * d],
+                        &self.w.ln_f.0,
+                        &self.w.ln_f.1,
+                        p.layer_norm_epsilon,
+                        xn,
+                    );
+                    kernels::matvec(
+                        &self.w.wte,
+                        vocab,
+                        d,
+                        xn,
+                        &mut out[i * vocab..(i + 1) * vocab],
+                    );
+                }
+                out
+            })
+            .collect()
+    }
+}

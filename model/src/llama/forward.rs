@@ -1,0 +1,211 @@
+//! The Llama forward pass over a batch of sequence slots, with the KV cache.
+
+use engine::kernels::{self, AttnDims};
+
+use super::config::LlamaConfig;
+use super::weights::LlamaWeights;
+use crate::arch_error::ArchError;
+use crate::batch::{LogitsFor, Segment, plan};
+use crate::kv_cache::KvCache;
+use crate::ops::{fit, linear};
+
+/// Activation buffers, grown once and reused by every call (no allocation
+/// per decode step once they have reached their size).
+#[derive(Debug, Default, Clone)]
+struct Scratch {
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    qkv: Vec<f32>,
+    q: Vec<f32>,
+    attn: Vec<f32>,
+    proj: Vec<f32>,
+    gate_up: Vec<f32>,
+    act: Vec<f32>,
+}
+
+/// A Llama-family model ready to run: weights, KV cache and scratch space.
+#[derive(Debug, Clone)]
+pub struct Llama {
+    w: LlamaWeights,
+    cache: KvCache,
+    s: Scratch,
+}
+
+impl Llama {
+    /// Wrap `weights` with a KV cache of `n_slots` sequences of `capacity`
+    /// positions each.
+    ///
+    /// # Errors
+    /// If the weights do not match their configuration or the cache is too large.
+    pub fn new(weights: LlamaWeights, capacity: usize, n_slots: usize) -> Result<Self, ArchError> {
+        weights.validate()?;
+        let cache = KvCache::new(weights.config.kv_shape(), capacity, n_slots)?;
+        Ok(Self {
+            w: weights,
+            cache,
+            s: Scratch::default(),
+        })
+    }
+
+    /// Let the cache evict old positions instead of failing when full,
+    /// keeping the first `sink` tokens (see [`crate::kv_cache`]).
+    pub fn with_sliding_window(mut self, sink: usize) -> Self {
+        self.cache = self.cache.with_sliding_window(sink);
+        self
+    }
+
+    /// Dimensions.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.w.config
+    }
+
+    /// The weights.
+    pub fn weights(&self) -> &LlamaWeights {
+        &self.w
+    }
+
+    /// The KV cache.
+    pub fn cache(&self) -> &KvCache {
+        &self.cache
+    }
+
+    /// The KV cache, mutable (truncate, reorder, clear).
+    pub fn cache_mut(&mut self) -> &mut KvCache {
+        &mut self.cache
+    }
+
+    /// Run the model on a batch of `(slot, tokens)` entries, appending their
+    /// keys and values to each slot's cache. Returns, per entry, the logits
+    /// of its last position (`LogitsFor::Last`, `vocab` floats) or of every
+    /// new position (`LogitsFor::All`, `len × vocab` floats).
+    ///
+    /// # Errors
+    /// Bad tokens or slots, a slot listed twice, or a full cache; the cache
+    /// is unchanged on error.
+    pub fn forward(
+        &mut self,
+        batch: &[(usize, &[u32])],
+        want: LogitsFor,
+    ) -> Result<Vec<Vec<f32>>, ArchError> {
+        let segs = plan(&mut self.cache, batch, self.w.config.vocab_size)?;
+        let t: usize = segs.iter().map(|s| s.len).sum();
+        let d = self.w.config.d_model;
+        let x = fit(&mut self.s.x, t * d);
+        for (i, tok) in batch.iter().flat_map(|(_, toks)| toks.iter()).enumerate() {
+            let id = *tok as usize;
+            x[i * d..(i + 1) * d].copy_from_slice(&self.w.tok_embd[id * d..(id + 1) * d]);
+        }
+        for layer in 0..self.w.config.n_layers {
+            self.block(layer, &segs, t)?;
+        }
+        for s in &segs {
+            self.cache.commit(s.slot, s.len)?;
+        }
+        Ok(self.logits(&segs, want))
+    }
+
+    // ANCHOR: llama_block
+    /// One transformer block on the `t` stacked rows in `self.s.x`.
+    fn block(&mut self, layer: usize, segs: &[Segment], t: usize) -> Result<(), ArchError> {
+        let c = &self.w.config;
+        let l = &self.w.layers[layer];
+        let s = &mut self.s;
+        let (d, hd, ffn) = (c.d_model, c.head_dim, c.ffn_dim);
+        let (q_dim, kv_dim, qkv_dim) = (c.n_heads * hd, c.n_kv_heads * hd, c.qkv_dim());
+
+        // Attention: x += Wo · attention(RoPE(Wq·norm(x)), RoPE(Wk·norm(x)), Wv·norm(x))
+        let xn = fit(&mut s.xn, t * d);
+        for (row, out) in s.x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
+            kernels::rmsnorm(row, &l.attn_norm, c.rms_eps, out);
+        }
+        let qkv = fit(&mut s.qkv, t * qkv_dim);
+        linear(xn, t, &l.wqkv, qkv_dim, d, qkv);
+        let q = fit(&mut s.q, t * q_dim);
+        for seg in segs {
+            for j in 0..seg.len {
+                let r = seg.offset + j;
+                let row = &mut qkv[r * qkv_dim..(r + 1) * qkv_dim];
+                let (qr, kv) = row.split_at_mut(q_dim);
+                let (kr, vr) = kv.split_at_mut(kv_dim);
+                kernels::rope_inplace(qr, c.n_heads, hd, seg.position + j, c.rope_theta);
+                kernels::rope_inplace(kr, c.n_kv_heads, hd, seg.position + j, c.rope_theta);
+                q[r * q_dim..(r + 1) * q_dim].copy_from_slice(qr);
+                self.cache.write(seg.slot, layer, seg.row + j, kr, vr)?;
+            }
+        }
+        let attn = fit(&mut s.attn, t * q_dim);
+        let dims = AttnDims {
+            n_heads: c.n_heads,
+            n_kv_heads: c.n_kv_heads,
+            head_dim: hd,
+            capacity: self.cache.capacity(),
+        };
+        for seg in segs {
+            let (k, v) = (
+                self.cache.keys(seg.slot, layer),
+                self.cache.values(seg.slot, layer),
+            );
+            let rows = seg.offset * q_dim..(seg.offset + seg.len) * q_dim;
+            kernels::attention_prefill(
+                &q[rows.clone()],
+                k,
+                v,
+                dims,
+                seg.row,
+                seg.len,
+                &mut attn[rows],
+            );
+        }
+        let proj = fit(&mut s.proj, t * d);
+        linear(attn, t, &l.wo, d, q_dim, proj);
+        kernels::add_inplace(&mut s.x, proj);
+
+        // MLP: x += W_down · (silu(W_gate · norm(x)) ⊙ (W_up · norm(x)))
+        for (row, out) in s.x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
+            kernels::rmsnorm(row, &l.ffn_norm, c.rms_eps, out);
+        }
+        let gate_up = fit(&mut s.gate_up, t * 2 * ffn);
+        linear(xn, t, &l.w_gate_up, 2 * ffn, d, gate_up);
+        let act = fit(&mut s.act, t * ffn);
+        for (gu, a) in gate_up
+            .chunks_exact_mut(2 * ffn)
+            .zip(act.chunks_exact_mut(ffn))
+        {
+            let (g, u) = gu.split_at_mut(ffn);
+            kernels::silu_inplace(g);
+            kernels::mul_inplace(g, u);
+            a.copy_from_slice(g);
+        }
+        linear(act, t, &l.w_down, d, ffn, proj);
+        kernels::add_inplace(&mut s.x, proj);
+        Ok(())
+    }
+    // ANCHOR_END: llama_block
+
+    /// Final norm and output head for the requested rows.
+    fn logits(&mut self, segs: &[Segment], want: LogitsFor) -> Vec<Vec<f32>> {
+        let c = &self.w.config;
+        let (d, vocab) = (c.d_model, c.vocab_size);
+        let head = self.w.head();
+        let xn = fit(&mut self.s.xn, d);
+        segs.iter()
+            .map(|seg| {
+                let rows = match want {
+                    LogitsFor::Last => seg.offset + seg.len - 1..seg.offset + seg.len,
+                    LogitsFor::All => seg.offset..seg.offset + seg.len,
+                };
+                let mut out = vec![0.0; rows.len() * vocab];
+                for (i, r) in rows.enumerate() {
+                    kernels::rmsnorm(
+                        &self.s.x[r * d..(r + 1) * d],
+                        &self.w.out_norm,
+                        c.rms_eps,
+                        xn,
+                    );
+                    kernels::matvec(head, vocab, d, xn, &mut out[i * vocab..(i + 1) * vocab]);
+                }
+                out
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,84 @@
+//! The real models behind [`decode::LanguageModel`], the trait every
+//! decoding strategy drives.
+
+use decode::{LanguageModel, ModelError};
+
+use crate::batch::LogitsFor;
+use crate::gpt2::Gpt2;
+use crate::llama::Llama;
+
+impl LanguageModel for Llama {
+    fn vocab_size(&self) -> usize {
+        self.config().vocab_size
+    }
+
+    fn num_slots(&self) -> usize {
+        self.cache().n_slots()
+    }
+
+    fn max_seq_len(&self) -> usize {
+        // With a sliding window the cache never fills; the trained context
+        // length is then the honest limit.
+        match self.cache().sliding_window() {
+            Some(_) => self.config().max_positions.max(self.cache().capacity()),
+            None => self.cache().capacity(),
+        }
+    }
+
+    fn seq_len(&self, slot: usize) -> usize {
+        self.cache().next_position(slot)
+    }
+
+    fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, ModelError> {
+        Ok(Llama::forward(self, batch, LogitsFor::Last)?)
+    }
+
+    fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError> {
+        let cache = self.cache_mut();
+        // `len` counts tokens; rows differ from positions after an eviction.
+        let evicted = cache.next_position(slot) - cache.len(slot);
+        Ok(cache.truncate(slot, len.saturating_sub(evicted))?)
+    }
+
+    fn reorder(&mut self, sources: &[usize]) -> Result<(), ModelError> {
+        Ok(self.cache_mut().reorder(sources)?)
+    }
+
+    fn clear(&mut self, slot: usize) {
+        self.cache_mut().clear(slot);
+    }
+}
+
+impl LanguageModel for Gpt2 {
+    fn vocab_size(&self) -> usize {
+        self.params().vocab_size
+    }
+
+    fn num_slots(&self) -> usize {
+        self.cache().n_slots()
+    }
+
+    fn max_seq_len(&self) -> usize {
+        self.cache().capacity()
+    }
+
+    fn seq_len(&self, slot: usize) -> usize {
+        self.cache().len(slot)
+    }
+
+    fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, ModelError> {
+        Ok(Gpt2::forward(self, batch, LogitsFor::Last)?)
+    }
+
+    fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError> {
+        Ok(self.cache_mut().truncate(slot, len)?)
+    }
+
+    fn reorder(&mut self, sources: &[usize]) -> Result<(), ModelError> {
+        Ok(self.cache_mut().reorder(sources)?)
+    }
+
+    fn clear(&mut self, slot: usize) {
+        self.cache_mut().clear(slot);
+    }
+}
