@@ -1,0 +1,97 @@
+//! "Break it and watch it fail": every mutant feature of the `decode` crate
+//! switches on a one-line bug; this test builds `decode` with each one and
+//! checks that the named property test fails (a test failure, not a build
+//! error). It uses its own target directory (`target/mutants`) so it never
+//! waits on the outer `cargo test`'s lock, and runs only the test target and
+//! test name that should catch the mutant, to stay fast.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// (feature, test target in `decode/tests/`, test that must fail)
+const MUTANTS: &[(&str, &str, &str)] = &[
+    (
+        "mutant-top-p-drop-crossing",
+        "processors_props",
+        "nucleus_is_minimal_and_contains_argmax",
+    ),
+    (
+        "mutant-top-k-off-by-one",
+        "processors_props",
+        "top_k_keeps_exactly_k",
+    ),
+    (
+        "mutant-temperature-multiply",
+        "processors_props",
+        "temperature_to_zero_is_greedy",
+    ),
+    (
+        "mutant-repetition-sign",
+        "processors_props",
+        "repetition_penalty_never_favours_seen_tokens",
+    ),
+    (
+        "mutant-sample-skip-first",
+        "sampling_props",
+        "sampling_frequencies_match_distribution",
+    ),
+    (
+        "mutant-stop-emit-stop-string",
+        "stop_props",
+        "stop_strings_never_in_output",
+    ),
+    (
+        "mutant-beam-no-length-penalty",
+        "beam_props",
+        "beams_sorted_and_scores_recomputed",
+    ),
+];
+
+#[test]
+fn every_listed_mutant_is_caught() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Every feature named in decode/Cargo.toml must be in the list above.
+    let manifest = std::fs::read_to_string(root.join("decode/Cargo.toml")).unwrap();
+    for line in manifest.lines().filter(|l| l.starts_with("mutant-")) {
+        let name = line.split('=').next().unwrap().trim();
+        assert!(
+            MUTANTS.iter().any(|(f, _, _)| *f == name),
+            "mutant feature {name} in decode/Cargo.toml is not checked here"
+        );
+    }
+    let mut survivors = Vec::new();
+    for &(feature, target, test) in MUTANTS {
+        let out = Command::new(&cargo)
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", root.join("target/mutants"))
+            .args([
+                "test",
+                "-q",
+                "-p",
+                "decode",
+                "--features",
+                feature,
+                "--test",
+                target,
+                "--",
+                test,
+                "--exact",
+            ])
+            .output()
+            .expect("running cargo");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let caught = !out.status.success() && stdout.contains(&format!("{test} --- FAILED"));
+        if !caught {
+            survivors.push(format!(
+                "{feature}: `{test}` did not fail as expected\nstdout:\n{stdout}\nstderr:\n{stderr}"
+            ));
+        }
+    }
+    assert!(
+        survivors.is_empty(),
+        "mutants not caught:\n{}",
+        survivors.join("\n")
+    );
+}
