@@ -61,9 +61,9 @@ proptest! {
         let kept = kept(&x);
         prop_assert_eq!(kept.len(), k.min(logits.len()), "k = {}, V = {}", k, logits.len());
         let min_kept = kept.iter().map(|&i| logits[i]).fold(f32::INFINITY, f32::min);
-        for i in 0..logits.len() {
+        for (i, &l) in logits.iter().enumerate() {
             if !kept.contains(&i) {
-                prop_assert!(logits[i] < min_kept);
+                prop_assert!(l < min_kept);
             }
         }
     }
