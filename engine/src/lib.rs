@@ -10,7 +10,10 @@
 pub mod dtype;
 pub mod error;
 pub mod kernels;
+pub mod ops;
+pub mod tensor;
 pub mod threads;
 
 pub use dtype::DType;
 pub use error::{EngineError, Result};
+pub use tensor::Tensor;

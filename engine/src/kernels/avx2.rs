@@ -174,6 +174,34 @@ pub(crate) unsafe fn softmax_inplace(x: &mut [f32]) {
 }
 // ANCHOR_END: softmax
 
+/// Log-softmax: max, `Σ exp(x - max)` without storing, then subtract.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn log_softmax_inplace(x: &mut [f32]) {
+    let m = max(x);
+    let vm = _mm256_set1_ps(m);
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + L <= x.len() {
+        acc = _mm256_add_ps(acc, exp8(_mm256_sub_ps(load(&x[i..]), vm)));
+        i += L;
+    }
+    let sum = hsum(acc) + x[i..].iter().map(|v| (v - m).exp()).sum::<f32>();
+    let lse = _mm256_set1_ps(m + sum.ln());
+    i = 0;
+    while i + L <= x.len() {
+        let v = _mm256_sub_ps(load(&x[i..]), lse);
+        store(&mut x[i..], v);
+        i += L;
+    }
+    let lse = m + sum.ln();
+    for v in &mut x[i..] {
+        *v -= lse;
+    }
+}
+
 /// `x *= s`.
 #[target_feature(enable = "avx2,fma")]
 fn scale(x: &mut [f32], s: f32) {

@@ -265,27 +265,112 @@ fn par_rows(rows: usize, cols: usize, out: &mut [f32], f: impl Fn(usize, &mut [f
     });
 }
 
+/// A read-only matrix inside a slice: element `(i, j)` is
+/// `data[i * row_stride + j * col_stride]`. A transposed view is the same
+/// data with the two strides swapped, so no copy is needed.
+#[derive(Debug, Clone, Copy)]
+pub struct Strided<'a> {
+    /// The elements (element `(0, 0)` first).
+    pub data: &'a [f32],
+    /// Step between rows.
+    pub row_stride: usize,
+    /// Step between columns.
+    pub col_stride: usize,
+}
+
+impl Strided<'_> {
+    /// True if every element of a `rows × cols` matrix is inside `data`.
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        if rows == 0 || cols == 0 {
+            return true;
+        }
+        let last = (rows - 1)
+            .checked_mul(self.row_stride)
+            .zip((cols - 1).checked_mul(self.col_stride))
+            .and_then(|(a, b)| a.checked_add(b));
+        last.is_some_and(|l| l < self.data.len())
+    }
+}
+
+// ANCHOR: gemm
+/// General matrix product `c = a · b` with `a` `m × k` and `b` `k × n` given
+/// by strides (so transposed and broadcast views need no copy); `c` is
+/// `m × n` row-major. Uses `matrixmultiply`'s blocked, packed, threaded
+/// sgemm; the scalar level uses the naive twin.
+///
+/// # Panics
+/// If an element of `a` or `b` would lie outside its slice or
+/// `c.len() != m*n`.
+pub fn gemm_strided(a: Strided<'_>, b: Strided<'_>, m: usize, k: usize, n: usize, c: &mut [f32]) {
+    assert!(
+        a.fits(m, k) && b.fits(k, n) && m.checked_mul(n) == Some(c.len()),
+        "gemm: a ({} elements, strides {}x{}) b ({}, {}x{}) c {} for m {m} k {k} n {n}",
+        a.data.len(),
+        a.row_stride,
+        a.col_stride,
+        b.data.len(),
+        b.row_stride,
+        b.col_stride,
+        c.len()
+    );
+    if level() == Level::Scalar {
+        return scalar::gemm_strided(a, b, m, k, n, c);
+    }
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.fill(0.0);
+        return;
+    }
+    // SAFETY: `fits` checked that every index i*rs + j*cs (i < rows,
+    // j < cols) formed by sgemm is inside a.data / b.data, and c has m*n
+    // elements written with strides (n, 1).
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.data.as_ptr(),
+            a.row_stride as isize,
+            a.col_stride as isize,
+            b.data.as_ptr(),
+            b.row_stride as isize,
+            b.col_stride as isize,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+// ANCHOR_END: gemm
+
 /// Matrix product `c = a · bᵀ` where `a` is `m × k` row-major and `b` is
 /// `n × k` row-major (the layout of a linear layer's weight), `c` is `m × n`.
-/// Uses `matrixmultiply`'s blocked, threaded sgemm (scalar level: the naive
-/// twin).
 ///
 /// # Panics
 /// If the slice lengths do not match `m`, `k`, `n`.
 pub fn matmul_bt(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &mut [f32]) {
     assert!(
-        m.checked_mul(k) == Some(a.len())
-            && n.checked_mul(k) == Some(b.len())
-            && m.checked_mul(n) == Some(c.len()),
-        "matmul_bt: lengths a {} b {} c {} for m {m} k {k} n {n}",
+        m.checked_mul(k) == Some(a.len()) && n.checked_mul(k) == Some(b.len()),
+        "matmul_bt: lengths a {} b {} for m {m} k {k} n {n}",
         a.len(),
-        b.len(),
-        c.len()
+        b.len()
     );
-    if level() == Level::Scalar {
-        return scalar::matmul_bt(a, b, m, k, n, c);
-    }
-    sgemm(a, (k, 1), b, (1, k), m, k, n, c);
+    let a = Strided {
+        data: a,
+        row_stride: k,
+        col_stride: 1,
+    };
+    // bᵀ is b with its strides swapped.
+    let b = Strided {
+        data: b,
+        row_stride: 1,
+        col_stride: k,
+    };
+    gemm_strided(a, b, m, k, n, c);
 }
 
 /// Matrix product `c = a · b` with `a` `m × k` and `b` `k × n`, both row-major.
@@ -294,60 +379,27 @@ pub fn matmul_bt(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &mut [f3
 /// If the slice lengths do not match `m`, `k`, `n`.
 pub fn matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &mut [f32]) {
     assert!(
-        m.checked_mul(k) == Some(a.len())
-            && k.checked_mul(n) == Some(b.len())
-            && m.checked_mul(n) == Some(c.len()),
-        "matmul: lengths a {} b {} c {} for m {m} k {k} n {n}",
+        m.checked_mul(k) == Some(a.len()) && k.checked_mul(n) == Some(b.len()),
+        "matmul: lengths a {} b {} for m {m} k {k} n {n}",
         a.len(),
-        b.len(),
-        c.len()
+        b.len()
     );
-    if level() == Level::Scalar {
-        return scalar::matmul(a, b, m, k, n, c);
-    }
-    sgemm(a, (k, 1), b, (n, 1), m, k, n, c);
+    let a = Strided {
+        data: a,
+        row_stride: k,
+        col_stride: 1,
+    };
+    let b = Strided {
+        data: b,
+        row_stride: n,
+        col_stride: 1,
+    };
+    gemm_strided(a, b, m, k, n, c);
 }
 
-/// `c = a · b` through `matrixmultiply` with explicit (row, column) strides.
-#[allow(clippy::too_many_arguments)]
-fn sgemm(
-    a: &[f32],
-    (rsa, csa): (usize, usize),
-    b: &[f32],
-    (rsb, csb): (usize, usize),
-    m: usize,
-    k: usize,
-    n: usize,
-    c: &mut [f32],
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        c.fill(0.0);
-        return;
-    }
-    // SAFETY: the callers checked a.len() == m*k, b.len() == k*n and
-    // c.len() == m*n; with the strides given, every index sgemm forms,
-    // i*rs + j*cs for i < rows, j < cols, lies inside its slice.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            0.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
+/// In-place log-softmax of one row: `x - max - ln Σ exp(x - max)`.
+pub fn log_softmax_inplace(x: &mut [f32]) {
+    simd!(avx2: log_softmax_inplace(x))
 }
 
 /// Index of the largest value (first on ties, NaNs skipped, 0 if empty).

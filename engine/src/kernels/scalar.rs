@@ -53,12 +53,46 @@ pub fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Naive `c = a · bᵀ`.
+// ANCHOR: matmul_bt
+/// Naive `c = a · bᵀ`: every output is the dot product of a row of `a`
+/// with a row of `b`.
 pub fn matmul_bt(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &mut [f32]) {
     for i in 0..m {
         for j in 0..n {
             c[i * n + j] = dot(&a[i * k..(i + 1) * k], &b[j * k..(j + 1) * k]);
         }
+    }
+}
+// ANCHOR_END: matmul_bt
+
+/// Naive strided `c = a · b` (see [`super::gemm_strided`]).
+pub fn gemm_strided(
+    a: super::Strided<'_>,
+    b: super::Strided<'_>,
+    m: usize,
+    k: usize,
+    n: usize,
+    c: &mut [f32],
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0;
+            for p in 0..k {
+                s += a.data[i * a.row_stride + p * a.col_stride]
+                    * b.data[p * b.row_stride + j * b.col_stride];
+            }
+            c[i * n + j] = s;
+        }
+    }
+}
+
+/// Log-softmax of one row, max-subtracted.
+pub fn log_softmax_inplace(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = x.iter().map(|v| (v - max).exp()).sum();
+    let lse = max + sum.ln();
+    for v in x.iter_mut() {
+        *v -= lse;
     }
 }
 

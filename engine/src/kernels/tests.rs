@@ -100,6 +100,39 @@ proptest! {
         }
     }
 
+    // log-softmax: 1e-5 relative to |x - max| + 1 (the size of the terms).
+    #[test]
+    fn log_softmax_matches((x, off) in buf(30.0)) {
+        let mut want = x[off..].to_vec();
+        scalar::log_softmax_inplace(&mut want);
+        for l in simd_levels() {
+            let mut got = x.clone();
+            simd_at!(l, avx2: log_softmax_inplace(&mut got[off..]));
+            for (i, (g, w)) in got[off..].iter().zip(&want).enumerate() {
+                close("log_softmax", i, *g, *w, 1e-5, w.abs() + 1.0, 1e-6)?;
+            }
+        }
+    }
+
+    // gemm on strided (transposed) views equals the naive strided twin:
+    // 1e-5 relative to Σ|aᵢₚbₚⱼ|.
+    #[test]
+    fn gemm_strided_matches(m in 0usize..20, k in 0usize..40, n in 0usize..20, ta in any::<bool>(), tb in any::<bool>(), seed in any::<u64>()) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let a: Vec<f32> = (0..m * k).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let sa = if ta { Strided { data: &a, row_stride: 1, col_stride: m } } else { Strided { data: &a, row_stride: k, col_stride: 1 } };
+        let sb = if tb { Strided { data: &b, row_stride: 1, col_stride: k } } else { Strided { data: &b, row_stride: n, col_stride: 1 } };
+        let mut want = vec![0.0; m * n];
+        let mut got = vec![0.0; m * n];
+        scalar::gemm_strided(sa, sb, m, k, n, &mut want);
+        gemm_strided(sa, sb, m, k, n, &mut got);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            close("gemm", i, *g, *w, 1e-5, k as f32, 1e-6)?;
+        }
+    }
+
     // rmsnorm / layernorm: 1e-5 relative to |x·inv·w| per element.
     #[test]
     fn norms_match((x, w, off) in two(4.0)) {
