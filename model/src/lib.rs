@@ -11,3 +11,4 @@ pub mod model_path;
 pub mod no_cache;
 pub mod ops;
 pub mod safetensors;
+pub mod tokenizer;
