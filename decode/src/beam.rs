@@ -43,6 +43,13 @@ pub struct BeamParams {
     pub early_stopping: EarlyStopping,
     /// How many finished hypotheses to return (1..=num_beams).
     pub num_return_sequences: usize,
+    /// Diverse beam search: split the beams into this many groups
+    /// (must divide `num_beams`; 1 = ordinary beam search).
+    pub num_beam_groups: usize,
+    /// Diverse beam search: at each step, a group's log-prob for a token is
+    /// lowered by `diversity_penalty ×` the number of earlier groups' beams
+    /// that chose that token at this step (Hamming diversity). >= 0.
+    pub diversity_penalty: f32,
 }
 
 impl Default for BeamParams {
@@ -52,6 +59,8 @@ impl Default for BeamParams {
             length_penalty: 1.0,
             early_stopping: EarlyStopping::Heuristic,
             num_return_sequences: 1,
+            num_beam_groups: 1,
+            diversity_penalty: 0.0,
         }
     }
 }
@@ -65,6 +74,8 @@ pub struct BeamHypothesis {
     pub sum_logprobs: f32,
     /// `sum_logprobs / tokens.len() ^ length_penalty`; results are sorted by it.
     pub score: f32,
+    /// Which beam group found it (always 0 without diverse beam search).
+    pub group: usize,
 }
 
 /// HF's "very unlikely" score used to mask candidates.
@@ -90,24 +101,144 @@ struct Finished {
     done: bool,
 }
 
-/// Run beam search from `prompt` in slots `0..num_beams` of `model`.
-/// `params.strategy` must be [`crate::Strategy::Beam`]; the penalties in
-/// `params.sampling` run on log-probs, its warpers (temperature, top-k, …)
-/// are not used. Returns `num_return_sequences` hypotheses, best first.
-pub fn beam_search<M: LanguageModel + ?Sized>(
-    model: &mut M,
-    prompt: &[u32],
-    params: &GenerateParams,
-) -> Result<Vec<BeamHypothesis>, DecodeError> {
-    let crate::Strategy::Beam(bp) = &params.strategy else {
-        return Err(DecodeError::param(
-            "strategy",
-            "not beam",
-            "beam_search needs Strategy::Beam",
-        ));
-    };
+/// The state of one group of beams (the whole beam without diversity).
+struct Group {
+    /// Generated tokens of each running beam.
+    running: Vec<Vec<u32>>,
+    /// Running sums of log-probs (HF `running_beam_scores`).
+    scores: Vec<f32>,
+    /// The `width` best finished hypotheses (HF `beam_scores` / `sequences`).
+    finished: Vec<Finished>,
+    /// HF `is_early_stop_heuristic_unsatisfied`.
+    unsatisfied: bool,
+    /// Set once this group stops.
+    stopped: bool,
+}
+
+/// Fixed settings of a run, shared by the groups.
+struct Run<'a> {
+    vocab: usize,
+    width: usize,
+    keep: usize,
+    max_new: usize,
+    lp: f32,
+    early: EarlyStopping,
+    eos: &'a [u32],
+}
+
+impl Group {
+    fn new(width: usize) -> Self {
+        Group {
+            running: vec![Vec::new(); width],
+            scores: (0..width)
+                .map(|j| if j == 0 { 0.0 } else { MASK })
+                .collect(),
+            finished: vec![
+                Finished {
+                    tokens: Vec::new(),
+                    sum: MASK,
+                    score: MASK,
+                    done: false
+                };
+                width
+            ],
+            unsatisfied: true,
+            stopped: false,
+        }
+    }
+
+    /// One HF beam step at generated length `t`, given each beam's processed
+    /// log-probs. Returns, per new running beam, (source beam, token).
+    fn step(&mut self, run: &Run<'_>, rows: &[Vec<f32>], t: usize) -> Vec<(usize, u32)> {
+        let (nb, vocab, keep) = (run.width, run.vocab, run.keep);
+        // ANCHOR: beam_step
+        let mut acc = Vec::with_capacity(nb * vocab);
+        for (row, &score) in rows.iter().zip(&self.scores) {
+            acc.extend(row.iter().map(|&x| x + score));
+        }
+        let mut cand = sorted_desc(&acc);
+        cand.truncate(keep);
+        let cand_scores: Vec<f32> = cand.iter().map(|&i| acc[i]).collect();
+        let cand_src: Vec<usize> = cand.iter().map(|&i| i / vocab).collect();
+        let cand_tok: Vec<u32> = cand.iter().map(|&i| (i % vocab) as u32).collect();
+        let hits: Vec<bool> = cand_tok
+            .iter()
+            .map(|tok| run.eos.contains(tok) || t + 1 >= run.max_new)
+            .collect();
+        // Running beams for the next step: the best candidates that did not end.
+        let masked: Vec<f32> = (0..keep)
+            .map(|c| cand_scores[c] + if hits[c] { MASK } else { 0.0 })
+            .collect();
+        let next: Vec<usize> = sorted_desc(&masked).into_iter().take(nb).collect();
+        // Finished set: merge in those of the top `nb` candidates that ended.
+        let full = self.finished.iter().all(|f| f.done) && run.early == EarlyStopping::WhenFull;
+        let mut merged: Vec<Finished> = self.finished.clone();
+        for c in 0..keep {
+            let just_finished = hits[c] && c < nb;
+            let mut s = length_normalised(cand_scores[c], t + 1, run.lp);
+            if full {
+                s += MASK;
+            }
+            if !self.unsatisfied {
+                s += MASK;
+            }
+            if !just_finished {
+                s += MASK;
+            }
+            let mut tokens = self.running[cand_src[c]].clone();
+            tokens.push(cand_tok[c]);
+            merged.push(Finished {
+                tokens,
+                sum: cand_scores[c],
+                score: s,
+                done: just_finished,
+            });
+        }
+        let merged_scores: Vec<f32> = merged.iter().map(|f| f.score).collect();
+        self.finished = sorted_desc(&merged_scores)
+            .into_iter()
+            .take(nb)
+            .map(|i| merged[i].clone())
+            .collect();
+        // ANCHOR_END: beam_step
+        self.running = next
+            .iter()
+            .map(|&c| {
+                let mut s = self.running[cand_src[c]].clone();
+                s.push(cand_tok[c]);
+                s
+            })
+            .collect();
+        self.scores = next.iter().map(|&c| masked[c]).collect();
+
+        // Stopping rules (HF `_check_early_stop_heuristic` and friends),
+        // with `t + 1` tokens generated now.
+        let best_len = if run.early == EarlyStopping::Never && run.lp > 0.0 {
+            run.max_new
+        } else {
+            t + 1
+        };
+        let best_running = self.scores[0] / (best_len as f64).powf(run.lp as f64) as f32;
+        let worst = self
+            .finished
+            .iter()
+            .map(|f| f.score)
+            .fold(f32::INFINITY, f32::min);
+        let improvable = self
+            .finished
+            .iter()
+            .any(|f| best_running > if f.done { worst } else { MASK });
+        self.unsatisfied = self.unsatisfied && improvable;
+        let all_done = self.finished.iter().all(|f| f.done);
+        let open = !(all_done && run.early == EarlyStopping::WhenFull);
+        let can_continue = !hits.iter().all(|&h| h);
+        self.stopped = !(self.unsatisfied && open && can_continue);
+        next.iter().map(|&c| (cand_src[c], cand_tok[c])).collect()
+    }
+}
+
+fn validate(bp: &BeamParams, params: &GenerateParams) -> Result<(), DecodeError> {
     let nb = bp.num_beams;
-    let vocab = model.vocab_size();
     if nb == 0 {
         return Err(DecodeError::param("num_beams", nb, "must be >= 1"));
     }
@@ -116,6 +247,20 @@ pub fn beam_search<M: LanguageModel + ?Sized>(
             "num_return_sequences",
             bp.num_return_sequences,
             "must be in 1..=num_beams",
+        ));
+    }
+    if bp.num_beam_groups == 0 || nb % bp.num_beam_groups != 0 {
+        return Err(DecodeError::param(
+            "num_beam_groups",
+            bp.num_beam_groups,
+            "must be >= 1 and divide num_beams",
+        ));
+    }
+    if !(bp.diversity_penalty.is_finite() && bp.diversity_penalty >= 0.0) {
+        return Err(DecodeError::param(
+            "diversity_penalty",
+            bp.diversity_penalty,
+            "must be a finite number >= 0",
         ));
     }
     if !bp.length_penalty.is_finite() {
@@ -132,6 +277,36 @@ pub fn beam_search<M: LanguageModel + ?Sized>(
             "beam search needs at least 1",
         ));
     }
+    Ok(())
+}
+
+/// Run beam search from `prompt` in slots `0..num_beams` of `model`.
+/// `params.strategy` must be [`crate::Strategy::Beam`]; the penalties in
+/// `params.sampling` run on log-probs, its warpers (temperature, top-k, …)
+/// are not used. Returns `num_return_sequences` hypotheses, best first.
+///
+/// With `num_beam_groups > 1` this is diverse (group) beam search: group
+/// `g` owns slots `g·w .. (g+1)·w` (w = num_beams / groups) and runs the
+/// step above on its own, after the earlier groups of the same step, with
+/// the Hamming diversity penalty on the tokens they chose. Hugging Face
+/// moved group beam search out of its core library, so this variant is
+/// checked by properties (groups = 1 is plain beam search; a zero penalty
+/// makes every group equal) rather than against a reference.
+pub fn beam_search<M: LanguageModel + ?Sized>(
+    model: &mut M,
+    prompt: &[u32],
+    params: &GenerateParams,
+) -> Result<Vec<BeamHypothesis>, DecodeError> {
+    let crate::Strategy::Beam(bp) = &params.strategy else {
+        return Err(DecodeError::param(
+            "strategy",
+            "not beam",
+            "beam_search needs Strategy::Beam",
+        ));
+    };
+    validate(bp, params)?;
+    let nb = bp.num_beams;
+    let vocab = model.vocab_size();
     if nb > model.num_slots() {
         return Err(DecodeError::ModelLimit {
             op: "beam_search",
@@ -152,20 +327,29 @@ pub fn beam_search<M: LanguageModel + ?Sized>(
         });
     }
     crate::processor::check_ids("prompt", prompt, vocab)?;
-    let keep = 2usize.max(1 + params.eos_ids.len()) * nb;
-    if keep > nb * vocab {
+    let groups = bp.num_beam_groups;
+    let width = nb / groups;
+    let keep = 2usize.max(1 + params.eos_ids.len()) * width;
+    if keep > width * vocab {
         return Err(DecodeError::ModelLimit {
             op: "beam_search",
             reason: format!(
-                "needs {keep} candidates per step but only {nb} beams x {vocab} tokens exist"
+                "needs {keep} candidates per step but only {width} beams x {vocab} tokens exist"
             ),
         });
     }
     let chain = params.sampling.build_chain(&params.eos_ids, false)?;
-    let max_new = params
-        .max_new_tokens
-        .min(model.max_seq_len() - prompt.len());
-    let lp = bp.length_penalty;
+    let run = Run {
+        vocab,
+        width,
+        keep,
+        max_new: params
+            .max_new_tokens
+            .min(model.max_seq_len() - prompt.len()),
+        lp: bp.length_penalty,
+        early: bp.early_stopping,
+        eos: &params.eos_ids,
+    };
 
     // Prefill once in slot 0, then copy that cache to every beam's slot.
     model.clear(0);
@@ -181,142 +365,95 @@ pub fn beam_search<M: LanguageModel + ?Sized>(
         .reorder(&vec![0; nb])
         .map_err(DecodeError::model("beam_search reorder"))?;
     let mut logits: Vec<Vec<f32>> = vec![first; nb];
-
-    let mut running: Vec<Vec<u32>> = vec![Vec::new(); nb];
-    let mut running_scores: Vec<f32> = (0..nb).map(|j| if j == 0 { 0.0 } else { MASK }).collect();
-    let mut finished: Vec<Finished> = vec![
-        Finished {
-            tokens: Vec::new(),
-            sum: MASK,
-            score: MASK,
-            done: false
-        };
-        nb
-    ];
-    let mut unsatisfied = true;
+    let mut state: Vec<Group> = (0..groups).map(|_| Group::new(width)).collect();
     let mut t = 0usize;
     loop {
-        // ANCHOR: beam_step
-        let mut acc = Vec::with_capacity(nb * vocab);
-        for j in 0..nb {
-            if logits[j].len() != vocab {
-                return Err(DecodeError::LengthMismatch {
-                    op: "beam_search",
-                    got: logits[j].len(),
-                    expected: vocab,
-                });
+        let mut sources: Vec<usize> = (0..nb).collect();
+        let mut chosen_now = vec![0u32; vocab];
+        for (g, group) in state.iter_mut().enumerate() {
+            if group.stopped {
+                continue;
             }
-            crate::probs::check_logits("beam_search", &logits[j])?;
-            let mut lp_row = log_softmax(&logits[j]);
-            let mut hist_tokens = prompt.to_vec();
-            hist_tokens.extend_from_slice(&running[j]);
-            chain.apply(&TokenHistory::new(&hist_tokens, prompt.len()), &mut lp_row)?;
-            acc.extend(lp_row.iter().map(|&x| x + running_scores[j]));
+            let mut rows = Vec::with_capacity(width);
+            for j in 0..width {
+                let row = &logits[g * width + j];
+                if row.len() != vocab {
+                    return Err(DecodeError::LengthMismatch {
+                        op: "beam_search",
+                        got: row.len(),
+                        expected: vocab,
+                    });
+                }
+                crate::probs::check_logits("beam_search", row)?;
+                let mut lp_row = log_softmax(row);
+                let mut hist = prompt.to_vec();
+                hist.extend_from_slice(&group.running[j]);
+                chain.apply(&TokenHistory::new(&hist, prompt.len()), &mut lp_row)?;
+                // ANCHOR: diversity
+                if bp.diversity_penalty > 0.0 {
+                    for (x, &n) in lp_row.iter_mut().zip(&chosen_now) {
+                        *x -= bp.diversity_penalty * n as f32;
+                    }
+                }
+                // ANCHOR_END: diversity
+                rows.push(lp_row);
+            }
+            let picks = group.step(&run, &rows, t);
+            for (j, &(src, tok)) in picks.iter().enumerate() {
+                sources[g * width + j] = g * width + src;
+                chosen_now[tok as usize] += 1;
+            }
         }
-        let mut cand = sorted_desc(&acc);
-        cand.truncate(keep);
-        let cand_scores: Vec<f32> = cand.iter().map(|&i| acc[i]).collect();
-        let cand_src: Vec<usize> = cand.iter().map(|&i| i / vocab).collect();
-        let cand_tok: Vec<u32> = cand.iter().map(|&i| (i % vocab) as u32).collect();
-        let hits: Vec<bool> = cand_tok
-            .iter()
-            .map(|tok| params.eos_ids.contains(tok) || t + 1 >= max_new)
-            .collect();
-        // Running beams for the next step: best unfinished candidates.
-        let masked: Vec<f32> = (0..keep)
-            .map(|c| cand_scores[c] + if hits[c] { MASK } else { 0.0 })
-            .collect();
-        let next: Vec<usize> = sorted_desc(&masked).into_iter().take(nb).collect();
-        // Finished set: merge the top-`nb` candidates that just ended.
-        let all_done = finished.iter().all(|f| f.done);
-        let full = all_done && bp.early_stopping == EarlyStopping::WhenFull;
-        let mut merged: Vec<Finished> = finished.clone();
-        for c in 0..keep {
-            let just = hits[c] && c < nb;
-            let mut s = length_normalised(cand_scores[c], t + 1, lp);
-            if full {
-                s += MASK;
-            }
-            if !unsatisfied {
-                s += MASK;
-            }
-            if !just {
-                s += MASK;
-            }
-            let mut tokens = running[cand_src[c]].clone();
-            tokens.push(cand_tok[c]);
-            merged.push(Finished {
-                tokens,
-                sum: cand_scores[c],
-                score: s,
-                done: just,
-            });
-        }
-        let merged_scores: Vec<f32> = merged.iter().map(|f| f.score).collect();
-        finished = sorted_desc(&merged_scores)
-            .into_iter()
-            .take(nb)
-            .map(|i| merged[i].clone())
-            .collect();
-        // ANCHOR_END: beam_step
-        let new_running: Vec<Vec<u32>> = next
-            .iter()
-            .map(|&c| {
-                let mut s = running[cand_src[c]].clone();
-                s.push(cand_tok[c]);
-                s
-            })
-            .collect();
-        running_scores = next.iter().map(|&c| masked[c]).collect();
-        let sources: Vec<usize> = next.iter().map(|&c| cand_src[c]).collect();
-        running = new_running;
         t += 1;
-
-        // Stopping rules (HF `_check_early_stop_heuristic` and friends).
-        let best_len = if bp.early_stopping == EarlyStopping::Never && lp > 0.0 {
-            max_new
-        } else {
-            t
-        };
-        let best_running = running_scores[0] / (best_len as f64).powf(lp as f64) as f32;
-        let worst = finished
-            .iter()
-            .map(|f| f.score)
-            .fold(f32::INFINITY, f32::min);
-        let improvable = finished
-            .iter()
-            .any(|f| best_running > if f.done { worst } else { MASK });
-        unsatisfied = unsatisfied && improvable;
-        let all_done = finished.iter().all(|f| f.done);
-        let open = !(all_done && bp.early_stopping == EarlyStopping::WhenFull);
-        let can_continue = !hits.iter().all(|&h| h);
-        if !(unsatisfied && open && can_continue) {
+        if state.iter().all(|g| g.stopped) {
             break;
         }
-        // Move the caches to follow the surviving beams, then feed each its new token.
+        // Move the caches to follow the surviving beams, then feed each
+        // beam of a still-running group its new token.
         model
             .reorder(&sources)
             .map_err(DecodeError::model("beam_search reorder"))?;
-        let feeds: Vec<[u32; 1]> = running.iter().map(|s| [*s.last().unwrap_or(&0)]).collect();
-        let batch: Vec<(usize, &[u32])> =
-            feeds.iter().enumerate().map(|(j, f)| (j, &f[..])).collect();
-        logits = model
+        let mut feeds: Vec<(usize, [u32; 1])> = Vec::new();
+        for (g, group) in state.iter().enumerate() {
+            if group.stopped {
+                continue;
+            }
+            for (j, s) in group.running.iter().enumerate() {
+                feeds.push((g * width + j, [*s.last().unwrap_or(&0)]));
+            }
+        }
+        let batch: Vec<(usize, &[u32])> = feeds.iter().map(|(slot, f)| (*slot, &f[..])).collect();
+        let out = model
             .forward(&batch)
             .map_err(DecodeError::model("beam_search step"))?;
-        if logits.len() != nb {
+        if out.len() != batch.len() {
             return Err(DecodeError::ModelLimit {
                 op: "beam_search",
-                reason: format!("model returned {} rows for {nb} beams", logits.len()),
+                reason: format!(
+                    "model returned {} rows for {} beams",
+                    out.len(),
+                    batch.len()
+                ),
             });
         }
+        for ((slot, _), row) in feeds.iter().zip(out) {
+            logits[*slot] = row;
+        }
     }
-    Ok(finished
+    let mut all: Vec<BeamHypothesis> = state
         .into_iter()
-        .take(bp.num_return_sequences)
-        .map(|f| BeamHypothesis {
-            score: f.score,
-            sum_logprobs: f.sum,
-            tokens: f.tokens,
+        .enumerate()
+        .flat_map(|(g, group)| {
+            group.finished.into_iter().map(move |f| BeamHypothesis {
+                score: f.score,
+                sum_logprobs: f.sum,
+                tokens: f.tokens,
+                group: g,
+            })
         })
-        .collect())
+        .collect();
+    // Stable sort: within a group the HF order is kept for equal scores.
+    all.sort_by(|a, b| b.score.total_cmp(&a.score));
+    all.truncate(bp.num_return_sequences);
+    Ok(all)
 }

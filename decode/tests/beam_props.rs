@@ -21,6 +21,7 @@ fn beam(
             length_penalty: lp,
             early_stopping: es,
             num_return_sequences: ret,
+            ..Default::default()
         }),
         max_new_tokens: n,
         eos_ids: eos,
@@ -90,6 +91,48 @@ proptest! {
         let hyps = beam_search(&mut m, &prompt, &beam(nb, 1.0, EarlyStopping::Never, 1, n, vec![])).unwrap();
         prop_assert!(m.tokens_fed <= prompt.len() + nb * (n - 1), "fed {} tokens", m.tokens_fed);
         prop_assert_eq!(hyps[0].tokens.len(), n);
+    }
+}
+
+fn groups(nb: usize, g: usize, div: f32, n: usize) -> GenerateParams {
+    GenerateParams {
+        strategy: Strategy::Beam(BeamParams {
+            num_beams: nb,
+            num_beam_groups: g,
+            diversity_penalty: div,
+            num_return_sequences: nb,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::Never,
+        }),
+        max_new_tokens: n,
+        ..Default::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, cases: 64, ..ProptestConfig::default() })]
+
+    /// Diverse beam search with a zero penalty: every group is an ordinary
+    /// beam search of width num_beams / groups.
+    #[test]
+    fn zero_diversity_groups_equal_plain_beam(v in 3usize..10, tseed in any::<u64>(), w in 1usize..3, g in 1usize..4, n in 1usize..6) {
+        let plain = beam_search(&mut common::model(v, tseed, w), &[0], &beam(w, 1.0, EarlyStopping::Never, w, n, vec![])).unwrap();
+        let div = beam_search(&mut common::model(v, tseed, w * g), &[0], &groups(w * g, g, 0.0, n)).unwrap();
+        for gi in 0..g {
+            let mine: Vec<&Vec<u32>> = div.iter().filter(|h| h.group == gi).map(|h| &h.tokens).collect();
+            let want: Vec<&Vec<u32>> = plain.iter().map(|h| &h.tokens).collect();
+            prop_assert_eq!(mine, want, "group {}", gi);
+        }
+    }
+
+    /// A large diversity penalty makes groups of width 1 start with different tokens.
+    #[test]
+    fn strong_diversity_separates_groups(v in 4usize..10, tseed in any::<u64>(), g in 2usize..4, n in 1usize..5) {
+        let hyps = beam_search(&mut common::model(v, tseed, g), &[0], &groups(g, g, 100.0, n)).unwrap();
+        let mut firsts: Vec<u32> = hyps.iter().map(|h| h.tokens[0]).collect();
+        firsts.sort();
+        firsts.dedup();
+        prop_assert_eq!(firsts.len(), g);
     }
 }
 

@@ -32,6 +32,7 @@ fn beam_search_matches_transformers() {
                 length_penalty: case["length_penalty"].as_f64().unwrap() as f32,
                 early_stopping: early,
                 num_return_sequences: case["num_return_sequences"].as_u64().unwrap() as usize,
+                ..Default::default()
             }),
             sampling: SamplingParams {
                 no_repeat_ngram: case["no_repeat_ngram"].as_u64().unwrap() as usize,
