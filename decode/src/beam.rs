@@ -249,7 +249,7 @@ fn validate(bp: &BeamParams, params: &GenerateParams) -> Result<(), DecodeError>
             "must be in 1..=num_beams",
         ));
     }
-    if bp.num_beam_groups == 0 || nb % bp.num_beam_groups != 0 {
+    if bp.num_beam_groups == 0 || !nb.is_multiple_of(bp.num_beam_groups) {
         return Err(DecodeError::param(
             "num_beam_groups",
             bp.num_beam_groups,
