@@ -88,7 +88,7 @@ impl Builder {
         for t in &self.tensors {
             out.extend(t);
         }
-        while out.len() % self.alignment != 0 {
+        while !out.len().is_multiple_of(self.alignment) {
             out.push(0);
         }
         out.extend(&self.data);

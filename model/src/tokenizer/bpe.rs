@@ -61,6 +61,28 @@ pub fn bpe(mut ids: Vec<u32>, merges: &Merges) -> Vec<u32> {
 }
 // ANCHOR_END: bpe_merge
 
+/// The same merging as [`bpe`], recording the sequence after every merge
+/// together with the rank of the rule applied (for teaching and debugging).
+pub fn bpe_steps(mut ids: Vec<u32>, merges: &Merges) -> Vec<(u32, Vec<u32>)> {
+    let mut steps = Vec::new();
+    loop {
+        let mut best: Option<(u32, usize, u32)> = None;
+        for (i, pair) in ids.windows(2).enumerate() {
+            if let Some((rank, merged)) = merges.get(pair[0], pair[1])
+                && best.is_none_or(|(r, _, _)| rank < r)
+            {
+                best = Some((rank, i, merged));
+            }
+        }
+        let Some((rank, i, merged)) = best else {
+            return steps;
+        };
+        ids[i] = merged;
+        ids.remove(i + 1);
+        steps.push((rank, ids.clone()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +95,10 @@ mod tests {
         m.insert(0, 1, 1, 4);
         m.insert(0, 3, 2, 5);
         assert_eq!(bpe(vec![0, 1, 2], &m), vec![5]);
+        assert_eq!(
+            bpe_steps(vec![0, 1, 2], &m),
+            vec![(0, vec![0, 3]), (2, vec![5])]
+        );
         assert_eq!(bpe(vec![0, 1, 0, 1], &m), vec![4, 4]);
         assert_eq!(bpe(vec![2, 0], &m), vec![2, 0]);
         assert_eq!(bpe(vec![], &m), Vec::<u32>::new());

@@ -254,6 +254,22 @@ impl Tokenizer {
             .collect()
     }
 
+    /// The ids of one pre-token before any merge (one per byte), then after
+    /// each merge, with the rank of the rule applied (`None` for the start).
+    pub fn merge_steps(&self, piece: &str) -> Vec<(Option<u32>, Vec<u32>)> {
+        let start: Vec<u32> = piece
+            .bytes()
+            .filter_map(|b| self.byte_ids[b as usize])
+            .collect();
+        let mut out = vec![(None, start.clone())];
+        out.extend(
+            bpe::bpe_steps(start, &self.merges)
+                .into_iter()
+                .map(|(r, ids)| (Some(r), ids)),
+        );
+        out
+    }
+
     /// The bytes token `id` stands for (empty for an id outside the vocabulary).
     pub fn token_bytes(&self, id: u32) -> &[u8] {
         self.bytes.get(id as usize).map_or(&[], Vec::as_slice)
