@@ -175,10 +175,168 @@ def beam_gpt2():
     write("beam_gpt2.json", out)
 
 
+def random_boxes(rng, n):
+    cx, cy = rng.uniform(0, 100, n), rng.uniform(0, 100, n)
+    w, h = rng.uniform(1, 30, n), rng.uniform(1, 30, n)
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).astype(np.float32)
+    # Degenerate boxes: a few zero-width / zero-height ones and exact duplicates.
+    boxes[:10, 2] = boxes[:10, 0]
+    boxes[10:20, 3] = boxes[10:20, 1]
+    boxes[20:30] = boxes[30:40]
+    return boxes
+
+
+def soft_nms_reference(boxes, scores, method, param, score_threshold):
+    """Soft-NMS as in Bodla et al. 2017, Algorithm 1 (numpy, float32 IoU)."""
+    s = scores.astype(np.float32).copy()
+    alive = [i for i in range(len(s)) if s[i] >= score_threshold]
+    out = []
+    while alive:
+        m = max(alive, key=lambda i: (s[i], -i))
+        alive.remove(m)
+        out.append([m, float(s[m])])
+        for j in alive:
+            a, b = boxes[m], boxes[j]
+            w = max(np.float32(0), min(a[2], b[2]) - max(a[0], b[0]))
+            h = max(np.float32(0), min(a[3], b[3]) - max(a[1], b[1]))
+            inter = np.float32(w * h)
+            union = np.float32((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+            o = np.float32(0) if union <= 0 else np.float32(inter / union)
+            if method == "linear":
+                f = np.float32(1) - o if o > param else np.float32(1)
+            else:
+                f = np.float32(np.exp(-(o * o) / np.float32(param)))
+            s[j] = np.float32(s[j] * f)
+        alive = [j for j in alive if s[j] >= score_threshold]
+    return out
+
+
+def nms_fixtures():
+    from torchvision.ops import batched_nms, nms
+
+    rng = np.random.default_rng(7)
+    n = 1200
+    boxes = random_boxes(rng, n)
+    scores = rng.uniform(0, 1, n).astype(np.float32)
+    classes = rng.integers(0, 5, n)
+    tb, ts = torch.from_numpy(boxes), torch.from_numpy(scores)
+    out = {
+        "source": "torchvision.ops.nms / batched_nms; soft-NMS per Bodla et al. 2017",
+        "boxes": [r7(b.tolist()) for b in boxes],
+        "scores": r7(scores.tolist()),
+        "classes": classes.tolist(),
+        "nms": [],
+        "batched_nms": [],
+        "soft_nms": [],
+    }
+    for thr in [0.3, 0.5, 0.7]:
+        out["nms"].append({"iou_threshold": thr, "keep": nms(tb, ts, thr).tolist()})
+        out["batched_nms"].append(
+            {"iou_threshold": thr, "keep": batched_nms(tb, ts, torch.from_numpy(classes), thr).tolist()}
+        )
+    m = 300
+    for method, param in [("linear", 0.3), ("gaussian", 0.5)]:
+        res = soft_nms_reference(boxes[:m], scores[:m], method, param, 0.001)
+        out["soft_nms"].append({"n": m, "method": method, "param": param, "score_threshold": 0.001, "keep": res})
+    write("nms.json", out)
+
+
+def calibration_fixtures():
+    from scipy.optimize import minimize_scalar
+    from sklearn.calibration import calibration_curve
+
+    rng = np.random.default_rng(11)
+    n, c = 2000, 5
+    labels = rng.integers(0, c, n)
+    logits = rng.normal(0, 1, (n, c))
+    logits[np.arange(n), labels] += 1.2
+    logits = (logits * 2.5).astype(np.float32)  # over-confident on purpose
+    z = torch.from_numpy(logits).double()
+    y = torch.from_numpy(labels)
+
+    def nll(t):
+        return torch.nn.functional.cross_entropy(z / t, y).item()
+
+    res = minimize_scalar(nll, bounds=(0.01, 100.0), method="bounded", options={"xatol": 1e-10})
+
+    def ece(t, n_bins=15):
+        # As gpleiss/temperature_scaling `_ECELoss`: bins (lower, upper].
+        probs = torch.softmax(z / t, dim=1)
+        conf, pred = probs.max(1)
+        acc = pred.eq(y)
+        bounds = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64)
+        e = torch.zeros(1, dtype=torch.float64)
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            inb = conf.gt(lo.item()) * conf.le(hi.item())
+            prop = inb.double().mean()
+            if prop.item() > 0:
+                e += torch.abs(conf[inb].mean() - acc[inb].double().mean()) * prop
+        return e.item()
+
+    yb = rng.random(1500) < 0.4
+    pb = 1 / (1 + np.exp(-(rng.normal(0, 1.5, 1500) + 1.0 * yb - 0.4)))
+    prob_true, prob_pred = calibration_curve(yb, pb, n_bins=10, strategy="uniform")
+    write(
+        "calibration.json",
+        {
+            "source": "scipy minimize_scalar on torch cross_entropy; gpleiss-style ECE; sklearn calibration_curve",
+            "logits": [r7(r.tolist()) for r in logits],
+            "labels": labels.tolist(),
+            "temperature": res.x,
+            "nll_at_1": nll(1.0),
+            "nll_at_t": nll(res.x),
+            "ece15_at_1": ece(1.0),
+            "ece15_at_t": ece(res.x),
+            "binary_y": yb.astype(int).tolist(),
+            "binary_p": pb.tolist(),
+            "curve_n_bins": 10,
+            "prob_true": prob_true.tolist(),
+            "prob_pred": prob_pred.tolist(),
+        },
+    )
+
+
+def threshold_fixtures():
+    from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
+
+    rng = np.random.default_rng(5)
+    cases = []
+    for n, decimals in [(400, 2), (1000, 6), (50, 1)]:
+        y = rng.random(n) < 0.3
+        s = np.round(1 / (1 + np.exp(-(rng.normal(0, 1, n) + 1.5 * y))), decimals)
+        p, r, t = precision_recall_curve(y, s)
+        fpr, tpr, rt = roc_curve(y, s)
+        f1 = np.where(p[:-1] + r[:-1] > 0, 2 * p[:-1] * r[:-1] / np.maximum(p[:-1] + r[:-1], 1e-300), 0)
+        best = int(np.argmax(f1))
+        rec_ok = np.nonzero(r[:-1] >= 0.8)[0]
+        prec_ok = np.nonzero(p[:-1] >= 0.7)[0]
+        cases.append(
+            {
+                "y": y.astype(int).tolist(),
+                "scores": s.tolist(),
+                "precision": p.tolist(),
+                "recall": r.tolist(),
+                "thresholds": t.tolist(),
+                "fpr": fpr.tolist(),
+                "tpr": tpr.tolist(),
+                "roc_thresholds": ["inf" if np.isinf(v) else v for v in rt.tolist()],
+                "auc": roc_auc_score(y, s),
+                "best_f1_threshold": float(t[best]),
+                "best_f1": float(f1[best]),
+                "recall_0_8_threshold": float(t[rec_ok[-1]]) if len(rec_ok) else None,
+                "precision_0_7_threshold": float(t[prec_ok[0]]) if len(prec_ok) else None,
+            }
+        )
+    write("thresholds.json", {"source": "sklearn.metrics precision_recall_curve / roc_curve / roc_auc_score", "cases": cases})
+
+
 def main():
     torch.manual_seed(0)
     processors()
     beam_gpt2()
+    nms_fixtures()
+    calibration_fixtures()
+    threshold_fixtures()
 
 
 if __name__ == "__main__":
