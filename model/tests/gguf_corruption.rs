@@ -440,3 +440,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn metadata_element_budget_is_enforced() {
+    // Two U8 arrays whose total exceeds the budget: each fits the file, together they do not fit the cap.
+    let half = model::gguf::metadata::MAX_METADATA_ELEMENTS / 2 + 1;
+    let mut payload = 0u32.to_le_bytes().to_vec(); // UINT8 elements
+    payload.extend(half.to_le_bytes());
+    payload.extend(vec![7u8; half as usize]);
+    let b = Builder::new()
+        .kv_raw(b"first", 9, &payload)
+        .kv_raw(b"second", 9, &payload);
+    let err = open(&b).unwrap_err();
+    assert!(
+        matches!(&err, GgufError::CountTooLarge { what, count, .. } if what.contains("second") && *count == half),
+        "{err}"
+    );
+}
+
+#[test]
+fn tensor_count_above_the_cap() {
+    // A file large enough to hold the infos by size, but past MAX_TENSORS.
+    let mut b = valid();
+    let n = model::gguf::MAX_TENSORS + 1;
+    b.tensor_count = Some(n);
+    b.data = vec![0; (n * 32) as usize];
+    let err = open(&b).unwrap_err();
+    assert!(
+        matches!(&err, GgufError::CountTooLarge { what, count, .. } if what == "tensor count" && *count == n),
+        "{err}"
+    );
+}

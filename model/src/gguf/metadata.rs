@@ -8,6 +8,16 @@ use super::header::check_count;
 /// How deep arrays may nest before the file is rejected.
 pub const MAX_ARRAY_NESTING: usize = 4;
 
+/// The most array elements all metadata together may hold. Each element
+/// becomes a [`MetaValue`] of a few dozen bytes, so without a cap a file of
+/// one-byte elements would need ~32x its size in memory. Real files hold
+/// far fewer (SmolLM2: about 150 thousand).
+pub const MAX_METADATA_ELEMENTS: u64 = 1 << 24;
+
+/// Initial capacity limit for vectors sized from file counts: they grow as
+/// entries are actually read, so memory follows the bytes consumed.
+pub(crate) const MAX_PREALLOC: u64 = 4096;
+
 /// The value types of GGUF metadata, with their ids from the specification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaType {
@@ -199,6 +209,7 @@ pub(crate) fn read_value(
     key: &str,
     ty: MetaType,
     depth: usize,
+    budget: &mut u64,
 ) -> Result<MetaValue, GgufError> {
     let what = || format!("value of metadata key {key:?}");
     Ok(match ty {
@@ -244,10 +255,20 @@ pub(crate) fn read_value(
                 elem_type.min_bytes(),
                 cur.remaining(),
             )?;
-            // `len` is now bounded by the file size, so the allocation is too.
-            let mut values = Vec::with_capacity(len as usize);
+            if len > *budget {
+                return Err(GgufError::CountTooLarge {
+                    what: format!(
+                        "array length of metadata key {key:?} (with the arrays before it)"
+                    ),
+                    count: len,
+                    max: *budget,
+                    remaining: cur.remaining(),
+                });
+            }
+            *budget -= len;
+            let mut values = Vec::with_capacity(len.min(MAX_PREALLOC) as usize);
             for _ in 0..len {
-                values.push(read_value(cur, key, elem_type, depth + 1)?);
+                values.push(read_value(cur, key, elem_type, depth + 1, budget)?);
             }
             MetaValue::Array { elem_type, values }
         }
@@ -255,13 +276,17 @@ pub(crate) fn read_value(
 }
 
 /// Read one key/value pair.
-pub(crate) fn read_kv(cur: &mut Cursor<'_>, index: u64) -> Result<(String, MetaValue), GgufError> {
+pub(crate) fn read_kv(
+    cur: &mut Cursor<'_>,
+    index: u64,
+    budget: &mut u64,
+) -> Result<(String, MetaValue), GgufError> {
     let key = cur.string(&|| format!("key of metadata pair {index}"))?;
     let type_id = cur.u32(&|| format!("value type of metadata key {key:?}"))?;
     let ty = MetaType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType {
         key: key.clone(),
         type_id,
     })?;
-    let value = read_value(cur, &key, ty, 0)?;
+    let value = read_value(cur, &key, ty, 0, budget)?;
     Ok((key, value))
 }

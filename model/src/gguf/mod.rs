@@ -31,6 +31,9 @@ use header::{MIN_TENSOR_INFO_BYTES, check_count};
 /// set `general.alignment`.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 
+/// The most tensors a file may describe (real models have a few thousand).
+pub const MAX_TENSORS: u64 = 1 << 20;
+
 /// The bytes behind a [`GgufFile`]: a read-only memory map, or an owned
 /// buffer (for files built in memory, e.g. by tests).
 enum Backing {
@@ -103,11 +106,14 @@ impl GgufFile {
         let mut cur = Cursor::new(bytes);
         let header = header::read_header(&mut cur)?;
 
-        // Counts were bounded by the file size in `read_header`.
-        let mut metadata = Vec::with_capacity(header.kv_count as usize);
-        let mut meta_index = HashMap::with_capacity(header.kv_count as usize);
+        // Counts were bounded by the file size in `read_header`; vectors
+        // still start small and grow only as entries are actually read.
+        let prealloc = |n: u64| n.min(metadata::MAX_PREALLOC) as usize;
+        let mut metadata = Vec::with_capacity(prealloc(header.kv_count));
+        let mut meta_index = HashMap::with_capacity(prealloc(header.kv_count));
+        let mut budget = metadata::MAX_METADATA_ELEMENTS;
         for i in 0..header.kv_count {
-            let (key, value) = metadata::read_kv(&mut cur, i)?;
+            let (key, value) = metadata::read_kv(&mut cur, i, &mut budget)?;
             if meta_index.insert(key.clone(), metadata.len()).is_some() {
                 return Err(GgufError::DuplicateKey { key });
             }
@@ -138,8 +144,16 @@ impl GgufFile {
             return Err(GgufError::BadAlignment { value: alignment });
         }
 
-        let mut tensors = Vec::with_capacity(header.tensor_count as usize);
-        let mut tensor_index = HashMap::with_capacity(header.tensor_count as usize);
+        if header.tensor_count > MAX_TENSORS {
+            return Err(GgufError::CountTooLarge {
+                what: "tensor count".into(),
+                count: header.tensor_count,
+                max: MAX_TENSORS,
+                remaining: cur.remaining(),
+            });
+        }
+        let mut tensors = Vec::with_capacity(prealloc(header.tensor_count));
+        let mut tensor_index = HashMap::with_capacity(prealloc(header.tensor_count));
         for i in 0..header.tensor_count {
             let info = tensor_info::read_tensor_info(&mut cur, i)?;
             if tensor_index
