@@ -264,6 +264,7 @@ pub struct Generator<'a, M: LanguageModel + ?Sized> {
     prep: Prepared,
     seq: SeqState,
     started: bool,
+    resume: bool,
 }
 
 impl<'a, M: LanguageModel + ?Sized> Generator<'a, M> {
@@ -285,16 +286,49 @@ impl<'a, M: LanguageModel + ?Sized> Generator<'a, M> {
             prep,
             seq,
             started: false,
+            resume: false,
         })
+    }
+
+    /// Continue in a slot that already caches a prefix of `context` (a chat
+    /// turn, say): only the part of `context` beyond `model.seq_len(slot)`
+    /// is fed, and it must be non-empty. Penalties see all of `context` as
+    /// the prompt.
+    pub fn resume(
+        model: &'a mut M,
+        detok: &'a dyn Detokenize,
+        slot: usize,
+        context: &[u32],
+        params: &GenerateParams,
+    ) -> Result<Self, DecodeError> {
+        check_prompt(&*model, context, slot)?;
+        if model.seq_len(slot) >= context.len() {
+            return Err(DecodeError::ModelLimit {
+                op: "generate resume",
+                reason: format!(
+                    "slot {slot} already holds {} tokens; the context has {}, so nothing new to feed",
+                    model.seq_len(slot),
+                    context.len()
+                ),
+            });
+        }
+        let mut g = Generator::new(model, detok, slot, context, params)?;
+        g.resume = true;
+        Ok(g)
     }
 
     fn advance(&mut self) -> Result<StepOutput, DecodeError> {
         let feed: Vec<u32> = if self.started {
             vec![*self.seq.tokens.last().unwrap_or(&0)]
         } else {
-            self.model.clear(self.seq.slot);
+            let cached = if self.resume {
+                self.model.seq_len(self.seq.slot)
+            } else {
+                self.model.clear(self.seq.slot);
+                0
+            };
             self.started = true;
-            self.seq.tokens.clone()
+            self.seq.tokens[cached..].to_vec()
         };
         let mut out = self
             .model

@@ -198,3 +198,25 @@ fn context_limit_and_bad_prompts() {
     assert!(generate(&mut m, &detok, &[], &params).is_err());
     assert!(generate(&mut m, &detok, &[9], &params).is_err());
 }
+
+#[test]
+fn resume_feeds_only_the_uncached_suffix() {
+    let detok = common::letters(6);
+    let params = GenerateParams {
+        max_new_tokens: 4,
+        ..Default::default()
+    };
+    let full = generate(&mut common::model(6, 9, 1), &detok, &[1, 2, 3], &params).unwrap();
+    let mut m = common::model(6, 9, 1);
+    use decode::LanguageModel;
+    m.forward(&[(0, &[1, 2])]).unwrap();
+    let fed_before = m.tokens_fed;
+    let g = Generator::resume(&mut m, &detok, 0, &[1, 2, 3], &params).unwrap();
+    let resumed = decode::collect_steps(g, |_| {}).unwrap();
+    assert_eq!(resumed.tokens, full.tokens);
+    assert_eq!(
+        m.tokens_fed - fed_before,
+        1 + 3,
+        "one new prompt token, then one per step"
+    );
+}
