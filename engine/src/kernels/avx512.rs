@@ -202,6 +202,10 @@ pub(crate) unsafe fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out:
             let e = (c + L).min(cols);
             let xv = load(&x[c..e]);
             for (acc, row) in acc.iter_mut().zip(&rw) {
+                // A prefetch is only a hint and never faults; the
+                // address (same column, four rows down) is formed with
+                // wrapping_add.
+                _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().wrapping_add(4 * cols + c).cast());
                 *acc = _mm512_fmadd_ps(load(&row[c..e]), xv, *acc);
             }
             c = e;
@@ -244,6 +248,8 @@ pub(crate) unsafe fn matvec_f16(
             let xv = load(&x[c..e]);
             for (j, acc) in acc.iter_mut().enumerate().take(nr) {
                 let row = &w[(r + j) * cols..(r + j + 1) * cols];
+                // A prefetch never faults (wrapping address).
+                _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().wrapping_add(4 * cols + c).cast());
                 *acc = _mm512_fmadd_ps(load_f16(&row[c..e]), xv, *acc);
             }
             c = e;
@@ -255,16 +261,21 @@ pub(crate) unsafe fn matvec_f16(
     }
 }
 
-/// Sum of every element (the streaming-read yardstick).
+/// Sum of every element (the streaming-read yardstick), prefetching as
+/// far ahead as the matrix-vector kernel does.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn stream_sum(x: &[f32]) -> f32 {
+    const AHEAD: usize = 2304;
+    let p = x.as_ptr();
     let mut acc = [_mm512_setzero_ps(); 4];
     let mut i = 0;
     while i + 4 * L <= x.len() {
         for (j, acc) in acc.iter_mut().enumerate() {
+            // A prefetch never faults (wrapping address).
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(i + j * L + AHEAD).cast());
             *acc = _mm512_add_ps(*acc, load(&x[i + j * L..i + (j + 1) * L]));
         }
         i += 4 * L;
