@@ -67,7 +67,7 @@ impl LlamaConfig {
         let n_kv_heads = g
             .get_usize("llama.attention.head_count_kv")
             .unwrap_or(n_heads);
-        let head_dim = if n_heads > 0 { d_model / n_heads } else { 0 };
+        let head_dim = d_model.checked_div(n_heads).unwrap_or(0);
         let vocab_size = match g.get_usize("llama.vocab_size") {
             Ok(v) => v,
             Err(_) => g

@@ -1,0 +1,7 @@
+//! One file per subcommand.
+
+pub mod bench;
+pub mod chat;
+pub mod generate;
+pub mod inspect;
+pub mod tokenize;

@@ -1,0 +1,50 @@
+//! The `infer` command as a library: argument parsing and every subcommand,
+//! writing to any `Write` so tests can run them in-process.
+//!
+//! `infer generate`, `infer chat`, `infer tokenize`, `infer inspect` and
+//! `infer bench`; each subcommand lives in its own file under `commands/`.
+
+pub mod commands;
+pub mod generation;
+pub mod loader;
+
+use clap::{Parser, Subcommand};
+
+/// Run small language models (SmolLM2, GPT-2) on the CPU, from scratch.
+#[derive(Debug, Parser)]
+#[command(name = "infer", version, about)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Continue a prompt, streaming the text as it is generated.
+    Generate(commands::generate::GenerateArgs),
+    /// Talk to the model (chat template applied, KV cache kept across turns).
+    Chat(commands::chat::ChatArgs),
+    /// Show the token ids and pieces of a text.
+    Tokenize(commands::tokenize::TokenizeArgs),
+    /// Describe a model file: architecture, sizes, tensors, dtypes, KV-cache cost.
+    Inspect(commands::inspect::InspectArgs),
+    /// Measure prefill and decode speed, with and without the KV cache.
+    Bench(commands::bench::BenchArgs),
+}
+
+/// Run a parsed command line, writing its results to `out` (progress and
+/// timing go to stderr).
+///
+/// # Errors
+/// Whatever the subcommand reports (missing model, bad arguments, ...).
+pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Generate(a) => commands::generate::run(&a, out),
+        Command::Chat(a) => commands::chat::run(&a, out),
+        Command::Tokenize(a) => commands::tokenize::run(&a, out),
+        Command::Inspect(a) => commands::inspect::run(&a, out),
+        Command::Bench(a) => commands::bench::run(&a, out),
+    }
+}

@@ -1,0 +1,200 @@
+//! Finding and loading a model (GGUF Llama or a GPT-2 directory) with its
+//! tokenizer, with progress on stderr when loading takes more than a moment.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use decode::LanguageModel;
+use model::gguf::GgufFile;
+use model::gpt2::{Gpt2, Gpt2Weights};
+use model::kv_cache::KvShape;
+use model::llama::{Llama, LlamaWeights};
+use model::tokenizer::Tokenizer;
+
+/// Options shared by every command that runs a model.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// A `.gguf` file (Llama family) or a directory with GPT-2's
+    /// `config.json` + `model.safetensors` (+ `tokenizer.json` or
+    /// `vocab.json`/`merges.txt`). Default: the cached SmolLM2-135M-Instruct,
+    /// fetched on first use.
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Threads for the kernels (default: the number of physical cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Positions per sequence in the KV cache.
+    #[arg(long, default_value_t = 2048)]
+    pub ctx: usize,
+}
+
+/// Which architecture a model file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// Llama family from GGUF.
+    Llama,
+    /// GPT-2 from the Hugging Face layout.
+    Gpt2,
+}
+
+/// A model ready to run, with what the commands need to know about it.
+pub struct Loaded {
+    /// The model behind the decoding trait.
+    pub lm: Box<dyn LanguageModel>,
+    /// Its tokenizer, if the files have one.
+    pub tokenizer: Option<Tokenizer>,
+    /// Architecture.
+    pub arch: Arch,
+    /// The file or directory it came from.
+    pub path: PathBuf,
+    /// KV-cache shape.
+    pub kv_shape: KvShape,
+    /// Parameters.
+    pub n_params: usize,
+    /// Seconds spent loading.
+    pub load_secs: f64,
+}
+
+/// Apply `--threads`.
+pub fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        engine::threads::set_num_threads(n).context("setting the thread count")?;
+    }
+    Ok(())
+}
+
+/// The model path: `--model`, else the cached default (fetched if missing).
+pub fn resolve_path(model: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = model {
+        return Ok(p.to_path_buf());
+    }
+    match model::model_path::find_default_model() {
+        Ok(p) => Ok(p),
+        Err(_) => {
+            eprintln!("the default model is not cached yet; fetching it (about 93 MB)...");
+            Ok(model::model_path::fetch_default_model()?)
+        }
+    }
+}
+
+/// Progress on stderr, shown only once loading has taken more than 300 ms.
+struct Progress {
+    start: Instant,
+    shown: bool,
+    what: String,
+}
+
+impl Progress {
+    fn new(what: String) -> Self {
+        Self {
+            start: Instant::now(),
+            shown: false,
+            what,
+        }
+    }
+
+    fn update(&mut self, done: usize, total: usize) {
+        if self.start.elapsed().as_millis() < 300 && !self.shown {
+            return;
+        }
+        // On a terminal the line is redrawn; in a log it is written once.
+        if std::io::stderr().is_terminal() {
+            eprint!("\rloading {}: block {done}/{total}", self.what);
+        } else if !self.shown {
+            eprint!("loading {}...", self.what);
+        }
+        self.shown = true;
+        let _ = std::io::stderr().flush();
+    }
+
+    fn finish(&self) -> f64 {
+        let secs = self.start.elapsed().as_secs_f64();
+        if self.shown {
+            eprintln!("\rloading {}: done in {secs:.1} s      ", self.what);
+        }
+        secs
+    }
+}
+
+/// Load the model (and its tokenizer) with a KV cache of `n_slots`
+/// sequences of `ctx` positions.
+pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
+    set_threads(args.threads)?;
+    let path = resolve_path(args.model.as_deref())?;
+    let mut progress = Progress::new(path.display().to_string());
+    if path.is_dir() {
+        let w = Gpt2Weights::from_hf_dir(&path)?;
+        let (kv_shape, n_params) = (w.params.kv_shape(), w.n_params());
+        let tokenizer = gpt2_tokenizer(&path)?;
+        let lm = Box::new(Gpt2::new(w, args.ctx, n_slots)?);
+        let load_secs = progress.finish();
+        return Ok(Loaded {
+            lm,
+            tokenizer,
+            arch: Arch::Gpt2,
+            path,
+            kv_shape,
+            n_params,
+            load_secs,
+        });
+    }
+    let g = GgufFile::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let arch = g.get_str("general.architecture").unwrap_or("unknown");
+    if arch != "llama" {
+        bail!(
+            "{}: architecture {arch:?} is not supported (only llama GGUF files)",
+            path.display()
+        );
+    }
+    let tokenizer = Some(Tokenizer::from_gguf(&g).context("reading the tokenizer from the GGUF")?);
+    let w = LlamaWeights::from_gguf(&g, |d, t| progress.update(d, t))?;
+    let (kv_shape, n_params) = (w.config.kv_shape(), w.n_params());
+    let lm = Box::new(Llama::new(w, args.ctx, n_slots)?);
+    let load_secs = progress.finish();
+    Ok(Loaded {
+        lm,
+        tokenizer,
+        arch: Arch::Llama,
+        path,
+        kv_shape,
+        n_params,
+        load_secs,
+    })
+}
+
+/// GPT-2's tokenizer from `tokenizer.json` or `vocab.json` + `merges.txt`, if present.
+fn gpt2_tokenizer(dir: &Path) -> Result<Option<Tokenizer>> {
+    if dir.join("tokenizer.json").exists() {
+        return Ok(Some(Tokenizer::from_tokenizer_json(
+            dir.join("tokenizer.json"),
+        )?));
+    }
+    if dir.join("vocab.json").exists() && dir.join("merges.txt").exists() {
+        return Ok(Some(Tokenizer::from_vocab_merges(
+            dir.join("vocab.json"),
+            dir.join("merges.txt"),
+        )?));
+    }
+    Ok(None)
+}
+
+/// Parse a prompt given as token ids (`--ids`: "1,2,3") or encode text.
+pub fn prompt_ids(loaded: &Loaded, text: &str, as_ids: bool) -> Result<Vec<u32>> {
+    if as_ids {
+        return text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<u32>().with_context(|| format!("token id {s:?}")))
+            .collect();
+    }
+    match &loaded.tokenizer {
+        Some(t) => Ok(t.encode(text)),
+        None => bail!(
+            "{} has no tokenizer files; pass token ids with --ids",
+            loaded.path.display()
+        ),
+    }
+}
