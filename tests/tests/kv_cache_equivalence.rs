@@ -133,3 +133,53 @@ fn smollm2_batched_decode_equals_single() {
     let _g = heavy_lock();
     batched_equals_single("smollm2", smollm2(3).as_mut(), smollm2(3).as_mut());
 }
+
+/// Without a window a full cache is an error; with one, generation goes on
+/// past the capacity, identical to an unbounded cache until the first
+/// eviction, with positions still counting up.
+#[test]
+fn smollm2_sliding_window_runs_past_capacity() {
+    let _g = heavy_lock();
+    let w = smollm2_weights();
+    let mut plain = Llama::new(w.clone(), 256, 1).unwrap();
+    let mut small = Llama::new(w.clone(), 32, 1).unwrap();
+    let mut windowed = Llama::new(w.clone(), 32, 1).unwrap().with_sliding_window(4);
+    let prompt = [6403u32, 1980, 253, 655];
+    let mut lp = LanguageModel::forward(&mut plain, &[(0, &prompt)])
+        .unwrap()
+        .remove(0);
+    let mut lw = LanguageModel::forward(&mut windowed, &[(0, &prompt)])
+        .unwrap()
+        .remove(0);
+    LanguageModel::forward(&mut small, &[(0, &prompt)]).unwrap();
+    for step in 0..60 {
+        let fed = prompt.len() + step;
+        if fed <= 32 {
+            assert_close(
+                &format!("window step {step} (no eviction yet)"),
+                &lw,
+                &lp,
+                TOL,
+            );
+        }
+        let tok = engine::kernels::argmax(&lp) as u32;
+        lp = LanguageModel::forward(&mut plain, &[(0, &[tok])])
+            .unwrap()
+            .remove(0);
+        lw = LanguageModel::forward(&mut windowed, &[(0, &[tok])])
+            .unwrap()
+            .remove(0);
+        let r = LanguageModel::forward(&mut small, &[(0, &[tok])]);
+        assert_eq!(
+            r.is_err(),
+            fed + 1 > 32,
+            "step {step}: overflow without a window must be an error"
+        );
+        if let Err(e) = r {
+            assert!(e.to_string().contains("context overflow"), "{e}");
+        }
+    }
+    assert_eq!(windowed.cache().next_position(0), 64);
+    assert!(windowed.cache().len(0) <= 32);
+    assert!(lw.iter().all(|x| x.is_finite()));
+}
