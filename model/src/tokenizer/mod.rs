@@ -243,7 +243,7 @@ impl Tokenizer {
             .bytes()
             .filter_map(|b| self.byte_ids[b as usize])
             .collect();
-        out.extend(bpe::bpe(start, &self.merges));
+        out.extend(bpe::bpe_heap(start, &self.merges));
     }
 
     /// Bytes that have no single-byte piece in the vocabulary; text
