@@ -1,7 +1,7 @@
 //! GGUF v3: the file format llama.cpp uses for weights, tokenizer and
 //! hyper-parameters in one file.
 //!
-//! Layout: a fixed [header](header), `kv_count` [metadata](metadata) pairs,
+//! Layout: a fixed [header], `kv_count` [metadata] pairs,
 //! `tensor_count` [tensor infos](tensor_info), padding to `general.alignment`
 //! (default 32), then the data section holding every tensor at its offset.
 //!

@@ -7,7 +7,7 @@
 
 pub mod bpe;
 pub mod byte_map;
-mod load;
+pub mod load;
 pub mod pretokenize;
 pub mod special;
 pub mod stream;
