@@ -18,7 +18,8 @@ Writes tests/fixtures/tokenizer/:
     by HF as tiny-tokenizer.json (to test the tokenizer.json loader).
 * chat_template.json: transformers' apply_chat_template(tokenize=False) with
   the GGUF's own chat template, for several conversations, with and without
-  the generation prompt, plus the template text itself.
+  the generation prompt, plus the template text itself and the rendered
+  text's ids from the SmolLM2 reference tokenizer.
 
 Run with the reference venv (tokenizers, transformers, gguf):
     $PYTHON scripts/make_tokenizer_fixtures.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
@@ -184,7 +185,8 @@ def main(model):
     for conv in conversations:
         for gen in (False, True):
             text = hf.apply_chat_template(conv, tokenize=False, add_generation_prompt=gen, chat_template=template)
-            renders.append({"messages": conv, "add_generation_prompt": gen, "text": text})
+            ids = smol.encode(text, add_special_tokens=False).ids
+            renders.append({"messages": conv, "add_generation_prompt": gen, "text": text, "smollm2_ids": ids})
     (OUT / "chat_template.json").write_text(
         json.dumps({"template": template, "renders": renders}, ensure_ascii=False, indent=1) + "\n"
     )

@@ -45,6 +45,22 @@ fn template_text_in_fixture_renders_like_transformers() {
 fn template_from_the_real_gguf_renders_like_transformers() {
     let path = model::model_path::find_default_model().unwrap_or_else(|e| panic!("{e}"));
     let g = GgufFile::open(path).unwrap();
+    // The rendered prompts tokenize to the reference ids (special tokens included).
+    let tok = model::tokenizer::Tokenizer::from_gguf(&g).unwrap();
+    for r in fixture()["renders"].as_array().unwrap() {
+        let want: Vec<u32> = r["smollm2_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let text = r["text"].as_str().unwrap();
+        assert_eq!(
+            tok.encode(text),
+            want,
+            "ids of the rendered prompt {text:?}"
+        );
+    }
     assert_eq!(
         g.get_str("tokenizer.chat_template").unwrap(),
         fixture()["template"].as_str().unwrap()
