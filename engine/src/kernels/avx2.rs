@@ -42,6 +42,14 @@ fn hsum(v: __m256) -> f32 {
     _mm_cvtss_f32(s)
 }
 
+/// The lane sums of four vectors at once: `[Σa, Σb, Σc, Σd]`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum4(a: __m256, b: __m256, c: __m256, d: __m256) -> __m128 {
+    let s = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1))
+}
+
 /// Largest of the 8 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -377,11 +385,13 @@ pub(crate) unsafe fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out:
             }
             c += 2 * L;
         }
-        for j in 0..4 {
+        let pair = |j: usize| _mm256_add_ps(acc[2 * j], acc[2 * j + 1]);
+        let mut sums = [0.0f32; 4];
+        // SAFETY: `sums` holds exactly 4 floats.
+        unsafe { _mm_storeu_ps(sums.as_mut_ptr(), hsum4(pair(0), pair(1), pair(2), pair(3))) };
+        for (j, s) in sums.iter().enumerate() {
             let row = &w[(r + j) * cols..(r + j + 1) * cols];
-            // SAFETY: same CPU features as this function.
-            let tail = unsafe { dot(&row[c..], &x[c..cols]) };
-            out[r + j] = hsum(_mm256_add_ps(acc[2 * j], acc[2 * j + 1])) + tail;
+            out[r + j] = s + scalar::dot(&row[c..], &x[c..cols]);
         }
         r += 4;
     }
@@ -444,8 +454,11 @@ pub(crate) unsafe fn matvec_f16(
             }
             c += L;
         }
-        for (j, acc) in acc.iter().enumerate() {
-            out[r + j] = hsum(*acc) + tail(&w[(r + j) * cols..(r + j + 1) * cols], c);
+        let mut sums = [0.0f32; 4];
+        // SAFETY: `sums` holds exactly 4 floats.
+        unsafe { _mm_storeu_ps(sums.as_mut_ptr(), hsum4(acc[0], acc[1], acc[2], acc[3])) };
+        for (j, s) in sums.iter().enumerate() {
+            out[r + j] = s + tail(&w[(r + j) * cols..(r + j + 1) * cols], c);
         }
         r += 4;
     }
@@ -486,4 +499,56 @@ pub(crate) unsafe fn stream_sum(x: &[f32]) -> f32 {
     }
     let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
     hsum(s) + x[i..].iter().sum::<f32>()
+}
+
+/// One query head against `len` keys and values (see
+/// [`super::scalar::attend_one`]). The scores are a matrix-vector product
+/// (the head's keys are a contiguous `len × head_dim` matrix); the output
+/// `Σ scoreₚ·vₚ` is accumulated in registers, 64 columns (8 vectors) at a
+/// time, so it is not stored and reloaded once per position.
+///
+/// # Safety
+/// The CPU must support this module's features.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn attend_one(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    if hd == 0 {
+        return;
+    }
+    let len = k.len() / hd;
+    let scale_f = 1.0 / (hd as f32).sqrt();
+    scores.clear();
+    scores.resize(len, 0.0);
+    // SAFETY (the three calls): same CPU features as this function.
+    unsafe { matvec(k, len, hd, q, scores) };
+    scale(scores, scale_f);
+    unsafe { softmax_inplace(scores) };
+    const W: usize = 8 * L;
+    let mut c0 = 0;
+    while c0 + W <= hd {
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for (p, &sp) in scores.iter().enumerate() {
+            let row = &v[p * hd + c0..p * hd + c0 + W];
+            let vs = _mm256_set1_ps(sp);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm256_fmadd_ps(vs, load(&row[j * L..]), *acc);
+            }
+        }
+        for (j, acc) in acc.iter().enumerate() {
+            store(&mut out[c0 + j * L..], *acc);
+        }
+        c0 += W;
+    }
+    if c0 < hd {
+        out[c0..hd].fill(0.0);
+        for (p, &sp) in scores.iter().enumerate() {
+            unsafe { axpy(sp, &v[p * hd + c0..(p + 1) * hd], &mut out[c0..hd]) };
+        }
+    }
 }

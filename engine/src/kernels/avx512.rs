@@ -288,3 +288,57 @@ pub(crate) unsafe fn stream_sum(x: &[f32]) -> f32 {
     }
     _mm512_reduce_add_ps(s)
 }
+
+/// One query head against `len` keys and values (see
+/// [`super::scalar::attend_one`]). The scores are a matrix-vector product
+/// (the head's keys are a contiguous `len × head_dim` matrix); the output
+/// `Σ scoreₚ·vₚ` is accumulated in registers, 64 columns (4 vectors) at a
+/// time, so it is not stored and reloaded once per position.
+///
+/// # Safety
+/// The CPU must support this module's features.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn attend_one(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    if hd == 0 {
+        return;
+    }
+    let len = k.len() / hd;
+    let scale_f = 1.0 / (hd as f32).sqrt();
+    scores.clear();
+    scores.resize(len, 0.0);
+    // SAFETY (the three calls): same CPU features as this function.
+    unsafe { matvec(k, len, hd, q, scores) };
+    for x in scores.iter_mut() {
+        *x *= scale_f;
+    }
+    unsafe { softmax_inplace(scores) };
+    const W: usize = 4 * L;
+    let mut c0 = 0;
+    while c0 + W <= hd {
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for (p, &sp) in scores.iter().enumerate() {
+            let row = &v[p * hd + c0..p * hd + c0 + W];
+            let vs = _mm512_set1_ps(sp);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm512_fmadd_ps(vs, load(&row[j * L..]), *acc);
+            }
+        }
+        for (j, acc) in acc.iter().enumerate() {
+            store(&mut out[c0 + j * L..], *acc);
+        }
+        c0 += W;
+    }
+    if c0 < hd {
+        out[c0..hd].fill(0.0);
+        for (p, &sp) in scores.iter().enumerate() {
+            unsafe { axpy(sp, &v[p * hd + c0..(p + 1) * hd], &mut out[c0..hd]) };
+        }
+    }
+}

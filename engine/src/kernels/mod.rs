@@ -105,9 +105,15 @@ pub struct AttnDims {
     pub capacity: usize,
 }
 
-/// Below this many multiply-adds a kernel stays on the calling thread: the
-/// hand-off to the pool would cost more than it saves.
-const PAR_MIN_WORK: usize = 1 << 15;
+/// Below this many multiply-adds (a megabyte of f32 weights) a kernel stays
+/// on the calling thread: waking the pool costs microseconds, about what
+/// streaming this much memory takes.
+const PAR_MIN_WORK: usize = 1 << 18;
+
+/// True if work of this size should be split across the pool.
+fn go_parallel(work: usize) -> bool {
+    work >= PAR_MIN_WORK && threads::num_threads() > 1
+}
 
 /// Dot product of two equal-length slices.
 ///
@@ -251,7 +257,7 @@ pub fn matvec_f16(w: &[half::f16], rows: usize, cols: usize, x: &[f32], out: &mu
 /// Split `out` (one value per row) into per-thread chunks and call
 /// `f(first_row, chunk)` on each; small problems stay on this thread.
 fn par_rows(rows: usize, cols: usize, out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
-    if rows * cols < PAR_MIN_WORK || rows < 8 {
+    if !go_parallel(rows * cols) || rows < 8 {
         f(0, out);
         return;
     }
@@ -527,7 +533,7 @@ fn attention_rows(
         );
     };
     let work = t * dims.n_heads * (first_len + t) * hd;
-    if work < PAR_MIN_WORK {
+    if !go_parallel(work) {
         let mut scores = Vec::new();
         for (idx, o) in out.chunks_mut(hd).enumerate() {
             job(idx, o, &mut scores);
@@ -541,28 +547,19 @@ fn attention_rows(
     });
 }
 
-// ANCHOR: attend_one
-/// One query head against its keys `k` and values `v` (`len × head_dim`,
-/// contiguous): scaled scores, softmax, weighted sum of values.
+/// One query head against its keys and values, at the best SIMD level
+/// (the whole loop runs inside one `#[target_feature]` function, so the
+/// per-position dot products and axpys are inlined).
 fn attend_one(q: &[f32], k: &[f32], v: &[f32], scores: &mut Vec<f32>, out: &mut [f32]) {
-    let hd = q.len();
-    let scale = 1.0 / (hd as f32).sqrt();
-    scores.clear();
-    scores.extend(k.chunks_exact(hd).map(|kp| dot(q, kp) * scale));
-    softmax_inplace(scores);
-    out.fill(0.0);
-    for (&s, vp) in scores.iter().zip(v.chunks_exact(hd)) {
-        axpy(s, vp, out);
-    }
+    simd!(x86: attend_one(q, k, v, scores, out))
 }
-// ANCHOR_END: attend_one
 
 /// Sum of all elements, split across the thread pool: a plain streaming
 /// read of memory, the yardstick the matrix-vector benchmark is measured
 /// against (a matvec cannot read its matrix faster than this).
 pub fn stream_sum(x: &[f32]) -> f32 {
     let one = |c: &[f32]| -> f32 { simd!(x86: stream_sum(c)) };
-    if x.len() < PAR_MIN_WORK {
+    if !go_parallel(x.len()) {
         return one(x);
     }
     let chunk = x.len().div_ceil(threads::num_threads().max(1) * 4);

@@ -186,6 +186,25 @@ pub fn top_k(x: &[f32], k: usize) -> Vec<(usize, f32)> {
     all
 }
 
+// ANCHOR: attend_one
+/// One query head against `len` keys and values (`k`, `v`: `len × head_dim`,
+/// contiguous): scaled scores, softmax, weighted sum of the values.
+pub fn attend_one(q: &[f32], k: &[f32], v: &[f32], scores: &mut Vec<f32>, out: &mut [f32]) {
+    let hd = q.len();
+    if hd == 0 {
+        return;
+    }
+    let scale = 1.0 / (hd as f32).sqrt();
+    scores.clear();
+    scores.extend(k.chunks_exact(hd).map(|kp| dot(q, kp) * scale));
+    softmax_inplace(scores);
+    out.fill(0.0);
+    for (&s, vp) in scores.iter().zip(v.chunks_exact(hd)) {
+        axpy(s, vp, out);
+    }
+}
+// ANCHOR_END: attend_one
+
 // ANCHOR: attention_decode
 /// Single-query causal attention for every head, over `seq_len` cached
 /// positions. See [`super::AttnDims`] for the layouts.
@@ -199,21 +218,20 @@ pub fn attention_decode(
 ) {
     let hd = dims.head_dim;
     let group = dims.n_heads / dims.n_kv_heads;
-    let scale = 1.0 / (hd as f32).sqrt();
-    let mut scores = vec![0.0f32; seq_len];
+    let mut scores = Vec::with_capacity(seq_len);
     for h in 0..dims.n_heads {
         let base = (h / group) * dims.capacity * hd; // this head's KV head
-        let qh = &q[h * hd..(h + 1) * hd];
-        for (p, s) in scores.iter_mut().enumerate() {
-            let k = &k_cache[base + p * hd..base + (p + 1) * hd];
-            *s = dot(qh, k) * scale;
-        }
-        softmax_inplace(&mut scores);
-        let o = &mut out[h * hd..(h + 1) * hd];
-        o.fill(0.0);
-        for (p, &s) in scores.iter().enumerate() {
-            axpy(s, &v_cache[base + p * hd..base + (p + 1) * hd], o);
-        }
+        let (k, v) = (
+            &k_cache[base..base + seq_len * hd],
+            &v_cache[base..base + seq_len * hd],
+        );
+        attend_one(
+            &q[h * hd..(h + 1) * hd],
+            k,
+            v,
+            &mut scores,
+            &mut out[h * hd..(h + 1) * hd],
+        );
     }
 }
 // ANCHOR_END: attention_decode
