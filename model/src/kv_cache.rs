@@ -297,6 +297,7 @@ impl KvCache {
         self.shape.n_kv_heads * self.capacity * self.shape.head_dim
     }
 
+    // ANCHOR: reserve
     /// Make room for `n` new tokens in `slot` and say where they go. With a
     /// sliding window this may evict rows; without one it fails on overflow.
     /// Nothing is counted as cached until [`KvCache::commit`].
@@ -337,6 +338,8 @@ impl KvCache {
         })
     }
 
+    // ANCHOR_END: reserve
+
     /// Drop rows `sink..sink+drop` of every layer and head of `slot`,
     /// sliding the later rows down. Positions keep counting.
     fn evict(&mut self, slot: usize, sink: usize, drop: usize) {
@@ -355,6 +358,7 @@ impl KvCache {
         self.lens[slot] = len - drop;
     }
 
+    // ANCHOR: write
     /// Write K and V of `n` consecutive tokens for one layer at rows
     /// `row..row+n` of `slot`. `k` and `v` are token-major,
     /// `[n][n_kv_heads × head_dim]` (the output of the K/V projections); the
@@ -402,6 +406,8 @@ impl KvCache {
         }
         Ok(())
     }
+
+    // ANCHOR_END: write
 
     /// Count `n` reserved-and-written tokens as cached in `slot`.
     ///

@@ -56,6 +56,7 @@ impl LanguageModel for Recompute {
         self.history.get(slot).map_or(0, Vec::len)
     }
 
+    // ANCHOR: recompute_forward
     fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, ModelError> {
         for &(slot, _) in batch {
             self.check(slot)?;
@@ -82,6 +83,7 @@ impl LanguageModel for Recompute {
         }
         Ok(out)
     }
+    // ANCHOR_END: recompute_forward
 
     fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError> {
         self.check(slot)?;
