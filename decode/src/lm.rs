@@ -9,6 +9,7 @@
 /// names a concrete model's error type).
 pub type ModelError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+// ANCHOR: trait
 /// A causal language model with per-slot cached state.
 pub trait LanguageModel {
     /// Size of the vocabulary: the length of every logits row.
@@ -39,3 +40,4 @@ pub trait LanguageModel {
     /// Forget everything in `slot`.
     fn clear(&mut self, slot: usize);
 }
+// ANCHOR_END: trait

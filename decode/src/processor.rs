@@ -38,6 +38,7 @@ pub enum Stage {
     Filter,
 }
 
+// ANCHOR: trait
 /// One step of the logits pipeline: rewrites a logits row in place.
 ///
 /// Removed tokens are set to `-inf`. A processor never removes every token.
@@ -51,6 +52,7 @@ pub trait LogitsProcessor: Send + Sync {
     /// Rewrite `logits` (one row, length = vocabulary size) given the history.
     fn process(&self, history: &TokenHistory<'_>, logits: &mut [f32]) -> Result<(), DecodeError>;
 }
+// ANCHOR_END: trait
 
 /// Check a token id list against the vocabulary size.
 pub(crate) fn check_ids(op: &'static str, ids: &[u32], vocab: usize) -> Result<(), DecodeError> {
