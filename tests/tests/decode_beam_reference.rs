@@ -19,7 +19,7 @@ fn beam_search_matches_transformers() {
     for (c, case) in cases.iter().enumerate() {
         let name = case["model"].as_str().unwrap();
         let nb = case["num_beams"].as_u64().unwrap() as usize;
-        let w = Gpt2Weights::from_hf_dir(&fixture_dir(name)).unwrap();
+        let w = Gpt2Weights::from_hf_dir(fixture_dir(name)).unwrap();
         let mut m = Gpt2::new(w, 128, nb).unwrap();
         let early = match &case["early_stopping"] {
             serde_json::Value::String(s) if s == "never" => EarlyStopping::Never,
