@@ -234,6 +234,7 @@ fn check_matvec(name: &str, wlen: usize, rows: usize, cols: usize, x: usize, out
 ///
 /// # Panics
 /// If `w.len() != rows*cols`, `x.len() != cols` or `out.len() != rows`.
+// ANCHOR: matvec_pub
 pub fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
     check_matvec("matvec", w.len(), rows, cols, x.len(), out.len());
     par_rows(rows, cols, out, |r0, o| {
@@ -241,6 +242,7 @@ pub fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
         simd!(all: matvec(w, o.len(), cols, x, o))
     });
 }
+// ANCHOR_END: matvec_pub
 
 /// Matrix-vector product with an f16 matrix (f32 `x` and `out`).
 ///
@@ -254,6 +256,7 @@ pub fn matvec_f16(w: &[half::f16], rows: usize, cols: usize, x: &[f32], out: &mu
     });
 }
 
+// ANCHOR: par_rows
 /// Split `out` (one value per row) into per-thread chunks and call
 /// `f(first_row, chunk)` on each; small problems stay on this thread.
 fn par_rows(rows: usize, cols: usize, out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
@@ -270,6 +273,7 @@ fn par_rows(rows: usize, cols: usize, out: &mut [f32], f: impl Fn(usize, &mut [f
             .for_each(|(i, o)| f(i * chunk, o));
     });
 }
+// ANCHOR_END: par_rows
 
 /// A read-only matrix inside a slice: element `(i, j)` is
 /// `data[i * row_stride + j * col_stride]`. A transposed view is the same

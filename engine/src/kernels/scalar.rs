@@ -1,10 +1,12 @@
 //! Plain, obviously-correct twins of every kernel. The book shows these
 //! first; property tests check the fast kernels against them.
 
+// ANCHOR: dot
 /// Dot product, one multiply-add at a time.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
+// ANCHOR_END: dot
 
 /// `y += alpha * x`.
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
@@ -13,6 +15,7 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+// ANCHOR: softmax
 /// Max-subtracted softmax in place.
 pub fn softmax_inplace(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -25,6 +28,7 @@ pub fn softmax_inplace(x: &mut [f32]) {
         *v /= sum;
     }
 }
+// ANCHOR_END: softmax
 
 /// RMSNorm of one row.
 pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {

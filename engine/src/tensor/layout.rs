@@ -20,6 +20,7 @@ pub struct Layout {
 }
 // ANCHOR_END: layout
 
+// ANCHOR: contiguous_strides
 /// Row-major ("C order") strides for `shape`: the last dimension moves by 1.
 pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     let mut strides = vec![0; shape.len()];
@@ -30,6 +31,7 @@ pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     }
     strides
 }
+// ANCHOR_END: contiguous_strides
 
 /// Number of elements of a shape (`None` on overflow).
 pub fn numel(shape: &[usize]) -> Option<usize> {
@@ -56,6 +58,7 @@ impl Layout {
         self.shape.iter().product()
     }
 
+    // ANCHOR: is_contiguous
     /// True if the elements are stored in row-major order with no gaps, so
     /// the tensor is one plain slice `offset..offset + numel`.
     pub fn is_contiguous(&self) -> bool {
@@ -68,6 +71,7 @@ impl Layout {
         }
         true
     }
+    // ANCHOR_END: is_contiguous
 
     /// Storage index of the element at `index`.
     pub fn storage_index(&self, op: &'static str, index: &[usize]) -> Result<usize> {
