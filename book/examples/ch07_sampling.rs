@@ -153,6 +153,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("ANCHOR_END: truncation");
 
     println!("ANCHOR: order");
+    let raw = [3.0f32, 2.0, 1.0];
+    println!("softmax of {raw:?}: {:.4?}", softmax(&raw));
+    println!(
+        "softmax at T = 0.5:     {:.4?}",
+        softmax(&raw.map(|x| x / 0.5))
+    );
     for order in [ProcessorOrder::HuggingFace, ProcessorOrder::LlamaCpp] {
         let params = SamplingParams {
             temperature: 0.5,

@@ -88,18 +88,15 @@ impl Default for SamplingParams {
 
 impl SamplingParams {
     /// Build the chain. `eos_ids` feed `min_new_tokens`. With
-    /// `with_warpers = false` only the penalties are included (greedy and
-    /// beam search, as Hugging Face does when `do_sample = False`).
+    /// `with_warpers = false` only the penalties are included and only they
+    /// are validated (greedy and beam search, as Hugging Face does when
+    /// `do_sample = False`).
     pub fn build_chain(
         &self,
         eos_ids: &[u32],
         with_warpers: bool,
     ) -> Result<LogitsChain, DecodeError> {
-        // Validate everything, even the parts that end up unused.
-        let temperature = Temperature::new(self.temperature)?;
-        let top_p = TopP::new(self.top_p)?;
-        let min_p = MinP::new(self.min_p)?;
-        let typical = TypicalP::new(self.typical_p)?;
+        // Validate every penalty, even those that end up switched off.
         let repetition = RepetitionPenalty::new(self.repetition_penalty, self.repetition_scope)?;
         let freq = FrequencyPresencePenalty::new(
             self.frequency_penalty,
@@ -132,6 +129,10 @@ impl SamplingParams {
         if !with_warpers {
             return Ok(chain);
         }
+        let temperature = Temperature::new(self.temperature)?;
+        let top_p = TopP::new(self.top_p)?;
+        let min_p = MinP::new(self.min_p)?;
+        let typical = TypicalP::new(self.typical_p)?;
         let use_t = self.temperature != 1.0;
         let top_k = TopK::new(self.top_k);
         // ANCHOR: warper_order
