@@ -135,18 +135,23 @@ pub fn add_inplace(x: &mut [f32], y: &[f32]) {
 // ANCHOR: rope
 /// Rotary position embedding in place, Llama / Hugging Face "half-rotated"
 /// layout: within each head, element `i` is paired with `i + head_dim/2` and
-/// the pair is rotated by `pos · θ^(-2i/head_dim)`.
+/// the pair is rotated by `pos · θ^(-2i/head_dim)`. The angles depend only
+/// on `i`, so they are computed once and used for every head.
 pub fn rope_inplace(x: &mut [f32], n_heads: usize, head_dim: usize, pos: usize, theta_base: f32) {
     let half = head_dim / 2;
-    for h in 0..n_heads {
-        let head = &mut x[h * head_dim..(h + 1) * head_dim];
-        for i in 0..half {
+    let rot: Vec<(f32, f32)> = (0..half)
+        .map(|i| {
             // The same f32 arithmetic as the reference: inv_freq, then pos·inv_freq.
             let inv_freq = 1.0 / theta_base.powf((2 * i) as f32 / head_dim as f32);
-            let (sin, cos) = (pos as f32 * inv_freq).sin_cos();
-            let (a, b) = (head[i], head[i + half]);
-            head[i] = a * cos - b * sin;
-            head[i + half] = b * cos + a * sin;
+            (pos as f32 * inv_freq).sin_cos()
+        })
+        .collect();
+    for head in x.chunks_exact_mut(head_dim).take(n_heads) {
+        let (lo, hi) = head.split_at_mut(half);
+        for ((a, b), &(sin, cos)) in lo.iter_mut().zip(hi.iter_mut()).zip(&rot) {
+            let (x0, x1) = (*a, *b);
+            *a = x0 * cos - x1 * sin;
+            *b = x1 * cos + x0 * sin;
         }
     }
 }
@@ -178,15 +183,23 @@ pub fn argmax(x: &[f32]) -> usize {
 
 /// The `k` largest values with their indices, largest first (ties: lower
 /// index first; NaNs are skipped). Returns fewer than `k` if `x` is shorter.
+/// A partial selection (linear time) finds the `k`, then only they are sorted.
 pub fn top_k(x: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let order = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     let mut all: Vec<(usize, f32)> = x
         .iter()
         .copied()
         .enumerate()
         .filter(|(_, v)| !v.is_nan())
         .collect();
-    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    all.truncate(k);
+    if k == 0 {
+        return Vec::new();
+    }
+    if k < all.len() {
+        all.select_nth_unstable_by(k - 1, order);
+        all.truncate(k);
+    }
+    all.sort_unstable_by(order);
     all
 }
 

@@ -261,6 +261,41 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    // top-k by partial selection equals a full sort (exact: same values).
+    #[test]
+    fn top_k_equals_full_sort(x in proptest::collection::vec(-3i32..3, 0..200), k in 0usize..210) {
+        let x: Vec<f32> = x.into_iter().map(|v| v as f32 * 0.5).collect();
+        let mut want: Vec<(usize, f32)> = x.iter().copied().enumerate().collect();
+        want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        want.truncate(k);
+        prop_assert_eq!(top_k(&x, k), want);
+    }
+
+    // RoPE with the angles hoisted out of the head loop equals rotating each
+    // pair by its own angle (1e-6 absolute on values in [-1, 1]).
+    #[test]
+    fn rope_rotates_each_pair(heads in 1usize..4, half in 1usize..20, pos in 0usize..5000, seed in any::<u64>()) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let hd = 2 * half;
+        let x: Vec<f32> = (0..heads * hd).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let mut got = x.clone();
+        rope_inplace(&mut got, heads, hd, pos, 10000.0);
+        for h in 0..heads {
+            for i in 0..half {
+                let ang = pos as f32 * (1.0 / 10000f32.powf((2 * i) as f32 / hd as f32));
+                let (a, b) = (x[h * hd + i], x[h * hd + i + half]);
+                let (s, c) = ang.sin_cos();
+                close("rope", h * hd + i, got[h * hd + i], a * c - b * s, 0.0, 0.0, 1e-6)?;
+                close("rope", h * hd + i + half, got[h * hd + i + half], b * c + a * s, 0.0, 0.0, 1e-6)?;
+            }
+        }
+    }
+}
+
 #[test]
 fn argmax_and_top_k() {
     let x = [1.0, 5.0, f32::NAN, 5.0, -2.0, 3.0];
