@@ -5,7 +5,7 @@ use crate::error::DecodeError;
 /// Points of a precision-recall curve, as scikit-learn's
 /// `precision_recall_curve`: `thresholds` increasing (the distinct scores),
 /// `precision[i]` / `recall[i]` for "predict positive when score >=
-/// thresholds[i]", plus a last point (precision 1, recall 0) with no threshold.
+/// `thresholds[i]`", plus a last point (precision 1, recall 0) with no threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrCurve {
     /// Precision per threshold, then a final 1.
