@@ -92,6 +92,15 @@ def processors():
         rep_ids = (ids[:4] * 3)[:11]
         for n in [1, 2, 3]:
             case("no_repeat_ngram", {"no_repeat_ngram": n}, lp.NoRepeatNGramLogitsProcessor(n), logits, rep_ids, 3)
+        banned = rng.choice(vocab, size=5, replace=False).tolist()
+        case(
+            "banned_tokens",
+            {"banned_ids": banned},
+            lp.SuppressTokensLogitsProcessor(banned),
+            logits,
+            ids,
+            prompt_len,
+        )
         for mn in [3, 10]:
             case(
                 "min_new_tokens",

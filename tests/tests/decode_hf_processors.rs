@@ -2,7 +2,9 @@
 //! fixture logits (`tests/fixtures/decode/processors.json`, made by
 //! `scripts/make_decode_fixtures.py`).
 
-use decode::penalties::{MinNewTokens, NoRepeatNGram, PenaltyScope, RepetitionPenalty};
+use decode::penalties::{
+    BannedTokens, MinNewTokens, NoRepeatNGram, PenaltyScope, RepetitionPenalty,
+};
 use decode::processors::{MinP, Temperature, TopK, TopP, TypicalP};
 use decode::{LogitsProcessor, TokenHistory};
 use integration_tests::{fixture_dir, read_json};
@@ -33,6 +35,14 @@ fn processor(name: &str, p: &Value) -> Box<dyn LogitsProcessor> {
             RepetitionPenalty::new(f("repetition_penalty"), PenaltyScope::PromptAndGenerated)
                 .unwrap(),
         ),
+        "banned_tokens" => Box::new(BannedTokens::new(
+            p["banned_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect(),
+        )),
         "no_repeat_ngram" => Box::new(NoRepeatNGram::new(u("no_repeat_ngram"))),
         "min_new_tokens" => {
             let eos: Vec<u32> = p["eos"]
