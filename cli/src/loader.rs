@@ -23,7 +23,9 @@ pub struct ModelArgs {
     /// fetched on first use.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// Threads for the kernels (default: the number of physical cores).
+    /// Threads for the kernels (default: the number of physical cores). The
+    /// matrix products of prefill run on `matrixmultiply`, whose thread count
+    /// is the `MATMUL_NUM_THREADS` environment variable.
     #[arg(long)]
     pub threads: Option<usize>,
     /// Positions per sequence in the KV cache.
@@ -112,8 +114,10 @@ impl Progress {
 
     fn finish(&self) -> f64 {
         let secs = self.start.elapsed().as_secs_f64();
-        if self.shown {
+        if self.shown && std::io::stderr().is_terminal() {
             eprintln!("\rloading {}: done in {secs:.1} s      ", self.what);
+        } else if self.shown {
+            eprintln!(" done in {secs:.1} s");
         }
         secs
     }
