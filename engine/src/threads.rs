@@ -1,7 +1,8 @@
 //! The thread pool every parallel kernel runs on.
 //!
 //! One global [`rayon`] pool, built lazily with [`default_num_threads`]
-//! threads (the number of physical cores) and replaceable at any time with
+//! threads (the number of physical cores, or `INFER_THREADS`) and
+//! replaceable at any time with
 //! [`set_num_threads`]. Kernels split rows or heads across it; matrix–matrix
 //! products go through `matrixmultiply`, whose own threads follow the
 //! `MATMUL_NUM_THREADS` environment variable (default: physical cores).
@@ -14,9 +15,14 @@ use crate::error::EngineError;
 
 static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
 
-/// The default thread count: the number of physical cores (at least 1).
+/// The default thread count: `INFER_THREADS` if it is set to a positive
+/// number, otherwise the number of physical cores (at least 1).
 pub fn default_num_threads() -> usize {
-    num_cpus::get_physical().max(1)
+    std::env::var("INFER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| num_cpus::get_physical().max(1))
 }
 
 fn build(n: usize) -> Result<Arc<ThreadPool>, EngineError> {
