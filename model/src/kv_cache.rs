@@ -462,22 +462,40 @@ impl KvCache {
     }
 
     /// K of one (slot, layer): `[n_kv_heads][capacity][head_dim]`; rows at
-    /// and past [`KvCache::len`] are stale.
-    ///
-    /// # Panics
-    /// If `slot` or `layer` is out of range (internal callers check first).
-    pub fn keys(&self, slot: usize, layer: usize) -> &[f32] {
-        let o = self.layer_offset(slot, layer);
-        &self.k[o..o + self.layer_len()]
+    /// and past [`KvCache::len`] are stale. `None` if out of range.
+    pub fn keys(&self, slot: usize, layer: usize) -> Option<&[f32]> {
+        self.block_range(slot, layer).map(|r| &self.k[r])
     }
 
     /// V of one (slot, layer), laid out like [`KvCache::keys`].
+    pub fn values(&self, slot: usize, layer: usize) -> Option<&[f32]> {
+        self.block_range(slot, layer).map(|r| &self.v[r])
+    }
+
+    /// K and V of one (slot, layer) together, as the attention kernels take them.
     ///
-    /// # Panics
-    /// If `slot` or `layer` is out of range.
-    pub fn values(&self, slot: usize, layer: usize) -> &[f32] {
+    /// # Errors
+    /// [`KvCacheError::BadSlot`] or [`KvCacheError::OutOfRange`].
+    pub fn layer_kv(&self, slot: usize, layer: usize) -> Result<(&[f32], &[f32]), KvCacheError> {
+        self.check_slot(slot)?;
+        let r = self
+            .block_range(slot, layer)
+            .ok_or(KvCacheError::OutOfRange {
+                layer,
+                row: 0,
+                n: 0,
+                capacity: self.capacity,
+                n_layers: self.shape.n_layers,
+            })?;
+        Ok((&self.k[r.clone()], &self.v[r]))
+    }
+
+    fn block_range(&self, slot: usize, layer: usize) -> Option<std::ops::Range<usize>> {
+        if slot >= self.n_slots || layer >= self.shape.n_layers {
+            return None;
+        }
         let o = self.layer_offset(slot, layer);
-        &self.v[o..o + self.layer_len()]
+        Some(o..o + self.layer_len())
     }
 
     /// The cached key of token row `row`, KV head `head`, in `slot`/`layer`.
@@ -674,12 +692,13 @@ mod tests {
         push(&mut c, 1, 3, 2);
         assert_eq!(c.len(1), 5);
         assert_eq!(c.len(0), 0);
-        let k = c.keys(1, 1);
+        let k = c.keys(1, 1).unwrap();
         let hd = SHAPE.head_dim;
         // head 2, row 4 holds token 4, layer 1, elements 8..12.
         let at = (2 * 8 + 4) * hd;
         assert_eq!(&k[at..at + hd], &[4108.0, 4109.0, 4110.0, 4111.0]);
-        assert_eq!(c.values(1, 1)[at], -4108.0);
+        assert_eq!(c.values(1, 1).unwrap()[at], -4108.0);
+        assert!(c.keys(2, 0).is_none() && c.layer_kv(0, 2).is_err());
     }
 
     #[test]

@@ -34,8 +34,9 @@ impl Gpt2 {
     /// window can go further.
     ///
     /// # Errors
-    /// If the cache is too large.
+    /// If the weights do not match their parameters or the cache is too large.
     pub fn new(weights: Gpt2Weights, capacity: usize, n_slots: usize) -> Result<Self, ArchError> {
+        weights.validate()?;
         let p = &weights.params;
         let cache = KvCache::new(p.kv_shape(), capacity.min(p.n_positions), n_slots)?;
         Ok(Self {
@@ -140,10 +141,7 @@ impl Gpt2 {
             capacity: self.cache.capacity(),
         };
         for seg in segs {
-            let (k, v) = (
-                self.cache.keys(seg.slot, layer),
-                self.cache.values(seg.slot, layer),
-            );
+            let (k, v) = self.cache.layer_kv(seg.slot, layer)?;
             let rows = seg.offset * d..(seg.offset + seg.len) * d;
             kernels::attention_prefill(
                 &q[rows.clone()],

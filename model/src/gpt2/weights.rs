@@ -110,6 +110,54 @@ impl Gpt2Weights {
         })
     }
 
+    /// Check every tensor length against the parameters.
+    ///
+    /// # Errors
+    /// [`ArchError::BadShape`] naming the tensor, or [`ArchError::Config`].
+    pub fn validate(&self) -> Result<(), ArchError> {
+        let p = &self.params;
+        p.validate()?;
+        if self.layers.len() != p.n_layer {
+            return Err(ArchError::Config(format!(
+                "{} layers, config says {}",
+                self.layers.len(),
+                p.n_layer
+            )));
+        }
+        let d = p.n_embd;
+        let check = |name: String, got: usize, want: &[usize]| {
+            if got == want.iter().product::<usize>() {
+                Ok(())
+            } else {
+                Err(ArchError::BadShape {
+                    name,
+                    expected: want.to_vec(),
+                    found: vec![got],
+                })
+            }
+        };
+        check("wte".into(), self.wte.len(), &[p.vocab_size, d])?;
+        check("wpe".into(), self.wpe.len(), &[p.n_positions, d])?;
+        check("ln_f.weight".into(), self.ln_f.0.len(), &[d])?;
+        check("ln_f.bias".into(), self.ln_f.1.len(), &[d])?;
+        for (i, l) in self.layers.iter().enumerate() {
+            let n = |s: &str| format!("h.{i}.{s}");
+            check(n("ln_1.weight"), l.ln1.0.len(), &[d])?;
+            check(n("ln_1.bias"), l.ln1.1.len(), &[d])?;
+            check(n("attn.c_attn.weight"), l.w_qkv.len(), &[3 * d, d])?;
+            check(n("attn.c_attn.bias"), l.b_qkv.len(), &[3 * d])?;
+            check(n("attn.c_proj.weight"), l.w_o.len(), &[d, d])?;
+            check(n("attn.c_proj.bias"), l.b_o.len(), &[d])?;
+            check(n("ln_2.weight"), l.ln2.0.len(), &[d])?;
+            check(n("ln_2.bias"), l.ln2.1.len(), &[d])?;
+            check(n("mlp.c_fc.weight"), l.w_fc.len(), &[4 * d, d])?;
+            check(n("mlp.c_fc.bias"), l.b_fc.len(), &[4 * d])?;
+            check(n("mlp.c_proj.weight"), l.w_proj.len(), &[d, 4 * d])?;
+            check(n("mlp.c_proj.bias"), l.b_proj.len(), &[d])?;
+        }
+        Ok(())
+    }
+
     /// Number of parameters (the tied head counted once).
     pub fn n_params(&self) -> usize {
         let per: usize = self

@@ -141,10 +141,7 @@ impl Llama {
             capacity: self.cache.capacity(),
         };
         for seg in segs {
-            let (k, v) = (
-                self.cache.keys(seg.slot, layer),
-                self.cache.values(seg.slot, layer),
-            );
+            let (k, v) = self.cache.layer_kv(seg.slot, layer)?;
             let rows = seg.offset * q_dim..(seg.offset + seg.len) * q_dim;
             kernels::attention_prefill(
                 &q[rows.clone()],

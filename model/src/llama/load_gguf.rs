@@ -14,7 +14,26 @@ use crate::gguf::GgufFile;
 /// pairs `(i, i + head_dim/2)`. In the file, row `2i + h` of a head is row
 /// `h·head_dim/2 + i` of the original. We move the rows back (as
 /// `transformers` does when it loads a GGUF) and use the half-rotated RoPE.
-pub fn unpermute_rope_rows(w: &[f32], n_heads: usize, head_dim: usize, cols: usize) -> Vec<f32> {
+///
+/// # Errors
+/// [`ArchError::BadShape`] if `w` is not `n_heads · head_dim` rows of `cols`.
+pub fn unpermute_rope_rows(
+    w: &[f32],
+    n_heads: usize,
+    head_dim: usize,
+    cols: usize,
+) -> Result<Vec<f32>, ArchError> {
+    if Some(w.len())
+        != n_heads
+            .checked_mul(head_dim)
+            .and_then(|r| r.checked_mul(cols))
+    {
+        return Err(ArchError::BadShape {
+            name: "rope rows".to_string(),
+            expected: vec![n_heads * head_dim, cols],
+            found: vec![w.len()],
+        });
+    }
     let half = head_dim / 2;
     let mut out = vec![0.0; w.len()];
     for head in 0..n_heads {
@@ -26,7 +45,7 @@ pub fn unpermute_rope_rows(w: &[f32], n_heads: usize, head_dim: usize, cols: usi
             }
         }
     }
-    out
+    Ok(out)
 }
 // ANCHOR_END: unpermute
 
@@ -114,8 +133,8 @@ impl LlamaWeights {
             let q = tensor(g, &p("attn_q"), &[c.n_heads * hd, d])?;
             let k = tensor(g, &p("attn_k"), &[c.n_kv_heads * hd, d])?;
             let v = tensor(g, &p("attn_v"), &[c.n_kv_heads * hd, d])?;
-            let mut wqkv = unpermute_rope_rows(&q, c.n_heads, hd, d);
-            wqkv.extend_from_slice(&unpermute_rope_rows(&k, c.n_kv_heads, hd, d));
+            let mut wqkv = unpermute_rope_rows(&q, c.n_heads, hd, d)?;
+            wqkv.extend_from_slice(&unpermute_rope_rows(&k, c.n_kv_heads, hd, d)?);
             wqkv.extend_from_slice(&v);
             let mut w_gate_up = tensor(g, &p("ffn_gate"), &[ffn, d])?;
             w_gate_up.extend_from_slice(&tensor(g, &p("ffn_up"), &[ffn, d])?);
@@ -157,6 +176,10 @@ mod tests {
         let (heads, hd, cols) = (2, 4, 1);
         let original: Vec<f32> = (0..8).map(|x| x as f32).collect();
         let file = [0.0, 2.0, 1.0, 3.0, 4.0, 6.0, 5.0, 7.0];
-        assert_eq!(unpermute_rope_rows(&file, heads, hd, cols), original);
+        assert_eq!(
+            unpermute_rope_rows(&file, heads, hd, cols).unwrap(),
+            original
+        );
+        assert!(unpermute_rope_rows(&file[..7], heads, hd, cols).is_err());
     }
 }

@@ -10,3 +10,6 @@ pub use config::LlamaConfig;
 pub use forward::Llama;
 pub use load_gguf::unpermute_rope_rows;
 pub use weights::{LlamaLayer, LlamaWeights};
+
+#[cfg(test)]
+mod tests;

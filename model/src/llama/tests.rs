@@ -1,0 +1,157 @@
+//! Unit tests of the Llama forward pass on a tiny random model (GQA 4/2).
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::{Llama, LlamaConfig, LlamaLayer, LlamaWeights};
+use crate::arch_error::ArchError;
+use crate::batch::LogitsFor;
+use crate::kv_cache::KvCacheError;
+
+fn tiny() -> LlamaWeights {
+    let c = LlamaConfig {
+        n_layers: 2,
+        d_model: 32,
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 8,
+        ffn_dim: 48,
+        vocab_size: 50,
+        rope_theta: 10_000.0,
+        rms_eps: 1e-5,
+        max_positions: 64,
+    };
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut r = |n: usize, scale: f32| -> Vec<f32> {
+        (0..n).map(|_| rng.gen_range(-scale..scale)).collect()
+    };
+    let d = c.d_model;
+    let layers = (0..c.n_layers)
+        .map(|_| LlamaLayer {
+            attn_norm: r(d, 1.0).iter().map(|x| 1.0 + 0.2 * x).collect(),
+            wqkv: r(c.qkv_dim() * d, 0.3),
+            wo: r(d * d, 0.3),
+            ffn_norm: r(d, 1.0).iter().map(|x| 1.0 + 0.2 * x).collect(),
+            w_gate_up: r(2 * c.ffn_dim * d, 0.3),
+            w_down: r(d * c.ffn_dim, 0.3),
+        })
+        .collect();
+    LlamaWeights {
+        tok_embd: r(c.vocab_size * d, 1.0),
+        out_norm: r(d, 1.0).iter().map(|x| 1.0 + 0.2 * x).collect(),
+        lm_head: None,
+        layers,
+        config: c,
+    }
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn one_call_prefill_equals_token_by_token() {
+    let toks = [3u32, 17, 42, 8, 8, 1, 49, 20, 5];
+    let mut whole = Llama::new(tiny(), 32, 1).unwrap();
+    let all = whole
+        .forward(&[(0, &toks)], LogitsFor::All)
+        .unwrap()
+        .remove(0);
+    let mut step = Llama::new(tiny(), 32, 1).unwrap();
+    for (i, t) in toks.iter().enumerate() {
+        let l = step
+            .forward(&[(0, &[*t])], LogitsFor::Last)
+            .unwrap()
+            .remove(0);
+        let row = &all[i * 50..(i + 1) * 50];
+        assert!(
+            max_diff(&l, row) < 1e-5,
+            "position {i}: {}",
+            max_diff(&l, row)
+        );
+    }
+    assert_eq!(step.cache().len(0), toks.len());
+}
+
+#[test]
+fn batched_slots_equal_separate_runs() {
+    let (a, b) = ([1u32, 2, 3, 4, 5], [9u32, 8]);
+    let mut batched = Llama::new(tiny(), 16, 2).unwrap();
+    let out = batched
+        .forward(&[(1, &b), (0, &a)], LogitsFor::Last)
+        .unwrap();
+    let mut single = Llama::new(tiny(), 16, 1).unwrap();
+    let la = single
+        .forward(&[(0, &a)], LogitsFor::Last)
+        .unwrap()
+        .remove(0);
+    single.cache_mut().clear(0);
+    let lb = single
+        .forward(&[(0, &b)], LogitsFor::Last)
+        .unwrap()
+        .remove(0);
+    assert!(max_diff(&out[0], &lb) < 1e-5 && max_diff(&out[1], &la) < 1e-5);
+}
+
+#[test]
+fn bad_batches_are_errors_and_leave_the_cache_alone() {
+    let mut m = Llama::new(tiny(), 8, 2).unwrap();
+    let before = m
+        .forward(&[(0, &[1, 2, 3])], LogitsFor::Last)
+        .unwrap()
+        .remove(0);
+    assert!(matches!(
+        m.forward(&[(0, &[50])], LogitsFor::Last),
+        Err(ArchError::BadToken {
+            token: 50,
+            vocab: 50
+        })
+    ));
+    assert!(matches!(
+        m.forward(&[(1, &[1]), (1, &[2])], LogitsFor::Last),
+        Err(ArchError::DuplicateSlot { slot: 1 })
+    ));
+    assert!(matches!(
+        m.forward(&[(0, &[])], LogitsFor::Last),
+        Err(ArchError::EmptyInput { slot: 0 })
+    ));
+    assert!(matches!(
+        m.forward(&[(2, &[1])], LogitsFor::Last),
+        Err(ArchError::Kv(KvCacheError::BadSlot {
+            slot: 2,
+            n_slots: 2
+        }))
+    ));
+    let err = m
+        .forward(&[(0, &[1, 2, 3, 4, 5, 6])], LogitsFor::Last)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("context overflow in slot 0"),
+        "{err}"
+    );
+    assert_eq!(m.cache().len(0), 3);
+    // The slot still continues exactly as if nothing had happened.
+    let mut fresh = Llama::new(tiny(), 8, 1).unwrap();
+    fresh.forward(&[(0, &[1, 2, 3])], LogitsFor::Last).unwrap();
+    let a = m.forward(&[(0, &[4])], LogitsFor::Last).unwrap().remove(0);
+    let b = fresh
+        .forward(&[(0, &[4])], LogitsFor::Last)
+        .unwrap()
+        .remove(0);
+    assert_eq!(a, b);
+    assert_eq!(before.len(), 50);
+}
+
+#[test]
+fn inconsistent_weights_are_rejected() {
+    let mut w = tiny();
+    w.layers[1].wo.pop();
+    let err = Llama::new(w, 8, 1).unwrap_err();
+    assert!(err.to_string().contains("layer 1 wo"), "{err}");
+    let mut w = tiny();
+    w.config.n_kv_heads = 3;
+    assert!(matches!(Llama::new(w, 8, 1), Err(ArchError::Config(_))));
+}
