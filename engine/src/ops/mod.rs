@@ -1,10 +1,10 @@
 //! Operations on tensors. Each one checks shapes and dtypes (returning an
-//! [`EngineError`](crate::EngineError) that names the op and the shapes),
+//! [`EngineError`] that names the op and the shapes),
 //! brings its inputs to contiguous f32 where needed, and runs the slice
 //! kernels of [`crate::kernels`] over the rows.
 //!
 //! Inputs in f16 / bf16 are converted to f32 (outputs are f32); quantized
-//! tensors are rejected with [`EngineError::UnsupportedDType`](crate::EngineError::UnsupportedDType).
+//! tensors are rejected with [`EngineError::UnsupportedDType`].
 
 mod activation;
 mod attention;
