@@ -50,21 +50,27 @@ pub fn run(a: &TokenizeArgs, out: &mut dyn Write) -> Result<()> {
     let path = resolve_path(a.model.as_deref())?;
     let t = load_tokenizer(&path)?;
     let ids = t.encode(&a.text);
-    let pieces: Vec<String> = ids
-        .iter()
-        .map(|&id| String::from_utf8_lossy(t.token_bytes(id)).into_owned())
-        .collect();
+    let bytes: Vec<&[u8]> = ids.iter().map(|&id| t.token_bytes(id)).collect();
     if a.json {
+        let pieces: Vec<String> = bytes
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect();
         writeln!(
             out,
             "{}",
-            serde_json::json!({ "ids": ids, "pieces": pieces })
+            serde_json::json!({ "ids": ids, "pieces": pieces, "bytes": bytes })
         )?;
         return Ok(());
     }
     writeln!(out, "{} tokens", ids.len())?;
-    for (id, piece) in ids.iter().zip(&pieces) {
-        writeln!(out, "{id:>7}  {piece:?}")?;
+    for (id, b) in ids.iter().zip(&bytes) {
+        // A piece may be part of a UTF-8 character: show such bytes escaped.
+        let shown = match std::str::from_utf8(b) {
+            Ok(s) => format!("{s:?}"),
+            Err(_) => format!("b\"{}\"", b.escape_ascii()),
+        };
+        writeln!(out, "{id:>7}  {shown}")?;
     }
     Ok(())
 }
