@@ -171,3 +171,30 @@ fn f16_matvec_matches_f32_on_representable_weights() {
         assert!((g - w).abs() <= 1e-5, "matvec_f16[{i}]: {g} vs {w}");
     }
 }
+
+#[test]
+fn large_row_ops_split_across_threads_equal_row_by_row() {
+    // Big enough (> 2^18 elements) that the rows go to the thread pool.
+    let (rows, cols) = (8, 49152);
+    let x: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i * 7919) % 1000) as f32 / 100.0 - 5.0)
+        .collect();
+    let t = Tensor::from_vec(x.clone(), &[rows, cols]).unwrap();
+    let got = t.softmax().unwrap().to_vec_f32().unwrap();
+    let w = Tensor::full(&[cols], 0.5).unwrap();
+    let got_rms = t.rms_norm(&w, 1e-6).unwrap().to_vec_f32().unwrap();
+    for r in 0..rows {
+        let row = Tensor::from_vec(x[r * cols..(r + 1) * cols].to_vec(), &[cols]).unwrap();
+        // Same kernel on the same row: identical results.
+        assert_eq!(
+            &got[r * cols..(r + 1) * cols],
+            &row.softmax().unwrap().to_vec_f32().unwrap()[..],
+            "softmax row {r}"
+        );
+        assert_eq!(
+            &got_rms[r * cols..(r + 1) * cols],
+            &row.rms_norm(&w, 1e-6).unwrap().to_vec_f32().unwrap()[..],
+            "rms_norm row {r}"
+        );
+    }
+}

@@ -111,7 +111,7 @@ pub struct AttnDims {
 const PAR_MIN_WORK: usize = 1 << 18;
 
 /// True if work of this size should be split across the pool.
-fn go_parallel(work: usize) -> bool {
+pub(crate) fn go_parallel(work: usize) -> bool {
     work >= PAR_MIN_WORK && threads::num_threads() > 1
 }
 

@@ -22,11 +22,9 @@ impl Tensor {
             super::owned_f32(b, op)?,
         );
         let mut out = vec![0.0; x.len()];
-        if n > 0 {
-            for (xr, o) in x.chunks(n).zip(out.chunks_mut(n)) {
-                kernels::layernorm(xr, &w, &b, eps, o);
-            }
-        }
+        super::for_each_row(&mut out, n, |i, o| {
+            kernels::layernorm(&x[i * n..(i + 1) * n], &w, &b, eps, o)
+        });
         Tensor::from_vec(out, self.shape())
     }
 
@@ -40,11 +38,9 @@ impl Tensor {
         super::check_vector(op, self, w, n)?;
         let (x, w) = (super::owned_f32(self, op)?, super::owned_f32(w, op)?);
         let mut out = vec![0.0; x.len()];
-        if n > 0 {
-            for (xr, o) in x.chunks(n).zip(out.chunks_mut(n)) {
-                kernels::rmsnorm(xr, &w, eps, o);
-            }
-        }
+        super::for_each_row(&mut out, n, |i, o| {
+            kernels::rmsnorm(&x[i * n..(i + 1) * n], &w, eps, o)
+        });
         Tensor::from_vec(out, self.shape())
     }
 }

@@ -8,9 +8,7 @@ impl Tensor {
     fn rowwise(&self, op: &'static str, kernel: fn(&mut [f32])) -> Result<Tensor> {
         let n = super::last_dim(self, op)?;
         let mut v = super::owned_f32(self, op)?;
-        if n > 0 {
-            v.chunks_mut(n).for_each(kernel);
-        }
+        super::for_each_row(&mut v, n, |_, row| kernel(row));
         Tensor::from_vec(v, self.shape())
     }
 
