@@ -8,6 +8,7 @@ use super::*;
 
 /// The SIMD levels this CPU can run (each is tested); prints the ones skipped.
 fn simd_levels() -> Vec<Level> {
+    static REPORT: std::sync::Once = std::sync::Once::new();
     let best = dispatch::detect();
     let mut out = Vec::new();
     for l in [Level::Avx2, Level::Avx512, Level::Neon] {
@@ -15,7 +16,7 @@ fn simd_levels() -> Vec<Level> {
         if arch_ok && l <= best {
             out.push(l);
         } else if arch_ok {
-            eprintln!("skipped {l} kernels: this CPU lacks the feature (best: {best})");
+            REPORT.call_once(|| eprintln!("skipped {l} kernels in every SIMD-vs-scalar test: this CPU lacks the feature (best: {best})"));
         }
     }
     out
