@@ -4,6 +4,28 @@
 //! layout of shape, strides and offset), dtypes, and the CPU kernels every
 //! model runs on. Each fast kernel has a plain twin in [`kernels::scalar`]
 //! that the book shows first and the property tests compare against.
+//!
+//! * [`tensor`]: [`Tensor`], its [`tensor::Layout`] and [`tensor::Storage`];
+//!   views (reshape, permute, narrow, broadcast, squeeze) share storage.
+//! * [`ops`]: operations on tensors, each returning [`Result`] with an
+//!   [`EngineError`] that names the op and the shapes.
+//! * [`kernels`]: slice-level hot loops (dot, matvec, softmax, norms, RoPE,
+//!   attention…) with AVX-512, AVX2+FMA, NEON and scalar versions chosen
+//!   once at run time (`INFER_KERNELS` forces a lower level).
+//! * [`threads`]: the thread pool the kernels split work across
+//!   (`set_num_threads`, `INFER_THREADS`).
+//!
+//! ```
+//! use engine::Tensor;
+//!
+//! let a = Tensor::arange(&[2, 3])?;
+//! let t = a.transpose(0, 1)?; // a view: no element moves
+//! assert!(t.shares_storage(&a));
+//! assert_eq!(t.strides(), [1, 3]);
+//! let p = a.softmax()?; // rows sum to 1
+//! assert!((p.to_vec_f32()?[..3].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+//! # Ok::<(), engine::EngineError>(())
+//! ```
 
 #![deny(missing_docs)]
 
