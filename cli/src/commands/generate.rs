@@ -32,6 +32,9 @@ pub struct GenerateArgs {
 pub fn run(a: &GenerateArgs, out: &mut dyn Write) -> Result<()> {
     let mut loaded = load(&a.model, 1)?;
     let prompt = prompt_ids(&loaded, &a.prompt, a.ids)?;
+    if prompt.is_empty() {
+        anyhow::bail!("the prompt is empty: give at least one token to continue");
+    }
     let stop: Vec<u32> = loaded
         .tokenizer
         .as_ref()
