@@ -38,38 +38,45 @@ pub enum OrderArg {
     LlamaCpp,
 }
 
+/// Sampling temperature used when `--temperature` is not given.
+pub const DEFAULT_TEMPERATURE: f32 = 0.7;
+/// Nucleus mass used when `--top-p` is not given.
+pub const DEFAULT_TOP_P: f32 = 0.9;
+
 /// Decoding options shared by the generating commands.
 #[derive(Debug, Clone, Args)]
 pub struct DecodingArgs {
-    /// Decoding strategy.
-    #[arg(long, value_enum, default_value_t = StrategyArg::Sample)]
-    pub strategy: StrategyArg,
-    /// Sampling temperature (> 0; 0 means greedy).
-    #[arg(long, default_value_t = 0.7)]
-    pub temperature: f32,
+    /// Decoding strategy [default: `generate` is greedy unless a sampling
+    /// flag (--temperature, --top-k, --top-p, --min-p, --typical-p, --seed)
+    /// is given; `chat` samples].
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyArg>,
+    /// Sampling temperature (> 0; 0 means greedy) [default: 0.7].
+    #[arg(long, allow_negative_numbers = true)]
+    pub temperature: Option<f32>,
     /// Keep only the k most likely tokens (0 = off).
     #[arg(long, default_value_t = 0)]
     pub top_k: usize,
-    /// Nucleus sampling mass in (0, 1] (1 = off).
-    #[arg(long, default_value_t = 0.9)]
-    pub top_p: f32,
+    /// Nucleus sampling mass in (0, 1] (1 = off) [default: 0.9].
+    #[arg(long, allow_negative_numbers = true)]
+    pub top_p: Option<f32>,
     /// Drop tokens below min-p × the top probability (0 = off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub min_p: f32,
     /// Locally typical sampling mass in (0, 1] (1 = off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
     pub typical_p: f32,
     /// Order of the sampling steps.
     #[arg(long, value_enum, default_value_t = OrderArg::Hf)]
     pub order: OrderArg,
     /// CTRL/HF repetition penalty over prompt and output (1 = off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
     pub repetition_penalty: f32,
     /// OpenAI frequency penalty over the output (0 = off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub frequency_penalty: f32,
     /// OpenAI presence penalty over the output (0 = off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub presence_penalty: f32,
     /// Make every penalty count only the last N tokens (llama.cpp style).
     #[arg(long)]
@@ -84,7 +91,7 @@ pub struct DecodingArgs {
     #[arg(long, default_value_t = 4)]
     pub num_beams: usize,
     /// Beam length penalty α: score = sum of log-probs / length^α.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
     pub length_penalty: f32,
     /// Beam early stopping: true, false or never (Hugging Face meanings).
     #[arg(long, value_enum, default_value_t = EarlyStoppingArg::False)]
@@ -96,14 +103,14 @@ pub struct DecodingArgs {
     #[arg(long, default_value_t = 1)]
     pub num_beam_groups: usize,
     /// Diverse beam search: penalty per earlier group choosing the same token.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub diversity_penalty: f32,
     /// Stop when this text appears (repeatable); it is not printed.
     #[arg(long)]
     pub stop: Vec<String>,
-    /// Random seed for sampling (same seed, same text).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Random seed for sampling (same seed, same text) [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Report the N most likely alternatives and their log-probs per token.
     #[arg(long, default_value_t = 0)]
     pub logprobs: usize,
@@ -113,14 +120,42 @@ pub struct DecodingArgs {
 }
 
 impl DecodingArgs {
+    /// The strategy to run: `--strategy` if given, else sampling when any
+    /// sampling flag was given, else the command's `default`.
+    pub fn strategy_or(&self, default: StrategyArg) -> StrategyArg {
+        if let Some(s) = self.strategy {
+            return s;
+        }
+        let sampling_flag = self.temperature.is_some()
+            || self.top_p.is_some()
+            || self.seed.is_some()
+            || self.top_k > 0
+            || self.min_p > 0.0
+            || self.typical_p < 1.0;
+        if sampling_flag {
+            StrategyArg::Sample
+        } else {
+            default
+        }
+    }
+
     /// Build decode's parameters. `max_new_tokens` and `eos_ids` come from
-    /// the command and the model. `--strategy sample --temperature 0` runs
-    /// greedy (decode maps it explicitly).
+    /// the command and the model, `default` is the command's strategy when
+    /// none is chosen (see [`DecodingArgs::strategy_or`]).
+    /// `--strategy sample --temperature 0` runs greedy (decode maps it
+    /// explicitly).
+    ///
+    /// # Errors
+    /// Any invalid value (a temperature below 0, top-p outside (0, 1], a
+    /// negative penalty, ...), even when the chosen strategy would not use it.
     pub fn to_params(
         &self,
         max_new_tokens: usize,
         eos_ids: Vec<u32>,
+        default: StrategyArg,
     ) -> Result<GenerateParams, DecodeError> {
+        let strategy_arg = self.strategy_or(default);
+        let temperature = self.temperature.unwrap_or(DEFAULT_TEMPERATURE);
         let (rep_scope, freq_scope) = match self.penalty_last_n {
             Some(n) => (PenaltyScope::LastN(n), PenaltyScope::LastN(n)),
             None => (
@@ -128,13 +163,13 @@ impl DecodingArgs {
                 PenaltyScope::GeneratedOnly,
             ),
         };
-        let greedy_like = self.strategy != StrategyArg::Sample;
+        let greedy_like = strategy_arg != StrategyArg::Sample;
         let sampling = SamplingParams {
             // Greedy and beam ignore the warpers; keep them valid so that
             // build_chain's checks pass whatever the sampling defaults are.
-            temperature: if greedy_like { 1.0 } else { self.temperature },
+            temperature: if greedy_like { 1.0 } else { temperature },
             top_k: self.top_k,
-            top_p: self.top_p,
+            top_p: self.top_p.unwrap_or(DEFAULT_TOP_P),
             min_p: self.min_p,
             typical_p: self.typical_p,
             repetition_penalty: self.repetition_penalty,
@@ -150,9 +185,11 @@ impl DecodingArgs {
             },
             ..SamplingParams::default()
         };
-        let strategy = match self.strategy {
+        let strategy = match strategy_arg {
             StrategyArg::Greedy => Strategy::Greedy,
-            StrategyArg::Sample => Strategy::Sample { seed: self.seed },
+            StrategyArg::Sample => Strategy::Sample {
+                seed: self.seed.unwrap_or(0),
+            },
             StrategyArg::Beam => Strategy::Beam(BeamParams {
                 num_beams: self.num_beams,
                 length_penalty: self.length_penalty,
@@ -173,17 +210,45 @@ impl DecodingArgs {
             eos_ids,
             stop_strings: self.stop.clone(),
             top_logprobs: self.logprobs,
-            explain_top: if self.explain { 8 } else { 0 },
+            explain_top: if self.explain {
+                crate::generation::EXPLAIN_ROWS
+            } else {
+                0
+            },
         };
-        // Validate now, so a bad flag fails before the model loads.
-        let temperature_zero = params.sampling.temperature == 0.0;
+        // Validate now, so a bad flag fails before the model loads, and with
+        // the temperature the user gave even when greedy will not use it.
         let mut check = params.sampling.clone();
-        if temperature_zero {
-            check.temperature = 1.0;
-        }
+        check.temperature = if temperature == 0.0 { 1.0 } else { temperature };
         check.build_chain(&params.eos_ids, true)?;
+        if let Strategy::Beam(b) = &params.strategy {
+            check_beam(b)?;
+        }
         Ok(params)
     }
+}
+
+/// The beam settings decode checks when the search starts, checked here so
+/// that a bad flag fails before the model loads.
+fn check_beam(b: &BeamParams) -> Result<(), DecodeError> {
+    if b.num_beams == 0 {
+        return Err(DecodeError::param("num_beams", 0, "must be >= 1"));
+    }
+    if b.num_return_sequences == 0 || b.num_return_sequences > b.num_beams {
+        return Err(DecodeError::param(
+            "num_return_sequences",
+            b.num_return_sequences,
+            "must be in 1..=num_beams",
+        ));
+    }
+    if b.num_beam_groups == 0 || !b.num_beams.is_multiple_of(b.num_beam_groups) {
+        return Err(DecodeError::param(
+            "num_beam_groups",
+            b.num_beam_groups,
+            "must be >= 1 and divide num_beams",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -203,7 +268,9 @@ mod tests {
 
     #[test]
     fn defaults_are_chat_sampling() {
-        let p = parse(&[]).to_params(16, vec![2]).unwrap();
+        let p = parse(&[])
+            .to_params(16, vec![2], StrategyArg::Sample)
+            .unwrap();
         assert!(matches!(p.strategy, Strategy::Sample { seed: 0 }));
         assert_eq!(p.sampling.temperature, 0.7);
         assert_eq!(p.sampling.top_p, 0.9);
@@ -219,7 +286,7 @@ mod tests {
             "--early-stopping",
             "never",
         ])
-        .to_params(8, vec![])
+        .to_params(8, vec![], StrategyArg::Greedy)
         .unwrap();
         match p.strategy {
             Strategy::Beam(b) => {
@@ -228,10 +295,31 @@ mod tests {
             }
             other => panic!("expected beam, got {other:?}"),
         }
-        assert!(parse(&["--top-p", "1.5"]).to_params(8, vec![]).is_err());
+        let g = StrategyArg::Greedy;
+        assert!(parse(&["--top-p", "1.5"]).to_params(8, vec![], g).is_err());
         assert!(
-            parse(&["--temperature", "0"]).to_params(8, vec![]).is_ok(),
+            parse(&["--strategy", "greedy", "--temperature", "-1"])
+                .to_params(8, vec![], g)
+                .is_err(),
+            "a negative temperature is refused even for greedy"
+        );
+        assert!(
+            parse(&["--temperature", "0"])
+                .to_params(8, vec![], g)
+                .is_ok(),
             "T = 0 means greedy"
+        );
+    }
+
+    #[test]
+    fn generate_default_is_greedy_unless_a_sampling_flag_is_given() {
+        let g = StrategyArg::Greedy;
+        assert_eq!(parse(&[]).strategy_or(g), StrategyArg::Greedy);
+        assert_eq!(parse(&["--seed", "3"]).strategy_or(g), StrategyArg::Sample);
+        assert_eq!(parse(&["--top-k", "5"]).strategy_or(g), StrategyArg::Sample);
+        assert_eq!(
+            parse(&["--strategy", "beam", "--temperature", "0.5"]).strategy_or(g),
+            StrategyArg::Beam
         );
     }
 }

@@ -1,71 +1,201 @@
-//! The generation loop the commands share: prefill the prompt, then decode
-//! one token at a time, handing each token to a callback as it arrives.
-//! Greedy for now; the decoding strategies plug in at [`next_token`].
+//! What `generate` and `chat` share around decode's [`Generator`]: the
+//! detokenizer of a loaded model, timing of the two phases, streaming the
+//! text (and, with `--explain`, each step's table) to the output, and the
+//! readable per-token log-prob listing.
 
+use std::io::Write;
 use std::time::Instant;
 
-use anyhow::{Result, anyhow};
-use decode::LanguageModel;
+use anyhow::Result;
+use decode::{
+    DecodeError, Detokenize, ExplainStep, Generation, LanguageModel, StepOutput, TokenOutput,
+};
 
-/// What one generation produced and how long its two phases took.
-#[derive(Debug, Clone, Default)]
-pub struct Outcome {
-    /// Generated token ids (the stop token included if one was produced).
-    pub tokens: Vec<u32>,
-    /// Seconds for the prompt (prefill), which also yields the first token.
+/// What to show on the output while tokens arrive.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Show {
+    /// Stream the text deltas.
+    pub text: bool,
+    /// Print each step's explain table before its token.
+    pub explain: bool,
+}
+
+/// A finished generation with the time its two phases took.
+#[derive(Debug, Clone)]
+pub struct Timed {
+    /// Tokens, text, finish reason, explain tables.
+    pub generation: Generation,
+    /// Seconds for the first step: the prompt (prefill) and the first token.
     pub prefill_secs: f64,
-    /// Seconds for the decode steps after the first token.
+    /// Seconds for the steps after the first.
     pub decode_secs: f64,
-    /// Decode steps run (forward calls after the prefill).
+    /// Steps after the first (one forward call each).
     pub decode_steps: usize,
-    /// Whether a stop token ended the generation.
-    pub stopped: bool,
 }
 
-/// Pick the next token from a logits row (greedy: the largest logit).
-pub fn next_token(logits: &[f32]) -> u32 {
-    engine::kernels::argmax(logits) as u32
+impl Timed {
+    /// Prompt tokens per second of the prefill.
+    pub fn prefill_tok_per_s(&self, prompt_len: usize) -> f64 {
+        prompt_len as f64 / self.prefill_secs.max(1e-9)
+    }
+
+    /// Generated tokens per second after the first.
+    pub fn decode_tok_per_s(&self) -> f64 {
+        self.decode_steps as f64 / self.decode_secs.max(1e-9)
+    }
 }
 
-/// Feed `prompt` to `slot` (after whatever it already holds), then generate
-/// up to `max_new` tokens, stopping after any token in `stop`. `on_token` is
-/// called with each token as soon as it is chosen.
-pub fn generate(
-    lm: &mut dyn LanguageModel,
-    slot: usize,
-    prompt: &[u32],
-    max_new: usize,
-    stop: &[u32],
-    on_token: &mut dyn FnMut(u32),
-) -> Result<Outcome> {
-    let mut out = Outcome::default();
-    if max_new == 0 || prompt.is_empty() {
-        return Ok(out);
-    }
-    let t0 = Instant::now();
-    let mut logits = lm
-        .forward(&[(slot, prompt)])
-        .map_err(|e| anyhow!(e))?
-        .remove(0);
-    out.prefill_secs = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    loop {
-        let tok = next_token(&logits);
-        out.tokens.push(tok);
-        on_token(tok);
-        if stop.contains(&tok) {
-            out.stopped = true;
-            break;
+/// A detokenizer for a model without tokenizer files: token `i` reads as
+/// `"i "`, so the stream is the ids themselves.
+pub fn id_detokenizer(lm: &dyn LanguageModel) -> Vec<Vec<u8>> {
+    (0..lm.vocab_size())
+        .map(|i| format!("{i} ").into_bytes())
+        .collect()
+}
+
+/// Drive `steps` (a [`decode::Generator`]) to the end, writing to `out` as
+/// tokens arrive what `show` asks for, and time the first step (prefill)
+/// apart from the others.
+pub fn run_streaming(
+    steps: impl Iterator<Item = Result<StepOutput, DecodeError>>,
+    show: Show,
+    out: &mut dyn Write,
+) -> Result<Timed> {
+    let mut timer = StepTimer {
+        inner: steps,
+        first: None,
+        rest: 0.0,
+        count: 0,
+    };
+    let mut write_err: Option<std::io::Error> = None;
+    let steps = timer.by_ref().inspect(|r| {
+        if let Ok(s) = r
+            && write_err.is_none()
+        {
+            let mut w = || -> std::io::Result<()> {
+                if show.explain
+                    && let Some(e) = &s.explain
+                {
+                    write!(out, "{}", tidy_explain(e, EXPLAIN_ROWS))?;
+                    writeln!(out, "  => {:?}", s.delta)?;
+                } else if show.text {
+                    write!(out, "{}", s.delta)?;
+                }
+                out.flush()
+            };
+            write_err = w().err();
         }
-        if out.tokens.len() >= max_new || lm.seq_len(slot) >= lm.max_seq_len() {
-            break;
-        }
-        logits = lm
-            .forward(&[(slot, &[tok])])
-            .map_err(|e| anyhow!(e))?
-            .remove(0);
-        out.decode_steps += 1;
+    });
+    let generation = decode::collect_steps(steps, |_| {})?;
+    if let Some(e) = write_err {
+        return Err(e.into());
     }
-    out.decode_secs = t1.elapsed().as_secs_f64();
-    Ok(out)
+    Ok(Timed {
+        generation,
+        prefill_secs: timer.first.unwrap_or(0.0),
+        decode_secs: timer.rest,
+        decode_steps: timer.count.saturating_sub(1),
+    })
+}
+
+/// Leading candidates per explain table (decode's `explain_top`).
+pub const EXPLAIN_ROWS: usize = 8;
+
+/// The explain table without its padding: decode lists the `n` best tokens
+/// by raw logit and the `n` best by final probability; when fewer than `n`
+/// survive the cuts, the latter are filled with zero-probability tokens
+/// (often special tokens) that say nothing. Keep the `n` best by raw logit
+/// (the first `n` rows, which are sorted by raw logit), every token that
+/// kept some probability, and the chosen one.
+pub fn tidy_explain(e: &ExplainStep, n: usize) -> ExplainStep {
+    let mut e = e.clone();
+    let mut i = 0;
+    e.rows.retain(|r| {
+        i += 1;
+        i <= n || r.final_prob > 0.0 || r.chosen
+    });
+    e
+}
+
+/// Times each `next` of the inner iterator.
+struct StepTimer<I> {
+    inner: I,
+    first: Option<f64>,
+    rest: f64,
+    count: usize,
+}
+
+impl<I: Iterator> Iterator for StepTimer<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let t = Instant::now();
+        let item = self.inner.next()?;
+        let secs = t.elapsed().as_secs_f64();
+        if self.first.is_none() {
+            self.first = Some(secs);
+        } else {
+            self.rest += secs;
+        }
+        self.count += 1;
+        Some(item)
+    }
+}
+
+/// The text of one token, for listings (lossy UTF-8, quoted).
+pub fn piece(detok: &dyn Detokenize, id: u32) -> String {
+    format!("{:?}", String::from_utf8_lossy(detok.token_bytes(id)))
+}
+
+/// Write the readable `--logprobs` listing: one line per generated token
+/// with its id, piece and log-prob, then the `n` most likely alternatives.
+pub fn write_logprobs(
+    out: &mut dyn Write,
+    tokens: &[TokenOutput],
+    detok: &dyn Detokenize,
+    n: usize,
+) -> std::io::Result<()> {
+    writeln!(out, "log-probs (top {n} alternatives per token):")?;
+    writeln!(
+        out,
+        "  {:>4} {:>7} {:<16} {:>8}  alternatives",
+        "step", "id", "token", "logprob"
+    )?;
+    for (i, t) in tokens.iter().enumerate() {
+        let alts: Vec<String> = t
+            .top
+            .iter()
+            .map(|&(id, lp)| format!("{} {lp:.3}", piece(detok, id)))
+            .collect();
+        writeln!(
+            out,
+            "  {i:>4} {:>7} {:<16} {:>8.3}  {}",
+            t.id,
+            piece(detok, t.id),
+            t.logprob,
+            alts.join(" | ")
+        )?;
+    }
+    Ok(())
+}
+
+/// A generated token as JSON: id, piece, log-prob and the alternatives.
+pub fn token_json(t: &TokenOutput, detok: &dyn Detokenize) -> serde_json::Value {
+    let top: Vec<serde_json::Value> = t
+        .top
+        .iter()
+        .map(|&(id, lp)| {
+            serde_json::json!({
+                "id": id,
+                "piece": String::from_utf8_lossy(detok.token_bytes(id)),
+                "logprob": lp,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "id": t.id,
+        "piece": t.text,
+        "logprob": t.logprob,
+        "top": top,
+    })
 }

@@ -5,6 +5,7 @@
 //! `infer bench`; each subcommand lives in its own file under `commands/`.
 
 pub mod commands;
+pub mod decoding_args;
 pub mod generation;
 pub mod loader;
 

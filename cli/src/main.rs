@@ -1,8 +1,17 @@
 //! `infer`: the command-line front end of Inference from Scratch.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
-    infer::run(infer::Cli::parse(), &mut stdout)
+    match infer::run(infer::Cli::parse(), &mut stdout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The message and its causes, one line: no backtrace for a user error.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

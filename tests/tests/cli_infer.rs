@@ -2,7 +2,13 @@
 //! entry point as the binary), on the real SmolLM2 and the GPT-2 fixtures.
 
 use clap::Parser;
-use integration_tests::{f32s, fixture_dir, heavy_lock, ids, read_json, smollm2_path};
+use decode::{GenerateParams, generate};
+use integration_tests::{
+    f32s, fixture_dir, heavy_lock, ids, read_json, smollm2_path, smollm2_weights,
+};
+use model::gguf::GgufFile;
+use model::llama::Llama;
+use model::tokenizer::Tokenizer;
 
 fn run(args: &[&str]) -> String {
     let cli = infer::Cli::try_parse_from(std::iter::once("infer").chain(args.iter().copied()))
@@ -10,6 +16,27 @@ fn run(args: &[&str]) -> String {
     let mut out = Vec::new();
     infer::run(cli, &mut out).unwrap_or_else(|e| panic!("infer {args:?}: {e:#}"));
     String::from_utf8(out).unwrap()
+}
+
+/// Run a command that must fail; return its error message.
+fn run_err(args: &[&str]) -> String {
+    let cli = infer::Cli::try_parse_from(std::iter::once("infer").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("parsing {args:?}: {e}"));
+    let mut out = Vec::new();
+    match infer::run(cli, &mut out) {
+        Ok(()) => panic!(
+            "infer {args:?} succeeded but should fail; it printed:\n{}",
+            String::from_utf8_lossy(&out)
+        ),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// `infer generate PROMPT --model SMOLLM2 ARGS...`
+fn gen_args<'a>(prompt: &'a str, model: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["generate", prompt, "--model", model];
+    v.extend_from_slice(args);
+    v
 }
 
 fn json(args: &[&str]) -> serde_json::Value {
@@ -163,6 +190,8 @@ fn chat_keeps_the_conversation_in_the_cache() {
     let cli = infer::Cli::try_parse_from([
         "infer",
         "chat",
+        "--seed",
+        "1",
         "--max-new-tokens",
         "8",
         "--model",
@@ -180,4 +209,276 @@ fn chat_keeps_the_conversation_in_the_cache() {
         text.lines().filter(|l| !l.trim().is_empty()).count() >= 2,
         "two replies expected:\n{text}"
     );
+}
+
+const PROMPT: &str = "The capital of France is";
+
+#[test]
+fn generate_greedy_equals_the_library_greedy() {
+    let _g = heavy_lock();
+    let path = smollm2_path();
+    let model = path.to_str().unwrap();
+    let tok = Tokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
+    let mut lm = Llama::new(smollm2_weights().clone(), 64, 1).unwrap();
+    let params = GenerateParams {
+        max_new_tokens: 10,
+        eos_ids: tok.eos_id().into_iter().collect(),
+        ..Default::default()
+    };
+    let want = generate(&mut lm, &tok, &tok.encode(PROMPT), &params).unwrap();
+    let want_ids: Vec<u32> = want.tokens.iter().map(|t| t.id).collect();
+    let v = json(&gen_args(
+        PROMPT,
+        model,
+        &["--max-new-tokens", "10", "--json"],
+    ));
+    assert_eq!(v["strategy"], "greedy", "generate defaults to greedy");
+    assert_eq!(
+        ids(&v["ids"]),
+        want_ids,
+        "CLI greedy ids vs decode::generate"
+    );
+    assert_eq!(v["text"].as_str().unwrap(), want.text);
+    // The streamed text is the same text, then a newline.
+    let streamed = run(&gen_args(PROMPT, model, &["--max-new-tokens", "10"]));
+    assert_eq!(streamed, format!("{}\n", want.text));
+}
+
+#[test]
+fn generate_sampling_with_a_seed_is_reproducible() {
+    let _g = heavy_lock();
+    let path = smollm2_path();
+    let model = path.to_str().unwrap();
+    let args = gen_args(
+        PROMPT,
+        model,
+        &[
+            "--strategy",
+            "sample",
+            "--seed",
+            "7",
+            "--temperature",
+            "1.2",
+            "--max-new-tokens",
+            "8",
+            "--json",
+            "--logprobs",
+            "3",
+        ],
+    );
+    let a = json(&args);
+    let b = json(&args);
+    assert_eq!(a["strategy"], "sample");
+    assert_eq!(a["ids"], b["ids"], "same seed, same tokens");
+    assert_eq!(a["text"], b["text"], "same seed, same text");
+    let tokens = a["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), ids(&a["ids"]).len());
+    for t in tokens {
+        let lp = t["logprob"].as_f64().unwrap();
+        assert!(lp <= 0.0, "a log-prob above 0 in {t}");
+        let top = t["top"].as_array().unwrap();
+        assert!(
+            !top.is_empty() && top.len() <= 3,
+            "1..=3 alternatives in {t}"
+        );
+        let tops: Vec<f64> = top.iter().map(|x| x["logprob"].as_f64().unwrap()).collect();
+        assert!(
+            tops.windows(2).all(|w| w[0] >= w[1]),
+            "alternatives not sorted: {t}"
+        );
+        assert!(
+            tops[0] >= lp,
+            "the best alternative is below the chosen token: {t}"
+        );
+    }
+    // The readable form lists every token with its log-prob.
+    let text = run(&gen_args(
+        PROMPT,
+        model,
+        &["--seed", "7", "--max-new-tokens", "4", "--logprobs", "2"],
+    ));
+    assert!(
+        text.contains("log-probs (top 2"),
+        "no log-prob listing:\n{text}"
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .count(),
+        4,
+        "one line with alternatives per token:\n{text}"
+    );
+}
+
+#[test]
+fn generate_beam_returns_sorted_hypotheses() {
+    let _g = heavy_lock();
+    let path = smollm2_path();
+    let model = path.to_str().unwrap();
+    let v = json(&gen_args(
+        PROMPT,
+        model,
+        &[
+            "--strategy",
+            "beam",
+            "--num-beams",
+            "3",
+            "--num-return-sequences",
+            "2",
+            "--max-new-tokens",
+            "6",
+            "--json",
+        ],
+    ));
+    let seqs = v["sequences"].as_array().unwrap();
+    assert_eq!(seqs.len(), 2, "two hypotheses in {v}");
+    let scores: Vec<f64> = seqs.iter().map(|s| s["score"].as_f64().unwrap()).collect();
+    assert!(scores[0] >= scores[1], "hypotheses not sorted: {scores:?}");
+    assert_ne!(seqs[0]["ids"], seqs[1]["ids"], "two distinct hypotheses");
+    assert_eq!(v["ids"], seqs[0]["ids"], "the best one is the main answer");
+    // The readable form prints both with their scores.
+    let text = run(&gen_args(
+        PROMPT,
+        model,
+        &[
+            "--strategy",
+            "beam",
+            "--num-beams",
+            "3",
+            "--num-return-sequences",
+            "2",
+            "--max-new-tokens",
+            "6",
+        ],
+    ));
+    assert!(
+        text.contains("[1] score") && text.contains("[2] score"),
+        "{text}"
+    );
+}
+
+#[test]
+fn generate_stop_strings_are_not_printed() {
+    let _g = heavy_lock();
+    let path = smollm2_path();
+    let model = path.to_str().unwrap();
+    let full = json(&gen_args(
+        PROMPT,
+        model,
+        &["--max-new-tokens", "12", "--json"],
+    ));
+    let full = full["text"].as_str().unwrap().to_string();
+    // Stop on the second word of the greedy continuation.
+    let word = full.split_whitespace().nth(1).expect("two words of output");
+    let cut = full.find(word).unwrap();
+    let stopped = run(&gen_args(
+        PROMPT,
+        model,
+        &["--max-new-tokens", "12", "--stop", word],
+    ));
+    assert!(
+        !stopped.contains(word),
+        "stop string {word:?} was printed: {stopped:?}"
+    );
+    assert_eq!(
+        stopped,
+        format!("{}\n", &full[..cut]),
+        "text before the stop string"
+    );
+    for strategy in ["beam", "sample"] {
+        let v = json(&gen_args(
+            PROMPT,
+            model,
+            &[
+                "--strategy",
+                strategy,
+                "--num-beams",
+                "2",
+                "--max-new-tokens",
+                "12",
+                "--stop",
+                " the",
+                "--stop",
+                ".",
+                "--json",
+            ],
+        ));
+        let text = v["text"].as_str().unwrap();
+        assert!(
+            !text.contains(" the") && !text.contains('.'),
+            "{strategy}: a stop string in {text:?}"
+        );
+    }
+}
+
+#[test]
+fn generate_explain_prints_a_table_per_step() {
+    let _g = heavy_lock();
+    let path = smollm2_path();
+    let model = path.to_str().unwrap();
+    let text = run(&gen_args(
+        PROMPT,
+        model,
+        &[
+            "--explain",
+            "--seed",
+            "3",
+            "--top-k",
+            "5",
+            "--max-new-tokens",
+            "3",
+        ],
+    ));
+    for needle in [
+        "step 0",
+        "step 2",
+        "raw",
+        "penalized",
+        "kept?",
+        "<- chosen",
+        "cut by top_k",
+    ] {
+        assert!(
+            text.contains(needle),
+            "explain output lacks {needle:?}:\n{text}"
+        );
+    }
+    assert_eq!(
+        text.matches("<- chosen").count(),
+        3,
+        "one chosen row per step:\n{text}"
+    );
+}
+
+#[test]
+fn generate_rejects_bad_options_with_a_clear_error() {
+    let _g = heavy_lock();
+    let path = smollm2_path();
+    let model = path.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["--top-p", "1.5"], "top_p"),
+        (&["--temperature", "-1"], "temperature"),
+        (&["--repetition-penalty", "-2"], "repetition"),
+        (
+            &[
+                "--strategy",
+                "beam",
+                "--num-beams",
+                "2",
+                "--num-return-sequences",
+                "3",
+            ],
+            "num_return_sequences",
+        ),
+        (&["--ctx", "4"], "context"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = extra.to_vec();
+        args.extend(["--max-new-tokens", "2"]);
+        let e = run_err(&gen_args(PROMPT, model, &args));
+        assert!(
+            e.contains(needle),
+            "infer generate {extra:?}: error {e:?} lacks {needle:?}"
+        );
+    }
 }

@@ -5,25 +5,17 @@
 //! Needs the model: `scripts/fetch-model.sh` (CI runs it first).
 
 use decode::{
-    BeamParams, Detokenize, EarlyStopping, GenerateParams, SamplingParams, Strategy, beam_search,
-    generate, generate_batch,
+    BeamParams, EarlyStopping, GenerateParams, SamplingParams, Strategy, beam_search, generate,
+    generate_batch,
 };
 use integration_tests::{fixture_dir, heavy_lock, ids, read_json, smollm2_path, smollm2_weights};
 use model::gguf::GgufFile;
 use model::llama::Llama;
 use model::tokenizer::Tokenizer;
 
-struct Detok(Tokenizer);
-
-impl Detokenize for Detok {
-    fn token_bytes(&self, id: u32) -> &[u8] {
-        self.0.token_bytes(id)
-    }
-}
-
-fn tokenizer() -> Detok {
+fn tokenizer() -> Tokenizer {
     let g = GgufFile::open(smollm2_path()).unwrap();
-    Detok(Tokenizer::from_gguf(&g).unwrap())
+    Tokenizer::from_gguf(&g).unwrap()
 }
 
 fn model(slots: usize) -> Llama {
@@ -83,7 +75,7 @@ fn greedy_generate_matches_reference_and_batches() {
 fn sampling_is_reproducible_and_beam_runs_on_the_real_model() {
     let _g = heavy_lock();
     let detok = tokenizer();
-    let prompt = detok.0.encode("The capital of France is");
+    let prompt = detok.encode("The capital of France is");
     let params = GenerateParams {
         strategy: Strategy::Sample { seed: 1234 },
         sampling: SamplingParams {
@@ -101,9 +93,7 @@ fn sampling_is_reproducible_and_beam_runs_on_the_real_model() {
     assert_eq!(a.tokens, b.tokens, "same seed, same tokens");
     assert_eq!(
         a.text,
-        detok
-            .0
-            .decode(&a.tokens.iter().map(|t| t.id).collect::<Vec<_>>())
+        detok.decode(&a.tokens.iter().map(|t| t.id).collect::<Vec<_>>())
     );
     let beam = GenerateParams {
         strategy: Strategy::Beam(BeamParams {

@@ -8,7 +8,6 @@ use clap::Args;
 use decode::LanguageModel;
 use model::no_cache::Recompute;
 
-use crate::generation::next_token;
 use crate::loader::{ModelArgs, load};
 
 /// Arguments of `infer bench`.
@@ -72,7 +71,7 @@ fn run_once(
     let t1 = Instant::now();
     for i in 0..steps {
         progress(label, i, steps);
-        let tok = next_token(&logits);
+        let tok = decode::greedy_choice(&logits);
         logits = lm
             .forward(&[(0, &[tok])])
             .map_err(|e| anyhow!(e))?

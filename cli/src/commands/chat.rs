@@ -6,11 +6,12 @@ use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use decode::{FinishReason, Generator};
 use model::chat_template::{ChatMessage, ChatTemplate};
 use model::gguf::GgufFile;
-use model::tokenizer::StreamDecoder;
 
-use crate::generation::generate;
+use crate::decoding_args::{DecodingArgs, StrategyArg};
+use crate::generation::{Show, run_streaming, write_logprobs};
 use crate::loader::{ModelArgs, load};
 
 /// Arguments of `infer chat`.
@@ -22,6 +23,10 @@ pub struct ChatArgs {
     /// System prompt (default: the one in the model's chat template).
     #[arg(long)]
     pub system: Option<String>,
+    /// Decoding strategy and its settings (chat samples with T = 0.7,
+    /// top-p = 0.9 unless told otherwise; beam search is not offered here).
+    #[command(flatten)]
+    pub decoding: DecodingArgs,
     /// Model, threads, context.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -35,6 +40,14 @@ pub fn run(a: &ChatArgs, out: &mut dyn Write) -> Result<()> {
 /// Run `infer chat`, reading user turns from `input` (one line each;
 /// `/reset` starts over, `/exit` or end of input quits).
 pub fn run_with_input(a: &ChatArgs, input: &mut dyn BufRead, out: &mut dyn Write) -> Result<()> {
+    if a.decoding.strategy_or(StrategyArg::Sample) == StrategyArg::Beam {
+        bail!(
+            "chat streams its replies: use --strategy greedy or sample (beam is in `infer generate`)"
+        );
+    }
+    a.decoding
+        .to_params(a.max_new_tokens, Vec::new(), StrategyArg::Sample)
+        .context("invalid decoding options")?;
     let mut loaded = load(&a.model, 1)?;
     let Some(tokenizer) = loaded.tokenizer.clone() else {
         bail!("{} has no tokenizer; chat needs one", loaded.path.display());
@@ -45,15 +58,24 @@ pub fn run_with_input(a: &ChatArgs, input: &mut dyn BufRead, out: &mut dyn Write
         ChatTemplate::from_gguf(&GgufFile::open(&loaded.path)?)
             .context("reading the chat template")?
     };
-    let stop: Vec<u32> = tokenizer.eos_id().into_iter().collect();
+    let eos: Vec<u32> = tokenizer.eos_id().into_iter().collect();
+    let params = a
+        .decoding
+        .to_params(a.max_new_tokens, eos, StrategyArg::Sample)?;
+    let show = Show {
+        text: true,
+        explain: a.decoding.explain,
+    };
     let mut messages: Vec<ChatMessage> = a
         .system
         .iter()
         .map(|s| ChatMessage::new("system", s.clone()))
         .collect();
     let base = messages.clone();
-    // The text whose tokens are in the KV cache.
+    // The conversation so far as text and as tokens; the KV cache holds all
+    // of `context` but its last token, which the next turn feeds first.
     let mut cached = String::new();
+    let mut context: Vec<u32> = Vec::new();
     let mut lines = input.lines();
     loop {
         eprint!("> ");
@@ -68,6 +90,7 @@ pub fn run_with_input(a: &ChatArgs, input: &mut dyn BufRead, out: &mut dyn Write
             "/reset" => {
                 messages = base.clone();
                 cached.clear();
+                context.clear();
                 loaded.lm.clear(0);
                 eprintln!("[conversation reset]");
                 continue;
@@ -76,58 +99,50 @@ pub fn run_with_input(a: &ChatArgs, input: &mut dyn BufRead, out: &mut dyn Write
         }
         messages.push(ChatMessage::new("user", line));
         let full = template.render(&messages, true);
-        let suffix = match full.strip_prefix(cached.as_str()) {
-            Some(s) => s.to_string(),
+        match full.strip_prefix(cached.as_str()) {
+            Some(suffix) => context.extend(tokenizer.encode(suffix)),
             None => {
                 // The cache no longer matches the rendered text: start over.
                 loaded.lm.clear(0);
-                full.clone()
+                context = tokenizer.encode(&full);
             }
-        };
-        let ids = tokenizer.encode(&suffix);
+        }
         let reused = loaded.lm.seq_len(0);
-        let mut stream = StreamDecoder::new(&tokenizer);
-        let mut on_token = |tok: u32| {
-            if !stop.contains(&tok) {
-                let _ = write!(out, "{}", stream.push(tok));
-                let _ = out.flush();
-            }
-        };
-        let o = match generate(
-            loaded.lm.as_mut(),
-            0,
-            &ids,
-            a.max_new_tokens,
-            &stop,
-            &mut on_token,
-        ) {
+        let result = Generator::resume(loaded.lm.as_mut(), &tokenizer, 0, &context, &params)
+            .map_err(anyhow::Error::from)
+            .and_then(|steps| run_streaming(steps, show, out));
+        let o = match result {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("\n[{e}; the conversation is reset]");
                 messages = base.clone();
                 cached.clear();
+                context.clear();
                 loaded.lm.clear(0);
                 continue;
             }
         };
-        write!(out, "{}", stream.finish())?;
         writeln!(out)?;
-        let reply = tokenizer.decode(&o.tokens);
+        let g = &o.generation;
+        if a.decoding.logprobs > 0 {
+            write_logprobs(out, &g.tokens, &tokenizer, a.decoding.logprobs)?;
+        }
         eprintln!(
             "[{} new prompt tokens ({} cached), {} reply tokens, {:.1} tok/s]",
-            ids.len(),
+            context.len() - reused,
             reused,
-            o.tokens.len(),
-            o.decode_steps as f64 / o.decode_secs.max(1e-9)
+            g.tokens.len(),
+            o.decode_tok_per_s()
         );
-        cached = format!("{full}{reply}");
-        let content = o
-            .tokens
-            .last()
-            .filter(|t| stop.contains(t))
-            .map_or(reply.clone(), |_| {
-                tokenizer.decode(&o.tokens[..o.tokens.len() - 1])
-            });
+        let ids: Vec<u32> = g.tokens.iter().map(|t| t.id).collect();
+        context.extend(&ids);
+        cached = format!("{full}{}", tokenizer.decode(&ids));
+        // The reply as the template will render it: without EOS (the
+        // template adds its own end marker) and without a stop string.
+        let content = match &g.finish {
+            Some(FinishReason::Eos(_)) | Some(FinishReason::StopString(_)) => g.text.clone(),
+            _ => tokenizer.decode(&ids),
+        };
         messages.push(ChatMessage::new("assistant", content));
     }
     Ok(())

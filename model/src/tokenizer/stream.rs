@@ -71,3 +71,12 @@ impl<'a> StreamDecoder<'a> {
         out
     }
 }
+
+/// The decoding strategies of the `decode` crate turn tokens into text
+/// through this trait (they hold their own UTF-8 stream, so a strategy never
+/// needs a [`StreamDecoder`]).
+impl decode::Detokenize for Tokenizer {
+    fn token_bytes(&self, id: u32) -> &[u8] {
+        Tokenizer::token_bytes(self, id)
+    }
+}
