@@ -136,22 +136,20 @@ pub fn add_inplace(x: &mut [f32], y: &[f32]) {
 /// Rotary position embedding in place, Llama / Hugging Face "half-rotated"
 /// layout: within each head, element `i` is paired with `i + head_dim/2` and
 /// the pair is rotated by `pos · θ^(-2i/head_dim)`. The angles depend only
-/// on `i`, so they are computed once and used for every head.
+/// on `i`, so each is computed once and applied to every head (no scratch
+/// table: the loop runs over pairs outside, heads inside).
 pub fn rope_inplace(x: &mut [f32], n_heads: usize, head_dim: usize, pos: usize, theta_base: f32) {
     let half = head_dim / 2;
-    let rot: Vec<(f32, f32)> = (0..half)
-        .map(|i| {
-            // The same f32 arithmetic as the reference: inv_freq, then pos·inv_freq.
-            let inv_freq = 1.0 / theta_base.powf((2 * i) as f32 / head_dim as f32);
-            (pos as f32 * inv_freq).sin_cos()
-        })
-        .collect();
-    for head in x.chunks_exact_mut(head_dim).take(n_heads) {
-        let (lo, hi) = head.split_at_mut(half);
-        for ((a, b), &(sin, cos)) in lo.iter_mut().zip(hi.iter_mut()).zip(&rot) {
-            let (x0, x1) = (*a, *b);
-            *a = x0 * cos - x1 * sin;
-            *b = x1 * cos + x0 * sin;
+    let heads = n_heads.min(x.len() / head_dim.max(1));
+    for i in 0..half {
+        // The same f32 arithmetic as the reference: inv_freq, then pos·inv_freq.
+        let inv_freq = 1.0 / theta_base.powf((2 * i) as f32 / head_dim as f32);
+        let (sin, cos) = (pos as f32 * inv_freq).sin_cos();
+        for h in 0..heads {
+            let (a, b) = (h * head_dim + i, h * head_dim + i + half);
+            let (x0, x1) = (x[a], x[b]);
+            x[a] = x0 * cos - x1 * sin;
+            x[b] = x1 * cos + x0 * sin;
         }
     }
 }
