@@ -3,9 +3,10 @@
 //! One global [`rayon`] pool, built lazily with [`default_num_threads`]
 //! threads (the number of physical cores, or `INFER_THREADS`) and
 //! replaceable at any time with
-//! [`set_num_threads`]. Kernels split rows or heads across it; matrix–matrix
-//! products go through `matrixmultiply`, whose own threads follow the
-//! `MATMUL_NUM_THREADS` environment variable (default: physical cores).
+//! [`set_num_threads`]. Kernels split rows or heads across it, and matrix–matrix
+//! products split their output into one block per thread, each a
+//! single-threaded `matrixmultiply` sgemm, so this one thread count governs
+//! every kernel.
 
 use std::sync::{Arc, RwLock};
 

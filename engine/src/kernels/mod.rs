@@ -305,8 +305,11 @@ impl Strided<'_> {
 // ANCHOR: gemm
 /// General matrix product `c = a · b` with `a` `m × k` and `b` `k × n` given
 /// by strides (so transposed and broadcast views need no copy); `c` is
-/// `m × n` row-major. Uses `matrixmultiply`'s blocked, packed, threaded
-/// sgemm; the scalar level uses the naive twin.
+/// `m × n` row-major. Uses `matrixmultiply`'s blocked, packed sgemm, one
+/// call per thread of the pool on its own block of `c`'s columns (or rows,
+/// when `c` is taller than wide), so the one thread count of
+/// [`crate::threads`] governs matrix products too; the scalar level uses the
+/// naive twin.
 ///
 /// # Panics
 /// If an element of `a` or `b` would lie outside its slice or
@@ -333,24 +336,98 @@ pub fn gemm_strided(a: Strided<'_>, b: Strided<'_>, m: usize, k: usize, n: usize
         c.fill(0.0);
         return;
     }
-    // SAFETY: `fits` checked that every index i*rs + j*cs (i < rows,
-    // j < cols) formed by sgemm is inside a.data / b.data, and c has m*n
-    // elements written with strides (n, 1).
+    let threads = threads::num_threads();
+    if !go_parallel(m.saturating_mul(n).saturating_mul(k)) || threads < 2 {
+        // SAFETY: `c` holds the m × n block with row stride n, borrowed
+        // mutably, and `fits` checked `a` and `b`.
+        return unsafe { sgemm_block(a, b, 0..m, 0..n, k, c.as_mut_ptr(), n) };
+    }
+    gemm_parts(a, b, m, k, n, c, threads);
+}
+
+/// [`gemm_strided`] (checked, non-empty) in `parts` blocks on the pool.
+pub(crate) fn gemm_parts(
+    a: Strided<'_>,
+    b: Strided<'_>,
+    m: usize,
+    k: usize,
+    n: usize,
+    c: &mut [f32],
+    parts: usize,
+) {
+    let parts = parts.max(1);
+    // One block per thread: each call packs its own share of the wide
+    // operand and all of the narrow one, so fewer, larger blocks pack less.
+    if n >= m {
+        // Column blocks of a row-major `c` interleave in memory, so they
+        // cannot be separate `&mut` slices: each task writes its columns
+        // through `c`'s pointer, passed across threads as an address.
+        let step = n.div_ceil(parts).next_multiple_of(16);
+        let c_addr = c.as_mut_ptr().expose_provenance();
+        let starts: Vec<usize> = (0..n).step_by(step).collect();
+        threads::install(|| {
+            starts.into_par_iter().for_each(|j0| {
+                let c = std::ptr::with_exposed_provenance_mut::<f32>(c_addr);
+                // SAFETY: `c` (m·n elements, row stride n) is borrowed
+                // mutably for this whole call, which waits for every task;
+                // the tasks' column ranges are disjoint and inside 0..n, so
+                // each element is written by one task only. `fits` checked
+                // `a` and `b`.
+                unsafe { sgemm_block(a, b, 0..m, j0..(j0 + step).min(n), k, c, n) };
+            })
+        });
+    } else {
+        let step = m.div_ceil(parts).next_multiple_of(8);
+        threads::install(|| {
+            c.par_chunks_mut(step * n).enumerate().for_each(|(i, c)| {
+                let rows = i * step..i * step + c.len() / n;
+                // SAFETY: `c` is this task's own rows of the output, row
+                // stride n; `fits` checked `a` and `b`.
+                unsafe { sgemm_block(a, b, rows, 0..n, k, c.as_mut_ptr(), n) };
+            })
+        });
+    }
+}
+
+/// Single-threaded sgemm of the block `rows × cols` of `c = a · b`.
+///
+/// # Safety
+/// `a` and `b` must pass `fits` for the full `m × k` and `k × n` problem
+/// (with `rows`, `cols` inside it), and `c`, pointing at element
+/// `(rows.start, 0)` of the output, must be valid for writes at
+/// `i * ldc + j` for every `i < rows.len()` and `j` in `cols`, with no other
+/// access to those elements meanwhile.
+unsafe fn sgemm_block(
+    a: Strided<'_>,
+    b: Strided<'_>,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    k: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    if rows.is_empty() || cols.is_empty() {
+        return;
+    }
+    // SAFETY: by `fits`, element (i, p) of `a` for i in `rows` and (p, j)
+    // of `b` for j in `cols` are inside their slices, so both offsets and
+    // every index sgemm forms from them are in bounds; `c` is the caller's.
     unsafe {
+        let c = c.add(cols.start);
         matrixmultiply::sgemm(
-            m,
+            rows.len(),
             k,
-            n,
+            cols.len(),
             1.0,
-            a.data.as_ptr(),
+            a.data.as_ptr().add(rows.start * a.row_stride),
             a.row_stride as isize,
             a.col_stride as isize,
-            b.data.as_ptr(),
+            b.data.as_ptr().add(cols.start * b.col_stride),
             b.row_stride as isize,
             b.col_stride as isize,
             0.0,
-            c.as_mut_ptr(),
-            n as isize,
+            c,
+            ldc as isize,
             1,
         );
     }
