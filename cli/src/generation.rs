@@ -199,3 +199,75 @@ pub fn token_json(t: &TokenOutput, detok: &dyn Detokenize) -> serde_json::Value 
         "top": top,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use decode::toy::FnModel;
+    use decode::{GenerateParams, Generator, SamplingParams, Strategy};
+
+    /// Token `t` is followed by `t + 1` (mod 5) most of the time.
+    fn counting_model() -> FnModel<impl Fn(&[u32]) -> Vec<f32>> {
+        FnModel::new(5, 1, 32, |toks: &[u32]| {
+            let next = (toks.last().copied().unwrap_or(0) + 1) % 5;
+            (0..5u32)
+                .map(|i| if i == next { 3.0 } else { i as f32 * 0.1 })
+                .collect()
+        })
+    }
+
+    fn words() -> Vec<Vec<u8>> {
+        ["a ", "b ", "c ", "d ", "e "]
+            .iter()
+            .map(|w| w.as_bytes().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn streaming_prints_the_generated_text_and_counts_the_steps() {
+        let mut m = counting_model();
+        let detok = words();
+        let params = GenerateParams {
+            max_new_tokens: 6,
+            ..Default::default()
+        };
+        let steps = Generator::new(&mut m, &detok, 0, &[0], &params).unwrap();
+        let mut out = Vec::new();
+        let show = Show {
+            text: true,
+            explain: false,
+        };
+        let o = run_streaming(steps, show, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "b c d e a b ");
+        assert_eq!(o.generation.text, "b c d e a b ");
+        assert_eq!(o.decode_steps, 5, "6 tokens: the prefill step and 5 more");
+    }
+
+    #[test]
+    fn explain_tables_drop_the_zero_probability_padding() {
+        let mut m = counting_model();
+        let detok = words();
+        let params = GenerateParams {
+            strategy: Strategy::Sample { seed: 1 },
+            sampling: SamplingParams {
+                top_k: 2,
+                ..Default::default()
+            },
+            max_new_tokens: 1,
+            explain_top: 3,
+            ..Default::default()
+        };
+        let g = decode::generate(&mut m, &detok, &[0], &params).unwrap();
+        let step = &g.explain[0];
+        let tidy = tidy_explain(step, 3);
+        // The 3 best by raw logit stay; a cut token beyond them goes.
+        assert_eq!(tidy.rows.len(), 3, "{tidy}");
+        assert!(tidy.rows.iter().any(|r| r.chosen));
+        // decode pads the 3 best by probability with a zero-probability token.
+        assert_eq!(step.rows.len(), 4, "{step}");
+        let mut out = Vec::new();
+        write_logprobs(&mut out, &g.tokens, &detok, 2).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\"b \""), "{text}");
+    }
+}

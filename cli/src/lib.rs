@@ -23,7 +23,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Continue a prompt, streaming the text as it is generated.
+    /// Continue a prompt (greedy, sampling or beam search), streaming the text
+    /// as it is generated.
     Generate(commands::generate::GenerateArgs),
     /// Talk to the model (chat template applied, KV cache kept across turns).
     Chat(commands::chat::ChatArgs),
