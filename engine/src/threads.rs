@@ -72,7 +72,12 @@ fn pool() -> Option<Arc<ThreadPool>> {
 
 /// Run `f` inside the global pool (so rayon iterators inside it use the
 /// configured thread count), or on the calling thread if there is no pool.
-pub(crate) fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+///
+/// Every parallel kernel does this itself; a caller that runs many kernels
+/// in a row (a model's forward pass) can wrap the whole sequence in one
+/// `install`, so that each kernel starts from a pool thread instead of
+/// handing its work over from outside and sleeping until it is done.
+pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     match pool() {
         Some(p) => p.install(f),
         None => f(),

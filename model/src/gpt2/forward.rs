@@ -98,13 +98,16 @@ impl Gpt2 {
                 kernels::add_inplace(row, &self.w.wpe[pos * d..(pos + 1) * d]);
             }
         }
-        for layer in 0..p.n_layer {
-            self.block(layer, &segs, t)?;
-        }
+        let n_layers = p.n_layer;
+        // The whole pass runs on the pool: every kernel then starts from a
+        // pool thread instead of handing its work over from this one.
+        engine::threads::install(|| {
+            (0..n_layers).try_for_each(|layer| self.block(layer, &segs, t))
+        })?;
         for s in &segs {
             self.cache.commit(s.slot, s.len)?;
         }
-        Ok(self.logits(&segs, want))
+        Ok(engine::threads::install(|| self.logits(&segs, want)))
     }
 
     // ANCHOR: gpt2_block

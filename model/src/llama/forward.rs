@@ -95,13 +95,15 @@ impl Llama {
             let id = *tok as usize;
             x[i * d..(i + 1) * d].copy_from_slice(&self.w.tok_embd[id * d..(id + 1) * d]);
         }
-        for layer in 0..self.w.config.n_layers {
-            self.block(layer, &segs, t)?;
-        }
+        // The whole pass runs on the pool: every kernel then starts from a
+        // pool thread instead of handing its work over from this one.
+        engine::threads::install(|| {
+            (0..self.w.config.n_layers).try_for_each(|layer| self.block(layer, &segs, t))
+        })?;
         for s in &segs {
             self.cache.commit(s.slot, s.len)?;
         }
-        Ok(self.logits(&segs, want))
+        Ok(engine::threads::install(|| self.logits(&segs, want)))
     }
 
     // ANCHOR: llama_block
