@@ -28,6 +28,7 @@ impl Utf8Stream {
         Utf8Stream::default()
     }
 
+    // ANCHOR: utf8_push
     /// Add bytes; return the text that is now complete.
     pub fn push(&mut self, bytes: &[u8]) -> String {
         self.pending.extend_from_slice(bytes);
@@ -49,14 +50,21 @@ impl Utf8Stream {
                             self.pending.drain(..valid);
                             return out;
                         }
+                        // Bytes that no continuation can fix.
                         Some(bad) => {
-                            out.push('\u{FFFD}');
+                            out.push(char::REPLACEMENT_CHARACTER);
                             self.pending.drain(..valid + bad);
                         }
                     }
                 }
             }
         }
+    }
+    // ANCHOR_END: utf8_push
+
+    /// Bytes held back, waiting for the rest of a character.
+    pub fn pending(&self) -> &[u8] {
+        &self.pending
     }
 
     /// End of stream: whatever is still pending, lossily.

@@ -3,13 +3,17 @@
 //! across tokens), so text is emitted only up to the last complete
 //! character; the rest waits for the next token.
 
+use decode::Utf8Stream;
+
 use super::Tokenizer;
 
-/// Turns a stream of token ids into text pieces, never emitting half a character.
+/// Turns a stream of token ids into text pieces, never emitting half a
+/// character. The byte-level work is [`decode::Utf8Stream`]'s (one piece of
+/// code for one idea); this adds the token-to-bytes lookup.
 #[derive(Debug, Clone)]
 pub struct StreamDecoder<'a> {
     tokenizer: &'a Tokenizer,
-    pending: Vec<u8>,
+    bytes: Utf8Stream,
 }
 
 impl<'a> StreamDecoder<'a> {
@@ -17,58 +21,26 @@ impl<'a> StreamDecoder<'a> {
     pub fn new(tokenizer: &'a Tokenizer) -> Self {
         StreamDecoder {
             tokenizer,
-            pending: Vec::new(),
+            bytes: Utf8Stream::new(),
         }
     }
 
-    // ANCHOR: stream_push
     /// Add one token; returns the text that is now complete (possibly empty).
     /// Bytes that can never become valid UTF-8 are emitted as U+FFFD, as
     /// [`Tokenizer::decode`] would.
     pub fn push(&mut self, id: u32) -> String {
-        self.pending
-            .extend_from_slice(self.tokenizer.token_bytes(id));
-        let mut out = String::new();
-        loop {
-            match std::str::from_utf8(&self.pending) {
-                Ok(s) => {
-                    out.push_str(s);
-                    self.pending.clear();
-                    return out;
-                }
-                Err(e) => {
-                    let valid = e.valid_up_to();
-                    // The prefix was just validated, so this cannot fall back to "".
-                    out.push_str(std::str::from_utf8(&self.pending[..valid]).unwrap_or_default());
-                    match e.error_len() {
-                        // An incomplete character at the end: wait for more bytes.
-                        None => {
-                            self.pending.drain(..valid);
-                            return out;
-                        }
-                        // Bytes that no continuation can fix.
-                        Some(bad) => {
-                            out.push(char::REPLACEMENT_CHARACTER);
-                            self.pending.drain(..valid + bad);
-                        }
-                    }
-                }
-            }
-        }
+        self.bytes.push(self.tokenizer.token_bytes(id))
     }
-    // ANCHOR_END: stream_push
 
     /// Bytes held back, waiting for the rest of a character.
     pub fn pending(&self) -> &[u8] {
-        &self.pending
+        self.bytes.pending()
     }
 
     /// End of stream: whatever is pending, lossily (an unfinished character
     /// becomes U+FFFD).
     pub fn finish(&mut self) -> String {
-        let out = String::from_utf8_lossy(&self.pending).into_owned();
-        self.pending.clear();
-        out
+        self.bytes.finish()
     }
 }
 
