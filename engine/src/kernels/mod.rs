@@ -614,18 +614,25 @@ fn attention_rows(
         );
     };
     let work = t * dims.n_heads * (first_len + t) * hd;
+    // Each thread keeps its score buffer between calls: no allocation per
+    // decode step once it has grown to the context length.
+    let job = |idx: usize, o: &mut [f32]| SCORES.with_borrow_mut(|scores| job(idx, o, scores));
     if !go_parallel(work) {
-        let mut scores = Vec::new();
         for (idx, o) in out.chunks_mut(hd).enumerate() {
-            job(idx, o, &mut scores);
+            job(idx, o);
         }
         return;
     }
     threads::install(|| {
         out.par_chunks_mut(hd)
             .enumerate()
-            .for_each_with(Vec::new(), |scores, (idx, o)| job(idx, o, scores));
+            .for_each(|(idx, o)| job(idx, o));
     });
+}
+
+thread_local! {
+    /// Attention scores of one (query, head) pair, reused by this thread.
+    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// One query head against its keys and values, at the best SIMD level
