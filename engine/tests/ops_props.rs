@@ -198,3 +198,39 @@ fn large_row_ops_split_across_threads_equal_row_by_row() {
         );
     }
 }
+
+#[test]
+fn half_matmul_is_converted_in_blocks_and_matches_f32() {
+    // k = 600 spans three conversion blocks of 256 (the last one partial);
+    // the values are multiples of 1/8 in a small range, exact in f16 and
+    // bf16, so only the summation order differs from the f32 product.
+    let (m, k, n) = (5, 600, 7);
+    let a: Vec<f32> = (0..m * k)
+        .map(|i| ((i % 13) as f32 - 6.0) * 0.125)
+        .collect();
+    let b: Vec<f32> = (0..k * n)
+        .map(|i| ((i % 11) as f32 - 5.0) * 0.125)
+        .collect();
+    let ta = Tensor::from_vec(a, &[m, k]).unwrap();
+    // b is stored as [n, k] and used through a transposed view, so the
+    // blocked path reads strided halves too.
+    let tb = Tensor::from_vec(b, &[n, k])
+        .unwrap()
+        .transpose(0, 1)
+        .unwrap();
+    let want = ta.matmul(&tb).unwrap().to_vec_f32().unwrap();
+    for dtype in [engine::DType::F16, engine::DType::BF16] {
+        for (x, y) in [
+            (ta.to_dtype(dtype).unwrap(), tb.clone()),
+            (ta.clone(), tb.to_dtype(dtype).unwrap()),
+            (ta.to_dtype(dtype).unwrap(), tb.to_dtype(dtype).unwrap()),
+        ] {
+            let got = x.matmul(&y).unwrap();
+            assert_eq!(got.shape(), [m, n]);
+            for (i, (g, w)) in got.to_vec_f32().unwrap().iter().zip(&want).enumerate() {
+                // Exact inputs; sums of up to 600 products of size <= 0.6: 1e-3 absolute.
+                assert!((g - w).abs() <= 1e-3, "{dtype:?} matmul[{i}]: {g} vs {w}");
+            }
+        }
+    }
+}
