@@ -23,9 +23,8 @@ pub struct ModelArgs {
     /// fetched on first use.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// Threads for the kernels (default: the number of physical cores). The
-    /// matrix products of prefill run on `matrixmultiply`, whose thread count
-    /// is the `MATMUL_NUM_THREADS` environment variable.
+    /// Threads for every kernel, matrix products included (default: the
+    /// `INFER_THREADS` environment variable, else the number of physical cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Positions per sequence in the KV cache.
