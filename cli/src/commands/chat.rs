@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use decode::{FinishReason, Generator};
+use decode::{FinishReason, Generator, Strategy};
 use model::chat_template::{ChatMessage, ChatTemplate};
 use model::gguf::GgufFile;
 
@@ -77,6 +77,7 @@ pub fn run_with_input(a: &ChatArgs, input: &mut dyn BufRead, out: &mut dyn Write
     let mut cached = String::new();
     let mut context: Vec<u32> = Vec::new();
     let mut lines = input.lines();
+    let mut turn: u64 = 0;
     loop {
         eprint!("> ");
         std::io::stderr().flush()?;
@@ -108,7 +109,14 @@ pub fn run_with_input(a: &ChatArgs, input: &mut dyn BufRead, out: &mut dyn Write
             }
         }
         let reused = loaded.lm.seq_len(0);
-        let result = Generator::resume(loaded.lm.as_mut(), &tokenizer, 0, &context, &params)
+        // Turn i samples with seed + i: replies do not replay the same random
+        // draws, and the whole conversation stays reproducible for a --seed.
+        let mut turn_params = params.clone();
+        if let Strategy::Sample { seed } = &mut turn_params.strategy {
+            *seed = seed.wrapping_add(turn);
+        }
+        turn += 1;
+        let result = Generator::resume(loaded.lm.as_mut(), &tokenizer, 0, &context, &turn_params)
             .map_err(anyhow::Error::from)
             .and_then(|steps| run_streaming(steps, show, out));
         let o = match result {
