@@ -66,6 +66,16 @@ pub enum EngineError {
         /// The elements given.
         len: usize,
     },
+    /// A value that cannot be quantized (NaN or ±inf).
+    #[error("{op}: value {value} at index {index} is not finite")]
+    NonFinite {
+        /// The operation that failed.
+        op: &'static str,
+        /// Where the value is.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
     /// The thread pool could not be built.
     #[error("thread pool of {threads} threads: {reason}")]
     ThreadPool {

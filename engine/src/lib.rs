@@ -32,7 +32,9 @@
 pub mod dtype;
 pub mod error;
 pub mod kernels;
+pub mod nn;
 pub mod ops;
+pub mod quant;
 pub mod tensor;
 pub mod threads;
 

@@ -256,6 +256,76 @@ pub fn matvec_f16(w: &[half::f16], rows: usize, cols: usize, x: &[f32], out: &mu
     });
 }
 
+/// [`matvec`] on the calling thread only (for callers that already split
+/// rows across the pool). Lengths are the caller's to check.
+pub(crate) fn matvec_serial(w: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+    simd!(all: matvec(w, out.len(), cols, x, out))
+}
+
+/// [`matvec_f16`] on the calling thread only. Lengths are the caller's to check.
+pub(crate) fn matvec_f16_serial(w: &[half::f16], cols: usize, x: &[f32], out: &mut [f32]) {
+    simd!(x86: matvec_f16(w, out.len(), cols, x, out))
+}
+
+/// `c = a · wᵀ` where `w` (`n × k`) is never whole in memory as f32: the
+/// pool's tasks each take a tile of `tile` rows of `w`, have `fill(rows,
+/// buf)` write them as f32 (`rows.len() × k`, row-major) into a per-thread
+/// buffer, and multiply `a` (`m × k`) by that tile into their columns of
+/// `c` (`m × n`). A quantized weight is widened one small tile at a time,
+/// while it is hot in cache.
+///
+/// # Panics
+/// If the slice lengths do not match `m`, `k`, `n`.
+pub(crate) fn matmul_bt_tiles(
+    a: &[f32],
+    (m, k, n): (usize, usize, usize),
+    tile: usize,
+    c: &mut [f32],
+    fill: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+) {
+    assert!(
+        m.checked_mul(k) == Some(a.len()) && m.checked_mul(n) == Some(c.len()) && tile > 0,
+        "matmul_bt_tiles: a {} c {} for m {m} k {k} n {n}",
+        a.len(),
+        c.len()
+    );
+    thread_local! {
+        static TILE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let sa = Strided {
+        data: a,
+        row_stride: k,
+        col_stride: 1,
+    };
+    let c_addr = c.as_mut_ptr().expose_provenance();
+    let run = |j0: usize| {
+        let cols = j0..(j0 + tile).min(n);
+        TILE.with_borrow_mut(|buf| {
+            buf.resize(cols.len() * k, 0.0);
+            fill(cols.clone(), buf);
+            // The tile transposed: element (p, j) of wᵀ is buf[j·k + p].
+            let sb = Strided {
+                data: buf,
+                row_stride: 1,
+                col_stride: k,
+            };
+            let c = std::ptr::with_exposed_provenance_mut::<f32>(c_addr);
+            // SAFETY: `c` (m·n elements, row stride n) is borrowed mutably
+            // for this whole call, which waits for every task; the tasks'
+            // column ranges are disjoint and inside 0..n, so each element
+            // is written by one task only. `a` is m × k with row stride k
+            // and the tile is cols.len() × k, as `fits` needs.
+            unsafe { sgemm_block(sa, sb, 0..m, 0..cols.len(), k, c.add(cols.start), n) };
+        });
+    };
+    let starts: Vec<usize> = (0..n).step_by(tile).collect();
+    if go_parallel(m.saturating_mul(n).saturating_mul(k)) && starts.len() > 1 {
+        threads::install(|| starts.into_par_iter().for_each(run));
+    } else {
+        starts.into_iter().for_each(run);
+    }
+}
+
 // ANCHOR: par_rows
 /// Split `out` (one value per row) into per-thread chunks and call
 /// `f(first_row, chunk)` on each; small problems stay on this thread.

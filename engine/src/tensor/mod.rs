@@ -5,6 +5,7 @@
 //! [`Tensor::contiguous`] on a non-contiguous view, [`Tensor::to_dtype`] and
 //! the ops allocate.
 
+pub mod bytes;
 mod display;
 pub mod layout;
 pub mod storage;
@@ -15,6 +16,7 @@ use half::{bf16, f16};
 
 use crate::dtype::DType;
 use crate::error::{EngineError, Result};
+pub use bytes::Bytes;
 pub use layout::Layout;
 pub use storage::Storage;
 
@@ -84,6 +86,15 @@ impl Tensor {
     /// the block length, [`EngineError::LengthMismatch`] if `bytes` does not
     /// hold exactly the blocks the shape needs.
     pub fn from_quantized(dtype: DType, bytes: Vec<u8>, shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_quantized_bytes(dtype, Bytes::from_vec(bytes), shape)
+    }
+
+    /// As [`Tensor::from_quantized`], over bytes that may live in someone
+    /// else's buffer (a memory-mapped file): no copy is made.
+    ///
+    /// # Errors
+    /// As [`Tensor::from_quantized`].
+    pub fn from_quantized_bytes(dtype: DType, bytes: Bytes, shape: &[usize]) -> Result<Tensor> {
         let op = "from_quantized";
         if !dtype.is_quantized() {
             return Err(EngineError::UnsupportedDType { op, dtype });
@@ -308,13 +319,23 @@ impl Tensor {
         Ok(&v[self.offset()..self.offset() + self.numel()])
     }
 
-    /// The elements as f32 in row-major order (converted from f16/bf16).
+    /// The elements as f32 in row-major order (converted from f16/bf16,
+    /// dequantized from a block format).
     ///
     /// # Errors
-    /// [`EngineError::UnsupportedDType`] for quantized tensors.
+    /// [`EngineError::UnsupportedDType`] for a non-contiguous quantized view.
     pub fn to_vec_f32(&self) -> Result<Vec<f32>> {
         if let Ok(s) = self.as_f32_slice() {
             return Ok(s.to_vec());
+        }
+        if let (Storage::Quantized { dtype, bytes }, true) = (&*self.storage, self.is_contiguous())
+        {
+            let start = self.offset() / dtype.block_len() * dtype.unit_bytes();
+            let n = self.numel();
+            let len = dtype.bytes_for(n).unwrap_or(0);
+            let mut out = vec![0f32; n];
+            crate::quant::dequantize(*dtype, &bytes[start..start + len], &mut out)?;
+            return Ok(out);
         }
         Ok(self.iter()?.collect())
     }
@@ -351,30 +372,37 @@ impl Tensor {
             })
     }
 
-    /// A contiguous copy converted to `dtype` (f32, f16 or bf16).
+    /// A contiguous copy converted to `dtype`: widened or narrowed between
+    /// f32, f16 and bf16, quantized to a block format (the rounding of
+    /// [`crate::quant`]), or dequantized from one.
     ///
     /// # Errors
-    /// [`EngineError::UnsupportedDType`] to or from a quantized type.
+    /// [`EngineError::UnsupportedDType`] from a non-contiguous quantized view,
+    /// [`EngineError::BadShape`] when quantizing a last dimension that is
+    /// not a whole number of blocks, [`EngineError::NonFinite`] when
+    /// quantizing NaN or ±inf.
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
         if self.dtype() == dtype {
             return self.contiguous();
-        }
-        if dtype.is_quantized() || self.dtype().is_quantized() {
-            let bad = if dtype.is_quantized() {
-                dtype
-            } else {
-                self.dtype()
-            };
-            return Err(EngineError::UnsupportedDType {
-                op: "to_dtype",
-                dtype: bad,
-            });
         }
         let v: Vec<f32> = self.to_vec_f32()?;
         let storage = match dtype {
             DType::F32 => Storage::F32(v),
             DType::F16 => Storage::F16(v.iter().map(|&x| f16::from_f32(x)).collect()),
-            _ => Storage::BF16(v.iter().map(|&x| bf16::from_f32(x)).collect()),
+            DType::BF16 => Storage::BF16(v.iter().map(|&x| bf16::from_f32(x)).collect()),
+            q => {
+                if self.shape().last().is_none_or(|d| d % q.block_len() != 0) {
+                    return Err(EngineError::BadShape {
+                        op: "to_dtype",
+                        shape: self.shape().to_vec(),
+                        reason: format!("last dimension must be a multiple of {}", q.block_len()),
+                    });
+                }
+                Storage::Quantized {
+                    dtype: q,
+                    bytes: Bytes::from_vec(crate::quant::quantize(q, &v)?),
+                }
+            }
         };
         Tensor::new(storage, self.shape(), "to_dtype")
     }

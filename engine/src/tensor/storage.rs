@@ -3,6 +3,7 @@
 
 use half::{bf16, f16};
 
+use super::bytes::Bytes;
 use crate::dtype::DType;
 
 // ANCHOR: storage
@@ -15,12 +16,13 @@ pub enum Storage {
     F16(Vec<f16>),
     /// bfloat16.
     BF16(Vec<bf16>),
-    /// Block-quantized data: raw blocks of `dtype` (see [`DType::unit_bytes`]).
+    /// Block-quantized data: raw blocks of `dtype` (see [`DType::unit_bytes`]),
+    /// owned or read in place from a memory-mapped file.
     Quantized {
         /// Which block format.
         dtype: DType,
         /// The blocks, back to back.
-        bytes: Vec<u8>,
+        bytes: Bytes,
     },
 }
 // ANCHOR_END: storage

@@ -1,0 +1,144 @@
+//! `out = x · Wᵀ` for a batch of activation rows against one weight, or
+//! several weights stacked by rows (Q, K and V; gate and up), in one
+//! hand-off to the thread pool.
+
+use rayon::prelude::*;
+
+use super::matrix::Matrix;
+use crate::error::{EngineError, Result};
+use crate::kernels;
+use crate::quant::act::Q8Acts;
+use crate::tensor::Tensor;
+use crate::threads;
+
+/// From this many rows of activations on, a product runs as an f32 sgemm
+/// on weight tiles widened in cache; below it, every weight row is read
+/// once and dotted with each activation row (integer dot products for a
+/// quantized weight).
+pub const SGEMM_MIN_TOKENS: usize = 8;
+
+/// Call `f(matrix, first_row_in_matrix, rows, first_row_in_chunk)` for each
+/// piece of the stacked rows `g0..g0 + len` that falls in one matrix.
+fn segments(
+    mats: &[Matrix<'_>],
+    g0: usize,
+    len: usize,
+    mut f: impl FnMut(&Matrix<'_>, usize, usize, usize),
+) {
+    let (mut base, end) = (0, g0 + len);
+    for m in mats {
+        let (lo, hi) = (g0.max(base), end.min(base + m.rows));
+        if lo < hi {
+            f(m, lo - base, hi - lo, lo - g0);
+        }
+        base += m.rows;
+    }
+}
+
+// ANCHOR: linear
+/// `out[i][·] = x[i] · [W₁; W₂; …]ᵀ` for `t` rows of `x` (`t × cols`,
+/// row-major) against the weights `parts`, each `rows_j × cols`, stacked
+/// by rows: `out` is `t × Σ rows_j`. The engine picks the kernel from the
+/// weights' dtypes and the batch size; the caller never does.
+///
+/// # Errors
+/// [`EngineError::BadShape`] if a weight is not a contiguous matrix or
+/// there are none, [`EngineError::ShapeMismatch`] if the widths or the
+/// buffer lengths disagree.
+pub fn linear(x: &[f32], t: usize, parts: &[&Tensor], out: &mut [f32]) -> Result<()> {
+    let op = "linear";
+    let mats = parts
+        .iter()
+        .map(|p| Matrix::new(p, op))
+        .collect::<Result<Vec<_>>>()?;
+    let Some(cols) = mats.first().map(|m| m.cols) else {
+        return Err(EngineError::BadShape {
+            op,
+            shape: vec![],
+            reason: "no weights given".into(),
+        });
+    };
+    let rows: usize = mats.iter().map(|m| m.rows).sum();
+    if let Some(m) = mats.iter().find(|m| m.cols != cols) {
+        return Err(EngineError::ShapeMismatch {
+            op,
+            lhs: vec![mats[0].rows, cols],
+            rhs: vec![m.rows, m.cols],
+        });
+    }
+    if t.checked_mul(cols) != Some(x.len()) || t.checked_mul(rows) != Some(out.len()) {
+        return Err(EngineError::ShapeMismatch {
+            op,
+            lhs: vec![t, cols, x.len()],
+            rhs: vec![rows, cols, out.len()],
+        });
+    }
+    if t == 0 || rows == 0 {
+        return Ok(());
+    }
+    if t >= SGEMM_MIN_TOKENS {
+        let tile = rows.div_ceil(threads::num_threads() * 4).clamp(16, 128);
+        kernels::matmul_bt_tiles(x, (t, cols, rows), tile, out, |r, buf| {
+            segments(&mats, r.start, r.len(), |m, r0, n, at| {
+                m.rows_f32(r0, &mut buf[at * cols..(at + n) * cols]);
+            });
+        });
+        return Ok(());
+    }
+    let mut qx = Q8Acts::default();
+    if mats.iter().any(Matrix::is_quantized) {
+        if !cols.is_multiple_of(crate::quant::QK) {
+            return Err(EngineError::BadShape {
+                op,
+                shape: vec![rows, cols],
+                reason: "quantized weight rows must be whole blocks".into(),
+            });
+        }
+        qx.quantize(x, cols);
+    }
+    // Each task owns a run of weight rows and writes, for every activation
+    // row, its products there: `by_row[r][i]` (the batch transposed).
+    let run = |g0: usize, o: &mut [f32]| {
+        let mut tmp = [0f32; SGEMM_MIN_TOKENS];
+        let n = o.len() / t;
+        segments(&mats, g0, n, |m, r0, len, at| {
+            if t == 1 {
+                m.matvec_rows(r0, x, &qx, 0, &mut o[at..at + len]);
+                return;
+            }
+            for j in 0..len {
+                for (i, v) in tmp[..t].iter_mut().enumerate() {
+                    let xi = &x[i * cols..(i + 1) * cols];
+                    m.matvec_rows(r0 + j, xi, &qx, i, std::slice::from_mut(v));
+                }
+                o[(at + j) * t..(at + j + 1) * t].copy_from_slice(&tmp[..t]);
+            }
+        });
+    };
+    let mut by_row = if t == 1 {
+        Vec::new()
+    } else {
+        vec![0f32; rows * t]
+    };
+    let dst: &mut [f32] = if t == 1 { out } else { &mut by_row };
+    let threads = threads::num_threads();
+    if kernels::go_parallel(rows * cols * t) && rows >= 16 {
+        let chunk = rows.div_ceil(threads * 2).next_multiple_of(8);
+        threads::install(|| {
+            dst.par_chunks_mut(chunk * t)
+                .enumerate()
+                .for_each(|(c, o)| run(c * chunk, o));
+        });
+    } else {
+        run(0, dst);
+    }
+    if t > 1 {
+        for (r, vals) in by_row.chunks_exact(t).enumerate() {
+            for (i, v) in vals.iter().enumerate() {
+                out[i * rows + r] = *v;
+            }
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: linear

@@ -1,0 +1,108 @@
+//! A 2-D weight tensor seen as rows of one dtype, for the layer kernels.
+
+use half::{bf16, f16};
+
+use crate::dtype::DType;
+use crate::error::{EngineError, Result};
+use crate::kernels;
+use crate::quant::act::Q8Acts;
+use crate::quant::{self, dot};
+use crate::tensor::{Storage, Tensor};
+
+/// The rows of a contiguous matrix, by dtype.
+#[derive(Clone, Copy)]
+pub(crate) enum Rows<'a> {
+    F32(&'a [f32]),
+    F16(&'a [f16]),
+    BF16(&'a [bf16]),
+    Quant(DType, &'a [u8]),
+}
+
+/// A `rows × cols` row-major weight.
+#[derive(Clone, Copy)]
+pub(crate) struct Matrix<'a> {
+    pub rows: usize,
+    pub cols: usize,
+    pub data: Rows<'a>,
+}
+
+impl<'a> Matrix<'a> {
+    /// View `t` (2-D, contiguous) as a matrix.
+    pub fn new(t: &'a Tensor, op: &'static str) -> Result<Matrix<'a>> {
+        let shape = t.shape();
+        if shape.len() != 2 || !t.is_contiguous() {
+            return Err(EngineError::BadShape {
+                op,
+                shape: shape.to_vec(),
+                reason: "weight must be a contiguous matrix".into(),
+            });
+        }
+        let (rows, cols) = (shape[0], shape[1]);
+        let (o, n) = (t.offset(), rows * cols);
+        let data = match t.storage() {
+            Storage::F32(v) => Rows::F32(&v[o..o + n]),
+            Storage::F16(v) => Rows::F16(&v[o..o + n]),
+            Storage::BF16(v) => Rows::BF16(&v[o..o + n]),
+            Storage::Quantized { dtype, bytes } => {
+                let unit = dtype.unit_bytes();
+                let start = o / dtype.block_len() * unit;
+                Rows::Quant(*dtype, &bytes[start..start + n / dtype.block_len() * unit])
+            }
+        };
+        Ok(Matrix { rows, cols, data })
+    }
+
+    /// True if the rows are block-quantized.
+    pub fn is_quantized(&self) -> bool {
+        matches!(self.data, Rows::Quant(..))
+    }
+
+    /// Rows `r0..r0 + out.len() / cols` widened to f32 into `out`.
+    pub fn rows_f32(&self, r0: usize, out: &mut [f32]) {
+        let c = self.cols;
+        let (a, b) = (r0 * c, r0 * c + out.len());
+        match self.data {
+            Rows::F32(v) => out.copy_from_slice(&v[a..b]),
+            Rows::F16(v) => out
+                .iter_mut()
+                .zip(&v[a..b])
+                .for_each(|(o, x)| *o = x.to_f32()),
+            Rows::BF16(v) => out
+                .iter_mut()
+                .zip(&v[a..b])
+                .for_each(|(o, x)| *o = x.to_f32()),
+            Rows::Quant(dt, bytes) => {
+                let rb = dt.bytes_for(c).unwrap_or(0);
+                let rows = out.len() / c;
+                quant::dequantize_unchecked(dt, &bytes[r0 * rb..(r0 + rows) * rb], out);
+            }
+        }
+    }
+
+    /// `out[i] = row(r0 + i) · x` for one activation row `x` (and, for a
+    /// quantized matrix, `qx`, its row `tok` quantized).
+    pub fn matvec_rows(&self, r0: usize, x: &[f32], qx: &Q8Acts, tok: usize, out: &mut [f32]) {
+        let c = self.cols;
+        let rows = r0..r0 + out.len();
+        match self.data {
+            Rows::F32(v) => kernels::matvec_serial(&v[rows.start * c..rows.end * c], c, x, out),
+            Rows::F16(v) => kernels::matvec_f16_serial(&v[rows.start * c..rows.end * c], c, x, out),
+            Rows::BF16(v) => {
+                for (o, r) in out.iter_mut().zip(rows) {
+                    *o = v[r * c..(r + 1) * c]
+                        .iter()
+                        .zip(x)
+                        .map(|(w, x)| w.to_f32() * x)
+                        .sum();
+                }
+            }
+            Rows::Quant(dt, bytes) => {
+                let rb = dt.bytes_for(c).unwrap_or(0);
+                let a = qx.row(tok);
+                for (o, r) in out.iter_mut().zip(rows) {
+                    *o = dot::dot(dt, &bytes[r * rb..(r + 1) * rb], a);
+                }
+            }
+        }
+    }
+}

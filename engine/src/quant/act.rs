@@ -1,0 +1,95 @@
+//! Activations quantized on the fly to 8-bit blocks, so a quantized weight
+//! meets an integer vector in the dot product.
+//!
+//! Each block of 32 activations gets `d = max|x| / 127` and
+//! `q = round(x / d)`, as ggml's Q8_0/Q8_1. The block also carries
+//! `isum = Σq` and `s = d · Σq` (ggml's Q8_1 sum): Q4_1's minimum then folds
+//! into one multiply per block (`m · s`) and Q4_0's offset of 8 into one
+//! subtraction (`8 · isum`). `d` and `s` are rounded to f16 as ggml stores
+//! them, so the products match llama.cpp's.
+
+use half::f16;
+
+use super::QK;
+
+/// Several rows of activations, each quantized to blocks of 32.
+#[derive(Debug, Clone, Default)]
+pub struct Q8Acts {
+    /// Values per row.
+    pub cols: usize,
+    /// Codes, `rows × cols`.
+    pub qs: Vec<i8>,
+    /// Block scales, `rows × cols/32`.
+    pub d: Vec<f32>,
+    /// `d · Σq` per block.
+    pub s: Vec<f32>,
+    /// `Σq` per block.
+    pub isum: Vec<i32>,
+}
+
+/// One quantized activation row, borrowed from [`Q8Acts`].
+#[derive(Debug, Clone, Copy)]
+pub struct Q8Row<'a> {
+    /// Codes (`cols`).
+    pub qs: &'a [i8],
+    /// Block scales.
+    pub d: &'a [f32],
+    /// `d · Σq` per block.
+    pub s: &'a [f32],
+    /// `Σq` per block.
+    pub isum: &'a [i32],
+}
+
+impl Q8Acts {
+    /// Quantize `rows` rows of `cols` values (`cols` a multiple of 32),
+    /// reusing this buffer's allocations.
+    ///
+    /// # Panics
+    /// If `x.len() != rows·cols` or `cols` is not a multiple of 32.
+    // ANCHOR: quantize_acts
+    pub fn quantize(&mut self, x: &[f32], cols: usize) {
+        assert!(cols.is_multiple_of(QK) && cols > 0 && x.len().is_multiple_of(cols));
+        let blocks = x.len() / QK;
+        self.cols = cols;
+        self.qs.resize(x.len(), 0);
+        self.d.resize(blocks, 0.0);
+        self.s.resize(blocks, 0.0);
+        self.isum.resize(blocks, 0);
+        for (b, (xb, qb)) in x
+            .chunks_exact(QK)
+            .zip(self.qs.chunks_exact_mut(QK))
+            .enumerate()
+        {
+            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            let mut sum = 0i32;
+            for (q, &v) in qb.iter_mut().zip(xb) {
+                // NaN (from a broken model) becomes 0 rather than poisoning
+                // the integer sums; `as` saturates ±inf.
+                *q = (v * id).round() as i8;
+                sum += i32::from(*q);
+            }
+            self.d[b] = f16::from_f32(d).to_f32();
+            self.s[b] = f16::from_f32(d * sum as f32).to_f32();
+            self.isum[b] = sum;
+        }
+    }
+    // ANCHOR_END: quantize_acts
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.qs.len().checked_div(self.cols).unwrap_or(0)
+    }
+
+    /// Row `r`.
+    pub fn row(&self, r: usize) -> Q8Row<'_> {
+        let (c, nb) = (self.cols, self.cols / QK);
+        Q8Row {
+            qs: &self.qs[r * c..(r + 1) * c],
+            d: &self.d[r * nb..(r + 1) * nb],
+            s: &self.s[r * nb..(r + 1) * nb],
+            isum: &self.isum[r * nb..(r + 1) * nb],
+        }
+    }
+}

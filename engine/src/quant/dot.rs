@@ -1,0 +1,102 @@
+//! Dot products of one quantized weight row with one quantized activation
+//! row ([`Q8Row`]): integer multiply-adds inside each block of 32, the
+//! scales applied once per block.
+//!
+//! Each format has a plain twin here ([`dot_q8_0_scalar`], …) and an AVX2
+//! body in [`super::dot_avx2`] (`maddubs` + `madd`), chosen once at run time
+//! by [`crate::kernels::dispatch::level`]; a property test keeps them equal.
+//! (AVX-512 machines run the AVX2 bodies; NEON and VNNI bodies are not
+//! written yet.)
+
+use super::QK;
+use super::act::Q8Row;
+use crate::dtype::DType;
+use crate::kernels::dispatch::{Level, level};
+
+#[cfg(target_arch = "x86_64")]
+#[path = "dot_avx2.rs"]
+mod avx2;
+
+// ANCHOR: dot_q4_1_scalar
+/// Q4_1 row · activation row, plain: per block
+/// `d_w·d_a·Σ code·q + m_w·s_a`.
+pub fn dot_q4_1_scalar(w: &[u8], a: Q8Row<'_>) -> f32 {
+    let mut acc = 0f32;
+    for (b, wb) in w.chunks_exact(20).enumerate() {
+        let (d, m) = (super::f16_at(wb, 0), super::f16_at(wb, 2));
+        let q = &a.qs[b * QK..(b + 1) * QK];
+        let mut sum = 0i32;
+        for (j, &byte) in wb[4..20].iter().enumerate() {
+            sum += i32::from(byte & 0x0f) * i32::from(q[j]);
+            sum += i32::from(byte >> 4) * i32::from(q[j + QK / 2]);
+        }
+        acc += d * a.d[b] * sum as f32 + m * a.s[b];
+    }
+    acc
+}
+// ANCHOR_END: dot_q4_1_scalar
+
+/// Q4_0 row · activation row, plain: per block `d_w·d_a·(Σ code·q − 8·Σq)`.
+pub fn dot_q4_0_scalar(w: &[u8], a: Q8Row<'_>) -> f32 {
+    let mut acc = 0f32;
+    for (b, wb) in w.chunks_exact(18).enumerate() {
+        let d = super::f16_at(wb, 0);
+        let q = &a.qs[b * QK..(b + 1) * QK];
+        let mut sum = 0i32;
+        for (j, &byte) in wb[2..18].iter().enumerate() {
+            sum += i32::from(byte & 0x0f) * i32::from(q[j]);
+            sum += i32::from(byte >> 4) * i32::from(q[j + QK / 2]);
+        }
+        acc += d * a.d[b] * (sum - 8 * a.isum[b]) as f32;
+    }
+    acc
+}
+
+/// Q8_0 row · activation row, plain: per block `d_w·d_a·Σ q_w·q_a`.
+pub fn dot_q8_0_scalar(w: &[u8], a: Q8Row<'_>) -> f32 {
+    let mut acc = 0f32;
+    for (b, wb) in w.chunks_exact(34).enumerate() {
+        let d = super::f16_at(wb, 0);
+        let q = &a.qs[b * QK..(b + 1) * QK];
+        let sum: i32 = wb[2..34]
+            .iter()
+            .zip(q)
+            .map(|(&x, &y)| i32::from(x as i8) * i32::from(y))
+            .sum();
+        acc += d * a.d[b] * sum as f32;
+    }
+    acc
+}
+
+/// The plain twin for `dtype` (a quantized dtype).
+pub fn dot_scalar(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
+    match dtype {
+        DType::Q8_0 => dot_q8_0_scalar(w, a),
+        DType::Q4_0 => dot_q4_0_scalar(w, a),
+        DType::Q4_1 => dot_q4_1_scalar(w, a),
+        _ => unreachable!("dot_scalar: plain dtype {dtype}"),
+    }
+}
+
+// ANCHOR: dot_dispatch
+/// Quantized row · activation row with the best kernel for this CPU.
+/// `w` holds `a.qs.len() / 32` blocks of `dtype`.
+///
+/// # Panics
+/// If `dtype` is not quantized or the lengths disagree.
+pub fn dot(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
+    assert!(
+        dtype.is_quantized() && dtype.bytes_for(a.qs.len()) == Some(w.len()),
+        "quant::dot: {} bytes of {dtype} for {} activations",
+        w.len(),
+        a.qs.len()
+    );
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
+        // FMA and F16C; the lengths were checked above.
+        Level::Avx2 | Level::Avx512 => unsafe { avx2::dot(dtype, w, a) },
+        _ => dot_scalar(dtype, w, a),
+    }
+}
+// ANCHOR_END: dot_dispatch

@@ -1,0 +1,119 @@
+//! Block quantization: the GGML block formats, byte-exact with llama.cpp.
+//!
+//! A quantized row is a run of *blocks*; each block stores a few f16
+//! constants (a scale, sometimes a minimum) and 32 small integers. One file
+//! per format holds its layout, its quantizer and its dequantizer:
+//!
+//! | format | file | bytes per 32 values | value |
+//! |---|---|---|---|
+//! | Q8_0 | [`q8_0`] | 34 | `q · d` |
+//! | Q4_0 | [`q4_0`] | 18 | `(nibble − 8) · d` |
+//! | Q4_1 | [`q4_1`] | 20 | `nibble · d + m` |
+//!
+//! Rounding (as ggml's reference quantizers): Q8_0 rounds `x / d` to the
+//! nearest integer, halves away from zero; Q4_0 and Q4_1 add one half and
+//! truncate (`(x / d + 8.5) as u8`, `((x − m) / d + 0.5) as u8`), so halves
+//! round up, then clamp to 15. The scale is computed in f32 and stored as f16.
+//!
+//! Matrix products never widen a quantized weight to f32 for a single token:
+//! the activations are quantized to 8-bit blocks too ([`act::Q8Acts`]) and
+//! each block's product is an integer dot product scaled once
+//! ([`crate::quant::dot`]).
+
+pub mod act;
+pub mod dot;
+pub mod q4_0;
+pub mod q4_1;
+pub mod q8_0;
+
+use crate::dtype::DType;
+use crate::error::{EngineError, Result};
+
+/// Values per block in every format here.
+pub const QK: usize = 32;
+
+/// Read the little-endian f16 at `at` as f32.
+#[inline]
+pub(crate) fn f16_at(bytes: &[u8], at: usize) -> f32 {
+    half::f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
+}
+
+/// Reject NaN and ±inf before quantizing: a block scale computed from them
+/// would poison every value of the block.
+pub(crate) fn check_finite(x: &[f32]) -> Result<()> {
+    match x.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(EngineError::NonFinite {
+            op: "quantize",
+            index: i,
+            value: x[i],
+        }),
+    }
+}
+
+/// Quantize `x` (a whole number of blocks) into the blocks of `dtype`.
+///
+/// # Errors
+/// [`EngineError::UnsupportedDType`] for a plain dtype,
+/// [`EngineError::BadShape`] if `x.len()` is not a multiple of 32,
+/// [`EngineError::NonFinite`] if `x` holds NaN or ±inf.
+pub fn quantize(dtype: DType, x: &[f32]) -> Result<Vec<u8>> {
+    let op = "quantize";
+    if !dtype.is_quantized() {
+        return Err(EngineError::UnsupportedDType { op, dtype });
+    }
+    if !x.len().is_multiple_of(QK) {
+        return Err(EngineError::BadShape {
+            op,
+            shape: vec![x.len()],
+            reason: format!("length must be a multiple of {QK}"),
+        });
+    }
+    check_finite(x)?;
+    let unit = dtype.unit_bytes();
+    let mut out = vec![0u8; x.len() / QK * unit];
+    for (xb, ob) in x.chunks_exact(QK).zip(out.chunks_exact_mut(unit)) {
+        match dtype {
+            DType::Q8_0 => q8_0::quantize_block(xb, ob),
+            DType::Q4_0 => q4_0::quantize_block(xb, ob),
+            _ => q4_1::quantize_block(xb, ob),
+        }
+    }
+    Ok(out)
+}
+
+/// Dequantize blocks of `dtype` into `out` (`out.len()` values).
+///
+/// # Errors
+/// [`EngineError::UnsupportedDType`] for a plain dtype,
+/// [`EngineError::LengthMismatch`] if `bytes` does not hold exactly the
+/// blocks of `out.len()` values.
+pub fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
+    let op = "dequantize";
+    if !dtype.is_quantized() {
+        return Err(EngineError::UnsupportedDType { op, dtype });
+    }
+    if dtype.bytes_for(out.len()) != Some(bytes.len()) {
+        return Err(EngineError::LengthMismatch {
+            op,
+            shape: vec![out.len()],
+            expected: out.len(),
+            len: bytes.len() / dtype.unit_bytes() * QK,
+        });
+    }
+    dequantize_unchecked(dtype, bytes, out);
+    Ok(())
+}
+
+/// [`dequantize`] for lengths the caller has already checked.
+pub(crate) fn dequantize_unchecked(dtype: DType, bytes: &[u8], out: &mut [f32]) {
+    let unit = dtype.unit_bytes();
+    for (b, o) in bytes.chunks_exact(unit).zip(out.chunks_exact_mut(QK)) {
+        match dtype {
+            DType::Q8_0 => q8_0::dequantize_block(b, o),
+            DType::Q4_0 => q4_0::dequantize_block(b, o),
+            DType::Q4_1 => q4_1::dequantize_block(b, o),
+            _ => unreachable!("dequantize_unchecked: plain dtype {dtype}"),
+        }
+    }
+}

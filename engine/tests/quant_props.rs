@@ -1,0 +1,191 @@
+//! Block formats and quantized products: golden blocks from ggml's reference
+//! rounding, error bounds, edge blocks, and SIMD kernels against their
+//! plain twins.
+
+use engine::quant::act::Q8Acts;
+use engine::quant::{self, dot};
+use engine::{DType, EngineError, Tensor, nn};
+use half::f16;
+use proptest::prelude::*;
+
+const QUANT: [DType; 3] = [DType::Q8_0, DType::Q4_0, DType::Q4_1];
+
+/// The anchors' worked block: x[i] = (i - 16) / 4.
+fn worked() -> Vec<f32> {
+    (0..32).map(|i| (i as f32 - 16.0) / 4.0).collect()
+}
+
+#[test]
+fn q8_0_worked_block_is_byte_exact() {
+    let b = quant::quantize(DType::Q8_0, &worked()).unwrap();
+    assert_eq!(&b[..2], &0x2808u16.to_le_bytes());
+    let qs: Vec<i8> = b[2..].iter().map(|&x| x as i8).collect();
+    assert_eq!(
+        qs,
+        [
+            -127, -119, -111, -103, -95, -87, -79, -71, -64, -56, -48, -40, -32, -24, -16, -8, 0,
+            8, 16, 24, 32, 40, 48, 56, 64, 71, 79, 87, 95, 103, 111, 119
+        ]
+    );
+}
+
+#[test]
+fn q4_0_worked_block_is_byte_exact() {
+    let b = quant::quantize(DType::Q4_0, &worked()).unwrap();
+    assert_eq!(&b[..2], &0x3800u16.to_le_bytes());
+    assert_eq!(
+        &b[2..],
+        &[
+            0x80, 0x91, 0x91, 0xa2, 0xa2, 0xb3, 0xb3, 0xc4, 0xc4, 0xd5, 0xd5, 0xe6, 0xe6, 0xf7,
+            0xf7, 0xf8
+        ]
+    );
+}
+
+#[test]
+fn non_finite_values_are_refused() {
+    for dt in QUANT {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut x = vec![1.0; 64];
+            x[37] = bad;
+            let e = quant::quantize(dt, &x).unwrap_err();
+            assert!(
+                matches!(e, EngineError::NonFinite { index: 37, .. }),
+                "{dt}: {e}"
+            );
+        }
+        assert!(quant::quantize(dt, &[0.0; 31]).is_err());
+    }
+    assert!(quant::quantize(DType::F16, &[0.0; 32]).is_err());
+}
+
+#[test]
+fn zero_and_constant_blocks() {
+    for dt in QUANT {
+        for c in [0.0f32, 1.5, -0.3, 1e-3] {
+            let q = quant::quantize(dt, &[c; 32]).unwrap();
+            let mut out = [9.0f32; 32];
+            quant::dequantize(dt, &q, &mut out).unwrap();
+            for v in out {
+                let tol = c.abs() * 2f32.powi(-10);
+                assert!((v - c).abs() <= tol, "{dt}: constant {c} came back as {v}");
+            }
+        }
+    }
+}
+
+/// The worst error a block may have, with `d` and `m` as stored (f16):
+/// half a step, a whole step where Q4_0 clamps its top code, plus what
+/// rounding the f32 scale and minimum to f16 moves.
+fn bound(dt: DType, block: &[u8]) -> f32 {
+    let d = f16::from_le_bytes([block[0], block[1]]).to_f32().abs();
+    let f16_slack = 2f32.powi(-10);
+    match dt {
+        DType::Q8_0 => d * (0.5 + 127.0 * f16_slack) + 1e-7,
+        DType::Q4_0 => d * (1.0 + 8.0 * f16_slack) + 1e-7,
+        _ => {
+            let m = f16::from_le_bytes([block[2], block[3]]).to_f32().abs();
+            d * (0.5 + 15.0 * f16_slack) + m * f16_slack + 1e-7
+        }
+    }
+}
+
+fn vec_strategy(blocks: std::ops::Range<usize>) -> impl Strategy<Value = Vec<f32>> {
+    blocks.prop_flat_map(|n| prop::collection::vec(-8.0f32..8.0, n * 32))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn per_block_error_is_bounded(x in vec_strategy(1..6)) {
+        for dt in QUANT {
+            let q = quant::quantize(dt, &x).unwrap();
+            let mut out = vec![0f32; x.len()];
+            quant::dequantize(dt, &q, &mut out).unwrap();
+            for (b, block) in q.chunks_exact(dt.unit_bytes()).enumerate() {
+                let e = bound(dt, block);
+                for i in b * 32..(b + 1) * 32 {
+                    prop_assert!((x[i] - out[i]).abs() <= e,
+                        "{dt} block {b} element {i}: {} vs {} (bound {e})", x[i], out[i]);
+                }
+            }
+        }
+    }
+
+    /// The dispatched (SIMD) dot product equals its plain twin, on odd
+    /// numbers of blocks, and both stay near the f32 product of the
+    /// dequantized weight with the activations.
+    #[test]
+    fn dot_matches_plain_twin_and_f32(w in vec_strategy(1..12), seed in 0u64..1000) {
+        let n = w.len();
+        let x: Vec<f32> = (0..n).map(|i| (((i as u64 * 7919 + seed * 104729) % 2000) as f32 / 1000.0) - 1.0).collect();
+        let mut acts = Q8Acts::default();
+        acts.quantize(&x, n);
+        for dt in QUANT {
+            let q = quant::quantize(dt, &w).unwrap();
+            let fast = dot::dot(dt, &q, acts.row(0));
+            let plain = dot::dot_scalar(dt, &q, acts.row(0));
+            let mag: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
+            prop_assert!((fast - plain).abs() <= 1e-5 * mag.max(1.0), "{dt}: {fast} vs {plain}");
+            let mut deq = vec![0f32; n];
+            quant::dequantize(dt, &q, &mut deq).unwrap();
+            let exact: f32 = deq.iter().zip(&x).map(|(a, b)| a * b).sum();
+            // Only the activations' 8-bit rounding separates the two.
+            prop_assert!((fast - exact).abs() <= 0.01 * mag.max(1.0), "{dt}: {fast} vs f32 {exact}");
+        }
+    }
+
+    /// `nn::linear` over stacked weights of every dtype, for batch sizes on
+    /// both sides of the sgemm threshold, against a plain f32 product of
+    /// the widened weights.
+    #[test]
+    fn linear_matches_widened_reference(
+        blocks in 1usize..4, rows_a in 1usize..40, rows_b in 1usize..40, t in 1usize..12, seed in 0u64..100
+    ) {
+        let cols = blocks * 32;
+        let val = |i: usize| ((((i as u64) * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0;
+        let x: Vec<f32> = (0..t * cols).map(|i| val(i + 17)).collect();
+        for dt in [DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1] {
+            let a = Tensor::from_vec((0..rows_a * cols).map(val).collect(), &[rows_a, cols]).unwrap().to_dtype(dt).unwrap();
+            let b = Tensor::from_vec((0..rows_b * cols).map(|i| val(i + 5)).collect(), &[rows_b, cols]).unwrap().to_dtype(dt).unwrap();
+            let rows = rows_a + rows_b;
+            let mut out = vec![0f32; t * rows];
+            nn::linear(&x, t, &[&a, &b], &mut out).unwrap();
+            let w: Vec<f32> = [a.to_vec_f32().unwrap(), b.to_vec_f32().unwrap()].concat();
+            for i in 0..t {
+                for r in 0..rows {
+                    let xi = &x[i * cols..(i + 1) * cols];
+                    let wr = &w[r * cols..(r + 1) * cols];
+                    let exact: f32 = xi.iter().zip(wr).map(|(p, q)| p * q).sum();
+                    let mag: f32 = xi.iter().zip(wr).map(|(p, q)| (p * q).abs()).sum();
+                    let tol = if dt.is_quantized() && t < nn::SGEMM_MIN_TOKENS { 0.01 } else { 1e-4 };
+                    let got = out[i * rows + r];
+                    prop_assert!((got - exact).abs() <= tol * mag.max(1.0),
+                        "{dt} t={t} row {r} token {i}: {got} vs {exact}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn linear_and_embed_reject_bad_shapes() {
+    let w = Tensor::from_vec(vec![0.0; 64], &[2, 32]).unwrap();
+    let v = Tensor::from_vec(vec![0.0; 32], &[1, 32]).unwrap();
+    let mut out = vec![0.0; 3];
+    assert!(nn::linear(&[0.0; 32], 1, &[&w, &v], &mut out).is_ok());
+    assert!(nn::linear(&[0.0; 31], 1, &[&w], &mut out[..2]).is_err());
+    assert!(nn::linear(&[0.0; 32], 1, &[], &mut out).is_err());
+    let mut e = vec![0.0; 32];
+    assert!(matches!(
+        nn::embed(&w, &[2], &mut e),
+        Err(EngineError::OutOfRange {
+            index: 2,
+            size: 2,
+            ..
+        })
+    ));
+    let q = w.to_dtype(DType::Q4_1).unwrap();
+    nn::embed(&q, &[1], &mut e).unwrap();
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Side-by-side decode/prefill figures: llama.cpp's llama-bench and this
+# project's `infer bench`, run back to back on the same GGUF file, the same
+# machine and the same thread counts, with the ratios printed at the end.
+#
+#   scripts/bench-vs-llama-cpp.sh [--build-only] [--reps N]
+#
+# llama.cpp comes from the PyPI source distribution llama-cpp-python==0.3.36
+# (it vendors llama.cpp commit 0c1e570). It is built once, with cmake, into
+# $LLAMA_CPP_DIR (default: the model cache folder), never inside the repo.
+# Needs cmake (apt-get install cmake) and about 8 minutes on two cores.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${INFER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/inference-from-scratch}"
+llama_dir="${LLAMA_CPP_DIR:-$cache/llama.cpp-0c1e570}"
+model="${MODEL:-$cache/SmolLM2-135M-Instruct.Q4_1.gguf}"
+reps=3
+build_only=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --build-only) build_only=1 ;;
+        --reps) reps="$2"; shift ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+build_llama_cpp() {
+    if [ -x "$llama_dir/build/bin/llama-bench" ]; then
+        return
+    fi
+    command -v cmake >/dev/null || { echo "cmake is needed: apt-get install cmake" >&2; exit 1; }
+    mkdir -p "$llama_dir"
+    local tmp
+    tmp="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps --no-binary :all: --dest "$tmp" "llama-cpp-python==0.3.36"
+    tar -xzf "$tmp"/llama_cpp_python-0.3.36.tar.gz -C "$tmp"
+    rm -rf "$llama_dir/src"
+    mv "$tmp/llama_cpp_python-0.3.36/vendor/llama.cpp" "$llama_dir/src"
+    rm -rf "$tmp"
+    cmake -S "$llama_dir/src" -B "$llama_dir/build" -DCMAKE_BUILD_TYPE=Release \
+        -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_CURL=OFF >/dev/null
+    cmake --build "$llama_dir/build" -j "$(nproc)" \
+        --target llama-bench llama-perplexity llama-completion llama-quantize
+}
+
+build_llama_cpp
+[ "$build_only" = 1 ] && exit 0
+
+"$root/scripts/fetch-model.sh" >/dev/null
+(cd "$root" && cargo build --release -q -p cli)
+infer="$root/target/release/infer"
+
+echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores"
+echo "model:   $model"
+for t in 2 1; do
+    lj="$("$llama_dir/build/bin/llama-bench" -m "$model" -p 128 -n 128 -r "$reps" -t "$t" -o json 2>/dev/null)"
+    ij="$("$infer" bench --model "$model" --threads "$t" --prompt-len 128 --new-tokens 128 --reps "$reps" --json)"
+    python3 - "$t" "$lj" "$ij" <<'PY'
+import json, sys
+t, lj, ij = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+pp = next(r["avg_ts"] for r in lj if r["n_prompt"] > 0)
+tg = next(r["avg_ts"] for r in lj if r["n_gen"] > 0)
+ipp, itg = ij["prefill_tok_s"], ij["decode_tok_s"]
+print(f"{t} thread(s): prefill llama.cpp {pp:7.1f} tok/s  infer {ipp:7.1f} tok/s  ratio {ipp/pp:5.2f}x")
+print(f"{t} thread(s): decode  llama.cpp {tg:7.1f} tok/s  infer {itg:7.1f} tok/s  ratio {itg/tg:5.2f}x")
+PY
+done
