@@ -67,12 +67,24 @@ pub fn smollm2_path() -> PathBuf {
     })
 }
 
-/// SmolLM2's weights, dequantized once per test binary and shared.
+/// SmolLM2's weights as the file stores them (Q4_1 blocks, Q8_0
+/// embeddings), loaded once per test binary and shared: what `infer` runs.
 pub fn smollm2_weights() -> &'static LlamaWeights {
     static W: OnceLock<LlamaWeights> = OnceLock::new();
     W.get_or_init(|| {
         let g = model::gguf::GgufFile::open(smollm2_path()).expect("open SmolLM2 GGUF");
         LlamaWeights::from_gguf(&g, |_, _| {}).expect("load SmolLM2 weights")
+    })
+}
+
+/// SmolLM2's weights dequantized to f32 (`--dtype f32`): what the
+/// `transformers` fixtures were computed from.
+pub fn smollm2_weights_f32() -> &'static LlamaWeights {
+    static W: OnceLock<LlamaWeights> = OnceLock::new();
+    W.get_or_init(|| {
+        smollm2_weights()
+            .to_dtype(engine::DType::F32)
+            .expect("widen SmolLM2 weights")
     })
 }
 

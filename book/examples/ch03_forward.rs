@@ -8,6 +8,7 @@
 
 use anyhow::Result;
 use engine::kernels as k;
+use engine::{DType, Tensor};
 use model::batch::LogitsFor;
 use model::gguf::GgufFile;
 use model::gpt2::{Gpt2, Gpt2Weights};
@@ -164,10 +165,17 @@ fn gpt2() -> Result<()> {
     Ok(())
 }
 
+/// A weight widened to f32 (see `llama`) as a slice.
+fn f(t: &Tensor) -> &[f32] {
+    t.as_f32_slice().expect("widened to f32 above")
+}
+
 fn llama() -> Result<()> {
     let path = model::model_path::find_default_model()?;
     let tokenizer = model::tokenizer::Tokenizer::from_gguf(&GgufFile::open(&path)?)?;
-    let w = LlamaWeights::from_gguf(&GgufFile::open(&path)?, |_, _| {})?;
+    // The plain pass below works on f32 slices, so widen the file's
+    // quantized weights once (chapter 10 runs them as they are stored).
+    let w = LlamaWeights::from_gguf(&GgufFile::open(&path)?, |_, _| {})?.to_dtype(DType::F32)?;
     let c = w.config.clone();
     let (d, nh, nkv, hd, ffn) = (c.d_model, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim);
     let (qd, kvd) = (nh * hd, nkv * hd);
@@ -180,44 +188,37 @@ fn llama() -> Result<()> {
     );
     let mut x = vec![0.0; t * d];
     for (i, &id) in ids.iter().enumerate() {
-        x[i * d..(i + 1) * d].copy_from_slice(&w.tok_embd[id as usize * d..][..d]);
+        x[i * d..(i + 1) * d].copy_from_slice(&f(&w.tok_embd)[id as usize * d..][..d]);
     }
     show("x = tok_embd[ids]  (no position embedding)", &[t, d], &x);
     for (li, l) in w.layers.iter().enumerate() {
         let verbose = li == 0;
         let mut xn = vec![0.0; t * d];
         for (r, o) in x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
-            k::rmsnorm(r, &l.attn_norm, c.rms_eps, o);
+            k::rmsnorm(r, f(&l.attn_norm), c.rms_eps, o);
         }
         let norm1 = xn.clone();
-        let qkv = linear(&xn, t, &l.wqkv, qd + 2 * kvd, None);
-        let (mut q, mut kk, mut v) = (Vec::new(), Vec::new(), Vec::new());
-        for row in qkv.chunks_exact(qd + 2 * kvd) {
-            q.extend_from_slice(&row[..qd]);
-            kk.extend_from_slice(&row[qd..qd + kvd]);
-            v.extend_from_slice(&row[qd + kvd..]);
-        }
+        let mut q = linear(&xn, t, f(&l.wq), qd, None);
+        let mut kk = linear(&xn, t, f(&l.wk), kvd, None);
+        let v = linear(&xn, t, f(&l.wv), kvd, None);
         let (q_raw, k_raw) = (q.clone(), kk.clone());
         for i in 0..t {
             k::rope_inplace(&mut q[i * qd..(i + 1) * qd], nh, hd, i, c.rope_theta);
             k::rope_inplace(&mut kk[i * kvd..(i + 1) * kvd], nkv, hd, i, c.rope_theta);
         }
         let a = attention(&q, &kk, &v, t, nh, nkv, hd);
-        let o = linear(&a, t, &l.wo, d, None);
+        let o = linear(&a, t, f(&l.wo), d, None);
         k::add_inplace(&mut x, &o);
         let x_attn = x.clone();
         for (r, o) in x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
-            k::rmsnorm(r, &l.ffn_norm, c.rms_eps, o);
+            k::rmsnorm(r, f(&l.ffn_norm), c.rms_eps, o);
         }
-        let gu = linear(&xn, t, &l.w_gate_up, 2 * ffn, None);
-        let mut act = Vec::with_capacity(t * ffn);
-        for row in gu.chunks_exact(2 * ffn) {
-            let mut g = row[..ffn].to_vec();
-            k::silu_inplace(&mut g);
-            k::mul_inplace(&mut g, &row[ffn..]);
-            act.extend_from_slice(&g);
-        }
-        let o2 = linear(&act, t, &l.w_down, d, None);
+        let gate = linear(&xn, t, f(&l.w_gate), ffn, None);
+        let up = linear(&xn, t, f(&l.w_up), ffn, None);
+        let mut act = gate.clone();
+        k::silu_inplace(&mut act);
+        k::mul_inplace(&mut act, &up);
+        let o2 = linear(&act, t, f(&l.w_down), d, None);
         k::add_inplace(&mut x, &o2);
         if verbose {
             println!(" block 0:");
@@ -227,16 +228,16 @@ fn llama() -> Result<()> {
             show("q after RoPE (position i)", &[t, nh, hd], &q);
             show("attention (head h reads kv head h/3)", &[t, nh * hd], &a);
             show("x + attn·W_oᵀ", &[t, d], &x_attn);
-            show("[gate | up] = W_gate_up·rmsnorm(x)", &[t, 2 * ffn], &gu);
+            show("gate = W_gate·rmsnorm(x)", &[t, ffn], &gate);
             show("silu(gate) ⊙ up", &[t, ffn], &act);
             show("x + W_down·(...)", &[t, d], &x);
         }
     }
     println!(" blocks 1..{}: the same shapes", c.n_layers - 1);
     let mut xn = vec![0.0; d];
-    k::rmsnorm(&x[(t - 1) * d..], &w.out_norm, c.rms_eps, &mut xn);
+    k::rmsnorm(&x[(t - 1) * d..], f(&w.out_norm), c.rms_eps, &mut xn);
     let mut logits = vec![0.0; c.vocab_size];
-    k::matvec(&w.tok_embd, c.vocab_size, d, &xn, &mut logits);
+    k::matvec(f(&w.tok_embd), c.vocab_size, d, &xn, &mut logits);
     show(
         "logits = tok_embd · rmsnorm(x[T-1])",
         &[1, c.vocab_size],

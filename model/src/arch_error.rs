@@ -10,6 +10,10 @@ pub enum ArchError {
     /// The KV cache refused an operation (overflow, bad slot, ...).
     #[error(transparent)]
     Kv(#[from] KvCacheError),
+    /// An engine operation refused its inputs (a bug in the weights' shapes
+    /// that validation missed, reported rather than panicking).
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
     /// A token id outside the vocabulary.
     #[error("token id {token} is outside the vocabulary of {vocab} tokens")]
     BadToken {

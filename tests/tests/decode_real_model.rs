@@ -8,7 +8,9 @@ use decode::{
     BeamParams, EarlyStopping, GenerateParams, SamplingParams, Strategy, beam_search, generate,
     generate_batch,
 };
-use integration_tests::{fixture_dir, heavy_lock, ids, read_json, smollm2_path, smollm2_weights};
+use integration_tests::{
+    fixture_dir, heavy_lock, ids, read_json, smollm2_path, smollm2_weights_f32,
+};
 use model::gguf::GgufFile;
 use model::llama::Llama;
 use model::tokenizer::Tokenizer;
@@ -19,7 +21,7 @@ fn tokenizer() -> Tokenizer {
 }
 
 fn model(slots: usize) -> Llama {
-    Llama::new(smollm2_weights().clone(), 256, slots).unwrap()
+    Llama::new(smollm2_weights_f32().clone(), 256, slots).unwrap()
 }
 
 #[test]

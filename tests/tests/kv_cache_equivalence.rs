@@ -3,7 +3,7 @@
 //! each sequence alone. Both architectures.
 
 use decode::LanguageModel;
-use integration_tests::{assert_close, fixture_dir, heavy_lock, smollm2_weights};
+use integration_tests::{assert_close, fixture_dir, heavy_lock, smollm2_weights_f32};
 use model::gpt2::{Gpt2, Gpt2Weights};
 use model::llama::Llama;
 use model::no_cache::Recompute;
@@ -18,7 +18,7 @@ fn gpt2(slots: usize) -> Box<dyn LanguageModel> {
 }
 
 fn smollm2(slots: usize) -> Box<dyn LanguageModel> {
-    Box::new(Llama::new(smollm2_weights().clone(), 256, slots).unwrap())
+    Box::new(Llama::new(smollm2_weights_f32().clone(), 256, slots).unwrap())
 }
 
 /// Greedy 64 steps with the cache and with recompute, comparing every step.
@@ -140,7 +140,7 @@ fn smollm2_batched_decode_equals_single() {
 #[test]
 fn smollm2_sliding_window_runs_past_capacity() {
     let _g = heavy_lock();
-    let w = smollm2_weights();
+    let w = smollm2_weights_f32();
     let mut plain = Llama::new(w.clone(), 256, 1).unwrap();
     let mut small = Llama::new(w.clone(), 32, 1).unwrap();
     let mut windowed = Llama::new(w.clone(), 32, 1).unwrap().with_sliding_window(4);

@@ -3,7 +3,7 @@
 //! Needs the model: `scripts/fetch-model.sh` (CI runs it first).
 
 use integration_tests::{
-    assert_close, f32s, fixture_dir, heavy_lock, ids, read_json, smollm2_weights,
+    assert_close, f32s, fixture_dir, heavy_lock, ids, read_json, smollm2_weights_f32,
 };
 use model::batch::LogitsFor;
 use model::llama::Llama;
@@ -18,7 +18,7 @@ use model::llama::Llama;
 const TOL: f32 = 5e-4;
 
 fn model() -> Llama {
-    Llama::new(smollm2_weights().clone(), 512, 1).unwrap()
+    Llama::new(smollm2_weights_f32().clone(), 512, 1).unwrap()
 }
 
 #[test]

@@ -79,7 +79,7 @@ macro_rules! simd {
 #[cfg(test)]
 mod tests;
 
-use rayon::prelude::*;
+use std::sync::Mutex;
 
 use crate::threads;
 
@@ -320,7 +320,7 @@ pub(crate) fn matmul_bt_tiles(
     };
     let starts: Vec<usize> = (0..n).step_by(tile).collect();
     if go_parallel(m.saturating_mul(n).saturating_mul(k)) && starts.len() > 1 {
-        threads::install(|| starts.into_par_iter().for_each(run));
+        threads::for_each_task(starts.len(), |i| run(starts[i]));
     } else {
         starts.into_iter().for_each(run);
     }
@@ -337,11 +337,7 @@ fn par_rows(rows: usize, cols: usize, out: &mut [f32], f: impl Fn(usize, &mut [f
     // A few chunks per thread for balance, each a multiple of 4 rows.
     let n = threads::num_threads().max(1) * 4;
     let chunk = rows.div_ceil(n).next_multiple_of(4);
-    threads::install(|| {
-        out.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, o)| f(i * chunk, o));
-    });
+    threads::for_each_chunk_mut(out, chunk, |i, o| f(i * chunk, o));
 }
 // ANCHOR_END: par_rows
 
@@ -435,26 +431,23 @@ pub(crate) fn gemm_parts(
         let step = n.div_ceil(parts).next_multiple_of(16);
         let c_addr = c.as_mut_ptr().expose_provenance();
         let starts: Vec<usize> = (0..n).step_by(step).collect();
-        threads::install(|| {
-            starts.into_par_iter().for_each(|j0| {
-                let c = std::ptr::with_exposed_provenance_mut::<f32>(c_addr);
-                // SAFETY: `c` (m·n elements, row stride n) is borrowed
-                // mutably for this whole call, which waits for every task;
-                // the tasks' column ranges are disjoint and inside 0..n, so
-                // each element is written by one task only. `fits` checked
-                // `a` and `b`.
-                unsafe { sgemm_block(a, b, 0..m, j0..(j0 + step).min(n), k, c, n) };
-            })
+        threads::for_each_task(starts.len(), |i| {
+            let j0 = starts[i];
+            let c = std::ptr::with_exposed_provenance_mut::<f32>(c_addr);
+            // SAFETY: `c` (m·n elements, row stride n) is borrowed
+            // mutably for this whole call, which waits for every task;
+            // the tasks' column ranges are disjoint and inside 0..n, so
+            // each element is written by one task only. `fits` checked
+            // `a` and `b`.
+            unsafe { sgemm_block(a, b, 0..m, j0..(j0 + step).min(n), k, c, n) };
         });
     } else {
         let step = m.div_ceil(parts).next_multiple_of(8);
-        threads::install(|| {
-            c.par_chunks_mut(step * n).enumerate().for_each(|(i, c)| {
-                let rows = i * step..i * step + c.len() / n;
-                // SAFETY: `c` is this task's own rows of the output, row
-                // stride n; `fits` checked `a` and `b`.
-                unsafe { sgemm_block(a, b, rows, 0..n, k, c.as_mut_ptr(), n) };
-            })
+        threads::for_each_chunk_mut(c, step * n, |i, c| {
+            let rows = i * step..i * step + c.len() / n;
+            // SAFETY: `c` is this task's own rows of the output, row
+            // stride n; `fits` checked `a` and `b`.
+            unsafe { sgemm_block(a, b, rows, 0..n, k, c.as_mut_ptr(), n) };
         });
     }
 }
@@ -693,11 +686,7 @@ fn attention_rows(
         }
         return;
     }
-    threads::install(|| {
-        out.par_chunks_mut(hd)
-            .enumerate()
-            .for_each(|(idx, o)| job(idx, o));
-    });
+    threads::for_each_chunk_mut(out, hd, job);
 }
 
 thread_local! {
@@ -721,5 +710,14 @@ pub fn stream_sum(x: &[f32]) -> f32 {
         return one(x);
     }
     let chunk = x.len().div_ceil(threads::num_threads().max(1) * 4);
-    threads::install(|| x.par_chunks(chunk).map(one).sum())
+    let parts: Vec<f32> = x.chunks(chunk).map(|_| 0.0).collect();
+    let parts: Vec<Mutex<f32>> = parts.into_iter().map(Mutex::new).collect();
+    threads::for_each_task(parts.len(), |i| {
+        let c = &x[i * chunk..((i + 1) * chunk).min(x.len())];
+        *parts[i].lock().unwrap_or_else(|e| e.into_inner()) = one(c);
+    });
+    parts
+        .into_iter()
+        .map(|p| p.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .sum()
 }

@@ -2,8 +2,6 @@
 //! several weights stacked by rows (Q, K and V; gate and up), in one
 //! hand-off to the thread pool.
 
-use rayon::prelude::*;
-
 use super::matrix::Matrix;
 use crate::error::{EngineError, Result};
 use crate::kernels;
@@ -124,11 +122,7 @@ pub fn linear(x: &[f32], t: usize, parts: &[&Tensor], out: &mut [f32]) -> Result
     let threads = threads::num_threads();
     if kernels::go_parallel(rows * cols * t) && rows >= 16 {
         let chunk = rows.div_ceil(threads * 2).next_multiple_of(8);
-        threads::install(|| {
-            dst.par_chunks_mut(chunk * t)
-                .enumerate()
-                .for_each(|(c, o)| run(c * chunk, o));
-        });
+        threads::for_each_chunk_mut(dst, chunk * t, |c, o| run(c * chunk, o));
     } else {
         run(0, dst);
     }

@@ -61,12 +61,11 @@ pub(crate) fn check_vector(op: &'static str, x: &Tensor, w: &Tensor, n: usize) -
 /// Run `f(row_index, row)` over the `n`-long rows of `v`, on the thread pool
 /// when there is enough work.
 pub(crate) fn for_each_row(v: &mut [f32], n: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    use rayon::prelude::*;
     if n == 0 {
         return;
     }
     if crate::kernels::go_parallel(v.len()) && v.len() > n {
-        crate::threads::install(|| v.par_chunks_mut(n).enumerate().for_each(|(i, r)| f(i, r)));
+        crate::threads::for_each_chunk_mut(v, n, f);
     } else {
         v.chunks_mut(n).enumerate().for_each(|(i, r)| f(i, r));
     }

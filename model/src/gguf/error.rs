@@ -218,4 +218,12 @@ pub enum GgufError {
         /// The name asked for.
         tensor: String,
     },
+    /// A tensor's data could not become an engine tensor.
+    #[error("tensor {tensor:?}: {reason}")]
+    BadTensor {
+        /// The tensor.
+        tensor: String,
+        /// Why.
+        reason: String,
+    },
 }

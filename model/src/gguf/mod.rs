@@ -18,6 +18,10 @@ pub mod tensor_info;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
+
+use engine::tensor::Bytes;
+use engine::{DType, Tensor};
 
 pub use error::GgufError;
 pub use header::GgufHeader;
@@ -50,9 +54,15 @@ impl Backing {
     }
 }
 
+impl AsRef<[u8]> for Backing {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
 /// An opened, validated GGUF file.
 pub struct GgufFile {
-    backing: Backing,
+    backing: Arc<Backing>,
     header: GgufHeader,
     metadata: Vec<(String, MetaValue)>,
     meta_index: HashMap<String, usize>,
@@ -213,7 +223,7 @@ impl GgufFile {
         }
 
         Ok(GgufFile {
-            backing,
+            backing: Arc::new(backing),
             header,
             metadata,
             meta_index,
@@ -386,6 +396,51 @@ impl GgufFile {
         // Bounds were checked when the file was opened.
         let start = (self.data_offset + info.offset) as usize;
         Ok(&self.backing.bytes()[start..start + info.n_bytes as usize])
+    }
+
+    /// A tensor as an engine [`Tensor`] in the file's dtype, with its
+    /// row-major shape. Block-quantized data is read in place from the
+    /// memory map (the tensor keeps the map alive); f32 and f16 data is
+    /// copied once, since the file does not promise their alignment.
+    pub fn tensor(&self, name: &str) -> Result<Tensor, GgufError> {
+        let info = self.tensor_info(name)?;
+        let bytes = self.tensor_bytes(name)?;
+        let bad = |e: engine::EngineError| GgufError::BadTensor {
+            tensor: name.to_string(),
+            reason: e.to_string(),
+        };
+        match info.dtype {
+            GgmlType::F32 => {
+                let v = bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                Tensor::from_vec(v, &info.shape).map_err(bad)
+            }
+            GgmlType::F16 => {
+                let v = bytes
+                    .chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
+                    .collect();
+                Tensor::from_f16(v, &info.shape).map_err(bad)
+            }
+            q => {
+                let dtype = match q {
+                    GgmlType::Q8_0 => DType::Q8_0,
+                    GgmlType::Q4_0 => DType::Q4_0,
+                    _ => DType::Q4_1,
+                };
+                let start = (self.data_offset + info.offset) as usize;
+                let owner: Arc<dyn AsRef<[u8]> + Send + Sync> = self.backing.clone();
+                let shared = Bytes::shared(owner, start..start + bytes.len()).ok_or_else(|| {
+                    GgufError::BadTensor {
+                        tensor: name.to_string(),
+                        reason: "data outside the file".into(),
+                    }
+                })?;
+                Tensor::from_quantized_bytes(dtype, shared, &info.shape).map_err(bad)
+            }
+        }
     }
 
     /// A tensor dequantized to f32, with its row-major shape.

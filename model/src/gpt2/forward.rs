@@ -99,15 +99,13 @@ impl Gpt2 {
             }
         }
         let n_layers = p.n_layer;
-        // The whole pass runs on the pool: every kernel then starts from a
-        // pool thread instead of handing its work over from this one.
-        engine::threads::install(|| {
-            (0..n_layers).try_for_each(|layer| self.block(layer, &segs, t))
-        })?;
+        for layer in 0..n_layers {
+            self.block(layer, &segs, t)?;
+        }
         for s in &segs {
             self.cache.commit(s.slot, s.len)?;
         }
-        Ok(engine::threads::install(|| self.logits(&segs, want)))
+        Ok(self.logits(&segs, want))
     }
 
     // ANCHOR: gpt2_block

@@ -1,13 +1,14 @@
 //! The Llama forward pass over a batch of sequence slots, with the KV cache.
 
 use engine::kernels::{self, AttnDims};
+use engine::nn;
 
 use super::config::LlamaConfig;
 use super::weights::LlamaWeights;
 use crate::arch_error::ArchError;
 use crate::batch::{LogitsFor, Segment, plan};
 use crate::kv_cache::KvCache;
-use crate::ops::{fit, linear};
+use crate::ops::fit;
 
 /// Activation buffers, grown once and reused by every call (no allocation
 /// per decode step once they have reached their size).
@@ -92,18 +93,15 @@ impl Llama {
         let d = self.w.config.d_model;
         let x = fit(&mut self.s.x, t * d);
         for (i, tok) in batch.iter().flat_map(|(_, toks)| toks.iter()).enumerate() {
-            let id = *tok as usize;
-            x[i * d..(i + 1) * d].copy_from_slice(&self.w.tok_embd[id * d..(id + 1) * d]);
+            nn::embed(&self.w.tok_embd, &[*tok], &mut x[i * d..(i + 1) * d])?;
         }
-        // The whole pass runs on the pool: every kernel then starts from a
-        // pool thread instead of handing its work over from this one.
-        engine::threads::install(|| {
-            (0..self.w.config.n_layers).try_for_each(|layer| self.block(layer, &segs, t))
-        })?;
+        for layer in 0..self.w.config.n_layers {
+            self.block(layer, &segs, t)?;
+        }
         for s in &segs {
             self.cache.commit(s.slot, s.len)?;
         }
-        Ok(engine::threads::install(|| self.logits(&segs, want)))
+        self.logits(&segs, want)
     }
 
     // ANCHOR: llama_block
@@ -117,11 +115,9 @@ impl Llama {
 
         // Attention: x += Wo · attention(RoPE(Wq·norm(x)), RoPE(Wk·norm(x)), Wv·norm(x))
         let xn = fit(&mut s.xn, t * d);
-        for (row, out) in s.x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
-            kernels::rmsnorm(row, &l.attn_norm, c.rms_eps, out);
-        }
+        nn::rmsnorm(&s.x, &l.attn_norm, c.rms_eps, xn)?;
         let qkv = fit(&mut s.qkv, t * qkv_dim);
-        linear(xn, t, &l.wqkv, qkv_dim, d, qkv);
+        nn::linear(xn, t, &[&l.wq, &l.wk, &l.wv], qkv)?;
         let q = fit(&mut s.q, t * q_dim);
         for seg in segs {
             for j in 0..seg.len {
@@ -156,15 +152,13 @@ impl Llama {
             );
         }
         let proj = fit(&mut s.proj, t * d);
-        linear(attn, t, &l.wo, d, q_dim, proj);
+        nn::linear(attn, t, &[&l.wo], proj)?;
         kernels::add_inplace(&mut s.x, proj);
 
         // MLP: x += W_down · (silu(W_gate · norm(x)) ⊙ (W_up · norm(x)))
-        for (row, out) in s.x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
-            kernels::rmsnorm(row, &l.ffn_norm, c.rms_eps, out);
-        }
+        nn::rmsnorm(&s.x, &l.ffn_norm, c.rms_eps, xn)?;
         let gate_up = fit(&mut s.gate_up, t * 2 * ffn);
-        linear(xn, t, &l.w_gate_up, 2 * ffn, d, gate_up);
+        nn::linear(xn, t, &[&l.w_gate, &l.w_up], gate_up)?;
         let act = fit(&mut s.act, t * ffn);
         for (gu, a) in gate_up
             .chunks_exact_mut(2 * ffn)
@@ -175,35 +169,33 @@ impl Llama {
             kernels::mul_inplace(g, u);
             a.copy_from_slice(g);
         }
-        linear(act, t, &l.w_down, d, ffn, proj);
+        nn::linear(act, t, &[&l.w_down], proj)?;
         kernels::add_inplace(&mut s.x, proj);
         Ok(())
     }
     // ANCHOR_END: llama_block
 
     /// Final norm and output head for the requested rows.
-    fn logits(&mut self, segs: &[Segment], want: LogitsFor) -> Vec<Vec<f32>> {
+    fn logits(&mut self, segs: &[Segment], want: LogitsFor) -> Result<Vec<Vec<f32>>, ArchError> {
         let c = &self.w.config;
         let (d, vocab) = (c.d_model, c.vocab_size);
         let head = self.w.head();
-        let xn = fit(&mut self.s.xn, d);
         segs.iter()
             .map(|seg| {
                 let rows = match want {
                     LogitsFor::Last => seg.offset + seg.len - 1..seg.offset + seg.len,
                     LogitsFor::All => seg.offset..seg.offset + seg.len,
                 };
+                let xn = fit(&mut self.s.xn, rows.len() * d);
+                nn::rmsnorm(
+                    &self.s.x[rows.start * d..rows.end * d],
+                    &self.w.out_norm,
+                    c.rms_eps,
+                    xn,
+                )?;
                 let mut out = vec![0.0; rows.len() * vocab];
-                for (i, r) in rows.enumerate() {
-                    kernels::rmsnorm(
-                        &self.s.x[r * d..(r + 1) * d],
-                        &self.w.out_norm,
-                        c.rms_eps,
-                        xn,
-                    );
-                    kernels::matvec(head, vocab, d, xn, &mut out[i * vocab..(i + 1) * vocab]);
-                }
-                out
+                nn::linear(xn, rows.len(), &[head], &mut out)?;
+                Ok(out)
             })
             .collect()
     }

@@ -1,5 +1,8 @@
 //! Building [`LlamaWeights`] from a GGUF file (llama.cpp's layout).
 
+use engine::Tensor;
+use engine::tensor::Storage;
+
 use super::config::LlamaConfig;
 use super::weights::{LlamaLayer, LlamaWeights};
 use crate::arch_error::ArchError;
@@ -14,34 +17,36 @@ use crate::gguf::GgufFile;
 /// pairs `(i, i + head_dim/2)`. In the file, row `2i + h` of a head is row
 /// `h·head_dim/2 + i` of the original. We move the rows back (as
 /// `transformers` does when it loads a GGUF) and use the half-rotated RoPE.
+/// A row is `row_len` items of any kind: f32 values, or the bytes of a
+/// quantized row's blocks, which move whole.
 ///
 /// # Errors
-/// [`ArchError::BadShape`] if `w` is not `n_heads · head_dim` rows of `cols`.
-pub fn unpermute_rope_rows(
-    w: &[f32],
+/// [`ArchError::BadShape`] if `w` is not `n_heads · head_dim` rows of `row_len`.
+pub fn unpermute_rope_rows<T: Copy + Default>(
+    w: &[T],
     n_heads: usize,
     head_dim: usize,
-    cols: usize,
-) -> Result<Vec<f32>, ArchError> {
+    row_len: usize,
+) -> Result<Vec<T>, ArchError> {
     if Some(w.len())
         != n_heads
             .checked_mul(head_dim)
-            .and_then(|r| r.checked_mul(cols))
+            .and_then(|r| r.checked_mul(row_len))
     {
         return Err(ArchError::BadShape {
             name: "rope rows".to_string(),
-            expected: vec![n_heads * head_dim, cols],
+            expected: vec![n_heads * head_dim, row_len],
             found: vec![w.len()],
         });
     }
     let half = head_dim / 2;
-    let mut out = vec![0.0; w.len()];
+    let mut out = vec![T::default(); w.len()];
     for head in 0..n_heads {
         for i in 0..half {
             for h in 0..2 {
-                let src = (head * head_dim + 2 * i + h) * cols;
-                let dst = (head * head_dim + h * half + i) * cols;
-                out[dst..dst + cols].copy_from_slice(&w[src..src + cols]);
+                let src = (head * head_dim + 2 * i + h) * row_len;
+                let dst = (head * head_dim + h * half + i) * row_len;
+                out[dst..dst + row_len].copy_from_slice(&w[src..src + row_len]);
             }
         }
     }
@@ -49,19 +54,46 @@ pub fn unpermute_rope_rows(
 }
 // ANCHOR_END: unpermute
 
-fn tensor(g: &GgufFile, name: &str, want: &[usize]) -> Result<Vec<f32>, ArchError> {
-    let (data, shape) = g
-        .tensor_f32(name)
+fn tensor(g: &GgufFile, name: &str, want: &[usize]) -> Result<Tensor, ArchError> {
+    let t = g
+        .tensor(name)
         .map_err(|e| ArchError::load(format!("tensor {name}"), e))?;
     // A 1-D tensor compares by length; a matrix by [rows, cols].
-    if shape != want {
+    if t.shape() != want {
         return Err(ArchError::BadShape {
             name: name.to_string(),
             expected: want.to_vec(),
-            found: shape,
+            found: t.shape().to_vec(),
         });
     }
-    Ok(data)
+    Ok(t)
+}
+
+/// A Q or K projection with its rows put back in Hugging Face order, in
+/// the file's dtype (rows of blocks move as bytes).
+fn rope_tensor(
+    g: &GgufFile,
+    name: &str,
+    heads: usize,
+    hd: usize,
+    d: usize,
+) -> Result<Tensor, ArchError> {
+    let t = tensor(g, name, &[heads * hd, d])?;
+    let bad = |e: engine::EngineError| ArchError::load(format!("tensor {name}"), e);
+    match t.storage() {
+        Storage::F32(v) => Tensor::from_vec(unpermute_rope_rows(v, heads, hd, d)?, t.shape()),
+        Storage::F16(v) => Tensor::from_f16(unpermute_rope_rows(v, heads, hd, d)?, t.shape()),
+        Storage::BF16(v) => Tensor::from_bf16(unpermute_rope_rows(v, heads, hd, d)?, t.shape()),
+        Storage::Quantized { dtype, bytes } => {
+            let row = dtype.bytes_for(d).unwrap_or(0);
+            Tensor::from_quantized(
+                *dtype,
+                unpermute_rope_rows(bytes, heads, hd, row)?,
+                t.shape(),
+            )
+        }
+    }
+    .map_err(bad)
 }
 
 impl LlamaConfig {
@@ -115,8 +147,10 @@ impl LlamaConfig {
 }
 
 impl LlamaWeights {
-    /// Load and dequantize every tensor of a llama GGUF to f32, undoing the
-    /// Q/K permutation. `progress(done, total)` is called after each block.
+    /// Load every tensor of a llama GGUF in the dtype the file stores,
+    /// undoing the Q/K permutation. Quantized tensors stay in the file's
+    /// memory map (only Q and K, whose rows move, are copied).
+    /// `progress(done, total)` is called after each block.
     ///
     /// # Errors
     /// Missing tensors, wrong shapes, unsupported dtypes or bad metadata.
@@ -130,20 +164,15 @@ impl LlamaWeights {
         let mut layers = Vec::with_capacity(c.n_layers);
         for i in 0..c.n_layers {
             let p = |s: &str| format!("blk.{i}.{s}.weight");
-            let q = tensor(g, &p("attn_q"), &[c.n_heads * hd, d])?;
-            let k = tensor(g, &p("attn_k"), &[c.n_kv_heads * hd, d])?;
-            let v = tensor(g, &p("attn_v"), &[c.n_kv_heads * hd, d])?;
-            let mut wqkv = unpermute_rope_rows(&q, c.n_heads, hd, d)?;
-            wqkv.extend_from_slice(&unpermute_rope_rows(&k, c.n_kv_heads, hd, d)?);
-            wqkv.extend_from_slice(&v);
-            let mut w_gate_up = tensor(g, &p("ffn_gate"), &[ffn, d])?;
-            w_gate_up.extend_from_slice(&tensor(g, &p("ffn_up"), &[ffn, d])?);
             layers.push(LlamaLayer {
                 attn_norm: tensor(g, &p("attn_norm"), &[d])?,
-                wqkv,
+                wq: rope_tensor(g, &p("attn_q"), c.n_heads, hd, d)?,
+                wk: rope_tensor(g, &p("attn_k"), c.n_kv_heads, hd, d)?,
+                wv: tensor(g, &p("attn_v"), &[c.n_kv_heads * hd, d])?,
                 wo: tensor(g, &p("attn_output"), &[d, c.n_heads * hd])?,
                 ffn_norm: tensor(g, &p("ffn_norm"), &[d])?,
-                w_gate_up,
+                w_gate: tensor(g, &p("ffn_gate"), &[ffn, d])?,
+                w_up: tensor(g, &p("ffn_up"), &[ffn, d])?,
                 w_down: tensor(g, &p("ffn_down"), &[d, ffn])?,
             });
             progress(i + 1, c.n_layers);

@@ -1,5 +1,6 @@
 //! Unit tests of the Llama forward pass on a tiny random model (GQA 4/2).
 
+use engine::Tensor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -26,19 +27,34 @@ fn tiny() -> LlamaWeights {
         (0..n).map(|_| rng.gen_range(-scale..scale)).collect()
     };
     let d = c.d_model;
-    let layers = (0..c.n_layers)
-        .map(|_| LlamaLayer {
-            attn_norm: r(d, 1.0).iter().map(|x| 1.0 + 0.2 * x).collect(),
-            wqkv: r(c.qkv_dim() * d, 0.3),
-            wo: r(d * d, 0.3),
-            ffn_norm: r(d, 1.0).iter().map(|x| 1.0 + 0.2 * x).collect(),
-            w_gate_up: r(2 * c.ffn_dim * d, 0.3),
-            w_down: r(d * c.ffn_dim, 0.3),
-        })
-        .collect();
+    let mut m =
+        |rows: usize, cols: usize| Tensor::from_vec(r(rows * cols, 0.3), &[rows, cols]).unwrap();
+    let (q, kv) = (c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
+    let mut layers = Vec::new();
+    for _ in 0..c.n_layers {
+        layers.push(LlamaLayer {
+            attn_norm: Tensor::zeros(&[d]).unwrap(),
+            wq: m(q, d),
+            wk: m(kv, d),
+            wv: m(kv, d),
+            wo: m(d, q),
+            ffn_norm: Tensor::zeros(&[d]).unwrap(),
+            w_gate: m(c.ffn_dim, d),
+            w_up: m(c.ffn_dim, d),
+            w_down: m(d, c.ffn_dim),
+        });
+    }
+    let mut norm = || {
+        let v: Vec<f32> = r(d, 1.0).iter().map(|x| 1.0 + 0.2 * x).collect();
+        Tensor::from_vec(v, &[d]).unwrap()
+    };
+    for l in &mut layers {
+        l.attn_norm = norm();
+        l.ffn_norm = norm();
+    }
     LlamaWeights {
-        tok_embd: r(c.vocab_size * d, 1.0),
-        out_norm: r(d, 1.0).iter().map(|x| 1.0 + 0.2 * x).collect(),
+        out_norm: norm(),
+        tok_embd: Tensor::from_vec(r(c.vocab_size * d, 1.0), &[c.vocab_size, d]).unwrap(),
         lm_head: None,
         layers,
         config: c,
@@ -148,7 +164,12 @@ fn bad_batches_are_errors_and_leave_the_cache_alone() {
 #[test]
 fn inconsistent_weights_are_rejected() {
     let mut w = tiny();
-    w.layers[1].wo.pop();
+    w.layers[1].wo = w.layers[1]
+        .wo
+        .narrow(0, 0, 31)
+        .unwrap()
+        .contiguous()
+        .unwrap();
     let err = Llama::new(w, 8, 1).unwrap_err();
     assert!(err.to_string().contains("layer 1 wo"), "{err}");
     let mut w = tiny();

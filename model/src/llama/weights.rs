@@ -1,4 +1,7 @@
-//! Llama weights as plain f32 matrices (row-major, `[out_features][in_features]`).
+//! Llama weights as engine tensors, each in the dtype its file stores
+//! (row-major matrices, `[out_features][in_features]`).
+
+use engine::{DType, Tensor};
 
 use super::config::LlamaConfig;
 use crate::arch_error::ArchError;
@@ -6,51 +9,82 @@ use crate::arch_error::ArchError;
 /// One transformer block's weights.
 #[derive(Debug, Clone)]
 pub struct LlamaLayer {
-    /// RMSNorm weight before attention, `[d]`.
-    pub attn_norm: Vec<f32>,
-    /// Q, K and V projections stacked by rows, `[(n_heads + 2·n_kv_heads)·head_dim][d]`,
-    /// in the Hugging Face (half-rotated RoPE) row order. One matrix instead of
-    /// three means one pass over the input and one hand-off to the threads.
-    pub wqkv: Vec<f32>,
+    /// RMSNorm weight before attention, `[d]` (f32).
+    pub attn_norm: Tensor,
+    /// Query projection, `[n_heads·head_dim][d]`, rows in the Hugging Face
+    /// (half-rotated RoPE) order.
+    pub wq: Tensor,
+    /// Key projection, `[n_kv_heads·head_dim][d]`, rows as `wq`'s.
+    pub wk: Tensor,
+    /// Value projection, `[n_kv_heads·head_dim][d]`.
+    pub wv: Tensor,
     /// Attention output projection, `[d][n_heads·head_dim]`.
-    pub wo: Vec<f32>,
-    /// RMSNorm weight before the MLP, `[d]`.
-    pub ffn_norm: Vec<f32>,
-    /// Gate and up projections stacked by rows, `[2·ffn][d]` (gate first).
-    pub w_gate_up: Vec<f32>,
+    pub wo: Tensor,
+    /// RMSNorm weight before the MLP, `[d]` (f32).
+    pub ffn_norm: Tensor,
+    /// Gate projection, `[ffn][d]`.
+    pub w_gate: Tensor,
+    /// Up projection, `[ffn][d]`.
+    pub w_up: Tensor,
     /// Down projection, `[d][ffn]`.
-    pub w_down: Vec<f32>,
+    pub w_down: Tensor,
 }
 
-/// All weights of a Llama-family model, dequantized to f32.
+/// All weights of a Llama-family model.
 #[derive(Debug, Clone)]
 pub struct LlamaWeights {
     /// Dimensions.
     pub config: LlamaConfig,
     /// Token embeddings, `[vocab][d]`.
-    pub tok_embd: Vec<f32>,
+    pub tok_embd: Tensor,
     /// Blocks.
     pub layers: Vec<LlamaLayer>,
-    /// Final RMSNorm weight, `[d]`.
-    pub out_norm: Vec<f32>,
+    /// Final RMSNorm weight, `[d]` (f32).
+    pub out_norm: Tensor,
     /// Output head `[vocab][d]`; `None` when tied to `tok_embd` (SmolLM2).
-    pub lm_head: Option<Vec<f32>>,
+    pub lm_head: Option<Tensor>,
 }
 
-fn check(name: &str, got: usize, want: &[usize]) -> Result<(), ArchError> {
-    if got == want.iter().product::<usize>() {
+fn check(name: &str, t: &Tensor, want: &[usize]) -> Result<(), ArchError> {
+    if t.shape() == want {
         Ok(())
     } else {
         Err(ArchError::BadShape {
             name: name.to_string(),
             expected: want.to_vec(),
-            found: vec![got],
+            found: t.shape().to_vec(),
         })
     }
 }
 
+fn check_vector(name: &str, t: &Tensor, d: usize) -> Result<(), ArchError> {
+    check(name, t, &[d])?;
+    if t.dtype() != DType::F32 {
+        return Err(ArchError::Config(format!(
+            "{name} is {}, norm weights must be f32",
+            t.dtype()
+        )));
+    }
+    Ok(())
+}
+
+impl LlamaLayer {
+    /// The matrices, with their names.
+    pub fn matrices(&self) -> [(&'static str, &Tensor); 7] {
+        [
+            ("wq", &self.wq),
+            ("wk", &self.wk),
+            ("wv", &self.wv),
+            ("wo", &self.wo),
+            ("w_gate", &self.w_gate),
+            ("w_up", &self.w_up),
+            ("w_down", &self.w_down),
+        ]
+    }
+}
+
 impl LlamaWeights {
-    /// Check every tensor length against the configuration.
+    /// Check every tensor's shape against the configuration.
     ///
     /// # Errors
     /// [`ArchError::BadShape`] naming the tensor, or [`ArchError::Config`].
@@ -64,27 +98,35 @@ impl LlamaWeights {
                 c.n_layers
             )));
         }
-        let d = c.d_model;
-        check("tok_embd", self.tok_embd.len(), &[c.vocab_size, d])?;
-        check("out_norm", self.out_norm.len(), &[d])?;
+        let (d, q, kv) = (c.d_model, c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
+        check("tok_embd", &self.tok_embd, &[c.vocab_size, d])?;
+        check_vector("out_norm", &self.out_norm, d)?;
         if let Some(h) = &self.lm_head {
-            check("lm_head", h.len(), &[c.vocab_size, d])?;
+            check("lm_head", h, &[c.vocab_size, d])?;
         }
         for (i, l) in self.layers.iter().enumerate() {
             let n = |s: &str| format!("layer {i} {s}");
-            check(&n("attn_norm"), l.attn_norm.len(), &[d])?;
-            check(&n("wqkv"), l.wqkv.len(), &[c.qkv_dim(), d])?;
-            check(&n("wo"), l.wo.len(), &[d, c.n_heads * c.head_dim])?;
-            check(&n("ffn_norm"), l.ffn_norm.len(), &[d])?;
-            check(&n("w_gate_up"), l.w_gate_up.len(), &[2 * c.ffn_dim, d])?;
-            check(&n("w_down"), l.w_down.len(), &[d, c.ffn_dim])?;
+            check_vector(&n("attn_norm"), &l.attn_norm, d)?;
+            check_vector(&n("ffn_norm"), &l.ffn_norm, d)?;
+            let want = [
+                [q, d],
+                [kv, d],
+                [kv, d],
+                [d, q],
+                [c.ffn_dim, d],
+                [c.ffn_dim, d],
+                [d, c.ffn_dim],
+            ];
+            for ((name, t), w) in l.matrices().into_iter().zip(want) {
+                check(&n(name), t, &w)?;
+            }
         }
         Ok(())
     }
 
     /// The output head: `lm_head` or, when tied, the token embeddings.
-    pub fn head(&self) -> &[f32] {
-        self.lm_head.as_deref().unwrap_or(&self.tok_embd)
+    pub fn head(&self) -> &Tensor {
+        self.lm_head.as_ref().unwrap_or(&self.tok_embd)
     }
 
     /// Number of parameters (the tied head counted once).
@@ -93,17 +135,62 @@ impl LlamaWeights {
             .layers
             .iter()
             .map(|l| {
-                l.attn_norm.len()
-                    + l.wqkv.len()
-                    + l.wo.len()
-                    + l.ffn_norm.len()
-                    + l.w_gate_up.len()
-                    + l.w_down.len()
+                l.attn_norm.numel()
+                    + l.ffn_norm.numel()
+                    + l.matrices().iter().map(|(_, t)| t.numel()).sum::<usize>()
             })
             .sum();
-        self.tok_embd.len()
+        self.tok_embd.numel()
             + per_layer
-            + self.out_norm.len()
-            + self.lm_head.as_ref().map_or(0, Vec::len)
+            + self.out_norm.numel()
+            + self.lm_head.as_ref().map_or(0, Tensor::numel)
+    }
+
+    /// Bytes the weights occupy in their dtypes (the tied head counted once).
+    pub fn n_bytes(&self) -> usize {
+        let size = |t: &Tensor| t.dtype().bytes_for(t.numel()).unwrap_or(0);
+        let per_layer: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                size(&l.attn_norm)
+                    + size(&l.ffn_norm)
+                    + l.matrices().iter().map(|(_, t)| size(t)).sum::<usize>()
+            })
+            .sum();
+        size(&self.tok_embd)
+            + per_layer
+            + size(&self.out_norm)
+            + self.lm_head.as_ref().map_or(0, size)
+    }
+
+    /// The same model with every matrix (embeddings and head included)
+    /// converted to `dtype`: widened, or quantized with the engine's block
+    /// rounding. Norm weights stay f32.
+    ///
+    /// # Errors
+    /// If a matrix cannot be converted (a width that is not whole blocks,
+    /// or a non-finite weight).
+    pub fn to_dtype(&self, dtype: DType) -> Result<LlamaWeights, ArchError> {
+        let conv = |name: &str, t: &Tensor| {
+            t.to_dtype(dtype)
+                .map_err(|e| ArchError::Config(format!("converting {name} to {dtype}: {e}")))
+        };
+        let mut w = self.clone();
+        w.tok_embd = conv("tok_embd", &self.tok_embd)?;
+        if let Some(h) = &self.lm_head {
+            w.lm_head = Some(conv("lm_head", h)?);
+        }
+        for (i, l) in w.layers.iter_mut().enumerate() {
+            let n = |s: &str| format!("layer {i} {s}");
+            l.wq = conv(&n("wq"), &l.wq)?;
+            l.wk = conv(&n("wk"), &l.wk)?;
+            l.wv = conv(&n("wv"), &l.wv)?;
+            l.wo = conv(&n("wo"), &l.wo)?;
+            l.w_gate = conv(&n("w_gate"), &l.w_gate)?;
+            l.w_up = conv(&n("w_up"), &l.w_up)?;
+            l.w_down = conv(&n("w_down"), &l.w_down)?;
+        }
+        Ok(w)
     }
 }

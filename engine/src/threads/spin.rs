@@ -1,0 +1,208 @@
+//! A small fork–join pool whose workers spin between jobs.
+//!
+//! Decoding one token runs a few hundred short parallel regions (each
+//! matrix-vector product, each attention call) of tens of microseconds
+//! each. A pool whose idle workers sleep spends about as long waking them
+//! as the work takes, and the caller ends up doing most of it alone. Here
+//! the workers spin on an epoch counter for a couple of milliseconds after
+//! each job (as OpenMP's active wait does for llama.cpp), so a hand-off
+//! costs about a cache-line transfer; after that they sleep on a condition
+//! variable, so an idle process does not burn its cores.
+//!
+//! The caller takes part in its own job, and a job submitted while the
+//! pool is busy (another thread's job, or a task submitting from inside a
+//! task) runs on the calling thread instead of waiting.
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// A job: a function of the task index.
+type Task = dyn Fn(usize) + Sync + 'static;
+
+/// How long an idle worker spins before it sleeps.
+const SPIN: Duration = Duration::from_millis(3);
+
+thread_local! {
+    /// True on a pool worker and while a thread runs its own job, so that
+    /// a nested submission runs inline instead of deadlocking.
+    static INSIDE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The job's address, with its lifetime erased (see `SpinPool::run`).
+#[derive(Clone, Copy)]
+struct JobPtr(*const Task);
+
+// SAFETY: the pointee is `Sync`, and the pointer is only dereferenced by
+// workers while the `run` call that published it is still waiting.
+unsafe impl Send for JobPtr {}
+
+struct Shared {
+    /// Bumped once per job; workers wait for it to change.
+    epoch: AtomicUsize,
+    job: Mutex<Option<JobPtr>>,
+    /// The next task index to hand out, and how many there are.
+    next: AtomicUsize,
+    n_tasks: AtomicUsize,
+    /// Workers that have not yet finished with the current job.
+    active: AtomicUsize,
+    panicked: AtomicBool,
+    shutdown: AtomicBool,
+    sleepers: Mutex<usize>,
+    wake: Condvar,
+}
+
+/// A pool of `threads − 1` spinning workers plus the caller.
+pub(crate) struct SpinPool {
+    shared: Arc<Shared>,
+    workers: usize,
+    busy: Mutex<()>,
+}
+
+impl SpinPool {
+    /// A pool for `threads` threads in all (the caller is one of them).
+    pub fn new(threads: usize) -> std::io::Result<SpinPool> {
+        let shared = Arc::new(Shared {
+            epoch: AtomicUsize::new(0),
+            job: Mutex::new(None),
+            next: AtomicUsize::new(0),
+            n_tasks: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            sleepers: Mutex::new(0),
+            wake: Condvar::new(),
+        });
+        let workers = threads.max(1) - 1;
+        for i in 0..workers {
+            let s = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("engine-{}", i + 1))
+                .spawn(move || worker(&s))?;
+        }
+        Ok(SpinPool {
+            shared,
+            workers,
+            busy: Mutex::new(()),
+        })
+    }
+
+    /// Threads that take part in a job (workers and the caller).
+    pub fn threads(&self) -> usize {
+        self.workers + 1
+    }
+
+    /// Run `f(0) … f(n_tasks − 1)` across the pool and return when all
+    /// have finished. A panic in a task is re-raised here.
+    pub fn run(&self, n_tasks: usize, f: &(dyn Fn(usize) + Sync + '_)) {
+        let inline = || (0..n_tasks).for_each(f);
+        if self.workers == 0 || n_tasks <= 1 || INSIDE.get() {
+            return inline();
+        }
+        let Ok(_busy) = self.busy.try_lock() else {
+            return inline();
+        };
+        let s = &*self.shared;
+        // SAFETY: this erases the borrow's lifetime so the workers can see
+        // `f`. They dereference it only between the epoch bump below and
+        // their `active` decrement, and this function does not return (nor
+        // unwind: `catch_unwind` below) until `active` is back to zero, so
+        // `f` outlives every use.
+        let ptr: *const Task =
+            unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync + '_), &'static Task>(f) };
+        *lock(&s.job) = Some(JobPtr(ptr));
+        s.next.store(0, Ordering::Relaxed);
+        s.n_tasks.store(n_tasks, Ordering::Relaxed);
+        s.active.store(self.workers, Ordering::Relaxed);
+        s.epoch.fetch_add(1, Ordering::Release);
+        if *lock(&s.sleepers) > 0 {
+            s.wake.notify_all();
+        }
+        INSIDE.set(true);
+        let mine = catch_unwind(AssertUnwindSafe(|| take_tasks(s, f)));
+        INSIDE.set(false);
+        while s.active.load(Ordering::Acquire) != 0 {
+            std::hint::spin_loop();
+        }
+        *lock(&s.job) = None;
+        let theirs = s.panicked.swap(false, Ordering::Relaxed);
+        if let Err(p) = mine {
+            std::panic::resume_unwind(p);
+        }
+        assert!(!theirs, "a task of the engine's thread pool panicked");
+    }
+}
+
+impl Drop for SpinPool {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        let _g = lock(&self.shared.sleepers);
+        self.shared.wake.notify_all();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Hand out task indices until none are left.
+fn take_tasks(s: &Shared, f: &(dyn Fn(usize) + Sync + '_)) {
+    let n = s.n_tasks.load(Ordering::Relaxed);
+    loop {
+        let i = s.next.fetch_add(1, Ordering::Relaxed);
+        if i >= n {
+            break;
+        }
+        f(i);
+    }
+}
+
+fn worker(s: &Shared) {
+    INSIDE.set(true);
+    // The epoch the pool was created with: a job published before this
+    // thread got here must still be seen as new.
+    let mut seen = 0;
+    loop {
+        let mut idle_since: Option<Instant> = None;
+        let mut spins = 0u32;
+        loop {
+            if s.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            let e = s.epoch.load(Ordering::Acquire);
+            if e != seen {
+                seen = e;
+                break;
+            }
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(1024)
+                && idle_since.get_or_insert_with(Instant::now).elapsed() > SPIN
+            {
+                let mut n = lock(&s.sleepers);
+                *n += 1;
+                while s.epoch.load(Ordering::Acquire) == seen && !s.shutdown.load(Ordering::Acquire)
+                {
+                    n = s
+                        .wake
+                        .wait_timeout(n, Duration::from_millis(100))
+                        .map_or_else(|e| e.into_inner().0, |r| r.0);
+                }
+                *n -= 1;
+                idle_since = None;
+            }
+        }
+        let job = *lock(&s.job);
+        if let Some(JobPtr(p)) = job {
+            // SAFETY: the submitting `run` call keeps `*p` alive until this
+            // worker decrements `active` below.
+            let f = unsafe { &*p };
+            if catch_unwind(AssertUnwindSafe(|| take_tasks(s, f))).is_err() {
+                s.panicked.store(true, Ordering::Relaxed);
+            }
+        }
+        s.active.fetch_sub(1, Ordering::Release);
+    }
+}
