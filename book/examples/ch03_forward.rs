@@ -80,7 +80,9 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 fn gpt2() -> Result<()> {
     let dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/gpt2-tiny-a");
-    let w = Gpt2Weights::from_hf_dir(&dir)?;
+    // The plain pass below works on f32 slices (`f`); the fixture is f32
+    // already, and widening makes any file's matrices so.
+    let w = Gpt2Weights::from_hf_dir(&dir)?.to_dtype(DType::F32)?;
     let p = w.params.clone();
     let (d, nh, hd) = (p.n_embd, p.n_head, p.head_dim());
     let ids = [11u32, 7, 250, 31, 999];
@@ -93,8 +95,8 @@ fn gpt2() -> Result<()> {
     let mut x = vec![0.0; t * d];
     for (i, &id) in ids.iter().enumerate() {
         let row = &mut x[i * d..(i + 1) * d];
-        row.copy_from_slice(&w.wte[id as usize * d..][..d]);
-        k::add_inplace(row, &w.wpe[i * d..][..d]);
+        row.copy_from_slice(&f(&w.wte)[id as usize * d..][..d]);
+        k::add_inplace(row, &f(&w.wpe)[i * d..][..d]);
     }
     show("x = wte[ids] + wpe[0..T]", &[t, d], &x);
     for (li, l) in w.layers.iter().enumerate() {
@@ -104,10 +106,10 @@ fn gpt2() -> Result<()> {
         }
         let mut xn = vec![0.0; t * d];
         for (r, o) in x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
-            k::layernorm(r, &l.ln1.0, &l.ln1.1, p.layer_norm_epsilon, o);
+            k::layernorm(r, f(&l.ln1.0), f(&l.ln1.1), p.layer_norm_epsilon, o);
         }
         let ln1 = xn.clone();
-        let qkv = linear(&xn, t, &l.w_qkv, 3 * d, Some(&l.b_qkv));
+        let qkv = linear(&xn, t, f(&l.w_qkv), 3 * d, Some(f(&l.b_qkv)));
         let (mut q, mut kk, mut v) = (Vec::new(), Vec::new(), Vec::new());
         for row in qkv.chunks_exact(3 * d) {
             q.extend_from_slice(&row[..d]);
@@ -115,16 +117,16 @@ fn gpt2() -> Result<()> {
             v.extend_from_slice(&row[2 * d..]);
         }
         let a = attention(&q, &kk, &v, t, nh, nh, hd);
-        let o = linear(&a, t, &l.w_o, d, Some(&l.b_o));
+        let o = linear(&a, t, f(&l.w_o), d, Some(f(&l.b_o)));
         k::add_inplace(&mut x, &o);
         let x_attn = x.clone();
         for (r, o) in x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
-            k::layernorm(r, &l.ln2.0, &l.ln2.1, p.layer_norm_epsilon, o);
+            k::layernorm(r, f(&l.ln2.0), f(&l.ln2.1), p.layer_norm_epsilon, o);
         }
-        let mut h = linear(&xn, t, &l.w_fc, 4 * d, Some(&l.b_fc));
+        let mut h = linear(&xn, t, f(&l.w_fc), 4 * d, Some(f(&l.b_fc)));
         let h_pre = h.clone();
         k::gelu_tanh_inplace(&mut h);
-        let o2 = linear(&h, t, &l.w_proj, d, Some(&l.b_proj));
+        let o2 = linear(&h, t, f(&l.w_proj), d, Some(f(&l.b_proj)));
         k::add_inplace(&mut x, &o2);
         if verbose {
             show("ln_1(x)", &[t, d], &ln1);
@@ -141,14 +143,14 @@ fn gpt2() -> Result<()> {
     let mut xn = vec![0.0; d];
     k::layernorm(
         &x[(t - 1) * d..],
-        &w.ln_f.0,
-        &w.ln_f.1,
+        f(&w.ln_f.0),
+        f(&w.ln_f.1),
         p.layer_norm_epsilon,
         &mut xn,
     );
     show("ln_f(x[T-1])", &[1, d], &xn);
     let mut logits = vec![0.0; p.vocab_size];
-    k::matvec(&w.wte, p.vocab_size, d, &xn, &mut logits);
+    k::matvec(f(&w.wte), p.vocab_size, d, &xn, &mut logits);
     show(
         "logits = wte · ln_f(x)  (tied head)",
         &[1, p.vocab_size],
@@ -165,7 +167,7 @@ fn gpt2() -> Result<()> {
     Ok(())
 }
 
-/// A weight widened to f32 (see `llama`) as a slice.
+/// A weight widened to f32 (see `gpt2` and `llama`) as a slice.
 fn f(t: &Tensor) -> &[f32] {
     t.as_f32_slice().expect("widened to f32 above")
 }

@@ -1,14 +1,16 @@
 //! The GPT-2 forward pass over a batch of sequence slots, with the KV cache.
 
 use engine::kernels::{self, AttnDims};
+use engine::nn;
 
 use super::config::Gpt2Params;
 use super::weights::Gpt2Weights;
 use crate::arch_error::ArchError;
 use crate::batch::{LogitsFor, Segment, plan};
 use crate::kv_cache::KvCache;
-use crate::ops::{add_bias, fit, linear};
+use crate::ops::{add_bias, fit};
 
+/// Activation buffers, grown once and reused by every call.
 #[derive(Debug, Default, Clone)]
 struct Scratch {
     x: Vec<f32>,
@@ -90,13 +92,12 @@ impl Gpt2 {
         let t: usize = segs.iter().map(|s| s.len).sum();
         let d = p.n_embd;
         let x = fit(&mut self.s.x, t * d);
+        let wpe = self.w.wpe.as_f32_slice()?;
         for (seg, (_, toks)) in segs.iter().zip(batch) {
-            for (j, &tok) in toks.iter().enumerate() {
-                let (id, pos, r) = (tok as usize, seg.position + j, seg.offset + j);
-                let row = &mut x[r * d..(r + 1) * d];
-                row.copy_from_slice(&self.w.wte[id * d..(id + 1) * d]);
-                kernels::add_inplace(row, &self.w.wpe[pos * d..(pos + 1) * d]);
-            }
+            let rows = &mut x[seg.offset * d..(seg.offset + seg.len) * d];
+            nn::embed(&self.w.wte, toks, rows)?;
+            let pos = seg.position * d..(seg.position + seg.len) * d;
+            kernels::add_inplace(rows, &wpe[pos]);
         }
         let n_layers = p.n_layer;
         for layer in 0..n_layers {
@@ -105,7 +106,7 @@ impl Gpt2 {
         for s in &segs {
             self.cache.commit(s.slot, s.len)?;
         }
-        Ok(self.logits(&segs, want))
+        self.logits(&segs, want)
     }
 
     // ANCHOR: gpt2_block
@@ -118,12 +119,10 @@ impl Gpt2 {
 
         // Attention: x += W_o · attention(split(W_qkv · LN1(x) + b)) + b_o
         let xn = fit(&mut s.xn, t * d);
-        for (row, out) in s.x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
-            kernels::layernorm(row, &l.ln1.0, &l.ln1.1, eps, out);
-        }
+        nn::layernorm(&s.x, &l.ln1.0, &l.ln1.1, eps, xn)?;
         let qkv = fit(&mut s.qkv, t * 3 * d);
-        linear(xn, t, &l.w_qkv, 3 * d, d, qkv);
-        add_bias(qkv, &l.b_qkv);
+        nn::linear(xn, t, &[&l.w_qkv], qkv)?;
+        add_bias(qkv, l.b_qkv.as_f32_slice()?);
         let q = fit(&mut s.q, t * d);
         for seg in segs {
             for j in 0..seg.len {
@@ -155,54 +154,44 @@ impl Gpt2 {
             );
         }
         let proj = fit(&mut s.proj, t * d);
-        linear(attn, t, &l.w_o, d, d, proj);
-        add_bias(proj, &l.b_o);
+        nn::linear(attn, t, &[&l.w_o], proj)?;
+        add_bias(proj, l.b_o.as_f32_slice()?);
         kernels::add_inplace(&mut s.x, proj);
 
         // MLP: x += W_proj · gelu(W_fc · LN2(x) + b_fc) + b_proj
-        for (row, out) in s.x.chunks_exact(d).zip(xn.chunks_exact_mut(d)) {
-            kernels::layernorm(row, &l.ln2.0, &l.ln2.1, eps, out);
-        }
+        nn::layernorm(&s.x, &l.ln2.0, &l.ln2.1, eps, xn)?;
         let h = fit(&mut s.h, t * 4 * d);
-        linear(xn, t, &l.w_fc, 4 * d, d, h);
-        add_bias(h, &l.b_fc);
+        nn::linear(xn, t, &[&l.w_fc], h)?;
+        add_bias(h, l.b_fc.as_f32_slice()?);
         kernels::gelu_tanh_inplace(h);
-        linear(h, t, &l.w_proj, d, 4 * d, proj);
-        add_bias(proj, &l.b_proj);
+        nn::linear(h, t, &[&l.w_proj], proj)?;
+        add_bias(proj, l.b_proj.as_f32_slice()?);
         kernels::add_inplace(&mut s.x, proj);
         Ok(())
     }
     // ANCHOR_END: gpt2_block
 
-    /// Final LayerNorm and the tied head for the requested rows.
-    fn logits(&mut self, segs: &[Segment], want: LogitsFor) -> Vec<Vec<f32>> {
+    /// Final LayerNorm and the tied head (`wte`) for the requested rows.
+    fn logits(&mut self, segs: &[Segment], want: LogitsFor) -> Result<Vec<Vec<f32>>, ArchError> {
         let p = &self.w.params;
         let (d, vocab) = (p.n_embd, p.vocab_size);
-        let xn = fit(&mut self.s.xn, d);
         segs.iter()
             .map(|seg| {
                 let rows = match want {
                     LogitsFor::Last => seg.offset + seg.len - 1..seg.offset + seg.len,
                     LogitsFor::All => seg.offset..seg.offset + seg.len,
                 };
+                let xn = fit(&mut self.s.xn, rows.len() * d);
+                nn::layernorm(
+                    &self.s.x[rows.start * d..rows.end * d],
+                    &self.w.ln_f.0,
+                    &self.w.ln_f.1,
+                    p.layer_norm_epsilon,
+                    xn,
+                )?;
                 let mut out = vec![0.0; rows.len() * vocab];
-                for (i, r) in rows.enumerate() {
-                    kernels::layernorm(
-                        &self.s.x[r * d..(r + 1) * d],
-                        &self.w.ln_f.0,
-                        &self.w.ln_f.1,
-                        p.layer_norm_epsilon,
-                        xn,
-                    );
-                    kernels::matvec(
-                        &self.w.wte,
-                        vocab,
-                        d,
-                        xn,
-                        &mut out[i * vocab..(i + 1) * vocab],
-                    );
-                }
-                out
+                nn::linear(xn, rows.len(), &[&self.w.wte], &mut out)?;
+                Ok(out)
             })
             .collect()
     }

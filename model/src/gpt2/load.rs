@@ -2,15 +2,34 @@
 
 use std::path::Path;
 
+use engine::Tensor;
+use half::{bf16, f16};
+
 use super::config::Gpt2Params;
 use super::weights::Gpt2Weights;
 use crate::arch_error::ArchError;
 use crate::config::Gpt2Config;
-use crate::safetensors::SafetensorsFile;
+use crate::safetensors::{SafetensorsFile, StDtype};
+
+/// Tensor `name` of `st` as an engine tensor in the file's dtype.
+fn read_tensor(st: &SafetensorsFile, name: &str) -> Result<Tensor, ArchError> {
+    let load = |e| ArchError::load(format!("tensor {name}"), e);
+    let info = st.tensor_info(name).map_err(load)?;
+    let shape = info.shape.clone();
+    let bytes = st.tensor_bytes(name).map_err(load)?;
+    let halves = || bytes.chunks_exact(2).map(|c| [c[0], c[1]]);
+    Ok(match info.dtype {
+        StDtype::F32 => Tensor::from_vec(st.tensor_f32(name).map_err(load)?.0, &shape)?,
+        StDtype::F16 => Tensor::from_f16(halves().map(f16::from_le_bytes).collect(), &shape)?,
+        StDtype::BF16 => Tensor::from_bf16(halves().map(bf16::from_le_bytes).collect(), &shape)?,
+    })
+}
 
 impl Gpt2Weights {
-    /// Load `dir/config.json` and `dir/model.safetensors` (f32, f16 or bf16),
-    /// converting to f32 and transposing the Conv1D weights.
+    /// Load `dir/config.json` and `dir/model.safetensors` (f32, f16 or
+    /// bf16). Matrices keep the file's dtype, the Conv1D weights transposed
+    /// to `[out][in]`; biases, LayerNorm parameters and position embeddings
+    /// are widened to f32.
     ///
     /// # Errors
     /// Unreadable or invalid files, missing tensors, wrong shapes.
@@ -25,10 +44,10 @@ impl Gpt2Weights {
         let mut failure = None;
         let w = Gpt2Weights::from_tensors(params, |name| {
             st.tensor_info(name).ok()?;
-            match st.tensor_f32(name) {
+            match read_tensor(&st, name) {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    failure = Some(ArchError::load(format!("tensor {name}"), e));
+                    failure = Some(e);
                     None
                 }
             }

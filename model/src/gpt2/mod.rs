@@ -4,6 +4,8 @@
 mod config;
 mod forward;
 mod load;
+#[cfg(test)]
+mod tests;
 mod weights;
 
 pub use config::Gpt2Params;

@@ -1,33 +1,37 @@
-//! GPT-2 weights as plain f32 matrices, `[out_features][in_features]`.
+//! GPT-2 weights as engine tensors: matrices `[out_features][in_features]`
+//! in the dtype the file stores them in, biases, LayerNorm parameters and
+//! position embeddings in f32.
+
+use engine::{DType, Tensor};
 
 use super::config::Gpt2Params;
 use crate::arch_error::ArchError;
 
 /// One block's weights. Hugging Face stores GPT-2's linear layers as
 /// `Conv1D` with the weight `[in][out]`; they are transposed on loading so
-/// every layer here is `[out][in]` like the Llama ones.
+/// every matrix here is `[out][in]` like the Llama ones.
 #[derive(Debug, Clone)]
 pub struct Gpt2Layer {
-    /// LayerNorm before attention: weight and bias, `[d]`.
-    pub ln1: (Vec<f32>, Vec<f32>),
-    /// Fused Q|K|V projection `[3d][d]` and bias `[3d]` (`attn.c_attn`).
-    pub w_qkv: Vec<f32>,
-    /// Bias of the fused projection.
-    pub b_qkv: Vec<f32>,
+    /// LayerNorm before attention: weight and bias, `[d]` (f32).
+    pub ln1: (Tensor, Tensor),
+    /// Fused Q|K|V projection `[3d][d]` (`attn.c_attn`).
+    pub w_qkv: Tensor,
+    /// Bias of the fused projection, `[3d]` (f32).
+    pub b_qkv: Tensor,
     /// Attention output projection `[d][d]` (`attn.c_proj`).
-    pub w_o: Vec<f32>,
-    /// Its bias.
-    pub b_o: Vec<f32>,
-    /// LayerNorm before the MLP.
-    pub ln2: (Vec<f32>, Vec<f32>),
+    pub w_o: Tensor,
+    /// Its bias, `[d]` (f32).
+    pub b_o: Tensor,
+    /// LayerNorm before the MLP: weight and bias, `[d]` (f32).
+    pub ln2: (Tensor, Tensor),
     /// MLP up projection `[4d][d]` (`mlp.c_fc`).
-    pub w_fc: Vec<f32>,
-    /// Its bias.
-    pub b_fc: Vec<f32>,
+    pub w_fc: Tensor,
+    /// Its bias, `[4d]` (f32).
+    pub b_fc: Tensor,
     /// MLP down projection `[d][4d]` (`mlp.c_proj`).
-    pub w_proj: Vec<f32>,
-    /// Its bias.
-    pub b_proj: Vec<f32>,
+    pub w_proj: Tensor,
+    /// Its bias, `[d]` (f32).
+    pub b_proj: Tensor,
 }
 
 /// All weights of a GPT-2 model.
@@ -36,71 +40,132 @@ pub struct Gpt2Weights {
     /// Dimensions.
     pub params: Gpt2Params,
     /// Token embeddings `[vocab][d]` (also the output head).
-    pub wte: Vec<f32>,
-    /// Learned position embeddings `[n_positions][d]`.
-    pub wpe: Vec<f32>,
+    pub wte: Tensor,
+    /// Learned position embeddings `[n_positions][d]` (f32).
+    pub wpe: Tensor,
     /// Blocks.
     pub layers: Vec<Gpt2Layer>,
-    /// Final LayerNorm weight and bias.
-    pub ln_f: (Vec<f32>, Vec<f32>),
+    /// Final LayerNorm weight and bias, `[d]` (f32).
+    pub ln_f: (Tensor, Tensor),
 }
 
-/// Transpose a row-major `rows × cols` matrix.
-pub fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; w.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = w[r * cols + c];
-        }
+fn check(name: &str, t: &Tensor, want: &[usize]) -> Result<(), ArchError> {
+    if t.shape() == want {
+        Ok(())
+    } else {
+        Err(ArchError::BadShape {
+            name: name.to_string(),
+            expected: want.to_vec(),
+            found: t.shape().to_vec(),
+        })
     }
-    out
+}
+
+/// `t` has shape `want` and is f32 (the forward pass reads it as a slice).
+fn check_f32(name: &str, t: &Tensor, want: &[usize]) -> Result<(), ArchError> {
+    check(name, t, want)?;
+    if t.dtype() != DType::F32 {
+        return Err(ArchError::Config(format!(
+            "{name} is {}, biases, norms and position embeddings must be f32",
+            t.dtype()
+        )));
+    }
+    Ok(())
+}
+
+/// What loading does to a tensor read from the file.
+#[derive(Clone, Copy)]
+enum As {
+    /// Kept as stored (`wte`).
+    Matrix,
+    /// A `Conv1D` weight, `[in][out]`: transposed to `[out][in]`, dtype kept.
+    Conv1D,
+    /// A vector or the position embeddings: widened to f32.
+    F32,
+}
+
+impl Gpt2Layer {
+    /// The matrices, with their names.
+    pub fn matrices(&self) -> [(&'static str, &Tensor); 4] {
+        [
+            ("w_qkv", &self.w_qkv),
+            ("w_o", &self.w_o),
+            ("w_fc", &self.w_fc),
+            ("w_proj", &self.w_proj),
+        ]
+    }
+
+    /// The f32 vectors (LayerNorm parameters and biases), with their names.
+    pub fn vectors(&self) -> [(&'static str, &Tensor); 8] {
+        [
+            ("ln1.weight", &self.ln1.0),
+            ("ln1.bias", &self.ln1.1),
+            ("b_qkv", &self.b_qkv),
+            ("b_o", &self.b_o),
+            ("ln2.weight", &self.ln2.0),
+            ("ln2.bias", &self.ln2.1),
+            ("b_fc", &self.b_fc),
+            ("b_proj", &self.b_proj),
+        ]
+    }
 }
 
 impl Gpt2Weights {
     /// Build the weights from named tensors in the Hugging Face layout.
-    /// `get(name)` returns a tensor's f32 data and shape; names are tried
-    /// with and without the `transformer.` prefix.
+    /// `get(name)` returns a tensor (any float dtype); names are tried with
+    /// and without the `transformer.` prefix. The `Conv1D` weights are
+    /// transposed to `[out][in]` and keep their dtype; biases, LayerNorm
+    /// parameters and position embeddings are widened to f32.
     ///
     /// # Errors
-    /// A missing tensor or a shape that does not match `params`.
+    /// A missing tensor, a shape that does not match `params`, or a tensor
+    /// the engine cannot transpose or widen.
     pub fn from_tensors(
         params: Gpt2Params,
-        mut get: impl FnMut(&str) -> Option<(Vec<f32>, Vec<usize>)>,
+        mut get: impl FnMut(&str) -> Option<Tensor>,
     ) -> Result<Self, ArchError> {
         params.validate()?;
         let d = params.n_embd;
-        let mut t = |name: &str, want: &[usize]| -> Result<Vec<f32>, ArchError> {
-            let (data, shape) = get(&format!("transformer.{name}"))
+        let mut t = |name: &str, want: &[usize], to: As| -> Result<Tensor, ArchError> {
+            let t = get(&format!("transformer.{name}"))
                 .or_else(|| get(name))
                 .ok_or_else(|| ArchError::Config(format!("tensor {name} is missing")))?;
-            if shape != want {
-                return Err(ArchError::BadShape {
-                    name: name.to_string(),
-                    expected: want.to_vec(),
-                    found: shape,
-                });
-            }
-            Ok(data)
+            check(name, &t, want)?;
+            Ok(match to {
+                As::Matrix => t,
+                As::Conv1D => t.transpose(0, 1)?.contiguous()?,
+                As::F32 => t.to_dtype(DType::F32)?,
+            })
         };
-        let wte = t("wte.weight", &[params.vocab_size, d])?;
-        let wpe = t("wpe.weight", &[params.n_positions, d])?;
+        let wte = t("wte.weight", &[params.vocab_size, d], As::Matrix)?;
+        let wpe = t("wpe.weight", &[params.n_positions, d], As::F32)?;
         let mut layers = Vec::with_capacity(params.n_layer);
         for i in 0..params.n_layer {
             let p = |s: &str| format!("h.{i}.{s}");
+            // Conv1D weights are `[in][out]` in the file.
+            let mut w = |name: &str, inp: usize, out: usize| t(&p(name), &[inp, out], As::Conv1D);
+            let w_qkv = w("attn.c_attn.weight", d, 3 * d)?;
+            let w_o = w("attn.c_proj.weight", d, d)?;
+            let w_fc = w("mlp.c_fc.weight", d, 4 * d)?;
+            let w_proj = w("mlp.c_proj.weight", 4 * d, d)?;
+            let mut v = |name: &str, n: usize| t(&p(name), &[n], As::F32);
             layers.push(Gpt2Layer {
-                ln1: (t(&p("ln_1.weight"), &[d])?, t(&p("ln_1.bias"), &[d])?),
-                w_qkv: transpose(&t(&p("attn.c_attn.weight"), &[d, 3 * d])?, d, 3 * d),
-                b_qkv: t(&p("attn.c_attn.bias"), &[3 * d])?,
-                w_o: transpose(&t(&p("attn.c_proj.weight"), &[d, d])?, d, d),
-                b_o: t(&p("attn.c_proj.bias"), &[d])?,
-                ln2: (t(&p("ln_2.weight"), &[d])?, t(&p("ln_2.bias"), &[d])?),
-                w_fc: transpose(&t(&p("mlp.c_fc.weight"), &[d, 4 * d])?, d, 4 * d),
-                b_fc: t(&p("mlp.c_fc.bias"), &[4 * d])?,
-                w_proj: transpose(&t(&p("mlp.c_proj.weight"), &[4 * d, d])?, 4 * d, d),
-                b_proj: t(&p("mlp.c_proj.bias"), &[d])?,
+                ln1: (v("ln_1.weight", d)?, v("ln_1.bias", d)?),
+                w_qkv,
+                b_qkv: v("attn.c_attn.bias", 3 * d)?,
+                w_o,
+                b_o: v("attn.c_proj.bias", d)?,
+                ln2: (v("ln_2.weight", d)?, v("ln_2.bias", d)?),
+                w_fc,
+                b_fc: v("mlp.c_fc.bias", 4 * d)?,
+                w_proj,
+                b_proj: v("mlp.c_proj.bias", d)?,
             });
         }
-        let ln_f = (t("ln_f.weight", &[d])?, t("ln_f.bias", &[d])?);
+        let ln_f = (
+            t("ln_f.weight", &[d], As::F32)?,
+            t("ln_f.bias", &[d], As::F32)?,
+        );
         Ok(Gpt2Weights {
             params,
             wte,
@@ -110,7 +175,8 @@ impl Gpt2Weights {
         })
     }
 
-    /// Check every tensor length against the parameters.
+    /// Check every tensor's shape against the parameters, and that the
+    /// vectors (biases, norms) and position embeddings are f32.
     ///
     /// # Errors
     /// [`ArchError::BadShape`] naming the tensor, or [`ArchError::Config`].
@@ -125,57 +191,86 @@ impl Gpt2Weights {
             )));
         }
         let d = p.n_embd;
-        let check = |name: String, got: usize, want: &[usize]| {
-            if got == want.iter().product::<usize>() {
-                Ok(())
-            } else {
-                Err(ArchError::BadShape {
-                    name,
-                    expected: want.to_vec(),
-                    found: vec![got],
-                })
-            }
-        };
-        check("wte".into(), self.wte.len(), &[p.vocab_size, d])?;
-        check("wpe".into(), self.wpe.len(), &[p.n_positions, d])?;
-        check("ln_f.weight".into(), self.ln_f.0.len(), &[d])?;
-        check("ln_f.bias".into(), self.ln_f.1.len(), &[d])?;
+        check("wte", &self.wte, &[p.vocab_size, d])?;
+        check_f32("wpe", &self.wpe, &[p.n_positions, d])?;
+        check_f32("ln_f.weight", &self.ln_f.0, &[d])?;
+        check_f32("ln_f.bias", &self.ln_f.1, &[d])?;
         for (i, l) in self.layers.iter().enumerate() {
-            let n = |s: &str| format!("h.{i}.{s}");
-            check(n("ln_1.weight"), l.ln1.0.len(), &[d])?;
-            check(n("ln_1.bias"), l.ln1.1.len(), &[d])?;
-            check(n("attn.c_attn.weight"), l.w_qkv.len(), &[3 * d, d])?;
-            check(n("attn.c_attn.bias"), l.b_qkv.len(), &[3 * d])?;
-            check(n("attn.c_proj.weight"), l.w_o.len(), &[d, d])?;
-            check(n("attn.c_proj.bias"), l.b_o.len(), &[d])?;
-            check(n("ln_2.weight"), l.ln2.0.len(), &[d])?;
-            check(n("ln_2.bias"), l.ln2.1.len(), &[d])?;
-            check(n("mlp.c_fc.weight"), l.w_fc.len(), &[4 * d, d])?;
-            check(n("mlp.c_fc.bias"), l.b_fc.len(), &[4 * d])?;
-            check(n("mlp.c_proj.weight"), l.w_proj.len(), &[d, 4 * d])?;
-            check(n("mlp.c_proj.bias"), l.b_proj.len(), &[d])?;
+            let n = |s: &str| format!("layer {i} {s}");
+            let want = [[3 * d, d], [d, d], [4 * d, d], [d, 4 * d]];
+            for ((name, t), w) in l.matrices().into_iter().zip(want) {
+                check(&n(name), t, &w)?;
+            }
+            let want = [d, d, 3 * d, d, d, d, 4 * d, d];
+            for ((name, t), w) in l.vectors().into_iter().zip(want) {
+                check_f32(&n(name), t, &[w])?;
+            }
         }
         Ok(())
     }
 
     /// Number of parameters (the tied head counted once).
     pub fn n_params(&self) -> usize {
-        let per: usize = self
+        let per_layer: usize = self
             .layers
             .iter()
             .map(|l| {
-                2 * l.ln1.0.len()
-                    + 2 * l.ln2.0.len()
-                    + l.w_qkv.len()
-                    + l.b_qkv.len()
-                    + l.w_o.len()
-                    + l.b_o.len()
-                    + l.w_fc.len()
-                    + l.b_fc.len()
-                    + l.w_proj.len()
-                    + l.b_proj.len()
+                l.matrices()
+                    .iter()
+                    .chain(l.vectors().iter())
+                    .map(|(_, t)| t.numel())
+                    .sum::<usize>()
             })
             .sum();
-        self.wte.len() + self.wpe.len() + per + 2 * self.ln_f.0.len()
+        self.wte.numel() + self.wpe.numel() + per_layer + self.ln_f.0.numel() + self.ln_f.1.numel()
+    }
+
+    /// Bytes the weights occupy in their dtypes (the tied head counted once).
+    pub fn n_bytes(&self) -> usize {
+        let size = |t: &Tensor| t.dtype().bytes_for(t.numel()).unwrap_or(0);
+        let per_layer: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.matrices()
+                    .iter()
+                    .chain(l.vectors().iter())
+                    .map(|(_, t)| size(t))
+                    .sum::<usize>()
+            })
+            .sum();
+        size(&self.wte) + size(&self.wpe) + per_layer + size(&self.ln_f.0) + size(&self.ln_f.1)
+    }
+
+    /// Bytes one decode step reads: every matrix (the tied head included)
+    /// and vector, but only one row of the position table (counted as
+    /// nothing).
+    pub fn bytes_per_token(&self) -> usize {
+        self.n_bytes() - self.wpe.dtype().bytes_for(self.wpe.numel()).unwrap_or(0)
+    }
+
+    /// The same model with every matrix (`wte`, which is also the head, and
+    /// the four per-block matrices) converted to `dtype`: widened, or
+    /// quantized with the engine's block rounding. Biases, LayerNorm
+    /// parameters and position embeddings stay f32.
+    ///
+    /// # Errors
+    /// If a matrix cannot be converted (a width that is not whole blocks,
+    /// or a non-finite weight).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Gpt2Weights, ArchError> {
+        let conv = |name: &str, t: &Tensor| {
+            t.to_dtype(dtype)
+                .map_err(|e| ArchError::Config(format!("converting {name} to {dtype}: {e}")))
+        };
+        let mut w = self.clone();
+        w.wte = conv("wte", &self.wte)?;
+        for (i, l) in w.layers.iter_mut().enumerate() {
+            let n = |s: &str| format!("layer {i} {s}");
+            l.w_qkv = conv(&n("w_qkv"), &l.w_qkv)?;
+            l.w_o = conv(&n("w_o"), &l.w_o)?;
+            l.w_fc = conv(&n("w_fc"), &l.w_fc)?;
+            l.w_proj = conv(&n("w_proj"), &l.w_proj)?;
+        }
+        Ok(w)
     }
 }
