@@ -27,6 +27,11 @@ pub struct ModelArgs {
     /// `INFER_THREADS` environment variable, else the number of physical cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Convert the weight matrices at load: widen them (`f32`, `f16`,
+    /// `bf16`) or quantize them (`q8_0`, `q4_0`, `q4_1`). Default: run them
+    /// in the dtype the file stores.
+    #[arg(long, value_name = "DTYPE")]
+    pub dtype: Option<engine::DType>,
     /// Positions per sequence in the KV cache.
     #[arg(long, default_value_t = 2048)]
     pub ctx: usize,
@@ -55,6 +60,9 @@ pub struct Loaded {
     pub kv_shape: KvShape,
     /// Parameters.
     pub n_params: usize,
+    /// Bytes of weights one decode step reads (every matrix and the output
+    /// head; one row of an embedding table counts as nothing).
+    pub bytes_per_token: usize,
     /// Seconds spent loading.
     pub load_secs: f64,
 }
@@ -129,8 +137,12 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
     let path = resolve_path(args.model.as_deref())?;
     let mut progress = Progress::new(path.display().to_string());
     if path.is_dir() {
-        let w = Gpt2Weights::from_hf_dir(&path)?;
-        let (kv_shape, n_params) = (w.params.kv_shape(), w.n_params());
+        let mut w = Gpt2Weights::from_hf_dir(&path)?;
+        if let Some(d) = args.dtype {
+            w = w.to_dtype(d)?;
+        }
+        let (kv_shape, n_params, bytes_per_token) =
+            (w.params.kv_shape(), w.n_params(), w.bytes_per_token());
         let tokenizer = gpt2_tokenizer(&path)?;
         let lm = Box::new(Gpt2::new(w, args.ctx, n_slots)?);
         let load_secs = progress.finish();
@@ -141,6 +153,7 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
             path,
             kv_shape,
             n_params,
+            bytes_per_token,
             load_secs,
         });
     }
@@ -153,8 +166,12 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
         );
     }
     let tokenizer = Some(Tokenizer::from_gguf(&g).context("reading the tokenizer from the GGUF")?);
-    let w = LlamaWeights::from_gguf(&g, |d, t| progress.update(d, t))?;
-    let (kv_shape, n_params) = (w.config.kv_shape(), w.n_params());
+    let mut w = LlamaWeights::from_gguf(&g, |d, t| progress.update(d, t))?;
+    if let Some(d) = args.dtype {
+        w = w.to_dtype(d)?;
+    }
+    let (kv_shape, n_params, bytes_per_token) =
+        (w.config.kv_shape(), w.n_params(), w.bytes_per_token());
     let lm = Box::new(Llama::new(w, args.ctx, n_slots)?);
     let load_secs = progress.finish();
     Ok(Loaded {
@@ -164,6 +181,7 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
         path,
         kv_shape,
         n_params,
+        bytes_per_token,
         load_secs,
     })
 }

@@ -23,6 +23,7 @@ pub mod generate;
 pub mod greedy;
 pub mod lm;
 pub mod penalties;
+pub mod perplexity;
 pub mod post;
 pub mod probs;
 pub mod processor;

@@ -29,6 +29,18 @@ pub trait LanguageModel {
     /// same order, the logits of the last position of each entry.
     fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, ModelError>;
 
+    /// Append `tokens` to `slot` and return the logits of *every* new
+    /// position, `tokens.len() × vocab` (what perplexity scoring needs).
+    /// The default feeds one token at a time; models override it with one
+    /// batched pass.
+    fn forward_all(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+        let mut out = Vec::with_capacity(tokens.len() * self.vocab_size());
+        for t in tokens {
+            out.extend(self.forward(&[(slot, std::slice::from_ref(t))])?.remove(0));
+        }
+        Ok(out)
+    }
+
     /// Roll `slot` back to its first `len` tokens.
     fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError>;
 

@@ -53,6 +53,35 @@ fn matvec(c: &mut Criterion) {
     g.finish();
 }
 
+/// Quantized matrix-vector products through `nn::linear` (activations
+/// quantized on the fly, integer dot products), as GB/s of blocks read.
+fn matvec_quant(c: &mut Criterion) {
+    let mut g = c.benchmark_group("matvec_quant");
+    for (rows, cols) in [(1536usize, 576usize), (49152, 576)] {
+        let w = engine::Tensor::from_vec(random(rows * cols, 3), &[rows, cols]).unwrap();
+        let x = random(cols, 4);
+        let mut out = vec![0.0; rows];
+        let shape = format!("{cols}x{rows}");
+        for dt in [
+            engine::DType::Q4_1,
+            engine::DType::Q8_0,
+            engine::DType::Q4_0,
+        ] {
+            let q = w.to_dtype(dt).unwrap();
+            g.throughput(Throughput::Bytes(dt.bytes_for(rows * cols).unwrap() as u64));
+            g.bench_function(BenchmarkId::new(dt.to_string(), &shape), |bch| {
+                bch.iter(|| engine::nn::linear(black_box(&x), 1, &[&q], &mut out).unwrap())
+            });
+        }
+    }
+    let big = random(64 << 20, 5);
+    g.throughput(Throughput::Bytes((big.len() * 4) as u64));
+    g.bench_function("stream_read_256MB", |bch| {
+        bch.iter(|| kernels::stream_sum(black_box(&big)))
+    });
+    g.finish();
+}
+
 fn rows(c: &mut Criterion) {
     let n = 49152;
     let x = random(n, 5);
@@ -111,5 +140,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_millis(1500))
 }
 
-criterion_group! { name = benches; config = config(); targets = matmul, matvec, rows, attention }
+criterion_group! { name = benches; config = config(); targets = matmul, matvec, matvec_quant, rows, attention }
 criterion_main!(benches);

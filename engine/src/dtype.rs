@@ -73,6 +73,29 @@ impl fmt::Display for DType {
     }
 }
 
+impl std::str::FromStr for DType {
+    type Err = String;
+
+    /// Parse a dtype's name as [`fmt::Display`] writes it (`f32`, `q4_1`, …),
+    /// ignoring case.
+    fn from_str(s: &str) -> Result<DType, String> {
+        let all = [
+            DType::F32,
+            DType::F16,
+            DType::BF16,
+            DType::Q8_0,
+            DType::Q4_0,
+            DType::Q4_1,
+        ];
+        all.into_iter()
+            .find(|d| d.to_string().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<String> = all.iter().map(ToString::to_string).collect();
+                format!("unknown dtype {s:?} (one of {})", names.join(", "))
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +106,7 @@ mod tests {
         assert_eq!(DType::Q8_0.bytes_for(64), Some(68));
         assert_eq!(DType::Q4_1.bytes_for(33), None);
         assert!(DType::Q4_0.is_quantized() && !DType::BF16.is_quantized());
+        assert_eq!("Q4_1".parse::<DType>(), Ok(DType::Q4_1));
+        assert!("q5_0".parse::<DType>().unwrap_err().contains("q8_0"));
     }
 }

@@ -34,6 +34,7 @@ pub mod error;
 pub mod kernels;
 pub mod nn;
 pub mod ops;
+pub mod profile;
 pub mod quant;
 pub mod tensor;
 pub mod threads;

@@ -189,3 +189,29 @@ fn linear_and_embed_reject_bad_shapes() {
     let q = w.to_dtype(DType::Q4_1).unwrap();
     nn::embed(&q, &[1], &mut e).unwrap();
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The multi-row SIMD matvec equals its plain twin on odd row counts
+    /// (the four-row body plus its tail) and odd block counts.
+    #[test]
+    fn matvec_matches_plain_twin(rows in 1usize..23, w in vec_strategy(1..7), seed in 0u64..1000) {
+        let cols = w.len();
+        let x: Vec<f32> = (0..cols).map(|i| (((i as u64 * 7919 + seed * 104729) % 2000) as f32 / 1000.0) - 1.0).collect();
+        let mut acts = Q8Acts::default();
+        acts.quantize(&x, cols);
+        let m: Vec<f32> = (0..rows).flat_map(|r| w.iter().map(move |v| v * (1.0 + r as f32 * 0.37) - r as f32 * 0.1)).collect();
+        for dt in QUANT {
+            let q = quant::quantize(dt, &m).unwrap();
+            let (mut fast, mut plain) = (vec![0f32; rows], vec![0f32; rows]);
+            dot::matvec(dt, &q, acts.row(0), &mut fast);
+            dot::matvec_scalar(dt, &q, acts.row(0), &mut plain);
+            for r in 0..rows {
+                let row = &m[r * cols..(r + 1) * cols];
+                let mag: f32 = row.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
+                prop_assert!((fast[r] - plain[r]).abs() <= 1e-5 * mag.max(1.0), "{dt} row {r}: {} vs {}", fast[r], plain[r]);
+            }
+        }
+    }
+}

@@ -33,6 +33,10 @@ impl LanguageModel for Llama {
         Ok(Llama::forward(self, batch, LogitsFor::Last)?)
     }
 
+    fn forward_all(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+        Ok(Llama::forward(self, &[(slot, tokens)], LogitsFor::All)?.remove(0))
+    }
+
     fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError> {
         let cache = self.cache_mut();
         // `len` counts tokens; rows differ from positions after an eviction.
@@ -68,6 +72,10 @@ impl LanguageModel for Gpt2 {
 
     fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, ModelError> {
         Ok(Gpt2::forward(self, batch, LogitsFor::Last)?)
+    }
+
+    fn forward_all(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+        Ok(Gpt2::forward(self, &[(slot, tokens)], LogitsFor::All)?.remove(0))
     }
 
     fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError> {

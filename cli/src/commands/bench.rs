@@ -25,6 +25,21 @@ pub struct BenchArgs {
     /// Context lengths at which to compare decoding with and without the cache.
     #[arg(long, value_delimiter = ',', default_value = "128,512")]
     pub positions: Vec<usize>,
+    /// Repeat the prefill and decode measurement this many times and report
+    /// the mean and standard deviation (as llama-bench's `-r`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub reps: u32,
+    /// Only prefill and decode with the cache (skip the no-cache comparisons).
+    #[arg(long)]
+    pub quick: bool,
+    /// Time each kind of operation during decode and count the thread
+    /// hand-offs (parallel regions) per decoded token.
+    #[arg(long)]
+    pub profile: bool,
+    /// Measure a streaming read in the same run and report decode speed as
+    /// a fraction of the bandwidth ceiling (weight bytes per token ÷ bytes/s).
+    #[arg(long)]
+    pub roofline: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -81,10 +96,37 @@ fn run_once(
     Ok((prefill, t1.elapsed().as_secs_f64()))
 }
 
+/// Mean and (sample) standard deviation.
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (m, var.sqrt())
+}
+
+/// Bytes per second of a plain streaming read of a buffer far larger than
+/// the caches, best of three, on the engine's threads.
+fn streaming_read_bytes_per_s() -> f64 {
+    let x = vec![1.0f32; 64 << 20];
+    let mut best = f64::MAX;
+    let mut sink = 0.0;
+    for _ in 0..4 {
+        let t = Instant::now();
+        sink += engine::kernels::stream_sum(&x);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(sink);
+    (x.len() * 4) as f64 / best
+}
+
 /// Run `infer bench`.
 pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
-    let need = a
-        .positions
+    let positions: &[usize] = if a.quick { &[] } else { &a.positions };
+    let need = positions
         .iter()
         .map(|p| p + a.new_tokens.min(16) + 1)
         .chain([a.prompt_tokens + a.new_tokens + 1])
@@ -99,80 +141,195 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     let p = prompt(a.prompt_tokens, vocab, 1);
 
     run_once(cached.as_mut(), &p[..p.len().min(8)], 2, "warm-up")?;
-    let (prefill, decode) = run_once(cached.as_mut(), &p, a.new_tokens, "decode with KV cache")?;
-    let mut recompute = Recompute::new(cached);
-    let (_, decode_nc) = run_once(
-        &mut recompute,
-        &p,
-        a.no_cache_tokens,
-        "decode without cache",
-    )?;
-    let mut cached = recompute.into_inner();
+    let (mut prefills, mut decodes) = (Vec::new(), Vec::new());
+    for _ in 0..a.reps {
+        let (prefill, decode) =
+            run_once(cached.as_mut(), &p, a.new_tokens, "decode with KV cache")?;
+        prefills.push(a.prompt_tokens as f64 / prefill);
+        decodes.push(a.new_tokens as f64 / decode);
+    }
+    let (prefill_tps, prefill_sd) = mean_sd(&prefills);
+    let (decode_tps, decode_sd) = mean_sd(&decodes);
 
+    let mut profile = None;
+    if a.profile {
+        engine::profile::reset();
+        engine::profile::enable(true);
+        let h0 = engine::threads::hand_offs();
+        let (_, secs) = run_once(cached.as_mut(), &p, a.new_tokens, "profiled decode")?;
+        let h1 = engine::threads::hand_offs();
+        engine::profile::enable(false);
+        // The prefill's ops are in the totals too: profile them separately
+        // and subtract, so the table is about decode steps only.
+        let pre = engine::profile::snapshot();
+        engine::profile::reset();
+        engine::profile::enable(true);
+        let h2 = engine::threads::hand_offs();
+        cached.clear(0);
+        cached.forward(&[(0, &p)]).map_err(|e| anyhow!(e))?;
+        let h3 = engine::threads::hand_offs();
+        engine::profile::enable(false);
+        let only_prefill = engine::profile::snapshot();
+        let rows: Vec<(&'static str, f64, u64)> = pre
+            .iter()
+            .zip(&only_prefill)
+            .map(|(&(op, s, c), &(_, sp, cp))| (op.name(), (s - sp).max(0.0), c.saturating_sub(cp)))
+            .collect();
+        let hand_offs = (h1 - h0).saturating_sub(h3 - h2) as f64 / a.new_tokens as f64;
+        profile = Some((rows, secs, hand_offs));
+    }
+
+    let roofline = if a.roofline {
+        let bw = streaming_read_bytes_per_s();
+        let bytes = loaded.bytes_per_token as f64;
+        Some((bw, bytes, bw / bytes))
+    } else {
+        None
+    };
+
+    let mut decode_nc_tps = None;
     let mut speedups = Vec::new();
-    for &pos in &a.positions {
-        let pp = prompt(pos, vocab, 2);
-        let k = a.new_tokens.clamp(1, 16);
-        let (_, with) = run_once(cached.as_mut(), &pp, k, &format!("{pos} positions, cache"))?;
-        let mut rc = Recompute::new(cached);
-        let k_nc = a.no_cache_tokens.clamp(1, 4);
-        let (_, without) = run_once(&mut rc, &pp, k_nc, &format!("{pos} positions, no cache"))?;
-        cached = rc.into_inner();
-        let (with_tps, without_tps) = (k as f64 / with, k_nc as f64 / without);
-        speedups.push((pos, with_tps, without_tps));
+    if !a.quick {
+        let mut recompute = Recompute::new(cached);
+        let (_, decode_nc) = run_once(
+            &mut recompute,
+            &p,
+            a.no_cache_tokens,
+            "decode without cache",
+        )?;
+        decode_nc_tps = Some(a.no_cache_tokens as f64 / decode_nc);
+        cached = recompute.into_inner();
+        for &pos in positions {
+            let pp = prompt(pos, vocab, 2);
+            let k = a.new_tokens.clamp(1, 16);
+            let (_, with) = run_once(cached.as_mut(), &pp, k, &format!("{pos} positions, cache"))?;
+            let mut rc = Recompute::new(cached);
+            let k_nc = a.no_cache_tokens.clamp(1, 4);
+            let (_, without) = run_once(&mut rc, &pp, k_nc, &format!("{pos} positions, no cache"))?;
+            cached = rc.into_inner();
+            let (with_tps, without_tps) = (k as f64 / with, k_nc as f64 / without);
+            speedups.push((pos, with_tps, without_tps));
+        }
     }
     if std::io::stderr().is_terminal() {
         eprint!("\r{:60}\r", "");
     }
 
-    let prefill_tps = a.prompt_tokens as f64 / prefill;
-    let decode_tps = a.new_tokens as f64 / decode;
-    let decode_nc_tps = a.no_cache_tokens as f64 / decode_nc;
     if a.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "model": loaded.path.display().to_string(),
             "threads": threads,
-            "prefill": { "tokens": a.prompt_tokens, "seconds": prefill, "tok_per_s": prefill_tps },
-            "decode_kv_cache": { "tokens": a.new_tokens, "seconds": decode, "tok_per_s": decode_tps },
-            "decode_no_cache": { "tokens": a.no_cache_tokens, "seconds": decode_nc, "tok_per_s": decode_nc_tps },
-            "kv_cache_speedup": speedups.iter().map(|&(pos, w, wo)| serde_json::json!({
-                "positions": pos, "cache_tok_per_s": w, "no_cache_tok_per_s": wo, "speedup": w / wo
-            })).collect::<Vec<_>>(),
+            "reps": a.reps,
+            "prefill": { "tokens": a.prompt_tokens, "tok_per_s": prefill_tps, "sd": prefill_sd, "runs": prefills },
+            "decode_kv_cache": { "tokens": a.new_tokens, "tok_per_s": decode_tps, "sd": decode_sd, "runs": decodes },
         });
+        if let Some(nc) = decode_nc_tps {
+            v["decode_no_cache"] =
+                serde_json::json!({ "tokens": a.no_cache_tokens, "tok_per_s": nc });
+            v["kv_cache_speedup"] = speedups.iter().map(|&(pos, w, wo)| serde_json::json!({
+                "positions": pos, "cache_tok_per_s": w, "no_cache_tok_per_s": wo, "speedup": w / wo
+            })).collect::<Vec<_>>().into();
+        }
+        if let Some((rows, secs, hand_offs)) = &profile {
+            v["profile"] = serde_json::json!({
+                "decode_seconds": secs,
+                "hand_offs_per_token": hand_offs,
+                "ops": rows.iter().map(|(name, s, c)| serde_json::json!({
+                    "op": name, "seconds": s, "calls": c
+                })).collect::<Vec<_>>(),
+            });
+        }
+        if let Some((bw, bytes, ceiling)) = roofline {
+            v["roofline"] = serde_json::json!({
+                "stream_bytes_per_s": bw, "weight_bytes_per_token": bytes,
+                "ceiling_tok_per_s": ceiling, "fraction": decode_tps / ceiling
+            });
+        }
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
-    writeln!(out, "model: {}   threads: {threads}", loaded.path.display())?;
+    writeln!(
+        out,
+        "model: {}   threads: {threads}   reps: {}",
+        loaded.path.display(),
+        a.reps
+    )?;
     writeln!(
         out,
         "{:<44} {:>7} {:>9} {:>9}",
-        "phase", "tokens", "seconds", "tok/s"
+        "phase", "tokens", "tok/s", "± sd"
     )?;
-    let rows = [
-        (
-            format!("prefill ({}-token prompt)", a.prompt_tokens),
-            a.prompt_tokens,
-            prefill,
-        ),
-        (
-            format!("decode with KV cache (after {} tokens)", a.prompt_tokens),
-            a.new_tokens,
-            decode,
-        ),
-        (
+    writeln!(
+        out,
+        "{:<44} {:>7} {prefill_tps:>9.1} {prefill_sd:>9.1}",
+        format!("prefill ({}-token prompt)", a.prompt_tokens),
+        a.prompt_tokens
+    )?;
+    writeln!(
+        out,
+        "{:<44} {:>7} {decode_tps:>9.1} {decode_sd:>9.1}",
+        format!("decode with KV cache (after {} tokens)", a.prompt_tokens),
+        a.new_tokens
+    )?;
+    if let Some(nc) = decode_nc_tps {
+        writeln!(
+            out,
+            "{:<44} {:>7} {nc:>9.2}",
             format!("decode without cache (after {} tokens)", a.prompt_tokens),
-            a.no_cache_tokens,
-            decode_nc,
-        ),
-    ];
-    for (name, n, s) in rows {
-        writeln!(out, "{name:<44} {n:>7} {s:>9.3} {:>9.1}", n as f64 / s)?;
+            a.no_cache_tokens
+        )?;
     }
     for (pos, w, wo) in speedups {
         writeln!(
             out,
             "KV-cache speedup at {pos:>5} positions: {w:>7.1} vs {wo:>7.2} tok/s = {:>6.1}×",
             w / wo
+        )?;
+    }
+    if let Some((rows, secs, hand_offs)) = profile {
+        let n = a.new_tokens as f64;
+        writeln!(
+            out,
+            "\nprofile of {} decode steps ({:.2} ms per token):",
+            a.new_tokens,
+            secs * 1e3 / n
+        )?;
+        writeln!(
+            out,
+            "{:<26} {:>10} {:>8} {:>12}",
+            "op", "µs/token", "share", "calls/token"
+        )?;
+        let mut timed = 0.0;
+        for (name, s, c) in &rows {
+            timed += s;
+            writeln!(
+                out,
+                "{name:<26} {:>10.1} {:>7.1}% {:>12.1}",
+                s * 1e6 / n,
+                100.0 * s / secs,
+                *c as f64 / n
+            )?;
+        }
+        let rest = (secs - timed).max(0.0);
+        writeln!(
+            out,
+            "{:<26} {:>10.1} {:>7.1}%",
+            "other (cache, sampling…)",
+            rest * 1e6 / n,
+            100.0 * rest / secs
+        )?;
+        writeln!(
+            out,
+            "thread hand-offs (parallel regions) per token: {hand_offs:.1}"
+        )?;
+    }
+    if let Some((bw, bytes, ceiling)) = roofline {
+        writeln!(
+            out,
+            "\nroofline: streaming read {:.1} GB/s, {:.1} MB of weights per token -> ceiling {ceiling:.0} tok/s; decode reaches {:.0}% of it",
+            bw / 1e9,
+            bytes / 1e6,
+            100.0 * decode_tps / ceiling
         )?;
     }
     Ok(())

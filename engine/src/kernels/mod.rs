@@ -176,11 +176,13 @@ pub fn layernorm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
 
 /// SiLU in place: `x * sigmoid(x)`.
 pub fn silu_inplace(x: &mut [f32]) {
+    let _t = crate::profile::timer(crate::profile::Op::Elementwise);
     simd!(avx2_neon: silu_inplace(x))
 }
 
 /// GELU (tanh form, as GPT-2) in place.
 pub fn gelu_tanh_inplace(x: &mut [f32]) {
+    let _t = crate::profile::timer(crate::profile::Op::Elementwise);
     simd!(avx2_neon: gelu_tanh_inplace(x))
 }
 
@@ -189,6 +191,7 @@ pub fn gelu_tanh_inplace(x: &mut [f32]) {
 /// # Panics
 /// If `x.len() != y.len()`.
 pub fn mul_inplace(x: &mut [f32], y: &[f32]) {
+    let _t = crate::profile::timer(crate::profile::Op::Elementwise);
     assert_eq!(x.len(), y.len(), "mul_inplace: lengths differ");
     simd!(avx2_neon: mul_inplace(x, y))
 }
@@ -198,6 +201,7 @@ pub fn mul_inplace(x: &mut [f32], y: &[f32]) {
 /// # Panics
 /// If `x.len() != y.len()`.
 pub fn add_inplace(x: &mut [f32], y: &[f32]) {
+    let _t = crate::profile::timer(crate::profile::Op::Elementwise);
     assert_eq!(x.len(), y.len(), "add_inplace: lengths differ");
     simd!(avx2_neon: add_inplace(x, y))
 }
@@ -210,6 +214,7 @@ pub fn add_inplace(x: &mut [f32], y: &[f32]) {
 /// # Panics
 /// If `x.len() != n_heads * head_dim` or `head_dim` is odd.
 pub fn rope_inplace(x: &mut [f32], n_heads: usize, head_dim: usize, pos: usize, theta_base: f32) {
+    let _t = crate::profile::timer(crate::profile::Op::Rope);
     assert_eq!(
         x.len(),
         n_heads * head_dim,
@@ -600,6 +605,7 @@ pub fn attention_decode(
     seq_len: usize,
     out: &mut [f32],
 ) {
+    let _t = crate::profile::timer(crate::profile::Op::Attention);
     check_attn(
         dims,
         q.len(),
@@ -632,6 +638,7 @@ pub fn attention_prefill(
     t: usize,
     out: &mut [f32],
 ) {
+    let _t = crate::profile::timer(crate::profile::Op::Attention);
     check_attn(
         dims,
         q.len(),

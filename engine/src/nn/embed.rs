@@ -10,6 +10,7 @@ use crate::tensor::Tensor;
 /// [`EngineError::OutOfRange`] for an id past the table,
 /// [`EngineError::ShapeMismatch`] if `out` is not `ids.len() × d`.
 pub fn embed(table: &Tensor, ids: &[u32], out: &mut [f32]) -> Result<()> {
+    let _t = crate::profile::timer(crate::profile::Op::Embed);
     let m = Matrix::new(table, "embed")?;
     let d = m.cols;
     if ids.len().checked_mul(d) != Some(out.len()) {

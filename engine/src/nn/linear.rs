@@ -44,6 +44,7 @@ fn segments(
 /// there are none, [`EngineError::ShapeMismatch`] if the widths or the
 /// buffer lengths disagree.
 pub fn linear(x: &[f32], t: usize, parts: &[&Tensor], out: &mut [f32]) -> Result<()> {
+    let _t = crate::profile::timer(crate::profile::Op::Linear);
     let op = "linear";
     let mats = parts
         .iter()

@@ -98,10 +98,7 @@ impl<'a> Matrix<'a> {
             }
             Rows::Quant(dt, bytes) => {
                 let rb = dt.bytes_for(c).unwrap_or(0);
-                let a = qx.row(tok);
-                for (o, r) in out.iter_mut().zip(rows) {
-                    *o = dot::dot(dt, &bytes[r * rb..(r + 1) * rb], a);
-                }
+                dot::matvec(dt, &bytes[rows.start * rb..rows.end * rb], qx.row(tok), out);
             }
         }
     }

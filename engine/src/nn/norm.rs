@@ -32,6 +32,7 @@ fn check_rows(x: &[f32], out: &[f32], d: usize, op: &'static str) -> Result<()> 
 /// # Errors
 /// If `w` is not an f32 vector or the lengths disagree.
 pub fn rmsnorm(x: &[f32], w: &Tensor, eps: f32, out: &mut [f32]) -> Result<()> {
+    let _t = crate::profile::timer(crate::profile::Op::Norm);
     let d = w.numel();
     let w = vector(w, d, "rmsnorm")?;
     check_rows(x, out, d, "rmsnorm")?;
@@ -46,6 +47,7 @@ pub fn rmsnorm(x: &[f32], w: &Tensor, eps: f32, out: &mut [f32]) -> Result<()> {
 /// # Errors
 /// If `w` or `b` is not an f32 vector or the lengths disagree.
 pub fn layernorm(x: &[f32], w: &Tensor, b: &Tensor, eps: f32, out: &mut [f32]) -> Result<()> {
+    let _t = crate::profile::timer(crate::profile::Op::Norm);
     let d = w.numel();
     let (w, b) = (vector(w, d, "layernorm")?, vector(b, d, "layernorm")?);
     check_rows(x, out, d, "layernorm")?;

@@ -100,3 +100,33 @@ pub fn dot(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
     }
 }
 // ANCHOR_END: dot_dispatch
+
+/// Plain twin of [`matvec`]: one [`dot_scalar`] per row.
+pub fn matvec_scalar(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
+    let rb = dtype.bytes_for(a.qs.len()).unwrap_or(0);
+    for (o, row) in out.iter_mut().zip(w.chunks_exact(rb.max(1))) {
+        *o = dot_scalar(dtype, row, a);
+    }
+}
+
+/// `out[r] = row r of w · a` for a matrix of `out.len()` quantized rows,
+/// with the best kernel for this CPU (AVX2: four rows at a time).
+///
+/// # Panics
+/// If `dtype` is not quantized or the lengths disagree.
+pub fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
+    let rb = dtype.bytes_for(a.qs.len());
+    assert!(
+        dtype.is_quantized() && rb.and_then(|rb| rb.checked_mul(out.len())) == Some(w.len()),
+        "quant::matvec: {} bytes of {dtype} for {} rows of {} activations",
+        w.len(),
+        out.len(),
+        a.qs.len()
+    );
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot`; the lengths were checked above.
+        Level::Avx2 | Level::Avx512 => unsafe { avx2::matvec(dtype, w, a, out) },
+        _ => matvec_scalar(dtype, w, a, out),
+    }
+}

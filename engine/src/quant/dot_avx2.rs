@@ -134,3 +134,156 @@ unsafe fn dot_q8_0(w: &[u8], a: Q8Row<'_>) -> f32 {
     // SAFETY: AVX2 is enabled for this function.
     unsafe { hsum(acc) }
 }
+
+/// Ask for the group of four rows two groups ahead of `base` (rows of
+/// `rb` bytes), a few cache lines per block step, so that memory streams in
+/// while this group is being multiplied. Prefetches never fault; the
+/// address is only computed (`wrapping_add`), never dereferenced.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn prefetch_ahead(base: *const u8, rb: usize, b: usize, nb: usize) {
+    let lines = (4 * rb).div_ceil(64);
+    let per_step = lines.div_ceil(nb);
+    let ahead = base.wrapping_add(8 * rb);
+    for k in b * per_step..((b + 1) * per_step).min(lines) {
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(k * 64) as *const i8);
+    }
+}
+
+/// Rows of a 4-bit matrix times one activation row, four rows at a time:
+/// the activation block is loaded once for the four, the integer sums of
+/// the four rows are reduced together (`hadd`), and their scales are
+/// converted from f16 in one instruction. `Q4_1 = false` is Q4_0, whose
+/// offset of 8 becomes a "minimum" of `−8·d` against `d_a·Σq`.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `w` holds `out.len()` rows of `a.d.len()` blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn matvec_q4<const Q4_1: bool>(w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
+    let (block, codes_at) = if Q4_1 { (20, 4) } else { (18, 2) };
+    let nb = a.d.len();
+    let rb = nb * block;
+    let rows = out.len();
+    let full = rows / 4 * 4;
+    // SAFETY (whole body): every pointer below stays inside row r..r+4 of
+    // `w` (r + 4 <= rows) or inside block b < nb of the activations.
+    unsafe {
+        let ones = _mm256_set1_epi16(1);
+        let m4 = _mm256_set1_epi8(0x0f);
+        let hi_shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+        let take_d = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+        let take_m = _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7);
+        for r in (0..full).step_by(4) {
+            let base = w.as_ptr().add(r * rb);
+            let mut acc = _mm256_setzero_ps();
+            let mut mins = _mm_setzero_ps();
+            for b in 0..nb {
+                prefetch_ahead(base, rb, b, nb);
+                let q = _mm256_loadu_si256(a.qs.as_ptr().add(b * QK) as *const __m256i);
+                let p = base.add(b * block);
+                let row_sums = |j: usize| {
+                    // 16 bytes in both halves; the high half shifted by 4:
+                    // low nibbles (elements 0..16), then high (16..32).
+                    let v = _mm256_broadcastsi128_si256(_mm_loadu_si128(
+                        p.add(j * rb + codes_at) as *const __m128i,
+                    ));
+                    let codes = _mm256_and_si256(_mm256_srlv_epi32(v, hi_shift), m4);
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(codes, q), ones)
+                };
+                let s01 = _mm256_hadd_epi32(row_sums(0), row_sums(1));
+                let s23 = _mm256_hadd_epi32(row_sums(2), row_sums(3));
+                // [r0 r1 r2 r3 | r0 r1 r2 r3]: elements 0..16 and 16..32.
+                let sums = _mm256_cvtepi32_ps(_mm256_hadd_epi32(s01, s23));
+                let scale = |j: usize| -> i32 {
+                    if Q4_1 {
+                        (p.add(j * rb) as *const i32).read_unaligned()
+                    } else {
+                        i32::from((p.add(j * rb) as *const u16).read_unaligned())
+                    }
+                };
+                let packed = _mm_setr_epi32(scale(0), scale(1), scale(2), scale(3));
+                // [d0 m0 d1 m1 d2 m2 d3 m3] (Q4_0: [d0 0 d1 0 …]).
+                let dm = _mm256_cvtph_ps(packed);
+                let d = _mm256_permutevar8x32_ps(dm, take_d);
+                let da = *a.d.get_unchecked(b);
+                acc = _mm256_fmadd_ps(d, _mm256_mul_ps(sums, _mm256_set1_ps(da)), acc);
+                if Q4_1 {
+                    let m = _mm256_castps256_ps128(_mm256_permutevar8x32_ps(dm, take_m));
+                    mins = _mm_fmadd_ps(m, _mm_set1_ps(*a.s.get_unchecked(b)), mins);
+                } else {
+                    let off = -8.0 * da * *a.isum.get_unchecked(b) as f32;
+                    mins = _mm_fmadd_ps(_mm256_castps256_ps128(d), _mm_set1_ps(off), mins);
+                }
+            }
+            let total = _mm_add_ps(
+                _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)),
+                mins,
+            );
+            _mm_storeu_ps(out.as_mut_ptr().add(r), total);
+        }
+        for r in full..rows {
+            let row = &w[r * rb..(r + 1) * rb];
+            out[r] = if Q4_1 { dot_q4_1(row, a) } else { dot_q4_0(row, a) };
+        }
+    }
+}
+
+/// Rows of a Q8_0 matrix times one activation row, four rows at a time
+/// (as [`matvec_q4`]).
+///
+/// # Safety
+/// AVX2, FMA and F16C; `w` holds `out.len()` rows of `a.d.len()` blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn matvec_q8_0(w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
+    let nb = a.d.len();
+    let rb = nb * 34;
+    let rows = out.len();
+    let full = rows / 4 * 4;
+    // SAFETY (whole body): as in `matvec_q4`.
+    unsafe {
+        let ones = _mm256_set1_epi16(1);
+        for r in (0..full).step_by(4) {
+            let base = w.as_ptr().add(r * rb);
+            let mut acc = _mm256_setzero_ps();
+            for b in 0..nb {
+                prefetch_ahead(base, rb, b, nb);
+                let q = _mm256_loadu_si256(a.qs.as_ptr().add(b * QK) as *const __m256i);
+                let p = base.add(b * 34);
+                let row_sums = |j: usize| {
+                    let x = _mm256_loadu_si256(p.add(j * rb + 2) as *const __m256i);
+                    let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(q, x));
+                    _mm256_madd_epi16(pairs, ones)
+                };
+                let s01 = _mm256_hadd_epi32(row_sums(0), row_sums(1));
+                let s23 = _mm256_hadd_epi32(row_sums(2), row_sums(3));
+                let sums = _mm256_cvtepi32_ps(_mm256_hadd_epi32(s01, s23));
+                let scale = |j: usize| i32::from((p.add(j * rb) as *const u16).read_unaligned());
+                let packed = _mm_setr_epi32(scale(0), scale(1), scale(2), scale(3));
+                let d4 = _mm_cvtph_ps(_mm_packus_epi32(packed, packed));
+                let d = _mm256_set_m128(d4, d4);
+                let da = *a.d.get_unchecked(b);
+                acc = _mm256_fmadd_ps(d, _mm256_mul_ps(sums, _mm256_set1_ps(da)), acc);
+            }
+            let total = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+            _mm_storeu_ps(out.as_mut_ptr().add(r), total);
+        }
+        for r in full..rows {
+            out[r] = dot_q8_0(&w[r * rb..(r + 1) * rb], a);
+        }
+    }
+}
+
+/// Rows of a quantized matrix times one activation row.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `w` holds `out.len()` rows of `a.d.len()` blocks of `dtype`.
+pub unsafe fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match dtype {
+            DType::Q4_1 => matvec_q4::<true>(w, a, out),
+            DType::Q4_0 => matvec_q4::<false>(w, a, out),
+            _ => matvec_q8_0(w, a, out),
+        }
+    }
+}

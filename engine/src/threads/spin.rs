@@ -123,8 +123,9 @@ impl SpinPool {
         INSIDE.set(true);
         let mine = catch_unwind(AssertUnwindSafe(|| take_tasks(s, f)));
         INSIDE.set(false);
+        let mut spins = 0u32;
         while s.active.load(Ordering::Acquire) != 0 {
-            std::hint::spin_loop();
+            backoff(&mut spins);
         }
         *lock(&s.job) = None;
         let theirs = s.panicked.swap(false, Ordering::Relaxed);
@@ -140,6 +141,18 @@ impl Drop for SpinPool {
         self.shared.shutdown.store(true, Ordering::Release);
         let _g = lock(&self.shared.sleepers);
         self.shared.wake.notify_all();
+    }
+}
+
+/// One round of busy-waiting: a pause instruction, and after a few
+/// thousand rounds a yield, so that on an oversubscribed machine the thread
+/// being waited for gets the core.
+fn backoff(spins: &mut u32) {
+    *spins = spins.wrapping_add(1);
+    if *spins < 1 << 12 {
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
     }
 }
 
@@ -176,8 +189,7 @@ fn worker(s: &Shared) {
                 seen = e;
                 break;
             }
-            std::hint::spin_loop();
-            spins = spins.wrapping_add(1);
+            backoff(&mut spins);
             if spins.is_multiple_of(1024)
                 && idle_since.get_or_insert_with(Instant::now).elapsed() > SPIN
             {

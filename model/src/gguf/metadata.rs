@@ -50,6 +50,26 @@ pub enum MetaType {
 }
 
 impl MetaType {
+    /// The GGUF type id.
+    pub fn id(self) -> u32 {
+        use MetaType::*;
+        match self {
+            U8 => 0,
+            I8 => 1,
+            U16 => 2,
+            I16 => 3,
+            U32 => 4,
+            I32 => 5,
+            F32 => 6,
+            Bool => 7,
+            String => 8,
+            Array => 9,
+            U64 => 10,
+            I64 => 11,
+            F64 => 12,
+        }
+    }
+
     /// The type for a GGUF type id, if the id is defined.
     pub fn from_id(id: u32) -> Option<MetaType> {
         use MetaType::*;

@@ -15,6 +15,7 @@ mod error;
 pub mod header;
 pub mod metadata;
 pub mod tensor_info;
+pub mod write;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -164,6 +164,20 @@ impl LlamaWeights {
             + self.lm_head.as_ref().map_or(0, size)
     }
 
+    /// Bytes one decode step reads: every matrix and the output head, but
+    /// only one row of an untied embedding table (counted as nothing).
+    pub fn bytes_per_token(&self) -> usize {
+        let untied_embd = match &self.lm_head {
+            Some(_) => self
+                .tok_embd
+                .dtype()
+                .bytes_for(self.tok_embd.numel())
+                .unwrap_or(0),
+            None => 0,
+        };
+        self.n_bytes() - untied_embd
+    }
+
     /// The same model with every matrix (embeddings and head included)
     /// converted to `dtype`: widened, or quantized with the engine's block
     /// rounding. Norm weights stay f32.

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Fixtures for the quantized path's parity with llama.cpp: logits and greedy
+# continuations of SmolLM2 Q4_1 on a few prompts, computed by llama.cpp
+# 0c1e570 (built by scripts/bench-vs-llama-cpp.sh --build-only) through a
+# small program against its library (scripts/llama-cpp/dump_logits.cpp).
+# Writes tests/fixtures/llama-cpp/smollm2_q4_1.jsonl. Developers only; CI
+# uses the committed file.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${INFER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/inference-from-scratch}"
+llama_dir="${LLAMA_CPP_DIR:-$cache/llama.cpp-0c1e570}"
+model="$cache/SmolLM2-135M-Instruct.Q4_1.gguf"
+"$root/scripts/bench-vs-llama-cpp.sh" --build-only
+"$root/scripts/fetch-model.sh" >/dev/null
+bin="$llama_dir/build/dump_logits"
+g++ -O2 -std=c++17 -o "$bin" "$root/scripts/llama-cpp/dump_logits.cpp" \
+    -I "$llama_dir/src/include" -I "$llama_dir/src/ggml/include" \
+    -L "$llama_dir/build/bin" -lllama -lggml -lggml-base -Wl,-rpath,"$llama_dir/build/bin"
+mkdir -p "$root/tests/fixtures/llama-cpp"
+printf '%s\n' \
+    "The capital of France is" \
+    "Once upon a time, in a small village," \
+    "def fibonacci(n):" \
+    "The three primary colors are" \
+    "Water boils at a temperature of" \
+    | "$bin" "$model" 32 97 2 2>/dev/null > "$root/tests/fixtures/llama-cpp/smollm2_q4_1.jsonl"
+wc -c "$root/tests/fixtures/llama-cpp/smollm2_q4_1.jsonl"
