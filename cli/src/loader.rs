@@ -32,6 +32,10 @@ pub struct ModelArgs {
     /// in the dtype the file stores.
     #[arg(long, value_name = "DTYPE")]
     pub dtype: Option<engine::DType>,
+    /// Element type of the KV cache: `f16` (half the memory, as llama.cpp's
+    /// default) or `f32` (exact).
+    #[arg(long, value_name = "TYPE", default_value = "f16")]
+    pub cache_type: model::kv_cache::CacheType,
     /// Positions per sequence in the KV cache.
     #[arg(long, default_value_t = 2048)]
     pub ctx: usize,
@@ -144,7 +148,7 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
         let (kv_shape, n_params, bytes_per_token) =
             (w.params.kv_shape(), w.n_params(), w.bytes_per_token());
         let tokenizer = gpt2_tokenizer(&path)?;
-        let lm = Box::new(Gpt2::new(w, args.ctx, n_slots)?);
+        let lm = Box::new(Gpt2::new(w, args.ctx, n_slots)?.with_cache_type(args.cache_type)?);
         let load_secs = progress.finish();
         return Ok(Loaded {
             lm,
@@ -172,7 +176,7 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
     }
     let (kv_shape, n_params, bytes_per_token) =
         (w.config.kv_shape(), w.n_params(), w.bytes_per_token());
-    let lm = Box::new(Llama::new(w, args.ctx, n_slots)?);
+    let lm = Box::new(Llama::new(w, args.ctx, n_slots)?.with_cache_type(args.cache_type)?);
     let load_secs = progress.finish();
     Ok(Loaded {
         lm,

@@ -8,7 +8,9 @@
 //!
 //! # Layout
 //!
-//! K and V are two separate preallocated `f32` buffers, each laid out as
+//! K and V are two separate preallocated buffers of f32 or f16 (the
+//! [`CacheType`]; f16 halves the memory and the bytes each decode step
+//! reads, as llama.cpp's default cache does), each laid out as
 //!
 //! ```text
 //! [slot][layer][kv_head][position][head_dim]
@@ -43,6 +45,8 @@
 //! so a query sees every kept key at its true distance. After an eviction
 //! the row index of a token (`len`) and its absolute position differ.
 
+use engine::kernels::KvSlice;
+use half::f16;
 use thiserror::Error;
 
 /// Errors from KV-cache operations; each names the slot and the numbers.
@@ -168,14 +172,113 @@ pub struct Reservation {
     pub position: usize,
 }
 
+/// The element type of a KV cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheType {
+    /// 32-bit floats: exact.
+    #[default]
+    F32,
+    /// 16-bit floats: half the memory; keys and values rounded to f16
+    /// (relative error ≤ 2⁻¹¹).
+    F16,
+}
+
+impl CacheType {
+    /// Bytes per element.
+    pub fn bytes(self) -> usize {
+        match self {
+            CacheType::F32 => 4,
+            CacheType::F16 => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for CacheType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CacheType::F32 => "f32",
+            CacheType::F16 => "f16",
+        })
+    }
+}
+
+impl std::str::FromStr for CacheType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(CacheType::F32),
+            "f16" => Ok(CacheType::F16),
+            _ => Err(format!("unknown cache type {s:?} (f32 or f16)")),
+        }
+    }
+}
+
+/// One of the two buffers (K or V), in the cache's element type.
+#[derive(Debug, Clone)]
+enum KvBuf {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+}
+
+impl KvBuf {
+    fn zeros(ty: CacheType, n: usize) -> KvBuf {
+        match ty {
+            CacheType::F32 => KvBuf::F32(vec![0.0; n]),
+            CacheType::F16 => KvBuf::F16(vec![f16::ZERO; n]),
+        }
+    }
+
+    fn copy_within(&mut self, src: std::ops::Range<usize>, dst: usize) {
+        match self {
+            KvBuf::F32(b) => b.copy_within(src, dst),
+            KvBuf::F16(b) => b.copy_within(src, dst),
+        }
+    }
+
+    /// Store `x` at `at` (rounded to f16 for an f16 buffer).
+    fn write(&mut self, at: usize, x: &[f32]) {
+        match self {
+            KvBuf::F32(b) => b[at..at + x.len()].copy_from_slice(x),
+            KvBuf::F16(b) => b[at..at + x.len()]
+                .iter_mut()
+                .zip(x)
+                .for_each(|(o, &v)| *o = f16::from_f32(v)),
+        }
+    }
+
+    /// Copy `n` elements from `other` at `src` to `dst` (same type).
+    fn copy_from(&mut self, dst: usize, other: &KvBuf, src: usize, n: usize) {
+        match (self, other) {
+            (KvBuf::F32(a), KvBuf::F32(b)) => a[dst..dst + n].copy_from_slice(&b[src..src + n]),
+            (KvBuf::F16(a), KvBuf::F16(b)) => a[dst..dst + n].copy_from_slice(&b[src..src + n]),
+            _ => unreachable!("KV buffers of one cache share a type"),
+        }
+    }
+
+    fn view(&self, r: std::ops::Range<usize>) -> KvSlice<'_> {
+        match self {
+            KvBuf::F32(b) => KvSlice::F32(&b[r]),
+            KvBuf::F16(b) => KvSlice::F16(&b[r]),
+        }
+    }
+
+    fn to_f32(&self, r: std::ops::Range<usize>) -> Vec<f32> {
+        match self {
+            KvBuf::F32(b) => b[r].to_vec(),
+            KvBuf::F16(b) => b[r].iter().map(|x| x.to_f32()).collect(),
+        }
+    }
+}
+
 /// Preallocated K and V for every layer of `n_slots` sequences.
 #[derive(Debug, Clone)]
 pub struct KvCache {
     shape: KvShape,
     capacity: usize,
     n_slots: usize,
-    k: Vec<f32>,
-    v: Vec<f32>,
+    ty: CacheType,
+    k: KvBuf,
+    v: KvBuf,
     lens: Vec<usize>,
     next_pos: Vec<usize>,
     window: Option<SlidingWindow>,
@@ -191,11 +294,25 @@ pub fn kv_bytes(shape: KvShape, positions: usize, bytes_per_elem: usize) -> usiz
 
 impl KvCache {
     /// A cache of `n_slots` sequences of at most `capacity` positions each,
-    /// zero-filled. Overflow is an error (see [`KvCache::with_sliding_window`]).
+    /// zero-filled, of f32. Overflow is an error (see
+    /// [`KvCache::with_sliding_window`]).
     ///
     /// # Errors
     /// [`KvCacheError::TooLarge`] if the element count overflows `usize`.
     pub fn new(shape: KvShape, capacity: usize, n_slots: usize) -> Result<Self, KvCacheError> {
+        Self::with_type(shape, capacity, n_slots, CacheType::F32)
+    }
+
+    /// As [`KvCache::new`], with elements of type `ty`.
+    ///
+    /// # Errors
+    /// [`KvCacheError::TooLarge`] if the element count overflows `usize`.
+    pub fn with_type(
+        shape: KvShape,
+        capacity: usize,
+        n_slots: usize,
+        ty: CacheType,
+    ) -> Result<Self, KvCacheError> {
         let total = n_slots
             .checked_mul(shape.n_layers)
             .and_then(|x| x.checked_mul(shape.n_kv_heads))
@@ -213,8 +330,9 @@ impl KvCache {
             shape,
             capacity,
             n_slots,
-            k: vec![0.0; total],
-            v: vec![0.0; total],
+            ty,
+            k: KvBuf::zeros(ty, total),
+            v: KvBuf::zeros(ty, total),
             lens: vec![0; n_slots],
             next_pos: vec![0; n_slots],
             window: None,
@@ -229,6 +347,17 @@ impl KvCache {
             sink: sink.min(self.capacity),
         });
         self
+    }
+
+    /// An empty cache of the same shape, capacity, slots and window with
+    /// elements of type `ty`.
+    ///
+    /// # Errors
+    /// [`KvCacheError::TooLarge`] as [`KvCache::new`].
+    pub fn retyped(&self, ty: CacheType) -> Result<KvCache, KvCacheError> {
+        let mut c = KvCache::with_type(self.shape, self.capacity, self.n_slots, ty)?;
+        c.window = self.window;
+        Ok(c)
     }
 
     /// The sliding-window policy, if enabled.
@@ -252,13 +381,14 @@ impl KvCache {
     }
 
     /// Bytes allocated for K and V together:
-    /// `kv_bytes(shape, capacity × n_slots, 4)`.
+    /// `kv_bytes(shape, capacity × n_slots, bytes per element)`.
     pub fn bytes(&self) -> usize {
-        kv_bytes(
-            self.shape,
-            self.capacity * self.n_slots,
-            std::mem::size_of::<f32>(),
-        )
+        kv_bytes(self.shape, self.capacity * self.n_slots, self.ty.bytes())
+    }
+
+    /// The element type.
+    pub fn cache_type(&self) -> CacheType {
+        self.ty
     }
 
     fn check_slot(&self, slot: usize) -> Result<(), KvCacheError> {
@@ -400,8 +530,8 @@ impl KvCache {
         for (t, (kt, vt)) in k.chunks_exact(width).zip(v.chunks_exact(width)).enumerate() {
             for h in 0..self.shape.n_kv_heads {
                 let at = base + (h * self.capacity + row + t) * hd;
-                self.k[at..at + hd].copy_from_slice(&kt[h * hd..(h + 1) * hd]);
-                self.v[at..at + hd].copy_from_slice(&vt[h * hd..(h + 1) * hd]);
+                self.k.write(at, &kt[h * hd..(h + 1) * hd]);
+                self.v.write(at, &vt[h * hd..(h + 1) * hd]);
             }
         }
         Ok(())
@@ -461,22 +591,26 @@ impl KvCache {
         Ok(r)
     }
 
-    /// K of one (slot, layer): `[n_kv_heads][capacity][head_dim]`; rows at
-    /// and past [`KvCache::len`] are stale. `None` if out of range.
-    pub fn keys(&self, slot: usize, layer: usize) -> Option<&[f32]> {
-        self.block_range(slot, layer).map(|r| &self.k[r])
+    /// K of one (slot, layer) as f32: `[n_kv_heads][capacity][head_dim]`;
+    /// rows at and past [`KvCache::len`] are stale. `None` if out of range.
+    pub fn keys(&self, slot: usize, layer: usize) -> Option<Vec<f32>> {
+        self.block_range(slot, layer).map(|r| self.k.to_f32(r))
     }
 
     /// V of one (slot, layer), laid out like [`KvCache::keys`].
-    pub fn values(&self, slot: usize, layer: usize) -> Option<&[f32]> {
-        self.block_range(slot, layer).map(|r| &self.v[r])
+    pub fn values(&self, slot: usize, layer: usize) -> Option<Vec<f32>> {
+        self.block_range(slot, layer).map(|r| self.v.to_f32(r))
     }
 
     /// K and V of one (slot, layer) together, as the attention kernels take them.
     ///
     /// # Errors
     /// [`KvCacheError::BadSlot`] or [`KvCacheError::OutOfRange`].
-    pub fn layer_kv(&self, slot: usize, layer: usize) -> Result<(&[f32], &[f32]), KvCacheError> {
+    pub fn layer_kv(
+        &self,
+        slot: usize,
+        layer: usize,
+    ) -> Result<(KvSlice<'_>, KvSlice<'_>), KvCacheError> {
         self.check_slot(slot)?;
         let r = self
             .block_range(slot, layer)
@@ -487,7 +621,7 @@ impl KvCache {
                 capacity: self.capacity,
                 n_layers: self.shape.n_layers,
             })?;
-        Ok((&self.k[r.clone()], &self.v[r]))
+        Ok((self.k.view(r.clone()), self.v.view(r)))
     }
 
     fn block_range(&self, slot: usize, layer: usize) -> Option<std::ops::Range<usize>> {
@@ -498,8 +632,8 @@ impl KvCache {
         Some(o..o + self.layer_len())
     }
 
-    /// The cached key of token row `row`, KV head `head`, in `slot`/`layer`.
-    pub fn key_row(&self, slot: usize, layer: usize, head: usize, row: usize) -> Option<&[f32]> {
+    /// The cached key of token row `row`, KV head `head`, in `slot`/`layer`, as f32.
+    pub fn key_row(&self, slot: usize, layer: usize, head: usize, row: usize) -> Option<Vec<f32>> {
         if slot >= self.n_slots
             || layer >= self.shape.n_layers
             || head >= self.shape.n_kv_heads
@@ -509,7 +643,7 @@ impl KvCache {
         }
         let hd = self.shape.head_dim;
         let o = self.layer_offset(slot, layer) + (head * self.capacity + row) * hd;
-        Some(&self.k[o..o + hd])
+        Some(self.k.to_f32(o..o + hd))
     }
 
     /// Roll `slot` back to its first `len` rows (the rest become stale).
@@ -595,7 +729,7 @@ impl KvCache {
         for (i, &s) in sources.iter().enumerate() {
             let clobbered = sources.get(s).is_some_and(|&src_of_s| src_of_s != s);
             if s != i && clobbered && !saved.iter().any(|(id, _)| *id == s) {
-                let mut one = KvCache::new(self.shape, self.capacity, 1)?;
+                let mut one = KvCache::with_type(self.shape, self.capacity, 1, self.ty)?;
                 one.copy_from(self, s, 0);
                 saved.push((s, one));
             }
@@ -627,10 +761,8 @@ impl KvCache {
             );
             for h in 0..self.shape.n_kv_heads {
                 let off = h * self.capacity * hd;
-                self.k[d + off..d + off + len * hd]
-                    .copy_from_slice(&other.k[s + off..s + off + len * hd]);
-                self.v[d + off..d + off + len * hd]
-                    .copy_from_slice(&other.v[s + off..s + off + len * hd]);
+                self.k.copy_from(d + off, &other.k, s + off, len * hd);
+                self.v.copy_from(d + off, &other.v, s + off, len * hd);
             }
         }
         self.lens[dst] = len;
@@ -754,6 +886,20 @@ mod tests {
             c.reserve(0, 7),
             Err(KvCacheError::WindowTooSmall { .. })
         ));
+    }
+
+    #[test]
+    fn an_f16_cache_rounds_and_costs_half() {
+        let mut c = KvCache::with_type(SHAPE, 8, 2, CacheType::F16).unwrap();
+        assert_eq!(c.bytes() * 2, KvCache::new(SHAPE, 8, 2).unwrap().bytes());
+        push(&mut c, 1, 3, 2);
+        // 4109 is not an f16 value: it rounds to the nearest (4108 or 4112).
+        let k = c.key_row(1, 1, 2, 1).unwrap();
+        assert_eq!(k, vec![4108.0, 4108.0, 4112.0, 4112.0]);
+        c.reorder(&[1, 1]).unwrap();
+        assert_eq!(c.key_row(0, 1, 2, 1).unwrap(), k);
+        assert!(matches!(c.layer_kv(0, 0).unwrap().0, KvSlice::F16(_)));
+        assert_eq!("F16".parse::<CacheType>(), Ok(CacheType::F16));
     }
 
     #[test]

@@ -597,15 +597,23 @@ fn check_attn(dims: AttnDims, q: usize, k: usize, v: usize, out: usize, end: usi
 /// # Panics
 /// If the lengths do not match `dims`, `seq_len > capacity`, or
 /// `n_heads % n_kv_heads != 0`.
-pub fn attention_decode(
+pub fn attention_decode<'a>(
     q: &[f32],
-    k_cache: &[f32],
-    v_cache: &[f32],
+    k_cache: impl Into<KvSlice<'a>>,
+    v_cache: impl Into<KvSlice<'a>>,
     dims: AttnDims,
     seq_len: usize,
     out: &mut [f32],
 ) {
     let _t = crate::profile::timer(crate::profile::Op::Attention);
+    let (k_cache, v_cache) = (k_cache.into(), v_cache.into());
+    assert!(
+        matches!(
+            (k_cache, v_cache),
+            (KvSlice::F32(_), KvSlice::F32(_)) | (KvSlice::F16(_), KvSlice::F16(_))
+        ),
+        "attention: keys and values must share one dtype"
+    );
     check_attn(
         dims,
         q.len(),
@@ -629,16 +637,24 @@ pub fn attention_decode(
 /// # Panics
 /// If the lengths do not match `dims` and `t`, `start_pos + t > capacity`,
 /// or `n_heads % n_kv_heads != 0`.
-pub fn attention_prefill(
+pub fn attention_prefill<'a>(
     q: &[f32],
-    k_cache: &[f32],
-    v_cache: &[f32],
+    k_cache: impl Into<KvSlice<'a>>,
+    v_cache: impl Into<KvSlice<'a>>,
     dims: AttnDims,
     start_pos: usize,
     t: usize,
     out: &mut [f32],
 ) {
     let _t = crate::profile::timer(crate::profile::Op::Attention);
+    let (k_cache, v_cache) = (k_cache.into(), v_cache.into());
+    assert!(
+        matches!(
+            (k_cache, v_cache),
+            (KvSlice::F32(_), KvSlice::F32(_)) | (KvSlice::F16(_), KvSlice::F16(_))
+        ),
+        "attention: keys and values must share one dtype"
+    );
     check_attn(
         dims,
         q.len(),
@@ -659,8 +675,8 @@ pub fn attention_prefill(
 /// Every (query, head) pair is independent work for the pool.
 fn attention_rows(
     q: &[f32],
-    k_cache: &[f32],
-    v_cache: &[f32],
+    k_cache: KvSlice<'_>,
+    v_cache: KvSlice<'_>,
     dims: AttnDims,
     first_len: usize,
     t: usize,
@@ -675,19 +691,21 @@ fn attention_rows(
         let (i, h) = (idx / dims.n_heads, idx % dims.n_heads);
         let len = first_len + i;
         let base = (h / group) * dims.capacity * hd;
-        attend_one(
-            &q[idx * hd..(idx + 1) * hd],
-            &k_cache[base..base + len * hd],
-            &v_cache[base..base + len * hd],
-            scores,
-            o,
-        );
+        let q = &q[idx * hd..(idx + 1) * hd];
+        let rows = base..base + len * hd;
+        match (k_cache.slice(rows.clone()), v_cache.slice(rows)) {
+            (KvSlice::F32(k), KvSlice::F32(v)) => attend_one(q, k, v, scores, o),
+            (KvSlice::F16(k), KvSlice::F16(v)) => attend_one_f16(q, k, v, scores, o),
+            _ => unreachable!("checked: keys and values share one dtype"),
+        }
     };
     let work = t * dims.n_heads * (first_len + t) * hd;
     // Each thread keeps its score buffer between calls: no allocation per
     // decode step once it has grown to the context length.
     let job = |idx: usize, o: &mut [f32]| SCORES.with_borrow_mut(|scores| job(idx, o, scores));
-    if !go_parallel(work) {
+    // A hand-off to the spinning pool costs about a microsecond, so even
+    // one decode step's few heads are worth splitting.
+    if work < ATTN_PAR_MIN_WORK || threads::num_threads() < 2 {
         for (idx, o) in out.chunks_mut(hd).enumerate() {
             job(idx, o);
         }
@@ -695,6 +713,58 @@ fn attention_rows(
     }
     threads::for_each_chunk_mut(out, hd, job);
 }
+
+/// Keys or values of a KV cache, in the cache's element type.
+#[derive(Debug, Clone, Copy)]
+pub enum KvSlice<'a> {
+    /// f32 elements.
+    F32(&'a [f32]),
+    /// f16 elements (half the memory, and half the bytes read per step).
+    F16(&'a [half::f16]),
+}
+
+impl KvSlice<'_> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            KvSlice::F32(s) => s.len(),
+            KvSlice::F16(s) => s.len(),
+        }
+    }
+
+    /// True if there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn slice(&self, r: std::ops::Range<usize>) -> Self {
+        match self {
+            KvSlice::F32(s) => KvSlice::F32(&s[r]),
+            KvSlice::F16(s) => KvSlice::F16(&s[r]),
+        }
+    }
+}
+
+impl<'a> From<&'a [f32]> for KvSlice<'a> {
+    fn from(s: &'a [f32]) -> Self {
+        KvSlice::F32(s)
+    }
+}
+
+impl<'a> From<&'a Vec<f32>> for KvSlice<'a> {
+    fn from(s: &'a Vec<f32>) -> Self {
+        KvSlice::F32(s)
+    }
+}
+
+impl<'a> From<&'a [half::f16]> for KvSlice<'a> {
+    fn from(s: &'a [half::f16]) -> Self {
+        KvSlice::F16(s)
+    }
+}
+
+/// Below this many multiply-adds attention stays on the calling thread.
+const ATTN_PAR_MIN_WORK: usize = 1 << 13;
 
 thread_local! {
     /// Attention scores of one (query, head) pair, reused by this thread.
@@ -706,6 +776,17 @@ thread_local! {
 /// per-position dot products and axpys are inlined).
 fn attend_one(q: &[f32], k: &[f32], v: &[f32], scores: &mut Vec<f32>, out: &mut [f32]) {
     simd!(x86: attend_one(q, k, v, scores, out))
+}
+
+/// [`attend_one`] over f16 keys and values (AVX2 body, plain twin elsewhere).
+fn attend_one_f16(
+    q: &[f32],
+    k: &[half::f16],
+    v: &[half::f16],
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    simd!(avx2: attend_one_f16(q, k, v, scores, out))
 }
 
 /// Sum of all elements, split across the thread pool: a plain streaming

@@ -220,6 +220,19 @@ pub fn attend_one(q: &[f32], k: &[f32], v: &[f32], scores: &mut Vec<f32>, out: &
 }
 // ANCHOR_END: attend_one
 
+/// [`attend_one`] over f16 keys and values: widen them, then the f32 twin.
+pub fn attend_one_f16(
+    q: &[f32],
+    k: &[half::f16],
+    v: &[half::f16],
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let k: Vec<f32> = k.iter().map(|x| x.to_f32()).collect();
+    let v: Vec<f32> = v.iter().map(|x| x.to_f32()).collect();
+    attend_one(q, &k, &v, scores, out);
+}
+
 // ANCHOR: attention_decode
 /// Single-query causal attention for every head, over `seq_len` cached
 /// positions. See [`super::AttnDims`] for the layouts.

@@ -279,6 +279,17 @@ proptest! {
         for (i, (g, w)) in got[..row].iter().zip(&want[..row]).enumerate() {
             close("attention_decode", i, *g, *w, 0.0, 0.0, 1e-5)?;
         }
+        // An f16 cache: the same as the f32 twin on the f16-rounded values.
+        let (kh, vh): (Vec<half::f16>, Vec<half::f16>) = (
+            k.iter().map(|&x| half::f16::from_f32(x)).collect(),
+            v.iter().map(|&x| half::f16::from_f32(x)).collect(),
+        );
+        let (kr, vr): (Vec<f32>, Vec<f32>) = (kh.iter().map(|x| x.to_f32()).collect(), vh.iter().map(|x| x.to_f32()).collect());
+        scalar::attention_prefill(&q, &kr, &vr, dims, start, t, &mut want);
+        attention_prefill(&q, &kh[..], &vh[..], dims, start, t, &mut got);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            close("attention_prefill (f16 cache)", i, *g, *w, 0.0, 0.0, 1e-5)?;
+        }
     }
 }
 

@@ -185,7 +185,7 @@ unsafe fn matvec_q4<const Q4_1: bool>(w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
                     // 16 bytes in both halves; the high half shifted by 4:
                     // low nibbles (elements 0..16), then high (16..32).
                     let v = _mm256_broadcastsi128_si256(_mm_loadu_si128(
-                        p.add(j * rb + codes_at) as *const __m128i,
+                        p.add(j * rb + codes_at) as *const __m128i
                     ));
                     let codes = _mm256_and_si256(_mm256_srlv_epi32(v, hi_shift), m4);
                     _mm256_madd_epi16(_mm256_maddubs_epi16(codes, q), ones)
@@ -223,7 +223,11 @@ unsafe fn matvec_q4<const Q4_1: bool>(w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
         }
         for r in full..rows {
             let row = &w[r * rb..(r + 1) * rb];
-            out[r] = if Q4_1 { dot_q4_1(row, a) } else { dot_q4_0(row, a) };
+            out[r] = if Q4_1 {
+                dot_q4_1(row, a)
+            } else {
+                dot_q4_0(row, a)
+            };
         }
     }
 }
@@ -251,7 +255,8 @@ unsafe fn matvec_q8_0(w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
                 let p = base.add(b * 34);
                 let row_sums = |j: usize| {
                     let x = _mm256_loadu_si256(p.add(j * rb + 2) as *const __m256i);
-                    let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(q, x));
+                    let pairs =
+                        _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(q, x));
                     _mm256_madd_epi16(pairs, ones)
                 };
                 let s01 = _mm256_hadd_epi32(row_sums(0), row_sums(1));

@@ -7,7 +7,7 @@ use super::config::Gpt2Params;
 use super::weights::Gpt2Weights;
 use crate::arch_error::ArchError;
 use crate::batch::{LogitsFor, Segment, plan};
-use crate::kv_cache::KvCache;
+use crate::kv_cache::{CacheType, KvCache};
 use crate::ops::{add_bias, fit};
 
 /// Activation buffers, grown once and reused by every call.
@@ -56,6 +56,16 @@ impl Gpt2 {
     /// The weights.
     pub fn weights(&self) -> &Gpt2Weights {
         &self.w
+    }
+
+    /// Store keys and values as `ty` (f16 halves the cache; the default,
+    /// f32, is exact). Empties the cache.
+    ///
+    /// # Errors
+    /// If the cache is too large.
+    pub fn with_cache_type(mut self, ty: CacheType) -> Result<Self, ArchError> {
+        self.cache = self.cache.retyped(ty)?;
+        Ok(self)
     }
 
     /// The KV cache.

@@ -7,7 +7,7 @@ use super::config::LlamaConfig;
 use super::weights::LlamaWeights;
 use crate::arch_error::ArchError;
 use crate::batch::{LogitsFor, Segment, plan};
-use crate::kv_cache::KvCache;
+use crate::kv_cache::{CacheType, KvCache};
 use crate::ops::fit;
 
 /// Activation buffers, grown once and reused by every call (no allocation
@@ -53,6 +53,16 @@ impl Llama {
     pub fn with_sliding_window(mut self, sink: usize) -> Self {
         self.cache = self.cache.with_sliding_window(sink);
         self
+    }
+
+    /// Store keys and values as `ty` (f16 halves the cache; the default,
+    /// f32, is exact). Empties the cache.
+    ///
+    /// # Errors
+    /// If the cache is too large.
+    pub fn with_cache_type(mut self, ty: CacheType) -> Result<Self, ArchError> {
+        self.cache = self.cache.retyped(ty)?;
+        Ok(self)
     }
 
     /// Dimensions.
