@@ -23,5 +23,8 @@ printf '%s\n' \
     "def fibonacci(n):" \
     "The three primary colors are" \
     "Water boils at a temperature of" \
+    "The largest planet in our solar system is" \
+    "Here is a short poem about the sea:" \
+    "To make a cup of tea, first" \
     | "$bin" "$model" 32 97 2 2>/dev/null > "$root/tests/fixtures/llama-cpp/smollm2_q4_1.jsonl"
 wc -c "$root/tests/fixtures/llama-cpp/smollm2_q4_1.jsonl"

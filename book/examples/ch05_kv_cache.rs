@@ -91,7 +91,7 @@ fn main() -> Result<()> {
     let recomputed = fresh.cache().key_row(0, 10, 1, 3).unwrap_or_default();
     let diff = after
         .iter()
-        .zip(recomputed)
+        .zip(&recomputed)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     println!(

@@ -1,8 +1,8 @@
 //! The `infer` command as a library: argument parsing and every subcommand,
 //! writing to any `Write` so tests can run them in-process.
 //!
-//! `infer generate`, `infer chat`, `infer tokenize`, `infer inspect` and
-//! `infer bench`; each subcommand lives in its own file under `commands/`.
+//! `infer generate`, `infer chat`, `infer tokenize`, `infer inspect`,
+//! `infer bench`, `infer perplexity` and `infer quantize`; each subcommand lives in its own file under `commands/`.
 
 pub mod commands;
 pub mod decoding_args;
@@ -34,6 +34,10 @@ pub enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Measure prefill and decode speed, with and without the KV cache.
     Bench(commands::bench::BenchArgs),
+    /// Score a text file's perplexity as llama.cpp's `llama-perplexity` does.
+    Perplexity(commands::perplexity::PerplexityArgs),
+    /// Write a GGUF file with every matrix converted to one dtype.
+    Quantize(commands::quantize::QuantizeArgs),
 }
 
 /// Run a parsed command line, writing its results to `out` (progress and
@@ -48,5 +52,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
         Command::Tokenize(a) => commands::tokenize::run(&a, out),
         Command::Inspect(a) => commands::inspect::run(&a, out),
         Command::Bench(a) => commands::bench::run(&a, out),
+        Command::Perplexity(a) => commands::perplexity::run(&a, out),
+        Command::Quantize(a) => commands::quantize::run(&a, out),
     }
 }

@@ -67,6 +67,9 @@ pub struct Loaded {
     /// Bytes of weights one decode step reads (every matrix and the output
     /// head; one row of an embedding table counts as nothing).
     pub bytes_per_token: usize,
+    /// Whether the vocabulary puts BOS before a text (GGUF's
+    /// `tokenizer.ggml.add_bos_token`, false when absent, as for GPT-2).
+    pub add_bos: bool,
     /// Seconds spent loading.
     pub load_secs: f64,
 }
@@ -154,6 +157,7 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
             lm,
             tokenizer,
             arch: Arch::Gpt2,
+            add_bos: false,
             path,
             kv_shape,
             n_params,
@@ -182,6 +186,7 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
         lm,
         tokenizer,
         arch: Arch::Llama,
+        add_bos: g.get_bool("tokenizer.ggml.add_bos_token").unwrap_or(false),
         path,
         kv_shape,
         n_params,

@@ -1,5 +1,6 @@
 // Reference logits and greedy continuations from llama.cpp, for the
-// quantized-path parity fixtures (tests/fixtures/llama-cpp/).
+// quantized-path parity fixtures (tests/fixtures/llama-cpp/). Attention
+// runs without flash attention over an f32 KV cache (see below).
 //
 // Built and run by scripts/make_llama_cpp_fixtures.sh against the llama.cpp
 // that scripts/bench-vs-llama-cpp.sh builds (0c1e570). For each prompt
@@ -48,6 +49,12 @@ int main(int argc, char ** argv) {
         cp.n_batch = 512;
         cp.n_threads = threads;
         cp.n_threads_batch = threads;
+        // Plain attention over an f32 cache: llama.cpp's flash-attention
+        // kernel accumulates values in f16, noise that would hide what the
+        // fixture is for (the quantized matrix products).
+        cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+        cp.type_k = GGML_TYPE_F32;
+        cp.type_v = GGML_TYPE_F32;
         llama_context * ctx = llama_init_from_model(model, cp);
         int n = -llama_tokenize(vocab, line.c_str(), line.size(), nullptr, 0, true, true);
         std::vector<llama_token> toks(n);

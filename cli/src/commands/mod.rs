@@ -4,4 +4,6 @@ pub mod bench;
 pub mod chat;
 pub mod generate;
 pub mod inspect;
+pub mod perplexity;
+pub mod quantize;
 pub mod tokenize;

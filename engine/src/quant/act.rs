@@ -2,7 +2,8 @@
 //! meets an integer vector in the dot product.
 //!
 //! Each block of 32 activations gets `d = max|x| / 127` and
-//! `q = round(x / d)`, as ggml's Q8_0/Q8_1. The block also carries
+//! `q = round(x · 127 / max|x|)`, halves to even, as ggml's AVX2 quantizer
+//! (the one llama.cpp runs on x86) does for its Q8_0/Q8_1 blocks. The block also carries
 //! `isum = Σq` and `s = d · Σq` (ggml's Q8_1 sum): Q4_1's minimum then folds
 //! into one multiply per block (`m · s`) and Q4_0's offset of 8 into one
 //! subtraction (`8 · isum`). `d` and `s` are rounded to f16 as ggml stores
@@ -62,12 +63,12 @@ impl Q8Acts {
         {
             let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
-            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
             let mut sum = 0i32;
             for (q, &v) in qb.iter_mut().zip(xb) {
                 // NaN (from a broken model) becomes 0 rather than poisoning
                 // the integer sums; `as` saturates ±inf.
-                *q = (v * id).round() as i8;
+                *q = (v * id).round_ties_even() as i8;
                 sum += i32::from(*q);
             }
             self.d[b] = f16::from_f32(d).to_f32();

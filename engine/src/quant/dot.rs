@@ -27,8 +27,8 @@ pub fn dot_q4_1_scalar(w: &[u8], a: Q8Row<'_>) -> f32 {
         let q = &a.qs[b * QK..(b + 1) * QK];
         let mut sum = 0i32;
         for (j, &byte) in wb[4..20].iter().enumerate() {
-            sum += i32::from(byte & 0x0f) * i32::from(q[j]);
-            sum += i32::from(byte >> 4) * i32::from(q[j + QK / 2]);
+            let (lo, hi) = super::nibbles(byte);
+            sum += i32::from(lo) * i32::from(q[j]) + i32::from(hi) * i32::from(q[j + QK / 2]);
         }
         acc += d * a.d[b] * sum as f32 + m * a.s[b];
     }
@@ -44,8 +44,8 @@ pub fn dot_q4_0_scalar(w: &[u8], a: Q8Row<'_>) -> f32 {
         let q = &a.qs[b * QK..(b + 1) * QK];
         let mut sum = 0i32;
         for (j, &byte) in wb[2..18].iter().enumerate() {
-            sum += i32::from(byte & 0x0f) * i32::from(q[j]);
-            sum += i32::from(byte >> 4) * i32::from(q[j + QK / 2]);
+            let (lo, hi) = super::nibbles(byte);
+            sum += i32::from(lo) * i32::from(q[j]) + i32::from(hi) * i32::from(q[j + QK / 2]);
         }
         acc += d * a.d[b] * (sum - 8 * a.isum[b]) as f32;
     }

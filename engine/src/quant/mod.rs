@@ -35,7 +35,22 @@ pub const QK: usize = 32;
 /// Read the little-endian f16 at `at` as f32.
 #[inline]
 pub(crate) fn f16_at(bytes: &[u8], at: usize) -> f32 {
-    half::f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
+    #[cfg(not(feature = "mutant-scale-big-endian"))]
+    let pair = [bytes[at], bytes[at + 1]];
+    #[cfg(feature = "mutant-scale-big-endian")]
+    let pair = [bytes[at + 1], bytes[at]];
+    half::f16::from_le_bytes(pair).to_f32()
+}
+
+/// The two 4-bit codes of a code byte, in element order: the low nibble is
+/// element `j`, the high nibble element `j + 16`.
+#[inline]
+pub(crate) fn nibbles(byte: u8) -> (u8, u8) {
+    #[cfg(not(feature = "mutant-swapped-nibbles"))]
+    let pair = (byte & 0x0f, byte >> 4);
+    #[cfg(feature = "mutant-swapped-nibbles")]
+    let pair = (byte >> 4, byte & 0x0f);
+    pair
 }
 
 /// Reject NaN and ±inf before quantizing: a block scale computed from them

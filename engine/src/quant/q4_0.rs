@@ -36,8 +36,9 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
 pub fn dequantize_block(block: &[u8], out: &mut [f32]) {
     let d = super::f16_at(block, 0);
     for (j, &byte) in block[2..2 + QK / 2].iter().enumerate() {
-        out[j] = (f32::from(byte & 0x0f) - 8.0) * d;
-        out[j + QK / 2] = (f32::from(byte >> 4) - 8.0) * d;
+        let (lo, hi) = super::nibbles(byte);
+        out[j] = (f32::from(lo) - 8.0) * d;
+        out[j + QK / 2] = (f32::from(hi) - 8.0) * d;
     }
 }
 // ANCHOR_END: dequantize_q4_0

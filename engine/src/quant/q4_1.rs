@@ -38,8 +38,9 @@ pub fn dequantize_block(block: &[u8], out: &mut [f32]) {
     let d = super::f16_at(block, 0);
     let m = super::f16_at(block, 2);
     for (j, &byte) in block[4..4 + QK / 2].iter().enumerate() {
-        out[j] = f32::from(byte & 0x0f) * d + m;
-        out[j + QK / 2] = f32::from(byte >> 4) * d + m;
+        let (lo, hi) = super::nibbles(byte);
+        out[j] = f32::from(lo) * d + m;
+        out[j + QK / 2] = f32::from(hi) * d + m;
     }
 }
 // ANCHOR_END: dequantize_q4_1

@@ -14,6 +14,7 @@ pub mod dequant;
 mod error;
 pub mod header;
 pub mod metadata;
+pub mod requantize;
 pub mod tensor_info;
 pub mod write;
 

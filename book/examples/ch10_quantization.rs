@@ -1,0 +1,276 @@
+//! Chapter 10: quantization on SmolLM2 — the block formats byte by byte,
+//! per-tensor against per-block scales, the integer dot product, memory,
+//! the roofline on this machine, and quality against speed per format.
+//!
+//! `cargo run --release --example ch10_quantization`
+//! (needs the model: `scripts/fetch-model.sh`). The perplexity text is
+//! Debian's copy of the GPL-3 licence (`/usr/share/common-licenses/GPL-3`,
+//! which may be copied verbatim). The output carries `ANCHOR:` lines so the
+//! chapter can include sections; its timings change from run to run.
+
+use std::time::Instant;
+
+use anyhow::{Result, anyhow};
+use decode::LanguageModel;
+use engine::quant::{self, act::Q8Acts, dot};
+use engine::{DType, Tensor};
+use model::gguf::GgufFile;
+use model::kv_cache::CacheType;
+use model::llama::{Llama, LlamaWeights};
+
+const FORMATS: [DType; 3] = [DType::Q8_0, DType::Q4_0, DType::Q4_1];
+
+fn hex(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn formats() -> Result<()> {
+    println!("ANCHOR: formats");
+    let x: Vec<f32> = (0..32).map(|i| (i as f32 - 16.0) / 4.0).collect();
+    println!("x[i] = (i - 16) / 4, i = 0..31  (-4.00 ... 3.75)");
+    for dt in FORMATS {
+        let b = quant::quantize(dt, &x)?;
+        let mut back = vec![0f32; 32];
+        quant::dequantize(dt, &b, &mut back)?;
+        let err = x
+            .iter()
+            .zip(&back)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        let (head, codes) = match dt {
+            DType::Q4_1 => b.split_at(4),
+            _ => b.split_at(2),
+        };
+        println!(
+            "{dt}: {} bytes = {:.2} bits per weight",
+            b.len(),
+            b.len() as f32 * 8.0 / 32.0
+        );
+        println!("  scale bytes  {}", hex(head));
+        println!("  codes        {}", hex(codes));
+        println!(
+            "  decoded      {}",
+            back.iter()
+                .take(6)
+                .map(|v| format!("{v:+.3}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+                + " ..."
+        );
+        println!("  max |error|  {err:.4}");
+    }
+    println!("ANCHOR_END: formats");
+    Ok(())
+}
+
+/// RMS of `a − b` over RMS of `a`.
+fn rel_rms(a: &[f32], b: &[f32]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+    let den: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum();
+    (num / den).sqrt()
+}
+
+/// One scale for the whole tensor: `q = round(x / max|x| · levels)`.
+fn per_tensor(x: &[f32], levels: f32) -> Vec<f32> {
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let d = amax / levels;
+    x.iter()
+        .map(|v| (v / d).round().clamp(-levels, levels) * d)
+        .collect()
+}
+
+fn scales(w: &LlamaWeights) -> Result<()> {
+    println!("ANCHOR: scales");
+    // The token embeddings as f32 (the file's Q8_0, widened): 28 M values.
+    let x = w.tok_embd.to_vec_f32()?;
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let rms = (x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.len() as f64).sqrt();
+    println!(
+        "token embeddings: {} values, max |x| = {amax:.3}, rms = {rms:.4} (max/rms = {:.0})",
+        x.len(),
+        amax as f64 / rms
+    );
+    println!("{:<36} {:>14}", "scheme", "relative RMS error");
+    println!(
+        "{:<36} {:>14.4}",
+        "int8, one scale per tensor",
+        rel_rms(&x, &per_tensor(&x, 127.0))
+    );
+    for dt in [DType::Q8_0] {
+        let t = Tensor::from_vec(x.clone(), &[x.len()])?.to_dtype(dt)?;
+        println!(
+            "{:<36} {:>14.4}",
+            "int8, one scale per 32 (Q8_0)",
+            rel_rms(&x, &t.to_vec_f32()?)
+        );
+    }
+    println!(
+        "{:<36} {:>14.4}",
+        "int4, one scale per tensor",
+        rel_rms(&x, &per_tensor(&x, 7.0))
+    );
+    for (dt, name) in [
+        (DType::Q4_0, "int4, one scale per 32 (Q4_0)"),
+        (DType::Q4_1, "int4, scale + min per 32 (Q4_1)"),
+    ] {
+        let t = Tensor::from_vec(x.clone(), &[x.len()])?.to_dtype(dt)?;
+        println!("{name:<36} {:>14.4}", rel_rms(&x, &t.to_vec_f32()?));
+    }
+    println!("ANCHOR_END: scales");
+    Ok(())
+}
+
+fn integer_dot() -> Result<()> {
+    println!("ANCHOR: dot");
+    let w: Vec<f32> = (0..32)
+        .map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0)
+        .collect();
+    let x: Vec<f32> = (0..32).map(|i| ((i * 5 % 13) as f32 - 6.0) / 6.0).collect();
+    let wb = quant::quantize(DType::Q4_1, &w)?;
+    let mut acts = Q8Acts::default();
+    acts.quantize(&x, 32);
+    let a = acts.row(0);
+    let d_w = half::f16::from_le_bytes([wb[0], wb[1]]).to_f32();
+    let m_w = half::f16::from_le_bytes([wb[2], wb[3]]).to_f32();
+    let mut codes = vec![0u8; 32];
+    for j in 0..16 {
+        codes[j] = wb[4 + j] & 0x0f;
+        codes[j + 16] = wb[4 + j] >> 4;
+    }
+    let isum: i32 = codes
+        .iter()
+        .zip(a.qs)
+        .map(|(&c, &q)| i32::from(c) * i32::from(q))
+        .sum();
+    println!(
+        "weights: Q4_1 block, d_w = {d_w:.5}, m_w = {m_w:.5}, codes {:?}",
+        &codes[..8]
+    );
+    println!(
+        "activations: 8-bit block, d_a = {:.5}, q = {:?}, Σq = {}",
+        a.d[0],
+        &a.qs[..8],
+        a.isum[0]
+    );
+    println!("Σ code·q over the block (integers)  = {isum}");
+    println!(
+        "d_w·d_a·Σ code·q + m_w·d_a·Σq       = {:.5}",
+        dot::dot_scalar(DType::Q4_1, &wb, a)
+    );
+    let exact: f32 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
+    println!("the f32 dot product of w and x      = {exact:.5}");
+    println!("ANCHOR_END: dot");
+    Ok(())
+}
+
+fn memory(n_params: usize) {
+    println!("ANCHOR: memory");
+    let formats = [
+        ("f32", 32.0),
+        ("f16/bf16", 16.0),
+        ("q8_0", 8.5),
+        ("q4_1", 5.0),
+        ("q4_0", 4.5),
+    ];
+    println!(
+        "{:<10} {:>8} {:>14} {:>10} {:>10}",
+        "format", "bits/w", "SmolLM2 135M", "7B", "70B"
+    );
+    for (name, bits) in formats {
+        let gb = |p: f64| p * bits / 8.0 / 1e9;
+        println!(
+            "{name:<10} {bits:>8.1} {:>11.0} MB {:>7.1} GB {:>7.1} GB",
+            gb(n_params as f64) * 1e3,
+            gb(7e9),
+            gb(70e9)
+        );
+    }
+    println!("ANCHOR_END: memory");
+}
+
+/// Bytes per second of a plain read of 256 MB, best of four.
+fn stream_bandwidth() -> f64 {
+    let x = vec![1.0f32; 64 << 20];
+    let mut best = f64::MAX;
+    for _ in 0..4 {
+        let t = Instant::now();
+        std::hint::black_box(engine::kernels::stream_sum(&x));
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (x.len() * 4) as f64 / best
+}
+
+fn decode_speed(lm: &mut Llama, steps: usize) -> Result<f64> {
+    lm.clear(0);
+    let mut logits = lm
+        .forward(&[(0, &[1, 2, 3, 4])], model::batch::LogitsFor::Last)?
+        .remove(0);
+    let t = Instant::now();
+    for _ in 0..steps {
+        let tok = engine::kernels::argmax(&logits) as u32;
+        logits = lm
+            .forward(&[(0, &[tok])], model::batch::LogitsFor::Last)?
+            .remove(0);
+    }
+    Ok(steps as f64 / t.elapsed().as_secs_f64())
+}
+
+fn quality_and_speed(file: &LlamaWeights) -> Result<()> {
+    let text = std::fs::read_to_string("/usr/share/common-licenses/GPL-3")
+        .map_err(|e| anyhow!("the perplexity text /usr/share/common-licenses/GPL-3: {e}"))?;
+    let tok = model::tokenizer::Tokenizer::from_gguf(&GgufFile::open(
+        model::model_path::find_default_model()?,
+    )?)?;
+    let ids = tok.encode(&text);
+    let (ctx, chunks) = (512, 8);
+    let bw = stream_bandwidth();
+    println!("ANCHOR: quality");
+    println!(
+        "perplexity: GPL-3 text, {} tokens, first {chunks} chunks of {ctx} (llama-perplexity's scoring); decode: 64 steps, {} threads, f16 KV cache",
+        ids.len(),
+        engine::threads::num_threads()
+    );
+    println!("streaming read on this machine: {:.1} GB/s", bw / 1e9);
+    println!(
+        "{:<22} {:>9} {:>16} {:>11} {:>9} {:>9}",
+        "weights", "MB/token", "perplexity", "decode t/s", "ceiling", "of it"
+    );
+    let f32w = file.to_dtype(DType::F32)?;
+    let variants: Vec<(&str, LlamaWeights)> = vec![
+        ("f32 (dequantized)", f32w.clone()),
+        ("q8_0 (requantized)", f32w.to_dtype(DType::Q8_0)?),
+        ("q4_1 + q8_0 (the file)", file.clone()),
+        ("q4_0 (requantized)", f32w.to_dtype(DType::Q4_0)?),
+    ];
+    drop(f32w);
+    for (name, w) in variants {
+        let bytes = w.bytes_per_token() as f64;
+        let mut lm = Llama::new(w, ctx, 1)?.with_cache_type(CacheType::F16)?;
+        let p =
+            decode::perplexity::perplexity(&mut lm, &ids[..ctx * chunks], ctx, None, |_, _| {})?;
+        let tps = decode_speed(&mut lm, 64)?;
+        let ceiling = bw / bytes;
+        println!(
+            "{name:<22} {:>9.1} {:>8.3} ± {:<5.3} {tps:>11.1} {ceiling:>9.0} {:>8.0}%",
+            bytes / 1e6,
+            p.ppl,
+            p.plus_minus,
+            100.0 * tps / ceiling
+        );
+    }
+    println!("ANCHOR_END: quality");
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    formats()?;
+    integer_dot()?;
+    let path = model::model_path::find_default_model()?;
+    let w = LlamaWeights::from_gguf(&GgufFile::open(&path)?, |_, _| {})?;
+    scales(&w)?;
+    memory(w.n_params());
+    quality_and_speed(&w)
+}
