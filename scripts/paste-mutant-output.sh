@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# "Break it and watch it fail": build `decode` with each mutant feature, run
+# "Break it and watch it fail": build `decode` or `engine` with each mutant feature, run
 # the property test that should catch it, and paste the failure (proptest's
 # shrunk counter-example) into book/src/generated/<feature>.txt.
 #
 #   scripts/paste-mutant-output.sh
 #
-# The list must match tests/tests/decode_mutants.rs, which checks in CI that
+# The list must match tests/tests/mutants.rs, which checks in CI that
 # every mutant is caught.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,12 +15,12 @@ mkdir -p "$out"
 export CARGO_TARGET_DIR="$root/target/mutants"
 export RUST_BACKTRACE=0
 
-while read -r feature target test; do
+while read -r crate feature target test; do
     [ -z "$feature" ] && continue
     echo "running $feature ($target::$test) ..." >&2
-    log="$(cargo test -q -p decode --features "$feature" --test "$target" -- "$test" --exact 2>&1 || true)"
+    log="$(cargo test -q -p "$crate" --features "$feature" --test "$target" -- "$test" --exact 2>&1 || true)"
     {
-        echo "\$ cargo test -p decode --features $feature --test $target -- $test"
+        echo "\$ cargo test -p $crate --features $feature --test $target -- $test"
         # Keep the panic message and proptest's minimal failing input.
         printf '%s\n' "$log" | awk '/^thread .* panicked/{on=1} /successes:|^note: run with/{on=0} on' \
             | sed 's/ ([0-9]*) panicked/ panicked/'
@@ -28,11 +28,13 @@ while read -r feature target test; do
     } > "$out/$feature.txt"
     echo "  wrote $out/$feature.txt" >&2
 done <<'LIST'
-mutant-top-p-drop-crossing processors_props nucleus_is_minimal_and_contains_argmax
-mutant-top-k-off-by-one processors_props top_k_keeps_exactly_k
-mutant-temperature-multiply processors_props temperature_to_zero_is_greedy
-mutant-repetition-sign processors_props repetition_penalty_never_favours_seen_tokens
-mutant-sample-skip-first sampling_props sampling_frequencies_match_distribution
-mutant-stop-emit-stop-string stop_props stop_strings_never_in_output
-mutant-beam-no-length-penalty beam_props beams_sorted_and_scores_recomputed
+decode mutant-top-p-drop-crossing processors_props nucleus_is_minimal_and_contains_argmax
+decode mutant-top-k-off-by-one processors_props top_k_keeps_exactly_k
+decode mutant-temperature-multiply processors_props temperature_to_zero_is_greedy
+decode mutant-repetition-sign processors_props repetition_penalty_never_favours_seen_tokens
+decode mutant-sample-skip-first sampling_props sampling_frequencies_match_distribution
+decode mutant-stop-emit-stop-string stop_props stop_strings_never_in_output
+decode mutant-beam-no-length-penalty beam_props beams_sorted_and_scores_recomputed
+engine mutant-swapped-nibbles quant_props per_block_error_is_bounded
+engine mutant-scale-big-endian quant_props per_block_error_is_bounded
 LIST

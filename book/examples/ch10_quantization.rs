@@ -82,14 +82,33 @@ fn per_tensor(x: &[f32], levels: f32) -> Vec<f32> {
         .collect()
 }
 
-fn scales(w: &LlamaWeights) -> Result<()> {
+/// A weight-like matrix: most values small and bell-shaped, one in a
+/// thousand an outlier twenty times larger (as in trained transformers).
+fn weight_like(n: usize) -> Vec<f32> {
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut uniform = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32
+    };
+    (0..n)
+        .map(|_| {
+            // Sum of four uniforms: close to a normal distribution.
+            let g = (0..4).map(|_| uniform()).sum::<f32>() - 2.0;
+            let outlier = uniform() < 0.001;
+            0.02 * g * if outlier { 20.0 } else { 1.0 }
+        })
+        .collect()
+}
+
+fn scales() -> Result<()> {
     println!("ANCHOR: scales");
-    // The token embeddings as f32 (the file's Q8_0, widened): 28 M values.
-    let x = w.tok_embd.to_vec_f32()?;
+    let x = weight_like(1 << 20);
     let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     let rms = (x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.len() as f64).sqrt();
     println!(
-        "token embeddings: {} values, max |x| = {amax:.3}, rms = {rms:.4} (max/rms = {:.0})",
+        "a weight-like tensor: {} values, max |x| = {amax:.3}, rms = {rms:.4} (max/rms = {:.0})",
         x.len(),
         amax as f64 / rms
     );
@@ -99,26 +118,30 @@ fn scales(w: &LlamaWeights) -> Result<()> {
         "int8, one scale per tensor",
         rel_rms(&x, &per_tensor(&x, 127.0))
     );
-    for dt in [DType::Q8_0] {
+    let blocks = |dt: DType| -> Result<f64> {
         let t = Tensor::from_vec(x.clone(), &[x.len()])?.to_dtype(dt)?;
-        println!(
-            "{:<36} {:>14.4}",
-            "int8, one scale per 32 (Q8_0)",
-            rel_rms(&x, &t.to_vec_f32()?)
-        );
-    }
+        Ok(rel_rms(&x, &t.to_vec_f32()?))
+    };
+    println!(
+        "{:<36} {:>14.4}",
+        "int8, one scale per 32 (Q8_0)",
+        blocks(DType::Q8_0)?
+    );
     println!(
         "{:<36} {:>14.4}",
         "int4, one scale per tensor",
         rel_rms(&x, &per_tensor(&x, 7.0))
     );
-    for (dt, name) in [
-        (DType::Q4_0, "int4, one scale per 32 (Q4_0)"),
-        (DType::Q4_1, "int4, scale + min per 32 (Q4_1)"),
-    ] {
-        let t = Tensor::from_vec(x.clone(), &[x.len()])?.to_dtype(dt)?;
-        println!("{name:<36} {:>14.4}", rel_rms(&x, &t.to_vec_f32()?));
-    }
+    println!(
+        "{:<36} {:>14.4}",
+        "int4, one scale per 32 (Q4_0)",
+        blocks(DType::Q4_0)?
+    );
+    println!(
+        "{:<36} {:>14.4}",
+        "int4, scale + min per 32 (Q4_1)",
+        blocks(DType::Q4_1)?
+    );
     println!("ANCHOR_END: scales");
     Ok(())
 }
@@ -135,7 +158,7 @@ fn integer_dot() -> Result<()> {
     let a = acts.row(0);
     let d_w = half::f16::from_le_bytes([wb[0], wb[1]]).to_f32();
     let m_w = half::f16::from_le_bytes([wb[2], wb[3]]).to_f32();
-    let mut codes = vec![0u8; 32];
+    let mut codes = [0u8; 32];
     for j in 0..16 {
         codes[j] = wb[4 + j] & 0x0f;
         codes[j + 16] = wb[4 + j] >> 4;
@@ -229,7 +252,7 @@ fn quality_and_speed(file: &LlamaWeights) -> Result<()> {
     let bw = stream_bandwidth();
     println!("ANCHOR: quality");
     println!(
-        "perplexity: GPL-3 text, {} tokens, first {chunks} chunks of {ctx} (llama-perplexity's scoring); decode: 64 steps, {} threads, f16 KV cache",
+        "perplexity: GPL-3 text, {} tokens, first {chunks} chunks of {ctx} (llama-perplexity's scoring, run as prefill:\n  f32 activations against widened weight tiles, so it measures the weights' rounding alone);\ndecode: 64 steps with 8-bit activations, {} threads, f16 KV cache",
         ids.len(),
         engine::threads::num_threads()
     );
@@ -270,7 +293,7 @@ fn main() -> Result<()> {
     integer_dot()?;
     let path = model::model_path::find_default_model()?;
     let w = LlamaWeights::from_gguf(&GgufFile::open(&path)?, |_, _| {})?;
-    scales(&w)?;
+    scales()?;
     memory(w.n_params());
     quality_and_speed(&w)
 }

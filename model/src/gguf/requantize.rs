@@ -19,6 +19,9 @@ pub fn file_type(dtype: DType) -> Option<u32> {
     }
 }
 
+/// A GGUF file's contents in memory: metadata entries and named tensors.
+pub type Contents = (Vec<(String, MetaValue)>, Vec<(String, Tensor)>);
+
 /// Metadata and tensors of `g` with every matrix (rank ≥ 2) in `dtype` and
 /// every vector (norm weights) kept as it is, ready for
 /// [`super::write::write_gguf`]. Quantized sources are dequantized first,
@@ -32,7 +35,7 @@ pub fn requantize(
     g: &GgufFile,
     dtype: DType,
     mut progress: impl FnMut(usize, usize),
-) -> Result<(Vec<(String, MetaValue)>, Vec<(String, Tensor)>), GgufError> {
+) -> Result<Contents, GgufError> {
     let ftype = file_type(dtype).ok_or_else(|| GgufError::BadTensor {
         tensor: "*".into(),
         reason: format!("cannot write {dtype} files"),

@@ -1,46 +1,65 @@
-//! "Break it and watch it fail": every mutant feature of the `decode` crate
-//! switches on a one-line bug; this test builds `decode` with each one and
-//! checks that the named property test fails (a test failure, not a build
-//! error). It uses its own target directory (`target/mutants`) so it never
+//! "Break it and watch it fail": every mutant feature of the `decode` and
+//! `engine` crates switches on a one-line bug; this test builds the crate
+//! with each one and checks that the named property test fails (a test
+//! failure, not a build error). It uses its own target directory (`target/mutants`) so it never
 //! waits on the outer `cargo test`'s lock, and runs only the test target and
 //! test name that should catch the mutant, to stay fast.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-/// (feature, test target in `decode/tests/`, test that must fail)
-const MUTANTS: &[(&str, &str, &str)] = &[
+/// (crate, feature, test target in `<crate>/tests/`, test that must fail)
+const MUTANTS: &[(&str, &str, &str, &str)] = &[
     (
+        "engine",
+        "mutant-swapped-nibbles",
+        "quant_props",
+        "per_block_error_is_bounded",
+    ),
+    (
+        "engine",
+        "mutant-scale-big-endian",
+        "quant_props",
+        "per_block_error_is_bounded",
+    ),
+    (
+        "decode",
         "mutant-top-p-drop-crossing",
         "processors_props",
         "nucleus_is_minimal_and_contains_argmax",
     ),
     (
+        "decode",
         "mutant-top-k-off-by-one",
         "processors_props",
         "top_k_keeps_exactly_k",
     ),
     (
+        "decode",
         "mutant-temperature-multiply",
         "processors_props",
         "temperature_to_zero_is_greedy",
     ),
     (
+        "decode",
         "mutant-repetition-sign",
         "processors_props",
         "repetition_penalty_never_favours_seen_tokens",
     ),
     (
+        "decode",
         "mutant-sample-skip-first",
         "sampling_props",
         "sampling_frequencies_match_distribution",
     ),
     (
+        "decode",
         "mutant-stop-emit-stop-string",
         "stop_props",
         "stop_strings_never_in_output",
     ),
     (
+        "decode",
         "mutant-beam-no-length-penalty",
         "beam_props",
         "beams_sorted_and_scores_recomputed",
@@ -51,17 +70,19 @@ const MUTANTS: &[(&str, &str, &str)] = &[
 fn every_listed_mutant_is_caught() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // Every feature named in decode/Cargo.toml must be in the list above.
-    let manifest = std::fs::read_to_string(root.join("decode/Cargo.toml")).unwrap();
-    for line in manifest.lines().filter(|l| l.starts_with("mutant-")) {
-        let name = line.split('=').next().unwrap().trim();
-        assert!(
-            MUTANTS.iter().any(|(f, _, _)| *f == name),
-            "mutant feature {name} in decode/Cargo.toml is not checked here"
-        );
+    // Every feature named in a crate's Cargo.toml must be in the list above.
+    for krate in ["decode", "engine"] {
+        let manifest = std::fs::read_to_string(root.join(krate).join("Cargo.toml")).unwrap();
+        for line in manifest.lines().filter(|l| l.starts_with("mutant-")) {
+            let name = line.split('=').next().unwrap().trim();
+            assert!(
+                MUTANTS.iter().any(|(k, f, _, _)| *k == krate && *f == name),
+                "mutant feature {name} in {krate}/Cargo.toml is not checked here"
+            );
+        }
     }
     let mut survivors = Vec::new();
-    for &(feature, target, test) in MUTANTS {
+    for &(krate, feature, target, test) in MUTANTS {
         let out = Command::new(&cargo)
             .current_dir(&root)
             .env("CARGO_TARGET_DIR", root.join("target/mutants"))
@@ -69,7 +90,7 @@ fn every_listed_mutant_is_caught() {
                 "test",
                 "-q",
                 "-p",
-                "decode",
+                krate,
                 "--features",
                 feature,
                 "--test",
