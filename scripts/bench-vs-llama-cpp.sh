@@ -48,20 +48,21 @@ build_llama_cpp
 [ "$build_only" = 1 ] && exit 0
 
 "$root/scripts/fetch-model.sh" >/dev/null
-(cd "$root" && cargo build --release -q -p cli)
+(cd "$root" && cargo build --release -q -p infer)
 infer="$root/target/release/infer"
 
-echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores"
+echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores, $(grep -o -w -E 'avx512f|avx512_vnni|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+echo "note: llama-bench decodes from an empty context; infer bench decodes after the 128-token prompt"
 echo "model:   $model"
 for t in 2 1; do
     lj="$("$llama_dir/build/bin/llama-bench" -m "$model" -p 128 -n 128 -r "$reps" -t "$t" -o json 2>/dev/null)"
-    ij="$("$infer" bench --model "$model" --threads "$t" --prompt-len 128 --new-tokens 128 --reps "$reps" --json)"
+    ij="$("$infer" bench --model "$model" --threads "$t" --prompt-tokens 128 --new-tokens 128 --reps "$reps" --quick --json 2>/dev/null)"
     python3 - "$t" "$lj" "$ij" <<'PY'
 import json, sys
 t, lj, ij = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-pp = next(r["avg_ts"] for r in lj if r["n_prompt"] > 0)
-tg = next(r["avg_ts"] for r in lj if r["n_gen"] > 0)
-ipp, itg = ij["prefill_tok_s"], ij["decode_tok_s"]
+pp = next(r["avg_ts"] for r in lj if r["n_prompt"] > 0 and r["n_gen"] == 0)
+tg = next(r["avg_ts"] for r in lj if r["n_gen"] > 0 and r["n_prompt"] == 0)
+ipp, itg = ij["prefill"]["tok_per_s"], ij["decode_kv_cache"]["tok_per_s"]
 print(f"{t} thread(s): prefill llama.cpp {pp:7.1f} tok/s  infer {ipp:7.1f} tok/s  ratio {ipp/pp:5.2f}x")
 print(f"{t} thread(s): decode  llama.cpp {tg:7.1f} tok/s  infer {itg:7.1f} tok/s  ratio {itg/tg:5.2f}x")
 PY

@@ -219,7 +219,11 @@ fn generate_greedy_equals_the_library_greedy() {
     let path = smollm2_path();
     let model = path.to_str().unwrap();
     let tok = Tokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
-    let mut lm = Llama::new(smollm2_weights().clone(), 64, 1).unwrap();
+    // The CLI's default KV cache is f16.
+    let mut lm = Llama::new(smollm2_weights().clone(), 64, 1)
+        .unwrap()
+        .with_cache_type(model::kv_cache::CacheType::F16)
+        .unwrap();
     let params = GenerateParams {
         max_new_tokens: 10,
         eos_ids: tok.eos_id().into_iter().collect(),

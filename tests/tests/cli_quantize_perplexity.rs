@@ -1,0 +1,142 @@
+//! `infer perplexity` and `infer quantize` end to end on SmolLM2.
+
+use clap::Parser;
+use integration_tests::{heavy_lock, smollm2_path, smollm2_weights};
+use model::kv_cache::CacheType;
+use model::llama::Llama;
+
+fn run(args: &[&str]) -> anyhow::Result<String> {
+    let cli = infer::Cli::try_parse_from(std::iter::once("infer").chain(args.iter().copied()))?;
+    let mut out = Vec::new();
+    infer::run(cli, &mut out)?;
+    Ok(String::from_utf8(out)?)
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("infer-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+const TEXT: &str = "The cat sat on the mat. The dog lay by the door. Birds sang in the trees \
+while the sun rose over the hills, and the farmer walked out to his fields. ";
+
+#[test]
+fn perplexity_equals_the_library_and_refuses_short_texts() {
+    let _g = heavy_lock();
+    let model = smollm2_path();
+    let file = scratch("ppl.txt");
+    std::fs::write(&file, TEXT.repeat(8)).unwrap();
+    let args = [
+        "perplexity",
+        file.to_str().unwrap(),
+        "--chunk",
+        "64",
+        "--max-chunks",
+        "2",
+        "--json",
+        "--model",
+        model.to_str().unwrap(),
+    ];
+    let v: serde_json::Value = serde_json::from_str(&run(&args).unwrap()).unwrap();
+    assert_eq!(v["chunks"], 2);
+    assert_eq!(
+        v["tokens_scored"],
+        2 * 31,
+        "positions 32..62 of each chunk of 64"
+    );
+    let ppl = v["ppl"].as_f64().unwrap();
+    // The same scoring through the library, same model and cache type.
+    let tok = model::tokenizer::Tokenizer::from_gguf(&model::gguf::GgufFile::open(&model).unwrap())
+        .unwrap();
+    let ids = tok.encode(&TEXT.repeat(8));
+    let mut lm = Llama::new(smollm2_weights().clone(), 64, 1)
+        .unwrap()
+        .with_cache_type(CacheType::F16)
+        .unwrap();
+    let want = decode::perplexity::perplexity(&mut lm, &ids[..128], 64, None, |_, _| {}).unwrap();
+    assert!(
+        (ppl - want.ppl).abs() < 1e-9,
+        "CLI {ppl} vs library {}",
+        want.ppl
+    );
+    assert!(ppl > 1.0 && ppl < 100.0, "a repetitive English text: {ppl}");
+
+    std::fs::write(&file, "Too short.").unwrap();
+    let err = run(&args).unwrap_err().to_string();
+    assert!(err.contains("fewer than one chunk"), "{err}");
+    let missing = run(&[
+        "perplexity",
+        "/nonexistent/text.txt",
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    assert!(
+        missing
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent/text.txt")
+    );
+}
+
+#[test]
+fn quantize_writes_a_file_that_loads_and_refuses_bad_requests() {
+    let _g = heavy_lock();
+    let model = smollm2_path();
+    let out = scratch("smollm2-q8_0.gguf");
+    let msg = run(&[
+        "quantize",
+        model.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--dtype",
+        "q8_0",
+    ])
+    .unwrap();
+    assert!(msg.contains("matrices as q8_0"), "{msg}");
+    let g = model::gguf::GgufFile::open(&out).unwrap();
+    assert_eq!(
+        g.tensor_info("blk.0.ffn_up.weight").unwrap().dtype,
+        model::gguf::GgmlType::Q8_0
+    );
+    let text = run(&[
+        "generate",
+        "The capital of France is",
+        "--max-new-tokens",
+        "3",
+        "--model",
+        out.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert!(text.contains("Paris"), "{text}");
+    std::fs::remove_file(&out).unwrap();
+
+    let same = run(&[
+        "quantize",
+        model.to_str().unwrap(),
+        model.to_str().unwrap(),
+        "--dtype",
+        "q8_0",
+    ]);
+    assert!(
+        same.unwrap_err()
+            .to_string()
+            .contains("refusing to overwrite")
+    );
+    let bf16 = run(&[
+        "quantize",
+        model.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--dtype",
+        "bf16",
+    ]);
+    assert!(bf16.unwrap_err().to_string().contains("bf16"));
+    let unknown = run(&[
+        "quantize",
+        model.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--dtype",
+        "q5_0",
+    ]);
+    assert!(unknown.unwrap_err().to_string().contains("unknown dtype"));
+    assert!(!out.exists(), "nothing written on error");
+}
