@@ -215,3 +215,40 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The SIMD activation quantizer equals its plain twin exactly (same
+    /// codes, same scale, same sum), halves and zeros included.
+    #[test]
+    fn activation_quantizer_matches_plain_twin(
+        x in prop::collection::vec(prop_oneof![-3.0f32..3.0, Just(0.0f32), Just(0.5f32), Just(-1.5f32)], 32..33),
+        scale in prop_oneof![Just(1.0f32), Just(127.0f32), Just(1e-3f32)],
+    ) {
+        let x: Vec<f32> = x.iter().map(|v| v * scale).collect();
+        let mut acts = Q8Acts::default();
+        acts.quantize(&x, 32);
+        let mut q = [0i8; 32];
+        let (d, sum) = engine::quant::act::quantize_block_scalar(&x, &mut q);
+        prop_assert_eq!(&acts.qs[..], &q[..]);
+        prop_assert_eq!(acts.isum[0], sum);
+        prop_assert_eq!(acts.d[0], f16::from_f32(d).to_f32());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The dispatched (SIMD) dequantizer gives exactly the plain twin's floats.
+    #[test]
+    fn dequantize_matches_plain_twin(x in vec_strategy(1..9)) {
+        for dt in QUANT {
+            let q = quant::quantize(dt, &x).unwrap();
+            let (mut fast, mut plain) = (vec![0f32; x.len()], vec![0f32; x.len()]);
+            quant::dequantize(dt, &q, &mut fast).unwrap();
+            quant::dequantize_scalar(dt, &q, &mut plain);
+            prop_assert_eq!(&fast, &plain, "{}", dt);
+        }
+    }
+}

@@ -122,7 +122,7 @@ pub fn linear(x: &[f32], t: usize, parts: &[&Tensor], out: &mut [f32]) -> Result
     let dst: &mut [f32] = if t == 1 { out } else { &mut by_row };
     let threads = threads::num_threads();
     if kernels::go_parallel(rows * cols * t) && rows >= 16 {
-        let chunk = rows.div_ceil(threads * 2).next_multiple_of(8);
+        let chunk = rows.div_ceil(threads * 4).next_multiple_of(8);
         threads::for_each_chunk_mut(dst, chunk * t, |c, o| run(c * chunk, o));
     } else {
         run(0, dst);

@@ -12,6 +12,7 @@
 use half::f16;
 
 use super::QK;
+use crate::kernels::dispatch::{Level, level};
 
 /// Several rows of activations, each quantized to blocks of 32.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +42,35 @@ pub struct Q8Row<'a> {
     pub isum: &'a [i32],
 }
 
+// ANCHOR: quantize_block_scalar
+/// One block of 32 activations: `d = max|x| / 127`, `q = round(x · 127 /
+/// max|x|)` with halves to even, and `Σq`. Returns `(d, Σq)`.
+pub fn quantize_block_scalar(x: &[f32], q: &mut [i8]) -> (f32, i32) {
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    let mut sum = 0i32;
+    for (q, &v) in q.iter_mut().zip(x) {
+        // NaN (from a broken model) becomes 0 rather than poisoning the
+        // integer sums; `as` saturates ±inf.
+        *q = (v * id).round_ties_even() as i8;
+        sum += i32::from(*q);
+    }
+    (amax / 127.0, sum)
+}
+// ANCHOR_END: quantize_block_scalar
+
+/// [`quantize_block_scalar`] with the best kernel for this CPU.
+fn quantize_block(x: &[f32], q: &mut [i8]) -> (f32, i32) {
+    match (level(), <&[f32; QK]>::try_from(x), <&mut [i8; QK]>::try_from(q)) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
+        // FMA and F16C.
+        (Level::Avx2 | Level::Avx512, Ok(x), Ok(q)) => unsafe { super::dot::quantize_block_q8(x, q) },
+        (_, Ok(x), Ok(q)) => quantize_block_scalar(x, q),
+        _ => unreachable!("blocks are 32 long"),
+    }
+}
+
 impl Q8Acts {
     /// Quantize `rows` rows of `cols` values (`cols` a multiple of 32),
     /// reusing this buffer's allocations.
@@ -61,16 +91,7 @@ impl Q8Acts {
             .zip(self.qs.chunks_exact_mut(QK))
             .enumerate()
         {
-            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let d = amax / 127.0;
-            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-            let mut sum = 0i32;
-            for (q, &v) in qb.iter_mut().zip(xb) {
-                // NaN (from a broken model) becomes 0 rather than poisoning
-                // the integer sums; `as` saturates ±inf.
-                *q = (v * id).round_ties_even() as i8;
-                sum += i32::from(*q);
-            }
+            let (d, sum) = quantize_block(xb, qb);
             self.d[b] = f16::from_f32(d).to_f32();
             self.s[b] = f16::from_f32(d * sum as f32).to_f32();
             self.isum[b] = sum;

@@ -17,6 +17,9 @@ use crate::kernels::dispatch::{Level, level};
 #[path = "dot_avx2.rs"]
 mod avx2;
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx2::{dequantize as dequantize_avx2, quantize_block_q8};
+
 // ANCHOR: dot_q4_1_scalar
 /// Q4_1 row · activation row, plain: per block
 /// `d_w·d_a·Σ code·q + m_w·s_a`.

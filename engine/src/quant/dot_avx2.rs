@@ -292,3 +292,105 @@ pub unsafe fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
         }
     }
 }
+
+/// AVX2 body of [`crate::quant::act::Q8Acts::quantize`] for one block of
+/// 32 values: `max|x|`, `q = round(x · 127/max)` with halves to even (the
+/// instruction's own rounding, as ggml's AVX2 quantizer), and `Σq`.
+/// Returns `(d, Σq)`; the caller stores the f16-rounded `d` and `d·Σq`.
+///
+/// # Safety
+/// AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn quantize_block_q8(x: &[f32; QK], q: &mut [i8; QK]) -> (f32, i32) {
+    // SAFETY: `x` holds 32 floats and `q` 32 bytes: four 8-lane loads and
+    // one 32-byte store, all in bounds.
+    unsafe {
+        let p = x.as_ptr();
+        let v = [
+            _mm256_loadu_ps(p),
+            _mm256_loadu_ps(p.add(8)),
+            _mm256_loadu_ps(p.add(16)),
+            _mm256_loadu_ps(p.add(24)),
+        ];
+        let sign = _mm256_set1_ps(-0.0);
+        let mut m = _mm256_andnot_ps(sign, v[0]);
+        for x in &v[1..] {
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, *x));
+        }
+        let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        let amax = _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
+        let id = _mm256_set1_ps(if amax != 0.0 { 127.0 / amax } else { 0.0 });
+        let round = |x: __m256| {
+            _mm256_cvtps_epi32(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                _mm256_mul_ps(x, id),
+            ))
+        };
+        let (i0, i1, i2, i3) = (round(v[0]), round(v[1]), round(v[2]), round(v[3]));
+        let sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        let s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+        let s2 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0b01_00_11_10));
+        let s1 = _mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0b10_11_00_01));
+        // Pack 32 × i32 to i8 (the packs interleave lanes; the permute
+        // puts the four groups of eight back in order).
+        let w01 = _mm256_packs_epi32(i0, i1);
+        let w23 = _mm256_packs_epi32(i2, i3);
+        let b = _mm256_packs_epi16(w01, w23);
+        let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(q.as_mut_ptr() as *mut __m256i, b);
+        (amax / 127.0, _mm_cvtsi128_si32(s1))
+    }
+}
+
+/// AVX2 body of the block dequantizers: 32 codes widened to f32 and
+/// scaled, `x = code·d + m` (multiply, then add: the same two roundings as
+/// the plain twins, so the results are identical).
+///
+/// # Safety
+/// AVX2, FMA and F16C; `bytes` holds `out.len() / 32` blocks of `dtype`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) {
+    let unit = dtype.unit_bytes();
+    for (b, o) in bytes.chunks_exact(unit).zip(out.chunks_exact_mut(QK)) {
+        // SAFETY: `b` is one whole block and `o` 32 floats.
+        unsafe {
+            let p = b.as_ptr();
+            let (d, m, codes_at) = match dtype {
+                DType::Q4_1 => {
+                    let (d, m) = f16x2(p);
+                    (d, m, 4)
+                }
+                DType::Q4_0 => {
+                    let d = f16x2(p).0;
+                    (d, -8.0 * d, 2)
+                }
+                _ => (f16x2(p).0, 0.0, 2),
+            };
+            let (dv, mv) = (_mm256_set1_ps(d), _mm256_set1_ps(m));
+            let codes: __m256i = if dtype == DType::Q8_0 {
+                _mm256_loadu_si256(p.add(2) as *const __m256i)
+            } else {
+                unpack_nibbles(p.add(codes_at))
+            };
+            let lo = _mm256_castsi256_si128(codes);
+            let hi = _mm256_extracti128_si256(codes, 1);
+            let widen = |c: __m128i| {
+                if dtype == DType::Q8_0 {
+                    _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c))
+                } else {
+                    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c))
+                }
+            };
+            let parts = [lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)];
+            for (k, c) in parts.into_iter().enumerate() {
+                let x = if dtype == DType::Q4_0 {
+                    // (code − 8)·d, as the plain twin computes it.
+                    _mm256_mul_ps(_mm256_sub_ps(widen(c), _mm256_set1_ps(8.0)), dv)
+                } else {
+                    _mm256_add_ps(_mm256_mul_ps(widen(c), dv), mv)
+                };
+                _mm256_storeu_ps(o.as_mut_ptr().add(8 * k), x);
+            }
+        }
+    }
+}

@@ -120,15 +120,29 @@ pub fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
     Ok(())
 }
 
-/// [`dequantize`] for lengths the caller has already checked.
+/// [`dequantize`] for lengths the caller has already checked, with the
+/// best kernel for this CPU (the AVX2 body gives the same floats).
 pub(crate) fn dequantize_unchecked(dtype: DType, bytes: &[u8], out: &mut [f32]) {
+    match crate::kernels::dispatch::level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
+        // FMA and F16C; the caller checked the lengths.
+        crate::kernels::Level::Avx2 | crate::kernels::Level::Avx512 => unsafe {
+            dot::dequantize_avx2(dtype, bytes, out)
+        },
+        _ => dequantize_scalar(dtype, bytes, out),
+    }
+}
+
+/// The plain twin of the dequantizers: one block at a time.
+pub fn dequantize_scalar(dtype: DType, bytes: &[u8], out: &mut [f32]) {
     let unit = dtype.unit_bytes();
     for (b, o) in bytes.chunks_exact(unit).zip(out.chunks_exact_mut(QK)) {
         match dtype {
             DType::Q8_0 => q8_0::dequantize_block(b, o),
             DType::Q4_0 => q4_0::dequantize_block(b, o),
             DType::Q4_1 => q4_1::dequantize_block(b, o),
-            _ => unreachable!("dequantize_unchecked: plain dtype {dtype}"),
+            _ => unreachable!("dequantize_scalar: plain dtype {dtype}"),
         }
     }
 }
