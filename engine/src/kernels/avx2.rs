@@ -602,3 +602,94 @@ pub(crate) unsafe fn attend_one_f16(
         }
     }
 }
+
+/// The query heads of one grouped-query group (`q`: `g × hd`, `g ≤ 4`,
+/// `hd` a multiple of 32) against their shared f16 keys and values: each
+/// key and value row is read once for the whole group instead of once per
+/// head. `scores` ends up `g × len`; `out` is `g × hd`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn attend_group_f16(
+    q: &[f32],
+    k: &[half::f16],
+    v: &[half::f16],
+    g: usize,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    // A constant group size lets the accumulators live in registers.
+    // SAFETY: same CPU features as this function.
+    unsafe {
+        match g {
+            1 => attend_group_f16_n::<1>(q, k, v, scores, out),
+            2 => attend_group_f16_n::<2>(q, k, v, scores, out),
+            3 => attend_group_f16_n::<3>(q, k, v, scores, out),
+            _ => attend_group_f16_n::<4>(q, k, v, scores, out),
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn attend_group_f16_n<const G: usize>(
+    q: &[f32],
+    k: &[half::f16],
+    v: &[half::f16],
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let g = G;
+    let hd = q.len() / g;
+    assert!(
+        (1..=4).contains(&g)
+            && hd.is_multiple_of(4 * L)
+            && q.len() == g * hd
+            && out.len() == q.len()
+    );
+    let len = k.len() / hd;
+    assert!(v.len() >= len * hd);
+    let scale_f = 1.0 / (hd as f32).sqrt();
+    scores.clear();
+    scores.resize(g * len, 0.0);
+    let (qp, kp, vp) = (q.as_ptr(), k.as_ptr(), v.as_ptr());
+    // SAFETY (both loops): every pointer offset below is inside `q` (j·hd + c
+    // + 8 ≤ g·hd), `k`/`v` (p·hd + c + 8 ≤ len·hd) or `scores`.
+    unsafe {
+        for p in 0..len {
+            let mut acc = [_mm256_setzero_ps(); G];
+            for c in (0..hd).step_by(L) {
+                let kv = _mm256_cvtph_ps(_mm_loadu_si128(kp.add(p * hd + c).cast()));
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(kv, _mm256_loadu_ps(qp.add(j * hd + c)), *acc);
+                }
+            }
+            for (j, acc) in acc.iter().enumerate() {
+                *scores.get_unchecked_mut(j * len + p) = hsum(*acc) * scale_f;
+            }
+        }
+        for row in scores.chunks_exact_mut(len.max(1)) {
+            softmax_inplace(row);
+        }
+        for c0 in (0..hd).step_by(4 * L) {
+            let mut acc = [[_mm256_setzero_ps(); 4]; G];
+            for p in 0..len {
+                let row = vp.add(p * hd + c0);
+                let vv = [
+                    _mm256_cvtph_ps(_mm_loadu_si128(row.cast())),
+                    _mm256_cvtph_ps(_mm_loadu_si128(row.add(L).cast())),
+                    _mm256_cvtph_ps(_mm_loadu_si128(row.add(2 * L).cast())),
+                    _mm256_cvtph_ps(_mm_loadu_si128(row.add(3 * L).cast())),
+                ];
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let s = _mm256_set1_ps(*scores.get_unchecked(j * len + p));
+                    for (a, x) in acc.iter_mut().zip(vv) {
+                        *a = _mm256_fmadd_ps(s, x, *a);
+                    }
+                }
+            }
+            for (j, acc) in acc.iter().enumerate() {
+                for (i, a) in acc.iter().enumerate() {
+                    store(&mut out[j * hd + c0 + i * L..], *a);
+                }
+            }
+        }
+    }
+}

@@ -700,6 +700,44 @@ fn attention_rows(
         }
     };
     let work = t * dims.n_heads * (first_len + t) * hd;
+    // An f16 cache on AVX2: one task per (query, KV head), reading each key
+    // and value row once for the whole group of query heads.
+    #[cfg(target_arch = "x86_64")]
+    if let (KvSlice::F16(k16), KvSlice::F16(v16), Level::Avx2 | Level::Avx512) =
+        (k_cache, v_cache, level())
+    {
+        if group <= 4 && hd.is_multiple_of(32) {
+            let span = group * hd;
+            let job = |idx: usize, o: &mut [f32]| {
+                let (i, kvh) = (idx / dims.n_kv_heads, idx % dims.n_kv_heads);
+                let len = first_len + i;
+                let base = kvh * dims.capacity * hd;
+                let qs = &q[idx * span..(idx + 1) * span];
+                SCORES.with_borrow_mut(|scores| {
+                    // SAFETY: level() is Avx2 or Avx512 only when the CPU
+                    // has AVX2, FMA and F16C.
+                    unsafe {
+                        avx2::attend_group_f16(
+                            qs,
+                            &k16[base..base + len * hd],
+                            &v16[base..base + len * hd],
+                            group,
+                            scores,
+                            o,
+                        )
+                    }
+                });
+            };
+            if work < ATTN_PAR_MIN_WORK || threads::num_threads() < 2 {
+                out.chunks_mut(span)
+                    .enumerate()
+                    .for_each(|(idx, o)| job(idx, o));
+            } else {
+                threads::for_each_chunk_mut(out, span, job);
+            }
+            return;
+        }
+    }
     // Each thread keeps its score buffer between calls: no allocation per
     // decode step once it has grown to the context length.
     let job = |idx: usize, o: &mut [f32]| SCORES.with_borrow_mut(|scores| job(idx, o, scores));

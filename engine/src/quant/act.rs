@@ -61,11 +61,17 @@ pub fn quantize_block_scalar(x: &[f32], q: &mut [i8]) -> (f32, i32) {
 
 /// [`quantize_block_scalar`] with the best kernel for this CPU.
 fn quantize_block(x: &[f32], q: &mut [i8]) -> (f32, i32) {
-    match (level(), <&[f32; QK]>::try_from(x), <&mut [i8; QK]>::try_from(q)) {
+    match (
+        level(),
+        <&[f32; QK]>::try_from(x),
+        <&mut [i8; QK]>::try_from(q),
+    ) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
         // FMA and F16C.
-        (Level::Avx2 | Level::Avx512, Ok(x), Ok(q)) => unsafe { super::dot::quantize_block_q8(x, q) },
+        (Level::Avx2 | Level::Avx512, Ok(x), Ok(q)) => unsafe {
+            super::dot::quantize_block_q8(x, q)
+        },
         (_, Ok(x), Ok(q)) => quantize_block_scalar(x, q),
         _ => unreachable!("blocks are 32 long"),
     }
