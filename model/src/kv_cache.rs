@@ -47,6 +47,7 @@
 
 use engine::kernels::KvSlice;
 use half::f16;
+use half::vec::HalfBitsVecExt;
 use thiserror::Error;
 
 /// Errors from KV-cache operations; each names the slot and the numbers.
@@ -224,7 +225,10 @@ impl KvBuf {
     fn zeros(ty: CacheType, n: usize) -> KvBuf {
         match ty {
             CacheType::F32 => KvBuf::F32(vec![0.0; n]),
-            CacheType::F16 => KvBuf::F16(vec![f16::ZERO; n]),
+            // Zero bits are f16 zero; a zeroed u16 allocation comes from the
+            // allocator's zeroed pages, so untouched positions cost no memory
+            // (as `vec![0.0f32; n]` does for the f32 cache).
+            CacheType::F16 => KvBuf::F16(vec![0u16; n].reinterpret_into()),
         }
     }
 
