@@ -13,3 +13,4 @@ pub mod no_cache;
 pub(crate) mod ops;
 pub mod safetensors;
 pub mod tokenizer;
+mod weight_checks;

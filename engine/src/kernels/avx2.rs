@@ -553,56 +553,6 @@ pub(crate) unsafe fn attend_one(
     }
 }
 
-/// [`attend_one`] over keys and values stored as f16 (the default KV
-/// cache): scores through the f16 matrix-vector product, values widened
-/// eight at a time inside the accumulation.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn attend_one_f16(
-    q: &[f32],
-    k: &[half::f16],
-    v: &[half::f16],
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    let hd = q.len();
-    if hd == 0 {
-        return;
-    }
-    let len = k.len() / hd;
-    let scale_f = 1.0 / (hd as f32).sqrt();
-    scores.clear();
-    scores.resize(len, 0.0);
-    // SAFETY (the three calls): same CPU features as this function.
-    unsafe { matvec_f16(k, len, hd, q, scores) };
-    scale(scores, scale_f);
-    unsafe { softmax_inplace(scores) };
-    let mut c0 = 0;
-    while c0 + 4 * L <= hd {
-        let mut acc = [_mm256_setzero_ps(); 4];
-        for (p, &sp) in scores.iter().enumerate() {
-            let row = v[p * hd + c0..p * hd + c0 + 4 * L].as_ptr();
-            let vs = _mm256_set1_ps(sp);
-            for (j, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: the slice above holds the 4·8 halves read here.
-                let h = unsafe { _mm_loadu_si128(row.add(j * L).cast()) };
-                *acc = _mm256_fmadd_ps(vs, _mm256_cvtph_ps(h), *acc);
-            }
-        }
-        for (j, acc) in acc.iter().enumerate() {
-            store(&mut out[c0 + j * L..], *acc);
-        }
-        c0 += 4 * L;
-    }
-    if c0 < hd {
-        out[c0..hd].fill(0.0);
-        for (p, &sp) in scores.iter().enumerate() {
-            for (o, x) in out[c0..hd].iter_mut().zip(&v[p * hd + c0..(p + 1) * hd]) {
-                *o += sp * x.to_f32();
-            }
-        }
-    }
-}
-
 /// The query heads of one grouped-query group (`q`: `g × hd`, `g ≤ 4`,
 /// `hd` a multiple of 32) against their shared f16 keys and values: each
 /// key and value row is read once for the whole group instead of once per

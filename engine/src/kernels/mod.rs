@@ -816,7 +816,10 @@ fn attend_one(q: &[f32], k: &[f32], v: &[f32], scores: &mut Vec<f32>, out: &mut 
     simd!(x86: attend_one(q, k, v, scores, out))
 }
 
-/// [`attend_one`] over f16 keys and values (AVX2 body, plain twin elsewhere).
+/// [`attend_one`] over f16 keys and values, one head at a time: the plain
+/// twin. (An f16 cache on AVX2 with groups of up to four query heads per
+/// KV head and heads of a multiple of 32 — SmolLM2, Llama — takes the
+/// grouped kernel in `attention_rows` instead.)
 fn attend_one_f16(
     q: &[f32],
     k: &[half::f16],
@@ -824,7 +827,7 @@ fn attend_one_f16(
     scores: &mut Vec<f32>,
     out: &mut [f32],
 ) {
-    simd!(avx2: attend_one_f16(q, k, v, scores, out))
+    scalar::attend_one_f16(q, k, v, scores, out)
 }
 
 /// Sum of all elements, split across the thread pool: a plain streaming

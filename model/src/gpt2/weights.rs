@@ -6,6 +6,7 @@ use engine::{DType, Tensor};
 
 use super::config::Gpt2Params;
 use crate::arch_error::ArchError;
+use crate::weight_checks::{check_f32, check_shape, n_bytes, totals};
 
 /// One block's weights. Hugging Face stores GPT-2's linear layers as
 /// `Conv1D` with the weight `[in][out]`; they are transposed on loading so
@@ -47,30 +48,6 @@ pub struct Gpt2Weights {
     pub layers: Vec<Gpt2Layer>,
     /// Final LayerNorm weight and bias, `[d]` (f32).
     pub ln_f: (Tensor, Tensor),
-}
-
-fn check(name: &str, t: &Tensor, want: &[usize]) -> Result<(), ArchError> {
-    if t.shape() == want {
-        Ok(())
-    } else {
-        Err(ArchError::BadShape {
-            name: name.to_string(),
-            expected: want.to_vec(),
-            found: t.shape().to_vec(),
-        })
-    }
-}
-
-/// `t` has shape `want` and is f32 (the forward pass reads it as a slice).
-fn check_f32(name: &str, t: &Tensor, want: &[usize]) -> Result<(), ArchError> {
-    check(name, t, want)?;
-    if t.dtype() != DType::F32 {
-        return Err(ArchError::Config(format!(
-            "{name} is {}, biases, norms and position embeddings must be f32",
-            t.dtype()
-        )));
-    }
-    Ok(())
 }
 
 /// What loading does to a tensor read from the file.
@@ -130,7 +107,7 @@ impl Gpt2Weights {
             let t = get(&format!("transformer.{name}"))
                 .or_else(|| get(name))
                 .ok_or_else(|| ArchError::Config(format!("tensor {name} is missing")))?;
-            check(name, &t, want)?;
+            check_shape(name, &t, want)?;
             Ok(match to {
                 As::Matrix => t,
                 As::Conv1D => t.transpose(0, 1)?.contiguous()?,
@@ -191,7 +168,7 @@ impl Gpt2Weights {
             )));
         }
         let d = p.n_embd;
-        check("wte", &self.wte, &[p.vocab_size, d])?;
+        check_shape("wte", &self.wte, &[p.vocab_size, d])?;
         check_f32("wpe", &self.wpe, &[p.n_positions, d])?;
         check_f32("ln_f.weight", &self.ln_f.0, &[d])?;
         check_f32("ln_f.bias", &self.ln_f.1, &[d])?;
@@ -199,7 +176,7 @@ impl Gpt2Weights {
             let n = |s: &str| format!("layer {i} {s}");
             let want = [[3 * d, d], [d, d], [4 * d, d], [d, 4 * d]];
             for ((name, t), w) in l.matrices().into_iter().zip(want) {
-                check(&n(name), t, &w)?;
+                check_shape(&n(name), t, &w)?;
             }
             let want = [d, d, 3 * d, d, d, d, 4 * d, d];
             for ((name, t), w) in l.vectors().into_iter().zip(want) {
@@ -209,44 +186,30 @@ impl Gpt2Weights {
         Ok(())
     }
 
+    /// Every tensor once (the tied head is `wte`).
+    fn all(&self) -> Vec<&Tensor> {
+        let mut v = vec![&self.wte, &self.wpe, &self.ln_f.0, &self.ln_f.1];
+        for l in &self.layers {
+            v.extend(l.matrices().into_iter().chain(l.vectors()).map(|(_, t)| t));
+        }
+        v
+    }
+
     /// Number of parameters (the tied head counted once).
     pub fn n_params(&self) -> usize {
-        let per_layer: usize = self
-            .layers
-            .iter()
-            .map(|l| {
-                l.matrices()
-                    .iter()
-                    .chain(l.vectors().iter())
-                    .map(|(_, t)| t.numel())
-                    .sum::<usize>()
-            })
-            .sum();
-        self.wte.numel() + self.wpe.numel() + per_layer + self.ln_f.0.numel() + self.ln_f.1.numel()
+        totals(self.all()).0
     }
 
     /// Bytes the weights occupy in their dtypes (the tied head counted once).
     pub fn n_bytes(&self) -> usize {
-        let size = |t: &Tensor| t.dtype().bytes_for(t.numel()).unwrap_or(0);
-        let per_layer: usize = self
-            .layers
-            .iter()
-            .map(|l| {
-                l.matrices()
-                    .iter()
-                    .chain(l.vectors().iter())
-                    .map(|(_, t)| size(t))
-                    .sum::<usize>()
-            })
-            .sum();
-        size(&self.wte) + size(&self.wpe) + per_layer + size(&self.ln_f.0) + size(&self.ln_f.1)
+        totals(self.all()).1
     }
 
     /// Bytes one decode step reads: every matrix (the tied head included)
     /// and vector, but only one row of the position table (counted as
     /// nothing).
     pub fn bytes_per_token(&self) -> usize {
-        self.n_bytes() - self.wpe.dtype().bytes_for(self.wpe.numel()).unwrap_or(0)
+        self.n_bytes() - n_bytes(&self.wpe)
     }
 
     /// The same model with every matrix (`wte`, which is also the head, and

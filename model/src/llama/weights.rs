@@ -5,6 +5,7 @@ use engine::{DType, Tensor};
 
 use super::config::LlamaConfig;
 use crate::arch_error::ArchError;
+use crate::weight_checks::{check_f32, check_shape, n_bytes, totals};
 
 /// One transformer block's weights.
 #[derive(Debug, Clone)]
@@ -45,29 +46,6 @@ pub struct LlamaWeights {
     pub lm_head: Option<Tensor>,
 }
 
-fn check(name: &str, t: &Tensor, want: &[usize]) -> Result<(), ArchError> {
-    if t.shape() == want {
-        Ok(())
-    } else {
-        Err(ArchError::BadShape {
-            name: name.to_string(),
-            expected: want.to_vec(),
-            found: t.shape().to_vec(),
-        })
-    }
-}
-
-fn check_vector(name: &str, t: &Tensor, d: usize) -> Result<(), ArchError> {
-    check(name, t, &[d])?;
-    if t.dtype() != DType::F32 {
-        return Err(ArchError::Config(format!(
-            "{name} is {}, norm weights must be f32",
-            t.dtype()
-        )));
-    }
-    Ok(())
-}
-
 impl LlamaLayer {
     /// The matrices, with their names.
     pub fn matrices(&self) -> [(&'static str, &Tensor); 7] {
@@ -99,15 +77,15 @@ impl LlamaWeights {
             )));
         }
         let (d, q, kv) = (c.d_model, c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
-        check("tok_embd", &self.tok_embd, &[c.vocab_size, d])?;
-        check_vector("out_norm", &self.out_norm, d)?;
+        check_shape("tok_embd", &self.tok_embd, &[c.vocab_size, d])?;
+        check_f32("out_norm", &self.out_norm, &[d])?;
         if let Some(h) = &self.lm_head {
-            check("lm_head", h, &[c.vocab_size, d])?;
+            check_shape("lm_head", h, &[c.vocab_size, d])?;
         }
         for (i, l) in self.layers.iter().enumerate() {
             let n = |s: &str| format!("layer {i} {s}");
-            check_vector(&n("attn_norm"), &l.attn_norm, d)?;
-            check_vector(&n("ffn_norm"), &l.ffn_norm, d)?;
+            check_f32(&n("attn_norm"), &l.attn_norm, &[d])?;
+            check_f32(&n("ffn_norm"), &l.ffn_norm, &[d])?;
             let want = [
                 [q, d],
                 [kv, d],
@@ -118,7 +96,7 @@ impl LlamaWeights {
                 [d, c.ffn_dim],
             ];
             for ((name, t), w) in l.matrices().into_iter().zip(want) {
-                check(&n(name), t, &w)?;
+                check_shape(&n(name), t, &w)?;
             }
         }
         Ok(())
@@ -129,50 +107,32 @@ impl LlamaWeights {
         self.lm_head.as_ref().unwrap_or(&self.tok_embd)
     }
 
+    /// Every tensor once (a tied head is `tok_embd`).
+    fn all(&self) -> Vec<&Tensor> {
+        let mut v = vec![&self.tok_embd, &self.out_norm];
+        v.extend(&self.lm_head);
+        for l in &self.layers {
+            v.extend([&l.attn_norm, &l.ffn_norm]);
+            v.extend(l.matrices().into_iter().map(|(_, t)| t));
+        }
+        v
+    }
+
     /// Number of parameters (the tied head counted once).
     pub fn n_params(&self) -> usize {
-        let per_layer: usize = self
-            .layers
-            .iter()
-            .map(|l| {
-                l.attn_norm.numel()
-                    + l.ffn_norm.numel()
-                    + l.matrices().iter().map(|(_, t)| t.numel()).sum::<usize>()
-            })
-            .sum();
-        self.tok_embd.numel()
-            + per_layer
-            + self.out_norm.numel()
-            + self.lm_head.as_ref().map_or(0, Tensor::numel)
+        totals(self.all()).0
     }
 
     /// Bytes the weights occupy in their dtypes (the tied head counted once).
     pub fn n_bytes(&self) -> usize {
-        let size = |t: &Tensor| t.dtype().bytes_for(t.numel()).unwrap_or(0);
-        let per_layer: usize = self
-            .layers
-            .iter()
-            .map(|l| {
-                size(&l.attn_norm)
-                    + size(&l.ffn_norm)
-                    + l.matrices().iter().map(|(_, t)| size(t)).sum::<usize>()
-            })
-            .sum();
-        size(&self.tok_embd)
-            + per_layer
-            + size(&self.out_norm)
-            + self.lm_head.as_ref().map_or(0, size)
+        totals(self.all()).1
     }
 
     /// Bytes one decode step reads: every matrix and the output head, but
     /// only one row of an untied embedding table (counted as nothing).
     pub fn bytes_per_token(&self) -> usize {
         let untied_embd = match &self.lm_head {
-            Some(_) => self
-                .tok_embd
-                .dtype()
-                .bytes_for(self.tok_embd.numel())
-                .unwrap_or(0),
+            Some(_) => n_bytes(&self.tok_embd),
             None => 0,
         };
         self.n_bytes() - untied_embd
