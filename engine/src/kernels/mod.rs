@@ -606,14 +606,7 @@ pub fn attention_decode<'a>(
     out: &mut [f32],
 ) {
     let _t = crate::profile::timer(crate::profile::Op::Attention);
-    let (k_cache, v_cache) = (k_cache.into(), v_cache.into());
-    assert!(
-        matches!(
-            (k_cache, v_cache),
-            (KvSlice::F32(_), KvSlice::F32(_)) | (KvSlice::F16(_), KvSlice::F16(_))
-        ),
-        "attention: keys and values must share one dtype"
-    );
+    let (k_cache, v_cache) = same_dtype(k_cache.into(), v_cache.into());
     check_attn(
         dims,
         q.len(),
@@ -647,14 +640,7 @@ pub fn attention_prefill<'a>(
     out: &mut [f32],
 ) {
     let _t = crate::profile::timer(crate::profile::Op::Attention);
-    let (k_cache, v_cache) = (k_cache.into(), v_cache.into());
-    assert!(
-        matches!(
-            (k_cache, v_cache),
-            (KvSlice::F32(_), KvSlice::F32(_)) | (KvSlice::F16(_), KvSlice::F16(_))
-        ),
-        "attention: keys and values must share one dtype"
-    );
+    let (k_cache, v_cache) = same_dtype(k_cache.into(), v_cache.into());
     check_attn(
         dims,
         q.len(),
@@ -705,38 +691,38 @@ fn attention_rows(
     #[cfg(target_arch = "x86_64")]
     if let (KvSlice::F16(k16), KvSlice::F16(v16), Level::Avx2 | Level::Avx512) =
         (k_cache, v_cache, level())
+        && group <= 4
+        && hd.is_multiple_of(32)
     {
-        if group <= 4 && hd.is_multiple_of(32) {
-            let span = group * hd;
-            let job = |idx: usize, o: &mut [f32]| {
-                let (i, kvh) = (idx / dims.n_kv_heads, idx % dims.n_kv_heads);
-                let len = first_len + i;
-                let base = kvh * dims.capacity * hd;
-                let qs = &q[idx * span..(idx + 1) * span];
-                SCORES.with_borrow_mut(|scores| {
-                    // SAFETY: level() is Avx2 or Avx512 only when the CPU
-                    // has AVX2, FMA and F16C.
-                    unsafe {
-                        avx2::attend_group_f16(
-                            qs,
-                            &k16[base..base + len * hd],
-                            &v16[base..base + len * hd],
-                            group,
-                            scores,
-                            o,
-                        )
-                    }
-                });
-            };
-            if work < ATTN_PAR_MIN_WORK || threads::num_threads() < 2 {
-                out.chunks_mut(span)
-                    .enumerate()
-                    .for_each(|(idx, o)| job(idx, o));
-            } else {
-                threads::for_each_chunk_mut(out, span, job);
-            }
-            return;
+        let span = group * hd;
+        let job = |idx: usize, o: &mut [f32]| {
+            let (i, kvh) = (idx / dims.n_kv_heads, idx % dims.n_kv_heads);
+            let len = first_len + i;
+            let base = kvh * dims.capacity * hd;
+            let qs = &q[idx * span..(idx + 1) * span];
+            SCORES.with_borrow_mut(|scores| {
+                // SAFETY: level() is Avx2 or Avx512 only when the CPU
+                // has AVX2, FMA and F16C.
+                unsafe {
+                    avx2::attend_group_f16(
+                        qs,
+                        &k16[base..base + len * hd],
+                        &v16[base..base + len * hd],
+                        group,
+                        scores,
+                        o,
+                    )
+                }
+            });
+        };
+        if work < ATTN_PAR_MIN_WORK || threads::num_threads() < 2 {
+            out.chunks_mut(span)
+                .enumerate()
+                .for_each(|(idx, o)| job(idx, o));
+        } else {
+            threads::for_each_chunk_mut(out, span, job);
         }
+        return;
     }
     // Each thread keeps its score buffer between calls: no allocation per
     // decode step once it has grown to the context length.
@@ -799,6 +785,21 @@ impl<'a> From<&'a [half::f16]> for KvSlice<'a> {
     fn from(s: &'a [half::f16]) -> Self {
         KvSlice::F16(s)
     }
+}
+
+/// Keys and values, checked to share one dtype.
+///
+/// # Panics
+/// If they do not.
+fn same_dtype<'a>(k: KvSlice<'a>, v: KvSlice<'a>) -> (KvSlice<'a>, KvSlice<'a>) {
+    assert!(
+        matches!(
+            (k, v),
+            (KvSlice::F32(_), KvSlice::F32(_)) | (KvSlice::F16(_), KvSlice::F16(_))
+        ),
+        "attention: keys and values must share one dtype"
+    );
+    (k, v)
 }
 
 /// Below this many multiply-adds attention stays on the calling thread.
