@@ -252,3 +252,18 @@ proptest! {
         }
     }
 }
+
+/// Q4_1's nibble order on a hand-made block: d = 1 (f16 0x3c00),
+/// m = −2 (0xc000), byte j = (15 − j) << 4 | j: element j is j − 2, element
+/// j + 16 is (15 − j) − 2.
+#[test]
+fn q4_1_uses_min_and_nibble_order() {
+    let mut block = vec![0x00, 0x3c, 0x00, 0xc0];
+    block.extend((0..16u8).map(|j| ((15 - j) << 4) | j));
+    let mut out = [0f32; 32];
+    quant::dequantize(DType::Q4_1, &block, &mut out).unwrap();
+    for j in 0..16 {
+        assert_eq!(out[j], j as f32 - 2.0);
+        assert_eq!(out[j + 16], (15 - j) as f32 - 2.0);
+    }
+}

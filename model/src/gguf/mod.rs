@@ -10,7 +10,6 @@
 //! sizes an allocation or indexes the mapping.
 
 mod cursor;
-pub mod dequant;
 mod error;
 pub mod header;
 pub mod metadata;
@@ -445,18 +444,14 @@ impl GgufFile {
         }
     }
 
-    /// A tensor dequantized to f32, with its row-major shape.
+    /// A tensor widened to f32 (the engine's dequantizers), with its
+    /// row-major shape.
     pub fn tensor_f32(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>), GgufError> {
-        let info = self.tensor_info(name)?;
-        let bytes = self.tensor_bytes(name)?;
-        let mut out = vec![0f32; info.n_elements as usize];
-        if !dequant::dequantize_into(info.dtype, bytes, &mut out) {
-            // Unreachable for a validated file; reported rather than panicking.
-            return Err(GgufError::ShapeOverflow {
-                tensor: name.to_string(),
-                dims: info.dims.clone(),
-            });
-        }
-        Ok((out, info.shape.clone()))
+        let t = self.tensor(name)?;
+        let v = t.to_vec_f32().map_err(|e| GgufError::BadTensor {
+            tensor: name.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok((v, t.shape().to_vec()))
     }
 }
