@@ -15,6 +15,12 @@ use crate::threads;
 /// quantized weight).
 pub const SGEMM_MIN_TOKENS: usize = 8;
 
+thread_local! {
+    /// Activations quantized by this thread's last `linear` call, kept for
+    /// their allocations.
+    static ACTS: std::cell::Cell<Q8Acts> = std::cell::Cell::new(Q8Acts::default());
+}
+
 /// Call `f(matrix, first_row_in_matrix, rows, first_row_in_chunk)` for each
 /// piece of the stacked rows `g0..g0 + len` that falls in one matrix.
 fn segments(
@@ -84,7 +90,9 @@ pub fn linear(x: &[f32], t: usize, parts: &[&Tensor], out: &mut [f32]) -> Result
         });
         return Ok(());
     }
-    let mut qx = Q8Acts::default();
+    // The quantized activations live in a per-thread buffer that is taken
+    // out and put back, so a decode step allocates nothing here.
+    let mut qx = ACTS.take();
     if mats.iter().any(Matrix::is_quantized) {
         if !cols.is_multiple_of(crate::quant::QK) {
             return Err(EngineError::BadShape {
@@ -134,6 +142,7 @@ pub fn linear(x: &[f32], t: usize, parts: &[&Tensor], out: &mut [f32]) -> Result
             }
         }
     }
+    ACTS.set(qx);
     Ok(())
 }
 // ANCHOR_END: linear
