@@ -4,6 +4,10 @@
 //! `cargo run --release --example ch06_beam`
 //! The output carries `ANCHOR:` lines so the chapter can include sections.
 
+/// The toy models' tokens have no text; beam search needs a detokenizer
+/// only to cut hypotheses at stop strings, which these runs do not use.
+const TOY_TEXT: Vec<Vec<u8>> = Vec::new();
+
 use decode::probs::log_softmax;
 use decode::toy::{FnModel, greedy_trap_model};
 use decode::{BeamParams, EarlyStopping, GenerateParams, Strategy, beam_search, generate};
@@ -118,6 +122,7 @@ fn main() -> Result<(), decode::DecodeError> {
         cands.sort_by(|a, b| b.2.total_cmp(&a.2));
         let hyps = beam_search(
             &mut toy(nb),
+            &TOY_TEXT,
             &[0],
             &beam(nb, 0.0, EarlyStopping::Never, nb, step, vec![]),
         )?;
@@ -153,6 +158,7 @@ fn main() -> Result<(), decode::DecodeError> {
     for lp in [0.0f32, 1.0, 2.0] {
         let hyps = beam_search(
             &mut toy(3),
+            &TOY_TEXT,
             &[0],
             &beam(3, lp, EarlyStopping::Never, 3, 8, vec![7]),
         )?;
@@ -195,6 +201,7 @@ fn main() -> Result<(), decode::DecodeError> {
     for nb in [2, 4] {
         let h = &beam_search(
             &mut greedy_trap_model(nb),
+            &TOY_TEXT,
             &[0],
             &beam(nb, 0.0, EarlyStopping::Never, 1, 3, vec![4]),
         )?[0];

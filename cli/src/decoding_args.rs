@@ -218,37 +218,16 @@ impl DecodingArgs {
         };
         // Validate now, so a bad flag fails before the model loads, and with
         // the temperature the user gave even when greedy will not use it.
-        let mut check = params.sampling.clone();
-        check.temperature = if temperature == 0.0 { 1.0 } else { temperature };
-        check.build_chain(&params.eos_ids, true)?;
-        if let Strategy::Beam(b) = &params.strategy {
-            check_beam(b)?;
+        GenerateParams {
+            sampling: SamplingParams {
+                temperature,
+                ..params.sampling.clone()
+            },
+            ..params.clone()
         }
+        .validate()?;
         Ok(params)
     }
-}
-
-/// The beam settings decode checks when the search starts, checked here so
-/// that a bad flag fails before the model loads.
-fn check_beam(b: &BeamParams) -> Result<(), DecodeError> {
-    if b.num_beams == 0 {
-        return Err(DecodeError::param("num_beams", 0, "must be >= 1"));
-    }
-    if b.num_return_sequences == 0 || b.num_return_sequences > b.num_beams {
-        return Err(DecodeError::param(
-            "num_return_sequences",
-            b.num_return_sequences,
-            "must be in 1..=num_beams",
-        ));
-    }
-    if b.num_beam_groups == 0 || !b.num_beams.is_multiple_of(b.num_beam_groups) {
-        return Err(DecodeError::param(
-            "num_beam_groups",
-            b.num_beam_groups,
-            "must be >= 1 and divide num_beams",
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

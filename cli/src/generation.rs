@@ -33,6 +33,12 @@ pub struct Timed {
     pub decode_steps: usize,
 }
 
+impl AsRef<Generation> for Timed {
+    fn as_ref(&self) -> &Generation {
+        &self.generation
+    }
+}
+
 impl Timed {
     /// Prompt tokens per second of the prefill.
     pub fn prefill_tok_per_s(&self, prompt_len: usize) -> f64 {

@@ -9,61 +9,13 @@
 //! `num_beams` best unfinished ones running. The KV cache follows the beams
 //! through [`LanguageModel::reorder`]; prefixes are never recomputed.
 
+use crate::detok::{Detokenize, Utf8Stream};
 use crate::error::DecodeError;
-use crate::generate::GenerateParams;
 use crate::lm::LanguageModel;
+use crate::params::{BeamParams, EarlyStopping, FinishReason, GenerateParams, Strategy};
 use crate::probs::{log_softmax, sorted_desc};
 use crate::processor::TokenHistory;
-
-/// When beam search may stop before the length limit (Hugging Face's
-/// `early_stopping`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EarlyStopping {
-    /// HF `True`: stop as soon as `num_beams` finished hypotheses exist.
-    WhenFull,
-    /// HF `False` (the default): stop when the best running beam, scored as
-    /// if it ended now, cannot beat the worst finished one.
-    #[default]
-    Heuristic,
-    /// HF `"never"`: as `Heuristic`, but with a positive length penalty the
-    /// running beam is scored at the maximum length (the canonical,
-    /// exhaustive stopping rule).
-    Never,
-}
-
-/// Beam-search settings.
-#[derive(Debug, Clone)]
-pub struct BeamParams {
-    /// Beam width (>= 1; the model needs this many slots).
-    pub num_beams: usize,
-    /// Exponent α in `score = sum_logprobs / len^α` (len = generated tokens,
-    /// EOS included). 0 ranks by the raw sum; > 0 favours longer outputs.
-    pub length_penalty: f32,
-    /// When to stop.
-    pub early_stopping: EarlyStopping,
-    /// How many finished hypotheses to return (1..=num_beams).
-    pub num_return_sequences: usize,
-    /// Diverse beam search: split the beams into this many groups
-    /// (must divide `num_beams`; 1 = ordinary beam search).
-    pub num_beam_groups: usize,
-    /// Diverse beam search: at each step, a group's log-prob for a token is
-    /// lowered by `diversity_penalty ×` the number of earlier groups' beams
-    /// that chose that token at this step (Hamming diversity). >= 0.
-    pub diversity_penalty: f32,
-}
-
-impl Default for BeamParams {
-    fn default() -> Self {
-        BeamParams {
-            num_beams: 4,
-            length_penalty: 1.0,
-            early_stopping: EarlyStopping::Heuristic,
-            num_return_sequences: 1,
-            num_beam_groups: 1,
-            diversity_penalty: 0.0,
-        }
-    }
-}
+use crate::stop::StopMatcher;
 
 /// One returned hypothesis.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +28,10 @@ pub struct BeamHypothesis {
     pub score: f32,
     /// Which beam group found it (always 0 without diverse beam search).
     pub group: usize,
+    /// The text of `tokens`: EOS not shown, cut before the first stop string.
+    pub text: String,
+    /// Why the hypothesis ended (EOS, a stop string, or the length limit).
+    pub finish: FinishReason,
 }
 
 /// HF's "very unlikely" score used to mask candidates.
@@ -237,53 +193,12 @@ impl Group {
     }
 }
 
-fn validate(bp: &BeamParams, params: &GenerateParams) -> Result<(), DecodeError> {
-    let nb = bp.num_beams;
-    if nb == 0 {
-        return Err(DecodeError::param("num_beams", nb, "must be >= 1"));
-    }
-    if bp.num_return_sequences == 0 || bp.num_return_sequences > nb {
-        return Err(DecodeError::param(
-            "num_return_sequences",
-            bp.num_return_sequences,
-            "must be in 1..=num_beams",
-        ));
-    }
-    if bp.num_beam_groups == 0 || !nb.is_multiple_of(bp.num_beam_groups) {
-        return Err(DecodeError::param(
-            "num_beam_groups",
-            bp.num_beam_groups,
-            "must be >= 1 and divide num_beams",
-        ));
-    }
-    if !(bp.diversity_penalty.is_finite() && bp.diversity_penalty >= 0.0) {
-        return Err(DecodeError::param(
-            "diversity_penalty",
-            bp.diversity_penalty,
-            "must be a finite number >= 0",
-        ));
-    }
-    if !bp.length_penalty.is_finite() {
-        return Err(DecodeError::param(
-            "length_penalty",
-            bp.length_penalty,
-            "must be finite",
-        ));
-    }
-    if params.max_new_tokens == 0 {
-        return Err(DecodeError::param(
-            "max_new_tokens",
-            0,
-            "beam search needs at least 1",
-        ));
-    }
-    Ok(())
-}
-
-/// Run beam search from `prompt` in slots `0..num_beams` of `model`.
-/// `params.strategy` must be [`crate::Strategy::Beam`]; the penalties in
+/// Run beam search from `prompt` in slots `0..num_beams` of `model`, with
+/// the beam settings of `params.strategy` (any other strategy searches
+/// with one beam, which is greedy). The penalties in
 /// `params.sampling` run on log-probs, its warpers (temperature, top-k, …)
-/// are not used. Returns `num_return_sequences` hypotheses, best first.
+/// are not used. Returns `num_return_sequences` hypotheses, best first,
+/// each cut at its stop string or EOS (see [`BeamHypothesis::text`]).
 ///
 /// With `num_beam_groups > 1` this is diverse (group) beam search: group
 /// `g` owns slots `g·w .. (g+1)·w` (w = num_beams / groups) and runs the
@@ -294,17 +209,27 @@ fn validate(bp: &BeamParams, params: &GenerateParams) -> Result<(), DecodeError>
 /// makes every group equal) rather than against a reference.
 pub fn beam_search<M: LanguageModel + ?Sized>(
     model: &mut M,
+    detok: &dyn Detokenize,
     prompt: &[u32],
     params: &GenerateParams,
 ) -> Result<Vec<BeamHypothesis>, DecodeError> {
-    let crate::Strategy::Beam(bp) = &params.strategy else {
+    params.validate()?;
+    if params.max_new_tokens == 0 {
         return Err(DecodeError::param(
-            "strategy",
-            "not beam",
-            "beam_search needs Strategy::Beam",
+            "max_new_tokens",
+            0,
+            "beam search needs at least 1",
         ));
+    }
+    let bp = match &params.strategy {
+        Strategy::Beam(bp) => bp,
+        // A streaming strategy is a beam of one whose only hypothesis is
+        // the greedy path; `run` sends those to the generator instead.
+        _ => &BeamParams {
+            num_beams: 1,
+            ..BeamParams::default()
+        },
     };
-    validate(bp, params)?;
     let nb = bp.num_beams;
     let vocab = model.vocab_size();
     if nb > model.num_slots() {
@@ -449,11 +374,57 @@ pub fn beam_search<M: LanguageModel + ?Sized>(
                 sum_logprobs: f.sum,
                 tokens: f.tokens,
                 group: g,
+                text: String::new(),
+                finish: FinishReason::MaxNewTokens,
             })
         })
         .collect();
     // Stable sort: within a group the HF order is kept for equal scores.
     all.sort_by(|a, b| b.score.total_cmp(&a.score));
     all.truncate(bp.num_return_sequences);
+    for h in &mut all {
+        h.cut(detok, params, model.max_seq_len() - prompt.len());
+    }
     Ok(all)
+}
+
+impl BeamHypothesis {
+    /// Cut the hypothesis as a streaming run would have ended it: the text
+    /// stops before the first stop string (the tokens after the one that
+    /// completed it are dropped) and never shows EOS; `finish` says why it
+    /// ended. The score stays the one the search ranked it by.
+    fn cut(&mut self, detok: &dyn Detokenize, params: &GenerateParams, room: usize) {
+        let mut utf8 = Utf8Stream::new();
+        let mut stop = StopMatcher::new(&params.stop_strings);
+        let mut text = String::new();
+        for (i, &id) in self.tokens.iter().enumerate() {
+            if params.eos_ids.contains(&id) {
+                self.finish = FinishReason::Eos(id);
+                break;
+            }
+            let check = stop.push(&utf8.push(detok.token_bytes(id)));
+            text.push_str(&check.emit);
+            if let Some(s) = check.stopped {
+                self.tokens.truncate(i + 1);
+                self.finish = FinishReason::StopString(s);
+                self.text = text;
+                return;
+            }
+        }
+        let check = stop.push(&utf8.finish());
+        text.push_str(&check.emit);
+        if let Some(s) = check.stopped {
+            self.finish = FinishReason::StopString(s);
+        } else {
+            text.push_str(&stop.finish());
+            if !matches!(self.finish, FinishReason::Eos(_)) {
+                self.finish = if room < params.max_new_tokens && self.tokens.len() >= room {
+                    FinishReason::ContextFull
+                } else {
+                    FinishReason::MaxNewTokens
+                };
+            }
+        }
+        self.text = text;
+    }
 }

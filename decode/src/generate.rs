@@ -1,80 +1,12 @@
 //! Token-by-token generation (greedy or sampling): streaming, stop
 //! conditions, per-token output, and batched generation of several prompts.
 
-use crate::beam::BeamParams;
-use crate::chain::{LogitsChain, SamplingParams};
-use crate::detok::{Detokenize, Utf8Stream};
+use crate::detok::Detokenize;
 use crate::error::DecodeError;
 use crate::explain::ExplainStep;
-use crate::greedy::greedy_choice;
 use crate::lm::LanguageModel;
-use crate::probs::{log_softmax, top_n};
-use crate::processor::TokenHistory;
-use crate::sample::{sample_from_logits, seeded_rng};
-use crate::stop::StopMatcher;
-use rand_chacha::ChaCha20Rng;
-
-/// How the next token is chosen.
-#[derive(Debug, Clone)]
-pub enum Strategy {
-    /// Always the most likely token (after the penalties).
-    Greedy,
-    /// Draw from the processed distribution with a ChaCha RNG seeded by `seed`.
-    Sample {
-        /// RNG seed; the same seed gives the same tokens on every platform.
-        seed: u64,
-    },
-    /// Beam search (see [`crate::beam`]); run it with [`crate::beam_search`].
-    Beam(BeamParams),
-}
-
-/// Everything a generation run needs besides the model and the prompt.
-#[derive(Debug, Clone)]
-pub struct GenerateParams {
-    /// Greedy, sampling or beam.
-    pub strategy: Strategy,
-    /// The logits pipeline. With [`Strategy::Sample`] and `temperature == 0`
-    /// the run is greedy (explicitly, not by dividing by zero).
-    pub sampling: SamplingParams,
-    /// Stop after this many generated tokens.
-    pub max_new_tokens: usize,
-    /// Tokens that end generation (they are kept in the token list, never in the text).
-    pub eos_ids: Vec<u32>,
-    /// Strings that end generation when they appear in the decoded text;
-    /// the stop string and anything after it are not emitted.
-    pub stop_strings: Vec<String>,
-    /// Report this many most likely alternatives (with log-probs) per token.
-    pub top_logprobs: usize,
-    /// Record an explain table per step with this many leading candidates (0 = off).
-    pub explain_top: usize,
-}
-
-impl Default for GenerateParams {
-    fn default() -> Self {
-        GenerateParams {
-            strategy: Strategy::Greedy,
-            sampling: SamplingParams::default(),
-            max_new_tokens: 32,
-            eos_ids: Vec::new(),
-            stop_strings: Vec::new(),
-            top_logprobs: 0,
-            explain_top: 0,
-        }
-    }
-}
-
-/// Why generation ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FinishReason {
-    /// `max_new_tokens` were generated.
-    MaxNewTokens,
-    /// An end-of-sequence token was chosen.
-    Eos(u32),
-    /// A stop string appeared in the text.
-    StopString(String),
-    /// The model's context (`max_seq_len`) is full.
-    ContextFull,
-}
+use crate::params::{FinishReason, GenerateParams, Prepared, stream_plan};
+use crate::sequence::SeqState;
 
 /// One generated token.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,142 +49,9 @@ pub struct Generation {
     pub explain: Vec<ExplainStep>,
 }
 
-/// The per-sequence state of a greedy or sampling run.
-struct SeqState {
-    slot: usize,
-    tokens: Vec<u32>,
-    prompt_len: usize,
-    rng: Option<ChaCha20Rng>,
-    utf8: Utf8Stream,
-    stop: StopMatcher,
-    finished: bool,
-}
-
-/// Validated, prepared parameters shared by all sequences of a run.
-struct Prepared {
-    chain: LogitsChain,
-    greedy: bool,
-    seed: u64,
-    params: GenerateParams,
-}
-
-fn prepare(params: &GenerateParams) -> Result<Prepared, DecodeError> {
-    let (greedy, seed) = match params.strategy {
-        Strategy::Greedy => (true, 0),
-        // ANCHOR: temperature_zero
-        Strategy::Sample { seed } if params.sampling.temperature == 0.0 => (true, seed),
-        // ANCHOR_END: temperature_zero
-        Strategy::Sample { seed } => (false, seed),
-        Strategy::Beam(_) => {
-            return Err(DecodeError::param(
-                "strategy",
-                "beam",
-                "token-by-token generation is greedy or sampling; call beam_search for beams",
-            ));
-        }
-    };
-    let mut sampling = params.sampling.clone();
-    if greedy {
-        sampling.temperature = 1.0;
-    }
-    let chain = sampling.build_chain(&params.eos_ids, !greedy)?;
-    Ok(Prepared {
-        chain,
-        greedy,
-        seed,
-        params: params.clone(),
-    })
-}
-
-impl SeqState {
-    fn new(slot: usize, prompt: &[u32], stream: u64, prep: &Prepared) -> Self {
-        SeqState {
-            slot,
-            tokens: prompt.to_vec(),
-            prompt_len: prompt.len(),
-            rng: (!prep.greedy).then(|| seeded_rng(prep.seed, stream)),
-            utf8: Utf8Stream::new(),
-            stop: StopMatcher::new(&prep.params.stop_strings),
-            finished: false,
-        }
-    }
-
-    fn generated(&self) -> usize {
-        self.tokens.len() - self.prompt_len
-    }
-
-    /// Choose the next token from `logits` and update the text state.
-    fn step(
-        &mut self,
-        mut logits: Vec<f32>,
-        prep: &Prepared,
-        detok: &dyn Detokenize,
-        max_seq_len: usize,
-    ) -> Result<StepOutput, DecodeError> {
-        let hist = TokenHistory::new(&self.tokens, self.prompt_len);
-        let p = &prep.params;
-        let trace = if p.explain_top > 0 {
-            Some(prep.chain.apply_traced(&hist, &mut logits)?)
-        } else {
-            prep.chain.apply(&hist, &mut logits)?;
-            None
-        };
-        let id = match self.rng.as_mut() {
-            None => greedy_choice(&logits),
-            Some(rng) => sample_from_logits(&logits, rng),
-        };
-        let logp = log_softmax(&logits);
-        let top = top_n(&logp, p.top_logprobs)
-            .into_iter()
-            .filter(|&i| logp[i].is_finite())
-            .map(|i| (i as u32, logp[i]))
-            .collect();
-        let text_of = |t: u32| String::from_utf8_lossy(detok.token_bytes(t)).into_owned();
-        let explain = trace
-            .map(|tr| ExplainStep::from_trace(self.generated(), &tr, id, p.explain_top, text_of));
-        self.tokens.push(id);
-        let is_eos = p.eos_ids.contains(&id);
-        let token = TokenOutput {
-            id,
-            text: if is_eos { String::new() } else { text_of(id) },
-            logprob: logp[id as usize],
-            top,
-        };
-        let mut finish = None;
-        let mut delta = String::new();
-        if is_eos {
-            finish = Some(FinishReason::Eos(id));
-        } else {
-            let text = self.utf8.push(detok.token_bytes(id));
-            let check = self.stop.push(&text);
-            delta = check.emit;
-            if let Some(s) = check.stopped {
-                finish = Some(FinishReason::StopString(s));
-            }
-        }
-        if finish.is_none() && self.generated() >= p.max_new_tokens {
-            finish = Some(FinishReason::MaxNewTokens);
-        }
-        if finish.is_none() && self.tokens.len() >= max_seq_len {
-            finish = Some(FinishReason::ContextFull);
-        }
-        if let Some(f) = &finish {
-            if !matches!(f, FinishReason::StopString(_)) {
-                let tail = self.utf8.finish();
-                let check = self.stop.push(&tail);
-                delta.push_str(&check.emit);
-                if check.stopped.is_none() {
-                    delta.push_str(&self.stop.finish());
-                }
-            }
-            self.finished = true;
-        }
-        Ok(StepOutput {
-            token,
-            delta,
-            explain,
-            finish,
-        })
+impl AsRef<Generation> for Generation {
+    fn as_ref(&self) -> &Generation {
+        self
     }
 }
 
@@ -278,7 +77,7 @@ impl<'a, M: LanguageModel + ?Sized> Generator<'a, M> {
         params: &GenerateParams,
     ) -> Result<Self, DecodeError> {
         check_prompt(&*model, prompt, slot)?;
-        let prep = prepare(params)?;
+        let prep = stream_plan(params)?;
         let seq = SeqState::new(slot, prompt, 0, &prep);
         Ok(Generator {
             model,
@@ -456,7 +255,7 @@ pub fn generate_batch<M: LanguageModel + ?Sized>(
             ),
         });
     }
-    let prep = prepare(params)?;
+    let prep = stream_plan(params)?;
     let mut seqs = Vec::with_capacity(prompts.len());
     for (i, p) in prompts.iter().enumerate() {
         check_prompt(&*model, p, i)?;

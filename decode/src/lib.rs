@@ -22,28 +22,32 @@ pub mod explain;
 pub mod generate;
 pub mod greedy;
 pub mod lm;
+pub mod params;
 pub mod penalties;
 pub mod perplexity;
 pub mod post;
 pub mod probs;
 pub mod processor;
 pub mod processors;
+pub mod run;
 pub mod sample;
+mod sequence;
 pub mod stop;
 pub mod toy;
 
-pub use beam::{BeamHypothesis, BeamParams, EarlyStopping, beam_search};
+pub use beam::{BeamHypothesis, beam_search};
 pub use chain::{ChainTrace, LogitsChain, ProcessorOrder, SamplingParams};
 pub use detok::{Detokenize, Utf8Stream};
 pub use error::DecodeError;
 pub use explain::{ExplainRow, ExplainStep};
 pub use generate::{
-    FinishReason, GenerateParams, Generation, Generator, StepOutput, Strategy, TokenOutput,
-    collect_steps, generate, generate_batch,
+    Generation, Generator, StepOutput, TokenOutput, collect_steps, generate, generate_batch,
 };
 pub use greedy::greedy_choice;
 pub use lm::{LanguageModel, ModelError};
+pub use params::{BeamParams, EarlyStopping, FinishReason, GenerateParams, Strategy};
 pub use penalties::PenaltyScope;
 pub use processor::{LogitsProcessor, Stage, TokenHistory};
+pub use run::{Outcome, run};
 pub use sample::{sample_from_logits, seeded_rng};
 pub use stop::StopMatcher;

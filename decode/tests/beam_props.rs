@@ -46,7 +46,7 @@ proptest! {
         let detok = common::letters(v);
         let g = generate(&mut common::model(v, tseed, 1), &detok, &[0],
                          &GenerateParams { max_new_tokens: n, ..Default::default() }).unwrap();
-        let b = beam_search(&mut common::model(v, tseed, 1), &[0], &beam(1, lp, es, 1, n, vec![])).unwrap();
+        let b = beam_search(&mut common::model(v, tseed, 1), &common::letters(26), &[0], &beam(1, lp, es, 1, n, vec![])).unwrap();
         let gi: Vec<u32> = g.tokens.iter().map(|t| t.id).collect();
         prop_assert_eq!(&b[0].tokens, &gi);
     }
@@ -63,7 +63,7 @@ proptest! {
         let keep = 2usize.max(1 + eos.len()) * nb;
         prop_assume!(keep <= nb * v);
         let params = beam(nb, lp, es, nb, n, eos);
-        let hyps = beam_search(&mut common::model(v, tseed, nb), &[0], &params).unwrap();
+        let hyps = beam_search(&mut common::model(v, tseed, nb), &common::letters(26), &[0], &params).unwrap();
         prop_assert_eq!(hyps.len(), nb);
         prop_assert!(hyps.windows(2).all(|w| w[0].score >= w[1].score), "not sorted: {:?}", hyps);
         let tab = common::table(v, tseed);
@@ -88,7 +88,7 @@ proptest! {
     fn beam_never_recomputes_prefixes(v in 3usize..12, tseed in any::<u64>(), nb in 1usize..5, n in 1usize..7) {
         let mut m = common::model(v, tseed, nb);
         let prompt = [0u32, 1, 2];
-        let hyps = beam_search(&mut m, &prompt, &beam(nb, 1.0, EarlyStopping::Never, 1, n, vec![])).unwrap();
+        let hyps = beam_search(&mut m, &common::letters(26), &prompt, &beam(nb, 1.0, EarlyStopping::Never, 1, n, vec![])).unwrap();
         prop_assert!(m.tokens_fed <= prompt.len() + nb * (n - 1), "fed {} tokens", m.tokens_fed);
         prop_assert_eq!(hyps[0].tokens.len(), n);
     }
@@ -116,8 +116,8 @@ proptest! {
     /// beam search of width num_beams / groups.
     #[test]
     fn zero_diversity_groups_equal_plain_beam(v in 3usize..10, tseed in any::<u64>(), w in 1usize..3, g in 1usize..4, n in 1usize..6) {
-        let plain = beam_search(&mut common::model(v, tseed, w), &[0], &beam(w, 1.0, EarlyStopping::Never, w, n, vec![])).unwrap();
-        let div = beam_search(&mut common::model(v, tseed, w * g), &[0], &groups(w * g, g, 0.0, n)).unwrap();
+        let plain = beam_search(&mut common::model(v, tseed, w), &common::letters(26), &[0], &beam(w, 1.0, EarlyStopping::Never, w, n, vec![])).unwrap();
+        let div = beam_search(&mut common::model(v, tseed, w * g), &common::letters(26), &[0], &groups(w * g, g, 0.0, n)).unwrap();
         for gi in 0..g {
             let mine: Vec<&Vec<u32>> = div.iter().filter(|h| h.group == gi).map(|h| &h.tokens).collect();
             let want: Vec<&Vec<u32>> = plain.iter().map(|h| &h.tokens).collect();
@@ -128,7 +128,7 @@ proptest! {
     /// A large diversity penalty makes groups of width 1 start with different tokens.
     #[test]
     fn strong_diversity_separates_groups(v in 4usize..10, tseed in any::<u64>(), g in 2usize..4, n in 1usize..5) {
-        let hyps = beam_search(&mut common::model(v, tseed, g), &[0], &groups(g, g, 100.0, n)).unwrap();
+        let hyps = beam_search(&mut common::model(v, tseed, g), &common::letters(26), &[0], &groups(g, g, 100.0, n)).unwrap();
         let mut firsts: Vec<u32> = hyps.iter().map(|h| h.tokens[0]).collect();
         firsts.sort();
         firsts.dedup();
@@ -160,6 +160,7 @@ fn wide_beam_finds_what_greedy_misses() {
     for nb in 2..5 {
         let hyps = beam_search(
             &mut greedy_trap_model(nb),
+            &common::letters(26),
             &[0],
             &beam(nb, 0.0, EarlyStopping::Never, 1, 3, vec![4]),
         )
@@ -177,6 +178,7 @@ fn wide_beam_finds_what_greedy_misses() {
 fn when_full_stops_with_num_beams_finished() {
     let hyps = beam_search(
         &mut greedy_trap_model(3),
+        &common::letters(26),
         &[0],
         &beam(3, 1.0, EarlyStopping::WhenFull, 3, 10, vec![4]),
     )
@@ -191,6 +193,7 @@ fn invalid_beam_parameters() {
     assert!(
         beam_search(
             &mut m(),
+            &common::letters(26),
             &[0],
             &beam(0, 1.0, EarlyStopping::Heuristic, 1, 3, vec![])
         )
@@ -199,6 +202,7 @@ fn invalid_beam_parameters() {
     assert!(
         beam_search(
             &mut m(),
+            &common::letters(26),
             &[0],
             &beam(3, 1.0, EarlyStopping::Heuristic, 1, 3, vec![])
         )
@@ -207,6 +211,7 @@ fn invalid_beam_parameters() {
     assert!(
         beam_search(
             &mut m(),
+            &common::letters(26),
             &[0],
             &beam(2, 1.0, EarlyStopping::Heuristic, 3, 3, vec![])
         )
@@ -215,6 +220,7 @@ fn invalid_beam_parameters() {
     assert!(
         beam_search(
             &mut m(),
+            &common::letters(26),
             &[0],
             &beam(2, f32::NAN, EarlyStopping::Heuristic, 1, 3, vec![])
         )

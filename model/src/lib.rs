@@ -1,6 +1,7 @@
 //! Model files, tokenizer, architectures and the KV cache.
 pub mod arch_error;
 pub mod batch;
+pub mod chat_session;
 pub mod chat_template;
 pub mod config;
 pub mod gguf;

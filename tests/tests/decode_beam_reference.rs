@@ -43,7 +43,7 @@ fn beam_search_matches_transformers() {
             ..Default::default()
         };
         let prompt = ids(&case["prompt"]);
-        let hyps = beam_search(&mut m, &prompt, &params).unwrap();
+        let hyps = beam_search(&mut m, &Vec::<Vec<u8>>::new(), &prompt, &params).unwrap();
         let want = case["sequences"].as_array().unwrap();
         let scores = case["scores"].as_array().unwrap();
         assert_eq!(hyps.len(), want.len(), "case {c}: number of sequences");

@@ -108,7 +108,7 @@ fn sampling_is_reproducible_and_beam_runs_on_the_real_model() {
         max_new_tokens: 6,
         ..Default::default()
     };
-    let hyps = beam_search(&mut model(3), &prompt, &beam).unwrap();
+    let hyps = beam_search(&mut model(3), &tokenizer(), &prompt, &beam).unwrap();
     assert_eq!(hyps.len(), 3);
     assert!(hyps.windows(2).all(|w| w[0].score >= w[1].score));
     // Width 1 is greedy on the real model too.
@@ -131,7 +131,7 @@ fn sampling_is_reproducible_and_beam_runs_on_the_real_model() {
         },
     )
     .unwrap();
-    let b1 = beam_search(&mut model(1), &prompt, &one).unwrap();
+    let b1 = beam_search(&mut model(1), &tokenizer(), &prompt, &one).unwrap();
     assert_eq!(
         b1[0].tokens,
         greedy.tokens.iter().map(|t| t.id).collect::<Vec<_>>()

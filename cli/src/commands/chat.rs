@@ -1,13 +1,13 @@
-//! `infer chat`: an interactive conversation. The chat template is applied
-//! to the whole conversation, but only the text it adds since the last turn
-//! is fed to the model: the KV cache keeps everything before it.
+//! `infer chat`: an interactive conversation on stdin, driven by the
+//! library's [`ChatSession`] (which feeds only what each turn adds and
+//! keeps the KV cache between turns).
 
 use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use decode::{FinishReason, Generator, Strategy};
-use model::chat_template::{ChatMessage, ChatTemplate};
+use model::chat_session::ChatSession;
+use model::chat_template::ChatTemplate;
 use model::gguf::GgufFile;
 
 use crate::decoding_args::{DecodingArgs, StrategyArg};
@@ -58,26 +58,15 @@ pub fn run_with_input(a: &ChatArgs, input: &mut dyn BufRead, out: &mut dyn Write
         ChatTemplate::from_gguf(&GgufFile::open(&loaded.path)?)
             .context("reading the chat template")?
     };
-    let eos: Vec<u32> = tokenizer.eos_id().into_iter().collect();
     let params = a
         .decoding
-        .to_params(a.max_new_tokens, eos, StrategyArg::Sample)?;
+        .to_params(a.max_new_tokens, Vec::new(), StrategyArg::Sample)?;
     let show = Show {
         text: true,
         explain: a.decoding.explain,
     };
-    let mut messages: Vec<ChatMessage> = a
-        .system
-        .iter()
-        .map(|s| ChatMessage::new("system", s.clone()))
-        .collect();
-    let base = messages.clone();
-    // The conversation so far as text and as tokens; the KV cache holds all
-    // of `context` but its last token, which the next turn feeds first.
-    let mut cached = String::new();
-    let mut context: Vec<u32> = Vec::new();
+    let mut session = ChatSession::new(template, tokenizer, a.system.clone(), params, 0)?;
     let mut lines = input.lines();
-    let mut turn: u64 = 0;
     loop {
         eprint!("> ");
         std::io::stderr().flush()?;
@@ -89,69 +78,34 @@ pub fn run_with_input(a: &ChatArgs, input: &mut dyn BufRead, out: &mut dyn Write
             "" => continue,
             "/exit" | "/quit" => break,
             "/reset" => {
-                messages = base.clone();
-                cached.clear();
-                context.clear();
-                loaded.lm.clear(0);
+                session.reset(loaded.lm.as_mut());
                 eprintln!("[conversation reset]");
                 continue;
             }
             _ => {}
         }
-        messages.push(ChatMessage::new("user", line));
-        let full = template.render(&messages, true);
-        match full.strip_prefix(cached.as_str()) {
-            Some(suffix) => context.extend(tokenizer.encode(suffix)),
-            None => {
-                // The cache no longer matches the rendered text: start over.
-                loaded.lm.clear(0);
-                context = tokenizer.encode(&full);
-            }
-        }
-        let reused = loaded.lm.seq_len(0);
-        // Turn i samples with seed + i: replies do not replay the same random
-        // draws, and the whole conversation stays reproducible for a --seed.
-        let mut turn_params = params.clone();
-        if let Strategy::Sample { seed } = &mut turn_params.strategy {
-            *seed = seed.wrapping_add(turn);
-        }
-        turn += 1;
-        let result = Generator::resume(loaded.lm.as_mut(), &tokenizer, 0, &context, &turn_params)
-            .map_err(anyhow::Error::from)
-            .and_then(|steps| run_streaming(steps, show, out));
-        let o = match result {
-            Ok(o) => o,
+        let result = session.reply(loaded.lm.as_mut(), line, |steps| {
+            run_streaming(steps, show, out)
+        });
+        let (o, stats) = match result {
+            Ok(r) => r,
             Err(e) => {
                 eprintln!("\n[{e}; the conversation is reset]");
-                messages = base.clone();
-                cached.clear();
-                context.clear();
-                loaded.lm.clear(0);
                 continue;
             }
         };
         writeln!(out)?;
         let g = &o.generation;
         if a.decoding.logprobs > 0 {
-            write_logprobs(out, &g.tokens, &tokenizer, a.decoding.logprobs)?;
+            write_logprobs(out, &g.tokens, session.tokenizer(), a.decoding.logprobs)?;
         }
         eprintln!(
             "[{} new prompt tokens ({} cached), {} reply tokens, {:.1} tok/s]",
-            context.len() - reused,
-            reused,
+            stats.new_prompt_tokens,
+            stats.cached_tokens,
             g.tokens.len(),
             o.decode_tok_per_s()
         );
-        let ids: Vec<u32> = g.tokens.iter().map(|t| t.id).collect();
-        context.extend(&ids);
-        cached = format!("{full}{}", tokenizer.decode(&ids));
-        // The reply as the template will render it: without EOS (the
-        // template adds its own end marker) and without a stop string.
-        let content = match &g.finish {
-            Some(FinishReason::Eos(_)) | Some(FinishReason::StopString(_)) => g.text.clone(),
-            _ => tokenizer.decode(&ids),
-        };
-        messages.push(ChatMessage::new("assistant", content));
     }
     Ok(())
 }

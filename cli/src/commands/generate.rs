@@ -7,9 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use decode::{
-    BeamHypothesis, Detokenize, FinishReason, GenerateParams, Generator, Strategy, beam_search,
-};
+use decode::{Detokenize, FinishReason, GenerateParams, Generator, Strategy, beam_search};
 
 use crate::decoding_args::{DecodingArgs, StrategyArg};
 use crate::generation::{
@@ -161,12 +159,9 @@ fn run_beam(
     out: &mut dyn Write,
 ) -> Result<()> {
     let t0 = Instant::now();
-    let hyps = beam_search(loaded.lm.as_mut(), prompt, params).context("beam search")?;
+    let hyps = beam_search(loaded.lm.as_mut(), detok, prompt, params).context("beam search")?;
     let secs = t0.elapsed().as_secs_f64();
-    let texts: Vec<String> = hyps
-        .iter()
-        .map(|h| hypothesis_text(h, detok, params))
-        .collect();
+    let texts: Vec<&String> = hyps.iter().map(|h| &h.text).collect();
     if a.json {
         let seqs: Vec<serde_json::Value> = hyps
             .iter()
@@ -175,6 +170,7 @@ fn run_beam(
                 serde_json::json!({
                     "ids": h.tokens,
                     "text": text,
+                    "finish": finish_name(Some(&h.finish)),
                     "score": h.score,
                     "sum_logprobs": h.sum_logprobs,
                     "group": h.group,
@@ -187,7 +183,7 @@ fn run_beam(
             "prompt_ids": prompt,
             "strategy": "beam",
             "ids": hyps.first().map(|h| h.tokens.clone()).unwrap_or_default(),
-            "text": texts.first().cloned().unwrap_or_default(),
+            "text": texts.first().map_or("", |t| t.as_str()),
             "sequences": seqs,
             "timing": { "load_s": loaded.load_secs, "search_s": secs },
         });
@@ -214,28 +210,6 @@ fn run_beam(
     Ok(())
 }
 
-/// A hypothesis as text: EOS dropped, and cut before the first stop string
-/// (beam search itself does not match stop strings, so they are applied here).
-fn hypothesis_text(h: &BeamHypothesis, detok: &dyn Detokenize, params: &GenerateParams) -> String {
-    let bytes: Vec<u8> = h
-        .tokens
-        .iter()
-        .filter(|t| !params.eos_ids.contains(t))
-        .flat_map(|&t| detok.token_bytes(t).iter().copied())
-        .collect();
-    let mut text = String::from_utf8_lossy(&bytes).into_owned();
-    if let Some(cut) = params
-        .stop_strings
-        .iter()
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| text.find(s.as_str()))
-        .min()
-    {
-        text.truncate(cut);
-    }
-    text
-}
-
 fn slots_of(params: &GenerateParams) -> usize {
     match &params.strategy {
         Strategy::Beam(b) => b.num_beams,
@@ -259,5 +233,6 @@ pub fn finish_name(f: Option<&FinishReason>) -> String {
         Some(FinishReason::Eos(id)) => format!("end of sequence (token {id})"),
         Some(FinishReason::StopString(s)) => format!("stop string {s:?}"),
         Some(FinishReason::ContextFull) => "context full".into(),
+        Some(FinishReason::Cancelled) => "cancelled".into(),
     }
 }
