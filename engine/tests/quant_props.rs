@@ -167,6 +167,42 @@ proptest! {
             }
         }
     }
+
+    /// A batch of sequences: every row's products are bit for bit those of
+    /// the row's own sequence run alone, whatever else is in the batch
+    /// (prompts of 8+ rows take the sgemm path, shorter ones the row path).
+    #[test]
+    fn linear_batch_rows_do_not_depend_on_the_batch(
+        lens in proptest::collection::vec(prop_oneof![1usize..3, 8usize..11], 1..5),
+        rows_a in 1usize..3, seed in 0u64..100
+    ) {
+        let (cols, rows_a) = (64, rows_a * 8);
+        let rows = rows_a + 16;
+        let val = |i: usize| ((((i as u64) * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0;
+        let t: usize = lens.iter().sum();
+        let x: Vec<f32> = (0..t * cols).map(|i| val(i + 3)).collect();
+        for dt in [DType::F32, DType::F16, DType::Q8_0, DType::Q4_1] {
+            let a = Tensor::from_vec((0..rows_a * cols).map(val).collect(), &[rows_a, cols]).unwrap().to_dtype(dt).unwrap();
+            let b = Tensor::from_vec((0..16 * cols).map(|i| val(i + 9)).collect(), &[16, cols]).unwrap().to_dtype(dt).unwrap();
+            let mut all = vec![0f32; t * rows];
+            nn::linear_batch(&x, &lens, &[&a, &b], &mut all).unwrap();
+            let mut at = 0;
+            for &n in &lens {
+                let mut alone = vec![0f32; n * rows];
+                nn::linear(&x[at * cols..(at + n) * cols], n, &[&a, &b], &mut alone).unwrap();
+                prop_assert_eq!(&all[at * rows..(at + n) * rows], &alone[..], "{} lens {:?}", dt, &lens);
+                if n == 2 {
+                    // Two decode rows side by side equal each row alone.
+                    for i in 0..2 {
+                        let mut one = vec![0f32; rows];
+                        nn::linear(&x[(at + i) * cols..(at + i + 1) * cols], 1, &[&a, &b], &mut one).unwrap();
+                        prop_assert_eq!(&alone[i * rows..(i + 1) * rows], &one[..], "{} row {}", dt, i);
+                    }
+                }
+                at += n;
+            }
+        }
+    }
 }
 
 #[test]

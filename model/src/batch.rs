@@ -64,3 +64,38 @@ pub enum LogitsFor {
     /// Every position (tests, perplexity).
     All,
 }
+
+/// The stacked rows whose logits `want` asks for (in entry order), and
+/// how many of them belong to each entry.
+pub fn logit_rows(segs: &[Segment], want: LogitsFor) -> (Vec<usize>, Vec<usize>) {
+    let mut rows = Vec::new();
+    let mut lens = Vec::with_capacity(segs.len());
+    for s in segs {
+        let r = match want {
+            LogitsFor::Last => s.offset + s.len - 1..s.offset + s.len,
+            LogitsFor::All => s.offset..s.offset + s.len,
+        };
+        lens.push(r.len());
+        rows.extend(r);
+    }
+    (rows, lens)
+}
+
+/// Copy rows `rows` of the `[T][d]` activations `x` into `out`, stacked.
+pub fn gather_rows(x: &[f32], d: usize, rows: &[usize], out: &mut [f32]) {
+    for (o, &r) in out.chunks_exact_mut(d).zip(rows) {
+        o.copy_from_slice(&x[r * d..(r + 1) * d]);
+    }
+}
+
+/// Split stacked logits (`Σ lens` rows of `vocab`) into one vector per entry.
+pub fn split_logits(all: &[f32], lens: &[usize], vocab: usize) -> Vec<Vec<f32>> {
+    let mut at = 0;
+    lens.iter()
+        .map(|n| {
+            let v = all[at * vocab..(at + n) * vocab].to_vec();
+            at += n;
+            v
+        })
+        .collect()
+}

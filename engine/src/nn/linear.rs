@@ -9,10 +9,10 @@ use crate::quant::act::Q8Acts;
 use crate::tensor::Tensor;
 use crate::threads;
 
-/// From this many rows of activations on, a product runs as an f32 sgemm
+/// From this many rows of one sequence on, a product runs as an f32 sgemm
 /// on weight tiles widened in cache; below it, every weight row is read
-/// once and dotted with each activation row (integer dot products for a
-/// quantized weight).
+/// once per block and dotted with each activation row (integer dot
+/// products for a quantized weight).
 pub const SGEMM_MIN_TOKENS: usize = 8;
 
 thread_local! {
@@ -39,7 +39,12 @@ fn segments(
     }
 }
 
-// ANCHOR: linear
+/// Rows of weights a task takes at a time when several activation rows
+/// pass over them: small enough to stay in cache while every row passes,
+/// a multiple of 4 so the four-row kernels group rows as a single row's
+/// pass does.
+const ROW_BLOCK: usize = 64;
+
 /// `out[i][·] = x[i] · [W₁; W₂; …]ᵀ` for `t` rows of `x` (`t × cols`,
 /// row-major) against the weights `parts`, each `rows_j × cols`, stacked
 /// by rows: `out` is `t × Σ rows_j`. The engine picks the kernel from the
@@ -50,8 +55,23 @@ fn segments(
 /// there are none, [`EngineError::ShapeMismatch`] if the widths or the
 /// buffer lengths disagree.
 pub fn linear(x: &[f32], t: usize, parts: &[&Tensor], out: &mut [f32]) -> Result<()> {
+    linear_batch(x, &[t], parts, out)
+}
+
+// ANCHOR: linear
+/// [`linear`] for a batch of sequences whose rows are stacked in `x`:
+/// sequence `j` has `lens[j]` rows. Each sequence's rows get the kernel
+/// its own length calls for (an sgemm on widened weight tiles from
+/// [`SGEMM_MIN_TOKENS`] rows on, integer dot products below), so a row's
+/// result does not depend on what else is in the batch: a request decodes
+/// the same tokens alone or beside others.
+///
+/// # Errors
+/// As [`linear`]; also a mismatch between `Σ lens` and the buffers.
+pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32]) -> Result<()> {
     let _t = crate::profile::timer(crate::profile::Op::Linear);
     let op = "linear";
+    let t: usize = lens.iter().sum();
     let mats = parts
         .iter()
         .map(|p| Matrix::new(p, op))
@@ -78,47 +98,95 @@ pub fn linear(x: &[f32], t: usize, parts: &[&Tensor], out: &mut [f32]) -> Result
             rhs: vec![rows, cols, out.len()],
         });
     }
+    if mats.iter().any(Matrix::is_quantized) && !cols.is_multiple_of(crate::quant::QK) {
+        return Err(EngineError::BadShape {
+            op,
+            shape: vec![rows, cols],
+            reason: "quantized weight rows must be whole blocks".into(),
+        });
+    }
     if t == 0 || rows == 0 {
         return Ok(());
     }
-    if t >= SGEMM_MIN_TOKENS {
-        let tile = rows.div_ceil(threads::num_threads() * 4).clamp(16, 128);
-        kernels::matmul_bt_tiles(x, (t, cols, rows), tile, out, |r, buf| {
-            segments(&mats, r.start, r.len(), |m, r0, n, at| {
-                m.rows_f32(r0, &mut buf[at * cols..(at + n) * cols]);
-            });
-        });
+    let long = |n: &usize| *n >= SGEMM_MIN_TOKENS;
+    let n_long: usize = lens.iter().filter(|n| long(n)).sum();
+    if n_long == t {
+        by_tiles(&mats, x, t, cols, rows, out);
         return Ok(());
     }
+    if n_long == 0 {
+        by_rows(&mats, x, t, cols, rows, out);
+        return Ok(());
+    }
+    // A mixed batch (prompts beside decode steps): gather each kind's rows,
+    // run each kernel once, and put the results back in order.
+    let (mut xl, mut xs) = (Vec::with_capacity(n_long * cols), Vec::new());
+    let mut at = 0;
+    for n in lens {
+        let src = &x[at * cols..(at + n) * cols];
+        if long(n) { &mut xl } else { &mut xs }.extend_from_slice(src);
+        at += n;
+    }
+    let mut ol = vec![0f32; n_long * rows];
+    let mut os = vec![0f32; (t - n_long) * rows];
+    by_tiles(&mats, &xl, n_long, cols, rows, &mut ol);
+    by_rows(&mats, &xs, t - n_long, cols, rows, &mut os);
+    let (mut il, mut is, mut at) = (0, 0, 0);
+    for n in lens {
+        let (src, i) = if long(n) {
+            (&ol, &mut il)
+        } else {
+            (&os, &mut is)
+        };
+        out[at * rows..(at + n) * rows].copy_from_slice(&src[*i * rows..(*i + n) * rows]);
+        *i += n;
+        at += n;
+    }
+    Ok(())
+}
+// ANCHOR_END: linear
+
+/// Every row of `x` times the weights as one f32 sgemm on weight tiles
+/// widened in cache.
+fn by_tiles(mats: &[Matrix<'_>], x: &[f32], t: usize, cols: usize, rows: usize, out: &mut [f32]) {
+    let tile = rows.div_ceil(threads::num_threads() * 4).clamp(16, 128);
+    kernels::matmul_bt_tiles(x, (t, cols, rows), tile, out, |r, buf| {
+        segments(mats, r.start, r.len(), |m, r0, n, at| {
+            m.rows_f32(r0, &mut buf[at * cols..(at + n) * cols]);
+        });
+    });
+}
+
+// ANCHOR: by_rows
+/// Every weight row read once per block of rows and dotted with each row
+/// of `x` (integer dot products for a quantized weight). Each product is
+/// computed exactly as for a single row of `x`.
+fn by_rows(mats: &[Matrix<'_>], x: &[f32], t: usize, cols: usize, rows: usize, out: &mut [f32]) {
     // The quantized activations live in a per-thread buffer that is taken
     // out and put back, so a decode step allocates nothing here.
     let mut qx = ACTS.take();
     if mats.iter().any(Matrix::is_quantized) {
-        if !cols.is_multiple_of(crate::quant::QK) {
-            return Err(EngineError::BadShape {
-                op,
-                shape: vec![rows, cols],
-                reason: "quantized weight rows must be whole blocks".into(),
-            });
-        }
         qx.quantize(x, cols);
     }
     // Each task owns a run of weight rows and writes, for every activation
     // row, its products there: `by_row[r][i]` (the batch transposed).
     let run = |g0: usize, o: &mut [f32]| {
-        let mut tmp = [0f32; SGEMM_MIN_TOKENS];
         let n = o.len() / t;
-        segments(&mats, g0, n, |m, r0, len, at| {
+        segments(mats, g0, n, |m, r0, len, at| {
             if t == 1 {
                 m.matvec_rows(r0, x, &qx, 0, &mut o[at..at + len]);
                 return;
             }
-            for j in 0..len {
-                for (i, v) in tmp[..t].iter_mut().enumerate() {
+            let mut tmp = [0f32; ROW_BLOCK];
+            for b in (0..len).step_by(ROW_BLOCK) {
+                let nb = ROW_BLOCK.min(len - b);
+                for i in 0..t {
                     let xi = &x[i * cols..(i + 1) * cols];
-                    m.matvec_rows(r0 + j, xi, &qx, i, std::slice::from_mut(v));
+                    m.matvec_rows(r0 + b, xi, &qx, i, &mut tmp[..nb]);
+                    for (j, v) in tmp[..nb].iter().enumerate() {
+                        o[(at + b + j) * t + i] = *v;
+                    }
                 }
-                o[(at + j) * t..(at + j + 1) * t].copy_from_slice(&tmp[..t]);
             }
         });
     };
@@ -143,6 +211,5 @@ pub fn linear(x: &[f32], t: usize, parts: &[&Tensor], out: &mut [f32]) -> Result
         }
     }
     ACTS.set(qx);
-    Ok(())
 }
-// ANCHOR_END: linear
+// ANCHOR_END: by_rows

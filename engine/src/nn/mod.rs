@@ -14,5 +14,5 @@ mod matrix;
 mod norm;
 
 pub use embed::embed;
-pub use linear::{SGEMM_MIN_TOKENS, linear};
+pub use linear::{SGEMM_MIN_TOKENS, linear, linear_batch};
 pub use norm::{layernorm, rmsnorm};

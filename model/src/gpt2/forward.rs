@@ -6,7 +6,7 @@ use engine::nn;
 use super::config::Gpt2Params;
 use super::weights::Gpt2Weights;
 use crate::arch_error::ArchError;
-use crate::batch::{LogitsFor, Segment, plan};
+use crate::batch::{LogitsFor, Segment, gather_rows, logit_rows, plan, split_logits};
 use crate::kv_cache::{CacheType, KvCache};
 use crate::ops::{add_bias, fit};
 
@@ -99,7 +99,8 @@ impl Gpt2 {
                 max: p.n_positions,
             });
         }
-        let t: usize = segs.iter().map(|s| s.len).sum();
+        let lens: Vec<usize> = segs.iter().map(|s| s.len).collect();
+        let t: usize = lens.iter().sum();
         let d = p.n_embd;
         let x = fit(&mut self.s.x, t * d);
         let wpe = self.w.wpe.as_f32_slice()?;
@@ -111,7 +112,7 @@ impl Gpt2 {
         }
         let n_layers = p.n_layer;
         for layer in 0..n_layers {
-            self.block(layer, &segs, t)?;
+            self.block(layer, &segs, &lens)?;
         }
         for s in &segs {
             self.cache.commit(s.slot, s.len)?;
@@ -121,17 +122,18 @@ impl Gpt2 {
 
     // ANCHOR: gpt2_block
     /// One transformer block on the `t` stacked rows in `self.s.x`.
-    fn block(&mut self, layer: usize, segs: &[Segment], t: usize) -> Result<(), ArchError> {
+    fn block(&mut self, layer: usize, segs: &[Segment], lens: &[usize]) -> Result<(), ArchError> {
         let p = &self.w.params;
         let l = &self.w.layers[layer];
         let s = &mut self.s;
         let (d, eps) = (p.n_embd, p.layer_norm_epsilon);
+        let t: usize = lens.iter().sum();
 
         // Attention: x += W_o · attention(split(W_qkv · LN1(x) + b)) + b_o
         let xn = fit(&mut s.xn, t * d);
         nn::layernorm(&s.x, &l.ln1.0, &l.ln1.1, eps, xn)?;
         let qkv = fit(&mut s.qkv, t * 3 * d);
-        nn::linear(xn, t, &[&l.w_qkv], qkv)?;
+        nn::linear_batch(xn, lens, &[&l.w_qkv], qkv)?;
         add_bias(qkv, l.b_qkv.as_f32_slice()?);
         let q = fit(&mut s.q, t * d);
         for seg in segs {
@@ -164,17 +166,17 @@ impl Gpt2 {
             );
         }
         let proj = fit(&mut s.proj, t * d);
-        nn::linear(attn, t, &[&l.w_o], proj)?;
+        nn::linear_batch(attn, lens, &[&l.w_o], proj)?;
         add_bias(proj, l.b_o.as_f32_slice()?);
         kernels::add_inplace(&mut s.x, proj);
 
         // MLP: x += W_proj · gelu(W_fc · LN2(x) + b_fc) + b_proj
         nn::layernorm(&s.x, &l.ln2.0, &l.ln2.1, eps, xn)?;
         let h = fit(&mut s.h, t * 4 * d);
-        nn::linear(xn, t, &[&l.w_fc], h)?;
+        nn::linear_batch(xn, lens, &[&l.w_fc], h)?;
         add_bias(h, l.b_fc.as_f32_slice()?);
         kernels::gelu_tanh_inplace(h);
-        nn::linear(h, t, &[&l.w_proj], proj)?;
+        nn::linear_batch(h, lens, &[&l.w_proj], proj)?;
         add_bias(proj, l.b_proj.as_f32_slice()?);
         kernels::add_inplace(&mut s.x, proj);
         Ok(())
@@ -185,24 +187,14 @@ impl Gpt2 {
     fn logits(&mut self, segs: &[Segment], want: LogitsFor) -> Result<Vec<Vec<f32>>, ArchError> {
         let p = &self.w.params;
         let (d, vocab) = (p.n_embd, p.vocab_size);
-        segs.iter()
-            .map(|seg| {
-                let rows = match want {
-                    LogitsFor::Last => seg.offset + seg.len - 1..seg.offset + seg.len,
-                    LogitsFor::All => seg.offset..seg.offset + seg.len,
-                };
-                let xn = fit(&mut self.s.xn, rows.len() * d);
-                nn::layernorm(
-                    &self.s.x[rows.start * d..rows.end * d],
-                    &self.w.ln_f.0,
-                    &self.w.ln_f.1,
-                    p.layer_norm_epsilon,
-                    xn,
-                )?;
-                let mut out = vec![0.0; rows.len() * vocab];
-                nn::linear(xn, rows.len(), &[&self.w.wte], &mut out)?;
-                Ok(out)
-            })
-            .collect()
+        let (rows, lens) = logit_rows(segs, want);
+        let picked = fit(&mut self.s.proj, rows.len() * d);
+        gather_rows(&self.s.x, d, &rows, picked);
+        let xn = fit(&mut self.s.xn, rows.len() * d);
+        let (g, b) = &self.w.ln_f;
+        nn::layernorm(picked, g, b, p.layer_norm_epsilon, xn)?;
+        let mut out = vec![0.0; rows.len() * vocab];
+        nn::linear_batch(xn, &lens, &[&self.w.wte], &mut out)?;
+        Ok(split_logits(&out, &lens, vocab))
     }
 }

@@ -6,7 +6,7 @@ use engine::nn;
 use super::config::LlamaConfig;
 use super::weights::LlamaWeights;
 use crate::arch_error::ArchError;
-use crate::batch::{LogitsFor, Segment, plan};
+use crate::batch::{LogitsFor, Segment, gather_rows, logit_rows, plan, split_logits};
 use crate::kv_cache::{CacheType, KvCache};
 use crate::ops::fit;
 
@@ -99,14 +99,15 @@ impl Llama {
         want: LogitsFor,
     ) -> Result<Vec<Vec<f32>>, ArchError> {
         let segs = plan(&mut self.cache, batch, self.w.config.vocab_size)?;
-        let t: usize = segs.iter().map(|s| s.len).sum();
+        let lens: Vec<usize> = segs.iter().map(|s| s.len).collect();
+        let t: usize = lens.iter().sum();
         let d = self.w.config.d_model;
         let x = fit(&mut self.s.x, t * d);
         for (i, tok) in batch.iter().flat_map(|(_, toks)| toks.iter()).enumerate() {
             nn::embed(&self.w.tok_embd, &[*tok], &mut x[i * d..(i + 1) * d])?;
         }
         for layer in 0..self.w.config.n_layers {
-            self.block(layer, &segs, t)?;
+            self.block(layer, &segs, &lens)?;
         }
         for s in &segs {
             self.cache.commit(s.slot, s.len)?;
@@ -116,10 +117,11 @@ impl Llama {
 
     // ANCHOR: llama_block
     /// One transformer block on the `t` stacked rows in `self.s.x`.
-    fn block(&mut self, layer: usize, segs: &[Segment], t: usize) -> Result<(), ArchError> {
+    fn block(&mut self, layer: usize, segs: &[Segment], lens: &[usize]) -> Result<(), ArchError> {
         let c = &self.w.config;
         let l = &self.w.layers[layer];
         let s = &mut self.s;
+        let t: usize = lens.iter().sum();
         let (d, hd, ffn) = (c.d_model, c.head_dim, c.ffn_dim);
         let (q_dim, kv_dim, qkv_dim) = (c.n_heads * hd, c.n_kv_heads * hd, c.qkv_dim());
 
@@ -127,7 +129,7 @@ impl Llama {
         let xn = fit(&mut s.xn, t * d);
         nn::rmsnorm(&s.x, &l.attn_norm, c.rms_eps, xn)?;
         let qkv = fit(&mut s.qkv, t * qkv_dim);
-        nn::linear(xn, t, &[&l.wq, &l.wk, &l.wv], qkv)?;
+        nn::linear_batch(xn, lens, &[&l.wq, &l.wk, &l.wv], qkv)?;
         let q = fit(&mut s.q, t * q_dim);
         for seg in segs {
             for j in 0..seg.len {
@@ -162,13 +164,13 @@ impl Llama {
             );
         }
         let proj = fit(&mut s.proj, t * d);
-        nn::linear(attn, t, &[&l.wo], proj)?;
+        nn::linear_batch(attn, lens, &[&l.wo], proj)?;
         kernels::add_inplace(&mut s.x, proj);
 
         // MLP: x += W_down · (silu(W_gate · norm(x)) ⊙ (W_up · norm(x)))
         nn::rmsnorm(&s.x, &l.ffn_norm, c.rms_eps, xn)?;
         let gate_up = fit(&mut s.gate_up, t * 2 * ffn);
-        nn::linear(xn, t, &[&l.w_gate, &l.w_up], gate_up)?;
+        nn::linear_batch(xn, lens, &[&l.w_gate, &l.w_up], gate_up)?;
         let act = fit(&mut s.act, t * ffn);
         for (gu, a) in gate_up
             .chunks_exact_mut(2 * ffn)
@@ -179,34 +181,24 @@ impl Llama {
             kernels::mul_inplace(g, u);
             a.copy_from_slice(g);
         }
-        nn::linear(act, t, &[&l.w_down], proj)?;
+        nn::linear_batch(act, lens, &[&l.w_down], proj)?;
         kernels::add_inplace(&mut s.x, proj);
         Ok(())
     }
     // ANCHOR_END: llama_block
 
-    /// Final norm and output head for the requested rows.
+    /// Final norm and output head for the requested rows, every entry's
+    /// rows in one product (the head is read once per call).
     fn logits(&mut self, segs: &[Segment], want: LogitsFor) -> Result<Vec<Vec<f32>>, ArchError> {
         let c = &self.w.config;
         let (d, vocab) = (c.d_model, c.vocab_size);
-        let head = self.w.head();
-        segs.iter()
-            .map(|seg| {
-                let rows = match want {
-                    LogitsFor::Last => seg.offset + seg.len - 1..seg.offset + seg.len,
-                    LogitsFor::All => seg.offset..seg.offset + seg.len,
-                };
-                let xn = fit(&mut self.s.xn, rows.len() * d);
-                nn::rmsnorm(
-                    &self.s.x[rows.start * d..rows.end * d],
-                    &self.w.out_norm,
-                    c.rms_eps,
-                    xn,
-                )?;
-                let mut out = vec![0.0; rows.len() * vocab];
-                nn::linear(xn, rows.len(), &[head], &mut out)?;
-                Ok(out)
-            })
-            .collect()
+        let (rows, lens) = logit_rows(segs, want);
+        let picked = fit(&mut self.s.proj, rows.len() * d);
+        gather_rows(&self.s.x, d, &rows, picked);
+        let xn = fit(&mut self.s.xn, rows.len() * d);
+        nn::rmsnorm(picked, &self.w.out_norm, c.rms_eps, xn)?;
+        let mut out = vec![0.0; rows.len() * vocab];
+        nn::linear_batch(xn, &lens, &[self.w.head()], &mut out)?;
+        Ok(split_logits(&out, &lens, vocab))
     }
 }
