@@ -31,6 +31,7 @@ pub mod processor;
 pub mod processors;
 pub mod run;
 pub mod sample;
+pub mod scheduler;
 mod sequence;
 pub mod stop;
 pub mod toy;
@@ -50,4 +51,7 @@ pub use penalties::PenaltyScope;
 pub use processor::{LogitsProcessor, Stage, TokenHistory};
 pub use run::{Outcome, run};
 pub use sample::{sample_from_logits, seeded_rng};
+pub use scheduler::{
+    Event, Request, RequestId, Scheduler, SchedulerConfig, SchedulerStats, SubmitError,
+};
 pub use stop::StopMatcher;

@@ -1,0 +1,243 @@
+//! The continuous-batching scheduler: every request gets the tokens it gets
+//! alone, whatever joins or leaves beside it; the queue refuses when full
+//! and never loses an accepted request; cancellation frees a slot at once.
+
+mod common;
+
+use std::collections::HashMap;
+
+use decode::{
+    Event, FinishReason, GenerateParams, Request, RequestId, SamplingParams, Scheduler,
+    SchedulerConfig, Strategy, SubmitError, TokenOutput, generate,
+};
+use proptest::prelude::*;
+
+fn params(sample: Option<u64>, max_new: usize, stop: Option<String>) -> GenerateParams {
+    GenerateParams {
+        strategy: match sample {
+            Some(seed) => Strategy::Sample { seed },
+            None => Strategy::Greedy,
+        },
+        sampling: SamplingParams {
+            top_k: 5,
+            repetition_penalty: 1.3,
+            ..Default::default()
+        },
+        max_new_tokens: max_new,
+        eos_ids: vec![0],
+        stop_strings: stop.into_iter().collect(),
+        top_logprobs: 2,
+        ..Default::default()
+    }
+}
+
+/// Tokens and the final step's finish reason per request, from events.
+#[derive(Default, Debug)]
+struct Seen {
+    tokens: Vec<TokenOutput>,
+    text: String,
+    finish: Option<FinishReason>,
+    ends: usize,
+}
+
+fn record(seen: &mut HashMap<RequestId, Seen>, events: Vec<Event>) {
+    for e in events {
+        match e {
+            Event::Token { id, step } => {
+                let s = seen.entry(id).or_default();
+                assert!(s.ends == 0, "request {id} got a token after it ended");
+                s.text.push_str(&step.delta);
+                s.tokens.push(step.token);
+                if let Some(f) = step.finish {
+                    s.finish = Some(f);
+                    s.ends += 1;
+                }
+            }
+            Event::Ended { id, result } => {
+                let s = seen.entry(id).or_default();
+                s.finish = Some(result.expect("the toy model does not fail"));
+                s.ends += 1;
+            }
+        }
+    }
+}
+
+prop_compose! {
+    fn request(v: u32)(
+        prompt in prop::collection::vec(1u32..v, 1..12),
+        sample in prop::option::of(any::<u64>()),
+        max_new in 1usize..10,
+        stop in prop::option::of("[a-e]{1,2}"),
+        arrives in 0usize..6,
+    ) -> (Request, usize) {
+        (Request { prompt, params: params(sample, max_new, stop), stream: 0 }, arrives)
+    }
+}
+
+proptest! {
+    /// Requests arriving at random steps into a scheduler with few slots
+    /// and small prompt chunks get exactly the tokens, text and finish
+    /// reason of a lone `generate` run.
+    #[test]
+    fn batched_requests_equal_lone_runs(
+        tseed in any::<u64>(),
+        slots in 1usize..4,
+        chunk in 1usize..5,
+        reqs in prop::collection::vec(request(12), 1..8),
+    ) {
+        let v = 12;
+        let detok = common::letters(v);
+        let config = SchedulerConfig { max_queue: 16, prefill_chunk: chunk, prefill_budget: chunk * 2 };
+        let mut sched = Scheduler::new(common::model(v, tseed, slots), common::letters(v), config).unwrap();
+        let mut ids = Vec::new();
+        let mut seen = HashMap::new();
+        let last = reqs.iter().map(|r| r.1).max().unwrap_or(0);
+        for step in 0..=last {
+            for (r, _) in reqs.iter().filter(|r| r.1 == step) {
+                ids.push((sched.submit(r.clone()).unwrap(), r));
+            }
+            record(&mut seen, sched.step());
+        }
+        record(&mut seen, sched.run_to_completion());
+        prop_assert!(sched.is_idle());
+        for (id, r) in ids {
+            let alone = generate(&mut common::model(v, tseed, 1), &detok, &r.prompt, &r.params).unwrap();
+            let s = &seen[&id];
+            prop_assert_eq!(s.ends, 1, "request {} ends exactly once", id);
+            prop_assert_eq!(&s.tokens, &alone.tokens);
+            prop_assert_eq!(&s.text, &alone.text);
+            prop_assert_eq!(&s.finish, &alone.finish);
+        }
+    }
+}
+
+#[test]
+fn a_full_queue_refuses_and_nothing_accepted_is_lost() {
+    let v = 8;
+    let config = SchedulerConfig {
+        max_queue: 3,
+        ..Default::default()
+    };
+    let mut sched = Scheduler::new(common::model(v, 1, 2), common::letters(v), config).unwrap();
+    let req = Request {
+        prompt: vec![1, 2],
+        params: params(None, 4, None),
+        stream: 0,
+    };
+    let mut accepted = Vec::new();
+    for _ in 0..3 {
+        accepted.push(sched.submit(req.clone()).unwrap());
+    }
+    assert!(matches!(
+        sched.submit(req.clone()),
+        Err(SubmitError::QueueFull(3))
+    ));
+    assert_eq!(sched.stats().refused, 1);
+    // One step moves two into slots; the queue has room again.
+    let mut seen = HashMap::new();
+    record(&mut seen, sched.step());
+    assert_eq!((sched.running(), sched.waiting()), (2, 1));
+    accepted.push(sched.submit(req.clone()).unwrap());
+    record(&mut seen, sched.run_to_completion());
+    for id in accepted {
+        assert_eq!(seen[&id].ends, 1, "request {id}");
+    }
+}
+
+#[test]
+fn bad_requests_are_refused_with_a_reason() {
+    let v = 8;
+    let mut sched = Scheduler::new(
+        common::model(v, 1, 1),
+        common::letters(v),
+        SchedulerConfig::default(),
+    )
+    .unwrap();
+    let ok = params(None, 4, None);
+    let cases = [
+        (vec![], ok.clone(), "prompt"),
+        (vec![9], ok.clone(), "outside the vocabulary"),
+        (vec![1; 256], ok.clone(), "no room"),
+        (
+            vec![1],
+            GenerateParams {
+                strategy: Strategy::Beam(Default::default()),
+                ..ok.clone()
+            },
+            "stream",
+        ),
+        (
+            vec![1],
+            GenerateParams {
+                sampling: SamplingParams {
+                    top_p: 0.0,
+                    ..Default::default()
+                },
+                ..ok.clone()
+            },
+            "top_p",
+        ),
+    ];
+    for (prompt, params, why) in cases {
+        let e = sched
+            .submit(Request {
+                prompt,
+                params,
+                stream: 0,
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(why), "{e:?} should mention {why:?}");
+    }
+    assert!(sched.is_idle());
+    assert!(
+        Scheduler::new(
+            common::model(v, 1, 0),
+            common::letters(v),
+            SchedulerConfig::default()
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn cancelling_frees_the_slot_for_the_next_request_within_one_step() {
+    let v = 8;
+    let mut sched = Scheduler::new(
+        common::model(v, 3, 1),
+        common::letters(v),
+        SchedulerConfig::default(),
+    )
+    .unwrap();
+    let long = Request {
+        prompt: vec![1],
+        params: GenerateParams {
+            max_new_tokens: 200,
+            ..params(Some(7), 200, None)
+        },
+        stream: 0,
+    };
+    let a = sched.submit(long.clone()).unwrap();
+    let b = sched.submit(long).unwrap();
+    let mut seen = HashMap::new();
+    record(&mut seen, sched.step());
+    record(&mut seen, sched.step());
+    assert_eq!((sched.running(), sched.waiting()), (1, 1));
+    sched.cancel(a);
+    let events = sched.step();
+    record(&mut seen, events);
+    assert_eq!(seen[&a].finish, Some(FinishReason::Cancelled));
+    assert_eq!(seen[&a].ends, 1);
+    assert!(seen.contains_key(&b), "b took a's slot in the same step");
+    // Cancelling a waiting request also ends it.
+    let c = sched
+        .submit(Request {
+            prompt: vec![2],
+            params: params(None, 3, None),
+            stream: 0,
+        })
+        .unwrap();
+    sched.cancel(c);
+    record(&mut seen, sched.step());
+    assert_eq!(seen[&c].finish, Some(FinishReason::Cancelled));
+}
