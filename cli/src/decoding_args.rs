@@ -72,10 +72,10 @@ pub struct DecodingArgs {
     /// CTRL/HF repetition penalty over prompt and output (1 = off).
     #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
     pub repetition_penalty: f32,
-    /// OpenAI frequency penalty over the output (0 = off).
+    /// OpenAI frequency penalty over the output, -2..=2 (0 = off).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub frequency_penalty: f32,
-    /// OpenAI presence penalty over the output (0 = off).
+    /// OpenAI presence penalty over the output, -2..=2 (0 = off).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub presence_penalty: f32,
     /// Make every penalty count only the last N tokens (llama.cpp style).
@@ -105,6 +105,13 @@ pub struct DecodingArgs {
     /// Diverse beam search: penalty per earlier group choosing the same token.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub diversity_penalty: f32,
+    /// Add BIAS to token ID's logit before any other step (repeatable;
+    /// `--logit-bias 42=-5`; -100 all but bans, 100 all but forces).
+    #[arg(long, value_name = "ID=BIAS", value_parser = parse_bias)]
+    pub logit_bias: Vec<(u32, f32)>,
+    /// Never generate token ID (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub ban: Vec<u32>,
     /// Stop when this text appears (repeatable); it is not printed.
     #[arg(long)]
     pub stop: Vec<String>,
@@ -117,6 +124,25 @@ pub struct DecodingArgs {
     /// Print, per step, what every processor did to the leading candidates.
     #[arg(long)]
     pub explain: bool,
+}
+
+/// Parse `ID=BIAS` for `--logit-bias`.
+fn parse_bias(s: &str) -> Result<(u32, f32), String> {
+    let (id, bias) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ID=BIAS, got {s:?}"))?;
+    let id = id
+        .trim()
+        .parse()
+        .map_err(|_| format!("{id:?} is not a token id"))?;
+    let bias: f32 = bias
+        .trim()
+        .parse()
+        .map_err(|_| format!("{bias:?} is not a number"))?;
+    if !bias.is_finite() {
+        return Err(format!("bias {bias} is not finite"));
+    }
+    Ok((id, bias))
 }
 
 impl DecodingArgs {
@@ -178,12 +204,13 @@ impl DecodingArgs {
             presence_penalty: self.presence_penalty,
             frequency_scope: freq_scope,
             no_repeat_ngram: self.no_repeat_ngram,
+            logit_bias: self.logit_bias.clone(),
+            banned_ids: self.ban.clone(),
             min_new_tokens: self.min_new_tokens,
             order: match self.order {
                 OrderArg::Hf => ProcessorOrder::HuggingFace,
                 OrderArg::LlamaCpp => ProcessorOrder::LlamaCpp,
             },
-            ..SamplingParams::default()
         };
         let strategy = match strategy_arg {
             StrategyArg::Greedy => Strategy::Greedy,
@@ -275,6 +302,12 @@ mod tests {
             other => panic!("expected beam, got {other:?}"),
         }
         let g = StrategyArg::Greedy;
+        let p = parse(&["--logit-bias", "42=-5.5", "--ban", "7", "--ban", "9"])
+            .to_params(8, vec![], g)
+            .unwrap();
+        assert_eq!(p.sampling.logit_bias, vec![(42, -5.5)]);
+        assert_eq!(p.sampling.banned_ids, vec![7, 9]);
+        assert!(parse_bias("42").is_err() && parse_bias("x=1").is_err());
         assert!(parse(&["--top-p", "1.5"]).to_params(8, vec![], g).is_err());
         assert!(
             parse(&["--strategy", "greedy", "--temperature", "-1"])

@@ -2,12 +2,13 @@
 //! writing to any `Write` so tests can run them in-process.
 //!
 //! `infer generate`, `infer chat`, `infer tokenize`, `infer inspect`,
-//! `infer bench`, `infer perplexity` and `infer quantize`; each subcommand lives in its own file under `commands/`.
+//! `infer bench`, `infer perplexity`, `infer quantize` and `infer serve`; each subcommand lives in its own file under `commands/`.
 
 pub mod commands;
 pub mod decoding_args;
 pub mod generation;
 pub mod loader;
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +39,8 @@ pub enum Command {
     Perplexity(commands::perplexity::PerplexityArgs),
     /// Write a GGUF file with every matrix converted to one dtype.
     Quantize(commands::quantize::QuantizeArgs),
+    /// Serve the model over HTTP with the OpenAI API (continuous batching).
+    Serve(serve::ServeArgs),
 }
 
 /// Run a parsed command line, writing its results to `out` (progress and
@@ -54,5 +57,6 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
         Command::Bench(a) => commands::bench::run(&a, out),
         Command::Perplexity(a) => commands::perplexity::run(&a, out),
         Command::Quantize(a) => commands::quantize::run(&a, out),
+        Command::Serve(a) => serve::run(&a, out),
     }
 }

@@ -53,3 +53,34 @@ pub trait LanguageModel {
     fn clear(&mut self, slot: usize);
 }
 // ANCHOR_END: trait
+
+/// A boxed model is a model (so a scheduler can own a `Box<dyn LanguageModel>`).
+impl<T: LanguageModel + ?Sized> LanguageModel for Box<T> {
+    fn vocab_size(&self) -> usize {
+        (**self).vocab_size()
+    }
+    fn num_slots(&self) -> usize {
+        (**self).num_slots()
+    }
+    fn max_seq_len(&self) -> usize {
+        (**self).max_seq_len()
+    }
+    fn seq_len(&self, slot: usize) -> usize {
+        (**self).seq_len(slot)
+    }
+    fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, ModelError> {
+        (**self).forward(batch)
+    }
+    fn forward_all(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+        (**self).forward_all(slot, tokens)
+    }
+    fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError> {
+        (**self).truncate(slot, len)
+    }
+    fn reorder(&mut self, sources: &[usize]) -> Result<(), ModelError> {
+        (**self).reorder(sources)
+    }
+    fn clear(&mut self, slot: usize) {
+        (**self).clear(slot)
+    }
+}

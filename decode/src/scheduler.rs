@@ -202,6 +202,11 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
         self.queue.len()
     }
 
+    /// How many more requests the queue takes now.
+    pub fn queue_room(&self) -> usize {
+        self.config.max_queue.saturating_sub(self.queue.len())
+    }
+
     /// True when nothing runs or waits.
     pub fn is_idle(&self) -> bool {
         self.running() == 0 && self.queue.is_empty()

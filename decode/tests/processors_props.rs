@@ -257,7 +257,7 @@ fn invalid_parameters_are_errors() {
             ..Default::default()
         },
         SamplingParams {
-            frequency_penalty: -0.5,
+            frequency_penalty: -2.5,
             ..Default::default()
         },
         SamplingParams {

@@ -6,8 +6,8 @@ use crate::processor::{LogitsProcessor, Stage, TokenHistory};
 
 /// `logit[t] -= frequency · count(t) + presence · [count(t) > 0]`, with
 /// counts taken over the scope (OpenAI and vLLM: generated tokens only).
-/// Both penalties must be finite and >= 0 (0 = off); this crate refuses
-/// negative values, which would reward repetition.
+/// Both penalties lie in OpenAI's range, -2 to 2 (0 = off); a negative
+/// value rewards repetition instead of penalising it.
 #[derive(Debug, Clone)]
 pub struct FrequencyPresencePenalty {
     frequency: f32,
@@ -22,11 +22,11 @@ impl FrequencyPresencePenalty {
             ("frequency_penalty", frequency),
             ("presence_penalty", presence),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
+            if !(-2.0..=2.0).contains(&v) {
                 return Err(DecodeError::param(
                     name,
                     v,
-                    "must be a finite number >= 0 (0 = off)",
+                    "must be in [-2, 2] as in OpenAI's API (0 = off)",
                 ));
             }
         }

@@ -1,0 +1,97 @@
+//! `infer serve`: an OpenAI-compatible HTTP server over the library's
+//! continuous-batching scheduler.
+//!
+//! One engine thread owns the model and steps the [`decode::Scheduler`];
+//! HTTP runs on a small tokio runtime (axum) beside it. Endpoints:
+//! `POST /v1/completions`, `POST /v1/chat/completions` (each whole or
+//! streamed as server-sent events), `GET /v1/models`, `GET /health`.
+
+pub mod api;
+pub mod engine;
+pub mod error;
+pub mod respond;
+pub mod routes;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use decode::SchedulerConfig;
+
+use crate::loader::ModelArgs;
+
+/// Arguments of `infer serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default; the server has no
+    /// authentication).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Most requests decoding at once (sequence slots in the KV cache).
+    #[arg(long, default_value_t = 8)]
+    pub max_batch: usize,
+    /// Most requests waiting for a slot; more get 503.
+    #[arg(long, default_value_t = 64)]
+    pub max_queue: usize,
+    /// Prompt tokens a request reads per step (long prompts are chunked so
+    /// they do not stall the running requests).
+    #[arg(long, default_value_t = 256)]
+    pub prefill_chunk: usize,
+    /// Model, threads, context (`--ctx` is per request).
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Run the server until interrupted. Prints `listening on http://ADDR` on
+/// `out` once it accepts connections.
+///
+/// # Errors
+/// Bad arguments, a model that does not load, an address that cannot be bound.
+pub fn run(a: &ServeArgs, out: &mut dyn Write) -> Result<()> {
+    if a.max_batch == 0 || a.max_queue == 0 || a.prefill_chunk == 0 {
+        bail!("--max-batch, --max-queue and --prefill-chunk must be at least 1");
+    }
+    let config = SchedulerConfig {
+        max_queue: a.max_queue,
+        prefill_chunk: a.prefill_chunk,
+        prefill_budget: a.prefill_chunk,
+    };
+    let (engine, info) = engine::start(a.model.clone(), a.max_batch, config)?;
+    let state = routes::AppState {
+        engine,
+        info: Arc::new(info),
+        next_id: Arc::new(AtomicU64::new(0)),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the HTTP runtime")?;
+    rt.block_on(async {
+        let addr: SocketAddr = format!("{}:{}", a.host, a.port)
+            .parse()
+            .with_context(|| format!("bad address {}:{}", a.host, a.port))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let local = listener.local_addr()?;
+        writeln!(out, "listening on http://{local}")?;
+        out.flush()?;
+        eprintln!(
+            "[serving {} with {} slots of {} positions; Ctrl-C stops]",
+            state.info.name, state.info.slots, state.info.ctx
+        );
+        axum::serve(listener, routes::router(state))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("serving")
+    })
+}
