@@ -1,0 +1,387 @@
+//! `infer serve` driven over real HTTP on 127.0.0.1 (port 0, so no fixed
+//! ports): OpenAI shapes for whole and streamed completions and chat,
+//! several choices, errors with the right status, a full queue, and a
+//! client that disconnects mid-stream. The server runs in-process through
+//! the same entry point as the binary. Needs the model.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use integration_tests::smollm2_path;
+use serde_json::{Value, json};
+
+/// Forwards what the server prints to a channel (its first line is the address).
+struct LineSink(std::sync::mpsc::Sender<String>);
+
+impl Write for LineSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.send(String::from_utf8_lossy(buf).into_owned());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Start `infer serve` with `args` on a free port; returns `host:port`.
+fn start(args: &[&str]) -> String {
+    let model = smollm2_path().display().to_string();
+    let mut argv = vec!["infer", "serve", "--port", "0", "--model", &model];
+    argv.extend_from_slice(args);
+    let cli = infer::Cli::try_parse_from(&argv).expect("serve arguments");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sink = LineSink(tx);
+        if let Err(e) = infer::run(cli, &mut sink) {
+            panic!("infer serve: {e:#}");
+        }
+    });
+    let mut line = String::new();
+    while !line.contains('\n') {
+        line += &rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the server prints its address");
+    }
+    line.trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string()
+}
+
+/// The shared server: 4 slots, 256 positions.
+fn server() -> &'static str {
+    static ADDR: OnceLock<String> = OnceLock::new();
+    ADDR.get_or_init(|| start(&["--max-batch", "4", "--ctx", "256"]))
+}
+
+/// A response: status, headers (lower-case names), body (de-chunked).
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    /// The `data:` payloads of a server-sent event stream.
+    fn events(&self) -> Vec<String> {
+        self.body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn send(addr: &str, method: &str, path: &str, body: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    // A server may answer (413) before reading a large body; ignore a reset.
+    let _ = s.write_all(body);
+    s
+}
+
+fn dechunk(mut raw: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = raw.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        raw = &rest[n + 2..];
+    }
+    out
+}
+
+fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> Reply {
+    let mut s = send(addr, method, path, body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    let headers = head.to_ascii_lowercase();
+    let body = if headers.contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn post(path: &str, body: Value) -> Reply {
+    request(server(), "POST", path, body.to_string().as_bytes())
+}
+
+/// An OpenAI error object with this status, mentioning `what`.
+fn assert_error(r: &Reply, status: u16, what: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    let e = &r.json()["error"];
+    assert!(e["type"].is_string(), "{e}");
+    let msg = e["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(what) || e["code"] == what || e["param"] == what,
+        "{what:?} not in {e}"
+    );
+}
+
+#[test]
+fn completions_whole_and_streamed_agree_with_the_cli() {
+    let body = json!({"prompt": "The capital of France is", "max_tokens": 8, "temperature": 0,
+                      "logprobs": 2});
+    let r = post("/v1/completions", body.clone());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["object"], "text_completion");
+    let text = v["choices"][0]["text"].as_str().unwrap().to_string();
+    assert_eq!(v["usage"]["completion_tokens"], 8);
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    let lp = &v["choices"][0]["logprobs"];
+    assert_eq!(lp["tokens"].as_array().unwrap().len(), 8);
+    assert_eq!(lp["top_logprobs"][0].as_object().unwrap().len(), 2);
+    // The same greedy continuation as `infer generate` with the same model.
+    let model = smollm2_path().display().to_string();
+    let cli = infer::Cli::try_parse_from([
+        "infer",
+        "generate",
+        "The capital of France is",
+        "--model",
+        &model,
+        "--max-new-tokens",
+        "8",
+        "--json",
+    ])
+    .unwrap();
+    let mut out = Vec::new();
+    infer::run(cli, &mut out).unwrap();
+    let g: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(g["text"].as_str().unwrap(), text);
+
+    let mut stream = body;
+    stream["stream"] = json!(true);
+    stream["stream_options"] = json!({"include_usage": true});
+    let r = post("/v1/completions", stream);
+    assert_eq!(r.status, 200);
+    assert!(r.headers.contains("text/event-stream"), "{}", r.headers);
+    let events = r.events();
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let streamed: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["text"].as_str())
+        .collect();
+    assert_eq!(streamed, text);
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["usage"]["completion_tokens"], 8);
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "length")
+    );
+}
+
+#[test]
+fn chat_whole_and_streamed_with_several_seeded_choices() {
+    let body = json!({"model": "anything", "messages": [
+        {"role": "system", "content": "You are brief."},
+        {"role": "user", "content": [{"type": "text", "text": "Name a colour."}]}],
+        "max_tokens": 12, "n": 3, "seed": 5, "temperature": 0.9, "top_p": 0.95,
+        "frequency_penalty": 0.3, "repeat_penalty": 1.1, "top_k": 40, "min_p": 0.02});
+    let a = post("/v1/chat/completions", body.clone());
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = a.json();
+    assert_eq!(a["object"], "chat.completion");
+    assert_eq!(a["model"], "anything");
+    let choices = a["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 3);
+    for (i, c) in choices.iter().enumerate() {
+        assert_eq!(c["index"], i);
+        assert_eq!(c["message"]["role"], "assistant");
+        assert!(c["finish_reason"] == "stop" || c["finish_reason"] == "length");
+    }
+    // The same seed gives the same choices; the stream carries the same text.
+    let b = post("/v1/chat/completions", body.clone()).json();
+    assert_eq!(a["choices"], b["choices"]);
+    let mut stream = body;
+    stream["stream"] = json!(true);
+    let r = post("/v1/chat/completions", stream);
+    let events = r.events();
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let mut texts = vec![String::new(); 3];
+    for e in &events[..events.len() - 1] {
+        let c: Value = serde_json::from_str(e).unwrap();
+        assert_eq!(c["object"], "chat.completion.chunk");
+        let ch = &c["choices"][0];
+        let i = ch["index"].as_u64().unwrap() as usize;
+        if let Some(t) = ch["delta"]["content"].as_str() {
+            texts[i].push_str(t);
+        }
+    }
+    for (i, t) in texts.iter().enumerate() {
+        assert_eq!(t, choices[i]["message"]["content"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn models_health_and_unknown_routes() {
+    let m = request(server(), "GET", "/v1/models", b"").json();
+    assert_eq!(m["object"], "list");
+    assert!(m["data"][0]["id"].as_str().unwrap().contains("SmolLM2"));
+    let h = request(server(), "GET", "/health", b"").json();
+    assert_eq!(h["status"], "ok");
+    assert_error(
+        &request(server(), "GET", "/v1/nothing", b""),
+        404,
+        "no such route",
+    );
+    assert_error(
+        &request(server(), "GET", "/v1/completions", b""),
+        405,
+        "method",
+    );
+}
+
+#[test]
+fn bad_requests_get_openai_errors_and_others_are_unaffected() {
+    let r = request(server(), "POST", "/v1/completions", b"{\"prompt\": ");
+    assert_error(&r, 400, "not valid JSON");
+    assert_error(
+        &post("/v1/completions", json!({"prompt": ["a", 1]})),
+        400,
+        "invalid request",
+    );
+    assert_error(
+        &post("/v1/completions", json!({"prompt": "a", "temperature": 9})),
+        400,
+        "temperature",
+    );
+    assert_error(
+        &post("/v1/completions", json!({"prompt": "a", "top_p": -1})),
+        400,
+        "top_p",
+    );
+    assert_error(
+        &post("/v1/completions", json!({"prompt": "a", "n": 99})),
+        400,
+        "n",
+    );
+    assert_error(
+        &post(
+            "/v1/completions",
+            json!({"prompt": "a", "logit_bias": {"999999": 5}}),
+        ),
+        400,
+        "logit_bias",
+    );
+    assert_error(
+        &post("/v1/completions", json!({"prompt": ""})),
+        400,
+        "prompt",
+    );
+    assert_error(
+        &post("/v1/completions", json!({"prompt": [999999]})),
+        400,
+        "vocabulary",
+    );
+    assert_error(
+        &post("/v1/chat/completions", json!({"messages": []})),
+        400,
+        "messages",
+    );
+    let long = "word ".repeat(400);
+    assert_error(
+        &post("/v1/completions", json!({"prompt": long})),
+        400,
+        "context_length_exceeded",
+    );
+    let huge = format!("{{\"prompt\": \"{}\"}}", "a".repeat(2 << 20));
+    assert_error(
+        &request(server(), "POST", "/v1/completions", huge.as_bytes()),
+        413,
+        "request_too_large",
+    );
+    // Unknown fields are ignored, and the server still answers.
+    let r = post(
+        "/v1/completions",
+        json!({"prompt": "Hi", "max_tokens": 2, "foo": {"bar": 1}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn a_client_that_disconnects_mid_stream_frees_its_slot() {
+    let addr = server();
+    let body = json!({"prompt": "Once upon a time", "max_tokens": 200, "stream": true,
+                      "temperature": 0.8, "seed": 1});
+    let mut s = send(addr, "POST", "/v1/completions", body.to_string().as_bytes());
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap();
+    assert!(n > 0);
+    drop(s);
+    let t0 = Instant::now();
+    loop {
+        let h = request(addr, "GET", "/health", b"").json();
+        if h["running"] == 0 && h["waiting"] == 0 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "slot still held: {h}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_full_queue_refuses_with_503_and_accepted_requests_complete() {
+    let addr = start(&["--max-batch", "1", "--max-queue", "1", "--ctx", "128"]);
+    let body = json!({"prompt": "Count to fifty:", "max_tokens": 40, "temperature": 0});
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let (addr, body) = (addr.clone(), body.to_string());
+            std::thread::spawn(move || request(&addr, "POST", "/v1/completions", body.as_bytes()))
+        })
+        .collect();
+    let replies: Vec<Reply> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let busy: Vec<&Reply> = replies.iter().filter(|r| r.status == 503).collect();
+    assert_eq!(ok + busy.len(), 6, "only 200 or 503");
+    assert!(
+        ok >= 1 && !busy.is_empty(),
+        "{ok} accepted, {} refused",
+        busy.len()
+    );
+    assert_error(busy[0], 503, "queue_full");
+    for r in replies.iter().filter(|r| r.status == 200) {
+        let v = r.json();
+        let n = v["usage"]["completion_tokens"].as_u64().unwrap();
+        assert!((1..=40).contains(&n), "{v}");
+        let finish = &v["choices"][0]["finish_reason"];
+        assert!(finish == "stop" || (finish == "length" && n == 40), "{v}");
+    }
+}
