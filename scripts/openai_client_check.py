@@ -1,0 +1,78 @@
+"""Drive a running `infer serve` with the official `openai` Python client.
+
+Usage: python3 scripts/openai_client_check.py BASE_URL   (e.g. http://127.0.0.1:8080/v1)
+
+Checks non-streaming and streaming completions and chat completions, the
+model list, and that an invalid request raises the client's error with the
+server's status. Exits non-zero on the first failure.
+"""
+
+import sys
+
+import openai
+
+base_url = sys.argv[1]
+client = openai.OpenAI(base_url=base_url, api_key="not-needed")
+
+models = client.models.list()
+name = models.data[0].id
+assert "SmolLM2" in name, name
+
+c = client.completions.create(
+    model=name, prompt="The capital of France is", max_tokens=8, temperature=0
+)
+text = c.choices[0].text
+assert c.object == "text_completion"
+assert 1 <= c.usage.completion_tokens <= 8
+assert c.choices[0].finish_reason in ("stop", "length")
+print(f"completions: {text!r}")
+
+streamed = "".join(
+    chunk.choices[0].text
+    for chunk in client.completions.create(
+        model=name, prompt="The capital of France is", max_tokens=8, temperature=0, stream=True
+    )
+    if chunk.choices
+)
+assert streamed == text, (streamed, text)
+print("completions stream: same text")
+
+chat = client.chat.completions.create(
+    model=name,
+    messages=[{"role": "user", "content": "What is the capital of France?"}],
+    max_tokens=24,
+    temperature=0,
+    logprobs=True,
+    top_logprobs=2,
+)
+answer = chat.choices[0].message.content
+assert chat.choices[0].message.role == "assistant"
+assert answer, "an empty chat answer"
+assert len(chat.choices[0].logprobs.content) == chat.usage.completion_tokens
+print(f"chat: {answer!r}")
+
+parts = []
+for chunk in client.chat.completions.create(
+    model=name,
+    messages=[{"role": "user", "content": "What is the capital of France?"}],
+    max_tokens=24,
+    temperature=0,
+    stream=True,
+    stream_options={"include_usage": True},
+):
+    if chunk.choices and chunk.choices[0].delta.content:
+        parts.append(chunk.choices[0].delta.content)
+    if chunk.usage:
+        assert chunk.usage.completion_tokens == chat.usage.completion_tokens
+assert "".join(parts) == answer, ("".join(parts), answer)
+print("chat stream: same text")
+
+try:
+    client.completions.create(model=name, prompt="x", temperature=7)
+except openai.BadRequestError as e:
+    assert e.status_code == 400
+    print("bad request: 400 as expected")
+else:
+    raise AssertionError("temperature 7 was accepted")
+
+print("openai client: all checks passed")
