@@ -35,6 +35,9 @@ pub enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Measure prefill and decode speed, with and without the KV cache.
     Bench(commands::bench::BenchArgs),
+    /// Measure continuous batching: aggregate tok/s and latencies at 1, 2,
+    /// 4, 8, 16 concurrent requests (the library's scheduler, no HTTP).
+    BenchBatch(commands::bench_batch::BenchBatchArgs),
     /// Score a text file's perplexity as llama.cpp's `llama-perplexity` does.
     Perplexity(commands::perplexity::PerplexityArgs),
     /// Write a GGUF file with every matrix converted to one dtype.
@@ -55,6 +58,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
         Command::Tokenize(a) => commands::tokenize::run(&a, out),
         Command::Inspect(a) => commands::inspect::run(&a, out),
         Command::Bench(a) => commands::bench::run(&a, out),
+        Command::BenchBatch(a) => commands::bench_batch::run(&a, out),
         Command::Perplexity(a) => commands::perplexity::run(&a, out),
         Command::Quantize(a) => commands::quantize::run(&a, out),
         Command::Serve(a) => serve::run(&a, out),

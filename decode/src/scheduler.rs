@@ -177,6 +177,11 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
         })
     }
 
+    /// Give the model back (its slots as the last step left them).
+    pub fn into_model(self) -> M {
+        self.model
+    }
+
     /// The model (for its vocabulary, context length, …).
     pub fn model(&self) -> &M {
         &self.model

@@ -49,7 +49,7 @@ pub struct BenchArgs {
 }
 
 /// A deterministic pseudo-random prompt (token content does not change the cost).
-fn prompt(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
+pub(crate) fn prompt(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
     let mut s = seed;
     (0..n)
         .map(|_| {

@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod bench;
+pub mod bench_batch;
 pub mod chat;
 pub mod generate;
 pub mod inspect;

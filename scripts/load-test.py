@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Load test for `infer serve`: concurrent streaming clients on loopback.
+
+Starts `target/release/infer serve` on a free 127.0.0.1 port (or uses
+--url, which must be a loopback address), then for each client count runs
+that many clients for a fixed time; each client sends streaming completion
+requests back to back. Prints, per count: aggregate generated tokens per
+second, time to first token (p50) and the gap between a request's tokens
+(inter-token latency, p50 and p99). With --soak SECONDS it then runs 16
+clients for that long and reports the server's resident memory over time.
+Every accepted request must complete; the script exits non-zero otherwise.
+It stops by itself: the time per count and the soak time bound it.
+
+Standard library only.  Example:
+    cargo build --release -p infer
+    python3 scripts/load-test.py --clients 1,2,4,8,16 --seconds 20 --soak 180
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from urllib.parse import urlparse
+
+
+def quantile(v, q):
+    if not v:
+        return 0.0
+    v = sorted(v)
+    i = max(1, min(len(v), int(-(-q * len(v) // 1)))) - 1
+    return v[i]
+
+
+def stream_once(host, port, body, timeout):
+    """One streaming request. Returns (status, start, [chunk times], done)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    t0 = time.perf_counter()
+    conn.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    if resp.status != 200:
+        resp.read()
+        conn.close()
+        return resp.status, t0, [], False
+    times, buf, done = [], b"", False
+    while not done:
+        data = resp.read1(65536)
+        if not data:
+            break
+        buf += data
+        while b"\n\n" in buf:
+            event, buf = buf.split(b"\n\n", 1)
+            for line in event.split(b"\n"):
+                if not line.startswith(b"data: "):
+                    continue
+                payload = line[6:]
+                if payload == b"[DONE]":
+                    done = True
+                elif b'"choices":[{' in payload:
+                    times.append(time.perf_counter())
+    conn.close()
+    return 200, t0, times, done
+
+
+def run_level(host, port, clients, seconds, max_tokens, prompt):
+    body = json.dumps({"prompt": prompt, "max_tokens": max_tokens, "temperature": 0.8,
+                       "stream": True})
+    deadline = time.perf_counter() + seconds
+    lock = threading.Lock()
+    stats = {"tokens": 0, "ttft": [], "itl": [], "requests": 0, "refused": 0, "incomplete": 0,
+             "first": None, "last": None}
+
+    def client(i):
+        while time.perf_counter() < deadline:
+            status, t0, times, done = stream_once(host, port, body, timeout=600)
+            with lock:
+                if status == 503:
+                    stats["refused"] += 1
+                    continue
+                stats["requests"] += 1
+                if status != 200 or not done:
+                    stats["incomplete"] += 1
+                    continue
+                stats["tokens"] += len(times)
+                if times:
+                    stats["ttft"].append((times[0] - t0) * 1e3)
+                    stats["itl"].extend((b - a) * 1e3 for a, b in zip(times, times[1:]))
+                    stats["first"] = t0 if stats["first"] is None else min(stats["first"], t0)
+                    stats["last"] = times[-1] if stats["last"] is None else max(stats["last"], times[-1])
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    span = (stats["last"] - stats["first"]) if stats["first"] is not None else 0.0
+    return {
+        "clients": clients,
+        "requests": stats["requests"],
+        "refused": stats["refused"],
+        "incomplete": stats["incomplete"],
+        "tok_per_s": stats["tokens"] / span if span > 0 else 0.0,
+        "ttft_ms_p50": quantile(stats["ttft"], 0.5),
+        "itl_ms_p50": quantile(stats["itl"], 0.5),
+        "itl_ms_p99": quantile(stats["itl"], 0.99),
+    }
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", help="a running server (loopback only); default: start one")
+    ap.add_argument("--clients", default="1,2,4,8,16")
+    ap.add_argument("--seconds", type=float, default=20.0, help="time per client count")
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--prompt", default="Write a short story about a lighthouse keeper.")
+    ap.add_argument("--soak", type=float, default=0.0, help="seconds of 16 clients afterwards")
+    ap.add_argument("--json", help="write the results here too")
+    ap.add_argument("--serve-args", default="--max-batch 16 --ctx 512",
+                    help="arguments for the server this script starts")
+    a = ap.parse_args()
+
+    server = None
+    if a.url:
+        u = urlparse(a.url)
+        if u.hostname not in ("127.0.0.1", "localhost", "::1"):
+            sys.exit("load tests run on loopback only")
+        host, port, pid = u.hostname, u.port, None
+    else:
+        exe = os.path.join(os.path.dirname(__file__), "..", "target", "release", "infer")
+        server = subprocess.Popen([exe, "serve", "--port", "0", *a.serve_args.split()],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = server.stdout.readline()
+        m = re.search(r"http://([\d.]+):(\d+)", line)
+        if not m:
+            server.kill()
+            sys.exit(f"the server did not start: {line!r}")
+        host, port, pid = m.group(1), int(m.group(2)), server.pid
+    results = {"levels": [], "soak": None}
+    failed = False
+    try:
+        print(f"{'clients':>7} {'tok/s':>8} {'x one':>6} {'TTFT ms':>8} {'ITL p50':>8} {'ITL p99':>8} "
+              f"{'x p99':>6} {'reqs':>5} {'503':>4}")
+        base = None
+        for n in [int(x) for x in a.clients.split(",")]:
+            r = run_level(host, port, n, a.seconds, a.max_tokens, a.prompt)
+            results["levels"].append(r)
+            base = base or r
+            print(f"{n:>7} {r['tok_per_s']:>8.1f} {r['tok_per_s'] / max(base['tok_per_s'], 1e-9):>6.2f} "
+                  f"{r['ttft_ms_p50']:>8.1f} {r['itl_ms_p50']:>8.1f} {r['itl_ms_p99']:>8.1f} "
+                  f"{r['itl_ms_p99'] / max(base['itl_ms_p99'], 1e-9):>6.2f} {r['requests']:>5} "
+                  f"{r['refused']:>4}", flush=True)
+            failed |= r["incomplete"] > 0
+        if a.soak > 0:
+            samples, stop = [], threading.Event()
+
+            def sample():
+                while not stop.is_set():
+                    if pid:
+                        samples.append((time.perf_counter(), rss_mb(pid)))
+                    stop.wait(2.0)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            r = run_level(host, port, 16, a.soak, a.max_tokens, a.prompt)
+            stop.set()
+            sampler.join()
+            rss = [m for _, m in samples]
+            # Memory after warm-up (the first fifth) against the end.
+            warm = rss[len(rss) // 5:] or rss
+            soak = {**r, "seconds": a.soak, "rss_mb_start": warm[0] if warm else None,
+                    "rss_mb_end": rss[-1] if rss else None, "rss_mb_max": max(rss) if rss else None}
+            results["soak"] = soak
+            print(f"soak: 16 clients for {a.soak:.0f} s: {r['requests']} requests, "
+                  f"{r['incomplete']} incomplete, {r['refused']} refused, {r['tok_per_s']:.1f} tok/s; "
+                  f"RSS after warm-up {soak['rss_mb_start']} MB, end {soak['rss_mb_end']} MB, "
+                  f"max {soak['rss_mb_max']} MB")
+            failed |= r["incomplete"] > 0
+    finally:
+        if server:
+            server.kill()
+            server.wait()
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=2)
+    if failed:
+        sys.exit("some accepted requests did not complete")
+
+
+if __name__ == "__main__":
+    main()
