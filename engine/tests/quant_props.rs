@@ -232,6 +232,32 @@ proptest! {
     /// The multi-row SIMD matvec equals its plain twin on odd row counts
     /// (the four-row body plus its tail) and odd block counts.
     #[test]
+    /// The many-token kernel gives, bit for bit, each token's lone matvec,
+    /// and agrees with its plain twin, for any number of tokens and rows.
+    fn matmul_is_matvec_per_token(rows in 1usize..23, t in 1usize..8, w in vec_strategy(1..5), seed in 0u64..1000) {
+        let cols = w.len();
+        let x: Vec<f32> = (0..t * cols).map(|i| (((i as u64 * 7919 + seed * 104729) % 2000) as f32 / 1000.0) - 1.0).collect();
+        let mut acts = Q8Acts::default();
+        acts.quantize(&x, cols);
+        let m: Vec<f32> = (0..rows).flat_map(|r| w.iter().map(move |v| v * (1.0 + r as f32 * 0.37) - r as f32 * 0.1)).collect();
+        let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
+        for dt in QUANT {
+            let q = quant::quantize(dt, &m).unwrap();
+            let (mut fast, mut plain) = (vec![0f32; rows * t], vec![0f32; rows * t]);
+            dot::matmul(dt, &q, &a, &mut fast);
+            dot::matmul_scalar(dt, &q, &a, &mut plain);
+            for i in 0..t {
+                let mut one = vec![0f32; rows];
+                dot::matvec(dt, &q, acts.row(i), &mut one);
+                for r in 0..rows {
+                    prop_assert_eq!(fast[r * t + i].to_bits(), one[r].to_bits(), "{} t={} row {} token {}", dt, t, r, i);
+                    prop_assert!((fast[r * t + i] - plain[r * t + i]).abs() <= 1e-3 * (1.0 + one[r].abs()));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn matvec_matches_plain_twin(rows in 1usize..23, w in vec_strategy(1..7), seed in 0u64..1000) {
         let cols = w.len();
         let x: Vec<f32> = (0..cols).map(|i| (((i as u64 * 7919 + seed * 104729) % 2000) as f32 / 1000.0) - 1.0).collect();

@@ -177,16 +177,10 @@ fn by_rows(mats: &[Matrix<'_>], x: &[f32], t: usize, cols: usize, rows: usize, o
                 m.matvec_rows(r0, x, &qx, 0, &mut o[at..at + len]);
                 return;
             }
-            let mut tmp = [0f32; ROW_BLOCK];
             for b in (0..len).step_by(ROW_BLOCK) {
                 let nb = ROW_BLOCK.min(len - b);
-                for i in 0..t {
-                    let xi = &x[i * cols..(i + 1) * cols];
-                    m.matvec_rows(r0 + b, xi, &qx, i, &mut tmp[..nb]);
-                    for (j, v) in tmp[..nb].iter().enumerate() {
-                        o[(at + b + j) * t + i] = *v;
-                    }
-                }
+                let o = &mut o[(at + b) * t..(at + b + nb) * t];
+                m.matmul_rows(r0 + b, x, &qx, t, o);
             }
         });
     };

@@ -102,4 +102,25 @@ impl<'a> Matrix<'a> {
             }
         }
     }
+
+    /// `out[j · t + i] = row(r0 + j) · x[i]` for `t` activation rows of `x`
+    /// (and, for a quantized matrix, `qx`, the same rows quantized); each
+    /// product is computed exactly as [`Matrix::matvec_rows`] computes it.
+    pub fn matmul_rows(&self, r0: usize, x: &[f32], qx: &Q8Acts, t: usize, out: &mut [f32]) {
+        let c = self.cols;
+        let n = out.len() / t;
+        if let Rows::Quant(dt, bytes) = self.data {
+            let rb = dt.bytes_for(c).unwrap_or(0);
+            let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
+            dot::matmul(dt, &bytes[r0 * rb..(r0 + n) * rb], &acts, out);
+            return;
+        }
+        let mut tmp = vec![0f32; n];
+        for i in 0..t {
+            self.matvec_rows(r0, &x[i * c..(i + 1) * c], qx, i, &mut tmp);
+            for (j, v) in tmp.iter().enumerate() {
+                out[j * t + i] = *v;
+            }
+        }
+    }
 }

@@ -133,3 +133,64 @@ pub fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
         _ => matvec_scalar(dtype, w, a, out),
     }
 }
+
+/// Plain twin of [`matmul`]: one [`dot_scalar`] per row and token.
+pub fn matmul_scalar(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    let rb = dtype
+        .bytes_for(a.first().map_or(0, |a| a.qs.len()))
+        .unwrap_or(0);
+    let t = a.len().max(1);
+    for (o, row) in out.chunks_exact_mut(t).zip(w.chunks_exact(rb.max(1))) {
+        for (x, ai) in o.iter_mut().zip(a) {
+            *x = dot_scalar(dtype, row, *ai);
+        }
+    }
+}
+
+/// `out[r · t + i] = row r of w · a[i]` for `out.len() / t` quantized rows
+/// and `t = a.len()` activation rows, with the best kernel for this CPU
+/// (AVX2: four rows by up to four tokens at a time, each block's codes
+/// unpacked once for every token). Every product is computed exactly as
+/// [`matvec`] computes it for its token alone.
+///
+/// # Panics
+/// If `dtype` is not quantized or the lengths disagree.
+pub fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    let t = a.len();
+    let cols = a.first().map_or(0, |a| a.qs.len());
+    let rows = out.len().checked_div(t).unwrap_or(0);
+    let rb = dtype.bytes_for(cols);
+    assert!(
+        dtype.is_quantized()
+            && t > 0
+            && out.len() == rows * t
+            && a.iter().all(|x| x.qs.len() == cols)
+            && rb.and_then(|rb| rb.checked_mul(rows)) == Some(w.len()),
+        "quant::matmul: {} bytes of {dtype} for {rows} rows of {cols} activations x {t}",
+        w.len(),
+    );
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot`; the lengths were checked above.
+        Level::Avx2 | Level::Avx512 => unsafe {
+            let mut i = 0;
+            while i < t {
+                let at = (t, i);
+                let step = match t - i {
+                    1 => 1,
+                    2 | 3 => 2,
+                    _ => 4,
+                };
+                match step {
+                    1 => avx2::matmul::<1>(dtype, w, &[a[i]], out, at),
+                    2 => avx2::matmul::<2>(dtype, w, &[a[i], a[i + 1]], out, at),
+                    _ => {
+                        avx2::matmul::<4>(dtype, w, &[a[i], a[i + 1], a[i + 2], a[i + 3]], out, at)
+                    }
+                }
+                i += step;
+            }
+        },
+        _ => matmul_scalar(dtype, w, a, out),
+    }
+}

@@ -150,20 +150,49 @@ unsafe fn prefetch_ahead(base: *const u8, rb: usize, b: usize, nb: usize) {
     }
 }
 
-/// Rows of a 4-bit matrix times one activation row, four rows at a time:
-/// the activation block is loaded once for the four, the integer sums of
-/// the four rows are reduced together (`hadd`), and their scales are
-/// converted from f16 in one instruction. `Q4_1 = false` is Q4_0, whose
+/// Store lane `j` of the four row totals `v` at `out[(r + j) · stride +
+/// col]` (`stride = 1`: four contiguous floats).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn store_rows(out: &mut [f32], stride: usize, r: usize, col: usize, v: __m128) {
+    // SAFETY: the caller passes r + 4 <= rows and col < stride, so every
+    // index is inside `out`.
+    unsafe {
+        if stride == 1 {
+            _mm_storeu_ps(out.as_mut_ptr().add(r), v);
+        } else {
+            let mut lanes = [0f32; 4];
+            _mm_storeu_ps(lanes.as_mut_ptr(), v);
+            for (j, x) in lanes.into_iter().enumerate() {
+                *out.get_unchecked_mut((r + j) * stride + col) = x;
+            }
+        }
+    }
+}
+
+/// Rows of a 4-bit matrix times `T` activation rows, four weight rows at a
+/// time: each block's codes are unpacked once for the `T` tokens; per
+/// token the activation block is loaded once for the four rows, their
+/// integer sums are reduced together (`hadd`), and the four scales are
+/// converted from f16 in one instruction. `out[r · stride + col + i]` is
+/// row `r` times token `i`, computed with exactly the operations of `T = 1`, so a token's
+/// products do not depend on the others. `Q4_1 = false` is Q4_0, whose
 /// offset of 8 becomes a "minimum" of `−8·d` against `d_a·Σq`.
 ///
 /// # Safety
-/// AVX2, FMA and F16C; `w` holds `out.len()` rows of `a.d.len()` blocks.
+/// AVX2, FMA and F16C; `w` holds `out.len() / stride` rows of
+/// `a[i].d.len()` blocks (the same for every token), `col + T <= stride`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn matvec_q4<const Q4_1: bool>(w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
+unsafe fn matmul_q4<const Q4_1: bool, const T: usize>(
+    w: &[u8],
+    a: &[Q8Row<'_>; T],
+    out: &mut [f32],
+    (stride, col): (usize, usize),
+) {
     let (block, codes_at) = if Q4_1 { (20, 4) } else { (18, 2) };
-    let nb = a.d.len();
+    let nb = a[0].d.len();
     let rb = nb * block;
-    let rows = out.len();
+    let rows = out.len() / stride;
     let full = rows / 4 * 4;
     // SAFETY (whole body): every pointer below stays inside row r..r+4 of
     // `w` (r + 4 <= rows) or inside block b < nb of the activations.
@@ -175,25 +204,19 @@ unsafe fn matvec_q4<const Q4_1: bool>(w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
         let take_m = _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7);
         for r in (0..full).step_by(4) {
             let base = w.as_ptr().add(r * rb);
-            let mut acc = _mm256_setzero_ps();
-            let mut mins = _mm_setzero_ps();
+            let mut acc = [_mm256_setzero_ps(); T];
+            let mut mins = [_mm_setzero_ps(); T];
             for b in 0..nb {
                 prefetch_ahead(base, rb, b, nb);
-                let q = _mm256_loadu_si256(a.qs.as_ptr().add(b * QK) as *const __m256i);
                 let p = base.add(b * block);
-                let row_sums = |j: usize| {
-                    // 16 bytes in both halves; the high half shifted by 4:
-                    // low nibbles (elements 0..16), then high (16..32).
+                // 16 bytes in both halves; the high half shifted by 4:
+                // low nibbles (elements 0..16), then high (16..32).
+                let codes: [__m256i; 4] = std::array::from_fn(|j| {
                     let v = _mm256_broadcastsi128_si256(_mm_loadu_si128(
                         p.add(j * rb + codes_at) as *const __m128i
                     ));
-                    let codes = _mm256_and_si256(_mm256_srlv_epi32(v, hi_shift), m4);
-                    _mm256_madd_epi16(_mm256_maddubs_epi16(codes, q), ones)
-                };
-                let s01 = _mm256_hadd_epi32(row_sums(0), row_sums(1));
-                let s23 = _mm256_hadd_epi32(row_sums(2), row_sums(3));
-                // [r0 r1 r2 r3 | r0 r1 r2 r3]: elements 0..16 and 16..32.
-                let sums = _mm256_cvtepi32_ps(_mm256_hadd_epi32(s01, s23));
+                    _mm256_and_si256(_mm256_srlv_epi32(v, hi_shift), m4)
+                });
                 let scale = |j: usize| -> i32 {
                     if Q4_1 {
                         (p.add(j * rb) as *const i32).read_unaligned()
@@ -205,75 +228,134 @@ unsafe fn matvec_q4<const Q4_1: bool>(w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
                 // [d0 m0 d1 m1 d2 m2 d3 m3] (Q4_0: [d0 0 d1 0 …]).
                 let dm = _mm256_cvtph_ps(packed);
                 let d = _mm256_permutevar8x32_ps(dm, take_d);
-                let da = *a.d.get_unchecked(b);
-                acc = _mm256_fmadd_ps(d, _mm256_mul_ps(sums, _mm256_set1_ps(da)), acc);
-                if Q4_1 {
-                    let m = _mm256_castps256_ps128(_mm256_permutevar8x32_ps(dm, take_m));
-                    mins = _mm_fmadd_ps(m, _mm_set1_ps(*a.s.get_unchecked(b)), mins);
-                } else {
-                    let off = -8.0 * da * *a.isum.get_unchecked(b) as f32;
-                    mins = _mm_fmadd_ps(_mm256_castps256_ps128(d), _mm_set1_ps(off), mins);
+                for i in 0..T {
+                    let ai = &a[i];
+                    let q = _mm256_loadu_si256(ai.qs.as_ptr().add(b * QK) as *const __m256i);
+                    let row_sums =
+                        |j: usize| _mm256_madd_epi16(_mm256_maddubs_epi16(codes[j], q), ones);
+                    let s01 = _mm256_hadd_epi32(row_sums(0), row_sums(1));
+                    let s23 = _mm256_hadd_epi32(row_sums(2), row_sums(3));
+                    // [r0 r1 r2 r3 | r0 r1 r2 r3]: elements 0..16 and 16..32.
+                    let sums = _mm256_cvtepi32_ps(_mm256_hadd_epi32(s01, s23));
+                    let da = *ai.d.get_unchecked(b);
+                    acc[i] = _mm256_fmadd_ps(d, _mm256_mul_ps(sums, _mm256_set1_ps(da)), acc[i]);
+                    if Q4_1 {
+                        let m = _mm256_castps256_ps128(_mm256_permutevar8x32_ps(dm, take_m));
+                        mins[i] = _mm_fmadd_ps(m, _mm_set1_ps(*ai.s.get_unchecked(b)), mins[i]);
+                    } else {
+                        let off = -8.0 * da * *ai.isum.get_unchecked(b) as f32;
+                        mins[i] =
+                            _mm_fmadd_ps(_mm256_castps256_ps128(d), _mm_set1_ps(off), mins[i]);
+                    }
                 }
             }
-            let total = _mm_add_ps(
-                _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)),
-                mins,
-            );
-            _mm_storeu_ps(out.as_mut_ptr().add(r), total);
+            for i in 0..T {
+                let total = _mm_add_ps(
+                    _mm_add_ps(
+                        _mm256_castps256_ps128(acc[i]),
+                        _mm256_extractf128_ps(acc[i], 1),
+                    ),
+                    mins[i],
+                );
+                store_rows(out, stride, r, col + i, total);
+            }
         }
         for r in full..rows {
             let row = &w[r * rb..(r + 1) * rb];
-            out[r] = if Q4_1 {
-                dot_q4_1(row, a)
-            } else {
-                dot_q4_0(row, a)
-            };
+            for (i, ai) in a.iter().enumerate() {
+                out[r * stride + col + i] = if Q4_1 {
+                    dot_q4_1(row, *ai)
+                } else {
+                    dot_q4_0(row, *ai)
+                };
+            }
         }
     }
 }
 
-/// Rows of a Q8_0 matrix times one activation row, four rows at a time
-/// (as [`matvec_q4`]).
+/// Rows of a Q8_0 matrix times `T` activation rows, four weight rows at a
+/// time (as [`matmul_q4`]; each row's codes are loaded once for the tokens).
 ///
 /// # Safety
-/// AVX2, FMA and F16C; `w` holds `out.len()` rows of `a.d.len()` blocks.
+/// AVX2, FMA and F16C; `w` holds `out.len() / stride` rows of `a[i].d.len()`
+/// blocks, `col + T <= stride`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn matvec_q8_0(w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
-    let nb = a.d.len();
+unsafe fn matmul_q8_0<const T: usize>(
+    w: &[u8],
+    a: &[Q8Row<'_>; T],
+    out: &mut [f32],
+    (stride, col): (usize, usize),
+) {
+    let nb = a[0].d.len();
     let rb = nb * 34;
-    let rows = out.len();
+    let rows = out.len() / stride;
     let full = rows / 4 * 4;
-    // SAFETY (whole body): as in `matvec_q4`.
+    // SAFETY (whole body): as in `matmul_q4`.
     unsafe {
         let ones = _mm256_set1_epi16(1);
         for r in (0..full).step_by(4) {
             let base = w.as_ptr().add(r * rb);
-            let mut acc = _mm256_setzero_ps();
+            let mut acc = [_mm256_setzero_ps(); T];
             for b in 0..nb {
                 prefetch_ahead(base, rb, b, nb);
-                let q = _mm256_loadu_si256(a.qs.as_ptr().add(b * QK) as *const __m256i);
                 let p = base.add(b * 34);
-                let row_sums = |j: usize| {
-                    let x = _mm256_loadu_si256(p.add(j * rb + 2) as *const __m256i);
-                    let pairs =
-                        _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(q, x));
-                    _mm256_madd_epi16(pairs, ones)
-                };
-                let s01 = _mm256_hadd_epi32(row_sums(0), row_sums(1));
-                let s23 = _mm256_hadd_epi32(row_sums(2), row_sums(3));
-                let sums = _mm256_cvtepi32_ps(_mm256_hadd_epi32(s01, s23));
+                let x: [__m256i; 4] =
+                    std::array::from_fn(
+                        |j| _mm256_loadu_si256(p.add(j * rb + 2) as *const __m256i),
+                    );
+                let ax: [__m256i; 4] = std::array::from_fn(|j| _mm256_sign_epi8(x[j], x[j]));
                 let scale = |j: usize| i32::from((p.add(j * rb) as *const u16).read_unaligned());
                 let packed = _mm_setr_epi32(scale(0), scale(1), scale(2), scale(3));
                 let d4 = _mm_cvtph_ps(_mm_packus_epi32(packed, packed));
                 let d = _mm256_set_m128(d4, d4);
-                let da = *a.d.get_unchecked(b);
-                acc = _mm256_fmadd_ps(d, _mm256_mul_ps(sums, _mm256_set1_ps(da)), acc);
+                for i in 0..T {
+                    let ai = &a[i];
+                    let q = _mm256_loadu_si256(ai.qs.as_ptr().add(b * QK) as *const __m256i);
+                    let row_sums = |j: usize| {
+                        let pairs = _mm256_maddubs_epi16(ax[j], _mm256_sign_epi8(q, x[j]));
+                        _mm256_madd_epi16(pairs, ones)
+                    };
+                    let s01 = _mm256_hadd_epi32(row_sums(0), row_sums(1));
+                    let s23 = _mm256_hadd_epi32(row_sums(2), row_sums(3));
+                    let sums = _mm256_cvtepi32_ps(_mm256_hadd_epi32(s01, s23));
+                    let da = *ai.d.get_unchecked(b);
+                    acc[i] = _mm256_fmadd_ps(d, _mm256_mul_ps(sums, _mm256_set1_ps(da)), acc[i]);
+                }
             }
-            let total = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-            _mm_storeu_ps(out.as_mut_ptr().add(r), total);
+            for (i, acc) in acc.iter().enumerate() {
+                let total =
+                    _mm_add_ps(_mm256_castps256_ps128(*acc), _mm256_extractf128_ps(*acc, 1));
+                store_rows(out, stride, r, col + i, total);
+            }
         }
         for r in full..rows {
-            out[r] = dot_q8_0(&w[r * rb..(r + 1) * rb], a);
+            for (i, ai) in a.iter().enumerate() {
+                out[r * stride + col + i] = dot_q8_0(&w[r * rb..(r + 1) * rb], *ai);
+            }
+        }
+    }
+}
+
+/// Rows of a quantized matrix times `T` activation rows, into columns
+/// `col..col + T` of `out` (rows of `stride` floats): `out[r · stride +
+/// col + i]` is row `r` times token `i`.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `w` holds `out.len() / stride` rows of `a[i].d.len()`
+/// blocks of `dtype`, and `col + T <= stride`.
+pub unsafe fn matmul<const T: usize>(
+    dtype: DType,
+    w: &[u8],
+    a: &[Q8Row<'_>; T],
+    out: &mut [f32],
+    at: (usize, usize),
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match dtype {
+            DType::Q4_1 => matmul_q4::<true, T>(w, a, out, at),
+            DType::Q4_0 => matmul_q4::<false, T>(w, a, out, at),
+            _ => matmul_q8_0::<T>(w, a, out, at),
         }
     }
 }
@@ -284,13 +366,7 @@ unsafe fn matvec_q8_0(w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
 /// AVX2, FMA and F16C; `w` holds `out.len()` rows of `a.d.len()` blocks of `dtype`.
 pub unsafe fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
     // SAFETY: the caller's contract.
-    unsafe {
-        match dtype {
-            DType::Q4_1 => matvec_q4::<true>(w, a, out),
-            DType::Q4_0 => matvec_q4::<false>(w, a, out),
-            _ => matvec_q8_0(w, a, out),
-        }
-    }
+    unsafe { matmul::<1>(dtype, w, &[a], out, (1, 0)) }
 }
 
 /// AVX2 body of [`crate::quant::act::Q8Acts::quantize`] for one block of
