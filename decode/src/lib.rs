@@ -34,6 +34,7 @@ pub mod sample;
 pub mod scheduler;
 mod sequence;
 pub mod stop;
+pub mod sweep;
 pub mod toy;
 
 pub use beam::{BeamHypothesis, beam_search};

@@ -257,6 +257,7 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
         self.cancelled.push(id);
     }
 
+    // ANCHOR: step
     /// Run one step: admit, batch, forward, choose, retire. Returns what
     /// happened to each request this step (nothing when idle).
     pub fn step(&mut self) -> Vec<Event> {
@@ -337,6 +338,7 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
         }
         events
     }
+    // ANCHOR_END: step
 
     /// Step until every request has ended, collecting the events.
     pub fn run_to_completion(&mut self) -> Vec<Event> {
@@ -391,9 +393,15 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
                 }
             };
             self.model.clear(slot);
+            // The request's own random stream, never the slot's: a request
+            // draws the same tokens in whatever slot it lands.
+            #[cfg(not(feature = "mutant-scheduler-slot-stream"))]
+            let stream = w.req.stream;
+            #[cfg(feature = "mutant-scheduler-slot-stream")]
+            let stream = slot as u64;
             self.slots[slot] = Some(Running {
                 id: w.id,
-                seq: SeqState::new(slot, &w.req.prompt, w.req.stream, &w.plan),
+                seq: SeqState::new(slot, &w.req.prompt, stream, &w.plan),
                 plan: w.plan,
                 fed: 0,
             });

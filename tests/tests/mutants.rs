@@ -64,6 +64,12 @@ const MUTANTS: &[(&str, &str, &str, &str)] = &[
         "beam_props",
         "beams_sorted_and_scores_recomputed",
     ),
+    (
+        "decode",
+        "mutant-scheduler-slot-stream",
+        "scheduler_props",
+        "batched_requests_equal_lone_runs",
+    ),
 ];
 
 #[test]

@@ -5,11 +5,11 @@
 //! token and the gaps between a request's tokens (p50 and p99).
 
 use std::io::Write;
-use std::time::Instant;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use clap::Args;
-use decode::{Event, GenerateParams, LanguageModel, Request, Scheduler, SchedulerConfig, Strategy};
+use decode::LanguageModel;
+use decode::sweep::measure;
 
 use super::bench::prompt;
 use crate::generation::id_detokenizer;
@@ -38,96 +38,6 @@ pub struct BenchBatchArgs {
     pub model: ModelArgs,
 }
 
-/// One client count's figures.
-#[derive(Debug, Clone)]
-pub struct SweepRow {
-    /// Requests running together.
-    pub clients: usize,
-    /// Generated tokens of all requests per second of wall time.
-    pub tok_per_s: f64,
-    /// Median time from the start to a request's first token, ms.
-    pub ttft_ms: f64,
-    /// Median gap between consecutive tokens of one request, ms.
-    pub itl_p50_ms: f64,
-    /// 99th-percentile gap, ms.
-    pub itl_p99_ms: f64,
-    /// Forward passes.
-    pub steps: u64,
-}
-
-/// The `q`-quantile of `v` (nearest rank; 0 for an empty list).
-pub fn quantile(v: &mut [f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-    v[i]
-}
-
-/// Run `clients` requests together through a fresh scheduler over `model`
-/// and measure them; the model comes back for the next round.
-pub fn measure<M: LanguageModel>(
-    model: M,
-    clients: usize,
-    a: &BenchBatchArgs,
-) -> Result<(SweepRow, M)> {
-    let vocab = model.vocab_size();
-    let detok = id_detokenizer(&model);
-    let config = SchedulerConfig {
-        max_queue: clients.max(1),
-        prefill_chunk: a.prefill_chunk,
-        prefill_budget: a.prefill_chunk.max(a.prompt_tokens),
-    };
-    let mut sched = Scheduler::new(model, detok, config)?;
-    let params = GenerateParams {
-        strategy: Strategy::Greedy,
-        max_new_tokens: a.new_tokens,
-        ..Default::default()
-    };
-    for i in 0..clients {
-        sched
-            .submit(Request {
-                prompt: prompt(a.prompt_tokens, vocab, 1 + i as u64),
-                params: params.clone(),
-                stream: 0,
-            })
-            .map_err(|e| anyhow!("{e}"))?;
-    }
-    let t0 = Instant::now();
-    let mut last: Vec<Option<f64>> = vec![None; clients];
-    let (mut ttft, mut gaps) = (Vec::new(), Vec::new());
-    let mut generated = 0usize;
-    while !sched.is_idle() {
-        let events = sched.step();
-        let now = t0.elapsed().as_secs_f64();
-        for e in events {
-            match e {
-                Event::Token { id, .. } => {
-                    generated += 1;
-                    let slot = &mut last[id as usize];
-                    match slot {
-                        None => ttft.push(now * 1e3),
-                        Some(prev) => gaps.push((now - *prev) * 1e3),
-                    }
-                    *slot = Some(now);
-                }
-                Event::Ended { id, result } => bail!("request {id} ended early: {result:?}"),
-            }
-        }
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    let row = SweepRow {
-        clients,
-        tok_per_s: generated as f64 / secs,
-        ttft_ms: quantile(&mut ttft, 0.5),
-        itl_p50_ms: quantile(&mut gaps, 0.5),
-        itl_p99_ms: quantile(&mut gaps, 0.99),
-        steps: sched.stats().steps,
-    };
-    Ok((row, sched.into_model()))
-}
-
 /// Run `infer bench-batch`.
 ///
 /// # Errors
@@ -141,19 +51,24 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
     args.ctx = args.ctx.min(a.prompt_tokens + a.new_tokens + 1);
     let loaded = load(&args, most)?;
     let mut model = loaded.lm;
-    // Warm the pool and the caches once.
-    let warm = BenchBatchArgs {
-        clients: vec![1],
-        prompt_tokens: a.prompt_tokens,
-        new_tokens: 2,
-        prefill_chunk: a.prefill_chunk,
-        json: a.json,
-        model: a.model.clone(),
+    let vocab = model.vocab_size();
+    let detok = id_detokenizer(&model);
+    let prompts = |n: usize| -> Vec<Vec<u32>> {
+        (0..n)
+            .map(|i| prompt(a.prompt_tokens, vocab, 1 + i as u64))
+            .collect()
     };
-    model = measure(model, 1, &warm)?.1;
+    // Warm the pool and the caches once.
+    model = measure(model, detok.clone(), &prompts(1), 2, a.prefill_chunk)?.1;
     let mut rows = Vec::new();
     for &n in &a.clients {
-        let (row, m) = measure(model, n, a)?;
+        let (row, m) = measure(
+            model,
+            detok.clone(),
+            &prompts(n),
+            a.new_tokens,
+            a.prefill_chunk,
+        )?;
         model = m;
         eprintln!("[{n} clients: {:.1} tok/s]", row.tok_per_s);
         rows.push(row);
