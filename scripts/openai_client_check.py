@@ -12,7 +12,9 @@ import sys
 import openai
 
 base_url = sys.argv[1]
+# ANCHOR: connect
 client = openai.OpenAI(base_url=base_url, api_key="not-needed")
+# ANCHOR_END: connect
 
 models = client.models.list()
 name = models.data[0].id
@@ -51,6 +53,7 @@ assert answer, "an empty chat answer"
 assert len(chat.choices[0].logprobs.content) == chat.usage.completion_tokens
 print(f"chat: {answer!r}")
 
+# ANCHOR: stream
 parts = []
 for chunk in client.chat.completions.create(
     model=name,
@@ -64,6 +67,7 @@ for chunk in client.chat.completions.create(
         parts.append(chunk.choices[0].delta.content)
     if chunk.usage:
         assert chunk.usage.completion_tokens == chat.usage.completion_tokens
+# ANCHOR_END: stream
 assert "".join(parts) == answer, ("".join(parts), answer)
 print("chat stream: same text")
 

@@ -3,7 +3,8 @@
 # the property test that should catch it, and paste the failure (proptest's
 # shrunk counter-example) into book/src/generated/<feature>.txt.
 #
-#   scripts/paste-mutant-output.sh
+#   scripts/paste-mutant-output.sh                 # every mutant
+#   scripts/paste-mutant-output.sh FEATURE ...     # just these
 #
 # The list must match tests/tests/mutants.rs, which checks in CI that
 # every mutant is caught.
@@ -19,6 +20,7 @@ export INFER_KERNELS=scalar
 
 while read -r crate feature target test; do
     [ -z "$feature" ] && continue
+    if [ "$#" -gt 0 ] && [[ " $* " != *" $feature "* ]]; then continue; fi
     echo "running $feature ($target::$test) ..." >&2
     log="$(cargo test -q -p "$crate" --features "$feature" --test "$target" -- "$test" --exact 2>&1 || true)"
     {
@@ -37,6 +39,7 @@ decode mutant-repetition-sign processors_props repetition_penalty_never_favours_
 decode mutant-sample-skip-first sampling_props sampling_frequencies_match_distribution
 decode mutant-stop-emit-stop-string stop_props stop_strings_never_in_output
 decode mutant-beam-no-length-penalty beam_props beams_sorted_and_scores_recomputed
+decode mutant-scheduler-slot-stream scheduler_props batched_requests_equal_lone_runs
 engine mutant-swapped-nibbles quant_props per_block_error_is_bounded
 engine mutant-scale-big-endian quant_props per_block_error_is_bounded
 LIST

@@ -176,7 +176,7 @@ fn llama() -> Result<()> {
     let path = model::model_path::find_default_model()?;
     let tokenizer = model::tokenizer::Tokenizer::from_gguf(&GgufFile::open(&path)?)?;
     // The plain pass below works on f32 slices, so widen the file's
-    // quantized weights once (chapter 10 runs them as they are stored).
+    // quantized weights once (the quantization chapter runs them as they are stored).
     let w = LlamaWeights::from_gguf(&GgufFile::open(&path)?, |_, _| {})?.to_dtype(DType::F32)?;
     let c = w.config.clone();
     let (d, nh, nkv, hd, ffn) = (c.d_model, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim);

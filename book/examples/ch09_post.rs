@@ -1,4 +1,4 @@
-//! Chapter 9: post-processing — NMS and Soft-NMS on synthetic detections,
+//! The post-processing chapter: NMS and Soft-NMS on synthetic detections,
 //! temperature scaling with a reliability diagram, and a precision-recall
 //! curve with threshold selection. SVGs go to `book/src/generated/`.
 //!

@@ -1,4 +1,4 @@
-//! Chapter 10: quantization on SmolLM2 — the block formats byte by byte,
+//! The quantization chapter on SmolLM2: the block formats byte by byte,
 //! per-tensor against per-block scales, the integer dot product, memory,
 //! the roofline on this machine, and quality against speed per format.
 //!

@@ -74,6 +74,7 @@ prop_compose! {
     }
 }
 
+// ANCHOR: prop_batched
 proptest! {
     /// Requests arriving at random steps into a scheduler with few slots
     /// and small prompt chunks get exactly the tokens, text and finish
@@ -110,6 +111,7 @@ proptest! {
         }
     }
 }
+// ANCHOR_END: prop_batched
 
 #[test]
 fn a_full_queue_refuses_and_nothing_accepted_is_lost() {
