@@ -5,7 +5,9 @@
 #   scripts/paste-chapter-output.sh ch01_tensors # just one (or several)
 #
 # Each program's standard output goes to book/src/generated/<name>.txt, which
-# the chapter includes with {{#include generated/<name>.txt}}. Numbers in the
+# the chapter includes by anchor, {{#include generated/<name>.txt:SECTION}}
+# (the program prints `ANCHOR: SECTION` / `ANCHOR_END: SECTION` lines around
+# each section; never include by line range). Numbers in the
 # book therefore always come from running the code, never from typing.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -2,7 +2,8 @@
 //!
 //! `cargo run --release --example ch01_tensors`
 //! (The chapter includes this program's output, pasted by
-//! `scripts/paste-chapter-output.sh ch01_tensors`.)
+//! `scripts/paste-chapter-output.sh ch01_tensors`. The output carries
+//! `ANCHOR:` lines so the chapter can include sections by name.)
 
 use anyhow::Result;
 use engine::{DType, Tensor};
@@ -18,6 +19,7 @@ fn describe(name: &str, t: &Tensor) {
 }
 
 fn main() -> Result<()> {
+    println!("ANCHOR: layout");
     println!("== 1. A tensor is a flat buffer plus a layout");
     let a = Tensor::arange(&[2, 3])?;
     println!("{a}");
@@ -27,7 +29,10 @@ fn main() -> Result<()> {
         a.get(&[1, 2])?
     );
 
-    println!("\n== 2. A transpose swaps two strides; no element moves");
+    println!("ANCHOR_END: layout");
+    println!();
+    println!("ANCHOR: transpose");
+    println!("== 2. A transpose swaps two strides; no element moves");
     let t = a.transpose(0, 1)?;
     println!("{t}");
     describe("a.T", &t);
@@ -39,7 +44,10 @@ fn main() -> Result<()> {
         c.shares_storage(&a)
     );
 
-    println!("\n== 3. narrow moves the offset and shrinks one dimension");
+    println!("ANCHOR_END: transpose");
+    println!();
+    println!("ANCHOR: narrow");
+    println!("== 3. narrow moves the offset and shrinks one dimension");
     let m = Tensor::arange(&[4, 5])?;
     let rows = m.narrow(0, 1, 2)?;
     describe("rows 1..3", &rows);
@@ -48,14 +56,20 @@ fn main() -> Result<()> {
     describe("cols 1..3", &cols);
     println!("{cols}");
 
-    println!("\n== 4. Broadcasting repeats with stride 0");
+    println!("ANCHOR_END: narrow");
+    println!();
+    println!("ANCHOR: broadcast");
+    println!("== 4. Broadcasting repeats with stride 0");
     let bias = Tensor::from_vec(vec![10.0, 20.0, 30.0], &[3])?;
     let wide = bias.broadcast_to(&[2, 3])?;
     describe("bias broadcast to [2, 3]", &wide);
     println!("{wide}");
     println!("a + bias = {}", a.add(&bias)?);
 
-    println!("\n== 5. reshape is a view when the data is contiguous");
+    println!("ANCHOR_END: broadcast");
+    println!();
+    println!("ANCHOR: reshape");
+    println!("== 5. reshape is a view when the data is contiguous");
     let flat = a.reshape(&[6])?;
     println!("a.reshape([6]) shares storage: {}", flat.shares_storage(&a));
     let flat_t = t.reshape(&[6])?;
@@ -66,7 +80,10 @@ fn main() -> Result<()> {
     let u = a.unsqueeze(0)?;
     describe("a.unsqueeze(0)", &u);
 
-    println!("\n== 6. Element types");
+    println!("ANCHOR_END: reshape");
+    println!();
+    println!("ANCHOR: dtypes");
+    println!("== 6. Element types");
     let x = Tensor::from_vec(vec![0.1, 1.0 / 3.0, 65504.0, 1e-8], &[4])?;
     for dt in [DType::F32, DType::F16, DType::BF16] {
         let v = x.to_dtype(dt)?.to_vec_f32()?;
@@ -88,7 +105,10 @@ fn main() -> Result<()> {
         );
     }
 
-    println!("\n== 7. A matmul reads its operands through their strides");
+    println!("ANCHOR_END: dtypes");
+    println!();
+    println!("ANCHOR: matmul");
+    println!("== 7. A matmul reads its operands through their strides");
     let w = Tensor::arange(&[3, 2])?; // stored as [out=3, in=2], like a linear layer
     let y = a.matmul(&w)?; // [2, 3] x [3, 2]
     println!("a @ w = {y}");
@@ -100,10 +120,14 @@ fn main() -> Result<()> {
         y.transpose(0, 1)?.to_vec_f32()? == z.to_vec_f32()?
     );
 
-    println!("\n== 8. Mistakes are errors that say what and where");
+    println!("ANCHOR_END: matmul");
+    println!();
+    println!("ANCHOR: errors");
+    println!("== 8. Mistakes are errors that say what and where");
     let wrong = Tensor::zeros(&[4])?;
     println!("a + zeros([4]): {}", a.add(&wrong).unwrap_err());
     println!("a.narrow(1, 2, 2): {}", a.narrow(1, 2, 2).unwrap_err());
     println!("a.matmul(a): {}", a.matmul(&a).unwrap_err());
+    println!("ANCHOR_END: errors");
     Ok(())
 }

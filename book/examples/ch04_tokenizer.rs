@@ -1,8 +1,8 @@
 //! Chapter 4: tokenization, step by step, on GPT-2's and SmolLM2's tokenizers.
 //!
 //! `cargo run --release --example ch04_tokenizer`
-//! (The chapter includes sections of this output by line number; after
-//! changing what is printed, re-check the ranges in `ch04-tokenization.md`.)
+//! The output carries `ANCHOR:` lines so the chapter can include sections
+//! by name (`all` is the whole output, the others sit inside it).
 //! (GPT-2's files are in the repository; SmolLM2's tokenizer is read from the
 //! model's GGUF in the cache: `scripts/fetch-model.sh` fetches it.)
 
@@ -36,6 +36,7 @@ fn main() -> Result<()> {
     let gguf = GgufFile::open(model::model_path::find_default_model()?)?;
     let smol = Tokenizer::from_gguf(&gguf)?;
 
+    println!("ANCHOR: all");
     println!("== 1. Bytes and the byte map");
     let map = bytes_to_unicode();
     for b in [b'a', b' ', b'\n', 0xC3, 0xA9] {
@@ -58,6 +59,7 @@ fn main() -> Result<()> {
     );
 
     println!("\n== 2. Merges, lowest rank first");
+    println!("ANCHOR: merges");
     for (tok, name) in [(&gpt2, "GPT-2"), (&smol, "SmolLM2")] {
         println!("{name}, pre-token \" tokenization\":");
         for (rank, ids) in tok.merge_steps(" tokenization") {
@@ -66,7 +68,10 @@ fn main() -> Result<()> {
         }
     }
 
+    println!("ANCHOR_END: merges");
+
     println!("\n== 3. Pre-tokenization");
+    println!("ANCHOR: pretokenize");
     let text = "I'm  learning 2024's tokenizers!";
     for kind in [PreTokenizerKind::Gpt2, PreTokenizerKind::DigitsThenGpt2] {
         println!("{kind:?}: {:?}", PreTokenizer::new(kind).split(text));
@@ -76,7 +81,10 @@ fn main() -> Result<()> {
     let ids = smol.encode(text);
     println!("SmolLM2 {} ids: {}", ids.len(), pieces(&smol, &ids));
 
+    println!("ANCHOR_END: pretokenize");
+
     println!("\n== 4. Special tokens are found before BPE");
+    println!("ANCHOR: special");
     let text = "<|im_start|>user\nHi<|im_end|>";
     println!("encode({text:?}) = {:?}", smol.encode(text));
     println!(
@@ -85,7 +93,10 @@ fn main() -> Result<()> {
         smol.encode_ordinary(text)
     );
 
+    println!("ANCHOR_END: special");
+
     println!("\n== 5. Half a character must wait");
+    println!("ANCHOR: stream");
     let text = "é😀";
     let ids = gpt2.encode(text);
     println!(
@@ -105,6 +116,8 @@ fn main() -> Result<()> {
         "  decoding only the first two ids gives {:?}",
         gpt2.decode(&ids[..2])
     );
+
+    println!("ANCHOR_END: stream");
 
     println!("\n== 6. The chat template");
     let template = ChatTemplate::from_gguf(&gguf)?;
@@ -128,5 +141,6 @@ fn main() -> Result<()> {
             sample.chars().count() as f64 / n as f64
         );
     }
+    println!("ANCHOR_END: all");
     Ok(())
 }
