@@ -18,6 +18,21 @@ export RUST_BACKTRACE=0
 # The mutants live in the plain twins; run the properties on them.
 export INFER_KERNELS=scalar
 
+# A long run of one identical line (proptest prints a shrunk vector of zeros
+# one element a line) becomes that line and a count, so a chapter can include
+# the whole file (includes are by anchor or whole file, never by line range).
+collapse_runs() {
+    awk 'function flush() {
+            if (n == 0) return
+            print prev
+            if (n >= 4) { printf "    ... %d more lines like the one above\n", n - 1; return }
+            for (i = 1; i < n; i++) print prev
+        }
+        n > 0 && $0 == prev { n++; next }
+        { flush(); prev = $0; n = 1 }
+        END { flush() }'
+}
+
 while read -r crate feature target test; do
     [ -z "$feature" ] && continue
     if [ "$#" -gt 0 ] && [[ " $* " != *" $feature "* ]]; then continue; fi
@@ -27,7 +42,7 @@ while read -r crate feature target test; do
         echo "\$ cargo test -p $crate --features $feature --test $target -- $test"
         # Keep the panic message and proptest's minimal failing input.
         printf '%s\n' "$log" | awk '/^thread .* panicked/{on=1} /successes:|^note: run with/{on=0} on' \
-            | sed 's/ ([0-9]*) panicked/ panicked/'
+            | sed 's/ ([0-9]*) panicked/ panicked/' | collapse_runs
         printf '%s\n' "$log" | grep -E '^test result' | tail -1
     } > "$out/$feature.txt"
     echo "  wrote $out/$feature.txt" >&2
