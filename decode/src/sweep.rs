@@ -121,6 +121,32 @@ pub fn measure<M: LanguageModel, D: Detokenize>(
     Ok((row, sched.into_model()))
 }
 
+/// The rows as a table: clients, aggregate tok/s and its ratio to the
+/// first row, TTFT, inter-token p50 and p99 and the p99's ratio to the
+/// first row's.
+pub fn table(rows: &[SweepRow]) -> String {
+    let first = rows.first();
+    let base = first.map_or(1.0, |r| r.tok_per_s).max(1e-9);
+    let base_p99 = first.map_or(1.0, |r| r.itl_p99_ms).max(1e-9);
+    let mut t = format!(
+        "{:>7} {:>8} {:>6} {:>9} {:>9} {:>9} {:>6}\n",
+        "clients", "tok/s", "x one", "TTFT ms", "ITL p50", "ITL p99", "x p99"
+    );
+    for r in rows {
+        t += &format!(
+            "{:>7} {:>8.1} {:>6.2} {:>9.1} {:>9.1} {:>9.1} {:>6.2}\n",
+            r.clients,
+            r.tok_per_s,
+            r.tok_per_s / base,
+            r.ttft_ms,
+            r.itl_p50_ms,
+            r.itl_p99_ms,
+            r.itl_p99_ms / base_p99
+        );
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

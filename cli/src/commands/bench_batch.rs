@@ -9,7 +9,7 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use clap::Args;
 use decode::LanguageModel;
-use decode::sweep::measure;
+use decode::sweep::{measure, table};
 
 use super::bench::prompt;
 use crate::generation::id_detokenizer;
@@ -74,7 +74,6 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
         rows.push(row);
     }
     let base = rows.first().map_or(1.0, |r| r.tok_per_s);
-    let base_itl = rows.first().map_or(1.0, |r| r.itl_p99_ms);
     if a.json {
         let v: Vec<serde_json::Value> = rows
             .iter()
@@ -86,6 +85,7 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
                     "ttft_ms_p50": r.ttft_ms,
                     "itl_ms_p50": r.itl_p50_ms,
                     "itl_ms_p99": r.itl_p99_ms,
+                    "itl_p99_ratio": r.itl_p99_ms / rows[0].itl_p99_ms.max(1e-9),
                     "steps": r.steps,
                 })
             })
@@ -106,23 +106,6 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
         a.prompt_tokens,
         a.new_tokens
     )?;
-    writeln!(
-        out,
-        "{:>7} {:>9} {:>8} {:>9} {:>9} {:>9} {:>8}",
-        "clients", "tok/s", "x one", "TTFT ms", "ITL p50", "ITL p99", "x p99"
-    )?;
-    for r in &rows {
-        writeln!(
-            out,
-            "{:>7} {:>9.1} {:>8.2} {:>9.1} {:>9.1} {:>9.1} {:>8.2}",
-            r.clients,
-            r.tok_per_s,
-            r.tok_per_s / base,
-            r.ttft_ms,
-            r.itl_p50_ms,
-            r.itl_p99_ms,
-            r.itl_p99_ms / base_itl
-        )?;
-    }
+    write!(out, "{}", table(&rows))?;
     Ok(())
 }
