@@ -33,7 +33,8 @@ pub struct ModelArgs {
     #[arg(long, value_name = "DTYPE")]
     pub dtype: Option<engine::DType>,
     /// Element type of the KV cache: `f16` (half the memory, as llama.cpp's
-    /// default) or `f32` (exact).
+    /// default), `f32` (exact) or `q8_0` (8-bit blocks, a little over a
+    /// quarter of f32).
     #[arg(long, value_name = "TYPE", default_value = "f16")]
     pub cache_type: model::kv_cache::CacheType,
     /// Positions per sequence in the KV cache.

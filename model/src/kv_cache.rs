@@ -53,6 +53,12 @@ use thiserror::Error;
 /// Errors from KV-cache operations; each names the slot and the numbers.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum KvCacheError {
+    /// The element type cannot hold this shape.
+    #[error("kv cache: {reason}")]
+    Unsupported {
+        /// Why.
+        reason: String,
+    },
     /// A slot index outside `0..n_slots`.
     #[error("kv cache: slot {slot} out of range (the cache has {n_slots} slots)")]
     BadSlot {
@@ -182,23 +188,32 @@ pub enum CacheType {
     /// 16-bit floats: half the memory; keys and values rounded to f16
     /// (relative error ≤ 2⁻¹¹).
     F16,
+    /// Q8_0 blocks (an f16 scale per 32 values and 8-bit codes, as the
+    /// weights use): 34 bytes per 32 values; error ≤ half a step of each
+    /// block's scale. Needs a head size that is a multiple of 32.
+    Q8_0,
 }
 
 impl CacheType {
-    /// Bytes per element.
-    pub fn bytes(self) -> usize {
+    /// Bytes of `n` elements (`n` a multiple of 32 for Q8_0).
+    pub fn bytes_for(self, n: usize) -> usize {
         match self {
-            CacheType::F32 => 4,
-            CacheType::F16 => 2,
+            CacheType::F32 => 4 * n,
+            CacheType::F16 => 2 * n,
+            CacheType::Q8_0 => n / engine::quant::QK * Q8_0_BLOCK,
         }
     }
 }
+
+/// Bytes of one Q8_0 block.
+const Q8_0_BLOCK: usize = 34;
 
 impl std::fmt::Display for CacheType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             CacheType::F32 => "f32",
             CacheType::F16 => "f16",
+            CacheType::Q8_0 => "q8_0",
         })
     }
 }
@@ -209,7 +224,8 @@ impl std::str::FromStr for CacheType {
         match s.to_ascii_lowercase().as_str() {
             "f32" => Ok(CacheType::F32),
             "f16" => Ok(CacheType::F16),
-            _ => Err(format!("unknown cache type {s:?} (f32 or f16)")),
+            "q8_0" => Ok(CacheType::Q8_0),
+            _ => Err(format!("unknown cache type {s:?} (f32, f16 or q8_0)")),
         }
     }
 }
@@ -219,6 +235,14 @@ impl std::str::FromStr for CacheType {
 enum KvBuf {
     F32(Vec<f32>),
     F16(Vec<f16>),
+    /// Q8_0 blocks; element ranges are whole blocks (rows are whole heads).
+    Q8_0(Vec<u8>),
+}
+
+/// The byte range of Q8_0 blocks holding elements `r`.
+fn q8_bytes(r: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let qk = engine::quant::QK;
+    r.start / qk * Q8_0_BLOCK..r.end / qk * Q8_0_BLOCK
 }
 
 impl KvBuf {
@@ -229,6 +253,8 @@ impl KvBuf {
             // allocator's zeroed pages, so untouched positions cost no memory
             // (as `vec![0.0f32; n]` does for the f32 cache).
             CacheType::F16 => KvBuf::F16(vec![0u16; n].reinterpret_into()),
+            // All-zero blocks are a zero scale and zero codes: zeros.
+            CacheType::Q8_0 => KvBuf::Q8_0(vec![0u8; CacheType::Q8_0.bytes_for(n)]),
         }
     }
 
@@ -236,12 +262,26 @@ impl KvBuf {
         match self {
             KvBuf::F32(b) => b.copy_within(src, dst),
             KvBuf::F16(b) => b.copy_within(src, dst),
+            KvBuf::Q8_0(b) => {
+                let d = q8_bytes(dst..dst).start;
+                b.copy_within(q8_bytes(src), d)
+            }
         }
     }
 
-    /// Store `x` at `at` (rounded to f16 for an f16 buffer).
+    /// Store `x` at `at` (rounded to f16 for an f16 buffer, quantized for
+    /// Q8_0, whose values a forward pass always gives finite).
     fn write(&mut self, at: usize, x: &[f32]) {
         match self {
+            KvBuf::Q8_0(b) => {
+                let r = q8_bytes(at..at + x.len());
+                for (xb, ob) in x
+                    .chunks_exact(engine::quant::QK)
+                    .zip(b[r].chunks_exact_mut(Q8_0_BLOCK))
+                {
+                    engine::quant::q8_0::quantize_block(xb, ob);
+                }
+            }
             KvBuf::F32(b) => b[at..at + x.len()].copy_from_slice(x),
             KvBuf::F16(b) => b[at..at + x.len()]
                 .iter_mut()
@@ -255,6 +295,9 @@ impl KvBuf {
         match (self, other) {
             (KvBuf::F32(a), KvBuf::F32(b)) => a[dst..dst + n].copy_from_slice(&b[src..src + n]),
             (KvBuf::F16(a), KvBuf::F16(b)) => a[dst..dst + n].copy_from_slice(&b[src..src + n]),
+            (KvBuf::Q8_0(a), KvBuf::Q8_0(b)) => {
+                a[q8_bytes(dst..dst + n)].copy_from_slice(&b[q8_bytes(src..src + n)])
+            }
             _ => unreachable!("KV buffers of one cache share a type"),
         }
     }
@@ -263,6 +306,7 @@ impl KvBuf {
         match self {
             KvBuf::F32(b) => KvSlice::F32(&b[r]),
             KvBuf::F16(b) => KvSlice::F16(&b[r]),
+            KvBuf::Q8_0(b) => KvSlice::Q8_0(&b[q8_bytes(r)]),
         }
     }
 
@@ -270,6 +314,16 @@ impl KvBuf {
         match self {
             KvBuf::F32(b) => b[r].to_vec(),
             KvBuf::F16(b) => b[r].iter().map(|x| x.to_f32()).collect(),
+            KvBuf::Q8_0(b) => {
+                let mut out = vec![0f32; r.len()];
+                for (blk, o) in b[q8_bytes(r)]
+                    .chunks_exact(Q8_0_BLOCK)
+                    .zip(out.chunks_exact_mut(engine::quant::QK))
+                {
+                    engine::quant::q8_0::dequantize_block(blk, o);
+                }
+                out
+            }
         }
     }
 }
@@ -317,6 +371,15 @@ impl KvCache {
         n_slots: usize,
         ty: CacheType,
     ) -> Result<Self, KvCacheError> {
+        if ty == CacheType::Q8_0 && !shape.head_dim.is_multiple_of(engine::quant::QK) {
+            return Err(KvCacheError::Unsupported {
+                reason: format!(
+                    "a q8_0 cache needs a head size that is a multiple of {}, not {}",
+                    engine::quant::QK,
+                    shape.head_dim
+                ),
+            });
+        }
         let total = n_slots
             .checked_mul(shape.n_layers)
             .and_then(|x| x.checked_mul(shape.n_kv_heads))
@@ -384,10 +447,17 @@ impl KvCache {
         self.n_slots
     }
 
-    /// Bytes allocated for K and V together:
-    /// `kv_bytes(shape, capacity × n_slots, bytes per element)`.
+    /// Bytes allocated for K and V together: for f32 and f16,
+    /// `kv_bytes(shape, capacity × n_slots, bytes per element)`; Q8_0 stores
+    /// 34 bytes per 32 elements.
     pub fn bytes(&self) -> usize {
-        kv_bytes(self.shape, self.capacity * self.n_slots, self.ty.bytes())
+        2 * self.ty.bytes_for(
+            self.shape.n_layers
+                * self.capacity
+                * self.n_slots
+                * self.shape.n_kv_heads
+                * self.shape.head_dim,
+        )
     }
 
     /// The element type.
@@ -890,6 +960,60 @@ mod tests {
             c.reserve(0, 7),
             Err(KvCacheError::WindowTooSmall { .. })
         ));
+    }
+
+    #[test]
+    fn a_q8_0_cache_quantizes_by_block_and_keeps_its_rows_through_moves() {
+        assert!(
+            KvCache::with_type(SHAPE, 8, 2, CacheType::Q8_0).is_err(),
+            "head_dim 4 is not whole blocks"
+        );
+        let shape = KvShape {
+            n_layers: 2,
+            n_kv_heads: 2,
+            head_dim: 64,
+        };
+        let mut c = KvCache::with_type(shape, 8, 2, CacheType::Q8_0).unwrap();
+        let f32_bytes = KvCache::new(shape, 8, 2).unwrap().bytes();
+        assert_eq!(c.bytes() * 128, f32_bytes * 34, "34 bytes per 32 values");
+        let width = shape.n_kv_heads * shape.head_dim;
+        let row = |t: usize| -> Vec<f32> {
+            (0..width)
+                .map(|i| ((i * 37 + t * 11) % 101) as f32 / 10.0 - 5.0)
+                .collect()
+        };
+        for t in 0..3 {
+            let (k, v) = (row(t), row(t + 7));
+            let r = c.reserve(1, 1).unwrap();
+            for l in 0..shape.n_layers {
+                c.write(1, l, r.row, &k, &v).unwrap();
+            }
+            c.commit(1, 1).unwrap();
+        }
+        for t in 0..3 {
+            for h in 0..shape.n_kv_heads {
+                let got = c.key_row(1, 1, h, t).unwrap();
+                let want = &row(t)[h * 64..(h + 1) * 64];
+                for (b, (g, w)) in got.chunks(32).zip(want.chunks(32)).enumerate() {
+                    let max = w.iter().fold(0f32, |m, x| m.max(x.abs()));
+                    for (x, y) in g.iter().zip(w) {
+                        // Half a step of the block's scale (max / 127), plus
+                        // the scale's rounding to f16.
+                        assert!(
+                            (x - y).abs() <= max / 127.0 * 0.51 + 1e-3,
+                            "block {b}: {x} vs {y}"
+                        );
+                    }
+                }
+            }
+        }
+        let k = c.key_row(1, 0, 1, 2).unwrap();
+        c.reorder(&[1, 1]).unwrap();
+        assert_eq!(c.key_row(0, 0, 1, 2).unwrap(), k);
+        c.truncate(0, 1).unwrap();
+        assert!(c.key_row(0, 0, 1, 2).is_none());
+        assert!(matches!(c.layer_kv(0, 0).unwrap().0, KvSlice::Q8_0(_)));
+        assert_eq!("Q8_0".parse::<CacheType>(), Ok(CacheType::Q8_0));
     }
 
     #[test]

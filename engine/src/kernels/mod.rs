@@ -682,6 +682,7 @@ fn attention_rows(
         match (k_cache.slice(rows.clone()), v_cache.slice(rows)) {
             (KvSlice::F32(k), KvSlice::F32(v)) => attend_one(q, k, v, scores, o),
             (KvSlice::F16(k), KvSlice::F16(v)) => attend_one_f16(q, k, v, scores, o),
+            (KvSlice::Q8_0(k), KvSlice::Q8_0(v)) => attend_one_q8_0(q, k, v, scores, o),
             _ => unreachable!("checked: keys and values share one dtype"),
         }
     };
@@ -745,6 +746,9 @@ pub enum KvSlice<'a> {
     F32(&'a [f32]),
     /// f16 elements (half the memory, and half the bytes read per step).
     F16(&'a [half::f16]),
+    /// Q8_0 blocks: 34 bytes per 32 elements (a little over a quarter of
+    /// f32). Every range taken from it must be whole blocks.
+    Q8_0(&'a [u8]),
 }
 
 impl KvSlice<'_> {
@@ -753,6 +757,7 @@ impl KvSlice<'_> {
         match self {
             KvSlice::F32(s) => s.len(),
             KvSlice::F16(s) => s.len(),
+            KvSlice::Q8_0(s) => s.len() / Q8_0_BLOCK_BYTES * crate::quant::QK,
         }
     }
 
@@ -765,6 +770,14 @@ impl KvSlice<'_> {
         match self {
             KvSlice::F32(s) => KvSlice::F32(&s[r]),
             KvSlice::F16(s) => KvSlice::F16(&s[r]),
+            KvSlice::Q8_0(s) => {
+                let qk = crate::quant::QK;
+                assert!(
+                    r.start.is_multiple_of(qk) && r.end.is_multiple_of(qk),
+                    "a Q8_0 range must be whole blocks"
+                );
+                KvSlice::Q8_0(&s[r.start / qk * Q8_0_BLOCK_BYTES..r.end / qk * Q8_0_BLOCK_BYTES])
+            }
         }
     }
 }
@@ -795,7 +808,9 @@ fn same_dtype<'a>(k: KvSlice<'a>, v: KvSlice<'a>) -> (KvSlice<'a>, KvSlice<'a>) 
     assert!(
         matches!(
             (k, v),
-            (KvSlice::F32(_), KvSlice::F32(_)) | (KvSlice::F16(_), KvSlice::F16(_))
+            (KvSlice::F32(_), KvSlice::F32(_))
+                | (KvSlice::F16(_), KvSlice::F16(_))
+                | (KvSlice::Q8_0(_), KvSlice::Q8_0(_))
         ),
         "attention: keys and values must share one dtype"
     );
@@ -829,6 +844,36 @@ fn attend_one_f16(
     out: &mut [f32],
 ) {
     scalar::attend_one_f16(q, k, v, scores, out)
+}
+
+/// Bytes of one Q8_0 block (an f16 scale and 32 codes).
+const Q8_0_BLOCK_BYTES: usize = 34;
+
+/// [`attend_one`] over Q8_0 keys and values: each key and value row is
+/// widened to f32 as it is read (the cache stores a little over a quarter
+/// of the f32 bytes; the arithmetic is f32's). `head_dim` must be a
+/// multiple of 32.
+fn attend_one_q8_0(q: &[f32], k: &[u8], v: &[u8], scores: &mut Vec<f32>, out: &mut [f32]) {
+    let hd = q.len();
+    let rb = hd / crate::quant::QK * Q8_0_BLOCK_BYTES;
+    if hd == 0 || rb == 0 {
+        return;
+    }
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut row = vec![0f32; hd];
+    scores.clear();
+    for kr in k.chunks_exact(rb) {
+        crate::quant::dequantize_unchecked(crate::DType::Q8_0, kr, &mut row);
+        scores.push(q.iter().zip(&row).map(|(a, b)| a * b).sum::<f32>() * scale);
+    }
+    softmax_inplace(scores);
+    out.fill(0.0);
+    for (vr, &p) in v.chunks_exact(rb).zip(scores.iter()) {
+        crate::quant::dequantize_unchecked(crate::DType::Q8_0, vr, &mut row);
+        for (o, x) in out.iter_mut().zip(&row) {
+            *o += p * x;
+        }
+    }
 }
 
 /// Sum of all elements, split across the thread pool: a plain streaming
