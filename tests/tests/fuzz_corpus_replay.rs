@@ -16,6 +16,8 @@ mod chat_template_body;
 mod gguf_body;
 #[path = "../../fuzz/bodies/safetensors.rs"]
 mod safetensors_body;
+#[path = "../../fuzz/bodies/server_request.rs"]
+mod server_request_body;
 #[path = "../../fuzz/bodies/tokenizer.rs"]
 mod tokenizer_body;
 
@@ -81,4 +83,9 @@ fn tokenizer_corpus() {
 #[test]
 fn chat_template_corpus() {
     replay("chat_template", chat_template_body::chat_template);
+}
+
+#[test]
+fn server_request_corpus() {
+    replay("server_request", server_request_body::server_request);
 }
