@@ -10,6 +10,11 @@ Usage: scripts/check-book-includes.py [book/src]
    (`{{#include ../../PATH:anchor}}` as the first line of a fenced block) names
    its file: the block's first line is a comment with PATH, e.g.
    `// engine/src/tensor/layout.rs`.
+3. No anchored region the book includes (`{{#include PATH:anchor}}`) holds a
+   line with `feature = "mutant-`: the mutant twins (one-line bugs behind a
+   `#[cfg(feature = "mutant-...")]`) live outside the anchors, so readers see
+   only the correct code. A file or anchor that is missing is left to
+   `mdbook build`, which reports it.
 
 Exits 1 and lists the offending lines if there are any.
 """
@@ -20,8 +25,33 @@ import sys
 INCLUDE = re.compile(r"\{\{#(include|rustdoc_include)\s+([^:}\s]+)((?::[^}]*)?)\}\}")
 FENCE = re.compile(r"^(\s*)```(\S*)")
 COMMENT = {"rust": "//", "python": "#", "toml": "#", "bash": "#", "sh": "#", "c": "//", "cuda": "//"}
+MUTANT = 'feature = "mutant-'
+ANCHOR_START = re.compile(r"ANCHOR:\s*([\w_-]+)")
+ANCHOR_END = re.compile(r"ANCHOR_END:\s*([\w_-]+)")
 # Chapters still being written elsewhere; caption their listings, then remove them here.
-CAPTION_EXEMPT = {"ch08b-batching.md"}
+CAPTION_EXEMPT = set()
+
+
+def anchored(path, anchor):
+    """The lines mdBook shows for `{{#include path:anchor}}` (as
+    (line number, text) pairs), or None if the file or the anchor is missing."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    region = None
+    for n, line in enumerate(lines, 1):
+        if region is None:
+            m = ANCHOR_START.search(line)
+            if m and m.group(1) == anchor and not ANCHOR_END.search(line):
+                region = []
+            continue
+        m = ANCHOR_END.search(line)
+        if m and m.group(1) == anchor:
+            return region
+        region.append((n, line))
+    return region
 
 
 def check(path, name):
@@ -33,6 +63,16 @@ def check(path, name):
             sel = m.group(3)
             if re.fullmatch(r":\d*(:\d*)?", sel) and sel not in ("", ":"):
                 problems.append(f"{path}:{i + 1}: include by line range: {m.group(0)}")
+            anchor = sel[1:]
+            if not re.fullmatch(r"[\w_-]+", anchor) or anchor.isdigit():
+                continue
+            target = os.path.normpath(os.path.join(os.path.dirname(path), m.group(2)))
+            for n, text in anchored(target, anchor) or []:
+                if MUTANT in text:
+                    problems.append(
+                        f"{path}:{i + 1}: anchor {anchor} of {target} shows a mutant "
+                        f"line ({target}:{n}: {text.strip()}); move the mutant "
+                        f"outside the anchor")
     if name in CAPTION_EXEMPT:
         return problems
     for i, line in enumerate(lines[:-1]):

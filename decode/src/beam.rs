@@ -38,15 +38,19 @@ pub struct BeamHypothesis {
 const MASK: f32 = -1.0e9;
 
 /// Length-penalised score, computed as HF does (`f32 / f32(len^α)`).
+#[cfg(not(feature = "mutant-beam-no-length-penalty"))]
+// ANCHOR: length_penalty
 pub fn length_normalised(sum_logprobs: f32, len: usize, length_penalty: f32) -> f32 {
-    // ANCHOR: length_penalty
     let denom = (len as f64).powf(length_penalty as f64) as f32;
-    #[cfg(not(feature = "mutant-beam-no-length-penalty"))]
-    let score = sum_logprobs / denom;
-    #[cfg(feature = "mutant-beam-no-length-penalty")]
-    let score = sum_logprobs + 0.0 * denom;
-    // ANCHOR_END: length_penalty
-    score
+    sum_logprobs / denom
+}
+// ANCHOR_END: length_penalty
+
+/// The mutant: forgets to divide by the length penalty.
+#[cfg(feature = "mutant-beam-no-length-penalty")]
+pub fn length_normalised(sum_logprobs: f32, len: usize, length_penalty: f32) -> f32 {
+    let denom = (len as f64).powf(length_penalty as f64) as f32;
+    sum_logprobs + 0.0 * denom
 }
 
 #[derive(Clone)]

@@ -17,8 +17,9 @@ pub fn seeded_rng(seed: u64, stream: u64) -> ChaCha20Rng {
 /// `u ∈ [0, 1)`, then walk the (unnormalised, f64) cumulative weights
 /// until they exceed `u · total`. Masked (`-inf`) tokens have weight 0 and
 /// are never drawn. The row must hold at least one finite logit.
+#[cfg(not(feature = "mutant-sample-skip-first"))]
+// ANCHOR: sample
 pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
-    // ANCHOR: sample
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let weights: Vec<f64> = logits.iter().map(|&x| ((x - max) as f64).exp()).collect();
     let total: f64 = weights.iter().sum();
@@ -31,15 +32,33 @@ pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
         }
         last_nonzero = i;
         cum += w;
-        #[cfg(not(feature = "mutant-sample-skip-first"))]
-        let hit = cum > u;
-        #[cfg(feature = "mutant-sample-skip-first")]
-        let hit = cum > u && i > 0;
-        if hit {
+        if cum > u {
             return i as u32;
         }
     }
-    // ANCHOR_END: sample
     // Rounding left u at the very top: the last token with weight wins.
+    last_nonzero as u32
+}
+// ANCHOR_END: sample
+
+/// The mutant: never returns token 0.
+#[cfg(feature = "mutant-sample-skip-first")]
+pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let weights: Vec<f64> = logits.iter().map(|&x| ((x - max) as f64).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let u: f64 = rng.r#gen::<f64>() * total;
+    let mut cum = 0.0;
+    let mut last_nonzero = 0;
+    for (i, &w) in weights.iter().enumerate() {
+        if w == 0.0 {
+            continue;
+        }
+        last_nonzero = i;
+        cum += w;
+        if cum > u && i > 0 {
+            return i as u32;
+        }
+    }
     last_nonzero as u32
 }

@@ -43,22 +43,26 @@ impl LogitsProcessor for RepetitionPenalty {
                 *s = true;
             }
         }
-        // ANCHOR: repetition
-        for (x, _) in logits.iter_mut().zip(&seen).filter(|(_, s)| **s) {
-            #[cfg(not(feature = "mutant-repetition-sign"))]
-            {
-                *x = if *x < 0.0 {
-                    *x * self.penalty
-                } else {
-                    *x / self.penalty
-                };
-            }
-            #[cfg(feature = "mutant-repetition-sign")]
-            {
-                *x /= self.penalty;
-            }
-        }
-        // ANCHOR_END: repetition
+        penalise_seen(logits, &seen, self.penalty);
         Ok(())
+    }
+}
+
+/// Applies `penalty` once to the logit of every token marked in `seen`.
+#[cfg(not(feature = "mutant-repetition-sign"))]
+// ANCHOR: repetition
+fn penalise_seen(logits: &mut [f32], seen: &[bool], penalty: f32) {
+    for (x, _) in logits.iter_mut().zip(seen).filter(|(_, s)| **s) {
+        *x = if *x < 0.0 { *x * penalty } else { *x / penalty };
+    }
+}
+// ANCHOR_END: repetition
+
+/// The mutant: divides every seen logit, negative ones included (which
+/// raises them).
+#[cfg(feature = "mutant-repetition-sign")]
+fn penalise_seen(logits: &mut [f32], seen: &[bool], penalty: f32) {
+    for (x, _) in logits.iter_mut().zip(seen).filter(|(_, s)| **s) {
+        *x /= penalty;
     }
 }

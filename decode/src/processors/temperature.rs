@@ -36,18 +36,25 @@ impl LogitsProcessor for Temperature {
         Stage::Temperature
     }
     fn process(&self, _: &TokenHistory<'_>, logits: &mut [f32]) -> Result<(), DecodeError> {
-        // ANCHOR: temperature
-        for x in logits.iter_mut() {
-            #[cfg(not(feature = "mutant-temperature-multiply"))]
-            {
-                *x /= self.tau;
-            }
-            #[cfg(feature = "mutant-temperature-multiply")]
-            {
-                *x *= self.tau;
-            }
-        }
-        // ANCHOR_END: temperature
+        divide_by_temperature(logits, self.tau);
         Ok(())
+    }
+}
+
+/// Divides every logit by `tau`.
+#[cfg(not(feature = "mutant-temperature-multiply"))]
+// ANCHOR: temperature
+fn divide_by_temperature(logits: &mut [f32], tau: f32) {
+    for x in logits.iter_mut() {
+        *x /= tau;
+    }
+}
+// ANCHOR_END: temperature
+
+/// The mutant: multiplies by τ instead of dividing.
+#[cfg(feature = "mutant-temperature-multiply")]
+fn divide_by_temperature(logits: &mut [f32], tau: f32) {
+    for x in logits.iter_mut() {
+        *x *= tau;
     }
 }

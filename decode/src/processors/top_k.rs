@@ -32,19 +32,35 @@ impl LogitsProcessor for TopK {
         if self.k == 0 || self.k >= logits.len() {
             return Ok(());
         }
-        // ANCHOR: top_k
-        let mut sorted: Vec<f32> = logits.to_vec();
-        sorted.sort_by(|a, b| b.total_cmp(a));
-        #[cfg(not(feature = "mutant-top-k-off-by-one"))]
-        let kth = sorted[self.k - 1];
-        #[cfg(feature = "mutant-top-k-off-by-one")]
-        let kth = sorted[self.k];
-        for x in logits.iter_mut() {
-            if *x < kth {
-                *x = f32::NEG_INFINITY;
-            }
-        }
-        // ANCHOR_END: top_k
+        keep_top_k(logits, self.k);
         Ok(())
+    }
+}
+
+/// Removes every logit below the k-th largest (`0 < k < logits.len()`).
+#[cfg(not(feature = "mutant-top-k-off-by-one"))]
+// ANCHOR: top_k
+fn keep_top_k(logits: &mut [f32], k: usize) {
+    let mut sorted: Vec<f32> = logits.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let kth = sorted[k - 1];
+    for x in logits.iter_mut() {
+        if *x < kth {
+            *x = f32::NEG_INFINITY;
+        }
+    }
+}
+// ANCHOR_END: top_k
+
+/// The mutant: reads the threshold at index `k` instead of `k - 1`.
+#[cfg(feature = "mutant-top-k-off-by-one")]
+fn keep_top_k(logits: &mut [f32], k: usize) {
+    let mut sorted: Vec<f32> = logits.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let kth = sorted[k];
+    for x in logits.iter_mut() {
+        if *x < kth {
+            *x = f32::NEG_INFINITY;
+        }
     }
 }

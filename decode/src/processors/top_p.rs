@@ -39,26 +39,48 @@ impl LogitsProcessor for TopP {
         if self.p >= 1.0 {
             return Ok(());
         }
-        // ANCHOR: top_p
-        // Ascending order, as Hugging Face does: cumulative mass from the
-        // least probable token up; remove while it stays <= 1 - p.
-        let mut order = sorted_desc(logits);
-        order.reverse();
-        let sorted: Vec<f32> = order.iter().map(|&i| logits[i]).collect();
-        let probs = softmax(&sorted);
-        let mut cum = 0.0f32;
-        let last = order.len() - 1;
-        for (rank, &i) in order.iter().enumerate() {
-            cum += probs[rank];
-            #[cfg(not(feature = "mutant-top-p-drop-crossing"))]
-            let remove = cum <= 1.0 - self.p;
-            #[cfg(feature = "mutant-top-p-drop-crossing")]
-            let remove = cum - probs[rank] < 1.0 - self.p;
-            if remove && rank != last {
-                logits[i] = f32::NEG_INFINITY;
-            }
-        }
-        // ANCHOR_END: top_p
+        keep_nucleus(logits, self.p);
         Ok(())
+    }
+}
+
+/// Removes every token outside the nucleus of mass `p` (`0 < p < 1`).
+#[cfg(not(feature = "mutant-top-p-drop-crossing"))]
+// ANCHOR: top_p
+fn keep_nucleus(logits: &mut [f32], p: f32) {
+    // Ascending order, as Hugging Face does: cumulative mass from the
+    // least probable token up; remove while it stays <= 1 - p.
+    let mut order = sorted_desc(logits);
+    order.reverse();
+    let sorted: Vec<f32> = order.iter().map(|&i| logits[i]).collect();
+    let probs = softmax(&sorted);
+    let mut cum = 0.0f32;
+    let last = order.len() - 1;
+    for (rank, &i) in order.iter().enumerate() {
+        cum += probs[rank];
+        let remove = cum <= 1.0 - p;
+        if remove && rank != last {
+            logits[i] = f32::NEG_INFINITY;
+        }
+    }
+}
+// ANCHOR_END: top_p
+
+/// The mutant: also removes the token whose probability makes the sum cross
+/// `p`, so the nucleus falls short of `p`.
+#[cfg(feature = "mutant-top-p-drop-crossing")]
+fn keep_nucleus(logits: &mut [f32], p: f32) {
+    let mut order = sorted_desc(logits);
+    order.reverse();
+    let sorted: Vec<f32> = order.iter().map(|&i| logits[i]).collect();
+    let probs = softmax(&sorted);
+    let mut cum = 0.0f32;
+    let last = order.len() - 1;
+    for (rank, &i) in order.iter().enumerate() {
+        cum += probs[rank];
+        let remove = cum - probs[rank] < 1.0 - p;
+        if remove && rank != last {
+            logits[i] = f32::NEG_INFINITY;
+        }
     }
 }
