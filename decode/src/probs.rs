@@ -70,9 +70,19 @@ pub fn sorted_desc(values: &[f32]) -> Vec<usize> {
     idx
 }
 
-/// The `n` indices with the largest values, largest first.
+/// The `n` indices with the largest values, largest first (ties keep the
+/// lower index first, as [`sorted_desc`]). Selects before it sorts, so a
+/// few alternatives out of a large vocabulary cost one pass, not a sort.
 pub fn top_n(values: &[f32], n: usize) -> Vec<usize> {
-    let mut idx = sorted_desc(values);
-    idx.truncate(n);
+    let order = |&a: &usize, &b: &usize| values[b].total_cmp(&values[a]).then(a.cmp(&b));
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut idx: Vec<usize> = (0..values.len()).collect();
+    if n < idx.len() {
+        idx.select_nth_unstable_by(n - 1, order);
+        idx.truncate(n);
+    }
+    idx.sort_by(order);
     idx
 }

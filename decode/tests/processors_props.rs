@@ -1,7 +1,7 @@
 //! Property tests of the logits processors (each is a book exercise).
 
 use decode::penalties::{FrequencyPresencePenalty, PenaltyScope, RepetitionPenalty};
-use decode::probs::{argmax, softmax};
+use decode::probs::{argmax, softmax, sorted_desc, top_n};
 use decode::processors::{MinP, Temperature, TopK, TopP, TypicalP};
 use decode::{DecodeError, LogitsProcessor, ProcessorOrder, SamplingParams, TokenHistory};
 use proptest::prelude::*;
@@ -30,6 +30,16 @@ fn kept(logits: &[f32]) -> Vec<usize> {
 
 proptest! {
     #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+    /// The `n` best are the head of the full descending order, ties and all.
+    #[test]
+    fn top_n_is_the_head_of_the_sorted_order(
+        v in prop::collection::vec(prop_oneof![-3.0f32..3.0, Just(1.0f32)], 0..60),
+        n in 0usize..70,
+    ) {
+        let want: Vec<usize> = sorted_desc(&v).into_iter().take(n).collect();
+        prop_assert_eq!(top_n(&v, n), want);
+    }
+
     // ANCHOR: prop_temperature_zero
     /// Temperature → 0 is greedy: the arg-max takes (almost) all the mass.
     #[test]
