@@ -170,10 +170,11 @@ proptest! {
 
     /// A batch of sequences: every row's products are bit for bit those of
     /// the row's own sequence run alone, whatever else is in the batch
-    /// (prompts of 8+ rows take the sgemm path, shorter ones the row path).
+    /// (prompts of `SGEMM_MIN_TOKENS`+ rows take the sgemm path, shorter
+    /// ones the row path).
     #[test]
     fn linear_batch_rows_do_not_depend_on_the_batch(
-        lens in proptest::collection::vec(prop_oneof![1usize..3, 8usize..11], 1..5),
+        lens in proptest::collection::vec(prop_oneof![1usize..3, nn::SGEMM_MIN_TOKENS..nn::SGEMM_MIN_TOKENS + 3], 1..5),
         rows_a in 1usize..3, seed in 0u64..100
     ) {
         let (cols, rows_a) = (64, rows_a * 8);
@@ -192,11 +193,14 @@ proptest! {
                 nn::linear(&x[at * cols..(at + n) * cols], n, &[&a, &b], &mut alone).unwrap();
                 prop_assert_eq!(&all[at * rows..(at + n) * rows], &alone[..], "{} lens {:?}", dt, &lens);
                 if n == 2 {
-                    // Two decode rows side by side equal each row alone.
+                    // Two decode steps side by side (two sequences of one
+                    // row) equal each step alone.
+                    let mut two = vec![0f32; 2 * rows];
+                    nn::linear_batch(&x[at * cols..(at + 2) * cols], &[1, 1], &[&a, &b], &mut two).unwrap();
                     for i in 0..2 {
                         let mut one = vec![0f32; rows];
                         nn::linear(&x[(at + i) * cols..(at + i + 1) * cols], 1, &[&a, &b], &mut one).unwrap();
-                        prop_assert_eq!(&alone[i * rows..(i + 1) * rows], &one[..], "{} row {}", dt, i);
+                        prop_assert_eq!(&two[i * rows..(i + 1) * rows], &one[..], "{} row {}", dt, i);
                     }
                 }
                 at += n;

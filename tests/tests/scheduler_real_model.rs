@@ -59,7 +59,9 @@ fn requests_get_the_same_tokens_alone_and_batched() {
         ..greedy.clone()
     };
     let long = "The history of the printing press begins in the fifteenth century, when \
-                movable type changed how books were made and who could read them. In";
+                movable type changed how books were made and who could read them. Within fifty \
+                years, presses were running in more than two hundred European cities, and \
+                the price of a book had fallen so far that a merchant could own several. In";
     let prompts = [
         ("The capital of France is", &greedy, 0),
         (long, &greedy, 0),
@@ -78,11 +80,17 @@ fn requests_get_the_same_tokens_alone_and_batched() {
             (*at, r)
         })
         .collect();
-    assert!(reqs[1].1.prompt.len() > 16, "the long prompt spans chunks");
+    // Chunks of SGEMM_MIN_TOKENS: the long prompt's first chunk takes the
+    // sgemm path beside decode rows on the integer path.
+    let chunk = engine::nn::SGEMM_MIN_TOKENS;
+    assert!(
+        reqs[1].1.prompt.len() > chunk,
+        "the long prompt spans chunks"
+    );
     let config = SchedulerConfig {
         max_queue: 8,
-        prefill_chunk: 16,
-        prefill_budget: 32,
+        prefill_chunk: chunk,
+        prefill_budget: 2 * chunk,
     };
     let model = |slots| Llama::new(smollm2_weights().clone(), 128, slots).unwrap();
     let mut batched = Scheduler::new(model(4), tok.clone(), config).unwrap();

@@ -108,43 +108,65 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
     if t == 0 || rows == 0 {
         return Ok(());
     }
-    let long = |n: &usize| *n >= SGEMM_MIN_TOKENS;
-    let n_long: usize = lens.iter().filter(|n| long(n)).sum();
-    if n_long == t {
-        by_tiles(&mats, x, t, cols, rows, out);
-        return Ok(());
-    }
-    if n_long == 0 {
-        by_rows(&mats, x, t, cols, rows, out);
+    // Each sequence's kernel, from its own length only.
+    let kind = |n: usize| match n {
+        1 => Kernel::Rows,
+        n if n < SGEMM_MIN_TOKENS => Kernel::Dots,
+        _ => Kernel::Tiles,
+    };
+    let run = |k: Kernel, x: &[f32], t: usize, out: &mut [f32]| match k {
+        Kernel::Rows => by_rows(&mats, x, t, cols, rows, out, false),
+        Kernel::Dots => by_rows(&mats, x, t, cols, rows, out, true),
+        Kernel::Tiles => by_tiles(&mats, x, t, cols, rows, out),
+    };
+    if let Some(&n) = lens.first()
+        && lens.iter().all(|&m| kind(m) == kind(n))
+    {
+        run(kind(n), x, t, out);
         return Ok(());
     }
     // A mixed batch (prompts beside decode steps): gather each kind's rows,
     // run each kernel once, and put the results back in order.
-    let (mut xl, mut xs) = (Vec::with_capacity(n_long * cols), Vec::new());
-    let mut at = 0;
-    for n in lens {
-        let src = &x[at * cols..(at + n) * cols];
-        if long(n) { &mut xl } else { &mut xs }.extend_from_slice(src);
-        at += n;
-    }
-    let mut ol = vec![0f32; n_long * rows];
-    let mut os = vec![0f32; (t - n_long) * rows];
-    by_tiles(&mats, &xl, n_long, cols, rows, &mut ol);
-    by_rows(&mats, &xs, t - n_long, cols, rows, &mut os);
-    let (mut il, mut is, mut at) = (0, 0, 0);
-    for n in lens {
-        let (src, i) = if long(n) {
-            (&ol, &mut il)
-        } else {
-            (&os, &mut is)
-        };
-        out[at * rows..(at + n) * rows].copy_from_slice(&src[*i * rows..(*i + n) * rows]);
-        *i += n;
-        at += n;
+    for k in [Kernel::Rows, Kernel::Dots, Kernel::Tiles] {
+        let picked: Vec<(usize, usize)> = lens
+            .iter()
+            .scan(0, |at, &n| {
+                *at += n;
+                Some((*at - n, n))
+            })
+            .filter(|&(_, n)| kind(n) == k)
+            .collect();
+        let tk: usize = picked.iter().map(|p| p.1).sum();
+        if tk == 0 {
+            continue;
+        }
+        let mut xk = Vec::with_capacity(tk * cols);
+        for &(at, n) in &picked {
+            xk.extend_from_slice(&x[at * cols..(at + n) * cols]);
+        }
+        let mut ok = vec![0f32; tk * rows];
+        run(k, &xk, tk, &mut ok);
+        let mut i = 0;
+        for &(at, n) in &picked {
+            out[at * rows..(at + n) * rows].copy_from_slice(&ok[i * rows..(i + n) * rows]);
+            i += n;
+        }
     }
     Ok(())
 }
 // ANCHOR_END: linear
+
+/// Which kernel a sequence's rows take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// One row (a decode step): the four-row kernels, several sequences'
+    /// rows sharing each unpacked weight block.
+    Rows,
+    /// A short prompt: one dot product per weight row and token.
+    Dots,
+    /// A prompt of `SGEMM_MIN_TOKENS` rows or more: sgemm on widened tiles.
+    Tiles,
+}
 
 /// Every row of `x` times the weights as one f32 sgemm on weight tiles
 /// widened in cache.
@@ -160,8 +182,18 @@ fn by_tiles(mats: &[Matrix<'_>], x: &[f32], t: usize, cols: usize, rows: usize, 
 // ANCHOR: by_rows
 /// Every weight row read once per block of rows and dotted with each row
 /// of `x` (integer dot products for a quantized weight). Each product is
-/// computed exactly as for a single row of `x`.
-fn by_rows(mats: &[Matrix<'_>], x: &[f32], t: usize, cols: usize, rows: usize, out: &mut [f32]) {
+/// computed exactly as for a single row of `x`: by the four-row kernels,
+/// or, with `dots`, one weight row at a time (the order a short prompt has
+/// always used, which keeps its continuations closest to llama.cpp's).
+fn by_rows(
+    mats: &[Matrix<'_>],
+    x: &[f32],
+    t: usize,
+    cols: usize,
+    rows: usize,
+    out: &mut [f32],
+    dots: bool,
+) {
     // The quantized activations live in a per-thread buffer that is taken
     // out and put back, so a decode step allocates nothing here.
     let mut qx = ACTS.take();
@@ -175,6 +207,16 @@ fn by_rows(mats: &[Matrix<'_>], x: &[f32], t: usize, cols: usize, rows: usize, o
         segments(mats, g0, n, |m, r0, len, at| {
             if t == 1 {
                 m.matvec_rows(r0, x, &qx, 0, &mut o[at..at + len]);
+                return;
+            }
+            if dots {
+                for j in 0..len {
+                    for i in 0..t {
+                        let xi = &x[i * cols..(i + 1) * cols];
+                        let v = &mut o[(at + j) * t + i];
+                        m.matvec_rows(r0 + j, xi, &qx, i, std::slice::from_mut(v));
+                    }
+                }
                 return;
             }
             for b in (0..len).step_by(ROW_BLOCK) {
