@@ -116,6 +116,9 @@ impl<'a, M: LanguageModel + ?Sized> Generator<'a, M> {
         Ok(g)
     }
 
+    // ANCHOR: advance
+    /// One step: feed the prompt (first call) or the last token, then turn
+    /// the logits into the next token.
     fn advance(&mut self) -> Result<StepOutput, DecodeError> {
         let feed: Vec<u32> = if self.started {
             vec![*self.seq.tokens.last().unwrap_or(&0)]
@@ -141,6 +144,7 @@ impl<'a, M: LanguageModel + ?Sized> Generator<'a, M> {
         let max_len = self.model.max_seq_len();
         self.seq.step(logits, &self.prep, self.detok, max_len)
     }
+    // ANCHOR_END: advance
 }
 
 impl<M: LanguageModel + ?Sized> Iterator for Generator<'_, M> {

@@ -43,6 +43,7 @@ impl SeqState {
         self.tokens.len() - self.prompt_len
     }
 
+    // ANCHOR: step
     /// Choose the next token from `logits` and update the text state.
     pub(crate) fn step(
         &mut self,
@@ -116,4 +117,5 @@ impl SeqState {
             finish,
         })
     }
+    // ANCHOR_END: step
 }
