@@ -57,4 +57,5 @@ decode mutant-beam-no-length-penalty beam_props beams_sorted_and_scores_recomput
 decode mutant-scheduler-slot-stream scheduler_props batched_requests_equal_lone_runs
 engine mutant-swapped-nibbles quant_props per_block_error_is_bounded
 engine mutant-scale-big-endian quant_props per_block_error_is_bounded
+decode mutant-nms-discarded-suppress post_props nms_keeps_a_maximal_non_overlapping_set
 LIST

@@ -70,6 +70,12 @@ const MUTANTS: &[(&str, &str, &str, &str)] = &[
         "scheduler_props",
         "batched_requests_equal_lone_runs",
     ),
+    (
+        "decode",
+        "mutant-nms-discarded-suppress",
+        "post_props",
+        "nms_keeps_a_maximal_non_overlapping_set",
+    ),
 ];
 
 #[test]

@@ -20,6 +20,7 @@ pub fn nms(boxes: &[BBox], scores: &[f32], iou_threshold: f32) -> Result<Vec<usi
     Ok(nms_unchecked(boxes, scores, iou_threshold))
 }
 
+#[cfg(not(feature = "mutant-nms-discarded-suppress"))]
 fn nms_unchecked(boxes: &[BBox], scores: &[f32], iou_threshold: f32) -> Vec<usize> {
     // ANCHOR: nms
     let order = by_score_desc(scores);
@@ -37,6 +38,26 @@ fn nms_unchecked(boxes: &[BBox], scores: &[f32], iou_threshold: f32) -> Vec<usiz
         }
     }
     // ANCHOR_END: nms
+    keep
+}
+
+/// Mutant twin: a box that was already discarded still suppresses the boxes
+/// below it, so a box can be dropped for overlapping only a dropped box.
+#[cfg(feature = "mutant-nms-discarded-suppress")]
+fn nms_unchecked(boxes: &[BBox], scores: &[f32], iou_threshold: f32) -> Vec<usize> {
+    let order = by_score_desc(scores);
+    let mut suppressed = vec![false; boxes.len()];
+    let mut keep = Vec::new();
+    for (rank, &i) in order.iter().enumerate() {
+        if !suppressed[i] {
+            keep.push(i);
+        }
+        for &j in &order[rank + 1..] {
+            if !suppressed[j] && iou(&boxes[i], &boxes[j]) > iou_threshold {
+                suppressed[j] = true;
+            }
+        }
+    }
     keep
 }
 
