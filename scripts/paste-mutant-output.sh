@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# "Break it and watch it fail": build `decode` or `engine` with each mutant feature, run
+# "Break it and watch it fail": build `decode`, `engine` or `model` with each mutant feature, run
 # the property test that should catch it, and paste the failure (proptest's
 # shrunk counter-example) into book/src/generated/<feature>.txt.
 #
@@ -58,4 +58,5 @@ decode mutant-scheduler-slot-stream scheduler_props batched_requests_equal_lone_
 engine mutant-swapped-nibbles quant_props per_block_error_is_bounded
 engine mutant-scale-big-endian quant_props per_block_error_is_bounded
 decode mutant-nms-discarded-suppress post_props nms_keeps_a_maximal_non_overlapping_set
+model mutant-kv-reorder-unsaved kv_cache_props reorder_moves_whole_slots
 LIST

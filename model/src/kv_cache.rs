@@ -801,7 +801,12 @@ impl KvCache {
         // saved first.
         let mut saved: Vec<(usize, KvCache)> = Vec::new();
         for (i, &s) in sources.iter().enumerate() {
+            #[cfg(not(feature = "mutant-kv-reorder-unsaved"))]
             let clobbered = sources.get(s).is_some_and(|&src_of_s| src_of_s != s);
+            // Mutant: never save a source, so a later copy reads a slot
+            // that an earlier copy of this reorder already overwrote.
+            #[cfg(feature = "mutant-kv-reorder-unsaved")]
+            let clobbered = false;
             if s != i && clobbered && !saved.iter().any(|(id, _)| *id == s) {
                 let mut one = KvCache::with_type(self.shape, self.capacity, 1, self.ty)?;
                 one.copy_from(self, s, 0);

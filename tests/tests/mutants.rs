@@ -1,5 +1,5 @@
-//! "Break it and watch it fail": every mutant feature of the `decode` and
-//! `engine` crates switches on a one-line bug; this test builds the crate
+//! "Break it and watch it fail": every mutant feature of the `decode`,
+//! `engine` and `model` crates switches on a one-line bug; this test builds the crate
 //! with each one and checks that the named property test fails (a test
 //! failure, not a build error). It uses its own target directory (`target/mutants`) so it never
 //! waits on the outer `cargo test`'s lock, and runs only the test target and
@@ -76,6 +76,12 @@ const MUTANTS: &[(&str, &str, &str, &str)] = &[
         "post_props",
         "nms_keeps_a_maximal_non_overlapping_set",
     ),
+    (
+        "model",
+        "mutant-kv-reorder-unsaved",
+        "kv_cache_props",
+        "reorder_moves_whole_slots",
+    ),
 ];
 
 #[test]
@@ -83,7 +89,7 @@ fn every_listed_mutant_is_caught() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // Every feature named in a crate's Cargo.toml must be in the list above.
-    for krate in ["decode", "engine"] {
+    for krate in ["decode", "engine", "model"] {
         let manifest = std::fs::read_to_string(root.join(krate).join("Cargo.toml")).unwrap();
         for line in manifest.lines().filter(|l| l.starts_with("mutant-")) {
             let name = line.split('=').next().unwrap().trim();
