@@ -59,4 +59,5 @@ engine mutant-swapped-nibbles quant_props per_block_error_is_bounded
 engine mutant-scale-big-endian quant_props per_block_error_is_bounded
 decode mutant-nms-discarded-suppress post_props nms_keeps_a_maximal_non_overlapping_set
 model mutant-kv-reorder-unsaved kv_cache_props reorder_moves_whole_slots
+model mutant-bpe-leftmost-first tokenizer_properties plain_bpe_equals_heap_bpe
 LIST

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use model::tokenizer::Tokenizer;
+use model::tokenizer::bpe::{Merges, bpe, bpe_heap};
 use proptest::prelude::*;
 
 fn gpt2() -> &'static Tokenizer {
@@ -131,4 +132,30 @@ fn special_tokens_are_matched_before_bpe() {
     // As ordinary text, the same characters are several pieces.
     assert!(tok.encode_ordinary("<|endoftext|>").len() > 1);
     assert_eq!(tok.encode(""), Vec::<u32>::new());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    // ANCHOR: prop_bpe_twins
+    /// The plain merge loop (the listing above) equals the heap version that
+    /// `encode` runs (and that the reference tests hold to Hugging Face's
+    /// tokenizers), on random rule tables and inputs.
+    #[test]
+    fn plain_bpe_equals_heap_bpe(
+        rules in proptest::collection::vec((0u32..6, 0u32..6), 0..20),
+        ids in proptest::collection::vec(0u32..6, 0..40),
+    ) {
+        // Rule k merges (l, r) into the new id 6 + k, and (6 + k, k % 6)
+        // merges again, into 200 + k, at a later rank.
+        let mut m = Merges::new();
+        for (k, &(l, r)) in rules.iter().enumerate() {
+            m.insert(l, r, k as u32, 6 + k as u32);
+        }
+        for k in 0..rules.len() as u32 {
+            m.insert(6 + k, k % 6, 100 + k, 200 + k);
+        }
+        prop_assert_eq!(bpe(ids.clone(), &m), bpe_heap(ids, &m));
+    }
+    // ANCHOR_END: prop_bpe_twins
 }

@@ -82,6 +82,12 @@ const MUTANTS: &[(&str, &str, &str, &str)] = &[
         "kv_cache_props",
         "reorder_moves_whole_slots",
     ),
+    (
+        "model",
+        "mutant-bpe-leftmost-first",
+        "tokenizer_properties",
+        "plain_bpe_equals_heap_bpe",
+    ),
 ];
 
 #[test]

@@ -46,6 +46,7 @@ impl Merges {
     }
 }
 
+#[cfg(not(feature = "mutant-bpe-leftmost-first"))]
 // ANCHOR: bpe_merge
 /// Apply the merges to a sequence of token ids (one per byte at the start).
 pub fn bpe(mut ids: Vec<u32>, merges: &Merges) -> Vec<u32> {
@@ -67,6 +68,27 @@ pub fn bpe(mut ids: Vec<u32>, merges: &Merges) -> Vec<u32> {
     }
 }
 // ANCHOR_END: bpe_merge
+
+/// Mutant twin of [`bpe`]: merges the leftmost pair that has any rule,
+/// whatever its rank.
+#[cfg(feature = "mutant-bpe-leftmost-first")]
+pub fn bpe(mut ids: Vec<u32>, merges: &Merges) -> Vec<u32> {
+    loop {
+        let mut best: Option<(u32, usize, u32)> = None;
+        for (i, pair) in ids.windows(2).enumerate() {
+            if let Some((rank, merged)) = merges.get(pair[0], pair[1])
+                && best.is_none()
+            {
+                best = Some((rank, i, merged));
+            }
+        }
+        let Some((_, i, merged)) = best else {
+            return ids;
+        };
+        ids[i] = merged;
+        ids.remove(i + 1);
+    }
+}
 
 /// One symbol of the linked list used by [`bpe_heap`].
 #[derive(Clone, Copy)]
