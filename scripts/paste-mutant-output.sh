@@ -60,4 +60,5 @@ engine mutant-scale-big-endian quant_props per_block_error_is_bounded
 decode mutant-nms-discarded-suppress post_props nms_keeps_a_maximal_non_overlapping_set
 model mutant-kv-reorder-unsaved kv_cache_props reorder_moves_whole_slots
 model mutant-bpe-leftmost-first tokenizer_properties plain_bpe_equals_heap_bpe
+engine mutant-narrow-ignores-stride tensor_views narrow_equals_copy
 LIST

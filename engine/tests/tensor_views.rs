@@ -22,7 +22,7 @@ fn all_indices(shape: &[usize]) -> Vec<Vec<usize>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 
     // permute is a view, and reading it equals indexing the original with
     // the permuted coordinates; contiguous() of it equals that gather.
@@ -47,6 +47,7 @@ proptest! {
         prop_assert_eq!(c.to_vec_f32().unwrap(), want);
     }
 
+    // ANCHOR: prop_narrow
     // narrow is a view equal to the copied sub-block.
     #[test]
     fn narrow_equals_copy(t in shaped(), axis_seed in any::<usize>(), a in any::<usize>(), b in any::<usize>()) {
@@ -62,6 +63,7 @@ proptest! {
         }).collect();
         prop_assert_eq!(v.to_vec_f32().unwrap(), want);
     }
+    // ANCHOR_END: prop_narrow
 
     // broadcast_to reads the original at coordinate 0 of repeated dims.
     #[test]

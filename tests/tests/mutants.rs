@@ -88,6 +88,12 @@ const MUTANTS: &[(&str, &str, &str, &str)] = &[
         "tokenizer_properties",
         "plain_bpe_equals_heap_bpe",
     ),
+    (
+        "engine",
+        "mutant-narrow-ignores-stride",
+        "tensor_views",
+        "narrow_equals_copy",
+    ),
 ];
 
 #[test]

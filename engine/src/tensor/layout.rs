@@ -174,6 +174,7 @@ impl Layout {
         self.permute(&dims)
     }
 
+    #[cfg(not(feature = "mutant-narrow-ignores-stride"))]
     // ANCHOR: narrow
     /// Keep `len` entries of `axis` starting at `start`: move the offset,
     /// shrink one dimension; the strides stay.
@@ -195,6 +196,27 @@ impl Layout {
         Ok(out)
     }
     // ANCHOR_END: narrow
+
+    /// Mutant twin of `narrow`: moves the offset by `start` elements instead
+    /// of `start` strides (right only on an axis of stride 1).
+    #[cfg(feature = "mutant-narrow-ignores-stride")]
+    pub fn narrow(&self, axis: usize, start: usize, len: usize) -> Result<Layout> {
+        self.check_axis("narrow", axis)?;
+        let end = start.saturating_add(len);
+        if end > self.shape[axis] {
+            return Err(EngineError::OutOfRange {
+                op: "narrow",
+                index: end,
+                size: self.shape[axis],
+            });
+        }
+        let mut out = self.clone();
+        out.shape[axis] = len;
+        if len > 0 {
+            out.offset += start;
+        }
+        Ok(out)
+    }
 
     // ANCHOR: broadcast
     /// View as `shape` by repeating size-1 (or missing leading) dimensions:
