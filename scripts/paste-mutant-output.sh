@@ -61,4 +61,5 @@ decode mutant-nms-discarded-suppress post_props nms_keeps_a_maximal_non_overlapp
 model mutant-kv-reorder-unsaved kv_cache_props reorder_moves_whole_slots
 model mutant-bpe-leftmost-first tokenizer_properties plain_bpe_equals_heap_bpe
 engine mutant-narrow-ignores-stride tensor_views narrow_equals_copy
+engine mutant-softmax-no-max ops_props softmax_of_large_logits_is_finite_and_shift_invariant
 LIST

@@ -21,7 +21,7 @@ fn naive_matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
 
     // Rows sum to 1 (within 1e-5) and adding a constant changes nothing
     // (within 1e-6 absolute + 1e-5 relative).
@@ -42,6 +42,25 @@ proptest! {
             prop_assert!((a - b).abs() <= 1e-6 + 1e-5 * a.abs().max(*b) * 10.0, "softmax[{}]: {} vs shifted {}", i, a, b);
         }
     }
+
+    // ANCHOR: prop_softmax_large
+    // Logits far beyond where `exp` overflows (about 88) still give finite
+    // probabilities equal (within 1e-3: `v + shift` rounds at this size) to
+    // those of the same logits near zero.
+    #[test]
+    fn softmax_of_large_logits_is_finite_and_shift_invariant(
+        x in (1usize..64).prop_flat_map(|n| values(n, 20.0)),
+        shift in prop_oneof![-1000.0f32..-100.0, 100.0f32..1000.0],
+    ) {
+        let p = Tensor::from_vec(x.clone(), &[x.len()]).unwrap().softmax().unwrap().to_vec_f32().unwrap();
+        let big: Vec<f32> = x.iter().map(|v| v + shift).collect();
+        let q = Tensor::from_vec(big, &[x.len()]).unwrap().softmax().unwrap().to_vec_f32().unwrap();
+        for (i, (a, b)) in p.iter().zip(&q).enumerate() {
+            prop_assert!(b.is_finite(), "softmax[{}] = {} at shift {}", i, b, shift);
+            prop_assert!((a - b).abs() <= 1e-3, "softmax[{}]: {} vs shifted {}", i, a, b);
+        }
+    }
+    // ANCHOR_END: prop_softmax_large
 
     // Before the affine part (w = 1, b = 0) every row has mean 0 (1e-5) and
     // variance 1 (1e-3, as eps = 1e-6 and values are O(10)).

@@ -94,6 +94,12 @@ const MUTANTS: &[(&str, &str, &str, &str)] = &[
         "tensor_views",
         "narrow_equals_copy",
     ),
+    (
+        "engine",
+        "mutant-softmax-no-max",
+        "ops_props",
+        "softmax_of_large_logits_is_finite_and_shift_invariant",
+    ),
 ];
 
 #[test]

@@ -15,6 +15,7 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+#[cfg(not(feature = "mutant-softmax-no-max"))]
 // ANCHOR: softmax
 /// Max-subtracted softmax in place.
 pub fn softmax_inplace(x: &mut [f32]) {
@@ -29,6 +30,20 @@ pub fn softmax_inplace(x: &mut [f32]) {
     }
 }
 // ANCHOR_END: softmax
+
+/// Mutant twin of `softmax_inplace`: exponentiates the logits as they are,
+/// so `exp` overflows to infinity once a logit passes about 88.
+#[cfg(feature = "mutant-softmax-no-max")]
+pub fn softmax_inplace(x: &mut [f32]) {
+    let mut sum = 0.0;
+    for v in x.iter_mut() {
+        *v = v.exp();
+        sum += *v;
+    }
+    for v in x.iter_mut() {
+        *v /= sum;
+    }
+}
 
 /// RMSNorm of one row.
 pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
