@@ -62,4 +62,5 @@ model mutant-kv-reorder-unsaved kv_cache_props reorder_moves_whole_slots
 model mutant-bpe-leftmost-first tokenizer_properties plain_bpe_equals_heap_bpe
 engine mutant-narrow-ignores-stride tensor_views narrow_equals_copy
 engine mutant-softmax-no-max ops_props softmax_of_large_logits_is_finite_and_shift_invariant
+engine mutant-rope-adjacent-pairs reference_fixtures rope_matches_hf_rotate_half
 LIST

@@ -101,6 +101,7 @@ fn rms_norm_matches_hf_llama() {
     assert_close("rms_norm", &got, &tensor(&c["out"]), 1e-5, 1e-5);
 }
 
+// ANCHOR: rope_reference
 #[test]
 fn rope_matches_hf_rotate_half() {
     let c = &cases()["rope"];
@@ -110,6 +111,7 @@ fn rope_matches_hf_rotate_half() {
     // Tolerance: 1e-5 absolute + 1e-5 relative (angles up to 11 rad in f32).
     assert_close("rope", &got, &tensor(&c["out"]), 1e-5, 1e-5);
 }
+// ANCHOR_END: rope_reference
 
 #[test]
 fn causal_gqa_attention_matches_torch_sdpa() {

@@ -100,6 +100,12 @@ const MUTANTS: &[(&str, &str, &str, &str)] = &[
         "ops_props",
         "softmax_of_large_logits_is_finite_and_shift_invariant",
     ),
+    (
+        "engine",
+        "mutant-rope-adjacent-pairs",
+        "reference_fixtures",
+        "rope_matches_hf_rotate_half",
+    ),
 ];
 
 #[test]

@@ -147,6 +147,7 @@ pub fn add_inplace(x: &mut [f32], y: &[f32]) {
     }
 }
 
+#[cfg(not(feature = "mutant-rope-adjacent-pairs"))]
 // ANCHOR: rope
 /// Rotary position embedding in place, Llama / Hugging Face "half-rotated"
 /// layout: within each head, element `i` is paired with `i + head_dim/2` and
@@ -169,6 +170,24 @@ pub fn rope_inplace(x: &mut [f32], n_heads: usize, head_dim: usize, pos: usize, 
     }
 }
 // ANCHOR_END: rope
+
+/// Mutant twin of `rope_inplace`: pairs adjacent elements `(2i, 2i + 1)`
+/// (the original paper's and llama.cpp's layout) instead of `(i, i + half)`.
+#[cfg(feature = "mutant-rope-adjacent-pairs")]
+pub fn rope_inplace(x: &mut [f32], n_heads: usize, head_dim: usize, pos: usize, theta_base: f32) {
+    let half = head_dim / 2;
+    let heads = n_heads.min(x.len() / head_dim.max(1));
+    for i in 0..half {
+        let inv_freq = 1.0 / theta_base.powf((2 * i) as f32 / head_dim as f32);
+        let (sin, cos) = (pos as f32 * inv_freq).sin_cos();
+        for h in 0..heads {
+            let (a, b) = (h * head_dim + 2 * i, h * head_dim + 2 * i + 1);
+            let (x0, x1) = (x[a], x[b]);
+            x[a] = x0 * cos - x1 * sin;
+            x[b] = x1 * cos + x0 * sin;
+        }
+    }
+}
 
 /// Matrix-vector product with an f16 matrix (converted one element at a time).
 pub fn matvec_f16(w: &[half::f16], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
