@@ -1,5 +1,5 @@
 //! Step 2, the reference: the plain kernels of `engine/src/kernels/scalar.rs`
-//! (the chapter "Fast CPU kernels" includes them).
+//! (the chapter "Fast CPU kernels" includes the softmax).
 
 /// Softmax of one row, in place (the engine's plain `softmax_inplace`).
 pub fn softmax(x: &mut [f32]) {

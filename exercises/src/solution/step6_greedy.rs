@@ -1,7 +1,7 @@
 //! Step 6, the reference: `decode::generate` with the greedy strategy (the
-//! loop is `Generator::advance` in `decode/src/generate.rs`, the choice
-//! `greedy_choice` in `decode/src/greedy.rs`; the chapter "Greedy and beam
-//! search" includes them).
+//! loop is `Generator::advance` in `decode/src/generate.rs`, which the
+//! chapter "Penalties and stopping" includes; the choice is `greedy_choice`
+//! in `decode/src/greedy.rs`, which "Greedy and beam search" includes).
 
 use decode::{GenerateParams, LanguageModel, ModelError, Strategy};
 
