@@ -1,13 +1,15 @@
 //! The post-processing chapter: NMS and Soft-NMS on synthetic detections,
-//! temperature scaling with a reliability diagram, and a precision-recall
-//! curve with threshold selection. SVGs go to `book/src/generated/`.
+//! the IoU threshold's trade-off, temperature scaling with a reliability
+//! diagram, and a precision-recall curve with threshold selection, by F1,
+//! by a target recall or precision, and by a quota. SVGs go to
+//! `book/src/generated/`. (SmolLM2's calibration is `ch09_llm_calibration`.)
 //!
 //! `cargo run --release --example ch09_post`
 //! The output carries `ANCHOR:` lines so the chapter can include sections.
 
 use decode::post::{
-    BBox, SoftNmsDecay, expected_calibration_error, fit_temperature, nms, precision_recall_curve,
-    reliability_curve, roc_auc, soft_nms,
+    BBox, SoftNmsDecay, expected_calibration_error, fit_temperature, iou, nms,
+    precision_recall_curve, reliability_curve, roc_auc, soft_nms,
 };
 use decode::probs::{argmax, softmax};
 use decode::seeded_rng;
@@ -115,6 +117,16 @@ fn unit_chart(
             r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="1.8"/>"#,
             path.join(" ")
         );
+        if pts.len() <= 20 {
+            for (x, y) in pts {
+                let _ = writeln!(
+                    svg,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{colour}"/>"#,
+                    px(*x),
+                    py(*y)
+                );
+            }
+        }
         let _ = writeln!(
             svg,
             r#"<text x="{}" y="{}" font-size="11" font-family="sans-serif" fill="{colour}">{label}</text>"#,
@@ -139,6 +151,22 @@ fn unit_chart(
     svg.push_str("</svg>\n");
     svg
 }
+
+// ANCHOR: quota_threshold
+/// The threshold that flags a share `rate` of the examples: the
+/// `ceil(rate · n)`-th highest score, so "positive when score >= t" flags
+/// that many (more if several examples tie at t).
+fn quota_threshold(scores: &[f64], rate: f64) -> Option<f64> {
+    let mut sorted = scores.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let k = ((rate * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted.get(k - 1).copied()
+}
+// ANCHOR_END: quota_threshold
+
+/// Bins of the toy classifier's ECE and reliability diagram (one number for
+/// both, so the label cannot drift from the table).
+const TOY_BINS: usize = 10;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = seeded_rng(2024, 0);
@@ -195,6 +223,81 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     save("ch09_nms.svg", &svg)?;
     println!("ANCHOR_END: nms");
 
+    println!("ANCHOR: iou_tradeoff");
+    // Two objects that overlap each other (A and B) and one alone (C); the
+    // detector fires a few boxes on each. Placed by hand so that the three
+    // thresholds show the three outcomes.
+    let truth: [(&str, BBox); 3] = [
+        ("A", [10.0, 10.0, 50.0, 60.0]),
+        ("B", [25.0, 12.0, 65.0, 62.0]),
+        ("C", [60.0, 70.0, 95.0, 100.0]),
+    ];
+    let dets: Vec<(BBox, f32)> = vec![
+        ([10.0, 10.0, 50.0, 60.0], 0.95),
+        ([25.0, 12.0, 65.0, 62.0], 0.90),
+        ([60.0, 70.0, 95.0, 100.0], 0.85),
+        ([13.0, 12.0, 53.0, 62.0], 0.80),
+        ([21.0, 19.0, 61.0, 69.0], 0.70),
+        ([4.0, 16.0, 44.0, 66.0], 0.60),
+        ([62.0, 72.0, 97.0, 102.0], 0.50),
+    ];
+    let (tboxes, tscores): (Vec<BBox>, Vec<f32>) = dets.iter().copied().unzip();
+    println!(
+        "{} detections of 3 objects; IoU(A, B) = {:.2}",
+        tboxes.len(),
+        iou(&truth[0].1, &truth[1].1)
+    );
+    println!(
+        "{:>9} {:>6} {:<18} {:>7} {:>10}",
+        "threshold", "kept", "boxes", "objects", "duplicates"
+    );
+    let mut svg = String::from(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="260" viewBox="0 0 720 260">"#,
+    );
+    svg.push('\n');
+    for (k, thr) in [0.3f32, 0.5, 0.7].into_iter().enumerate() {
+        let keep = nms(&tboxes, &tscores, thr)?;
+        // A kept box finds the object it overlaps most, if by IoU >= 0.5;
+        // a second box on an object already found is a duplicate.
+        let mut found = [false; 3];
+        let mut dups = 0;
+        for &i in &keep {
+            let (best, o) = truth
+                .iter()
+                .enumerate()
+                .map(|(j, (_, t))| (iou(&tboxes[i], t), j))
+                .fold((0.0, 0), |a, b| if b.0 > a.0 { b } else { a });
+            if best >= 0.5 {
+                if found[o] {
+                    dups += 1;
+                }
+                found[o] = true;
+            }
+        }
+        let names: String = truth
+            .iter()
+            .zip(found)
+            .map(|((n, _), f)| if f { *n } else { "-" })
+            .collect();
+        println!(
+            "{thr:>9} {:>6} {:<18} {:>7} {dups:>10}",
+            keep.len(),
+            format!("{keep:?}"),
+            names
+        );
+        boxes_svg(
+            &format!("NMS at IoU {thr}: {} kept", keep.len()),
+            10.0 + 240.0 * k as f32,
+            &tboxes,
+            &tscores,
+            &keep,
+            &mut svg,
+        );
+    }
+    svg.push_str("</svg>\n");
+    save("ch09_iou_tradeoff.svg", &svg)?;
+    println!("ANCHOR_END: iou_tradeoff");
+
     println!("ANCHOR: calibration");
     // An over-confident 4-class classifier: logits scaled up 3x.
     let (n, c) = (3000, 4);
@@ -220,10 +323,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             conf.push(p[k] as f64);
             correct.push(k == y);
         }
-        let ece = expected_calibration_error(&conf, &correct, 15)?;
+        let ece = expected_calibration_error(&conf, &correct, TOY_BINS)?;
         let nll = decode::post::calibration::nll(&logits, &labels, temp);
-        println!("{name:<9} T = {temp:.4}  NLL {nll:.4}  ECE (15 bins) {ece:.4}");
-        let bins = reliability_curve(&correct, &conf, 10)?;
+        println!("{name:<9} T = {temp:.4}  NLL {nll:.4}  ECE ({TOY_BINS} bins) {ece:.4}");
+        let bins = reliability_curve(&correct, &conf, TOY_BINS)?;
         for b in &bins {
             println!(
                 "    confidence {:.3}  accuracy {:.3}  ({} examples)",
@@ -242,7 +345,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     save(
         "ch09_reliability.svg",
         &unit_chart(
-            "Reliability diagram (10 bins)",
+            &format!("Reliability diagram ({TOY_BINS} bins)"),
             "confidence",
             "accuracy",
             &curves,
@@ -299,5 +402,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     )?;
     println!("ANCHOR_END: thresholds");
+
+    println!("ANCHOR: quota");
+    let base = y.iter().filter(|&&p| p).count() as f64 / y.len() as f64;
+    println!(
+        "{} examples, {:.1}% positive; flag a fixed share, whatever the scores:",
+        y.len(),
+        100.0 * base
+    );
+    println!(
+        "{:>6} {:>10} {:>8} {:>10} {:>7}",
+        "quota", "threshold", "flagged", "precision", "recall"
+    );
+    for rate in [0.1, 0.2, base, 0.5] {
+        let t = quota_threshold(&s, rate).ok_or("empty scores")?;
+        let flagged: Vec<bool> = s.iter().map(|&v| v >= t).collect();
+        let n_flag = flagged.iter().filter(|&&f| f).count();
+        let tp = flagged.iter().zip(&y).filter(|&(&f, &p)| f && p).count();
+        let pos = y.iter().filter(|&&p| p).count();
+        println!(
+            "{:>5.1}% {t:>10} {:>7.1}% {:>10.3} {:>7.3}",
+            100.0 * rate,
+            100.0 * n_flag as f64 / s.len() as f64,
+            tp as f64 / n_flag.max(1) as f64,
+            tp as f64 / pos.max(1) as f64
+        );
+    }
+    println!("ANCHOR_END: quota");
     Ok(())
 }
