@@ -1,5 +1,7 @@
-//! Chapter 5: the KV cache on SmolLM2 — what it holds, what it costs in
-//! memory, what it saves in time, and what beam search asks of it.
+//! Chapter 5: the KV cache on SmolLM2 — that what it holds never changes,
+//! what it saves in time, when one pass without it is faster, and what beam
+//! search asks of it. (The memory formula is `ch05_kv_memory`, the trace of
+//! what it holds `ch05_kv_trace`.)
 //!
 //! `cargo run --release --example ch05_kv_cache`
 //! (needs the model: `scripts/fetch-model.sh`). The output carries
@@ -11,7 +13,6 @@ use anyhow::Result;
 use decode::LanguageModel;
 use model::batch::LogitsFor;
 use model::gguf::GgufFile;
-use model::kv_cache::kv_bytes;
 use model::llama::{Llama, LlamaWeights};
 use model::no_cache::Recompute;
 
@@ -39,10 +40,6 @@ fn per_token(lm: &mut dyn LanguageModel, pos: usize, steps: usize) -> Result<f64
     Ok(t.elapsed().as_secs_f64() / steps as f64)
 }
 
-fn mib(b: usize) -> f64 {
-    b as f64 / (1024.0 * 1024.0)
-}
-
 fn main() -> Result<()> {
     let path = model::model_path::find_default_model()?;
     let weights = LlamaWeights::from_gguf(&GgufFile::open(&path)?, |_, _| {})?
@@ -50,37 +47,43 @@ fn main() -> Result<()> {
         // 10 runs the file's 4-bit blocks as they are).
         .to_dtype(engine::DType::F32)?;
     let c = weights.config.clone();
-    let shape = c.kv_shape();
 
-    println!("ANCHOR: memory");
-    println!(
-        "SmolLM2: {} layers × {} kv heads × head_dim {} (the {} query heads share them in groups of {})",
-        c.n_layers,
-        c.n_kv_heads,
-        c.head_dim,
-        c.n_heads,
-        c.n_heads / c.n_kv_heads
-    );
-    println!(
-        "per token: 2 × {} × {} × {} × 4 bytes = {} bytes (f32)",
-        c.n_layers,
-        c.n_kv_heads,
-        c.head_dim,
-        kv_bytes(shape, 1, 4)
-    );
-    println!("{:>10} {:>12} {:>12}", "positions", "f32 MiB", "f16 MiB");
-    for pos in [1, 1024, 2048, c.max_positions] {
-        println!(
-            "{pos:>10} {:>12.2} {:>12.2}",
-            mib(kv_bytes(shape, pos, 4)),
-            mib(kv_bytes(shape, pos, 2))
-        );
+    println!("ANCHOR: oneshot");
+    // Scoring a text whose every token is known (perplexity, ranking answers):
+    // one pass over all of it, against feeding it token by token through the
+    // cache as generation would.
+    let n = 256;
+    let text = prompt(n, c.vocab_size);
+    let mut m = Llama::new(weights.clone(), n, 1)?;
+    m.forward(&[(0, &text[..8])], LogitsFor::Last)?; // warm-up
+    m.cache_mut().clear(0);
+    let t = Instant::now();
+    let all = m.forward(&[(0, &text)], LogitsFor::All)?.remove(0);
+    let one_pass = t.elapsed().as_secs_f64();
+    m.cache_mut().clear(0);
+    let t = Instant::now();
+    let mut stepped = Vec::with_capacity(all.len());
+    for tok in &text {
+        stepped.extend(m.forward(&[(0, &[*tok])], LogitsFor::Last)?.remove(0));
     }
+    let by_step = t.elapsed().as_secs_f64();
+    let diff = all
+        .iter()
+        .zip(&stepped)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     println!(
-        "weights as f32: {:.0} MiB; with 9 separate K/V heads (no GQA) the cache would be 3× larger",
-        mib(weights.n_params() * 4)
+        "logits of all {n} positions of a {n}-token text (threads: {})",
+        engine::threads::num_threads()
     );
-    println!("ANCHOR_END: memory");
+    println!("  one pass over the whole text:         {one_pass:>7.2} s");
+    println!("  token by token through the KV cache:  {by_step:>7.2} s");
+    println!(
+        "  one pass is {:.1}× faster; same logits to 1e-3: {}",
+        by_step / one_pass,
+        diff < 1e-3
+    );
+    println!("ANCHOR_END: oneshot");
 
     println!("ANCHOR: frozen");
     let mut m = Llama::new(weights.clone(), 64, 1)?;
