@@ -16,10 +16,11 @@
 #   ch02_kernels, ch08b_batching  timings throughout
 #   ch03_forward                  float differences whose digits depend on the
 #                                 kernels (the plain loops and AVX2 differ)
+#   ch05_kv_cache                 timings (speed, oneshot), and float digits
+#                                 that depend on the kernels (frozen, beam)
 # Compared only when named, because the program runs long for what is compared
 # (its other sections are timed, or print float digits that depend on the
 # kernels):
-#   ch05_kv_cache                 the `memory` section (a minute and more)
 #   ch10_quantization             everything but `quality` (about two minutes)
 # The programs that read SmolLM2 need it in the cache (scripts/fetch-model.sh).
 set -euo pipefail
@@ -31,14 +32,17 @@ gen="book/src/generated"
 table() {
     cat <<'TABLE'
 ch01_tensors       all                         yes
+ch03_attention     all                         yes
 ch04_tokenizer     all                         yes
+ch05_kv_memory     all                         yes
+ch05_kv_trace      all                         yes
 ch06_beam          all                         yes
 ch07_sampling      all                         yes
 ch07_real_model    all                         yes
 ch08_penalties     all                         yes
 ch08_real_model    all                         yes
 ch09_post          all                         yes
-ch05_kv_cache      memory                      no
+ch09_llm_calibration all                       yes
 ch10_quantization  formats,dot,scales,memory   no
 TABLE
 }
