@@ -4,6 +4,7 @@
 //! `cargo run --release --example ch07_sampling`
 //! The output carries `ANCHOR:` lines so the chapter can include sections.
 
+use book::svg::{Svg, bar_panel};
 use decode::probs::softmax;
 use decode::processors::{MinP, Temperature, TopK, TopP};
 use decode::toy::FnModel;
@@ -11,7 +12,6 @@ use decode::{
     GenerateParams, LogitsProcessor, ProcessorOrder, SamplingParams, Strategy, TokenHistory,
     generate, sample_from_logits, seeded_rng,
 };
-use std::fmt::Write as _;
 
 const WORDS: [&str; 10] = [
     "the", "a", "cat", "dog", "sat", "ran", "on", "mat", "and", ".",
@@ -22,57 +22,27 @@ const NONE: TokenHistory<'static> = TokenHistory {
     prompt_len: 0,
 };
 
-/// One bar chart panel: `values` in [0, 1], bars coloured kept / cut.
-fn panel(svg: &mut String, x0: f32, title: &str, values: &[f32], kept: &[bool]) {
-    let (w, h) = (300.0, 160.0);
-    let bw = w / values.len() as f32;
-    let _ = writeln!(
-        svg,
-        r#"<text x="{}" y="16" font-size="13" font-family="sans-serif">{title}</text>"#,
-        x0 + 4.0
-    );
-    for (i, (&v, &k)) in values.iter().zip(kept).enumerate() {
-        let bh = v * h;
-        let color = if k { "#3b6ea8" } else { "#c8c8c8" };
-        let x = x0 + i as f32 * bw;
-        let _ = writeln!(
-            svg,
-            r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{color}"/>"#,
-            x + 2.0,
-            24.0 + h - bh,
-            bw - 4.0,
-            bh
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" font-size="9" font-family="sans-serif" text-anchor="middle">{:.2}</text>"#,
-            x + bw / 2.0,
-            20.0 + h - bh,
-            v
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" font-size="10" font-family="sans-serif" text-anchor="middle">{}</text>"#,
-            x + bw / 2.0,
-            24.0 + h + 14.0,
-            WORDS[i]
-        );
-    }
-}
-
 fn write_svg(name: &str, panels: &[(&str, Vec<f32>, Vec<bool>)]) -> std::io::Result<()> {
-    let width = 320.0 * panels.len() as f32;
-    let mut svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="210" viewBox="0 0 {width} 210">"#
-    );
-    svg.push('\n');
+    let mut svg = Svg::new(320.0 * panels.len() as f32, 220.0);
+    let labels: Vec<String> = WORDS.iter().map(|w| w.to_string()).collect();
     for (i, (title, v, k)) in panels.iter().enumerate() {
-        panel(&mut svg, 10.0 + 320.0 * i as f32, title, v, k);
+        let colors: Vec<&str> = k
+            .iter()
+            .map(|&k| if k { "#3b6ea8" } else { "#c8c8c8" })
+            .collect();
+        bar_panel(
+            &mut svg,
+            10.0 + 320.0 * i as f32,
+            0.0,
+            300.0,
+            160.0,
+            title,
+            v,
+            &labels,
+            &colors,
+        );
     }
-    svg.push_str("</svg>\n");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/generated");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(name), svg)
+    svg.write(name)
 }
 
 fn kept(x: &[f32]) -> Vec<bool> {
