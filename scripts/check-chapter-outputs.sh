@@ -18,6 +18,8 @@
 #                                 kernels (the plain loops and AVX2 differ)
 #   ch05_kv_cache                 timings (speed, oneshot), and float digits
 #                                 that depend on the kernels (frozen, beam)
+# Compared in part, by default (the table's second column names the sections):
+#   ch06_real_model               all but `timing` (wall times)
 # Compared only when named, because the program runs long for what is compared
 # (its other sections are timed, or print float digits that depend on the
 # kernels):
@@ -37,6 +39,7 @@ ch04_tokenizer     all                         yes
 ch05_kv_memory     all                         yes
 ch05_kv_trace      all                         yes
 ch06_beam          all                         yes
+ch06_real_model    widths,verdict,length       yes
 ch07_sampling      all                         yes
 ch07_real_model    all                         yes
 ch08_penalties     all                         yes
