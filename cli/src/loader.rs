@@ -28,8 +28,10 @@ pub struct ModelArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Convert the weight matrices at load: widen them (`f32`, `f16`,
-    /// `bf16`) or quantize them (`q8_0`, `q4_0`, `q4_1`). Default: run them
-    /// in the dtype the file stores.
+    /// `bf16`) or quantize them (`q8_0`, `q4_0`, `q4_1`, `q5_0`, `q4_k`,
+    /// `q6_k`; a K-quant falls back to `q5_0` / `q8_0` for rows that are
+    /// not whole 256-value super-blocks, as llama.cpp does). Default: run
+    /// them in the dtype the file stores.
     #[arg(long, value_name = "DTYPE")]
     pub dtype: Option<engine::DType>,
     /// Element type of the KV cache: `f16` (half the memory, as llama.cpp's

@@ -19,6 +19,17 @@ pub enum DType {
     Q4_0,
     /// GGML Q4_1: blocks of 32 values, f16 scale and minimum, 16 bytes of nibbles (20 bytes).
     Q4_1,
+    /// GGML Q5_0: blocks of 32 values, one f16 scale, 4 bytes of fifth bits
+    /// and 16 bytes of nibbles (22 bytes).
+    Q5_0,
+    /// GGML Q4_K: super-blocks of 256 values in 8 sub-blocks of 32, each
+    /// with a 6-bit scale and minimum under two f16 super-scales (144 bytes).
+    #[allow(non_camel_case_types)] // ggml's name
+    Q4_K,
+    /// GGML Q6_K: super-blocks of 256 values in 16 sub-blocks of 16, each
+    /// with an 8-bit scale under one f16 super-scale; 6-bit codes (210 bytes).
+    #[allow(non_camel_case_types)] // ggml's name
+    Q6_K,
 }
 
 impl DType {
@@ -27,7 +38,8 @@ impl DType {
     pub const fn block_len(self) -> usize {
         match self {
             DType::F32 | DType::F16 | DType::BF16 => 1,
-            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 => 32,
+            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 => 32,
+            DType::Q4_K | DType::Q6_K => 256,
         }
     }
 
@@ -40,12 +52,31 @@ impl DType {
             DType::Q8_0 => 34,
             DType::Q4_0 => 18,
             DType::Q4_1 => 20,
+            DType::Q5_0 => 22,
+            DType::Q4_K => 144,
+            DType::Q6_K => 210,
         }
     }
 
     /// True for the block-quantized types.
     pub const fn is_quantized(self) -> bool {
         self.block_len() > 1
+    }
+
+    /// The format rows of `cols` values get when `self` is asked for: `self`
+    /// when a row is a whole number of blocks, otherwise llama.cpp's
+    /// fallback for the K-quants (`llama-quantize` stores a Q4_K tensor
+    /// with rows that are not whole super-blocks as Q5_0, a Q6_K one as
+    /// Q8_0), so a model of width 576 still quantizes.
+    pub const fn for_row_len(self, cols: usize) -> DType {
+        if cols.is_multiple_of(self.block_len()) {
+            return self;
+        }
+        match self {
+            DType::Q4_K => DType::Q5_0,
+            DType::Q6_K => DType::Q8_0,
+            other => other,
+        }
     }
 
     /// Bytes needed to store `n` values (`None` if `n` is not a whole number
@@ -68,6 +99,9 @@ impl fmt::Display for DType {
             DType::Q8_0 => "q8_0",
             DType::Q4_0 => "q4_0",
             DType::Q4_1 => "q4_1",
+            DType::Q5_0 => "q5_0",
+            DType::Q4_K => "q4_k",
+            DType::Q6_K => "q6_k",
         };
         f.write_str(s)
     }
@@ -86,6 +120,9 @@ impl std::str::FromStr for DType {
             DType::Q8_0,
             DType::Q4_0,
             DType::Q4_1,
+            DType::Q5_0,
+            DType::Q4_K,
+            DType::Q6_K,
         ];
         all.into_iter()
             .find(|d| d.to_string().eq_ignore_ascii_case(s))
@@ -107,6 +144,13 @@ mod tests {
         assert_eq!(DType::Q4_1.bytes_for(33), None);
         assert!(DType::Q4_0.is_quantized() && !DType::BF16.is_quantized());
         assert_eq!("Q4_1".parse::<DType>(), Ok(DType::Q4_1));
-        assert!("q5_0".parse::<DType>().unwrap_err().contains("q8_0"));
+        assert_eq!(DType::Q4_K.bytes_for(512), Some(288));
+        assert_eq!(DType::Q6_K.bytes_for(32), None);
+        assert_eq!(DType::Q4_K.for_row_len(576), DType::Q5_0);
+        assert_eq!(DType::Q6_K.for_row_len(576), DType::Q8_0);
+        assert_eq!(DType::Q4_K.for_row_len(1536), DType::Q4_K);
+        assert_eq!(DType::Q4_0.for_row_len(33), DType::Q4_0);
+        assert_eq!("Q6_K".parse::<DType>(), Ok(DType::Q6_K));
+        assert!("q5_1".parse::<DType>().unwrap_err().contains("q8_0"));
     }
 }

@@ -57,6 +57,9 @@ fn a_written_file_reads_back_identically() {
         "token_embd.weight",
         "blk.0.attn_norm.weight",
         "blk.0.attn_k.weight",
+        // 1536 wide: whole 256-value super-blocks for the K-quants (the
+        // 576-wide matrices fall back to Q5_0 / Q8_0).
+        "blk.0.ffn_down.weight",
     ];
     for dtype in [
         DType::F32,
@@ -64,13 +67,16 @@ fn a_written_file_reads_back_identically() {
         DType::Q8_0,
         DType::Q4_0,
         DType::Q4_1,
+        DType::Q5_0,
+        DType::Q4_K,
+        DType::Q6_K,
     ] {
         let tensors: Vec<(String, Tensor)> = names
             .iter()
             .map(|n| {
                 let t = g.tensor(n).unwrap();
                 let t = if t.shape().len() == 2 {
-                    t.to_dtype(dtype).unwrap()
+                    t.to_dtype(dtype.for_row_len(t.shape()[1])).unwrap()
                 } else {
                     t
                 };

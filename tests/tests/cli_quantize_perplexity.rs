@@ -135,7 +135,7 @@ fn quantize_writes_a_file_that_loads_and_refuses_bad_requests() {
         model.to_str().unwrap(),
         out.to_str().unwrap(),
         "--dtype",
-        "q5_0",
+        "q5_1",
     ]);
     assert!(unknown.unwrap_err().to_string().contains("unknown dtype"));
     assert!(!out.exists(), "nothing written on error");

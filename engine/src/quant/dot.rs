@@ -6,7 +6,8 @@
 //! body in [`super::dot_avx2`] (`maddubs` + `madd`), chosen once at run time
 //! by [`crate::kernels::dispatch::level`]; a property test keeps them equal.
 //! (AVX-512 machines run the AVX2 bodies; NEON and VNNI bodies are not
-//! written yet.)
+//! written yet.) Q5_0 and the K-quants live in [`super::dot_k`]; their
+//! matrix products run one dot product per row and token.
 
 use super::QK;
 use super::act::Q8Row;
@@ -18,7 +19,19 @@ use crate::kernels::dispatch::{Level, level};
 mod avx2;
 
 #[cfg(target_arch = "x86_64")]
+#[path = "dot_k_avx2.rs"]
+mod avx2_k;
+
+#[cfg(target_arch = "x86_64")]
 pub(crate) use avx2::{dequantize as dequantize_avx2, quantize_block_q8};
+
+use super::dot_k::{dot_q4_k_scalar, dot_q5_0_scalar, dot_q6_k_scalar};
+
+/// True for the formats with four-row matrix kernels (the others run one
+/// dot product per row and token).
+fn has_row_kernels(dtype: DType) -> bool {
+    matches!(dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1)
+}
 
 // ANCHOR: dot_q4_1_scalar
 /// Q4_1 row · activation row, plain: per block
@@ -77,6 +90,9 @@ pub fn dot_scalar(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
         DType::Q8_0 => dot_q8_0_scalar(w, a),
         DType::Q4_0 => dot_q4_0_scalar(w, a),
         DType::Q4_1 => dot_q4_1_scalar(w, a),
+        DType::Q5_0 => dot_q5_0_scalar(w, a),
+        DType::Q4_K => dot_q4_k_scalar(w, a),
+        DType::Q6_K => dot_q6_k_scalar(w, a),
         _ => unreachable!("dot_scalar: plain dtype {dtype}"),
     }
 }
@@ -98,7 +114,14 @@ pub fn dot(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
         // FMA and F16C; the lengths were checked above.
-        Level::Avx2 | Level::Avx512 => unsafe { avx2::dot(dtype, w, a) },
+        Level::Avx2 | Level::Avx512 => unsafe {
+            match dtype {
+                DType::Q5_0 => avx2_k::dot_q5_0(w, a),
+                DType::Q4_K => avx2_k::dot_q4_k(w, a),
+                DType::Q6_K => avx2_k::dot_q6_k(w, a),
+                _ => avx2::dot(dtype, w, a),
+            }
+        },
         _ => dot_scalar(dtype, w, a),
     }
 }
@@ -126,6 +149,13 @@ pub fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
         out.len(),
         a.qs.len()
     );
+    if !has_row_kernels(dtype) {
+        let rb = w.len() / out.len().max(1);
+        for (o, row) in out.iter_mut().zip(w.chunks_exact(rb.max(1))) {
+            *o = dot(dtype, row, a);
+        }
+        return;
+    }
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`; the lengths were checked above.
@@ -169,6 +199,15 @@ pub fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
         "quant::matmul: {} bytes of {dtype} for {rows} rows of {cols} activations x {t}",
         w.len(),
     );
+    if !has_row_kernels(dtype) {
+        let rb = w.len() / rows.max(1);
+        for (o, row) in out.chunks_exact_mut(t).zip(w.chunks_exact(rb.max(1))) {
+            for (x, ai) in o.iter_mut().zip(a) {
+                *x = dot(dtype, row, *ai);
+            }
+        }
+        return;
+    }
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`; the lengths were checked above.

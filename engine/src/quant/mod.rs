@@ -9,11 +9,17 @@
 //! | Q8_0 | [`q8_0`] | 34 | `q · d` |
 //! | Q4_0 | [`q4_0`] | 18 | `(nibble − 8) · d` |
 //! | Q4_1 | [`q4_1`] | 20 | `nibble · d + m` |
+//! | Q5_0 | [`q5_0`] | 22 | `(code − 16) · d` |
+//! | Q4_K | [`q4_k`] | 144 per 256 | `d·sc · nibble − dmin·m` per sub-block of 32 |
+//! | Q6_K | [`q6_k`] | 210 per 256 | `d·sc · (code − 32)` per sub-block of 16 |
 //!
 //! Rounding (as ggml's reference quantizers): Q8_0 rounds `x / d` to the
 //! nearest integer, halves away from zero; Q4_0 and Q4_1 add one half and
 //! truncate (`(x / d + 8.5) as u8`, `((x − m) / d + 0.5) as u8`), so halves
-//! round up, then clamp to 15. The scale is computed in f32 and stored as f16.
+//! round up, then clamp to 15; Q5_0 likewise with `+ 16.5` and 31. The
+//! K-quants search for each sub-block's scale (and minimum) as ggml's
+//! reference quantizers do, and round codes to nearest with halves to even.
+//! Scales are computed in f32 and stored as f16.
 //!
 //! Matrix products never widen a quantized weight to f32 for a single token:
 //! the activations are quantized to 8-bit blocks too ([`act::Q8Acts`]) and
@@ -22,15 +28,26 @@
 
 pub mod act;
 pub mod dot;
+pub mod dot_k;
 pub mod q4_0;
 pub mod q4_1;
+pub mod q4_k;
+pub mod q5_0;
+pub mod q6_k;
 pub mod q8_0;
 
 use crate::dtype::DType;
 use crate::error::{EngineError, Result};
 
-/// Values per block in every format here.
+/// Values per block in the 32-value formats, and per activation block.
 pub const QK: usize = 32;
+
+/// Round to the nearest integer, halves to even (ggml's `nearest_int`,
+/// which adds and subtracts 1.5·2²³ to the same effect).
+#[inline]
+pub(crate) fn nearest_int(x: f32) -> i32 {
+    x.round_ties_even() as i32
+}
 
 /// Read the little-endian f16 at `at` as f32.
 #[inline]
@@ -70,29 +87,35 @@ pub(crate) fn check_finite(x: &[f32]) -> Result<()> {
 ///
 /// # Errors
 /// [`EngineError::UnsupportedDType`] for a plain dtype,
-/// [`EngineError::BadShape`] if `x.len()` is not a multiple of 32,
+/// [`EngineError::BadShape`] if `x.len()` is not a whole number of blocks
+/// (32 values, or 256 for the K-quants),
 /// [`EngineError::NonFinite`] if `x` holds NaN or ±inf.
 pub fn quantize(dtype: DType, x: &[f32]) -> Result<Vec<u8>> {
     let op = "quantize";
     if !dtype.is_quantized() {
         return Err(EngineError::UnsupportedDType { op, dtype });
     }
-    if !x.len().is_multiple_of(QK) {
+    let n = dtype.block_len();
+    if !x.len().is_multiple_of(n) {
         return Err(EngineError::BadShape {
             op,
             shape: vec![x.len()],
-            reason: format!("length must be a multiple of {QK}"),
+            reason: format!("length must be a multiple of {n}"),
         });
     }
     check_finite(x)?;
     let unit = dtype.unit_bytes();
-    let mut out = vec![0u8; x.len() / QK * unit];
-    for (xb, ob) in x.chunks_exact(QK).zip(out.chunks_exact_mut(unit)) {
-        match dtype {
-            DType::Q8_0 => q8_0::quantize_block(xb, ob),
-            DType::Q4_0 => q4_0::quantize_block(xb, ob),
-            _ => q4_1::quantize_block(xb, ob),
-        }
+    let mut out = vec![0u8; x.len() / n * unit];
+    let block: fn(&[f32], &mut [u8]) = match dtype {
+        DType::Q8_0 => q8_0::quantize_block,
+        DType::Q4_0 => q4_0::quantize_block,
+        DType::Q4_1 => q4_1::quantize_block,
+        DType::Q5_0 => q5_0::quantize_block,
+        DType::Q4_K => q4_k::quantize_block,
+        _ => q6_k::quantize_block,
+    };
+    for (xb, ob) in x.chunks_exact(n).zip(out.chunks_exact_mut(unit)) {
+        block(xb, ob);
     }
     Ok(out)
 }
@@ -113,7 +136,7 @@ pub fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
             op,
             shape: vec![out.len()],
             expected: out.len(),
-            len: bytes.len() / dtype.unit_bytes() * QK,
+            len: bytes.len() / dtype.unit_bytes() * dtype.block_len(),
         });
     }
     dequantize_unchecked(dtype, bytes, out);
@@ -121,8 +144,12 @@ pub fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
 }
 
 /// [`dequantize`] for lengths the caller has already checked, with the
-/// best kernel for this CPU (the AVX2 body gives the same floats).
+/// best kernel for this CPU (the AVX2 body gives the same floats; the
+/// formats without one run the plain loops).
 pub(crate) fn dequantize_unchecked(dtype: DType, bytes: &[u8], out: &mut [f32]) {
+    if !matches!(dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1) {
+        return dequantize_scalar(dtype, bytes, out);
+    }
     match crate::kernels::dispatch::level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
@@ -136,13 +163,17 @@ pub(crate) fn dequantize_unchecked(dtype: DType, bytes: &[u8], out: &mut [f32]) 
 
 /// The plain twin of the dequantizers: one block at a time.
 pub fn dequantize_scalar(dtype: DType, bytes: &[u8], out: &mut [f32]) {
-    let unit = dtype.unit_bytes();
-    for (b, o) in bytes.chunks_exact(unit).zip(out.chunks_exact_mut(QK)) {
-        match dtype {
-            DType::Q8_0 => q8_0::dequantize_block(b, o),
-            DType::Q4_0 => q4_0::dequantize_block(b, o),
-            DType::Q4_1 => q4_1::dequantize_block(b, o),
-            _ => unreachable!("dequantize_scalar: plain dtype {dtype}"),
-        }
+    let block: fn(&[u8], &mut [f32]) = match dtype {
+        DType::Q8_0 => q8_0::dequantize_block,
+        DType::Q4_0 => q4_0::dequantize_block,
+        DType::Q4_1 => q4_1::dequantize_block,
+        DType::Q5_0 => q5_0::dequantize_block,
+        DType::Q4_K => q4_k::dequantize_block,
+        DType::Q6_K => q6_k::dequantize_block,
+        _ => unreachable!("dequantize_scalar: plain dtype {dtype}"),
+    };
+    let (unit, n) = (dtype.unit_bytes(), dtype.block_len());
+    for (b, o) in bytes.chunks_exact(unit).zip(out.chunks_exact_mut(n)) {
+        block(b, o);
     }
 }

@@ -429,6 +429,9 @@ impl GgufFile {
                 let dtype = match q {
                     GgmlType::Q8_0 => DType::Q8_0,
                     GgmlType::Q4_0 => DType::Q4_0,
+                    GgmlType::Q5_0 => DType::Q5_0,
+                    GgmlType::Q4_K => DType::Q4_K,
+                    GgmlType::Q6_K => DType::Q6_K,
                     _ => DType::Q4_1,
                 };
                 let start = (self.data_offset + info.offset) as usize;

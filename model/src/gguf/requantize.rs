@@ -6,8 +6,9 @@ use super::{GgufError, GgufFile, MetaValue};
 
 /// llama.cpp's `general.file_type` for a file whose matrices are `dtype`
 /// (`LLAMA_FTYPE_ALL_F32` = 0, `MOSTLY_F16` = 1, `MOSTLY_Q4_0` = 2,
-/// `MOSTLY_Q4_1` = 3, `MOSTLY_Q8_0` = 7); `None` for bf16, which the writer
-/// does not produce.
+/// `MOSTLY_Q4_1` = 3, `MOSTLY_Q8_0` = 7, `MOSTLY_Q5_0` = 8, `MOSTLY_Q4_K_S`
+/// = 14, `MOSTLY_Q6_K` = 18); `None` for bf16, which the writer does not
+/// produce.
 pub fn file_type(dtype: DType) -> Option<u32> {
     match dtype {
         DType::F32 => Some(0),
@@ -15,6 +16,9 @@ pub fn file_type(dtype: DType) -> Option<u32> {
         DType::Q4_0 => Some(2),
         DType::Q4_1 => Some(3),
         DType::Q8_0 => Some(7),
+        DType::Q5_0 => Some(8),
+        DType::Q4_K => Some(14),
+        DType::Q6_K => Some(18),
         DType::BF16 => None,
     }
 }
@@ -22,7 +26,9 @@ pub fn file_type(dtype: DType) -> Option<u32> {
 /// A GGUF file's contents in memory: metadata entries and named tensors.
 pub type Contents = (Vec<(String, MetaValue)>, Vec<(String, Tensor)>);
 
-/// Metadata and tensors of `g` with every matrix (rank ≥ 2) in `dtype` and
+/// Metadata and tensors of `g` with every matrix (rank ≥ 2) in `dtype` (or,
+/// for a K-quant and rows that are not whole super-blocks, llama.cpp's
+/// fallback, [`DType::for_row_len`]) and
 /// every vector (norm weights) kept as it is, ready for
 /// [`super::write::write_gguf`]. Quantized sources are dequantized first,
 /// then quantized again (so requantizing adds the new format's error to
@@ -52,10 +58,12 @@ pub fn requantize(
     for (i, info) in g.tensors().iter().enumerate() {
         let t = g.tensor(&info.name)?;
         let t = if t.shape().len() >= 2 {
-            t.to_dtype(dtype).map_err(|e| GgufError::BadTensor {
-                tensor: info.name.clone(),
-                reason: e.to_string(),
-            })?
+            let cols = t.shape().last().copied().unwrap_or(0);
+            t.to_dtype(dtype.for_row_len(cols))
+                .map_err(|e| GgufError::BadTensor {
+                    tensor: info.name.clone(),
+                    reason: e.to_string(),
+                })?
         } else {
             t
         };

@@ -20,6 +20,17 @@ pub enum GgmlType {
     Q4_1,
     /// Blocks of 32: f16 scale `d`, 32 signed bytes; `x = q * d` (id 8).
     Q8_0,
+    /// Blocks of 32: f16 scale `d`, 4 bytes of fifth bits, 16 bytes of
+    /// nibbles; `x = (q - 16) * d` (id 6).
+    Q5_0,
+    /// Super-blocks of 256 in 8 sub-blocks with 6-bit scales and minimums
+    /// (id 12).
+    #[allow(non_camel_case_types)] // ggml's name
+    Q4_K,
+    /// Super-blocks of 256 in 16 sub-blocks with 8-bit scales, 6-bit codes
+    /// (id 14).
+    #[allow(non_camel_case_types)] // ggml's name
+    Q6_K,
 }
 
 /// Names of every GGML type id, so unsupported ones can be named in errors.
@@ -71,6 +82,9 @@ impl GgmlType {
             GgmlType::Q4_0 => 2,
             GgmlType::Q4_1 => 3,
             GgmlType::Q8_0 => 8,
+            GgmlType::Q5_0 => 6,
+            GgmlType::Q4_K => 12,
+            GgmlType::Q6_K => 14,
         }
     }
 
@@ -82,6 +96,9 @@ impl GgmlType {
             GgmlType::Q4_0 => "Q4_0",
             GgmlType::Q4_1 => "Q4_1",
             GgmlType::Q8_0 => "Q8_0",
+            GgmlType::Q5_0 => "Q5_0",
+            GgmlType::Q4_K => "Q4_K",
+            GgmlType::Q6_K => "Q6_K",
         }
     }
 
@@ -89,7 +106,8 @@ impl GgmlType {
     pub fn block_size(self) -> u64 {
         match self {
             GgmlType::F32 | GgmlType::F16 => 1,
-            GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 => 32,
+            GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 | GgmlType::Q5_0 => 32,
+            GgmlType::Q4_K | GgmlType::Q6_K => 256,
         }
     }
 
@@ -101,6 +119,9 @@ impl GgmlType {
             GgmlType::Q4_0 => 18,
             GgmlType::Q4_1 => 20,
             GgmlType::Q8_0 => 34,
+            GgmlType::Q5_0 => 22,
+            GgmlType::Q4_K => 144,
+            GgmlType::Q6_K => 210,
         }
     }
 
@@ -112,6 +133,9 @@ impl GgmlType {
             2 => GgmlType::Q4_0,
             3 => GgmlType::Q4_1,
             8 => GgmlType::Q8_0,
+            6 => GgmlType::Q5_0,
+            12 => GgmlType::Q4_K,
+            14 => GgmlType::Q6_K,
             _ => {
                 return Err(match GGML_TYPE_NAMES.iter().find(|(i, _)| *i == id) {
                     Some(&(_, type_name)) => GgufError::UnsupportedTensorType {

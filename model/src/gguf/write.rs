@@ -16,6 +16,9 @@ pub fn ggml_type_of(dtype: DType) -> Option<GgmlType> {
         DType::Q8_0 => Some(GgmlType::Q8_0),
         DType::Q4_0 => Some(GgmlType::Q4_0),
         DType::Q4_1 => Some(GgmlType::Q4_1),
+        DType::Q5_0 => Some(GgmlType::Q5_0),
+        DType::Q4_K => Some(GgmlType::Q4_K),
+        DType::Q6_K => Some(GgmlType::Q6_K),
         DType::BF16 => None,
     }
 }
@@ -49,8 +52,12 @@ fn put_value(out: &mut Vec<u8>, v: &MetaValue) {
     }
 }
 
-/// The bytes of a contiguous tensor as GGUF stores them (little-endian).
-fn tensor_bytes(name: &str, t: &Tensor) -> Result<Vec<u8>, GgufError> {
+/// The bytes of a tensor as GGUF stores them (little-endian floats, or
+/// the blocks as they are).
+///
+/// # Errors
+/// [`GgufError::BadTensor`] for bf16, which the writer does not produce.
+pub fn tensor_bytes(name: &str, t: &Tensor) -> Result<Vec<u8>, GgufError> {
     let bad = |reason: String| GgufError::BadTensor {
         tensor: name.to_string(),
         reason,

@@ -214,7 +214,9 @@ impl Gpt2Weights {
 
     /// The same model with every matrix (`wte`, which is also the head, and
     /// the four per-block matrices) converted to `dtype`: widened, or
-    /// quantized with the engine's block rounding. Biases, LayerNorm
+    /// quantized with the engine's block rounding (a K-quant falls back as
+    /// llama.cpp does for rows that are not whole super-blocks:
+    /// [`DType::for_row_len`]). Biases, LayerNorm
     /// parameters and position embeddings stay f32.
     ///
     /// # Errors
@@ -222,7 +224,8 @@ impl Gpt2Weights {
     /// or a non-finite weight).
     pub fn to_dtype(&self, dtype: DType) -> Result<Gpt2Weights, ArchError> {
         let conv = |name: &str, t: &Tensor| {
-            t.to_dtype(dtype)
+            let cols = t.shape().last().copied().unwrap_or(0);
+            t.to_dtype(dtype.for_row_len(cols))
                 .map_err(|e| ArchError::Config(format!("converting {name} to {dtype}: {e}")))
         };
         let mut w = self.clone();

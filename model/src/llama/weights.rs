@@ -140,14 +140,16 @@ impl LlamaWeights {
 
     /// The same model with every matrix (embeddings and head included)
     /// converted to `dtype`: widened, or quantized with the engine's block
-    /// rounding. Norm weights stay f32.
+    /// rounding (a K-quant falls back as llama.cpp does for a matrix whose
+    /// rows are not whole super-blocks: [`DType::for_row_len`]). Norm weights stay f32.
     ///
     /// # Errors
     /// If a matrix cannot be converted (a width that is not whole blocks,
     /// or a non-finite weight).
     pub fn to_dtype(&self, dtype: DType) -> Result<LlamaWeights, ArchError> {
         let conv = |name: &str, t: &Tensor| {
-            t.to_dtype(dtype)
+            let cols = t.shape().last().copied().unwrap_or(0);
+            t.to_dtype(dtype.for_row_len(cols))
                 .map_err(|e| ArchError::Config(format!("converting {name} to {dtype}: {e}")))
         };
         let mut w = self.clone();

@@ -1,0 +1,179 @@
+//! AVX2 bodies of the Q5_0, Q4_K and Q6_K dot products (the plain twins
+//! are in `dot_k.rs`): per 32 values, codes unpacked to bytes, `maddubs`
+//! with the activation bytes, `madd` to 8 × i32, and one fused
+//! multiply-add by the block's scale.
+
+use std::arch::x86_64::*;
+
+use crate::quant::act::Q8Row;
+use crate::quant::{QK, q4_k, q5_0, q6_k};
+
+/// Σ u·s over 32 byte pairs (u unsigned, s signed) as 8 f32 partial sums.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_bytes(u: __m256i, s: __m256i) -> __m256 {
+    let pairs = _mm256_maddubs_epi16(u, s);
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+}
+
+/// The f16 at `p` as f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn f16_at(p: *const u8) -> f32 {
+    // SAFETY: the caller passes two readable bytes.
+    unsafe {
+        let bits = (p as *const u16).read_unaligned();
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+    }
+}
+
+/// Activation block `b`'s 32 codes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn act(a: &Q8Row<'_>, b: usize) -> __m256i {
+    // SAFETY: the caller passes b < a.d.len(), so 32 codes are readable.
+    unsafe { _mm256_loadu_si256(a.qs.as_ptr().add(b * QK) as *const __m256i) }
+}
+
+/// Q5_0 row · activation row.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `w` holds `a.d.len()` Q5_0 blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q5_0(w: &[u8], a: Q8Row<'_>) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let mut offset = 0f32;
+    // Byte k of the fifth-bit word goes to bytes 8k..8k+8 (lane-local: the
+    // low lane takes bytes 0 and 1, the high lane bytes 2 and 3), and each
+    // byte keeps one bit.
+    let spread = _mm256_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3,
+        3, 3,
+    );
+    let bit = _mm256_set1_epi64x(i64::from_le_bytes([1, 2, 4, 8, 16, 32, 64, 128]));
+    let m4 = _mm_set1_epi8(0x0f);
+    for b in 0..a.d.len() {
+        // SAFETY: block b's 22 bytes and activation block b are in bounds.
+        unsafe {
+            let p = w.as_ptr().add(b * q5_0::BLOCK_BYTES);
+            let d = f16_at(p);
+            let qh = (p.add(2) as *const u32).read_unaligned();
+            let bits = _mm256_shuffle_epi8(_mm256_set1_epi32(qh as i32), spread);
+            let set = _mm256_cmpeq_epi8(_mm256_and_si256(bits, bit), bit);
+            let bytes = _mm_loadu_si128(p.add(6) as *const __m128i);
+            let lo = _mm_and_si128(bytes, m4);
+            let hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), m4);
+            let codes = _mm256_or_si256(
+                _mm256_set_m128i(hi, lo),
+                _mm256_and_si256(set, _mm256_set1_epi8(0x10)),
+            );
+            let dd = d * *a.d.get_unchecked(b);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), dot_bytes(codes, act(&a, b)), acc);
+            offset += dd * (16 * *a.isum.get_unchecked(b)) as f32;
+        }
+    }
+    // SAFETY: AVX2 is enabled for this function.
+    unsafe { hsum(acc) - offset }
+}
+
+// ANCHOR: dot_q4_k_avx2
+/// Q4_K row · activation row.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `w` holds `a.d.len() / 8` Q4_K super-blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q4_k(w: &[u8], a: Q8Row<'_>) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let mut mins = 0f32;
+    let m4 = _mm256_set1_epi8(0x0f);
+    for s in 0..a.d.len() / 8 {
+        // SAFETY: super-block s's 144 bytes and activation blocks
+        // 8s..8s + 8 are in bounds.
+        unsafe {
+            let p = w.as_ptr().add(s * q4_k::BLOCK_BYTES);
+            let (d, dmin) = (f16_at(p), f16_at(p.add(2)));
+            let scales = std::slice::from_raw_parts(p.add(4), 12);
+            for k in 0..4 {
+                let bytes = _mm256_loadu_si256(p.add(16 + 32 * k) as *const __m256i);
+                let halves = [
+                    _mm256_and_si256(bytes, m4),
+                    _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m4),
+                ];
+                for (h, codes) in halves.into_iter().enumerate() {
+                    let (j, b) = (2 * k + h, 8 * s + 2 * k + h);
+                    let (sc, m) = q4_k::scale_min(j, scales);
+                    let da = *a.d.get_unchecked(b);
+                    let scale = _mm256_set1_ps(d * f32::from(sc) * da);
+                    acc = _mm256_fmadd_ps(scale, dot_bytes(codes, act(&a, b)), acc);
+                    mins += dmin * f32::from(m) * da * *a.isum.get_unchecked(b) as f32;
+                }
+            }
+        }
+    }
+    // SAFETY: AVX2 is enabled for this function.
+    unsafe { hsum(acc) - mins }
+}
+// ANCHOR_END: dot_q4_k_avx2
+
+/// Q6_K row · activation row.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `w` holds `a.d.len() / 8` Q6_K super-blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q6_k(w: &[u8], a: Q8Row<'_>) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let (m4, m2) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(3));
+    let thirty_two = _mm256_set1_epi8(32);
+    for s in 0..a.d.len() / 8 {
+        // SAFETY: super-block s's 210 bytes and activation blocks
+        // 8s..8s + 8 are in bounds.
+        unsafe {
+            let p = w.as_ptr().add(s * q6_k::BLOCK_BYTES);
+            let d = f16_at(p.add(208));
+            for h in 0..2 {
+                let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
+                let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
+                let qh = _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i);
+                let high = |shift: i32| {
+                    let v = match shift {
+                        0 => qh,
+                        2 => _mm256_srli_epi16(qh, 2),
+                        4 => _mm256_srli_epi16(qh, 4),
+                        _ => _mm256_srli_epi16(qh, 6),
+                    };
+                    _mm256_slli_epi16(_mm256_and_si256(v, m2), 4)
+                };
+                let codes = [
+                    _mm256_or_si256(_mm256_and_si256(ql0, m4), high(0)),
+                    _mm256_or_si256(_mm256_and_si256(ql1, m4), high(2)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), high(4)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), high(6)),
+                ];
+                for (t, codes) in codes.into_iter().enumerate() {
+                    let j = 4 * h + t;
+                    let q = act(&a, 8 * s + j);
+                    // Σ (code − 32)·q in 16 pairs, each within i16.
+                    let pairs = _mm256_sub_epi16(
+                        _mm256_maddubs_epi16(codes, q),
+                        _mm256_maddubs_epi16(thirty_two, q),
+                    );
+                    let sc = |k: usize| i16::from(*p.add(192 + 2 * j + k) as i8);
+                    let scale = _mm256_set_m128i(_mm_set1_epi16(sc(1)), _mm_set1_epi16(sc(0)));
+                    let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, scale));
+                    let da = *a.d.get_unchecked(8 * s + j);
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * da), sums, acc);
+                }
+            }
+        }
+    }
+    // SAFETY: AVX2 is enabled for this function.
+    unsafe { hsum(acc) }
+}
