@@ -3,8 +3,11 @@
 # continuations of SmolLM2 Q4_1 on a few prompts, computed by llama.cpp
 # 0c1e570 (built by scripts/bench-vs-llama-cpp.sh --build-only) through a
 # small program against its library (scripts/llama-cpp/dump_logits.cpp).
-# Writes tests/fixtures/llama-cpp/smollm2_q4_1.jsonl. Developers only; CI
-# uses the committed file.
+# Writes tests/fixtures/llama-cpp/smollm2_q4_1.jsonl, and the same for the
+# file requantized by `llama-quantize --allow-requantize --pure Q4_K_S`
+# (Q4_K where rows are whole super-blocks, Q5_0 elsewhere; `infer quantize
+# --dtype q4_k` writes the same bytes) as smollm2_q4_k.jsonl. Developers
+# only; CI uses the committed files.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${INFER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/inference-from-scratch}"
@@ -17,7 +20,11 @@ g++ -O2 -std=c++17 -o "$bin" "$root/scripts/llama-cpp/dump_logits.cpp" \
     -I "$llama_dir/src/include" -I "$llama_dir/src/ggml/include" \
     -L "$llama_dir/build/bin" -lllama -lggml -lggml-base -Wl,-rpath,"$llama_dir/build/bin"
 mkdir -p "$root/tests/fixtures/llama-cpp"
-printf '%s\n' \
+requantized="$llama_dir/build/smollm2_q4_k_s.gguf"
+"$llama_dir/build/bin/llama-quantize" --allow-requantize --pure "$model" "$requantized" Q4_K_S 2 \
+    >/dev/null 2>&1
+prompts() {
+    printf '%s\n' \
     "The capital of France is" \
     "Once upon a time, in a small village," \
     "def fibonacci(n):" \
@@ -25,6 +32,8 @@ printf '%s\n' \
     "Water boils at a temperature of" \
     "The largest planet in our solar system is" \
     "Here is a short poem about the sea:" \
-    "To make a cup of tea, first" \
-    | "$bin" "$model" 32 97 2 2>/dev/null > "$root/tests/fixtures/llama-cpp/smollm2_q4_1.jsonl"
-wc -c "$root/tests/fixtures/llama-cpp/smollm2_q4_1.jsonl"
+    "To make a cup of tea, first"
+}
+prompts | "$bin" "$model" 32 97 2 2>/dev/null > "$root/tests/fixtures/llama-cpp/smollm2_q4_1.jsonl"
+prompts | "$bin" "$requantized" 32 97 2 2>/dev/null > "$root/tests/fixtures/llama-cpp/smollm2_q4_k.jsonl"
+wc -c "$root/tests/fixtures/llama-cpp/"smollm2_q4_*.jsonl

@@ -2,7 +2,13 @@
 //! llama.cpp 0c1e570 on the same SmolLM2 file, both with plain attention
 //! over an f32 KV cache: logits of the last prompt position and greedy
 //! continuations of 8 prompts. Fixture: `tests/fixtures/llama-cpp/`,
-//! made by `scripts/make_llama_cpp_fixtures.sh`.
+//! made by `scripts/make_llama_cpp_fixtures.sh`. The same checks run on
+//! the file requantized to Q4_K (Q5_0 where rows are not whole
+//! super-blocks), which `llama-quantize --pure Q4_K_S` and
+//! [`model::llama::LlamaWeights::to_dtype`] write byte for byte alike; there
+//! llama.cpp multiplies the Q4_K matrices by activations in blocks of 256
+//! (ggml's Q8_K), this engine by blocks of 32, so their roundings differ a
+//! little more.
 //!
 //! Tolerance. Both engines multiply the same 4-bit weights by activations
 //! rounded to 8-bit blocks with the same rule, and both keep K and V in
@@ -25,17 +31,37 @@ use model::llama::Llama;
 
 /// The quantized model with an f32 KV cache, as the fixture ran llama.cpp.
 fn quantized(ctx: usize) -> Llama {
-    Llama::new(smollm2_weights().clone(), ctx, 1)
+    with_f32_cache(smollm2_weights().clone(), ctx)
+}
+
+fn with_f32_cache(w: model::llama::LlamaWeights, ctx: usize) -> Llama {
+    Llama::new(w, ctx, 1)
         .unwrap()
         .with_cache_type(CacheType::F32)
         .unwrap()
 }
 
+/// SmolLM2 requantized to Q4_K, as the `smollm2_q4_k` fixture ran it.
+fn requantized_q4_k(ctx: usize) -> Llama {
+    with_f32_cache(
+        smollm2_weights().to_dtype(engine::DType::Q4_K).unwrap(),
+        ctx,
+    )
+}
+
 const MEAN_TOL: f32 = 0.15;
 const MAX_TOL: f32 = 0.8;
+/// Prompts of the Q4_K fixture whose greedy continuations must agree with
+/// llama.cpp's for 24 tokens: measured, 2 of 8 agree for all 32 (the
+/// others part at a near tie, 2 to 23 tokens in).
+const Q4_K_GREEDY_AGREE: usize = 2;
 
 fn cases() -> Vec<serde_json::Value> {
-    let path = fixture_dir("llama-cpp").join("smollm2_q4_1.jsonl");
+    cases_of("smollm2_q4_1.jsonl")
+}
+
+fn cases_of(file: &str) -> Vec<serde_json::Value> {
+    let path = fixture_dir("llama-cpp").join(file);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
         .lines()
@@ -59,8 +85,20 @@ fn pairs(v: &serde_json::Value) -> Vec<(usize, f32)> {
 #[test]
 fn logits_match_llama_cpp() {
     let _g = heavy_lock();
-    let mut m = quantized(128);
-    for (n, case) in cases().iter().enumerate() {
+    check_logits(&mut quantized(128), &cases(), (MEAN_TOL, MAX_TOL));
+}
+
+#[test]
+fn q4_k_logits_match_llama_cpp() {
+    let _g = heavy_lock();
+    // Measured: mean 0.12–0.22, max up to 1.13 (see the next test for why
+    // the Q4_K gap is wider than Q4_1's).
+    let cases = cases_of("smollm2_q4_k.jsonl");
+    check_logits(&mut requantized_q4_k(128), &cases, (0.3, 1.3));
+}
+
+fn check_logits(m: &mut Llama, cases: &[serde_json::Value], (mean_tol, max_tol): (f32, f32)) {
+    for (n, case) in cases.iter().enumerate() {
         let prompt = ids(&case["ids"]);
         m.cache_mut().clear(0);
         let logits = m
@@ -89,12 +127,12 @@ fn logits_match_llama_cpp() {
             worst.1
         );
         assert!(
-            mean <= MEAN_TOL,
-            "prompt {n}: mean logit difference {mean} (tolerance {MEAN_TOL})"
+            mean <= mean_tol,
+            "prompt {n}: mean logit difference {mean} (tolerance {mean_tol})"
         );
         assert!(
-            worst.0 <= MAX_TOL,
-            "prompt {n}: logit of id {} differs by {} (tolerance {MAX_TOL})",
+            worst.0 <= max_tol,
+            "prompt {n}: logit of id {} differs by {} (tolerance {max_tol})",
             worst.1,
             worst.0
         );
@@ -110,9 +148,34 @@ fn logits_match_llama_cpp() {
 #[test]
 fn greedy_ids_match_llama_cpp() {
     let _g = heavy_lock();
-    let mut m = quantized(128);
-    let mut agree = 0;
     let cases = cases();
+    let agree = greedy_agreement(&mut quantized(128), &cases);
+    // Where two continuations part, the two top logits were within the
+    // rounding noise above (a near tie). Measured: 4 of the 8 prompts agree
+    // for 24 tokens or more (two for all 32); the test asks for those 4.
+    assert!(
+        agree >= 4,
+        "only {agree} of {} prompts agree for 24 tokens",
+        cases.len()
+    );
+}
+
+#[test]
+fn q4_k_greedy_ids_match_llama_cpp() {
+    let _g = heavy_lock();
+    let cases = cases_of("smollm2_q4_k.jsonl");
+    let agree = greedy_agreement(&mut requantized_q4_k(128), &cases);
+    assert!(
+        agree >= Q4_K_GREEDY_AGREE,
+        "only {agree} of {} prompts agree for 24 tokens",
+        cases.len()
+    );
+}
+
+/// How many prompts' greedy continuations equal llama.cpp's for 24 tokens
+/// or more.
+fn greedy_agreement(m: &mut Llama, cases: &[serde_json::Value]) -> usize {
+    let mut agree = 0;
     for (n, case) in cases.iter().enumerate() {
         let prompt = ids(&case["ids"]);
         let want = ids(&case["greedy"]);
@@ -138,14 +201,7 @@ fn greedy_ids_match_llama_cpp() {
             eprintln!(" ours      {got:?}\n llama.cpp {want:?}");
         }
     }
-    // Where two continuations part, the two top logits were within the
-    // rounding noise above (a near tie). Measured: 4 of the 8 prompts agree
-    // for 24 tokens or more (two for all 32); the test asks for those 4.
-    assert!(
-        agree >= 4,
-        "only {agree} of {} prompts agree for 24 tokens",
-        cases.len()
-    );
+    agree
 }
 
 /// The quantized model stays near the f32 one it approximates (same
@@ -171,5 +227,47 @@ fn quantized_logits_stay_near_f32() {
             (a.iter().zip(&b).map(|(x, y)| (x - y).powi(2)).sum::<f32>() / a.len() as f32).sqrt();
         eprintln!("rms |Q4_1 - f32| over the logits: {rms:.4}");
         assert!(rms < 1.0, "rms logit difference {rms}");
+    }
+}
+
+/// On the Q4_K file the two engines' logits part further than on Q4_1,
+/// and the gap is llama.cpp's: against the f32 product of the same
+/// dequantized weights, ours are closer than llama.cpp's on every prompt
+/// (measured mean |difference| 0.03–0.12 for ours, 0.11–0.21 for
+/// llama.cpp's, whose Q8_K activation blocks have one scale per 256 values).
+#[test]
+fn q4_k_logits_are_nearer_f32_than_llama_cpp() {
+    let _g = heavy_lock();
+    let q = smollm2_weights().to_dtype(engine::DType::Q4_K).unwrap();
+    let f = q.to_dtype(engine::DType::F32).unwrap();
+    let (mut mq, mut mf) = (with_f32_cache(q, 128), with_f32_cache(f, 128));
+    for (n, case) in cases_of("smollm2_q4_k.jsonl").iter().enumerate() {
+        let prompt = ids(&case["ids"]);
+        mq.cache_mut().clear(0);
+        mf.cache_mut().clear(0);
+        let ours = mq
+            .forward(&[(0, &prompt)], LogitsFor::Last)
+            .unwrap()
+            .remove(0);
+        let exact = mf
+            .forward(&[(0, &prompt)], LogitsFor::Last)
+            .unwrap()
+            .remove(0);
+        let all: Vec<(usize, f32)> = pairs(&case["sampled"])
+            .into_iter()
+            .chain(pairs(&case["top"]))
+            .collect();
+        // Mean |a − b| over the sampled ids, after removing the mean offset.
+        let gap = |a: &dyn Fn(usize, f32) -> f32| {
+            let d: Vec<f32> = all.iter().map(|&(i, w)| a(i, w) - exact[i]).collect();
+            let off = d.iter().sum::<f32>() / d.len() as f32;
+            d.iter().map(|x| (x - off).abs()).sum::<f32>() / d.len() as f32
+        };
+        let (g_ours, g_llama) = (gap(&|i, _| ours[i]), gap(&|_, w| w));
+        eprintln!("prompt {n}: mean gap to f32, ours {g_ours:.3}, llama.cpp {g_llama:.3}");
+        assert!(
+            g_ours <= g_llama,
+            "prompt {n}: ours {g_ours} vs llama.cpp {g_llama}"
+        );
     }
 }
