@@ -142,7 +142,55 @@ fn scales() -> Result<()> {
         "int4, scale + min per 32 (Q4_1)",
         blocks(DType::Q4_1)?
     );
+    println!(
+        "{:<36} {:>14.4}",
+        "int5, one scale per 32 (Q5_0)",
+        blocks(DType::Q5_0)?
+    );
+    println!(
+        "{:<36} {:>14.4}",
+        "int4, 6-bit scale + min per 32 (Q4_K)",
+        blocks(DType::Q4_K)?
+    );
+    println!(
+        "{:<36} {:>14.4}",
+        "int6, 8-bit scale per 16 (Q6_K)",
+        blocks(DType::Q6_K)?
+    );
     println!("ANCHOR_END: scales");
+    Ok(())
+}
+
+/// One Q4_K super-block of weight-like values: its two f16 constants, the
+/// eight six-bit (scale, minimum) pairs, and what they make of each
+/// sub-block.
+fn k_quants() -> Result<()> {
+    println!("ANCHOR: kquants");
+    let x = weight_like(256);
+    let b = quant::quantize(DType::Q4_K, &x)?;
+    let mut y = vec![0f32; 256];
+    quant::dequantize(DType::Q4_K, &b, &mut y)?;
+    let f16 = |i: usize| half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32();
+    let (d, dmin) = (f16(0), f16(2));
+    println!("one Q4_K super-block (256 weight-like values, 144 bytes): d = {d:.3e}, dmin = {dmin:.3e}");
+    println!(
+        "{:<10} {:>4} {:>4} {:>11} {:>11} {:>11} {:>11}",
+        "sub-block", "sc", "m", "step d·sc", "min −dmin·m", "x range lo", "hi"
+    );
+    for j in 0..8 {
+        let (sc, m) = quant::q4_k::scale_min(j, &b[4..16]);
+        let xs = &x[32 * j..32 * (j + 1)];
+        let (lo, hi) = xs
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, c), &v| (a.min(v), c.max(v)));
+        println!(
+            "{j:<10} {sc:>4} {m:>4} {:>11.5} {:>11.5} {lo:>11.5} {hi:>11.5}",
+            d * f32::from(sc),
+            -dmin * f32::from(m)
+        );
+    }
+    println!("relative RMS error of the super-block: {:.4}", rel_rms(&x, &y));
+    println!("ANCHOR_END: kquants");
     Ok(())
 }
 
@@ -195,8 +243,11 @@ fn memory(n_params: usize) {
         ("f32", 32.0),
         ("f16/bf16", 16.0),
         ("q8_0", 8.5),
+        ("q6_k", 6.5625),
+        ("q5_0", 5.5),
         ("q4_1", 5.0),
         ("q4_0", 4.5),
+        ("q4_k", 4.5),
     ];
     println!(
         "{:<10} {:>8} {:>14} {:>10} {:>10}",
@@ -267,6 +318,8 @@ fn quality_and_speed(file: &LlamaWeights) -> Result<()> {
         ("q8_0 (requantized)", f32w.to_dtype(DType::Q8_0)?),
         ("q4_1 + q8_0 (the file)", file.clone()),
         ("q4_0 (requantized)", f32w.to_dtype(DType::Q4_0)?),
+        ("q6_k (+ q8_0 fallback)", f32w.to_dtype(DType::Q6_K)?),
+        ("q4_k (+ q5_0 fallback)", f32w.to_dtype(DType::Q4_K)?),
     ];
     drop(f32w);
     for (name, w) in variants {
@@ -294,6 +347,7 @@ fn main() -> Result<()> {
     let path = model::model_path::find_default_model()?;
     let w = LlamaWeights::from_gguf(&GgufFile::open(&path)?, |_, _| {})?;
     scales()?;
+    k_quants()?;
     memory(w.n_params());
     quality_and_speed(&w)
 }
