@@ -172,7 +172,9 @@ fn k_quants() -> Result<()> {
     quant::dequantize(DType::Q4_K, &b, &mut y)?;
     let f16 = |i: usize| half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32();
     let (d, dmin) = (f16(0), f16(2));
-    println!("one Q4_K super-block (256 weight-like values, 144 bytes): d = {d:.3e}, dmin = {dmin:.3e}");
+    println!(
+        "one Q4_K super-block (256 weight-like values, 144 bytes): d = {d:.3e}, dmin = {dmin:.3e}"
+    );
     println!(
         "{:<10} {:>4} {:>4} {:>11} {:>11} {:>11} {:>11}",
         "sub-block", "sc", "m", "step d·sc", "min −dmin·m", "x range lo", "hi"
@@ -189,7 +191,10 @@ fn k_quants() -> Result<()> {
             -dmin * f32::from(m)
         );
     }
-    println!("relative RMS error of the super-block: {:.4}", rel_rms(&x, &y));
+    println!(
+        "relative RMS error of the super-block: {:.4}",
+        rel_rms(&x, &y)
+    );
     println!("ANCHOR_END: kquants");
     Ok(())
 }
