@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use book::smollm2::{SmolLm2, distinct_n, excerpt, one_line, repeated_ngrams};
+use book::smollm2::{SmolLm2, distinct_n, excerpt, one_line, rep3};
 use decode::{
     BeamHypothesis, BeamParams, EarlyStopping, GenerateParams, SamplingParams, Strategy,
     beam_search, generate_batch,
@@ -28,17 +28,6 @@ const SAMPLES: usize = 8;
 /// The chat question of the length-penalty table, and its token limit.
 const QUESTION: &str = "What is the capital of France?";
 const ANSWER_TOKENS: usize = 40;
-
-/// Share of the token 3-grams of `ids` that already occurred earlier in
-/// `ids` (0: nothing repeats).
-fn rep3(ids: &[u32]) -> f64 {
-    let total = ids.len().saturating_sub(2);
-    if total == 0 {
-        0.0
-    } else {
-        repeated_ngrams(ids, 3) as f64 / total as f64
-    }
-}
 
 fn beam(width: usize, alpha: f32, returned: usize, n: usize, eos: Vec<u32>) -> GenerateParams {
     GenerateParams {

@@ -12,7 +12,7 @@
 //! the command line: `infer generate PROMPT --strategy greedy --repetition-penalty 1.3`, ...
 
 use anyhow::Result;
-use book::smollm2::{SmolLm2, distinct_n, excerpt, one_line, repeated_ngrams};
+use book::smollm2::{SmolLm2, distinct_n, excerpt, one_line, rep3, repeated_ngrams};
 use decode::{GenerateParams, Generation, SamplingParams, Strategy, generate, generate_batch};
 
 const PROMPT: &str = "My favourite food is pizza because";
@@ -136,16 +136,6 @@ struct Task {
     tokens: usize,
     check: Check,
     settings: [(&'static str, Option<SamplingParams>); 2],
-}
-
-/// Share of the token 3-grams of `ids` that already occurred earlier in it.
-fn rep3(ids: &[u32]) -> f64 {
-    let total = ids.len().saturating_sub(2);
-    if total == 0 {
-        0.0
-    } else {
-        repeated_ngrams(ids, 3) as f64 / total as f64
-    }
 }
 
 /// What one setting's runs measure.

@@ -122,41 +122,22 @@ fn scales() -> Result<()> {
         let t = Tensor::from_vec(x.clone(), &[x.len()])?.to_dtype(dt)?;
         Ok(rel_rms(&x, &t.to_vec_f32()?))
     };
-    println!(
-        "{:<36} {:>14.4}",
-        "int8, one scale per 32 (Q8_0)",
-        blocks(DType::Q8_0)?
-    );
-    println!(
-        "{:<36} {:>14.4}",
-        "int4, one scale per tensor",
-        rel_rms(&x, &per_tensor(&x, 7.0))
-    );
-    println!(
-        "{:<36} {:>14.4}",
-        "int4, one scale per 32 (Q4_0)",
-        blocks(DType::Q4_0)?
-    );
-    println!(
-        "{:<36} {:>14.4}",
-        "int4, scale + min per 32 (Q4_1)",
-        blocks(DType::Q4_1)?
-    );
-    println!(
-        "{:<36} {:>14.4}",
-        "int5, one scale per 32 (Q5_0)",
-        blocks(DType::Q5_0)?
-    );
-    println!(
-        "{:<36} {:>14.4}",
-        "int4, 6-bit scale + min per 32 (Q4_K)",
-        blocks(DType::Q4_K)?
-    );
-    println!(
-        "{:<36} {:>14.4}",
-        "int6, 8-bit scale per 16 (Q6_K)",
-        blocks(DType::Q6_K)?
-    );
+    let rows = [
+        ("int8, one scale per 32 (Q8_0)", Some(DType::Q8_0)),
+        ("int4, one scale per tensor", None),
+        ("int4, one scale per 32 (Q4_0)", Some(DType::Q4_0)),
+        ("int4, scale + min per 32 (Q4_1)", Some(DType::Q4_1)),
+        ("int5, one scale per 32 (Q5_0)", Some(DType::Q5_0)),
+        ("int4, 6-bit scale + min per 32 (Q4_K)", Some(DType::Q4_K)),
+        ("int6, 8-bit scale per 16 (Q6_K)", Some(DType::Q6_K)),
+    ];
+    for (name, dt) in rows {
+        let e = match dt {
+            Some(dt) => blocks(dt)?,
+            None => rel_rms(&x, &per_tensor(&x, 7.0)),
+        };
+        println!("{name:<36} {e:>14.4}");
+    }
     println!("ANCHOR_END: scales");
     Ok(())
 }

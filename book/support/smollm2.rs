@@ -85,3 +85,14 @@ pub fn repeated_ngrams(ids: &[u32], n: usize) -> usize {
     let mut seen = HashSet::new();
     ids.windows(n).filter(|w| !seen.insert(*w)).count()
 }
+
+/// Share of the token 3-grams of `ids` that already occurred earlier in
+/// `ids` (0: nothing repeats).
+pub fn rep3(ids: &[u32]) -> f64 {
+    let total = ids.len().saturating_sub(2);
+    if total == 0 {
+        0.0
+    } else {
+        repeated_ngrams(ids, 3) as f64 / total as f64
+    }
+}

@@ -55,14 +55,15 @@ unsafe fn unpack_nibbles(p: *const u8) -> __m256i {
 /// Σ u·s over 32 byte pairs (u unsigned, s signed) as 8 f32 partial sums.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn dot_bytes(u: __m256i, s: __m256i) -> __m256 {
+pub(super) unsafe fn dot_bytes(u: __m256i, s: __m256i) -> __m256 {
     let pairs = _mm256_maddubs_epi16(u, s);
     _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
 }
 
+/// The sum of the 8 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn hsum(v: __m256) -> f32 {
+pub(super) unsafe fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
