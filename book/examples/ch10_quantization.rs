@@ -15,6 +15,7 @@ use decode::LanguageModel;
 use engine::quant::{self, act::Q8Acts, dot};
 use engine::{DType, Tensor};
 use model::gguf::GgufFile;
+use model::gpt2::{Gpt2, Gpt2Layer, Gpt2Params, Gpt2Weights};
 use model::kv_cache::CacheType;
 use model::llama::{Llama, LlamaWeights};
 
@@ -327,6 +328,92 @@ fn quality_and_speed(file: &LlamaWeights) -> Result<()> {
     Ok(())
 }
 
+/// A GPT-2 with random weight-like matrices, 256 wide (whole super-blocks
+/// for the K-quants), two blocks, a vocabulary of 1024.
+fn random_gpt2() -> Result<Gpt2Weights> {
+    let (d, v, n_pos) = (256, 1024, 64);
+    let mut seed = 0;
+    let mut matrix = |rows: usize, cols: usize| -> Result<Tensor> {
+        seed += 1;
+        // A different slice of the same stream for every matrix.
+        let x = weight_like(rows * cols * seed + rows * cols);
+        Ok(Tensor::from_vec(
+            x[rows * cols * seed..].to_vec(),
+            &[rows, cols],
+        )?)
+    };
+    let vector = |n: usize, value: f32| Tensor::full(&[n], value);
+    let mut layers = Vec::new();
+    for _ in 0..2 {
+        layers.push(Gpt2Layer {
+            ln1: (vector(d, 1.0)?, vector(d, 0.0)?),
+            w_qkv: matrix(3 * d, d)?,
+            b_qkv: vector(3 * d, 0.0)?,
+            w_o: matrix(d, d)?,
+            b_o: vector(d, 0.0)?,
+            ln2: (vector(d, 1.0)?, vector(d, 0.0)?),
+            w_fc: matrix(4 * d, d)?,
+            b_fc: vector(4 * d, 0.0)?,
+            w_proj: matrix(d, 4 * d)?,
+            b_proj: vector(d, 0.0)?,
+        });
+    }
+    Ok(Gpt2Weights {
+        params: Gpt2Params {
+            n_layer: 2,
+            n_embd: d,
+            n_head: 4,
+            vocab_size: v,
+            n_positions: n_pos,
+            layer_norm_epsilon: 1e-5,
+        },
+        wte: matrix(v, d)?,
+        wpe: matrix(n_pos, d)?,
+        layers,
+        ln_f: (vector(d, 1.0)?, vector(d, 0.0)?),
+    })
+}
+
+/// Each format's logits on a random GPT-2 against the f32 model's, for one
+/// decode step after a 7-token prompt (integer dot products).
+fn gpt2_logit_error() -> Result<()> {
+    println!("ANCHOR: gpt2");
+    let w = random_gpt2()?;
+    let prompt: Vec<u32> = vec![5, 77, 300, 1001, 42, 7, 650];
+    let logits = |w: Gpt2Weights| -> Result<Vec<f32>> {
+        let mut m = Gpt2::new(w, 16, 1)?.with_cache_type(CacheType::F32)?;
+        m.forward(&[(0, &prompt)], model::batch::LogitsFor::Last)?;
+        Ok(m.forward(&[(0, &[9])], model::batch::LogitsFor::Last)?
+            .remove(0))
+    };
+    let exact = logits(w.clone())?;
+    let spread = (exact.iter().map(|x| x * x).sum::<f32>() / exact.len() as f32).sqrt();
+    println!("random GPT-2 (256 wide, 2 blocks, vocabulary 1024): logits of one decode step");
+    println!("against the f32 model's (rms of the f32 logits: {spread:.3})");
+    println!(
+        "{:<6} {:>8} {:>14} {:>14}",
+        "format", "bits/w", "mean |error|", "max |error|"
+    );
+    for (dt, bits) in [
+        (DType::F16, 16.0),
+        (DType::BF16, 16.0),
+        (DType::Q8_0, 8.5),
+        (DType::Q6_K, 6.5625),
+        (DType::Q5_0, 5.5),
+        (DType::Q4_1, 5.0),
+        (DType::Q4_K, 4.5),
+        (DType::Q4_0, 4.5),
+    ] {
+        let got = logits(w.to_dtype(dt)?)?;
+        let err: Vec<f32> = got.iter().zip(&exact).map(|(a, b)| (a - b).abs()).collect();
+        let mean = err.iter().sum::<f32>() / err.len() as f32;
+        let max = err.iter().fold(0f32, |m, e| m.max(*e));
+        println!("{:<6} {bits:>8.2} {mean:>14.4} {max:>14.4}", dt.to_string());
+    }
+    println!("ANCHOR_END: gpt2");
+    Ok(())
+}
+
 fn main() -> Result<()> {
     formats()?;
     integer_dot()?;
@@ -335,5 +422,6 @@ fn main() -> Result<()> {
     scales()?;
     k_quants()?;
     memory(w.n_params());
+    gpt2_logit_error()?;
     quality_and_speed(&w)
 }

@@ -6,7 +6,8 @@
 //! body in [`super::dot_avx2`] (`maddubs` + `madd`), chosen once at run time
 //! by [`crate::kernels::dispatch::level`]; a property test keeps them equal.
 //! (AVX-512 machines run the AVX2 bodies; NEON and VNNI bodies are not
-//! written yet.) Q5_0 and the K-quants live in [`super::dot_k`]; their
+//! written yet.) Q5_0 and the K-quants live in [`super::dot_k`]; Q5_0
+//! shares the four-row matrix kernels of the 4-bit formats, the K-quants'
 //! matrix products run one dot product per row and token.
 
 use super::QK;
@@ -30,7 +31,7 @@ use super::dot_k::{dot_q4_k_scalar, dot_q5_0_scalar, dot_q6_k_scalar};
 /// True for the formats with four-row matrix kernels (the others run one
 /// dot product per row and token).
 fn has_row_kernels(dtype: DType) -> bool {
-    matches!(dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1)
+    matches!(dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0)
 }
 
 // ANCHOR: dot_q4_1_scalar

@@ -136,6 +136,11 @@ unsafe fn dot_q8_0(w: &[u8], a: Q8Row<'_>) -> f32 {
     unsafe { hsum(acc) }
 }
 
+/// [`matmul_q4`]'s formats.
+const Q4_0: u8 = 0;
+const Q4_1: u8 = 1;
+const Q5_0: u8 = 2;
+
 /// Ask for the group of four rows two groups ahead of `base` (rows of
 /// `rb` bytes), a few cache lines per block step, so that memory streams in
 /// while this group is being multiplied. Prefetches never fault; the
@@ -177,20 +182,27 @@ unsafe fn store_rows(out: &mut [f32], stride: usize, r: usize, col: usize, v: __
 /// integer sums are reduced together (`hadd`), and the four scales are
 /// converted from f16 in one instruction. `out[r · stride + col + i]` is
 /// row `r` times token `i`, computed with exactly the operations of `T = 1`, so a token's
-/// products do not depend on the others. `Q4_1 = false` is Q4_0, whose
-/// offset of 8 becomes a "minimum" of `−8·d` against `d_a·Σq`.
+/// products do not depend on the others. `F` is the format: [`Q4_1`],
+/// [`Q4_0`], whose offset of 8 becomes a "minimum" of `−8·d` against
+/// `d_a·Σq`, or [`Q5_0`], whose fifth bits join the nibbles and whose
+/// offset is 16.
 ///
 /// # Safety
 /// AVX2, FMA and F16C; `w` holds `out.len() / stride` rows of
 /// `a[i].d.len()` blocks (the same for every token), `col + T <= stride`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn matmul_q4<const Q4_1: bool, const T: usize>(
+unsafe fn matmul_q4<const F: u8, const T: usize>(
     w: &[u8],
     a: &[Q8Row<'_>; T],
     out: &mut [f32],
     (stride, col): (usize, usize),
 ) {
-    let (block, codes_at) = if Q4_1 { (20, 4) } else { (18, 2) };
+    let (block, codes_at) = match F {
+        Q4_1 => (20, 4),
+        Q5_0 => (22, 6),
+        _ => (18, 2),
+    };
+    let offset = if F == Q5_0 { -16.0 } else { -8.0 };
     let nb = a[0].d.len();
     let rb = nb * block;
     let rows = out.len() / stride;
@@ -203,6 +215,15 @@ unsafe fn matmul_q4<const Q4_1: bool, const T: usize>(
         let hi_shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
         let take_d = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
         let take_m = _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7);
+        // Q5_0's fifth bits: byte k of the 32-bit word to bytes 8k..8k+8
+        // (lane-local: the low lane takes bytes 0 and 1, elements 0..16, the
+        // high lane bytes 2 and 3, elements 16..32), one bit kept per byte.
+        let spread = _mm256_setr_epi8(
+            0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3,
+            3, 3, 3,
+        );
+        let bit = _mm256_set1_epi64x(i64::from_le_bytes([1, 2, 4, 8, 16, 32, 64, 128]));
+        let fifth = _mm256_set1_epi8(0x10);
         for r in (0..full).step_by(4) {
             let base = w.as_ptr().add(r * rb);
             let mut acc = [_mm256_setzero_ps(); T];
@@ -216,10 +237,18 @@ unsafe fn matmul_q4<const Q4_1: bool, const T: usize>(
                     let v = _mm256_broadcastsi128_si256(_mm_loadu_si128(
                         p.add(j * rb + codes_at) as *const __m128i
                     ));
-                    _mm256_and_si256(_mm256_srlv_epi32(v, hi_shift), m4)
+                    let low4 = _mm256_and_si256(_mm256_srlv_epi32(v, hi_shift), m4);
+                    if F == Q5_0 {
+                        let qh = (p.add(j * rb + 2) as *const i32).read_unaligned();
+                        let bits = _mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread);
+                        let set = _mm256_cmpeq_epi8(_mm256_and_si256(bits, bit), bit);
+                        _mm256_or_si256(low4, _mm256_and_si256(set, fifth))
+                    } else {
+                        low4
+                    }
                 });
                 let scale = |j: usize| -> i32 {
-                    if Q4_1 {
+                    if F == Q4_1 {
                         (p.add(j * rb) as *const i32).read_unaligned()
                     } else {
                         i32::from((p.add(j * rb) as *const u16).read_unaligned())
@@ -240,11 +269,11 @@ unsafe fn matmul_q4<const Q4_1: bool, const T: usize>(
                     let sums = _mm256_cvtepi32_ps(_mm256_hadd_epi32(s01, s23));
                     let da = *ai.d.get_unchecked(b);
                     acc[i] = _mm256_fmadd_ps(d, _mm256_mul_ps(sums, _mm256_set1_ps(da)), acc[i]);
-                    if Q4_1 {
+                    if F == Q4_1 {
                         let m = _mm256_castps256_ps128(_mm256_permutevar8x32_ps(dm, take_m));
                         mins[i] = _mm_fmadd_ps(m, _mm_set1_ps(*ai.s.get_unchecked(b)), mins[i]);
                     } else {
-                        let off = -8.0 * da * *ai.isum.get_unchecked(b) as f32;
+                        let off = offset * da * *ai.isum.get_unchecked(b) as f32;
                         mins[i] =
                             _mm_fmadd_ps(_mm256_castps256_ps128(d), _mm_set1_ps(off), mins[i]);
                     }
@@ -264,10 +293,10 @@ unsafe fn matmul_q4<const Q4_1: bool, const T: usize>(
         for r in full..rows {
             let row = &w[r * rb..(r + 1) * rb];
             for (i, ai) in a.iter().enumerate() {
-                out[r * stride + col + i] = if Q4_1 {
-                    dot_q4_1(row, *ai)
-                } else {
-                    dot_q4_0(row, *ai)
+                out[r * stride + col + i] = match F {
+                    Q4_1 => dot_q4_1(row, *ai),
+                    Q5_0 => super::avx2_k::dot_q5_0(row, *ai),
+                    _ => dot_q4_0(row, *ai),
                 };
             }
         }
@@ -354,8 +383,9 @@ pub unsafe fn matmul<const T: usize>(
     // SAFETY: the caller's contract.
     unsafe {
         match dtype {
-            DType::Q4_1 => matmul_q4::<true, T>(w, a, out, at),
-            DType::Q4_0 => matmul_q4::<false, T>(w, a, out, at),
+            DType::Q4_1 => matmul_q4::<Q4_1, T>(w, a, out, at),
+            DType::Q4_0 => matmul_q4::<Q4_0, T>(w, a, out, at),
+            DType::Q5_0 => matmul_q4::<Q5_0, T>(w, a, out, at),
             _ => matmul_q8_0::<T>(w, a, out, at),
         }
     }
