@@ -113,9 +113,9 @@ fn scales() -> Result<()> {
         x.len(),
         amax as f64 / rms
     );
-    println!("{:<36} {:>14}", "scheme", "relative RMS error");
+    println!("{:<38} {:>14}", "scheme", "relative RMS error");
     println!(
-        "{:<36} {:>14.4}",
+        "{:<38} {:>14.4}",
         "int8, one scale per tensor",
         rel_rms(&x, &per_tensor(&x, 127.0))
     );
@@ -137,7 +137,7 @@ fn scales() -> Result<()> {
             Some(dt) => blocks(dt)?,
             None => rel_rms(&x, &per_tensor(&x, 7.0)),
         };
-        println!("{name:<36} {e:>14.4}");
+        println!("{name:<38} {e:>14.4}");
     }
     println!("ANCHOR_END: scales");
     Ok(())

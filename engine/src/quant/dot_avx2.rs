@@ -52,6 +52,23 @@ unsafe fn unpack_nibbles(p: *const u8) -> __m256i {
     }
 }
 
+/// Q5_0's fifth bits as `0x10` in the bytes of the elements that have
+/// them, in element order (byte k of the 32-bit word goes to bytes
+/// 8k..8k+8; lane-local, so the low lane takes bytes 0 and 1, elements
+/// 0..16, and the high lane bytes 2 and 3, elements 16..32).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn fifth_bits(qh: i32) -> __m256i {
+    let spread = _mm256_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3,
+        3, 3,
+    );
+    let bit = _mm256_set1_epi64x(i64::from_le_bytes([1, 2, 4, 8, 16, 32, 64, 128]));
+    let bits = _mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(bits, bit), bit);
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
 /// Σ u·s over 32 byte pairs (u unsigned, s signed) as 8 f32 partial sums.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -215,15 +232,6 @@ unsafe fn matmul_q4<const F: u8, const T: usize>(
         let hi_shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
         let take_d = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
         let take_m = _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7);
-        // Q5_0's fifth bits: byte k of the 32-bit word to bytes 8k..8k+8
-        // (lane-local: the low lane takes bytes 0 and 1, elements 0..16, the
-        // high lane bytes 2 and 3, elements 16..32), one bit kept per byte.
-        let spread = _mm256_setr_epi8(
-            0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3,
-            3, 3, 3,
-        );
-        let bit = _mm256_set1_epi64x(i64::from_le_bytes([1, 2, 4, 8, 16, 32, 64, 128]));
-        let fifth = _mm256_set1_epi8(0x10);
         for r in (0..full).step_by(4) {
             let base = w.as_ptr().add(r * rb);
             let mut acc = [_mm256_setzero_ps(); T];
@@ -240,9 +248,7 @@ unsafe fn matmul_q4<const F: u8, const T: usize>(
                     let low4 = _mm256_and_si256(_mm256_srlv_epi32(v, hi_shift), m4);
                     if F == Q5_0 {
                         let qh = (p.add(j * rb + 2) as *const i32).read_unaligned();
-                        let bits = _mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread);
-                        let set = _mm256_cmpeq_epi8(_mm256_and_si256(bits, bit), bit);
-                        _mm256_or_si256(low4, _mm256_and_si256(set, fifth))
+                        _mm256_or_si256(low4, fifth_bits(qh))
                     } else {
                         low4
                     }
@@ -474,13 +480,17 @@ pub unsafe fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) {
                     let d = f16x2(p).0;
                     (d, -8.0 * d, 2)
                 }
+                DType::Q5_0 => (f16x2(p).0, 0.0, 6),
                 _ => (f16x2(p).0, 0.0, 2),
             };
             let (dv, mv) = (_mm256_set1_ps(d), _mm256_set1_ps(m));
-            let codes: __m256i = if dtype == DType::Q8_0 {
-                _mm256_loadu_si256(p.add(2) as *const __m256i)
-            } else {
-                unpack_nibbles(p.add(codes_at))
+            let codes: __m256i = match dtype {
+                DType::Q8_0 => _mm256_loadu_si256(p.add(2) as *const __m256i),
+                DType::Q5_0 => _mm256_or_si256(
+                    unpack_nibbles(p.add(codes_at)),
+                    fifth_bits((p.add(2) as *const i32).read_unaligned()),
+                ),
+                _ => unpack_nibbles(p.add(codes_at)),
             };
             let lo = _mm256_castsi256_si128(codes);
             let hi = _mm256_extracti128_si256(codes, 1);
@@ -493,9 +503,13 @@ pub unsafe fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) {
             };
             let parts = [lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)];
             for (k, c) in parts.into_iter().enumerate() {
-                let x = if dtype == DType::Q4_0 {
-                    // (code − 8)·d, as the plain twin computes it.
-                    _mm256_mul_ps(_mm256_sub_ps(widen(c), _mm256_set1_ps(8.0)), dv)
+                let x = if let Some(offset) = match dtype {
+                    DType::Q4_0 => Some(8.0),
+                    DType::Q5_0 => Some(16.0),
+                    _ => None,
+                } {
+                    // (code − offset)·d, as the plain twins compute it.
+                    _mm256_mul_ps(_mm256_sub_ps(widen(c), _mm256_set1_ps(offset)), dv)
                 } else {
                     _mm256_add_ps(_mm256_mul_ps(widen(c), dv), mv)
                 };

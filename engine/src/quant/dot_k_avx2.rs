@@ -5,7 +5,7 @@
 
 use std::arch::x86_64::*;
 
-use super::avx2::{dot_bytes, hsum};
+use super::avx2::{dot_bytes, fifth_bits, hsum};
 use crate::quant::act::Q8Row;
 use crate::quant::{QK, q4_k, q5_0, q6_k};
 
@@ -36,30 +36,17 @@ unsafe fn act(a: &Q8Row<'_>, b: usize) -> __m256i {
 pub unsafe fn dot_q5_0(w: &[u8], a: Q8Row<'_>) -> f32 {
     let mut acc = _mm256_setzero_ps();
     let mut offset = 0f32;
-    // Byte k of the fifth-bit word goes to bytes 8k..8k+8 (lane-local: the
-    // low lane takes bytes 0 and 1, the high lane bytes 2 and 3), and each
-    // byte keeps one bit.
-    let spread = _mm256_setr_epi8(
-        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3,
-        3, 3,
-    );
-    let bit = _mm256_set1_epi64x(i64::from_le_bytes([1, 2, 4, 8, 16, 32, 64, 128]));
     let m4 = _mm_set1_epi8(0x0f);
     for b in 0..a.d.len() {
         // SAFETY: block b's 22 bytes and activation block b are in bounds.
         unsafe {
             let p = w.as_ptr().add(b * q5_0::BLOCK_BYTES);
             let d = f16_at(p);
-            let qh = (p.add(2) as *const u32).read_unaligned();
-            let bits = _mm256_shuffle_epi8(_mm256_set1_epi32(qh as i32), spread);
-            let set = _mm256_cmpeq_epi8(_mm256_and_si256(bits, bit), bit);
+            let qh = (p.add(2) as *const i32).read_unaligned();
             let bytes = _mm_loadu_si128(p.add(6) as *const __m128i);
             let lo = _mm_and_si128(bytes, m4);
             let hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), m4);
-            let codes = _mm256_or_si256(
-                _mm256_set_m128i(hi, lo),
-                _mm256_and_si256(set, _mm256_set1_epi8(0x10)),
-            );
+            let codes = _mm256_or_si256(_mm256_set_m128i(hi, lo), fifth_bits(qh));
             let dd = d * *a.d.get_unchecked(b);
             acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), dot_bytes(codes, act(&a, b)), acc);
             offset += dd * (16 * *a.isum.get_unchecked(b)) as f32;

@@ -147,7 +147,7 @@ pub fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
 /// best kernel for this CPU (the AVX2 body gives the same floats; the
 /// formats without one run the plain loops).
 pub(crate) fn dequantize_unchecked(dtype: DType, bytes: &[u8], out: &mut [f32]) {
-    if !matches!(dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1) {
+    if !matches!(dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0) {
         return dequantize_scalar(dtype, bytes, out);
     }
     match crate::kernels::dispatch::level() {
