@@ -120,6 +120,38 @@ impl Gpt2 {
         self.logits(&segs, want)
     }
 
+    /// Block `layer` alone on `x`, the rows of one new sequence at
+    /// positions `0..t`, in place: what [`Gpt2::forward`] does at that
+    /// layer, without the embeddings, the other blocks or the head. It runs
+    /// in slot 0, whose cache it clears before and after. (The book's
+    /// build-it-yourself track compares a reader's block with this one.)
+    ///
+    /// # Errors
+    /// [`ArchError::Config`] for a layer out of range or rows that are not
+    /// `n_embd` wide; the errors of the forward pass (a full cache).
+    pub fn run_block(&mut self, layer: usize, x: &mut [f32]) -> Result<(), ArchError> {
+        let (d, n_layer, vocab) = {
+            let p = &self.w.params;
+            (p.n_embd, p.n_layer, p.vocab_size)
+        };
+        if layer >= n_layer || x.is_empty() || !x.len().is_multiple_of(d) {
+            return Err(ArchError::Config(format!(
+                "run_block: layer {layer} of {n_layer}, {} values for rows of {d}",
+                x.len()
+            )));
+        }
+        let t = x.len() / d;
+        self.cache.clear(0);
+        let toks = vec![0u32; t];
+        let segs = plan(&mut self.cache, &[(0, &toks)], vocab)?;
+        fit(&mut self.s.x, t * d).copy_from_slice(x);
+        let run = self.block(layer, &segs, &[t]);
+        self.cache.clear(0);
+        run?;
+        x.copy_from_slice(&self.s.x[..t * d]);
+        Ok(())
+    }
+
     // ANCHOR: gpt2_block
     /// One transformer block on the `t` stacked rows in `self.s.x`.
     fn block(&mut self, layer: usize, segs: &[Segment], lens: &[usize]) -> Result<(), ArchError> {
