@@ -25,6 +25,10 @@ mod avx2_k;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx2::{dequantize as dequantize_avx2, quantize_block_q8};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx2_k::{
+    dequantize_q4_k as dequantize_q4_k_avx2, dequantize_q6_k as dequantize_q6_k_avx2,
+};
 
 use super::dot_k::{dot_q4_k_scalar, dot_q5_0_scalar, dot_q6_k_scalar};
 

@@ -102,7 +102,6 @@ pub unsafe fn dot_q4_k(w: &[u8], a: Q8Row<'_>) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q6_k(w: &[u8], a: Q8Row<'_>) -> f32 {
     let mut acc = _mm256_setzero_ps();
-    let (m4, m2) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(3));
     let thirty_two = _mm256_set1_epi8(32);
     for s in 0..a.d.len() / 8 {
         // SAFETY: super-block s's 210 bytes and activation blocks
@@ -111,24 +110,7 @@ pub unsafe fn dot_q6_k(w: &[u8], a: Q8Row<'_>) -> f32 {
             let p = w.as_ptr().add(s * q6_k::BLOCK_BYTES);
             let d = f16_at(p.add(208));
             for h in 0..2 {
-                let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
-                let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
-                let qh = _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i);
-                let high = |shift: i32| {
-                    let v = match shift {
-                        0 => qh,
-                        2 => _mm256_srli_epi16(qh, 2),
-                        4 => _mm256_srli_epi16(qh, 4),
-                        _ => _mm256_srli_epi16(qh, 6),
-                    };
-                    _mm256_slli_epi16(_mm256_and_si256(v, m2), 4)
-                };
-                let codes = [
-                    _mm256_or_si256(_mm256_and_si256(ql0, m4), high(0)),
-                    _mm256_or_si256(_mm256_and_si256(ql1, m4), high(2)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), high(4)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), high(6)),
-                ];
+                let codes = q6_k_codes(p, h);
                 for (t, codes) in codes.into_iter().enumerate() {
                     let j = 4 * h + t;
                     let q = act(&a, 8 * s + j);
@@ -148,4 +130,122 @@ pub unsafe fn dot_q6_k(w: &[u8], a: Q8Row<'_>) -> f32 {
     }
     // SAFETY: AVX2 is enabled for this function.
     unsafe { hsum(acc) }
+}
+
+/// The 128 six-bit codes of half `h` of the Q6_K super-block at `p`, as four
+/// runs of 32 bytes in element order.
+///
+/// # Safety
+/// AVX2; `p` points at a whole 210-byte super-block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6_k_codes(p: *const u8, h: usize) -> [__m256i; 4] {
+    // SAFETY: the caller passes a whole super-block; every load is inside it.
+    unsafe {
+        let (m4, m2) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(3));
+        let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
+        let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
+        let qh = _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i);
+        let high = |v: __m256i| _mm256_slli_epi16(_mm256_and_si256(v, m2), 4);
+        [
+            _mm256_or_si256(_mm256_and_si256(ql0, m4), high(qh)),
+            _mm256_or_si256(_mm256_and_si256(ql1, m4), high(_mm256_srli_epi16(qh, 2))),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                high(_mm256_srli_epi16(qh, 4)),
+            ),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                high(_mm256_srli_epi16(qh, 6)),
+            ),
+        ]
+    }
+}
+
+/// Write 32 codes (bytes `0..=63`) to `out` as `f(code as f32, k)` for the
+/// four groups of eight, `k = 0..4`.
+///
+/// # Safety
+/// AVX2; `out` holds 32 floats.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn store_codes(codes: __m256i, out: &mut [f32], f: impl Fn(__m256, usize) -> __m256) {
+    let lo = _mm256_castsi256_si128(codes);
+    let hi = _mm256_extracti128_si256(codes, 1);
+    for (k, c) in [lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)]
+        .into_iter()
+        .enumerate()
+    {
+        let v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c));
+        // SAFETY: the caller passes 32 floats; k < 4.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(8 * k), f(v, k)) };
+    }
+}
+
+/// AVX2 body of the Q4_K dequantizer: `x = (d·sc)·code − dmin·m`, the plain
+/// twin's two roundings, so the floats are identical.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `bytes` holds `out.len() / 256` super-blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dequantize_q4_k(bytes: &[u8], out: &mut [f32]) {
+    let m4 = _mm256_set1_epi8(0x0f);
+    for (blk, o) in bytes
+        .chunks_exact(q4_k::BLOCK_BYTES)
+        .zip(out.chunks_exact_mut(q4_k::QK_K))
+    {
+        // SAFETY: `blk` is one whole super-block and `o` 256 floats.
+        unsafe {
+            let p = blk.as_ptr();
+            let (d, dmin) = (f16_at(p), f16_at(p.add(2)));
+            for k in 0..4 {
+                let bytes = _mm256_loadu_si256(p.add(16 + 32 * k) as *const __m256i);
+                let halves = [
+                    _mm256_and_si256(bytes, m4),
+                    _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m4),
+                ];
+                for (h, codes) in halves.into_iter().enumerate() {
+                    let j = 2 * k + h;
+                    let (sc, m) = q4_k::scale_min(j, &blk[4..16]);
+                    let (dj, mj) = (
+                        _mm256_set1_ps(d * f32::from(sc)),
+                        _mm256_set1_ps(dmin * f32::from(m)),
+                    );
+                    store_codes(codes, &mut o[32 * j..32 * (j + 1)], |v, _| {
+                        _mm256_sub_ps(_mm256_mul_ps(dj, v), mj)
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// AVX2 body of the Q6_K dequantizer: `x = (d·scale)·(code − 32)`, as the
+/// plain twin computes it.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `bytes` holds `out.len() / 256` super-blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dequantize_q6_k(bytes: &[u8], out: &mut [f32]) {
+    let thirty_two = _mm256_set1_ps(32.0);
+    for (blk, o) in bytes
+        .chunks_exact(q6_k::BLOCK_BYTES)
+        .zip(out.chunks_exact_mut(q6_k::QK_K))
+    {
+        // SAFETY: `blk` is one whole super-block and `o` 256 floats.
+        unsafe {
+            let p = blk.as_ptr();
+            let d = f16_at(p.add(208));
+            for h in 0..2 {
+                for (t, codes) in q6_k_codes(p, h).into_iter().enumerate() {
+                    let j = 4 * h + t;
+                    let scale = |k: usize| f32::from(blk[192 + 2 * j + k / 2] as i8);
+                    let ds = [_mm256_set1_ps(d * scale(0)), _mm256_set1_ps(d * scale(2))];
+                    store_codes(codes, &mut o[32 * j..32 * (j + 1)], |v, k| {
+                        _mm256_mul_ps(ds[k / 2], _mm256_sub_ps(v, thirty_two))
+                    });
+                }
+            }
+        }
+    }
 }

@@ -144,13 +144,19 @@ pub fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
 }
 
 /// [`dequantize`] for lengths the caller has already checked, with the
-/// best kernel for this CPU (the AVX2 body gives the same floats; the
-/// formats without one run the plain loops).
+/// best kernel for this CPU (the AVX2 bodies give the same floats).
 pub(crate) fn dequantize_unchecked(dtype: DType, bytes: &[u8], out: &mut [f32]) {
-    if !matches!(dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0) {
-        return dequantize_scalar(dtype, bytes, out);
-    }
     match crate::kernels::dispatch::level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as below; the caller checked the lengths.
+        crate::kernels::Level::Avx2 | crate::kernels::Level::Avx512 if dtype == DType::Q4_K => unsafe {
+            dot::dequantize_q4_k_avx2(bytes, out)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as below; the caller checked the lengths.
+        crate::kernels::Level::Avx2 | crate::kernels::Level::Avx512 if dtype == DType::Q6_K => unsafe {
+            dot::dequantize_q6_k_avx2(bytes, out)
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
         // FMA and F16C; the caller checked the lengths.
