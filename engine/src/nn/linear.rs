@@ -234,7 +234,12 @@ fn by_rows(
     let dst: &mut [f32] = if t == 1 { out } else { &mut by_row };
     let threads = threads::num_threads();
     if kernels::go_parallel(rows * cols * t) && rows >= 16 {
-        let chunk = rows.div_ceil(threads * 4).next_multiple_of(8);
+        // A decode step streams each thread's share of the weights as one
+        // run (the prefetchers follow it, and each task start costs); a
+        // batch of rows, which does more arithmetic per byte, takes a few
+        // chunks per thread for balance.
+        let per_thread = if t == 1 { 1 } else { 4 };
+        let chunk = rows.div_ceil(threads * per_thread).next_multiple_of(8);
         threads::for_each_chunk_mut(dst, chunk * t, |c, o| run(c * chunk, o));
     } else {
         run(0, dst);
