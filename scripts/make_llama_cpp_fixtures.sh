@@ -6,8 +6,11 @@
 # Writes tests/fixtures/llama-cpp/smollm2_q4_1.jsonl, and the same for the
 # file requantized by `llama-quantize --allow-requantize --pure Q4_K_S`
 # (Q4_K where rows are whole super-blocks, Q5_0 elsewhere; `infer quantize
-# --dtype q4_k` writes the same bytes) as smollm2_q4_k.jsonl. Developers
-# only; CI uses the committed files.
+# --dtype q4_k` writes the same bytes) as smollm2_q4_k.jsonl; and the tiny
+# random GPT-2 in GGUF form (tests/fixtures/gpt2-tiny-a/model.gguf, f32,
+# written by scripts/make_gpt2_gguf.py from the same directory's
+# safetensors) with every logit of its 1000-token vocabulary, as
+# gpt2_tiny.jsonl. Developers only; CI uses the committed files.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${INFER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/inference-from-scratch}"
@@ -36,4 +39,16 @@ prompts() {
 }
 prompts | "$bin" "$model" 32 97 2 2>/dev/null > "$root/tests/fixtures/llama-cpp/smollm2_q4_1.jsonl"
 prompts | "$bin" "$requantized" 32 97 2 2>/dev/null > "$root/tests/fixtures/llama-cpp/smollm2_q4_k.jsonl"
-wc -c "$root/tests/fixtures/llama-cpp/"smollm2_q4_*.jsonl
+# The tiny GPT-2 has 128 learned positions and a vocabulary of the byte
+# tokens and the first 744 merges, so prompts are short and spell out in
+# many tokens.
+gpt2_prompts() {
+    printf '%s\n' \
+    "The capital of France is" \
+    "Once upon a time, there was" \
+    "def add(a, b): return a + b" \
+    "It's 42 degrees in the shade!"
+}
+gpt2_prompts | "$bin" "$root/tests/fixtures/gpt2-tiny-a/model.gguf" 16 1 2 2>/dev/null \
+    > "$root/tests/fixtures/llama-cpp/gpt2_tiny.jsonl"
+wc -c "$root/tests/fixtures/llama-cpp/"smollm2_q4_*.jsonl "$root/tests/fixtures/llama-cpp/gpt2_tiny.jsonl"

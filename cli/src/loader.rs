@@ -1,5 +1,6 @@
-//! Finding and loading a model (GGUF Llama or a GPT-2 directory) with its
-//! tokenizer, with progress on stderr when loading takes more than a moment.
+//! Finding and loading a model (a Llama-family or GPT-2 GGUF file, or a
+//! GPT-2 Hugging Face directory) with its tokenizer, with progress on
+//! stderr when loading takes more than a moment.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -17,10 +18,10 @@ use model::tokenizer::Tokenizer;
 /// Options shared by every command that runs a model.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
-    /// A `.gguf` file (Llama family) or a directory with GPT-2's
-    /// `config.json` + `model.safetensors` (+ `tokenizer.json` or
-    /// `vocab.json`/`merges.txt`). Default: the cached SmolLM2-135M-Instruct,
-    /// fetched on first use.
+    /// A `.gguf` file (Llama family or GPT-2, in llama.cpp's layout) or a
+    /// directory with GPT-2's `config.json` + `model.safetensors` (+
+    /// `tokenizer.json` or `vocab.json`/`merges.txt`). Default: the cached
+    /// SmolLM2-135M-Instruct, fetched on first use.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
     /// Threads for every kernel, matrix products included (default: the
@@ -39,7 +40,8 @@ pub struct ModelArgs {
     /// quarter of f32).
     #[arg(long, value_name = "TYPE", default_value = "f16")]
     pub cache_type: model::kv_cache::CacheType,
-    /// Positions per sequence in the KV cache.
+    /// Positions per sequence in the KV cache (GPT-2: at most its learned
+    /// positions, `n_positions`; a larger value is capped there).
     #[arg(long, default_value_t = 2048)]
     pub ctx: usize,
 }
@@ -49,7 +51,7 @@ pub struct ModelArgs {
 pub enum Arch {
     /// Llama family from GGUF.
     Llama,
-    /// GPT-2 from the Hugging Face layout.
+    /// GPT-2 from the Hugging Face layout or from GGUF.
     Gpt2,
 }
 
@@ -147,32 +149,22 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
     let path = resolve_path(args.model.as_deref())?;
     let mut progress = Progress::new(path.display().to_string());
     if path.is_dir() {
-        let mut w = Gpt2Weights::from_hf_dir(&path)?;
-        if let Some(d) = args.dtype {
-            w = w.to_dtype(d)?;
-        }
-        let (kv_shape, n_params, bytes_per_token) =
-            (w.params.kv_shape(), w.n_params(), w.bytes_per_token());
+        let w = Gpt2Weights::from_hf_dir(&path)?;
         let tokenizer = gpt2_tokenizer(&path)?;
-        let lm = Box::new(Gpt2::new(w, args.ctx, n_slots)?.with_cache_type(args.cache_type)?);
-        let load_secs = progress.finish();
-        return Ok(Loaded {
-            lm,
-            tokenizer,
-            arch: Arch::Gpt2,
-            add_bos: false,
-            path,
-            kv_shape,
-            n_params,
-            bytes_per_token,
-            load_secs,
-        });
+        return gpt2(args, n_slots, w, tokenizer, false, path, progress);
     }
     let g = GgufFile::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let arch = g.get_str("general.architecture").unwrap_or("unknown");
+    if arch == "gpt2" {
+        let w = Gpt2Weights::from_gguf(&g)?;
+        let tokenizer =
+            Some(Tokenizer::from_gguf(&g).context("reading the tokenizer from the GGUF")?);
+        let add_bos = g.get_bool("tokenizer.ggml.add_bos_token").unwrap_or(false);
+        return gpt2(args, n_slots, w, tokenizer, add_bos, path, progress);
+    }
     if arch != "llama" {
         bail!(
-            "{}: architecture {arch:?} is not supported (only llama GGUF files)",
+            "{}: architecture {arch:?} is not supported (llama and gpt2 GGUF files are)",
             path.display()
         );
     }
@@ -190,6 +182,39 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
         tokenizer,
         arch: Arch::Llama,
         add_bos: g.get_bool("tokenizer.ggml.add_bos_token").unwrap_or(false),
+        path,
+        kv_shape,
+        n_params,
+        bytes_per_token,
+        load_secs,
+    })
+}
+
+/// A GPT-2 ready to run, from either file layout (`--dtype` converts its
+/// matrices here).
+fn gpt2(
+    args: &ModelArgs,
+    n_slots: usize,
+    mut w: Gpt2Weights,
+    tokenizer: Option<Tokenizer>,
+    add_bos: bool,
+    path: PathBuf,
+    progress: Progress,
+) -> Result<Loaded> {
+    if let Some(d) = args.dtype {
+        w = w.to_dtype(d)?;
+    }
+    let (kv_shape, n_params, bytes_per_token) =
+        (w.params.kv_shape(), w.n_params(), w.bytes_per_token());
+    // `Gpt2::new` caps the cache at the learned positions (the default
+    // --ctx 2048 is more than GPT-2's 1024).
+    let lm = Box::new(Gpt2::new(w, args.ctx, n_slots)?.with_cache_type(args.cache_type)?);
+    let load_secs = progress.finish();
+    Ok(Loaded {
+        lm,
+        tokenizer,
+        arch: Arch::Gpt2,
+        add_bos,
         path,
         kv_shape,
         n_params,

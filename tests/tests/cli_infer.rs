@@ -103,6 +103,33 @@ fn generate_streams_text_for_gpt2_ids() {
 }
 
 #[test]
+fn generate_runs_a_gpt2_gguf_from_text_like_llama_cpp() {
+    // The tiny GPT-2 converted to GGUF (scripts/make_gpt2_gguf.py), with its
+    // tokenizer in the file; llama.cpp's prompt ids and greedy tokens for
+    // the same text and file (scripts/make_llama_cpp_fixtures.sh).
+    let model = fixture_dir("gpt2-tiny-a").join("model.gguf");
+    let path = fixture_dir("llama-cpp").join("gpt2_tiny.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let case: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let want = ids(&case["greedy"]);
+    let n = want.len().to_string();
+    let v = json(&[
+        "generate",
+        "The capital of France is",
+        "--model",
+        model.to_str().unwrap(),
+        "--max-new-tokens",
+        &n,
+        "--cache-type",
+        "f32",
+        "--json",
+    ]);
+    assert_eq!(ids(&v["prompt_ids"]), ids(&case["ids"]));
+    assert_eq!(ids(&v["ids"]), want);
+    assert!(!v["text"].as_str().unwrap().is_empty());
+}
+
+#[test]
 fn tokenize_prints_ids_and_pieces() {
     let model = smollm2_path();
     let r = read_json(&fixture_dir("smollm2").join("reference.json"));

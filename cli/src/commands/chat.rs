@@ -7,12 +7,12 @@ use std::io::{BufRead, Write};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use model::chat_session::ChatSession;
-use model::chat_template::ChatTemplate;
+use model::chat_template::{CHAT_TEMPLATE_KEY, ChatTemplate};
 use model::gguf::GgufFile;
 
 use crate::decoding_args::{DecodingArgs, StrategyArg};
 use crate::generation::{Show, run_streaming, write_logprobs};
-use crate::loader::{ModelArgs, load};
+use crate::loader::{Arch, ModelArgs, load};
 
 /// Arguments of `infer chat`.
 #[derive(Debug, Args)]
@@ -52,11 +52,16 @@ pub fn run_with_input(a: &ChatArgs, input: &mut dyn BufRead, out: &mut dyn Write
     let Some(tokenizer) = loaded.tokenizer.clone() else {
         bail!("{} has no tokenizer; chat needs one", loaded.path.display());
     };
-    let template = if loaded.path.is_dir() {
-        ChatTemplate::chatml(None)
-    } else {
-        ChatTemplate::from_gguf(&GgufFile::open(&loaded.path)?)
-            .context("reading the chat template")?
+    // GPT-2 has no chat template of its own: ChatML, unless its GGUF names one.
+    let gguf = match loaded.path.is_dir() {
+        true => None,
+        false => Some(GgufFile::open(&loaded.path)?),
+    };
+    let template = match gguf {
+        Some(g) if loaded.arch == Arch::Llama || g.metadata(CHAT_TEMPLATE_KEY).is_some() => {
+            ChatTemplate::from_gguf(&g).context("reading the chat template")?
+        }
+        _ => ChatTemplate::chatml(None),
     };
     let params = a
         .decoding

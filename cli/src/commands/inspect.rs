@@ -173,6 +173,14 @@ fn inspect_gguf(out: &mut dyn Write, path: &Path, all: bool) -> Result<()> {
         )?;
         print_kv(out, c.kv_shape())?;
     }
+    if let Ok(p) = Gpt2Params::from_gguf(&g) {
+        writeln!(
+            out,
+            "\nGPT-2: {} layers, n_embd {}, {} heads, vocab {}, {} positions",
+            p.n_layer, p.n_embd, p.n_head, p.vocab_size, p.n_positions
+        )?;
+        print_kv(out, p.kv_shape())?;
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use engine::Tensor;
 use half::{bf16, f16};
 
 use super::config::Gpt2Params;
-use super::weights::Gpt2Weights;
+use super::weights::{Gpt2Layout, Gpt2Weights};
 use crate::arch_error::ArchError;
 use crate::config::Gpt2Config;
 use crate::safetensors::{SafetensorsFile, StDtype};
@@ -41,20 +41,11 @@ impl Gpt2Weights {
         let st_path = dir.join("model.safetensors");
         let st = SafetensorsFile::open(&st_path)
             .map_err(|e| ArchError::load(format!("{}", st_path.display()), e))?;
-        let mut failure = None;
-        let w = Gpt2Weights::from_tensors(params, |name| {
-            st.tensor_info(name).ok()?;
-            match read_tensor(&st, name) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    failure = Some(e);
-                    None
-                }
+        Gpt2Weights::build(params, Gpt2Layout::HuggingFace, |name| {
+            if st.tensor_info(name).is_err() {
+                return Ok(None);
             }
-        });
-        match (w, failure) {
-            (_, Some(e)) => Err(e),
-            (w, None) => w,
-        }
+            read_tensor(&st, name).map(Some)
+        })
     }
 }

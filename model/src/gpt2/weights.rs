@@ -10,7 +10,8 @@ use crate::weight_checks::{check_f32, check_shape, n_bytes, totals};
 
 /// One block's weights. Hugging Face stores GPT-2's linear layers as
 /// `Conv1D` with the weight `[in][out]`; they are transposed on loading so
-/// every matrix here is `[out][in]` like the Llama ones.
+/// every matrix here is `[out][in]` like the Llama ones (llama.cpp's GGUF
+/// files already store them so).
 #[derive(Debug, Clone)]
 pub struct Gpt2Layer {
     /// LayerNorm before attention: weight and bias, `[d]` (f32).
@@ -50,13 +51,72 @@ pub struct Gpt2Weights {
     pub ln_f: (Tensor, Tensor),
 }
 
+/// How a file names GPT-2's tensors and lays out its linear layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gpt2Layout {
+    /// Hugging Face (`h.N.attn.c_attn.weight`, with or without the
+    /// `transformer.` prefix): the linear layers are `Conv1D`, weight
+    /// `[in][out]`, and are transposed on loading.
+    HuggingFace,
+    /// llama.cpp's GGUF (`blk.N.attn_qkv.weight`): its converter has already
+    /// transposed the `Conv1D` weights, so they arrive `[out][in]`.
+    Gguf,
+}
+
+/// Names of the tensors outside the blocks: Hugging Face, llama.cpp.
+const TOP_NAMES: [(&str, &str); 4] = [
+    ("wte.weight", "token_embd.weight"),
+    ("wpe.weight", "position_embd.weight"),
+    ("ln_f.weight", "output_norm.weight"),
+    ("ln_f.bias", "output_norm.bias"),
+];
+
+/// Names of a block's tensors (after `h.N.` / `blk.N.`): Hugging Face, llama.cpp.
+const BLOCK_NAMES: [(&str, &str); 12] = [
+    ("ln_1.weight", "attn_norm.weight"),
+    ("ln_1.bias", "attn_norm.bias"),
+    ("attn.c_attn.weight", "attn_qkv.weight"),
+    ("attn.c_attn.bias", "attn_qkv.bias"),
+    ("attn.c_proj.weight", "attn_output.weight"),
+    ("attn.c_proj.bias", "attn_output.bias"),
+    ("ln_2.weight", "ffn_norm.weight"),
+    ("ln_2.bias", "ffn_norm.bias"),
+    ("mlp.c_fc.weight", "ffn_up.weight"),
+    ("mlp.c_fc.bias", "ffn_up.bias"),
+    ("mlp.c_proj.weight", "ffn_down.weight"),
+    ("mlp.c_proj.bias", "ffn_down.bias"),
+];
+
+impl Gpt2Layout {
+    /// The file's name for the tensor Hugging Face calls `hf` (a block
+    /// tensor of block `layer`, or a top-level one), without any
+    /// `transformer.` prefix.
+    fn name(self, layer: Option<usize>, hf: &str) -> String {
+        let table: &[(&str, &str)] = if layer.is_some() {
+            &BLOCK_NAMES
+        } else {
+            &TOP_NAMES
+        };
+        let local = match self {
+            Gpt2Layout::HuggingFace => hf,
+            Gpt2Layout::Gguf => table.iter().find(|(h, _)| *h == hf).map_or(hf, |(_, g)| *g),
+        };
+        match (self, layer) {
+            (_, None) => local.to_string(),
+            (Gpt2Layout::HuggingFace, Some(i)) => format!("h.{i}.{local}"),
+            (Gpt2Layout::Gguf, Some(i)) => format!("blk.{i}.{local}"),
+        }
+    }
+}
+
 /// What loading does to a tensor read from the file.
 #[derive(Clone, Copy)]
 enum As {
     /// Kept as stored (`wte`).
     Matrix,
-    /// A `Conv1D` weight, `[in][out]`: transposed to `[out][in]`, dtype kept.
-    Conv1D,
+    /// A linear layer's weight, `[out][in]` here: transposed if the layout
+    /// stores it `[in][out]`, dtype kept.
+    Linear,
     /// A vector or the position embeddings: widened to f32.
     F32,
 }
@@ -101,31 +161,64 @@ impl Gpt2Weights {
         params: Gpt2Params,
         mut get: impl FnMut(&str) -> Option<Tensor>,
     ) -> Result<Self, ArchError> {
+        Self::build(params, Gpt2Layout::HuggingFace, |name| Ok(get(name)))
+    }
+
+    /// Build the weights from named tensors in `layout`: what both loaders
+    /// share. `get(name)` returns `Ok(None)` for a tensor the file lacks and
+    /// `Err` for one it cannot read. Matrices keep their dtype (quantized
+    /// ones stay quantized), turned `[out][in]` if the layout stores them
+    /// `[in][out]`; biases, LayerNorm parameters and position embeddings
+    /// are widened to f32.
+    ///
+    /// # Errors
+    /// A missing or unreadable tensor, a shape that does not match
+    /// `params`, or a tensor the engine cannot transpose or widen.
+    pub(crate) fn build(
+        params: Gpt2Params,
+        layout: Gpt2Layout,
+        mut get: impl FnMut(&str) -> Result<Option<Tensor>, ArchError>,
+    ) -> Result<Self, ArchError> {
         params.validate()?;
         let d = params.n_embd;
-        let mut t = |name: &str, want: &[usize], to: As| -> Result<Tensor, ArchError> {
-            let t = get(&format!("transformer.{name}"))
-                .or_else(|| get(name))
-                .ok_or_else(|| ArchError::Config(format!("tensor {name} is missing")))?;
-            check_shape(name, &t, want)?;
-            Ok(match to {
-                As::Matrix => t,
-                As::Conv1D => t.transpose(0, 1)?.contiguous()?,
-                As::F32 => t.to_dtype(DType::F32)?,
-            })
-        };
-        let wte = t("wte.weight", &[params.vocab_size, d], As::Matrix)?;
-        let wpe = t("wpe.weight", &[params.n_positions, d], As::F32)?;
+        // `want` is the shape here; a `Conv1D` weight is stored reversed.
+        let mut t =
+            |layer: Option<usize>, hf: &str, want: &[usize], to: As| -> Result<Tensor, ArchError> {
+                let name = layout.name(layer, hf);
+                let found = match layout {
+                    Gpt2Layout::HuggingFace => match get(&format!("transformer.{name}"))? {
+                        Some(t) => Some(t),
+                        None => get(&name)?,
+                    },
+                    Gpt2Layout::Gguf => get(&name)?,
+                };
+                let t =
+                    found.ok_or_else(|| ArchError::Config(format!("tensor {name} is missing")))?;
+                let transpose = matches!(to, As::Linear) && layout == Gpt2Layout::HuggingFace;
+                let stored: Vec<usize> = if transpose {
+                    want.iter().rev().copied().collect()
+                } else {
+                    want.to_vec()
+                };
+                check_shape(&name, &t, &stored)?;
+                Ok(match to {
+                    As::Matrix => t,
+                    As::Linear if transpose => t.transpose(0, 1)?.contiguous()?,
+                    As::Linear => t,
+                    As::F32 => t.to_dtype(DType::F32)?,
+                })
+            };
+        let wte = t(None, "wte.weight", &[params.vocab_size, d], As::Matrix)?;
+        let wpe = t(None, "wpe.weight", &[params.n_positions, d], As::F32)?;
         let mut layers = Vec::with_capacity(params.n_layer);
         for i in 0..params.n_layer {
-            let p = |s: &str| format!("h.{i}.{s}");
-            // Conv1D weights are `[in][out]` in the file.
-            let mut w = |name: &str, inp: usize, out: usize| t(&p(name), &[inp, out], As::Conv1D);
-            let w_qkv = w("attn.c_attn.weight", d, 3 * d)?;
+            let l = Some(i);
+            let mut w = |name: &str, out: usize, inp: usize| t(l, name, &[out, inp], As::Linear);
+            let w_qkv = w("attn.c_attn.weight", 3 * d, d)?;
             let w_o = w("attn.c_proj.weight", d, d)?;
-            let w_fc = w("mlp.c_fc.weight", d, 4 * d)?;
-            let w_proj = w("mlp.c_proj.weight", 4 * d, d)?;
-            let mut v = |name: &str, n: usize| t(&p(name), &[n], As::F32);
+            let w_fc = w("mlp.c_fc.weight", 4 * d, d)?;
+            let w_proj = w("mlp.c_proj.weight", d, 4 * d)?;
+            let mut v = |name: &str, n: usize| t(l, name, &[n], As::F32);
             layers.push(Gpt2Layer {
                 ln1: (v("ln_1.weight", d)?, v("ln_1.bias", d)?),
                 w_qkv,
@@ -140,8 +233,8 @@ impl Gpt2Weights {
             });
         }
         let ln_f = (
-            t("ln_f.weight", &[d], As::F32)?,
-            t("ln_f.bias", &[d], As::F32)?,
+            t(None, "ln_f.weight", &[d], As::F32)?,
+            t(None, "ln_f.bias", &[d], As::F32)?,
         );
         Ok(Gpt2Weights {
             params,
