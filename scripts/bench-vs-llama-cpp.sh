@@ -3,7 +3,16 @@
 # project's `infer bench`, run back to back on the same GGUF file, the same
 # machine and the same thread counts, with the ratios printed at the end.
 #
-#   scripts/bench-vs-llama-cpp.sh [--build-only] [--reps N]
+#   scripts/bench-vs-llama-cpp.sh [--build-only] [--reps N] [--gpt2]
+#
+# Default model: the cached SmolLM2-135M-Instruct Q4_1 (or $MODEL). With
+# --gpt2: GPT-2 124M with random weights (scripts/make_gpt2_gguf.py --random,
+# seed 0; no GPT-2 weights can be fetched here, and speed does not depend on
+# their values) written once as an f32 GGUF into the cache folder, plus f16,
+# q8_0 and q4_0 files made from it by `llama-quantize --pure` (every matrix
+# in that type; llama.cpp keeps the position table and the vectors f32), each
+# file benchmarked in turn. The script makes a virtual environment with
+# numpy and gguf for the converter in the cache folder.
 #
 # llama.cpp comes from the PyPI source distribution llama-cpp-python==0.3.36
 # (it vendors llama.cpp commit 0c1e570). It is built once, with cmake, into
@@ -16,10 +25,12 @@ llama_dir="${LLAMA_CPP_DIR:-$cache/llama.cpp-0c1e570}"
 model="${MODEL:-$cache/SmolLM2-135M-Instruct.Q4_1.gguf}"
 reps=3
 build_only=0
+gpt2=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --build-only) build_only=1 ;;
         --reps) reps="$2"; shift ;;
+        --gpt2) gpt2=1 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -47,17 +58,40 @@ build_llama_cpp() {
 build_llama_cpp
 [ "$build_only" = 1 ] && exit 0
 
-"$root/scripts/fetch-model.sh" >/dev/null
-(cd "$root" && cargo build --release -q -p infer)
-infer="$root/target/release/infer"
+# GPT-2 124M (random weights) as f32, then f16, q8_0 and q4_0 copies, made
+# once into $gpt2_dir.
+gpt2_dir="$cache/gpt2-124m-random"
+make_gpt2_files() {
+    local venv="$cache/gpt2-venv" q
+    mkdir -p "$gpt2_dir"
+    if [ ! -f "$gpt2_dir/gpt2-124m-f32.gguf" ]; then
+        if [ ! -x "$venv/bin/python" ]; then
+            python3 -m venv "$venv"
+            "$venv/bin/pip" install --quiet numpy "gguf==0.19.0"
+        fi
+        "$venv/bin/python" "$root/scripts/make_gpt2_gguf.py" --random --seed 0 \
+            "$gpt2_dir/gpt2-124m-f32.partial"
+        mv "$gpt2_dir/gpt2-124m-f32.partial" "$gpt2_dir/gpt2-124m-f32.gguf"
+    fi
+    for q in f16 q8_0 q4_0; do
+        if [ ! -f "$gpt2_dir/gpt2-124m-$q.gguf" ]; then
+            echo "llama-quantize --pure: $q (log in $gpt2_dir/quantize-$q.log)"
+            "$llama_dir/build/bin/llama-quantize" --pure "$gpt2_dir/gpt2-124m-f32.gguf" \
+                "$gpt2_dir/gpt2-124m-$q.partial" "$(echo "$q" | tr a-z A-Z)" "$(nproc)" \
+                >"$gpt2_dir/quantize-$q.log" 2>&1
+            mv "$gpt2_dir/gpt2-124m-$q.partial" "$gpt2_dir/gpt2-124m-$q.gguf"
+        fi
+    done
+}
 
-echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores, $(grep -o -w -E 'avx512f|avx512_vnni|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-echo "note: llama-bench decodes from an empty context; infer bench decodes after the 128-token prompt"
-echo "model:   $model"
-for t in 2 1; do
-    lj="$("$llama_dir/build/bin/llama-bench" -m "$model" -p 128 -n 128 -r "$reps" -t "$t" -o json 2>/dev/null)"
-    ij="$("$infer" bench --model "$model" --threads "$t" --prompt-tokens 128 --new-tokens 128 --reps "$reps" --quick --json 2>/dev/null)"
-    python3 - "$t" "$lj" "$ij" <<'PY'
+# llama-bench and `infer bench` on one file at 2 and 1 threads, with ratios.
+bench_model() {
+    local model="$1" t lj ij
+    echo "model:   $model"
+    for t in 2 1; do
+        lj="$("$llama_dir/build/bin/llama-bench" -m "$model" -p 128 -n 128 -r "$reps" -t "$t" -o json 2>/dev/null)"
+        ij="$("$infer" bench --model "$model" --threads "$t" --prompt-tokens 128 --new-tokens 128 --reps "$reps" --quick --json 2>/dev/null)"
+        python3 - "$t" "$lj" "$ij" <<'PY'
 import json, sys
 t, lj, ij = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 pp = next(r["avg_ts"] for r in lj if r["n_prompt"] > 0 and r["n_gen"] == 0)
@@ -66,4 +100,21 @@ ipp, itg = ij["prefill"]["tok_per_s"], ij["decode_kv_cache"]["tok_per_s"]
 print(f"{t} thread(s): prefill llama.cpp {pp:7.1f} tok/s  infer {ipp:7.1f} tok/s  ratio {ipp/pp:5.2f}x")
 print(f"{t} thread(s): decode  llama.cpp {tg:7.1f} tok/s  infer {itg:7.1f} tok/s  ratio {itg/tg:5.2f}x")
 PY
+    done
+}
+
+if [ "$gpt2" = 1 ]; then
+    make_gpt2_files
+    models=("$gpt2_dir"/gpt2-124m-{f32,f16,q8_0,q4_0}.gguf)
+else
+    "$root/scripts/fetch-model.sh" >/dev/null
+    models=("$model")
+fi
+(cd "$root" && cargo build --release -q -p infer)
+infer="$root/target/release/infer"
+
+echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores, $(grep -o -w -E 'avx512f|avx512_vnni|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+echo "note: llama-bench decodes from an empty context; infer bench decodes after the 128-token prompt"
+for m in "${models[@]}"; do
+    bench_model "$m"
 done
