@@ -17,6 +17,7 @@ pub mod dispatch;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 pub mod scalar;
+mod tile_gemm;
 
 pub use dispatch::{Level, level};
 
@@ -180,6 +181,52 @@ pub fn silu_inplace(x: &mut [f32]) {
     simd!(avx2_neon: silu_inplace(x))
 }
 
+/// The SwiGLU gate for `t` rows: row `i` of `gate_up` is a gate half then
+/// an up half (`ffn` each), and row `i` of `out` (`ffn`) becomes
+/// `silu(gate) ⊙ up`. A prompt's rows are split across the pool. The gate
+/// half of `gate_up` is left overwritten with its SiLU.
+///
+/// # Panics
+/// If `gate_up` is not `2 · ffn` per row of `out`.
+pub fn swiglu_rows(gate_up: &mut [f32], ffn: usize, out: &mut [f32]) {
+    let _t = crate::profile::timer(crate::profile::Op::Elementwise);
+    assert!(
+        ffn > 0 && out.len().is_multiple_of(ffn) && gate_up.len() == 2 * out.len(),
+        "swiglu_rows: gate_up {} and out {} for ffn {ffn}",
+        gate_up.len(),
+        out.len()
+    );
+    let l = level();
+    let one_row = |gu: &mut [f32], a: &mut [f32]| {
+        let (g, u) = gu.split_at_mut(ffn);
+        simd_at!(l, avx2_neon: silu_inplace(g));
+        simd_at!(l, avx2_neon: mul_inplace(g, u));
+        a.copy_from_slice(g);
+    };
+    let rows = out.len() / ffn;
+    if !go_parallel(rows * ffn * 16) || rows < 2 {
+        for (gu, a) in gate_up
+            .chunks_exact_mut(2 * ffn)
+            .zip(out.chunks_exact_mut(ffn))
+        {
+            one_row(gu, a);
+        }
+        return;
+    }
+    // Each task takes a run of rows of both buffers, zipped into one slice
+    // of pairs so the chunks stay disjoint.
+    let mut pairs: Vec<(&mut [f32], &mut [f32])> = gate_up
+        .chunks_exact_mut(2 * ffn)
+        .zip(out.chunks_exact_mut(ffn))
+        .collect();
+    let per = rows.div_ceil(threads::num_threads() * 2);
+    threads::for_each_chunk_mut(&mut pairs, per, |_, run| {
+        for (gu, a) in run.iter_mut() {
+            one_row(gu, a);
+        }
+    });
+}
+
 /// GELU (tanh form, as GPT-2) in place.
 pub fn gelu_tanh_inplace(x: &mut [f32]) {
     let _t = crate::profile::timer(crate::profile::Op::Elementwise);
@@ -272,12 +319,16 @@ pub(crate) fn matvec_f16_serial(w: &[half::f16], cols: usize, x: &[f32], out: &m
     simd!(x86: matvec_f16(w, out.len(), cols, x, out))
 }
 
+/// Tiles for [`matmul_bt_tiles`] are best a multiple of this many rows (the
+/// micro-kernel's group of weight rows).
+pub(crate) const TILE_ROWS: usize = tile_gemm::NR;
+
 /// `c = a · wᵀ` where `w` (`n × k`) is never whole in memory as f32: the
 /// pool's tasks each take a tile of `tile` rows of `w`, have `fill(rows,
 /// buf)` write them as f32 (`rows.len() × k`, row-major) into a per-thread
-/// buffer, and multiply `a` (`m × k`) by that tile into their columns of
-/// `c` (`m × n`). A quantized weight is widened one small tile at a time,
-/// while it is hot in cache.
+/// buffer, and multiply `a` (`m × k`, packed once for all the tiles) by
+/// that tile into their columns of `c` (`m × n`). A quantized weight is
+/// widened one small tile at a time, while it is hot in cache.
 ///
 /// # Panics
 /// If the slice lengths do not match `m`, `k`, `n`.
@@ -296,39 +347,45 @@ pub(crate) fn matmul_bt_tiles(
     );
     thread_local! {
         static TILE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        static PANELS: std::cell::RefCell<tile_gemm::Panels> =
+            std::cell::RefCell::new(tile_gemm::Panels::default());
     }
-    let sa = Strided {
-        data: a,
-        row_stride: k,
-        col_stride: 1,
-    };
-    let c_addr = c.as_mut_ptr().expose_provenance();
-    let run = |j0: usize| {
-        let cols = j0..(j0 + tile).min(n);
-        TILE.with_borrow_mut(|buf| {
-            buf.resize(cols.len() * k, 0.0);
-            fill(cols.clone(), buf);
-            // The tile transposed: element (p, j) of wᵀ is buf[j·k + p].
-            let sb = Strided {
-                data: buf,
-                row_stride: 1,
-                col_stride: k,
-            };
-            let c = std::ptr::with_exposed_provenance_mut::<f32>(c_addr);
-            // SAFETY: `c` (m·n elements, row stride n) is borrowed mutably
-            // for this whole call, which waits for every task; the tasks'
-            // column ranges are disjoint and inside 0..n, so each element
-            // is written by one task only. `a` is m × k with row stride k
-            // and the tile is cols.len() × k, as `fits` needs.
-            unsafe { sgemm_block(sa, sb, 0..m, 0..cols.len(), k, c.add(cols.start), n) };
-        });
-    };
-    let starts: Vec<usize> = (0..n).step_by(tile).collect();
-    if go_parallel(m.saturating_mul(n).saturating_mul(k)) && starts.len() > 1 {
-        threads::for_each_task(starts.len(), |i| run(starts[i]));
-    } else {
-        starts.into_iter().for_each(run);
-    }
+    PANELS.with_borrow_mut(|panels| {
+        panels.pack(a, m, k);
+        let panels = &*panels;
+        let c_addr = c.as_mut_ptr().expose_provenance();
+        let run = |j0: usize| {
+            let cols = j0..(j0 + tile).min(n);
+            TILE.with_borrow_mut(|buf| {
+                buf.resize(cols.len() * k, 0.0);
+                fill(cols.clone(), buf);
+                let c = std::ptr::with_exposed_provenance_mut::<f32>(c_addr);
+                tile_gemm::tile_times_panels(buf, k, panels, |i, j, v| {
+                    // SAFETY: `c` (m·n elements) is borrowed mutably for this
+                    // whole call, which waits for every task; i < m and
+                    // j + v.len() <= cols.len(), and the tasks' column
+                    // ranges are disjoint, so each element is written by
+                    // one task only.
+                    unsafe {
+                        let dst = c.add(i * n + cols.start + j);
+                        if let Ok(full) = <&[f32; tile_gemm::NR]>::try_from(v) {
+                            // A whole group: a fixed-size copy (vector moves,
+                            // not a call to memcpy).
+                            dst.cast::<[f32; tile_gemm::NR]>().write_unaligned(*full);
+                        } else {
+                            std::ptr::copy_nonoverlapping(v.as_ptr(), dst, v.len());
+                        }
+                    }
+                });
+            });
+        };
+        let starts: Vec<usize> = (0..n).step_by(tile).collect();
+        if go_parallel(m.saturating_mul(n).saturating_mul(k)) && starts.len() > 1 {
+            threads::for_each_task(starts.len(), |i| run(starts[i]));
+        } else {
+            starts.into_iter().for_each(run);
+        }
+    });
 }
 
 // ANCHOR: par_rows

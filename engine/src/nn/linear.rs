@@ -9,8 +9,8 @@ use crate::quant::act::Q8Acts;
 use crate::tensor::Tensor;
 use crate::threads;
 
-/// From this many rows of one sequence on, a product runs as an f32 sgemm
-/// on weight tiles widened in cache; below it, every weight row is read
+/// From this many rows of one sequence on, a product runs as an f32
+/// matrix product on weight tiles widened in cache; below it, every weight row is read
 /// once per block and dotted with each activation row (integer dot
 /// products for a quantized weight).
 pub const SGEMM_MIN_TOKENS: usize = 8;
@@ -61,7 +61,7 @@ pub fn linear(x: &[f32], t: usize, parts: &[&Tensor], out: &mut [f32]) -> Result
 // ANCHOR: linear
 /// [`linear`] for a batch of sequences whose rows are stacked in `x`:
 /// sequence `j` has `lens[j]` rows. Each sequence's rows get the kernel
-/// its own length calls for (an sgemm on widened weight tiles from
+/// its own length calls for (an f32 matrix product on widened weight tiles from
 /// [`SGEMM_MIN_TOKENS`] rows on, integer dot products below), so a row's
 /// result does not depend on what else is in the batch: a request decodes
 /// the same tokens alone or beside others.
@@ -164,14 +164,18 @@ enum Kernel {
     Rows,
     /// A short prompt: one dot product per weight row and token.
     Dots,
-    /// A prompt of `SGEMM_MIN_TOKENS` rows or more: sgemm on widened tiles.
+    /// A prompt of `SGEMM_MIN_TOKENS` rows or more: an f32 matrix product
+    /// on widened tiles.
     Tiles,
 }
 
-/// Every row of `x` times the weights as one f32 sgemm on weight tiles
-/// widened in cache.
+/// Every row of `x` times the weights as one f32 matrix product on weight
+/// tiles widened in cache (`x` packed once, each tile once).
 fn by_tiles(mats: &[Matrix<'_>], x: &[f32], t: usize, cols: usize, rows: usize, out: &mut [f32]) {
-    let tile = rows.div_ceil(threads::num_threads() * 4).clamp(16, 128);
+    let tile = rows
+        .div_ceil(threads::num_threads() * 4)
+        .next_multiple_of(kernels::TILE_ROWS)
+        .min(128);
     kernels::matmul_bt_tiles(x, (t, cols, rows), tile, out, |r, buf| {
         segments(mats, r.start, r.len(), |m, r0, n, at| {
             m.rows_f32(r0, &mut buf[at * cols..(at + n) * cols]);
