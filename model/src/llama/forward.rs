@@ -172,15 +172,7 @@ impl Llama {
         let gate_up = fit(&mut s.gate_up, t * 2 * ffn);
         nn::linear_batch(xn, lens, &[&l.w_gate, &l.w_up], gate_up)?;
         let act = fit(&mut s.act, t * ffn);
-        for (gu, a) in gate_up
-            .chunks_exact_mut(2 * ffn)
-            .zip(act.chunks_exact_mut(ffn))
-        {
-            let (g, u) = gu.split_at_mut(ffn);
-            kernels::silu_inplace(g);
-            kernels::mul_inplace(g, u);
-            a.copy_from_slice(g);
-        }
+        kernels::swiglu_rows(gate_up, ffn, act);
         nn::linear_batch(act, lens, &[&l.w_down], proj)?;
         kernels::add_inplace(&mut s.x, proj);
         Ok(())
