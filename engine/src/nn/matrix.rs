@@ -1,5 +1,6 @@
 //! A 2-D weight tensor seen as rows of one dtype, for the layer kernels.
 
+use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 
 use crate::dtype::DType;
@@ -63,14 +64,9 @@ impl<'a> Matrix<'a> {
         let (a, b) = (r0 * c, r0 * c + out.len());
         match self.data {
             Rows::F32(v) => out.copy_from_slice(&v[a..b]),
-            Rows::F16(v) => out
-                .iter_mut()
-                .zip(&v[a..b])
-                .for_each(|(o, x)| *o = x.to_f32()),
-            Rows::BF16(v) => out
-                .iter_mut()
-                .zip(&v[a..b])
-                .for_each(|(o, x)| *o = x.to_f32()),
+            // Eight at a time with F16C where the CPU has it.
+            Rows::F16(v) => v[a..b].convert_to_f32_slice(out),
+            Rows::BF16(v) => v[a..b].convert_to_f32_slice(out),
             Rows::Quant(dt, bytes) => {
                 let rb = dt.bytes_for(c).unwrap_or(0);
                 let rows = out.len() / c;
