@@ -81,4 +81,21 @@ impl ArchError {
             source: Box::new(e),
         }
     }
+
+    /// Check that a GGUF file's `general.architecture` is `want`.
+    ///
+    /// # Errors
+    /// [`ArchError::Load`] when the key is missing or not a string,
+    /// [`ArchError::Config`] naming both architectures otherwise.
+    pub fn check_gguf_architecture(g: &crate::gguf::GgufFile, want: &str) -> Result<(), Self> {
+        let arch = g
+            .get_str("general.architecture")
+            .map_err(|e| ArchError::load("metadata", e))?;
+        if arch != want {
+            return Err(ArchError::Config(format!(
+                "general.architecture is {arch:?}, expected {want:?}"
+            )));
+        }
+        Ok(())
+    }
 }

@@ -16,14 +16,7 @@ impl Gpt2Params {
     /// or dimensions this forward pass does not implement (an MLP width
     /// other than 4 × `n_embd`, grouped K/V heads).
     pub fn from_gguf(g: &GgufFile) -> Result<Self, ArchError> {
-        let arch = g
-            .get_str("general.architecture")
-            .map_err(|e| ArchError::load("metadata", e))?;
-        if arch != "gpt2" {
-            return Err(ArchError::Config(format!(
-                "general.architecture is {arch:?}, expected \"gpt2\""
-            )));
-        }
+        ArchError::check_gguf_architecture(g, "gpt2")?;
         let u = |k: &str| g.get_usize(k).map_err(|e| ArchError::load("metadata", e));
         let n_embd = u("gpt2.embedding_length")?;
         let n_head = u("gpt2.attention.head_count")?;

@@ -103,14 +103,7 @@ impl LlamaConfig {
     /// [`ArchError::Load`] when a key is missing or has the wrong type,
     /// [`ArchError::Config`] for another architecture or bad dimensions.
     pub fn from_gguf(g: &GgufFile) -> Result<Self, ArchError> {
-        let arch = g
-            .get_str("general.architecture")
-            .map_err(|e| ArchError::load("metadata", e))?;
-        if arch != "llama" {
-            return Err(ArchError::Config(format!(
-                "general.architecture is {arch:?}, expected \"llama\""
-            )));
-        }
+        ArchError::check_gguf_architecture(g, "llama")?;
         let u = |k: &str| g.get_usize(k).map_err(|e| ArchError::load("metadata", e));
         let f = |k: &str| g.get_f32(k).map_err(|e| ArchError::load("metadata", e));
         let d_model = u("llama.embedding_length")?;
