@@ -35,6 +35,7 @@ pub mod q4_k;
 pub mod q5_0;
 pub mod q6_k;
 pub mod q8_0;
+pub mod x8;
 
 use crate::dtype::DType;
 use crate::error::{EngineError, Result};

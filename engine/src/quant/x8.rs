@@ -1,0 +1,272 @@
+//! Q4_0 and Q4_1 rows regrouped eight at a time, the layout the integer
+//! kernels read fastest.
+//!
+//! In a GGUF file every row is its own run of blocks, so a kernel that
+//! multiplies one row by an activation block gets 32 products spread over
+//! the lanes of a register and must add them across the register
+//! (`hadd`) before it can scale them: costly shuffles for every block.
+//! Regrouped, the `b`-th blocks of eight consecutive rows lie together:
+//!
+//! | bytes | Q4_0 | Q4_1 |
+//! |---|---|---|
+//! | scales | `d` of rows 0–7 (8 × f16) | `d` of rows 0–7, then `m` of rows 0–7 |
+//! | codes | 4 chunks of 32 bytes | the same |
+//!
+//! Chunk `k` holds code bytes `4k..4k + 4` of row 0, then of row 1, …, row
+//! 7: low nibbles are elements `4k..4k + 4` of the block, high nibbles
+//! elements `16 + 4k..16 + 4k + 4`. One 32-byte load then puts four
+//! elements of each of the eight rows in its own 32-bit lane; multiplied by
+//! those four activation codes broadcast to every lane, each lane sums one
+//! row's products, and after the eight chunk halves the eight lanes are the
+//! eight rows' integer sums, ready to be scaled, with no adding across
+//! lanes. A group of a block is exactly as long as the eight rows' blocks
+//! were, so the regrouped matrix has the file's size; it is made once at
+//! load ([`pack`]) and every row can be put back ([`unpack_row`]).
+//!
+//! Each product is computed the same way whatever the number of tokens,
+//! and in the order of ggml's own AVX2 dot product for one row (eight
+//! partial sums per block, scaled and accumulated apart, added up at the
+//! end; see [`matmul_scalar`]), so the plain twin and the AVX2 body give
+//! the same bits, and follow the operations of llama.cpp's row-by-row
+//! AVX2 kernel (`ggml_vec_dot_q4_1_q8_1`, as read in its source).
+
+use super::QK;
+use super::act::Q8Row;
+use crate::dtype::DType;
+use crate::kernels::dispatch::{Level, level};
+
+#[cfg(target_arch = "x86_64")]
+#[path = "x8_avx2.rs"]
+mod avx2;
+
+/// Rows per group.
+pub const ROWS: usize = 8;
+
+/// True for the formats that have a regrouped layout.
+pub fn supports(dtype: DType) -> bool {
+    matches!(dtype, DType::Q4_0 | DType::Q4_1)
+}
+
+/// Bytes of scales (and minimums) at the head of a group's block.
+fn head(dtype: DType) -> usize {
+    if dtype == DType::Q4_1 { 32 } else { 16 }
+}
+
+/// Bytes of one row's block in the file's layout, and where its codes
+/// start.
+fn block(dtype: DType) -> (usize, usize) {
+    if dtype == DType::Q4_1 {
+        (20, 4)
+    } else {
+        (18, 2)
+    }
+}
+
+// ANCHOR: pack
+/// Regroup `rows` rows of `cols` values of `dtype`, stored as in the file,
+/// eight at a time. `None` if the format has no regrouped layout, `rows`
+/// is not a multiple of 8, or the lengths disagree.
+pub fn pack(dtype: DType, bytes: &[u8], rows: usize, cols: usize) -> Option<Vec<u8>> {
+    let rb = dtype.bytes_for(cols)?;
+    if !supports(dtype)
+        || !rows.is_multiple_of(ROWS)
+        || !cols.is_multiple_of(QK)
+        || rows.checked_mul(rb) != Some(bytes.len())
+    {
+        return None;
+    }
+    let (bs, codes_at) = block(dtype);
+    let (nb, h) = (cols / QK, head(dtype));
+    let mut out = vec![0u8; bytes.len()];
+    for (g, group) in out.chunks_exact_mut(ROWS * rb).enumerate() {
+        for (b, dst) in group.chunks_exact_mut(ROWS * bs).enumerate() {
+            for j in 0..ROWS {
+                let src = &bytes[(g * ROWS + j) * rb + b * bs..][..bs];
+                dst[2 * j..2 * j + 2].copy_from_slice(&src[..2]);
+                if dtype == DType::Q4_1 {
+                    dst[16 + 2 * j..16 + 2 * j + 2].copy_from_slice(&src[2..4]);
+                }
+                for k in 0..4 {
+                    let at = h + 32 * k + 4 * j;
+                    dst[at..at + 4].copy_from_slice(&src[codes_at + 4 * k..codes_at + 4 * k + 4]);
+                }
+            }
+        }
+        debug_assert!(nb * ROWS * bs == group.len());
+    }
+    Some(out)
+}
+// ANCHOR_END: pack
+
+/// Row `r` of a regrouped matrix (`cols` values per row) put back in the
+/// file's layout into `row` (`dtype.bytes_for(cols)` bytes).
+///
+/// # Panics
+/// If `r` is past the matrix or `row` has the wrong length.
+pub fn unpack_row(dtype: DType, packed: &[u8], cols: usize, r: usize, row: &mut [u8]) {
+    let (bs, codes_at) = block(dtype);
+    let (rb, h) = (row.len(), head(dtype));
+    assert_eq!(
+        Some(rb),
+        dtype.bytes_for(cols),
+        "x8::unpack_row: row length"
+    );
+    let (g, j) = (r / ROWS, r % ROWS);
+    let group = &packed[g * ROWS * rb..(g + 1) * ROWS * rb];
+    for (src, dst) in group.chunks_exact(ROWS * bs).zip(row.chunks_exact_mut(bs)) {
+        dst[..2].copy_from_slice(&src[2 * j..2 * j + 2]);
+        if dtype == DType::Q4_1 {
+            dst[2..4].copy_from_slice(&src[16 + 2 * j..16 + 2 * j + 2]);
+        }
+        for k in 0..4 {
+            let at = h + 32 * k + 4 * j;
+            dst[codes_at + 4 * k..codes_at + 4 * k + 4].copy_from_slice(&src[at..at + 4]);
+        }
+    }
+}
+
+// ANCHOR: matmul_scalar
+/// Plain twin of [`matmul`], with ggml's arithmetic for one row and token:
+/// eight partial sums `p_l` per block (the products of elements `4l..4l +
+/// 4`, `l < 4`, and `16 + 4(l − 4)..`, `l ≥ 4`; for Q4_0 with codes minus
+/// 8), each accumulated as `acc_l = (d·d_a)·p_l + acc_l` over the blocks,
+/// Q4_1's `mins = m·s_a + mins` apart, then
+/// `((acc₀ + acc₄) + (acc₂ + acc₆)) + ((acc₁ + acc₅) + (acc₃ + acc₇)) + mins`.
+pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    let (bs, _) = block(dtype);
+    let h = head(dtype);
+    let t = a.len();
+    let nb = a.first().map_or(0, |a| a.d.len());
+    let q4_1 = dtype == DType::Q4_1;
+    for (g, group) in packed.chunks_exact((ROWS * bs * nb).max(1)).enumerate() {
+        for (i, ai) in a.iter().enumerate() {
+            for j in 0..ROWS {
+                let (mut acc, mut mins) = ([0f32; 8], 0f32);
+                for (b, gb) in group.chunks_exact(ROWS * bs).enumerate() {
+                    let q = &ai.qs[b * QK..(b + 1) * QK];
+                    let dd = super::f16_at(gb, 2 * j) * ai.d[b];
+                    for (l, acc) in acc.iter_mut().enumerate() {
+                        let (k, high) = (l % 4, l >= 4);
+                        let mut p = 0i32;
+                        for e in 0..4 {
+                            let (lo, hi) = super::nibbles(gb[h + 32 * k + 4 * j + e]);
+                            let code = i32::from(if high { hi } else { lo });
+                            let code = if q4_1 { code } else { code - 8 };
+                            p += code * i32::from(q[4 * l + e]);
+                        }
+                        *acc = dd.mul_add(p as f32, *acc);
+                    }
+                    if q4_1 {
+                        mins = super::f16_at(gb, 16 + 2 * j).mul_add(ai.s[b], mins);
+                    }
+                }
+                let sum = ((acc[0] + acc[4]) + (acc[2] + acc[6]))
+                    + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+                out[(g * ROWS + j) * t + i] = sum + mins;
+            }
+        }
+    }
+}
+// ANCHOR_END: matmul_scalar
+
+/// `out[r · t + i] = row r · a[i]` for the `out.len() / t` rows of a
+/// regrouped matrix (a whole number of groups) and `t = a.len()`
+/// activation rows, with the best kernel for this CPU. A token's products
+/// do not depend on the other tokens.
+///
+/// # Panics
+/// If `dtype` has no regrouped layout or the lengths disagree.
+pub fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    let t = a.len();
+    let cols = a.first().map_or(0, |a| a.qs.len());
+    let rows = out.len().checked_div(t).unwrap_or(0);
+    assert!(
+        supports(dtype)
+            && t > 0
+            && out.len() == rows * t
+            && rows.is_multiple_of(ROWS)
+            && a.iter()
+                .all(|x| x.qs.len() == cols && x.d.len() == cols / QK)
+            && dtype.bytes_for(cols).and_then(|rb| rb.checked_mul(rows)) == Some(packed.len()),
+        "x8::matmul: {} bytes of {dtype} for {rows} rows of {cols} activations x {t}",
+        packed.len(),
+    );
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
+        // FMA and F16C; the lengths were checked above.
+        Level::Avx2 | Level::Avx512 => unsafe { avx2::matmul(dtype, packed, a, out) },
+        _ => matmul_scalar(dtype, packed, a, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::act::Q8Acts;
+    use crate::quant::{dot, quantize};
+    use proptest::prelude::*;
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Regrouping keeps every byte: each row comes back as it was, and
+        /// the products equal the file layout's own dot products up to
+        /// float rounding, for every token count (the same bits alone or in a
+        /// batch), on both kernels.
+        #[test]
+        fn regrouped_rows_round_trip_and_multiply_like_the_file(
+            groups in 1usize..4, nb in 1usize..6, t in 1usize..7, seed in any::<u64>(),
+            q4_1 in any::<bool>(),
+        ) {
+            let dtype = if q4_1 { DType::Q4_1 } else { DType::Q4_0 };
+            let (rows, cols) = (groups * ROWS, nb * QK);
+            let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
+            let packed = pack(dtype, &w, rows, cols).unwrap();
+            let rb = w.len() / rows;
+            let mut row = vec![0u8; rb];
+            for r in 0..rows {
+                unpack_row(dtype, &packed, cols, r, &mut row);
+                prop_assert_eq!(&row[..], &w[r * rb..(r + 1) * rb]);
+            }
+            let mut acts = Q8Acts::default();
+            acts.quantize(&random(t * cols, seed ^ 7), cols);
+            let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
+            let (mut fast, mut plain) = (vec![0f32; rows * t], vec![0f32; rows * t]);
+            matmul(dtype, &packed, &a, &mut fast);
+            matmul_scalar(dtype, &packed, &a, &mut plain);
+            prop_assert_eq!(&fast, &plain);
+            for (i, ai) in a.iter().enumerate() {
+                let mut alone = vec![0f32; rows];
+                matmul(dtype, &packed, &[*ai], &mut alone);
+                for r in 0..rows {
+                    prop_assert_eq!(alone[r].to_bits(), fast[r * t + i].to_bits());
+                    let want = dot::dot_scalar(dtype, &w[r * rb..(r + 1) * rb], *ai);
+                    let tol = 1e-5 * (1.0 + want.abs()) * nb as f32;
+                    prop_assert!((fast[r * t + i] - want).abs() <= tol, "{} vs {want}", fast[r * t + i]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn formats_and_shapes_without_a_regrouped_layout_are_refused() {
+        let w = quantize(DType::Q8_0, &random(8 * 32, 1)).unwrap();
+        assert!(pack(DType::Q8_0, &w, 8, 32).is_none());
+        let w = quantize(DType::Q4_1, &random(4 * 32, 1)).unwrap();
+        assert!(pack(DType::Q4_1, &w, 4, 32).is_none());
+        assert!(pack(DType::Q4_1, &w[..40], 8, 32).is_none());
+    }
+}

@@ -1,0 +1,98 @@
+//! AVX2 body of the regrouped Q4_0/Q4_1 product (the plain twin and the
+//! layout are in `x8.rs`). Per group of eight rows, token and block: four
+//! 32-byte loads hold every code, `and`/shift split them into low and high
+//! nibbles, and each of the eight halves meets four of the token's codes
+//! broadcast to every lane (`maddubs` + `madd`): lane `j` is row `j`'s sum
+//! over those four elements, the partial sum ggml's kernel keeps in its
+//! lane `l`. Eight accumulators take those partial sums times `d·d_a`, a
+//! ninth Q4_1's `m·s_a`, and they are added up in ggml's order at the end.
+
+use std::arch::x86_64::*;
+
+use super::{QK, ROWS, block, head};
+use crate::dtype::DType;
+use crate::quant::act::Q8Row;
+
+// ANCHOR: matmul_avx2
+/// See [`super::matmul`].
+///
+/// # Safety
+/// AVX2, FMA and F16C; the lengths as `super::matmul` checks them.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    let t = a.len();
+    let nb = a[0].d.len();
+    let bs = ROWS * block(dtype).0;
+    let (h, q4_1) = (head(dtype), dtype == DType::Q4_1);
+    let groups = out.len() / (t * ROWS);
+    // SAFETY (whole body): group g's bytes are g·nb·bs .. (g + 1)·nb·bs
+    // of `packed`, every activation read is inside block b < nb of its
+    // row, every store inside `out`; prefetches never fault.
+    unsafe {
+        let m4 = _mm256_set1_epi8(0x0f);
+        let eight = _mm256_set1_epi8(8);
+        let ones = _mm256_set1_epi16(1);
+        for g in 0..groups {
+            let base = packed.as_ptr().add(g * nb * bs);
+            for (i, ai) in a.iter().enumerate() {
+                let mut acc = [_mm256_setzero_ps(); 8];
+                let mut mins = _mm256_setzero_ps();
+                for b in 0..nb {
+                    let p = base.add(b * bs);
+                    if i == 0 {
+                        // The same block of the next group, a few lines ahead.
+                        let ahead = p.wrapping_add(nb * bs);
+                        for line in [0, 64, 128] {
+                            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
+                        }
+                    }
+                    let d = _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
+                    let dd = _mm256_mul_ps(d, _mm256_set1_ps(*ai.d.get_unchecked(b)));
+                    let q = ai.qs.as_ptr().add(b * QK) as *const i32;
+                    // Row j's sum over elements 4l..4l + 4 of this block, in
+                    // lane j, for the eight codes `c` (one nibble half).
+                    let part = |c: __m256i, l: usize| {
+                        let four = _mm256_set1_epi32(q.add(l).read_unaligned());
+                        let pairs = if q4_1 {
+                            _mm256_maddubs_epi16(c, four)
+                        } else {
+                            // Q4_0: codes minus 8, multiplied by sign as
+                            // ggml does (|c − 8| times q carrying the sign).
+                            let c = _mm256_sub_epi8(c, eight);
+                            _mm256_maddubs_epi16(_mm256_sign_epi8(c, c), _mm256_sign_epi8(four, c))
+                        };
+                        _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones))
+                    };
+                    for k in 0..4 {
+                        let c = _mm256_loadu_si256(p.add(h + 32 * k) as *const __m256i);
+                        let lo = _mm256_and_si256(c, m4);
+                        let hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), m4);
+                        acc[k] = _mm256_fmadd_ps(dd, part(lo, k), acc[k]);
+                        acc[4 + k] = _mm256_fmadd_ps(dd, part(hi, 4 + k), acc[4 + k]);
+                    }
+                    if q4_1 {
+                        let m = _mm256_cvtph_ps(_mm_loadu_si128(p.add(16) as *const __m128i));
+                        mins = _mm256_fmadd_ps(m, _mm256_set1_ps(*ai.s.get_unchecked(b)), mins);
+                    }
+                }
+                // ggml's horizontal sum of its eight lanes, here per row.
+                let sum = _mm256_add_ps(
+                    _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6])),
+                    _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7])),
+                );
+                let v = _mm256_add_ps(sum, mins);
+                let r0 = g * ROWS;
+                if t == 1 {
+                    _mm256_storeu_ps(out.as_mut_ptr().add(r0), v);
+                } else {
+                    let mut lanes = [0f32; ROWS];
+                    _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+                    for (j, x) in lanes.into_iter().enumerate() {
+                        *out.get_unchecked_mut((r0 + j) * t + i) = x;
+                    }
+                }
+            }
+        }
+    }
+}
+// ANCHOR_END: matmul_avx2
