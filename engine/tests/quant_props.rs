@@ -214,9 +214,12 @@ proptest! {
         let cols = blocks * 256;
         let val = |i: usize| ((((i as u64) * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0;
         let x: Vec<f32> = (0..t * cols).map(|i| val(i + 17)).collect();
-        for dt in [DType::F32, DType::F16, DType::BF16].into_iter().chain(QUANT) {
+        let kinds = [DType::F32, DType::F16, DType::BF16].into_iter().chain(QUANT).map(|d| (d, false));
+        for (dt, regroup) in kinds.chain([(DType::Q4_0, true), (DType::Q4_1, true)]) {
             let a = Tensor::from_vec((0..rows_a * cols).map(val).collect(), &[rows_a, cols]).unwrap().to_dtype(dt).unwrap();
             let b = Tensor::from_vec((0..rows_b * cols).map(|i| val(i + 5)).collect(), &[rows_b, cols]).unwrap().to_dtype(dt).unwrap();
+            // Regrouped where the rows come in eights, as a model's are.
+            let (a, b) = if regroup { (a.regrouped(), b.regrouped()) } else { (a, b) };
             let rows = rows_a + rows_b;
             let mut out = vec![0f32; t * rows];
             nn::linear(&x, t, &[&a, &b], &mut out).unwrap();
@@ -230,7 +233,7 @@ proptest! {
                     let tol = if dt.is_quantized() && t < nn::SGEMM_MIN_TOKENS { 0.01 } else { 1e-4 };
                     let got = out[i * rows + r];
                     prop_assert!((got - exact).abs() <= tol * mag.max(1.0),
-                        "{dt} t={t} row {r} token {i}: {got} vs {exact}");
+                        "{dt} (regrouped {regroup}) t={t} row {r} token {i}: {got} vs {exact}");
                 }
             }
         }
@@ -250,16 +253,18 @@ proptest! {
         let val = |i: usize| ((((i as u64) * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0;
         let t: usize = lens.iter().sum();
         let x: Vec<f32> = (0..t * cols).map(|i| val(i + 3)).collect();
-        for dt in [DType::F32, DType::F16, DType::Q8_0, DType::Q4_1, DType::Q4_K] {
+        let kinds = [DType::F32, DType::F16, DType::Q8_0, DType::Q4_1, DType::Q4_K].map(|d| (d, false));
+        for (dt, regroup) in kinds.into_iter().chain([(DType::Q4_1, true)]) {
             let a = Tensor::from_vec((0..rows_a * cols).map(val).collect(), &[rows_a, cols]).unwrap().to_dtype(dt).unwrap();
             let b = Tensor::from_vec((0..16 * cols).map(|i| val(i + 9)).collect(), &[16, cols]).unwrap().to_dtype(dt).unwrap();
+            let (a, b) = if regroup { (a.regrouped(), b.regrouped()) } else { (a, b) };
             let mut all = vec![0f32; t * rows];
             nn::linear_batch(&x, &lens, &[&a, &b], &mut all).unwrap();
             let mut at = 0;
             for &n in &lens {
                 let mut alone = vec![0f32; n * rows];
                 nn::linear(&x[at * cols..(at + n) * cols], n, &[&a, &b], &mut alone).unwrap();
-                prop_assert_eq!(&all[at * rows..(at + n) * rows], &alone[..], "{} lens {:?}", dt, &lens);
+                prop_assert_eq!(&all[at * rows..(at + n) * rows], &alone[..], "{} {} lens {:?}", dt, regroup, &lens);
                 if n == 2 {
                     // Two decode steps side by side (two sequences of one
                     // row) equal each step alone.
@@ -268,7 +273,7 @@ proptest! {
                     for i in 0..2 {
                         let mut one = vec![0f32; rows];
                         nn::linear(&x[(at + i) * cols..(at + i + 1) * cols], 1, &[&a, &b], &mut one).unwrap();
-                        prop_assert_eq!(&two[i * rows..(i + 1) * rows], &one[..], "{} row {}", dt, i);
+                        prop_assert_eq!(&two[i * rows..(i + 1) * rows], &one[..], "{} {} row {}", dt, regroup, i);
                     }
                 }
                 at += n;
@@ -400,4 +405,35 @@ fn q4_1_uses_min_and_nibble_order() {
         assert_eq!(out[j], j as f32 - 2.0);
         assert_eq!(out[j + 16], (15 - j) as f32 - 2.0);
     }
+}
+
+/// A regrouped weight reads back as the original (values and, ungrouped,
+/// bytes), and a tensor it cannot regroup comes back unchanged.
+#[test]
+fn regrouped_tensors_read_back_as_the_original() {
+    let val = |i: usize| ((i * 37 % 101) as f32 / 50.0) - 1.0;
+    for dt in [DType::Q4_0, DType::Q4_1] {
+        let t = Tensor::from_vec((0..16 * 64).map(val).collect(), &[16, 64])
+            .unwrap()
+            .to_dtype(dt)
+            .unwrap();
+        let r = t.regrouped();
+        assert!(matches!(
+            r.storage(),
+            engine::tensor::Storage::Regrouped { .. }
+        ));
+        assert_eq!(r.to_vec_f32().unwrap(), t.to_vec_f32().unwrap());
+        assert_eq!(r.ungrouped().storage(), t.storage());
+        assert_eq!((r.dtype(), r.shape()), (dt, t.shape()));
+    }
+    let odd = Tensor::from_vec((0..12 * 32).map(val).collect(), &[12, 32])
+        .unwrap()
+        .to_dtype(DType::Q4_1)
+        .unwrap();
+    assert_eq!(odd.regrouped().storage(), odd.storage());
+    let q8 = Tensor::from_vec((0..8 * 32).map(val).collect(), &[8, 32])
+        .unwrap()
+        .to_dtype(DType::Q8_0)
+        .unwrap();
+    assert_eq!(q8.regrouped().storage(), q8.storage());
 }

@@ -12,8 +12,12 @@ use crate::threads;
 /// From this many rows of one sequence on, a product runs as an f32
 /// matrix product on weight tiles widened in cache; below it, every weight row is read
 /// once per block and dotted with each activation row (integer dot
-/// products for a quantized weight).
-pub const SGEMM_MIN_TOKENS: usize = 8;
+/// products for a quantized weight). llama.cpp runs a prompt of a
+/// 4-bit model through its integer dot products whatever its length; below
+/// 32 rows so does this engine (its regrouped kernel gives the same bits per
+/// row as llama.cpp's), so short prompts continue as llama.cpp's do, and
+/// from 32 rows on the tiles are faster.
+pub const SGEMM_MIN_TOKENS: usize = 32;
 
 thread_local! {
     /// Activations quantized by this thread's last `linear` call, kept for
@@ -162,7 +166,8 @@ enum Kernel {
     /// One row (a decode step): the four-row kernels, several sequences'
     /// rows sharing each unpacked weight block.
     Rows,
-    /// A short prompt: one dot product per weight row and token.
+    /// A short prompt: one dot product per weight row and token (a
+    /// regrouped matrix: its kernel, eight rows and every token at once).
     Dots,
     /// A prompt of `SGEMM_MIN_TOKENS` rows or more: an f32 matrix product
     /// on widened tiles.
@@ -213,7 +218,7 @@ fn by_rows(
                 m.matvec_rows(r0, x, &qx, 0, &mut o[at..at + len]);
                 return;
             }
-            if dots {
+            if dots && !m.is_regrouped() {
                 for j in 0..len {
                     for i in 0..t {
                         let xi = &x[i * cols..(i + 1) * cols];

@@ -6,8 +6,8 @@ use half::{bf16, f16};
 use crate::dtype::DType;
 use crate::error::{EngineError, Result};
 use crate::kernels;
-use crate::quant::act::Q8Acts;
-use crate::quant::{self, dot};
+use crate::quant::act::{Q8Acts, Q8Row};
+use crate::quant::{self, dot, x8};
 use crate::tensor::{Storage, Tensor};
 
 /// The rows of a contiguous matrix, by dtype.
@@ -17,6 +17,9 @@ pub(crate) enum Rows<'a> {
     F16(&'a [f16]),
     BF16(&'a [bf16]),
     Quant(DType, &'a [u8]),
+    /// Q4_0/Q4_1 rows regrouped eight at a time ([`quant::x8`]), starting
+    /// at a group.
+    Regrouped(DType, &'a [u8]),
 }
 
 /// A `rows × cols` row-major weight.
@@ -49,13 +52,31 @@ impl<'a> Matrix<'a> {
                 let start = o / dtype.block_len() * unit;
                 Rows::Quant(*dtype, &bytes[start..start + n / dtype.block_len() * unit])
             }
+            Storage::Regrouped { dtype, bytes, .. } => {
+                let group = x8::ROWS * cols;
+                if !o.is_multiple_of(group) || !rows.is_multiple_of(x8::ROWS) {
+                    return Err(EngineError::BadShape {
+                        op,
+                        shape: shape.to_vec(),
+                        reason: "a view of regrouped rows must cover whole groups of 8 rows".into(),
+                    });
+                }
+                let unit = dtype.unit_bytes();
+                let start = o / dtype.block_len() * unit;
+                Rows::Regrouped(*dtype, &bytes[start..start + n / dtype.block_len() * unit])
+            }
         };
         Ok(Matrix { rows, cols, data })
     }
 
+    /// True if the rows are regrouped eight at a time ([`quant::x8`]).
+    pub fn is_regrouped(&self) -> bool {
+        matches!(self.data, Rows::Regrouped(..))
+    }
+
     /// True if the rows are block-quantized.
     pub fn is_quantized(&self) -> bool {
-        matches!(self.data, Rows::Quant(..))
+        matches!(self.data, Rows::Quant(..) | Rows::Regrouped(..))
     }
 
     /// Rows `r0..r0 + out.len() / cols` widened to f32 into `out`.
@@ -72,7 +93,40 @@ impl<'a> Matrix<'a> {
                 let rows = out.len() / c;
                 quant::dequantize_unchecked(dt, &bytes[r0 * rb..(r0 + rows) * rb], out);
             }
+            Rows::Regrouped(dt, bytes) => {
+                let mut row = vec![0u8; dt.bytes_for(c).unwrap_or(0)];
+                for (i, o) in out.chunks_exact_mut(c).enumerate() {
+                    x8::unpack_row(dt, bytes, c, r0 + i, &mut row);
+                    quant::dequantize_unchecked(dt, &row, o);
+                }
+            }
         }
+    }
+
+    /// `out[j · t + i] = row(r0 + j) · acts[i]` for a regrouped matrix, by
+    /// whole groups (when `r0..r0 + out.len() / t` does not cover whole
+    /// groups, the groups around it are multiplied and the rows asked for
+    /// kept, so every product is computed the same way).
+    fn regrouped_rows(
+        &self,
+        dt: DType,
+        bytes: &[u8],
+        r0: usize,
+        acts: &[Q8Row<'_>],
+        out: &mut [f32],
+    ) {
+        let (c, t) = (self.cols, acts.len());
+        let n = out.len() / t;
+        let rb = dt.bytes_for(c).unwrap_or(0);
+        if r0.is_multiple_of(x8::ROWS) && n.is_multiple_of(x8::ROWS) {
+            x8::matmul(dt, &bytes[r0 * rb..(r0 + n) * rb], acts, out);
+            return;
+        }
+        let g0 = r0 / x8::ROWS * x8::ROWS;
+        let g1 = (r0 + n).next_multiple_of(x8::ROWS);
+        let mut all = vec![0f32; (g1 - g0) * t];
+        x8::matmul(dt, &bytes[g0 * rb..g1 * rb], acts, &mut all);
+        out.copy_from_slice(&all[(r0 - g0) * t..(r0 - g0 + n) * t]);
     }
 
     /// `out[i] = row(r0 + i) · x` for one activation row `x` (and, for a
@@ -96,6 +150,7 @@ impl<'a> Matrix<'a> {
                 let rb = dt.bytes_for(c).unwrap_or(0);
                 dot::matvec(dt, &bytes[rows.start * rb..rows.end * rb], qx.row(tok), out);
             }
+            Rows::Regrouped(dt, bytes) => self.regrouped_rows(dt, bytes, r0, &[qx.row(tok)], out),
         }
     }
 
@@ -109,6 +164,11 @@ impl<'a> Matrix<'a> {
             let rb = dt.bytes_for(c).unwrap_or(0);
             let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
             dot::matmul(dt, &bytes[r0 * rb..(r0 + n) * rb], &acts, out);
+            return;
+        }
+        if let Rows::Regrouped(dt, bytes) = self.data {
+            let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
+            self.regrouped_rows(dt, bytes, r0, &acts, out);
             return;
         }
         let mut tmp = vec![0f32; n];

@@ -35,7 +35,7 @@ fn gather_f32(
             Storage::F32(v) => out.extend(idx.map(|i| v[i])),
             Storage::F16(v) => out.extend(idx.map(|i| v[i].to_f32())),
             Storage::BF16(v) => out.extend(idx.map(|i| v[i].to_f32())),
-            Storage::Quantized { .. } => {}
+            Storage::Quantized { .. } | Storage::Regrouped { .. } => {}
         }
     }
 }

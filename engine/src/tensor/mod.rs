@@ -117,6 +117,63 @@ impl Tensor {
         Tensor::new(Storage::Quantized { dtype, bytes }, shape, op)
     }
 
+    /// This weight in the layout its matrix products read fastest: a
+    /// contiguous Q4_0 or Q4_1 matrix whose rows come in whole groups of 8
+    /// is regrouped eight rows at a time ([`crate::quant::x8`], one copy,
+    /// no widening); any other tensor comes back as it is (sharing its
+    /// storage). Products with the result equal the original's up to
+    /// float rounding, and every other use of the tensor reads it as before.
+    /// The original's bytes are released ([`Bytes::release`]): a memory-mapped
+    /// file's pages leave memory until something reads them again.
+    pub fn regrouped(&self) -> Tensor {
+        let shape = self.shape();
+        if let (Storage::Quantized { dtype, bytes }, &[rows, cols], true) =
+            (&*self.storage, shape, self.is_contiguous())
+        {
+            let unit = dtype.unit_bytes();
+            let start = self.offset() / dtype.block_len() * unit;
+            let len = dtype.bytes_for(rows * cols).unwrap_or(0);
+            let packed = bytes
+                .get(start..start + len)
+                .and_then(|b| crate::quant::x8::pack(*dtype, b, rows, cols));
+            if let Some(packed) = packed {
+                let storage = Storage::Regrouped {
+                    dtype: *dtype,
+                    bytes: Bytes::from_vec(packed),
+                    cols,
+                };
+                if let Ok(t) = Tensor::new(storage, shape, "regrouped") {
+                    bytes.release();
+                    return t;
+                }
+            }
+        }
+        self.clone()
+    }
+
+    /// A regrouped tensor ([`Tensor::regrouped`]) put back in the file's
+    /// block layout (one copy); any other tensor as it is.
+    pub fn ungrouped(&self) -> Tensor {
+        if let Storage::Regrouped { dtype, bytes, cols } = &*self.storage {
+            let rb = dtype.bytes_for(*cols).unwrap_or(0);
+            let mut out = vec![0u8; bytes.len()];
+            for (r, row) in out.chunks_exact_mut(rb.max(1)).enumerate() {
+                crate::quant::x8::unpack_row(*dtype, bytes, *cols, r, row);
+            }
+            let storage = Storage::Quantized {
+                dtype: *dtype,
+                bytes: Bytes::from_vec(out),
+            };
+            // Same number of bytes, so the view (shape, strides, offset)
+            // fits the new storage as it fitted the old.
+            return Tensor {
+                storage: Arc::new(storage),
+                layout: self.layout.clone(),
+            };
+        }
+        self.clone()
+    }
+
     /// A tensor of zeros.
     ///
     /// # Errors
@@ -335,6 +392,18 @@ impl Tensor {
             let len = dtype.bytes_for(n).unwrap_or(0);
             let mut out = vec![0f32; n];
             crate::quant::dequantize(*dtype, &bytes[start..start + len], &mut out)?;
+            return Ok(out);
+        }
+        if let (Storage::Regrouped { dtype, bytes, cols }, true) =
+            (&*self.storage, self.is_contiguous())
+        {
+            let (cols, first) = (*cols, self.offset() / (*cols).max(1));
+            let mut row = vec![0u8; dtype.bytes_for(cols).unwrap_or(0)];
+            let mut out = vec![0f32; self.numel()];
+            for (i, o) in out.chunks_exact_mut(cols.max(1)).enumerate() {
+                crate::quant::x8::unpack_row(*dtype, bytes, cols, first + i, &mut row);
+                crate::quant::dequantize(*dtype, &row, o)?;
+            }
             return Ok(out);
         }
         Ok(self.iter()?.collect())

@@ -24,6 +24,17 @@ pub enum Storage {
         /// The blocks, back to back.
         bytes: Bytes,
     },
+    /// Q4_0 or Q4_1 rows of `cols` values regrouped eight at a time
+    /// ([`crate::quant::x8`]), the layout the integer kernels read
+    /// fastest; made once at load by [`Tensor::regrouped`](super::Tensor::regrouped).
+    Regrouped {
+        /// Which block format.
+        dtype: DType,
+        /// The regrouped blocks (as many bytes as the file's layout).
+        bytes: Bytes,
+        /// Values per row.
+        cols: usize,
+    },
 }
 // ANCHOR_END: storage
 
@@ -34,7 +45,7 @@ impl Storage {
             Storage::F32(_) => DType::F32,
             Storage::F16(_) => DType::F16,
             Storage::BF16(_) => DType::BF16,
-            Storage::Quantized { dtype, .. } => *dtype,
+            Storage::Quantized { dtype, .. } | Storage::Regrouped { dtype, .. } => *dtype,
         }
     }
 
@@ -45,7 +56,7 @@ impl Storage {
             Storage::F32(v) => v.get(i).copied(),
             Storage::F16(v) => v.get(i).map(|x| x.to_f32()),
             Storage::BF16(v) => v.get(i).map(|x| x.to_f32()),
-            Storage::Quantized { .. } => None,
+            Storage::Quantized { .. } | Storage::Regrouped { .. } => None,
         }
     }
 
@@ -55,7 +66,9 @@ impl Storage {
             Storage::F32(v) => v.len(),
             Storage::F16(v) => v.len(),
             Storage::BF16(v) => v.len(),
-            Storage::Quantized { dtype, bytes } => bytes.len() / dtype.unit_bytes(),
+            Storage::Quantized { dtype, bytes } | Storage::Regrouped { dtype, bytes, .. } => {
+                bytes.len() / dtype.unit_bytes()
+            }
         }
     }
 
@@ -70,7 +83,7 @@ impl Storage {
             Storage::F32(v) => Storage::F32(indices.map(|i| v[i]).collect()),
             Storage::F16(v) => Storage::F16(indices.map(|i| v[i]).collect()),
             Storage::BF16(v) => Storage::BF16(indices.map(|i| v[i]).collect()),
-            Storage::Quantized { .. } => return None,
+            Storage::Quantized { .. } | Storage::Regrouped { .. } => return None,
         })
     }
 }

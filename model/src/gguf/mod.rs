@@ -55,6 +55,29 @@ impl Backing {
     }
 }
 
+impl Backing {
+    /// Drop the pages of `range` from this process's memory (a memory map
+    /// only; they are read again from the file if touched). Errors are
+    /// ignored: it is only a hint.
+    fn release(&self, range: std::ops::Range<usize>) {
+        if let Backing::Mmap(m) = self
+            && range.end <= m.len()
+        {
+            // SAFETY: the map is read-only and private, so no page holds
+            // data that is not in the file: after MADV_DONTNEED a read
+            // faults the same bytes back in from the file, and every
+            // reference into the map stays valid with unchanged contents.
+            let _ = unsafe {
+                m.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    range.start,
+                    range.len(),
+                )
+            };
+        }
+    }
+}
+
 impl AsRef<[u8]> for Backing {
     fn as_ref(&self) -> &[u8] {
         self.bytes()
@@ -436,12 +459,13 @@ impl GgufFile {
                 };
                 let start = (self.data_offset + info.offset) as usize;
                 let owner: Arc<dyn AsRef<[u8]> + Send + Sync> = self.backing.clone();
-                let shared = Bytes::shared(owner, start..start + bytes.len()).ok_or_else(|| {
-                    GgufError::BadTensor {
+                let backing = self.backing.clone();
+                let shared = Bytes::shared(owner, start..start + bytes.len())
+                    .ok_or_else(|| GgufError::BadTensor {
                         tensor: name.to_string(),
                         reason: "data outside the file".into(),
-                    }
-                })?;
+                    })?
+                    .with_release(move |r| backing.release(r));
                 Tensor::from_quantized_bytes(dtype, shared, &info.shape).map_err(bad)
             }
         }

@@ -62,7 +62,7 @@ pub fn tensor_bytes(name: &str, t: &Tensor) -> Result<Vec<u8>, GgufError> {
         tensor: name.to_string(),
         reason,
     };
-    let t = t.contiguous().map_err(|e| bad(e.to_string()))?;
+    let t = t.ungrouped().contiguous().map_err(|e| bad(e.to_string()))?;
     Ok(match t.storage() {
         engine::tensor::Storage::F32(v) => {
             let v = &v[t.offset()..t.offset() + t.numel()];
@@ -77,6 +77,9 @@ pub fn tensor_bytes(name: &str, t: &Tensor) -> Result<Vec<u8>, GgufError> {
             let start = t.offset() / dtype.block_len() * dtype.unit_bytes();
             let len = dtype.bytes_for(t.numel()).unwrap_or(0);
             bytes[start..start + len].to_vec()
+        }
+        engine::tensor::Storage::Regrouped { .. } => {
+            return Err(bad("regrouped rows left after ungrouping".into()));
         }
     })
 }

@@ -33,7 +33,8 @@ pub struct Gpt2 {
 impl Gpt2 {
     /// Wrap `weights` with a KV cache of `n_slots` sequences. The capacity is
     /// capped at `n_positions`: learned positions end there, so no sliding
-    /// window can go further.
+    /// window can go further. The matrices are put in the layout the
+    /// engine reads fastest ([`Gpt2Weights::regrouped`]).
     ///
     /// # Errors
     /// If the weights do not match their parameters or the cache is too large.
@@ -42,7 +43,7 @@ impl Gpt2 {
         let p = &weights.params;
         let cache = KvCache::new(p.kv_shape(), capacity.min(p.n_positions), n_slots)?;
         Ok(Self {
-            w: weights,
+            w: weights.regrouped(),
             cache,
             s: Scratch::default(),
         })

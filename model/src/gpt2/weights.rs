@@ -288,6 +288,19 @@ impl Gpt2Weights {
         v
     }
 
+    /// The same weights with every layer matrix in the layout the
+    /// engine's matrix products read fastest ([`Tensor::regrouped`]: 4-bit
+    /// blocks regrouped eight rows at a time; other dtypes unchanged). The
+    /// embeddings (and the tied head) stay as they are.
+    pub fn regrouped(mut self) -> Gpt2Weights {
+        for l in &mut self.layers {
+            for t in [&mut l.w_qkv, &mut l.w_o, &mut l.w_fc, &mut l.w_proj] {
+                *t = t.regrouped();
+            }
+        }
+        self
+    }
+
     /// Number of parameters (the tied head counted once).
     pub fn n_params(&self) -> usize {
         totals(self.all()).0

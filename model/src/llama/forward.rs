@@ -34,7 +34,8 @@ pub struct Llama {
 
 impl Llama {
     /// Wrap `weights` with a KV cache of `n_slots` sequences of `capacity`
-    /// positions each.
+    /// positions each. The matrices are put in the layout the engine reads
+    /// fastest ([`LlamaWeights::regrouped`]).
     ///
     /// # Errors
     /// If the weights do not match their configuration or the cache is too large.
@@ -42,7 +43,7 @@ impl Llama {
         weights.validate()?;
         let cache = KvCache::new(weights.config.kv_shape(), capacity, n_slots)?;
         Ok(Self {
-            w: weights,
+            w: weights.regrouped(),
             cache,
             s: Scratch::default(),
         })

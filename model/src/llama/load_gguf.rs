@@ -86,12 +86,16 @@ fn rope_tensor(
         Storage::BF16(v) => Tensor::from_bf16(unpermute_rope_rows(v, heads, hd, d)?, t.shape()),
         Storage::Quantized { dtype, bytes } => {
             let row = dtype.bytes_for(d).unwrap_or(0);
-            Tensor::from_quantized(
-                *dtype,
-                unpermute_rope_rows(bytes, heads, hd, row)?,
-                t.shape(),
-            )
+            let rows = unpermute_rope_rows(bytes, heads, hd, row)?;
+            // The file's copy is not read again.
+            bytes.release();
+            Tensor::from_quantized(*dtype, rows, t.shape())
         }
+        // A file's tensors are never regrouped.
+        Storage::Regrouped { dtype, .. } => Err(engine::EngineError::UnsupportedDType {
+            op: "rope_tensor",
+            dtype: *dtype,
+        }),
     }
     .map_err(bad)
 }

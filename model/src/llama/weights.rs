@@ -102,6 +102,29 @@ impl LlamaWeights {
         Ok(())
     }
 
+    /// The same weights with every layer matrix and an untied head in the
+    /// layout the engine's matrix products read fastest
+    /// ([`Tensor::regrouped`]: 4-bit blocks regrouped eight rows at a time;
+    /// other dtypes unchanged). The token embeddings, read row by row,
+    /// stay as they are.
+    pub fn regrouped(mut self) -> LlamaWeights {
+        for l in &mut self.layers {
+            for t in [
+                &mut l.wq,
+                &mut l.wk,
+                &mut l.wv,
+                &mut l.wo,
+                &mut l.w_gate,
+                &mut l.w_up,
+                &mut l.w_down,
+            ] {
+                *t = t.regrouped();
+            }
+        }
+        self.lm_head = self.lm_head.map(|h| h.regrouped());
+        self
+    }
+
     /// The output head: `lm_head` or, when tied, the token embeddings.
     pub fn head(&self) -> &Tensor {
         self.lm_head.as_ref().unwrap_or(&self.tok_embd)
