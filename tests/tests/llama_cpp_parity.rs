@@ -12,14 +12,16 @@
 //!
 //! Tolerance. Both engines multiply the same 4-bit weights by activations
 //! rounded to 8-bit blocks with the same rule, and both keep K and V in
-//! f32, but they differ in summation order and, for prompts of 8
-//! tokens or more, in the prefill kernel (ours multiplies f32 activations
-//! by widened weight tiles). Rounding activations to 8 bits is noisy, and
+//! f32; the 4-bit matrices follow ggml's own order per row (the
+//! regrouped kernel, `engine::quant::x8`), but the Q8_0 head, attention
+//! and norms sum in other orders, and prompts of 32 tokens or more take
+//! another prefill kernel (ours multiplies f32 activations by widened
+//! weight tiles). Rounding activations to 8 bits is noisy, and
 //! 30 layers amplify any difference in where a rounding falls: measured on
 //! these prompts, llama.cpp's logits sit 0.08–0.11 (mean) and up to 0.52
 //! (max) from the f32 product of the same dequantized weights, after
 //! removing a constant offset that softmax ignores, and ours sit 0.06–0.10
-//! (mean), up to 0.42 (max) from llama.cpp's. So the test removes the
+//! (mean), up to 0.46 (max) from llama.cpp's. So the test removes the
 //! offset and asks for a mean difference ≤ 0.15 and a max ≤ 0.8 over the
 //! sampled logits (|logit| ≈ 10–20), while a real bug (a swapped nibble, a
 //! wrong scale) moves logits by whole units.
@@ -152,7 +154,7 @@ fn greedy_ids_match_llama_cpp() {
     let agree = greedy_agreement(&mut quantized(128), &cases);
     // Where two continuations part, the two top logits were within the
     // rounding noise above (a near tie). Measured: 4 of the 8 prompts agree
-    // for 24 tokens or more (two for all 32); the test asks for those 4.
+    // for 24 tokens or more (three for all 32); the test asks for those 4.
     assert!(
         agree >= 4,
         "only {agree} of {} prompts agree for 24 tokens",
