@@ -215,7 +215,7 @@ proptest! {
         let val = |i: usize| ((((i as u64) * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0;
         let x: Vec<f32> = (0..t * cols).map(|i| val(i + 17)).collect();
         let kinds = [DType::F32, DType::F16, DType::BF16].into_iter().chain(QUANT).map(|d| (d, false));
-        for (dt, regroup) in kinds.chain([(DType::Q4_0, true), (DType::Q4_1, true)]) {
+        for (dt, regroup) in kinds.chain([(DType::Q4_0, true), (DType::Q4_1, true), (DType::Q8_0, true)]) {
             let a = Tensor::from_vec((0..rows_a * cols).map(val).collect(), &[rows_a, cols]).unwrap().to_dtype(dt).unwrap();
             let b = Tensor::from_vec((0..rows_b * cols).map(|i| val(i + 5)).collect(), &[rows_b, cols]).unwrap().to_dtype(dt).unwrap();
             // Regrouped where the rows come in eights, as a model's are.
@@ -254,7 +254,7 @@ proptest! {
         let t: usize = lens.iter().sum();
         let x: Vec<f32> = (0..t * cols).map(|i| val(i + 3)).collect();
         let kinds = [DType::F32, DType::F16, DType::Q8_0, DType::Q4_1, DType::Q4_K].map(|d| (d, false));
-        for (dt, regroup) in kinds.into_iter().chain([(DType::Q4_1, true)]) {
+        for (dt, regroup) in kinds.into_iter().chain([(DType::Q4_1, true), (DType::Q8_0, true)]) {
             let a = Tensor::from_vec((0..rows_a * cols).map(val).collect(), &[rows_a, cols]).unwrap().to_dtype(dt).unwrap();
             let b = Tensor::from_vec((0..16 * cols).map(|i| val(i + 9)).collect(), &[16, cols]).unwrap().to_dtype(dt).unwrap();
             let (a, b) = if regroup { (a.regrouped(), b.regrouped()) } else { (a, b) };
@@ -412,7 +412,7 @@ fn q4_1_uses_min_and_nibble_order() {
 #[test]
 fn regrouped_tensors_read_back_as_the_original() {
     let val = |i: usize| ((i * 37 % 101) as f32 / 50.0) - 1.0;
-    for dt in [DType::Q4_0, DType::Q4_1] {
+    for dt in [DType::Q4_0, DType::Q4_1, DType::Q8_0] {
         let t = Tensor::from_vec((0..16 * 64).map(val).collect(), &[16, 64])
             .unwrap()
             .to_dtype(dt)
@@ -431,9 +431,9 @@ fn regrouped_tensors_read_back_as_the_original() {
         .to_dtype(DType::Q4_1)
         .unwrap();
     assert_eq!(odd.regrouped().storage(), odd.storage());
-    let q8 = Tensor::from_vec((0..8 * 32).map(val).collect(), &[8, 32])
+    let k = Tensor::from_vec((0..8 * 256).map(val).collect(), &[8, 256])
         .unwrap()
-        .to_dtype(DType::Q8_0)
+        .to_dtype(DType::Q4_K)
         .unwrap();
-    assert_eq!(q8.regrouped().storage(), q8.storage());
+    assert_eq!(k.regrouped().storage(), k.storage());
 }

@@ -17,7 +17,7 @@ pub(crate) enum Rows<'a> {
     F16(&'a [f16]),
     BF16(&'a [bf16]),
     Quant(DType, &'a [u8]),
-    /// Q4_0/Q4_1 rows regrouped eight at a time ([`quant::x8`]), starting
+    /// Q4_0/Q4_1/Q8_0 rows regrouped eight at a time ([`quant::x8`]), starting
     /// at a group.
     Regrouped(DType, &'a [u8]),
 }

@@ -1,5 +1,5 @@
-//! Q4_0 and Q4_1 rows regrouped eight at a time, the layout the integer
-//! kernels read fastest.
+//! Q4_0, Q4_1 and Q8_0 rows regrouped eight at a time, the layout the
+//! integer kernels read fastest.
 //!
 //! In a GGUF file every row is its own run of blocks, so a kernel that
 //! multiplies one row by an activation block gets 32 products spread over
@@ -7,14 +7,15 @@
 //! (`hadd`) before it can scale them: costly shuffles for every block.
 //! Regrouped, the `b`-th blocks of eight consecutive rows lie together:
 //!
-//! | bytes | Q4_0 | Q4_1 |
-//! |---|---|---|
-//! | scales | `d` of rows 0–7 (8 × f16) | `d` of rows 0–7, then `m` of rows 0–7 |
-//! | codes | 4 chunks of 32 bytes | the same |
+//! | bytes | Q4_0 | Q4_1 | Q8_0 |
+//! |---|---|---|---|
+//! | scales | `d` of rows 0–7 (8 × f16) | `d` of rows 0–7, then `m` of rows 0–7 | as Q4_0 |
+//! | codes | 4 chunks of 32 bytes | the same | 8 chunks of 32 bytes |
 //!
 //! Chunk `k` holds code bytes `4k..4k + 4` of row 0, then of row 1, …, row
-//! 7: low nibbles are elements `4k..4k + 4` of the block, high nibbles
-//! elements `16 + 4k..16 + 4k + 4`. One 32-byte load then puts four
+//! 7. For the 4-bit formats low nibbles are elements `4k..4k + 4` of the
+//! block and high nibbles elements `16 + 4k..16 + 4k + 4`; for Q8_0 each
+//! byte is one element, `4k..4k + 4`. One 32-byte load then puts four
 //! elements of each of the eight rows in its own 32-bit lane; multiplied by
 //! those four activation codes broadcast to every lane, each lane sums one
 //! row's products, and after the eight chunk halves the eight lanes are the
@@ -44,7 +45,7 @@ pub const ROWS: usize = 8;
 
 /// True for the formats that have a regrouped layout.
 pub fn supports(dtype: DType) -> bool {
-    matches!(dtype, DType::Q4_0 | DType::Q4_1)
+    matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q8_0)
 }
 
 /// Bytes of scales (and minimums) at the head of a group's block.
@@ -55,11 +56,17 @@ fn head(dtype: DType) -> usize {
 /// Bytes of one row's block in the file's layout, and where its codes
 /// start.
 fn block(dtype: DType) -> (usize, usize) {
-    if dtype == DType::Q4_1 {
-        (20, 4)
-    } else {
-        (18, 2)
+    match dtype {
+        DType::Q4_1 => (20, 4),
+        DType::Q8_0 => (34, 2),
+        _ => (18, 2),
     }
+}
+
+/// Chunks of four code bytes per row and block (32 bytes each, regrouped).
+fn chunks(dtype: DType) -> usize {
+    let (bs, codes_at) = block(dtype);
+    (bs - codes_at) / 4
 }
 
 // ANCHOR: pack
@@ -86,7 +93,7 @@ pub fn pack(dtype: DType, bytes: &[u8], rows: usize, cols: usize) -> Option<Vec<
                 if dtype == DType::Q4_1 {
                     dst[16 + 2 * j..16 + 2 * j + 2].copy_from_slice(&src[2..4]);
                 }
-                for k in 0..4 {
+                for k in 0..chunks(dtype) {
                     let at = h + 32 * k + 4 * j;
                     dst[at..at + 4].copy_from_slice(&src[codes_at + 4 * k..codes_at + 4 * k + 4]);
                 }
@@ -118,7 +125,7 @@ pub fn unpack_row(dtype: DType, packed: &[u8], cols: usize, r: usize, row: &mut 
         if dtype == DType::Q4_1 {
             dst[2..4].copy_from_slice(&src[16 + 2 * j..16 + 2 * j + 2]);
         }
-        for k in 0..4 {
+        for k in 0..chunks(dtype) {
             let at = h + 32 * k + 4 * j;
             dst[codes_at + 4 * k..codes_at + 4 * k + 4].copy_from_slice(&src[at..at + 4]);
         }
@@ -128,8 +135,8 @@ pub fn unpack_row(dtype: DType, packed: &[u8], cols: usize, r: usize, row: &mut 
 // ANCHOR: matmul_scalar
 /// Plain twin of [`matmul`], with ggml's arithmetic for one row and token:
 /// eight partial sums `p_l` per block (the products of elements `4l..4l +
-/// 4`, `l < 4`, and `16 + 4(l − 4)..`, `l ≥ 4`; for Q4_0 with codes minus
-/// 8), each accumulated as `acc_l = (d·d_a)·p_l + acc_l` over the blocks,
+/// 4`; for the 4-bit formats those of `l < 4`, and `16 + 4(l − 4)..` for
+/// `l ≥ 4`, with Q4_0's codes minus 8), each accumulated as `acc_l = (d·d_a)·p_l + acc_l` over the blocks,
 /// Q4_1's `mins = m·s_a + mins` apart, then
 /// `((acc₀ + acc₄) + (acc₂ + acc₆)) + ((acc₁ + acc₅) + (acc₃ + acc₇)) + mins`.
 pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
@@ -146,12 +153,15 @@ pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
                     let q = &ai.qs[b * QK..(b + 1) * QK];
                     let dd = super::f16_at(gb, 2 * j) * ai.d[b];
                     for (l, acc) in acc.iter_mut().enumerate() {
-                        let (k, high) = (l % 4, l >= 4);
                         let mut p = 0i32;
                         for e in 0..4 {
-                            let (lo, hi) = super::nibbles(gb[h + 32 * k + 4 * j + e]);
-                            let code = i32::from(if high { hi } else { lo });
-                            let code = if q4_1 { code } else { code - 8 };
+                            let code = if dtype == DType::Q8_0 {
+                                i32::from(gb[h + 32 * l + 4 * j + e] as i8)
+                            } else {
+                                let (lo, hi) = super::nibbles(gb[h + 32 * (l % 4) + 4 * j + e]);
+                                let code = i32::from(if l >= 4 { hi } else { lo });
+                                if q4_1 { code } else { code - 8 }
+                            };
                             p += code * i32::from(q[4 * l + e]);
                         }
                         *acc = dd.mul_add(p as f32, *acc);
@@ -229,9 +239,9 @@ mod tests {
         #[test]
         fn regrouped_rows_round_trip_and_multiply_like_the_file(
             groups in 1usize..4, nb in 1usize..6, t in 1usize..7, seed in any::<u64>(),
-            q4_1 in any::<bool>(),
+            which in 0usize..3,
         ) {
-            let dtype = if q4_1 { DType::Q4_1 } else { DType::Q4_0 };
+            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q8_0][which];
             let (rows, cols) = (groups * ROWS, nb * QK);
             let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
             let packed = pack(dtype, &w, rows, cols).unwrap();
@@ -263,8 +273,8 @@ mod tests {
 
     #[test]
     fn formats_and_shapes_without_a_regrouped_layout_are_refused() {
-        let w = quantize(DType::Q8_0, &random(8 * 32, 1)).unwrap();
-        assert!(pack(DType::Q8_0, &w, 8, 32).is_none());
+        let w = quantize(DType::Q4_K, &random(8 * 256, 1)).unwrap();
+        assert!(pack(DType::Q4_K, &w, 8, 256).is_none());
         let w = quantize(DType::Q4_1, &random(4 * 32, 1)).unwrap();
         assert!(pack(DType::Q4_1, &w, 4, 32).is_none());
         assert!(pack(DType::Q4_1, &w[..40], 8, 32).is_none());

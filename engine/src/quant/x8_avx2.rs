@@ -1,7 +1,8 @@
-//! AVX2 body of the regrouped Q4_0/Q4_1 product (the plain twin and the
-//! layout are in `x8.rs`). Per group of eight rows, token and block: four
-//! 32-byte loads hold every code, `and`/shift split them into low and high
-//! nibbles, and each of the eight halves meets four of the token's codes
+//! AVX2 body of the regrouped Q4_0/Q4_1/Q8_0 product (the plain twin and
+//! the layout are in `x8.rs`). Per group of eight rows, token and block:
+//! four 32-byte loads hold every 4-bit code, `and`/shift split them into
+//! low and high nibbles (Q8_0: eight loads, one byte per code), and each
+//! of the eight code vectors meets four of the token's codes
 //! broadcast to every lane (`maddubs` + `madd`): lane `j` is row `j`'s sum
 //! over those four elements, the partial sum ggml's kernel keeps in its
 //! lane `l`. Eight accumulators take those partial sums times `d·d_a`, a
@@ -9,7 +10,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{QK, ROWS, block, head};
+use super::{QK, ROWS, block, chunks, head};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
 
@@ -23,7 +24,8 @@ pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
     let t = a.len();
     let nb = a[0].d.len();
     let bs = ROWS * block(dtype).0;
-    let (h, q4_1) = (head(dtype), dtype == DType::Q4_1);
+    let (h, q4_1, q8_0) = (head(dtype), dtype == DType::Q4_1, dtype == DType::Q8_0);
+    let nk = chunks(dtype);
     let groups = out.len() / (t * ROWS);
     // SAFETY (whole body): group g's bytes are g·nb·bs .. (g + 1)·nb·bs
     // of `packed`, every activation read is inside block b < nb of its
@@ -42,7 +44,7 @@ pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
                     if i == 0 {
                         // The same block of the next group, a few lines ahead.
                         let ahead = p.wrapping_add(nb * bs);
-                        for line in [0, 64, 128] {
+                        for line in (0..bs).step_by(64) {
                             _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
                         }
                     }
@@ -50,25 +52,37 @@ pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
                     let dd = _mm256_mul_ps(d, _mm256_set1_ps(*ai.d.get_unchecked(b)));
                     let q = ai.qs.as_ptr().add(b * QK) as *const i32;
                     // Row j's sum over elements 4l..4l + 4 of this block, in
-                    // lane j, for the eight codes `c` (one nibble half).
+                    // lane j, for the eight rows' codes `c` (one nibble half
+                    // or, for Q8_0, one chunk).
                     let part = |c: __m256i, l: usize| {
                         let four = _mm256_set1_epi32(q.add(l).read_unaligned());
                         let pairs = if q4_1 {
                             _mm256_maddubs_epi16(c, four)
                         } else {
-                            // Q4_0: codes minus 8, multiplied by sign as
-                            // ggml does (|c − 8| times q carrying the sign).
-                            let c = _mm256_sub_epi8(c, eight);
+                            // Signed codes (Q4_0's minus 8), multiplied by
+                            // sign as ggml does (|c| times q carrying c's
+                            // sign).
                             _mm256_maddubs_epi16(_mm256_sign_epi8(c, c), _mm256_sign_epi8(four, c))
                         };
                         _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones))
                     };
-                    for k in 0..4 {
-                        let c = _mm256_loadu_si256(p.add(h + 32 * k) as *const __m256i);
-                        let lo = _mm256_and_si256(c, m4);
-                        let hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), m4);
-                        acc[k] = _mm256_fmadd_ps(dd, part(lo, k), acc[k]);
-                        acc[4 + k] = _mm256_fmadd_ps(dd, part(hi, 4 + k), acc[4 + k]);
+                    if q8_0 {
+                        for (k, acc) in acc.iter_mut().enumerate().take(nk) {
+                            let c = _mm256_loadu_si256(p.add(h + 32 * k) as *const __m256i);
+                            *acc = _mm256_fmadd_ps(dd, part(c, k), *acc);
+                        }
+                    } else {
+                        for k in 0..nk {
+                            let c = _mm256_loadu_si256(p.add(h + 32 * k) as *const __m256i);
+                            let mut lo = _mm256_and_si256(c, m4);
+                            let mut hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), m4);
+                            if !q4_1 {
+                                lo = _mm256_sub_epi8(lo, eight);
+                                hi = _mm256_sub_epi8(hi, eight);
+                            }
+                            acc[k] = _mm256_fmadd_ps(dd, part(lo, k), acc[k]);
+                            acc[4 + k] = _mm256_fmadd_ps(dd, part(hi, 4 + k), acc[4 + k]);
+                        }
                     }
                     if q4_1 {
                         let m = _mm256_cvtph_ps(_mm_loadu_si128(p.add(16) as *const __m128i));

@@ -102,11 +102,12 @@ impl LlamaWeights {
         Ok(())
     }
 
-    /// The same weights with every layer matrix and an untied head in the
-    /// layout the engine's matrix products read fastest
-    /// ([`Tensor::regrouped`]: 4-bit blocks regrouped eight rows at a time;
-    /// other dtypes unchanged). The token embeddings, read row by row,
-    /// stay as they are.
+    /// The same weights with every layer matrix, the head and the token
+    /// embeddings in the layout the engine's matrix products read fastest
+    /// ([`Tensor::regrouped`]: Q4_0, Q4_1 and Q8_0 blocks regrouped eight
+    /// rows at a time; other dtypes unchanged). The embeddings are
+    /// regrouped too because a tied head multiplies by them; looking up a
+    /// token's row reads it back from its group.
     pub fn regrouped(mut self) -> LlamaWeights {
         for l in &mut self.layers {
             for t in [
@@ -122,6 +123,7 @@ impl LlamaWeights {
             }
         }
         self.lm_head = self.lm_head.map(|h| h.regrouped());
+        self.tok_embd = self.tok_embd.regrouped();
         self
     }
 
