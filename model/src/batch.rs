@@ -3,8 +3,11 @@
 //! A call feeds a list of `(slot, tokens)` entries: one long entry is a
 //! prefill, one token per entry is a (batched) decode step. All tokens are
 //! stacked into one `[T][d]` activation matrix so every linear layer reads
-//! its weights once per call; only attention is done entry by entry, each
-//! against its own slot of the KV cache.
+//! its weights once per call. Attention, too, is one call for the whole
+//! batch ([`attend`]), each entry's queries against its own slot of the KV
+//! cache.
+
+use engine::kernels::{self, AttnDims, AttnSeq};
 
 use crate::arch_error::ArchError;
 use crate::kv_cache::KvCache;
@@ -54,6 +57,37 @@ pub fn plan(
         offset += tokens.len();
     }
     Ok(segs)
+}
+
+/// Causal attention of every entry of a batch at layer `layer`, in one
+/// call to the engine (one hand-off to the thread pool): entry `s`'s
+/// queries, rows `s.offset..s.offset + s.len` of the stacked `q`, against
+/// its own slot's keys and values, which already hold its new rows.
+///
+/// # Errors
+/// A slot or layer the cache does not have.
+pub fn attend(
+    cache: &KvCache,
+    layer: usize,
+    segs: &[Segment],
+    q: &[f32],
+    dims: AttnDims,
+    out: &mut [f32],
+) -> Result<(), ArchError> {
+    let seqs = segs
+        .iter()
+        .map(|s| {
+            let (k, v) = cache.layer_kv(s.slot, layer)?;
+            Ok(AttnSeq {
+                k,
+                v,
+                start_pos: s.row,
+                len: s.len,
+            })
+        })
+        .collect::<Result<Vec<_>, ArchError>>()?;
+    kernels::attention_stacked(q, &seqs, dims, out);
+    Ok(())
 }
 
 /// Which positions of each entry need logits.

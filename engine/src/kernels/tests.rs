@@ -291,6 +291,45 @@ proptest! {
             close("attention_prefill (f16 cache)", i, *g, *w, 0.0, 0.0, 1e-5)?;
         }
     }
+
+    // Several sequences stacked into one call give each query exactly what
+    // the sequence alone gives it (same bits), with f32 and f16 caches.
+    #[test]
+    fn stacked_attention_equals_each_sequence_alone(
+        n_kv in 1usize..4, group in 1usize..5, hd in prop_oneof![1usize..70, Just(64usize)],
+        seqs in proptest::collection::vec((0usize..40, 1usize..5), 1..6), seed in any::<u64>(),
+    ) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let capacity = 45;
+        let dims = AttnDims { n_heads: n_kv * group, n_kv_heads: n_kv, head_dim: hd, capacity };
+        let (cache, row) = (n_kv * capacity * hd, dims.n_heads * hd);
+        let mut r = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect() };
+        let kv: Vec<(Vec<f32>, Vec<f32>)> = seqs.iter().map(|_| (r(cache), r(cache))).collect();
+        let t: usize = seqs.iter().map(|s| s.1).sum();
+        let q = r(t * row);
+        let half = |x: &[f32]| -> Vec<half::f16> { x.iter().map(|&v| half::f16::from_f32(v)).collect() };
+        let kvh: Vec<_> = kv.iter().map(|(k, v)| (half(k), half(v))).collect();
+        for f16 in [false, true] {
+            let mut alone = vec![0.0; t * row];
+            let mut at = 0;
+            let mut list = Vec::new();
+            for (i, &(start, len)) in seqs.iter().enumerate() {
+                let (k, v): (KvSlice<'_>, KvSlice<'_>) = if f16 {
+                    (kvh[i].0[..].into(), kvh[i].1[..].into())
+                } else {
+                    (kv[i].0[..].into(), kv[i].1[..].into())
+                };
+                let rows = at * row..(at + len) * row;
+                attention_prefill(&q[rows.clone()], k, v, dims, start, len, &mut alone[rows]);
+                list.push(AttnSeq { k, v, start_pos: start, len });
+                at += len;
+            }
+            let mut stacked = vec![0.0; t * row];
+            attention_stacked(&q, &list, dims, &mut stacked);
+            prop_assert_eq!(&stacked, &alone, "f16 cache {}", f16);
+        }
+    }
 }
 
 proptest! {

@@ -6,7 +6,7 @@ use engine::nn;
 use super::config::Gpt2Params;
 use super::weights::Gpt2Weights;
 use crate::arch_error::ArchError;
-use crate::batch::{LogitsFor, Segment, gather_rows, logit_rows, plan, split_logits};
+use crate::batch::{LogitsFor, Segment, attend, gather_rows, logit_rows, plan, split_logits};
 use crate::kv_cache::{CacheType, KvCache};
 use crate::ops::{add_bias, fit};
 
@@ -185,19 +185,7 @@ impl Gpt2 {
             head_dim: p.head_dim(),
             capacity: self.cache.capacity(),
         };
-        for seg in segs {
-            let (k, v) = self.cache.layer_kv(seg.slot, layer)?;
-            let rows = seg.offset * d..(seg.offset + seg.len) * d;
-            kernels::attention_prefill(
-                &q[rows.clone()],
-                k,
-                v,
-                dims,
-                seg.row,
-                seg.len,
-                &mut attn[rows],
-            );
-        }
+        attend(&self.cache, layer, segs, q, dims, attn)?;
         let proj = fit(&mut s.proj, t * d);
         nn::linear_batch(attn, lens, &[&l.w_o], proj)?;
         add_bias(proj, l.b_o.as_f32_slice()?);

@@ -6,7 +6,7 @@ use engine::nn;
 use super::config::LlamaConfig;
 use super::weights::LlamaWeights;
 use crate::arch_error::ArchError;
-use crate::batch::{LogitsFor, Segment, gather_rows, logit_rows, plan, split_logits};
+use crate::batch::{LogitsFor, Segment, attend, gather_rows, logit_rows, plan, split_logits};
 use crate::kv_cache::{CacheType, KvCache};
 use crate::ops::fit;
 
@@ -151,19 +151,7 @@ impl Llama {
             head_dim: hd,
             capacity: self.cache.capacity(),
         };
-        for seg in segs {
-            let (k, v) = self.cache.layer_kv(seg.slot, layer)?;
-            let rows = seg.offset * q_dim..(seg.offset + seg.len) * q_dim;
-            kernels::attention_prefill(
-                &q[rows.clone()],
-                k,
-                v,
-                dims,
-                seg.row,
-                seg.len,
-                &mut attn[rows],
-            );
-        }
+        attend(&self.cache, layer, segs, q, dims, attn)?;
         let proj = fit(&mut s.proj, t * d);
         nn::linear_batch(attn, lens, &[&l.wo], proj)?;
         kernels::add_inplace(&mut s.x, proj);

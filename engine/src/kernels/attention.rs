@@ -1,0 +1,378 @@
+//! Causal attention over a KV cache: one query (decode), a run of new
+//! queries (prefill), or the stacked queries of several sequences (a
+//! batched step), in the cache's element type (f32, f16 or Q8_0). No mask
+//! is materialised: query `i` simply reads the positions it may see.
+
+use super::{AttnDims, Level, level, scalar, softmax_inplace};
+#[cfg(target_arch = "x86_64")]
+use super::{avx2, avx512};
+use crate::threads;
+
+fn check_attn(dims: AttnDims, q: usize, k: usize, v: usize, out: usize, end: usize) {
+    let AttnDims {
+        n_heads,
+        n_kv_heads,
+        head_dim,
+        capacity,
+    } = dims;
+    assert!(
+        n_kv_heads > 0 && n_heads.is_multiple_of(n_kv_heads),
+        "attention: {n_heads} query heads not a multiple of {n_kv_heads} kv heads"
+    );
+    assert!(
+        end <= capacity,
+        "attention: {end} positions exceed capacity {capacity}"
+    );
+    let cache = n_kv_heads * capacity * head_dim;
+    assert!(
+        k == cache && v == cache && q == out,
+        "attention: k {k} v {v} (want {cache}), q {q} out {out}"
+    );
+}
+
+/// Single-query causal attention over `seq_len` cached positions, every
+/// head; no mask is materialised. Layouts: see [`AttnDims`]. Heads are
+/// split across the thread pool.
+///
+/// # Panics
+/// If the lengths do not match `dims`, `seq_len > capacity`, or
+/// `n_heads % n_kv_heads != 0`.
+pub fn attention_decode<'a>(
+    q: &[f32],
+    k_cache: impl Into<KvSlice<'a>>,
+    v_cache: impl Into<KvSlice<'a>>,
+    dims: AttnDims,
+    seq_len: usize,
+    out: &mut [f32],
+) {
+    let _t = crate::profile::timer(crate::profile::Op::Attention);
+    let (k_cache, v_cache) = same_dtype(k_cache.into(), v_cache.into());
+    check_attn(
+        dims,
+        q.len(),
+        k_cache.len(),
+        v_cache.len(),
+        out.len(),
+        seq_len,
+    );
+    assert_eq!(
+        q.len(),
+        dims.n_heads * dims.head_dim,
+        "attention_decode: q length"
+    );
+    let seq = AttnSeq {
+        k: k_cache,
+        v: v_cache,
+        start_pos: seq_len - 1,
+        len: 1,
+    };
+    attention_rows(q, &[seq], dims, out);
+}
+
+/// Causal attention for `t` new queries (`q`, `out`: `[t][n_heads][head_dim]`)
+/// at positions `start_pos..start_pos+t`, whose keys and values are already
+/// in the cache; query `i` sees positions `0..=start_pos+i`.
+///
+/// # Panics
+/// If the lengths do not match `dims` and `t`, `start_pos + t > capacity`,
+/// or `n_heads % n_kv_heads != 0`.
+pub fn attention_prefill<'a>(
+    q: &[f32],
+    k_cache: impl Into<KvSlice<'a>>,
+    v_cache: impl Into<KvSlice<'a>>,
+    dims: AttnDims,
+    start_pos: usize,
+    t: usize,
+    out: &mut [f32],
+) {
+    let _t = crate::profile::timer(crate::profile::Op::Attention);
+    let (k_cache, v_cache) = same_dtype(k_cache.into(), v_cache.into());
+    check_attn(
+        dims,
+        q.len(),
+        k_cache.len(),
+        v_cache.len(),
+        out.len(),
+        start_pos + t,
+    );
+    assert_eq!(
+        q.len(),
+        t * dims.n_heads * dims.head_dim,
+        "attention_prefill: q length"
+    );
+    let seq = AttnSeq {
+        k: k_cache,
+        v: v_cache,
+        start_pos,
+        len: t,
+    };
+    attention_rows(q, &[seq], dims, out);
+}
+
+/// One sequence of a stacked batch for [`attention_stacked`]: its keys and
+/// values (layout as in [`AttnDims`]) and its new queries, at positions
+/// `start_pos..start_pos + len`, already written to them.
+#[derive(Debug, Clone, Copy)]
+pub struct AttnSeq<'a> {
+    /// The sequence's keys.
+    pub k: KvSlice<'a>,
+    /// The sequence's values.
+    pub v: KvSlice<'a>,
+    /// Position of its first new query.
+    pub start_pos: usize,
+    /// Number of its new queries.
+    pub len: usize,
+}
+
+// ANCHOR: attention_stacked
+/// Causal attention for several sequences whose new queries are stacked in
+/// `q` and `out` (`[Σ len][n_heads][head_dim]`, in the order of `seqs`),
+/// each against its own keys and values, as one piece of work for the
+/// pool: a batched decode step of eight sequences is one hand-off per
+/// layer, not eight, and its (query, head) pairs are shared evenly between
+/// the threads. Each query's result is the same as
+/// [`attention_prefill`] gives it alone.
+///
+/// # Panics
+/// If a sequence's lengths do not match `dims`, its positions exceed
+/// `capacity`, the sequences' caches differ in dtype, or `q` and `out`
+/// are not `Σ len` queries long.
+pub fn attention_stacked(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f32]) {
+    let _t = crate::profile::timer(crate::profile::Op::Attention);
+    let row = dims.n_heads * dims.head_dim;
+    let t: usize = seqs.iter().map(|s| s.len).sum();
+    assert!(
+        q.len() == t * row && out.len() == t * row,
+        "attention_stacked: q {} and out {} for {t} queries of {row}",
+        q.len(),
+        out.len()
+    );
+    for s in seqs {
+        same_dtype(s.k, s.v);
+        check_attn(dims, row, s.k.len(), s.v.len(), row, s.start_pos + s.len);
+        same_dtype(s.k, seqs[0].k);
+    }
+    attention_rows(q, seqs, dims, out);
+}
+// ANCHOR_END: attention_stacked
+
+/// Attention for the stacked queries of `seqs` (checked by the caller):
+/// query `i` of a sequence sees `start_pos + i + 1` positions. Every
+/// (query, head) pair of every sequence is independent work for the pool.
+fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f32]) {
+    let hd = dims.head_dim;
+    // Per stacked query: its sequence and how many positions it sees.
+    let owner: Vec<(usize, usize)> = seqs
+        .iter()
+        .enumerate()
+        .flat_map(|(s, seq)| (0..seq.len).map(move |i| (s, seq.start_pos + i + 1)))
+        .collect();
+    let Some(first) = seqs.first() else { return };
+    if hd == 0 || owner.is_empty() {
+        return;
+    }
+    let group = dims.n_heads / dims.n_kv_heads;
+    let job = |idx: usize, o: &mut [f32], scores: &mut Vec<f32>| {
+        let (i, h) = (idx / dims.n_heads, idx % dims.n_heads);
+        let (s, len) = owner[i];
+        let base = (h / group) * dims.capacity * hd;
+        let q = &q[idx * hd..(idx + 1) * hd];
+        let rows = base..base + len * hd;
+        match (seqs[s].k.slice(rows.clone()), seqs[s].v.slice(rows)) {
+            (KvSlice::F32(k), KvSlice::F32(v)) => attend_one(q, k, v, scores, o),
+            (KvSlice::F16(k), KvSlice::F16(v)) => attend_one_f16(q, k, v, scores, o),
+            (KvSlice::Q8_0(k), KvSlice::Q8_0(v)) => attend_one_q8_0(q, k, v, scores, o),
+            _ => unreachable!("checked: keys and values share one dtype"),
+        }
+    };
+    let work: usize = owner.iter().map(|&(_, len)| dims.n_heads * len * hd).sum();
+    // An f16 cache on AVX2: one task per (query, KV head), reading each key
+    // and value row once for the whole group of query heads.
+    #[cfg(target_arch = "x86_64")]
+    if let (KvSlice::F16(_), Level::Avx2 | Level::Avx512) = (first.k, level())
+        && group <= 4
+        && hd.is_multiple_of(32)
+    {
+        let span = group * hd;
+        let job = |idx: usize, o: &mut [f32]| {
+            let (i, kvh) = (idx / dims.n_kv_heads, idx % dims.n_kv_heads);
+            let (s, len) = owner[i];
+            let (KvSlice::F16(k16), KvSlice::F16(v16)) = (seqs[s].k, seqs[s].v) else {
+                unreachable!("checked: every sequence's cache is f16")
+            };
+            let base = kvh * dims.capacity * hd;
+            let qs = &q[idx * span..(idx + 1) * span];
+            SCORES.with_borrow_mut(|scores| {
+                // SAFETY: level() is Avx2 or Avx512 only when the CPU
+                // has AVX2, FMA and F16C.
+                unsafe {
+                    avx2::attend_group_f16(
+                        qs,
+                        &k16[base..base + len * hd],
+                        &v16[base..base + len * hd],
+                        group,
+                        scores,
+                        o,
+                    )
+                }
+            });
+        };
+        if work < ATTN_PAR_MIN_WORK || threads::num_threads() < 2 {
+            out.chunks_mut(span)
+                .enumerate()
+                .for_each(|(idx, o)| job(idx, o));
+        } else {
+            threads::for_each_chunk_mut(out, span, job);
+        }
+        return;
+    }
+    // Each thread keeps its score buffer between calls: no allocation per
+    // decode step once it has grown to the context length.
+    let job = |idx: usize, o: &mut [f32]| SCORES.with_borrow_mut(|scores| job(idx, o, scores));
+    // A hand-off to the spinning pool costs about a microsecond, so even
+    // one decode step's few heads are worth splitting.
+    if work < ATTN_PAR_MIN_WORK || threads::num_threads() < 2 {
+        for (idx, o) in out.chunks_mut(hd).enumerate() {
+            job(idx, o);
+        }
+        return;
+    }
+    threads::for_each_chunk_mut(out, hd, job);
+}
+
+/// Keys or values of a KV cache, in the cache's element type.
+#[derive(Debug, Clone, Copy)]
+pub enum KvSlice<'a> {
+    /// f32 elements.
+    F32(&'a [f32]),
+    /// f16 elements (half the memory, and half the bytes read per step).
+    F16(&'a [half::f16]),
+    /// Q8_0 blocks: 34 bytes per 32 elements (a little over a quarter of
+    /// f32). Every range taken from it must be whole blocks.
+    Q8_0(&'a [u8]),
+}
+
+impl KvSlice<'_> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            KvSlice::F32(s) => s.len(),
+            KvSlice::F16(s) => s.len(),
+            KvSlice::Q8_0(s) => s.len() / Q8_0_BLOCK_BYTES * crate::quant::QK,
+        }
+    }
+
+    /// True if there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn slice(&self, r: std::ops::Range<usize>) -> Self {
+        match self {
+            KvSlice::F32(s) => KvSlice::F32(&s[r]),
+            KvSlice::F16(s) => KvSlice::F16(&s[r]),
+            KvSlice::Q8_0(s) => {
+                let qk = crate::quant::QK;
+                assert!(
+                    r.start.is_multiple_of(qk) && r.end.is_multiple_of(qk),
+                    "a Q8_0 range must be whole blocks"
+                );
+                KvSlice::Q8_0(&s[r.start / qk * Q8_0_BLOCK_BYTES..r.end / qk * Q8_0_BLOCK_BYTES])
+            }
+        }
+    }
+}
+
+impl<'a> From<&'a [f32]> for KvSlice<'a> {
+    fn from(s: &'a [f32]) -> Self {
+        KvSlice::F32(s)
+    }
+}
+
+impl<'a> From<&'a Vec<f32>> for KvSlice<'a> {
+    fn from(s: &'a Vec<f32>) -> Self {
+        KvSlice::F32(s)
+    }
+}
+
+impl<'a> From<&'a [half::f16]> for KvSlice<'a> {
+    fn from(s: &'a [half::f16]) -> Self {
+        KvSlice::F16(s)
+    }
+}
+
+/// Keys and values, checked to share one dtype.
+///
+/// # Panics
+/// If they do not.
+fn same_dtype<'a>(k: KvSlice<'a>, v: KvSlice<'a>) -> (KvSlice<'a>, KvSlice<'a>) {
+    assert!(
+        matches!(
+            (k, v),
+            (KvSlice::F32(_), KvSlice::F32(_))
+                | (KvSlice::F16(_), KvSlice::F16(_))
+                | (KvSlice::Q8_0(_), KvSlice::Q8_0(_))
+        ),
+        "attention: keys and values must share one dtype"
+    );
+    (k, v)
+}
+
+/// Below this many multiply-adds attention stays on the calling thread.
+const ATTN_PAR_MIN_WORK: usize = 1 << 13;
+
+thread_local! {
+    /// Attention scores of one (query, head) pair, reused by this thread.
+    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One query head against its keys and values, at the best SIMD level
+/// (the whole loop runs inside one `#[target_feature]` function, so the
+/// per-position dot products and axpys are inlined).
+fn attend_one(q: &[f32], k: &[f32], v: &[f32], scores: &mut Vec<f32>, out: &mut [f32]) {
+    simd!(x86: attend_one(q, k, v, scores, out))
+}
+
+/// [`attend_one`] over f16 keys and values, one head at a time: the plain
+/// twin. (An f16 cache on AVX2 with groups of up to four query heads per
+/// KV head and heads of a multiple of 32 — SmolLM2, Llama — takes the
+/// grouped kernel in `attention_rows` instead.)
+fn attend_one_f16(
+    q: &[f32],
+    k: &[half::f16],
+    v: &[half::f16],
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    scalar::attend_one_f16(q, k, v, scores, out)
+}
+
+/// Bytes of one Q8_0 block (an f16 scale and 32 codes).
+const Q8_0_BLOCK_BYTES: usize = 34;
+
+/// [`attend_one`] over Q8_0 keys and values: each key and value row is
+/// widened to f32 as it is read (the cache stores a little over a quarter
+/// of the f32 bytes; the arithmetic is f32's). `head_dim` must be a
+/// multiple of 32.
+fn attend_one_q8_0(q: &[f32], k: &[u8], v: &[u8], scores: &mut Vec<f32>, out: &mut [f32]) {
+    let hd = q.len();
+    let rb = hd / crate::quant::QK * Q8_0_BLOCK_BYTES;
+    if hd == 0 || rb == 0 {
+        return;
+    }
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut row = vec![0f32; hd];
+    scores.clear();
+    for kr in k.chunks_exact(rb) {
+        crate::quant::dequantize_unchecked(crate::DType::Q8_0, kr, &mut row);
+        scores.push(q.iter().zip(&row).map(|(a, b)| a * b).sum::<f32>() * scale);
+    }
+    softmax_inplace(scores);
+    out.fill(0.0);
+    for (vr, &p) in v.chunks_exact(rb).zip(scores.iter()) {
+        crate::quant::dequantize_unchecked(crate::DType::Q8_0, vr, &mut row);
+        for (o, x) in out.iter_mut().zip(&row) {
+            *o += p * x;
+        }
+    }
+}
