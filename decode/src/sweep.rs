@@ -17,6 +17,10 @@ pub struct SweepRow {
     pub clients: usize,
     /// Generated tokens of all requests per second of wall time.
     pub tok_per_s: f64,
+    /// Decode throughput: the tokens after each request's first, per
+    /// second from the moment every request had its first token (every
+    /// prompt read) to the end.
+    pub decode_tok_per_s: f64,
     /// Median time from the start to a request's first token, ms.
     pub ttft_ms: f64,
     /// Median gap between consecutive tokens of one request, ms.
@@ -110,9 +114,11 @@ pub fn measure<M: LanguageModel, D: Detokenize>(
         }
     }
     let secs = t0.elapsed().as_secs_f64();
+    let prefilled = ttft.iter().copied().fold(0.0, f64::max) / 1e3;
     let row = SweepRow {
         clients,
         tok_per_s: generated as f64 / secs.max(1e-9),
+        decode_tok_per_s: generated.saturating_sub(clients) as f64 / (secs - prefilled).max(1e-9),
         ttft_ms: quantile(&mut ttft, 0.5),
         itl_p50_ms: quantile(&mut gaps, 0.5),
         itl_p99_ms: quantile(&mut gaps, 0.99),
@@ -122,22 +128,25 @@ pub fn measure<M: LanguageModel, D: Detokenize>(
 }
 
 /// The rows as a table: clients, aggregate tok/s and its ratio to the
-/// first row, TTFT, inter-token p50 and p99 and the p99's ratio to the
-/// first row's.
+/// first row, decode tok/s and its ratio, TTFT, inter-token p50 and p99
+/// and the p99's ratio to the first row's.
 pub fn table(rows: &[SweepRow]) -> String {
     let first = rows.first();
     let base = first.map_or(1.0, |r| r.tok_per_s).max(1e-9);
+    let base_dec = first.map_or(1.0, |r| r.decode_tok_per_s).max(1e-9);
     let base_p99 = first.map_or(1.0, |r| r.itl_p99_ms).max(1e-9);
     let mut t = format!(
-        "{:>7} {:>8} {:>6} {:>9} {:>9} {:>9} {:>6}\n",
-        "clients", "tok/s", "x one", "TTFT ms", "ITL p50", "ITL p99", "x p99"
+        "{:>7} {:>8} {:>6} {:>8} {:>6} {:>9} {:>9} {:>9} {:>6}\n",
+        "clients", "tok/s", "x one", "decode", "x one", "TTFT ms", "ITL p50", "ITL p99", "x p99"
     );
     for r in rows {
         t += &format!(
-            "{:>7} {:>8.1} {:>6.2} {:>9.1} {:>9.1} {:>9.1} {:>6.2}\n",
+            "{:>7} {:>8.1} {:>6.2} {:>8.1} {:>6.2} {:>9.1} {:>9.1} {:>9.1} {:>6.2}\n",
             r.clients,
             r.tok_per_s,
             r.tok_per_s / base,
+            r.decode_tok_per_s,
+            r.decode_tok_per_s / base_dec,
             r.ttft_ms,
             r.itl_p50_ms,
             r.itl_p99_ms,

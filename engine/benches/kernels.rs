@@ -1,5 +1,6 @@
 //! Kernel benchmarks: matmul GFLOP/s, matvec GB/s against a plain streaming
-//! read in the same run, softmax / RMSNorm scalar vs SIMD, decode attention.
+//! read in the same run, what a batch of decode steps costs per token,
+//! softmax / RMSNorm scalar vs SIMD, decode attention.
 //!
 //! `cargo bench -p engine --bench kernels`. Criterion's "elem/s" for the
 //! matmul groups are FLOP/s (2·m·n·k per product); "B/s" for the matvec and
@@ -82,6 +83,38 @@ fn matvec_quant(c: &mut Criterion) {
     g.finish();
 }
 
+/// What a batch of decode steps costs: `t` one-token sequences through one
+/// product with a regrouped quantized weight (as a model holds it), for
+/// `t` = 1 and 8. Criterion's "elem/s" is tokens per second: on a
+/// memory-bound matrix the eight tokens share one read of the weights,
+/// and what is left is the integer work each token does for itself.
+fn batch_quant(c: &mut Criterion) {
+    let mut g = c.benchmark_group("batch_quant");
+    for (rows, cols, dt) in [
+        (1536usize, 576usize, engine::DType::Q4_1),
+        (49152, 576, engine::DType::Q8_0),
+    ] {
+        let w = engine::Tensor::from_vec(random(rows * cols, 3), &[rows, cols])
+            .unwrap()
+            .to_dtype(dt)
+            .unwrap()
+            .regrouped();
+        for t in [1usize, 8] {
+            let x = random(t * cols, 4);
+            let mut out = vec![0.0; t * rows];
+            let lens = vec![1; t];
+            g.throughput(Throughput::Elements(t as u64));
+            let id = BenchmarkId::new(format!("{dt}_{cols}x{rows}"), format!("{t}_tokens"));
+            g.bench_function(id, |bch| {
+                bch.iter(|| {
+                    engine::nn::linear_batch(black_box(&x), &lens, &[&w], &mut out).unwrap()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 fn rows(c: &mut Criterion) {
     let n = 49152;
     let x = random(n, 5);
@@ -140,5 +173,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_millis(1500))
 }
 
-criterion_group! { name = benches; config = config(); targets = matmul, matvec, matvec_quant, rows, attention }
+criterion_group! { name = benches; config = config(); targets = matmul, matvec, matvec_quant, batch_quant, rows, attention }
 criterion_main!(benches);

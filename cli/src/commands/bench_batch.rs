@@ -82,6 +82,8 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
                     "clients": r.clients,
                     "tok_per_s": r.tok_per_s,
                     "speedup": r.tok_per_s / base,
+                    "decode_tok_per_s": r.decode_tok_per_s,
+                    "decode_speedup": r.decode_tok_per_s / rows[0].decode_tok_per_s.max(1e-9),
                     "ttft_ms_p50": r.ttft_ms,
                     "itl_ms_p50": r.itl_p50_ms,
                     "itl_ms_p99": r.itl_p99_ms,
