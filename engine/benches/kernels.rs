@@ -85,31 +85,38 @@ fn matvec_quant(c: &mut Criterion) {
 
 /// What a batch of decode steps costs: `t` one-token sequences through one
 /// product with a regrouped quantized weight (as a model holds it), for
-/// `t` = 1 and 8. Criterion's "elem/s" is tokens per second: on a
+/// `t` = 1 and 8, in the file's layout and regrouped. Criterion's "elem/s"
+/// is tokens per second: on a
 /// memory-bound matrix the eight tokens share one read of the weights,
 /// and what is left is the integer work each token does for itself.
 fn batch_quant(c: &mut Criterion) {
     let mut g = c.benchmark_group("batch_quant");
     for (rows, cols, dt) in [
         (1536usize, 576usize, engine::DType::Q4_1),
+        (1536, 576, engine::DType::Q8_0),
         (49152, 576, engine::DType::Q8_0),
     ] {
-        let w = engine::Tensor::from_vec(random(rows * cols, 3), &[rows, cols])
+        let file = engine::Tensor::from_vec(random(rows * cols, 3), &[rows, cols])
             .unwrap()
             .to_dtype(dt)
-            .unwrap()
-            .regrouped();
-        for t in [1usize, 8] {
-            let x = random(t * cols, 4);
-            let mut out = vec![0.0; t * rows];
-            let lens = vec![1; t];
-            g.throughput(Throughput::Elements(t as u64));
-            let id = BenchmarkId::new(format!("{dt}_{cols}x{rows}"), format!("{t}_tokens"));
-            g.bench_function(id, |bch| {
-                bch.iter(|| {
-                    engine::nn::linear_batch(black_box(&x), &lens, &[&w], &mut out).unwrap()
-                })
-            });
+            .unwrap();
+        let regrouped = file.regrouped();
+        for (layout, w) in [("file", &file), ("regrouped", &regrouped)] {
+            for t in [1usize, 8] {
+                let x = random(t * cols, 4);
+                let mut out = vec![0.0; t * rows];
+                let lens = vec![1; t];
+                g.throughput(Throughput::Elements(t as u64));
+                let id = BenchmarkId::new(
+                    format!("{dt}_{cols}x{rows}_{layout}"),
+                    format!("{t}_tokens"),
+                );
+                g.bench_function(id, |bch| {
+                    bch.iter(|| {
+                        engine::nn::linear_batch(black_box(&x), &lens, &[w], &mut out).unwrap()
+                    })
+                });
+            }
         }
     }
     g.finish();

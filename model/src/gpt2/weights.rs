@@ -288,18 +288,17 @@ impl Gpt2Weights {
         v
     }
 
-    /// The same weights with every layer matrix and the token embeddings
-    /// (the tied head) in the layout the engine's matrix products read
-    /// fastest ([`Tensor::regrouped`]: Q4_0, Q4_1 and Q8_0 blocks regrouped
-    /// eight rows at a time; other dtypes unchanged). Looking up a token's
-    /// row reads it back from its group.
+    /// The same weights with every layer matrix in the layout the
+    /// engine's matrix products read fastest ([`Tensor::regrouped`]: Q4_0,
+    /// Q4_1 and Q8_0 blocks regrouped eight rows at a time; other dtypes
+    /// unchanged). The embeddings (and the tied head) stay as they are, as
+    /// Llama's do ([`crate::llama::LlamaWeights::regrouped`] says why).
     pub fn regrouped(mut self) -> Gpt2Weights {
         for l in &mut self.layers {
             for t in [&mut l.w_qkv, &mut l.w_o, &mut l.w_fc, &mut l.w_proj] {
                 *t = t.regrouped();
             }
         }
-        self.wte = self.wte.regrouped();
         self
     }
 

@@ -102,12 +102,15 @@ impl LlamaWeights {
         Ok(())
     }
 
-    /// The same weights with every layer matrix, the head and the token
-    /// embeddings in the layout the engine's matrix products read fastest
+    /// The same weights with every layer matrix and an untied head in the
+    /// layout the engine's matrix products read fastest
     /// ([`Tensor::regrouped`]: Q4_0, Q4_1 and Q8_0 blocks regrouped eight
-    /// rows at a time; other dtypes unchanged). The embeddings are
-    /// regrouped too because a tied head multiplies by them; looking up a
-    /// token's row reads it back from its group.
+    /// rows at a time; other dtypes unchanged). The token embeddings stay
+    /// as they are, and so does a head tied to them (SmolLM2's Q8_0 table):
+    /// a regrouped head was 7 % faster for one token but a third slower for
+    /// a batch of eight (`cargo bench -p engine --bench kernels --
+    /// batch_quant`), because the regrouped kernel's per-row order costs
+    /// more arithmetic than the file layout's many-token kernel.
     pub fn regrouped(mut self) -> LlamaWeights {
         for l in &mut self.layers {
             for t in [
@@ -123,7 +126,6 @@ impl LlamaWeights {
             }
         }
         self.lm_head = self.lm_head.map(|h| h.regrouped());
-        self.tok_embd = self.tok_embd.regrouped();
         self
     }
 
