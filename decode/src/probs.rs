@@ -55,11 +55,18 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     out
 }
 
-/// Log-softmax in `f32`: `x - max - ln(sum(exp(x - max)))`.
-pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+/// `ln Σ exp(x)` in `f32`, as `max + ln(sum(exp(x - max)))`: what
+/// [`log_softmax`] subtracts, so one token's log-probability is
+/// `logits[id] - log_sum_exp(logits)` without a vector of them all.
+pub fn log_sum_exp(logits: &[f32]) -> f32 {
     let m = max_logit(logits);
     let sum: f32 = logits.iter().map(|&x| (x - m).exp()).sum();
-    let lse = m + sum.ln();
+    m + sum.ln()
+}
+
+/// Log-softmax in `f32`: `x - max - ln(sum(exp(x - max)))`.
+pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let lse = log_sum_exp(logits);
     logits.iter().map(|&x| x - lse).collect()
 }
 

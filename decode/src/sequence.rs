@@ -9,7 +9,7 @@ use crate::explain::ExplainStep;
 use crate::generate::{StepOutput, TokenOutput};
 use crate::greedy::greedy_choice;
 use crate::params::{FinishReason, Prepared};
-use crate::probs::{log_softmax, top_n};
+use crate::probs::{log_softmax, log_sum_exp, top_n};
 use crate::processor::TokenHistory;
 use crate::sample::{sample_from_logits, seeded_rng};
 use crate::stop::StopMatcher;
@@ -64,12 +64,20 @@ impl SeqState {
             None => greedy_choice(&logits),
             Some(rng) => sample_from_logits(&logits, rng),
         };
-        let logp = log_softmax(&logits);
-        let top = top_n(&logp, p.top_logprobs)
-            .into_iter()
-            .filter(|&i| logp[i].is_finite())
-            .map(|i| (i as u32, logp[i]))
-            .collect();
+        // The chosen token's log-probability always; the whole vector only
+        // when alternatives were asked for (it is 49k floats for SmolLM2).
+        let lse = log_sum_exp(&logits);
+        let logprob = logits[id as usize] - lse;
+        let top = if p.top_logprobs == 0 {
+            Vec::new()
+        } else {
+            let logp = log_softmax(&logits);
+            top_n(&logp, p.top_logprobs)
+                .into_iter()
+                .filter(|&i| logp[i].is_finite())
+                .map(|i| (i as u32, logp[i]))
+                .collect()
+        };
         let text_of = |t: u32| String::from_utf8_lossy(detok.token_bytes(t)).into_owned();
         let explain = trace
             .map(|tr| ExplainStep::from_trace(self.generated(), &tr, id, p.explain_top, text_of));
@@ -78,7 +86,7 @@ impl SeqState {
         let token = TokenOutput {
             id,
             text: if is_eos { String::new() } else { text_of(id) },
-            logprob: logp[id as usize],
+            logprob,
             top,
         };
         let mut finish = None;
