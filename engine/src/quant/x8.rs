@@ -49,13 +49,15 @@ pub fn supports(dtype: DType) -> bool {
 }
 
 /// Bytes of scales (and minimums) at the head of a group's block.
-fn head(dtype: DType) -> usize {
-    if dtype == DType::Q4_1 { 32 } else { 16 }
+#[inline]
+const fn head(dtype: DType) -> usize {
+    if matches!(dtype, DType::Q4_1) { 32 } else { 16 }
 }
 
 /// Bytes of one row's block in the file's layout, and where its codes
 /// start.
-fn block(dtype: DType) -> (usize, usize) {
+#[inline]
+const fn block(dtype: DType) -> (usize, usize) {
     match dtype {
         DType::Q4_1 => (20, 4),
         DType::Q8_0 => (34, 2),
@@ -64,7 +66,8 @@ fn block(dtype: DType) -> (usize, usize) {
 }
 
 /// Chunks of four code bytes per row and block (32 bytes each, regrouped).
-fn chunks(dtype: DType) -> usize {
+#[inline]
+const fn chunks(dtype: DType) -> usize {
     let (bs, codes_at) = block(dtype);
     (bs - codes_at) / 4
 }

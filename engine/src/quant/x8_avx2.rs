@@ -21,10 +21,39 @@ use crate::quant::act::Q8Row;
 /// AVX2, FMA and F16C; the lengths as `super::matmul` checks them.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    // One copy of the body per format, so each has straight-line code
+    // (its chunk loop unrolled, no test of the format inside it).
+    // SAFETY: the caller's contract.
+    unsafe {
+        match dtype {
+            DType::Q4_1 => body::<Q4_1>(packed, a, out),
+            DType::Q8_0 => body::<Q8_0>(packed, a, out),
+            _ => body::<Q4_0>(packed, a, out),
+        }
+    }
+}
+
+/// The formats, as the body's const parameter.
+const Q4_0: u8 = 0;
+const Q4_1: u8 = 1;
+const Q8_0: u8 = 2;
+
+/// [`matmul`] for format `F`.
+///
+/// # Safety
+/// As [`matmul`].
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn body<const F: u8>(packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    let dtype = match F {
+        Q4_1 => DType::Q4_1,
+        Q8_0 => DType::Q8_0,
+        _ => DType::Q4_0,
+    };
     let t = a.len();
     let nb = a[0].d.len();
     let bs = ROWS * block(dtype).0;
-    let (h, q4_1, q8_0) = (head(dtype), dtype == DType::Q4_1, dtype == DType::Q8_0);
+    let (h, q4_1, q8_0) = (head(dtype), F == Q4_1, F == Q8_0);
     let nk = chunks(dtype);
     let groups = out.len() / (t * ROWS);
     // SAFETY (whole body): group g's bytes are g·nb·bs .. (g + 1)·nb·bs

@@ -107,10 +107,11 @@ impl LlamaWeights {
     /// ([`Tensor::regrouped`]: Q4_0, Q4_1 and Q8_0 blocks regrouped eight
     /// rows at a time; other dtypes unchanged). The token embeddings stay
     /// as they are, and so does a head tied to them (SmolLM2's Q8_0 table):
-    /// a regrouped head was 7 % faster for one token but a third slower for
-    /// a batch of eight (`cargo bench -p engine --bench kernels --
-    /// batch_quant`), because the regrouped kernel's per-row order costs
-    /// more arithmetic than the file layout's many-token kernel.
+    /// regrouped, that head measured no faster for one token (the step
+    /// waits for memory) and in some runs slower for a batch of eight
+    /// (`cargo bench -p engine --bench kernels -- batch_quant`), because
+    /// the regrouped kernel's per-row order costs more arithmetic than the
+    /// file layout's many-token kernel.
     pub fn regrouped(mut self) -> LlamaWeights {
         for l in &mut self.layers {
             for t in [
