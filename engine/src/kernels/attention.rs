@@ -32,11 +32,12 @@ fn check_attn(dims: AttnDims, q: usize, k: usize, v: usize, out: usize, end: usi
 
 /// Single-query causal attention over `seq_len` cached positions, every
 /// head; no mask is materialised. Layouts: see [`AttnDims`]. Heads are
-/// split across the thread pool.
+/// split across the thread pool. It is [`attention_prefill`] for the one
+/// query at position `seq_len - 1`.
 ///
 /// # Panics
-/// If the lengths do not match `dims`, `seq_len > capacity`, or
-/// `n_heads % n_kv_heads != 0`.
+/// If the lengths do not match `dims`, `seq_len` is 0 or exceeds
+/// `capacity`, or `n_heads % n_kv_heads != 0`.
 pub fn attention_decode<'a>(
     q: &[f32],
     k_cache: impl Into<KvSlice<'a>>,
@@ -45,28 +46,8 @@ pub fn attention_decode<'a>(
     seq_len: usize,
     out: &mut [f32],
 ) {
-    let _t = crate::profile::timer(crate::profile::Op::Attention);
-    let (k_cache, v_cache) = same_dtype(k_cache.into(), v_cache.into());
-    check_attn(
-        dims,
-        q.len(),
-        k_cache.len(),
-        v_cache.len(),
-        out.len(),
-        seq_len,
-    );
-    assert_eq!(
-        q.len(),
-        dims.n_heads * dims.head_dim,
-        "attention_decode: q length"
-    );
-    let seq = AttnSeq {
-        k: k_cache,
-        v: v_cache,
-        start_pos: seq_len - 1,
-        len: 1,
-    };
-    attention_rows(q, &[seq], dims, out);
+    assert!(seq_len > 0, "attention_decode: no positions to attend to");
+    attention_prefill(q, k_cache, v_cache, dims, seq_len - 1, 1, out);
 }
 
 /// Causal attention for `t` new queries (`q`, `out`: `[t][n_heads][head_dim]`)
