@@ -9,14 +9,14 @@ use crate::quant::act::Q8Acts;
 use crate::tensor::Tensor;
 use crate::threads;
 
-/// From this many rows of one sequence on, a product runs as an f32
-/// matrix product on weight tiles widened in cache; below it, every weight row is read
-/// once per block and dotted with each activation row (integer dot
-/// products for a quantized weight). llama.cpp runs a prompt of a
-/// 4-bit model through its integer dot products whatever its length; below
-/// 32 rows so does this engine (its regrouped kernel gives the same bits per
-/// row as llama.cpp's), so short prompts continue as llama.cpp's do, and
-/// from 32 rows on the tiles are faster.
+/// From this many rows of one sequence on, a product is a prompt's: a
+/// regrouped Q4_0/Q4_1 weight takes the many-token integer kernel
+/// ([`crate::quant::x8_prompt`], an integer sum per block), any other an
+/// f32 matrix product on weight tiles widened in cache. Below it, every
+/// weight row is read once per block and dotted with each activation row
+/// (integer dot products for a quantized weight; the regrouped kernel
+/// gives the same bits per row as llama.cpp's), so short prompts continue
+/// as llama.cpp's do.
 pub const SGEMM_MIN_TOKENS: usize = 32;
 
 thread_local! {
@@ -119,9 +119,10 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
         _ => Kernel::Tiles,
     };
     let run = |k: Kernel, x: &[f32], t: usize, out: &mut [f32]| match k {
-        Kernel::Rows => by_rows(&mats, x, t, cols, rows, out, false),
-        Kernel::Dots => by_rows(&mats, x, t, cols, rows, out, true),
-        Kernel::Tiles => by_tiles(&mats, x, t, cols, rows, out),
+        Kernel::Tiles if !mats.iter().all(Matrix::takes_prompt_kernel) => {
+            by_tiles(&mats, x, t, cols, rows, out)
+        }
+        k => by_rows(&mats, x, t, cols, rows, out, k),
     };
     if let Some(&n) = lens.first()
         && lens.iter().all(|&m| kind(m) == kind(n))
@@ -169,8 +170,10 @@ enum Kernel {
     /// A short prompt: one dot product per weight row and token (a
     /// regrouped matrix: its kernel, eight rows and every token at once).
     Dots,
-    /// A prompt of `SGEMM_MIN_TOKENS` rows or more: an f32 matrix product
-    /// on widened tiles.
+    /// A prompt of `SGEMM_MIN_TOKENS` rows or more: regrouped Q4_0/Q4_1
+    /// weights take the many-token integer kernel
+    /// ([`crate::quant::x8_prompt`]), every other dtype an f32 matrix
+    /// product on widened tiles.
     Tiles,
 }
 
@@ -190,10 +193,13 @@ fn by_tiles(mats: &[Matrix<'_>], x: &[f32], t: usize, cols: usize, rows: usize, 
 
 // ANCHOR: by_rows
 /// Every weight row read once per block of rows and dotted with each row
-/// of `x` (integer dot products for a quantized weight). Each product is
-/// computed exactly as for a single row of `x`: by the four-row kernels,
-/// or, with `dots`, one weight row at a time (the order a short prompt has
+/// of `x` (integer dot products for a quantized weight). For `Rows` and
+/// `Dots` each product is computed exactly as for a single row of `x`: by
+/// the four-row or regrouped kernels, or, for `Dots` on a matrix in the
+/// file's layout, one weight row at a time (the order a short prompt has
 /// always used, which keeps its continuations closest to llama.cpp's).
+/// `Tiles` (only for matrices that [`Matrix::takes_prompt_kernel`]) runs
+/// the many-token integer kernel.
 fn by_rows(
     mats: &[Matrix<'_>],
     x: &[f32],
@@ -201,7 +207,7 @@ fn by_rows(
     cols: usize,
     rows: usize,
     out: &mut [f32],
-    dots: bool,
+    kernel: Kernel,
 ) {
     // The quantized activations live in a per-thread buffer that is taken
     // out and put back, so a decode step allocates nothing here.
@@ -218,7 +224,7 @@ fn by_rows(
                 m.matvec_rows(r0, x, &qx, 0, &mut o[at..at + len]);
                 return;
             }
-            if dots && !m.is_regrouped() {
+            if kernel == Kernel::Dots && !m.is_regrouped() {
                 for j in 0..len {
                     for i in 0..t {
                         let xi = &x[i * cols..(i + 1) * cols];
@@ -231,7 +237,11 @@ fn by_rows(
             for b in (0..len).step_by(ROW_BLOCK) {
                 let nb = ROW_BLOCK.min(len - b);
                 let o = &mut o[(at + b) * t..(at + b + nb) * t];
-                m.matmul_rows(r0 + b, x, &qx, t, o);
+                if kernel == Kernel::Tiles {
+                    m.prompt_rows(r0 + b, &qx, t, o);
+                } else {
+                    m.matmul_rows(r0 + b, x, &qx, t, o);
+                }
             }
         });
     };

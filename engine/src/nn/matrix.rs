@@ -7,7 +7,7 @@ use crate::dtype::DType;
 use crate::error::{EngineError, Result};
 use crate::kernels;
 use crate::quant::act::{Q8Acts, Q8Row};
-use crate::quant::{self, dot, x8};
+use crate::quant::{self, dot, x8, x8_prompt};
 use crate::tensor::{Storage, Tensor};
 
 /// The rows of a contiguous matrix, by dtype.
@@ -74,6 +74,12 @@ impl<'a> Matrix<'a> {
         matches!(self.data, Rows::Regrouped(..))
     }
 
+    /// True if prompts multiply these rows with the many-token integer
+    /// kernel ([`quant::x8_prompt`]): regrouped Q4_0 or Q4_1.
+    pub fn takes_prompt_kernel(&self) -> bool {
+        matches!(self.data, Rows::Regrouped(dt, _) if x8_prompt::supports(dt))
+    }
+
     /// True if the rows are block-quantized.
     pub fn is_quantized(&self) -> bool {
         matches!(self.data, Rows::Quant(..) | Rows::Regrouped(..))
@@ -115,18 +121,45 @@ impl<'a> Matrix<'a> {
         acts: &[Q8Row<'_>],
         out: &mut [f32],
     ) {
+        self.by_groups(dt, bytes, r0, acts, out, x8::matmul);
+    }
+
+    /// `kernel` (a regrouped product) over the whole groups around rows
+    /// `r0..r0 + out.len() / t`, keeping the rows asked for.
+    fn by_groups(
+        &self,
+        dt: DType,
+        bytes: &[u8],
+        r0: usize,
+        acts: &[Q8Row<'_>],
+        out: &mut [f32],
+        kernel: fn(DType, &[u8], &[Q8Row<'_>], &mut [f32]),
+    ) {
         let (c, t) = (self.cols, acts.len());
         let n = out.len() / t;
         let rb = dt.bytes_for(c).unwrap_or(0);
         if r0.is_multiple_of(x8::ROWS) && n.is_multiple_of(x8::ROWS) {
-            x8::matmul(dt, &bytes[r0 * rb..(r0 + n) * rb], acts, out);
+            kernel(dt, &bytes[r0 * rb..(r0 + n) * rb], acts, out);
             return;
         }
         let g0 = r0 / x8::ROWS * x8::ROWS;
         let g1 = (r0 + n).next_multiple_of(x8::ROWS);
         let mut all = vec![0f32; (g1 - g0) * t];
-        x8::matmul(dt, &bytes[g0 * rb..g1 * rb], acts, &mut all);
+        kernel(dt, &bytes[g0 * rb..g1 * rb], acts, &mut all);
         out.copy_from_slice(&all[(r0 - g0) * t..(r0 - g0 + n) * t]);
+    }
+
+    /// `out[j · t + i] = row(r0 + j) · qx[i]` for the `t` quantized rows of
+    /// a prompt, with the many-token integer kernel.
+    ///
+    /// # Panics
+    /// If the matrix does not [`Matrix::takes_prompt_kernel`].
+    pub fn prompt_rows(&self, r0: usize, qx: &Q8Acts, t: usize, out: &mut [f32]) {
+        let Rows::Regrouped(dt, bytes) = self.data else {
+            panic!("prompt_rows: not a regrouped matrix");
+        };
+        let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
+        self.by_groups(dt, bytes, r0, &acts, out, x8_prompt::matmul);
     }
 
     /// `out[i] = row(r0 + i) · x` for one activation row `x` (and, for a

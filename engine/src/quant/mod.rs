@@ -36,6 +36,7 @@ pub mod q5_0;
 pub mod q6_k;
 pub mod q8_0;
 pub mod x8;
+pub mod x8_prompt;
 
 use crate::dtype::DType;
 use crate::error::{EngineError, Result};

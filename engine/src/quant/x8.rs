@@ -50,14 +50,14 @@ pub fn supports(dtype: DType) -> bool {
 
 /// Bytes of scales (and minimums) at the head of a group's block.
 #[inline]
-const fn head(dtype: DType) -> usize {
+pub(super) const fn head(dtype: DType) -> usize {
     if matches!(dtype, DType::Q4_1) { 32 } else { 16 }
 }
 
 /// Bytes of one row's block in the file's layout, and where its codes
 /// start.
 #[inline]
-const fn block(dtype: DType) -> (usize, usize) {
+pub(super) const fn block(dtype: DType) -> (usize, usize) {
     match dtype {
         DType::Q4_1 => (20, 4),
         DType::Q8_0 => (34, 2),

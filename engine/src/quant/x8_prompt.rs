@@ -1,0 +1,192 @@
+//! The regrouped Q4_0 and Q4_1 rows ([`super::x8`]) times many tokens at
+//! once, for prompts: an integer sum per block, scaled once.
+//!
+//! A decode step follows llama.cpp's own order for one row (eight partial
+//! sums per block, each scaled apart), which keeps its logits close to
+//! llama.cpp's and costs nothing while the step waits for memory. A prompt
+//! of many tokens is limited by arithmetic instead, so it takes the
+//! cheaper order: each block's 32 products are summed as integers (the
+//! `maddubs` pairs of all eight code vectors added as 16-bit lanes, then
+//! widened once), converted once and scaled once:
+//!
+//! `acc = (d·d_a)·p + acc`, then for Q4_1 `acc = m·s_a + acc`,
+//!
+//! per block, where `p = Σ code·q` over the block (Q4_0: `Σ code·q − 8·Σq`,
+//! the codes taken as 0..15 and the offset removed with the activation
+//! block's sum). The eight rows of a group and four tokens at a time share
+//! each unpacked block, so the nibbles are split once per four tokens. A
+//! token's result does not depend on the others in the call, and the plain
+//! twin [`matmul_scalar`] gives the same bits.
+//!
+//! The 16-bit lanes cannot overflow: a lane adds, over the eight code
+//! vectors, two products of a code (at most 15) and an activation (at most
+//! 127 in size), `8 · 2 · 15 · 127 = 30480 < 32767`.
+
+use super::QK;
+use super::act::Q8Row;
+use super::x8::{ROWS, block, head};
+use crate::dtype::DType;
+use crate::kernels::dispatch::{Level, level};
+
+#[cfg(target_arch = "x86_64")]
+#[path = "x8_prompt_avx2.rs"]
+mod avx2;
+
+/// True for the formats this kernel multiplies.
+pub fn supports(dtype: DType) -> bool {
+    matches!(dtype, DType::Q4_0 | DType::Q4_1)
+}
+
+// ANCHOR: prompt_scalar
+/// Plain twin of [`matmul`]: per row, token and block, the integer sum
+/// `p`, then `acc = (d·d_a)·p + acc` and, for Q4_1, `acc = m·s_a + acc`.
+pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    let bs = ROWS * block(dtype).0;
+    let h = head(dtype);
+    let t = a.len();
+    let nb = a.first().map_or(0, |a| a.d.len());
+    let q4_1 = dtype == DType::Q4_1;
+    for (g, group) in packed.chunks_exact((bs * nb).max(1)).enumerate() {
+        for (i, ai) in a.iter().enumerate() {
+            for j in 0..ROWS {
+                let mut acc = 0f32;
+                for (b, gb) in group.chunks_exact(bs).enumerate() {
+                    let q = &ai.qs[b * QK..(b + 1) * QK];
+                    let mut p = 0i32;
+                    for e in 0..QK / 2 {
+                        let (lo, hi) = super::nibbles(gb[h + 32 * (e / 4) + 4 * j + e % 4]);
+                        p += i32::from(lo) * i32::from(q[e]) + i32::from(hi) * i32::from(q[16 + e]);
+                    }
+                    if !q4_1 {
+                        p -= 8 * ai.isum[b];
+                    }
+                    let dd = super::f16_at(gb, 2 * j) * ai.d[b];
+                    acc = dd.mul_add(p as f32, acc);
+                    if q4_1 {
+                        acc = super::f16_at(gb, 16 + 2 * j).mul_add(ai.s[b], acc);
+                    }
+                }
+                out[(g * ROWS + j) * t + i] = acc;
+            }
+        }
+    }
+}
+// ANCHOR_END: prompt_scalar
+
+/// `out[r · t + i] = row r · a[i]` for the `out.len() / t` rows of a
+/// regrouped Q4_0 or Q4_1 matrix (whole groups) and `t = a.len()`
+/// activation rows, with the best kernel for this CPU, in this module's
+/// order (not the decode kernel's). A token's products do not depend on
+/// the other tokens.
+///
+/// # Panics
+/// If `dtype` is not Q4_0 or Q4_1 or the lengths disagree.
+pub fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    let t = a.len();
+    let cols = a.first().map_or(0, |a| a.qs.len());
+    let rows = out.len().checked_div(t).unwrap_or(0);
+    assert!(
+        supports(dtype)
+            && t > 0
+            && out.len() == rows * t
+            && rows.is_multiple_of(ROWS)
+            && a.iter().all(|x| x.qs.len() == cols
+                && x.d.len() == cols / QK
+                && x.s.len() == cols / QK
+                && x.isum.len() == cols / QK)
+            && dtype.bytes_for(cols).and_then(|rb| rb.checked_mul(rows)) == Some(packed.len()),
+        "x8_prompt::matmul: {} bytes of {dtype} for {rows} rows of {cols} activations x {t}",
+        packed.len(),
+    );
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
+        // FMA and F16C; the lengths were checked above.
+        Level::Avx2 | Level::Avx512 => unsafe { avx2::matmul(dtype, packed, a, out) },
+        _ => matmul_scalar(dtype, packed, a, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::act::Q8Acts;
+    use crate::quant::{dot, quantize, x8};
+    use proptest::prelude::*;
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// The kernel and its plain twin give the same bits for any number
+        /// of tokens (tails of the four-token tiles included), each token
+        /// the same bits alone, and the products equal the file layout's
+        /// dot products up to float rounding.
+        #[test]
+        fn prompt_kernel_equals_its_twin_and_the_dot_products(
+            groups in 1usize..4, nb in 1usize..6, t in 1usize..11, seed in any::<u64>(),
+            q4_1 in any::<bool>(),
+        ) {
+            let dtype = if q4_1 { DType::Q4_1 } else { DType::Q4_0 };
+            let (rows, cols) = (groups * ROWS, nb * QK);
+            let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
+            let packed = x8::pack(dtype, &w, rows, cols).unwrap();
+            let rb = w.len() / rows;
+            let mut acts = Q8Acts::default();
+            acts.quantize(&random(t * cols, seed ^ 7), cols);
+            let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
+            let (mut fast, mut plain) = (vec![0f32; rows * t], vec![0f32; rows * t]);
+            matmul(dtype, &packed, &a, &mut fast);
+            matmul_scalar(dtype, &packed, &a, &mut plain);
+            prop_assert_eq!(&fast, &plain);
+            for (i, ai) in a.iter().enumerate() {
+                let mut alone = vec![0f32; rows];
+                matmul(dtype, &packed, &[*ai], &mut alone);
+                for r in 0..rows {
+                    prop_assert_eq!(alone[r].to_bits(), fast[r * t + i].to_bits());
+                    let want = dot::dot_scalar(dtype, &w[r * rb..(r + 1) * rb], *ai);
+                    let tol = 1e-5 * (1.0 + want.abs()) * nb as f32;
+                    prop_assert!((fast[r * t + i] - want).abs() <= tol, "{} vs {want}", fast[r * t + i]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn saturating_blocks_stay_exact() {
+        // Every code 15 against every activation 127 (and -127): the
+        // largest 16-bit lane sums the kernel can meet.
+        // Each block: one 0 (its minimum) and 31 ones, so d = 1/15 and the
+        // ones get code 15.
+        let cols = 2 * QK;
+        let vals: Vec<f32> = (0..8 * cols)
+            .map(|e| if e % QK == 0 { 0.0 } else { 1.0 })
+            .collect();
+        let w = quantize(DType::Q4_1, &vals).unwrap();
+        let packed = x8::pack(DType::Q4_1, &w, 8, cols).unwrap();
+        for sign in [1.0f32, -1.0] {
+            let mut acts = Q8Acts::default();
+            acts.quantize(&vec![sign; cols], cols);
+            let a = [acts.row(0)];
+            let (mut fast, mut plain) = (vec![0f32; 8], vec![0f32; 8]);
+            matmul(DType::Q4_1, &packed, &a, &mut fast);
+            matmul_scalar(DType::Q4_1, &packed, &a, &mut plain);
+            assert_eq!(fast, plain);
+            let want = sign * (cols - cols / QK) as f32;
+            for v in fast {
+                assert!((v - want).abs() < 0.01 * want.abs(), "{v} vs {want}");
+            }
+        }
+    }
+}

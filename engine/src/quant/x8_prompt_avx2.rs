@@ -1,0 +1,116 @@
+//! AVX2 body of the many-token regrouped product (the order and the plain
+//! twin are in `x8_prompt.rs`). Per group of eight rows and tile of up to
+//! four tokens, block by block: four 32-byte loads hold the eight rows'
+//! codes, split once into low and high nibbles; each token adds the eight
+//! `maddubs` products with its broadcast codes into one 16-bit sum per
+//! row pair, widens it once (`madd`), and scales it once.
+
+use std::arch::x86_64::*;
+
+use super::{QK, ROWS, block, head};
+use crate::dtype::DType;
+use crate::quant::act::Q8Row;
+
+/// Tokens sharing each unpacked block.
+const TILE: usize = 4;
+
+// ANCHOR: prompt_avx2
+/// See [`super::matmul`].
+///
+/// # Safety
+/// AVX2, FMA and F16C; the lengths as `super::matmul` checks them.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let mut i = 0;
+        while i < a.len() {
+            let n = TILE.min(a.len() - i);
+            match (dtype == DType::Q4_1, n) {
+                (true, 4) => tile::<true, 4>(packed, a, i, out),
+                (true, 3) => tile::<true, 3>(packed, a, i, out),
+                (true, 2) => tile::<true, 2>(packed, a, i, out),
+                (true, _) => tile::<true, 1>(packed, a, i, out),
+                (false, 4) => tile::<false, 4>(packed, a, i, out),
+                (false, 3) => tile::<false, 3>(packed, a, i, out),
+                (false, 2) => tile::<false, 2>(packed, a, i, out),
+                (false, _) => tile::<false, 1>(packed, a, i, out),
+            }
+            i += n;
+        }
+    }
+}
+
+/// Tokens `i0..i0 + N` against every group.
+///
+/// # Safety
+/// As [`matmul`], and `i0 + N <= a.len()`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn tile<const Q4_1: bool, const N: usize>(
+    packed: &[u8],
+    a: &[Q8Row<'_>],
+    i0: usize,
+    out: &mut [f32],
+) {
+    let dtype = if Q4_1 { DType::Q4_1 } else { DType::Q4_0 };
+    let t = a.len();
+    let nb = a[0].d.len();
+    let bs = ROWS * block(dtype).0;
+    let h = head(dtype);
+    let groups = out.len() / (t * ROWS);
+    let toks: [&Q8Row<'_>; N] = std::array::from_fn(|k| &a[i0 + k]);
+    // SAFETY (whole body): group g's bytes are g·nb·bs .. (g + 1)·nb·bs
+    // of `packed`, every activation read is inside block b < nb of its
+    // row, every store inside `out`.
+    unsafe {
+        let m4 = _mm256_set1_epi8(0x0f);
+        let ones = _mm256_set1_epi16(1);
+        for g in 0..groups {
+            let base = packed.as_ptr().add(g * nb * bs);
+            let mut acc = [_mm256_setzero_ps(); N];
+            for b in 0..nb {
+                let p = base.add(b * bs);
+                let mut sums = [_mm256_setzero_si256(); N];
+                for k in 0..4 {
+                    let c = _mm256_loadu_si256(p.add(h + 32 * k) as *const __m256i);
+                    let lo = _mm256_and_si256(c, m4);
+                    let hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), m4);
+                    for (s, ai) in sums.iter_mut().zip(toks) {
+                        let q = ai.qs.as_ptr().add(b * QK) as *const i32;
+                        let ql = _mm256_set1_epi32(q.add(k).read_unaligned());
+                        let qh = _mm256_set1_epi32(q.add(4 + k).read_unaligned());
+                        *s = _mm256_add_epi16(*s, _mm256_maddubs_epi16(lo, ql));
+                        *s = _mm256_add_epi16(*s, _mm256_maddubs_epi16(hi, qh));
+                    }
+                }
+                let d = _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
+                let m = if Q4_1 {
+                    _mm256_cvtph_ps(_mm_loadu_si128(p.add(16) as *const __m128i))
+                } else {
+                    _mm256_setzero_ps()
+                };
+                for ((acc, s), ai) in acc.iter_mut().zip(sums).zip(toks) {
+                    let mut isum = _mm256_madd_epi16(s, ones);
+                    if !Q4_1 {
+                        let off = _mm256_set1_epi32(8 * *ai.isum.get_unchecked(b));
+                        isum = _mm256_sub_epi32(isum, off);
+                    }
+                    let dd = _mm256_mul_ps(d, _mm256_set1_ps(*ai.d.get_unchecked(b)));
+                    *acc = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(isum), *acc);
+                    if Q4_1 {
+                        *acc = _mm256_fmadd_ps(m, _mm256_set1_ps(*ai.s.get_unchecked(b)), *acc);
+                    }
+                }
+            }
+            for (k, v) in acc.into_iter().enumerate() {
+                let mut lanes = [0f32; ROWS];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+                for (j, x) in lanes.into_iter().enumerate() {
+                    *out.get_unchecked_mut((g * ROWS + j) * t + i0 + k) = x;
+                }
+            }
+        }
+    }
+}
+// ANCHOR_END: prompt_avx2
