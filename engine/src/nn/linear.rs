@@ -264,12 +264,30 @@ fn by_rows(
         run(0, dst);
     }
     if t > 1 {
-        for (r, vals) in by_row.chunks_exact(t).enumerate() {
-            for (i, v) in vals.iter().enumerate() {
-                out[i * rows + r] = *v;
-            }
-        }
+        transpose(&by_row, t, rows, out);
     }
     ACTS.set(qx);
+}
+
+/// `out[i · rows + r] = by_row[r · t + i]`, sixteen rows at a time (each
+/// write a whole cache line of `out`), and split by tokens across the pool
+/// when it is large (a prompt's).
+fn transpose(by_row: &[f32], t: usize, rows: usize, out: &mut [f32]) {
+    let one = |i0: usize, o: &mut [f32]| {
+        for r0 in (0..rows).step_by(16) {
+            let n = 16.min(rows - r0);
+            for (k, row) in o.chunks_exact_mut(rows).enumerate() {
+                for (j, v) in row[r0..r0 + n].iter_mut().enumerate() {
+                    *v = by_row[(r0 + j) * t + i0 + k];
+                }
+            }
+        }
+    };
+    if kernels::go_parallel(rows * t * 8) {
+        let per = t.div_ceil(threads::num_threads() * 2);
+        threads::for_each_chunk_mut(out, per * rows, |c, o| one(c * per, o));
+    } else {
+        one(0, out);
+    }
 }
 // ANCHOR_END: by_rows
