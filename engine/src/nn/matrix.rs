@@ -109,23 +109,11 @@ impl<'a> Matrix<'a> {
         }
     }
 
-    /// `out[j · t + i] = row(r0 + j) · acts[i]` for a regrouped matrix, by
-    /// whole groups (when `r0..r0 + out.len() / t` does not cover whole
-    /// groups, the groups around it are multiplied and the rows asked for
-    /// kept, so every product is computed the same way).
-    fn regrouped_rows(
-        &self,
-        dt: DType,
-        bytes: &[u8],
-        r0: usize,
-        acts: &[Q8Row<'_>],
-        out: &mut [f32],
-    ) {
-        self.by_groups(dt, bytes, r0, acts, out, x8::matmul);
-    }
-
-    /// `kernel` (a regrouped product) over the whole groups around rows
-    /// `r0..r0 + out.len() / t`, keeping the rows asked for.
+    /// `out[j · t + i] = row(r0 + j) · acts[i]` for a regrouped matrix with
+    /// `kernel` (a regrouped product), by whole groups: when `r0..r0 +
+    /// out.len() / t` does not cover whole groups, the groups around it are
+    /// multiplied and the rows asked for kept, so every product is computed
+    /// the same way.
     fn by_groups(
         &self,
         dt: DType,
@@ -183,7 +171,9 @@ impl<'a> Matrix<'a> {
                 let rb = dt.bytes_for(c).unwrap_or(0);
                 dot::matvec(dt, &bytes[rows.start * rb..rows.end * rb], qx.row(tok), out);
             }
-            Rows::Regrouped(dt, bytes) => self.regrouped_rows(dt, bytes, r0, &[qx.row(tok)], out),
+            Rows::Regrouped(dt, bytes) => {
+                self.by_groups(dt, bytes, r0, &[qx.row(tok)], out, x8::matmul)
+            }
         }
     }
 
@@ -201,7 +191,7 @@ impl<'a> Matrix<'a> {
         }
         if let Rows::Regrouped(dt, bytes) = self.data {
             let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
-            self.regrouped_rows(dt, bytes, r0, &acts, out);
+            self.by_groups(dt, bytes, r0, &acts, out, x8::matmul);
             return;
         }
         let mut tmp = vec![0f32; n];

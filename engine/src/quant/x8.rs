@@ -182,6 +182,40 @@ pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
 }
 // ANCHOR_END: matmul_scalar
 
+/// The checks every regrouped kernel makes before it trusts its lengths:
+/// a format it `handles`, at least one token, whole groups of rows, every
+/// activation row as long as a weight row (with its block scales and
+/// sums), and `packed` holding exactly those rows.
+///
+/// # Panics
+/// With `name` and the lengths, if any check fails.
+pub(super) fn check_shapes(
+    name: &str,
+    handles: bool,
+    dtype: DType,
+    packed: &[u8],
+    a: &[Q8Row<'_>],
+    out: &[f32],
+) {
+    let t = a.len();
+    let cols = a.first().map_or(0, |a| a.qs.len());
+    let rows = out.len().checked_div(t).unwrap_or(0);
+    let nb = cols / QK;
+    assert!(
+        handles
+            && t > 0
+            && out.len() == rows * t
+            && rows.is_multiple_of(ROWS)
+            && a.iter().all(|x| x.qs.len() == cols
+                && x.d.len() == nb
+                && x.s.len() == nb
+                && x.isum.len() == nb)
+            && dtype.bytes_for(cols).and_then(|rb| rb.checked_mul(rows)) == Some(packed.len()),
+        "{name}: {} bytes of {dtype} for {rows} rows of {cols} activations x {t}",
+        packed.len(),
+    );
+}
+
 /// `out[r · t + i] = row r · a[i]` for the `out.len() / t` rows of a
 /// regrouped matrix (a whole number of groups) and `t = a.len()`
 /// activation rows, with the best kernel for this CPU. A token's products
@@ -190,20 +224,7 @@ pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
 /// # Panics
 /// If `dtype` has no regrouped layout or the lengths disagree.
 pub fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
-    let t = a.len();
-    let cols = a.first().map_or(0, |a| a.qs.len());
-    let rows = out.len().checked_div(t).unwrap_or(0);
-    assert!(
-        supports(dtype)
-            && t > 0
-            && out.len() == rows * t
-            && rows.is_multiple_of(ROWS)
-            && a.iter()
-                .all(|x| x.qs.len() == cols && x.d.len() == cols / QK)
-            && dtype.bytes_for(cols).and_then(|rb| rb.checked_mul(rows)) == Some(packed.len()),
-        "x8::matmul: {} bytes of {dtype} for {rows} rows of {cols} activations x {t}",
-        packed.len(),
-    );
+    check_shapes("x8::matmul", supports(dtype), dtype, packed, a, out);
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
@@ -214,13 +235,14 @@ pub fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::quant::act::Q8Acts;
     use crate::quant::{dot, quantize};
     use proptest::prelude::*;
 
-    fn random(n: usize, seed: u64) -> Vec<f32> {
+    /// Pseudo-random values in [-1, 1].
+    pub(crate) fn random(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed | 1;
         (0..n)
             .map(|_| {
@@ -230,6 +252,44 @@ mod tests {
                 (s % 2001) as f32 / 1000.0 - 1.0
             })
             .collect()
+    }
+
+    /// A regrouped kernel against its plain twin (the same bits), each
+    /// token alone (the same bits as in the batch), and the file layout's
+    /// own dot products (up to float rounding), on random weights of
+    /// `groups` groups of `nb` blocks and `t` random activation rows.
+    pub(crate) fn check_kernel(
+        dtype: DType,
+        (groups, nb, t, seed): (usize, usize, usize, u64),
+        fast: fn(DType, &[u8], &[Q8Row<'_>], &mut [f32]),
+        plain: fn(DType, &[u8], &[Q8Row<'_>], &mut [f32]),
+    ) -> Result<(), TestCaseError> {
+        let (rows, cols) = (groups * ROWS, nb * QK);
+        let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
+        let packed = pack(dtype, &w, rows, cols).unwrap();
+        let rb = w.len() / rows;
+        let mut acts = Q8Acts::default();
+        acts.quantize(&random(t * cols, seed ^ 7), cols);
+        let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
+        let (mut got, mut twin) = (vec![0f32; rows * t], vec![0f32; rows * t]);
+        fast(dtype, &packed, &a, &mut got);
+        plain(dtype, &packed, &a, &mut twin);
+        prop_assert_eq!(&got, &twin);
+        for (i, ai) in a.iter().enumerate() {
+            let mut alone = vec![0f32; rows];
+            fast(dtype, &packed, &[*ai], &mut alone);
+            for r in 0..rows {
+                prop_assert_eq!(alone[r].to_bits(), got[r * t + i].to_bits());
+                let want = dot::dot_scalar(dtype, &w[r * rb..(r + 1) * rb], *ai);
+                let tol = 1e-5 * (1.0 + want.abs()) * nb as f32;
+                prop_assert!(
+                    (got[r * t + i] - want).abs() <= tol,
+                    "{} vs {want}",
+                    got[r * t + i]
+                );
+            }
+        }
+        Ok(())
     }
 
     proptest! {
@@ -254,23 +314,7 @@ mod tests {
                 unpack_row(dtype, &packed, cols, r, &mut row);
                 prop_assert_eq!(&row[..], &w[r * rb..(r + 1) * rb]);
             }
-            let mut acts = Q8Acts::default();
-            acts.quantize(&random(t * cols, seed ^ 7), cols);
-            let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
-            let (mut fast, mut plain) = (vec![0f32; rows * t], vec![0f32; rows * t]);
-            matmul(dtype, &packed, &a, &mut fast);
-            matmul_scalar(dtype, &packed, &a, &mut plain);
-            prop_assert_eq!(&fast, &plain);
-            for (i, ai) in a.iter().enumerate() {
-                let mut alone = vec![0f32; rows];
-                matmul(dtype, &packed, &[*ai], &mut alone);
-                for r in 0..rows {
-                    prop_assert_eq!(alone[r].to_bits(), fast[r * t + i].to_bits());
-                    let want = dot::dot_scalar(dtype, &w[r * rb..(r + 1) * rb], *ai);
-                    let tol = 1e-5 * (1.0 + want.abs()) * nb as f32;
-                    prop_assert!((fast[r * t + i] - want).abs() <= tol, "{} vs {want}", fast[r * t + i]);
-                }
-            }
+            check_kernel(dtype, (groups, nb, t, seed), matmul, matmul_scalar)?;
         }
     }
 

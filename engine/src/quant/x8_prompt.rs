@@ -24,7 +24,7 @@
 
 use super::QK;
 use super::act::Q8Row;
-use super::x8::{ROWS, block, head};
+use super::x8::{ROWS, block, check_shapes, head};
 use crate::dtype::DType;
 use crate::kernels::dispatch::{Level, level};
 
@@ -82,22 +82,7 @@ pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
 /// # Panics
 /// If `dtype` is not Q4_0 or Q4_1 or the lengths disagree.
 pub fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
-    let t = a.len();
-    let cols = a.first().map_or(0, |a| a.qs.len());
-    let rows = out.len().checked_div(t).unwrap_or(0);
-    assert!(
-        supports(dtype)
-            && t > 0
-            && out.len() == rows * t
-            && rows.is_multiple_of(ROWS)
-            && a.iter().all(|x| x.qs.len() == cols
-                && x.d.len() == cols / QK
-                && x.s.len() == cols / QK
-                && x.isum.len() == cols / QK)
-            && dtype.bytes_for(cols).and_then(|rb| rb.checked_mul(rows)) == Some(packed.len()),
-        "x8_prompt::matmul: {} bytes of {dtype} for {rows} rows of {cols} activations x {t}",
-        packed.len(),
-    );
+    check_shapes("x8_prompt::matmul", supports(dtype), dtype, packed, a, out);
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
@@ -111,20 +96,9 @@ pub fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
 mod tests {
     use super::*;
     use crate::quant::act::Q8Acts;
-    use crate::quant::{dot, quantize, x8};
+    use crate::quant::x8::tests::check_kernel;
+    use crate::quant::{quantize, x8};
     use proptest::prelude::*;
-
-    fn random(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
-    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
@@ -139,27 +113,7 @@ mod tests {
             q4_1 in any::<bool>(),
         ) {
             let dtype = if q4_1 { DType::Q4_1 } else { DType::Q4_0 };
-            let (rows, cols) = (groups * ROWS, nb * QK);
-            let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
-            let packed = x8::pack(dtype, &w, rows, cols).unwrap();
-            let rb = w.len() / rows;
-            let mut acts = Q8Acts::default();
-            acts.quantize(&random(t * cols, seed ^ 7), cols);
-            let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
-            let (mut fast, mut plain) = (vec![0f32; rows * t], vec![0f32; rows * t]);
-            matmul(dtype, &packed, &a, &mut fast);
-            matmul_scalar(dtype, &packed, &a, &mut plain);
-            prop_assert_eq!(&fast, &plain);
-            for (i, ai) in a.iter().enumerate() {
-                let mut alone = vec![0f32; rows];
-                matmul(dtype, &packed, &[*ai], &mut alone);
-                for r in 0..rows {
-                    prop_assert_eq!(alone[r].to_bits(), fast[r * t + i].to_bits());
-                    let want = dot::dot_scalar(dtype, &w[r * rb..(r + 1) * rb], *ai);
-                    let tol = 1e-5 * (1.0 + want.abs()) * nb as f32;
-                    prop_assert!((fast[r * t + i] - want).abs() <= tol, "{} vs {want}", fast[r * t + i]);
-                }
-            }
+            check_kernel(dtype, (groups, nb, t, seed), matmul, matmul_scalar)?;
         }
     }
 
