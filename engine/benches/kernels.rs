@@ -170,6 +170,18 @@ fn attention(c: &mut Criterion) {
     g.bench_function("simd_threaded", |b| {
         b.iter(|| kernels::attention_decode(black_box(&q), &k, &v, dims, 1024, &mut out))
     });
+    // The f16 cache a model keeps by default, at a long and a short context.
+    let (k16, v16): (Vec<half::f16>, Vec<half::f16>) = (
+        k.iter().map(|x| half::f16::from_f32(*x)).collect(),
+        v.iter().map(|x| half::f16::from_f32(*x)).collect(),
+    );
+    for len in [1024usize, 128] {
+        g.bench_function(format!("f16_cache_{len}_positions"), |b| {
+            b.iter(|| {
+                kernels::attention_decode(black_box(&q), &k16[..], &v16[..], dims, len, &mut out)
+            })
+        });
+    }
     g.finish();
 }
 
