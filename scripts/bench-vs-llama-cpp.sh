@@ -3,7 +3,12 @@
 # project's `infer bench`, run back to back on the same GGUF file, the same
 # machine and the same thread counts, with the ratios printed at the end.
 #
-#   scripts/bench-vs-llama-cpp.sh [--build-only] [--reps N] [--gpt2]
+#   scripts/bench-vs-llama-cpp.sh [--build-only] [--reps N] [--rounds N] [--gpt2]
+#
+# --rounds N runs the pair (llama-bench, then `infer bench`) N times in turn
+# for each thread count and prints every round's ratios and their median:
+# on a shared virtual machine the same binary moves 10-20 % between runs
+# minutes apart, and alternating rounds lets such drifts hit both programs.
 #
 # Default model: the cached SmolLM2-135M-Instruct Q4_1 (or $MODEL). With
 # --gpt2: GPT-2 124M with random weights (scripts/make_gpt2_gguf.py --random,
@@ -24,12 +29,14 @@ cache="${INFER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/inference-from-scratch
 llama_dir="${LLAMA_CPP_DIR:-$cache/llama.cpp-0c1e570}"
 model="${MODEL:-$cache/SmolLM2-135M-Instruct.Q4_1.gguf}"
 reps=3
+rounds=1
 build_only=0
 gpt2=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --build-only) build_only=1 ;;
         --reps) reps="$2"; shift ;;
+        --rounds) rounds="$2"; shift ;;
         --gpt2) gpt2=1 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
@@ -84,21 +91,38 @@ make_gpt2_files() {
     done
 }
 
-# llama-bench and `infer bench` on one file at 2 and 1 threads, with ratios.
+# llama-bench and `infer bench` on one file at 2 and 1 threads, `rounds`
+# times in turn, with each round's ratios and, over several rounds, their
+# median.
 bench_model() {
-    local model="$1" t lj ij
+    local model="$1" t r lj ij rows
     echo "model:   $model"
     for t in 2 1; do
-        lj="$("$llama_dir/build/bin/llama-bench" -m "$model" -p 128 -n 128 -r "$reps" -t "$t" -o json 2>/dev/null)"
-        ij="$("$infer" bench --model "$model" --threads "$t" --prompt-tokens 128 --new-tokens 128 --reps "$reps" --quick --json 2>/dev/null)"
-        python3 - "$t" "$lj" "$ij" <<'PY'
+        rows=()
+        for ((r = 1; r <= rounds; r++)); do
+            lj="$("$llama_dir/build/bin/llama-bench" -m "$model" -p 128 -n 128 -r "$reps" -t "$t" -o json 2>/dev/null)"
+            ij="$("$infer" bench --model "$model" --threads "$t" --prompt-tokens 128 --new-tokens 128 --reps "$reps" --quick --json 2>/dev/null)"
+            rows+=("$(python3 - "$lj" "$ij" <<'PY'
 import json, sys
-t, lj, ij = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+lj, ij = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 pp = next(r["avg_ts"] for r in lj if r["n_prompt"] > 0 and r["n_gen"] == 0)
 tg = next(r["avg_ts"] for r in lj if r["n_gen"] > 0 and r["n_prompt"] == 0)
-ipp, itg = ij["prefill"]["tok_per_s"], ij["decode_kv_cache"]["tok_per_s"]
-print(f"{t} thread(s): prefill llama.cpp {pp:7.1f} tok/s  infer {ipp:7.1f} tok/s  ratio {ipp/pp:5.2f}x")
-print(f"{t} thread(s): decode  llama.cpp {tg:7.1f} tok/s  infer {itg:7.1f} tok/s  ratio {itg/tg:5.2f}x")
+print(pp, tg, ij["prefill"]["tok_per_s"], ij["decode_kv_cache"]["tok_per_s"])
+PY
+)")
+        done
+        python3 - "$t" "${rows[@]}" <<'PY'
+import statistics, sys
+t, rounds = sys.argv[1], [list(map(float, r.split())) for r in sys.argv[2:]]
+for k, (pp, tg, ipp, itg) in enumerate(rounds):
+    tag = f"{t} thread(s)" + (f", round {k + 1}" if len(rounds) > 1 else "")
+    print(f"{tag}: prefill llama.cpp {pp:7.1f} tok/s  infer {ipp:7.1f} tok/s  ratio {ipp/pp:5.2f}x")
+    print(f"{tag}: decode  llama.cpp {tg:7.1f} tok/s  infer {itg:7.1f} tok/s  ratio {itg/tg:5.2f}x")
+if len(rounds) > 1:
+    for name, a, b in (("prefill", 0, 2), ("decode ", 1, 3)):
+        ratios = sorted(r[b] / r[a] for r in rounds)
+        print(f"{t} thread(s): {name} median ratio {statistics.median(ratios):5.2f}x "
+              f"over {len(rounds)} rounds (range {ratios[0]:.2f}-{ratios[-1]:.2f})")
 PY
     done
 }
