@@ -1,8 +1,9 @@
 //! Model-agnostic text decoding: token bytes in, UTF-8 text deltas out.
 
 /// Anything that can tell the bytes a token stands for. A tokenizer
-/// implements it; `decode` never needs to know which one.
-pub trait Detokenize {
+/// implements it; `decode` never needs to know which one. It is shared by
+/// the threads that choose a batch's tokens at once, hence `Sync`.
+pub trait Detokenize: Sync {
     /// The bytes of token `id` (empty for unknown or special tokens).
     fn token_bytes(&self, id: u32) -> &[u8];
 }

@@ -51,6 +51,14 @@ pub trait LanguageModel {
 
     /// Forget everything in `slot`.
     fn clear(&mut self, slot: usize);
+
+    /// Run `f(0)`, …, `f(n − 1)`, each once, in any order and possibly at
+    /// once on the model's own threads: the per-sequence work of a step
+    /// (choosing each sequence's token) while the model's threads would
+    /// otherwise wait. The default runs them in turn.
+    fn for_each_task(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
+        (0..n).for_each(f);
+    }
 }
 // ANCHOR_END: trait
 
@@ -82,5 +90,8 @@ impl<T: LanguageModel + ?Sized> LanguageModel for Box<T> {
     }
     fn clear(&mut self, slot: usize) {
         (**self).clear(slot)
+    }
+    fn for_each_task(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
+        (**self).for_each_task(n, f)
     }
 }

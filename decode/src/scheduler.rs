@@ -23,6 +23,7 @@
 //! when it is full, and never drops one it has accepted.
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
 
 use crate::detok::Detokenize;
 use crate::error::DecodeError;
@@ -129,6 +130,14 @@ pub struct SchedulerStats {
     pub accepted: u64,
     /// Requests refused because the queue was full.
     pub refused: u64,
+}
+
+/// One entry's token choice, as a task of [`Scheduler::choose`].
+struct Choice<'a> {
+    slot: usize,
+    run: &'a mut Running,
+    logits: Vec<f32>,
+    result: Option<Result<StepOutput, DecodeError>>,
 }
 
 /// Runs many requests through one model with continuous batching.
@@ -299,7 +308,9 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
                 return events;
             }
         };
-        let (vocab, max_len) = (self.model.vocab_size(), self.model.max_seq_len());
+        // The entries that choose a token this step: decode steps, and
+        // prompts whose last chunk was just read.
+        let mut ready = Vec::new();
         for ((slot, fed), logits) in feeds.iter().zip(outs) {
             let Some(r) = self.slots[*slot].as_mut() else {
                 continue;
@@ -311,15 +322,11 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
                     continue;
                 }
             }
-            let id = r.id;
-            let result = if logits.len() == vocab {
-                r.seq.step(logits, &r.plan, &self.detok, max_len)
-            } else {
-                Err(DecodeError::LengthMismatch {
-                    op: "scheduler",
-                    got: logits.len(),
-                    expected: vocab,
-                })
+            ready.push((*slot, logits));
+        }
+        for (slot, result) in self.choose(ready) {
+            let Some(id) = self.slots[slot].as_ref().map(|r| r.id) else {
+                continue;
             };
             match result {
                 Ok(step) => {
@@ -327,18 +334,68 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
                     let done = step.finish.is_some();
                     events.push(Event::Token { id, step });
                     if done {
-                        self.free(*slot);
+                        self.free(slot);
                     }
                 }
                 Err(e) => {
                     events.push(Event::Ended { id, result: Err(e) });
-                    self.free(*slot);
+                    self.free(slot);
                 }
             }
         }
         events
     }
     // ANCHOR_END: step
+
+    // ANCHOR: choose
+    /// Each ready entry's next token (`ready`: slots in order, each with its
+    /// logits), on the model's threads when there are several: a sequence's
+    /// choice depends only on its own logits, settings and random stream,
+    /// so running them at once changes no token.
+    fn choose(
+        &mut self,
+        ready: Vec<(usize, Vec<f32>)>,
+    ) -> Vec<(usize, Result<StepOutput, DecodeError>)> {
+        let (vocab, max_len) = (self.model.vocab_size(), self.model.max_seq_len());
+        let detok = &self.detok;
+        // One cell per entry, each locked by the one task that owns it.
+        let mut ready = ready.into_iter().peekable();
+        let mut jobs = Vec::new();
+        for (slot, r) in self.slots.iter_mut().enumerate() {
+            if ready.peek().is_some_and(|(s, _)| *s == slot)
+                && let (Some(run), Some((_, logits))) = (r.as_mut(), ready.next())
+            {
+                jobs.push(Mutex::new(Choice {
+                    slot,
+                    run,
+                    logits,
+                    result: None,
+                }));
+            }
+        }
+        let choose_one = |i: usize| {
+            let mut job = jobs[i].lock().unwrap_or_else(|e| e.into_inner());
+            let job = &mut *job;
+            let logits = std::mem::take(&mut job.logits);
+            job.result = Some(if logits.len() == vocab {
+                job.run.seq.step(logits, &job.run.plan, detok, max_len)
+            } else {
+                Err(DecodeError::LengthMismatch {
+                    op: "scheduler",
+                    got: logits.len(),
+                    expected: vocab,
+                })
+            });
+        };
+        self.model.for_each_task(jobs.len(), &choose_one);
+        jobs.into_iter()
+            .filter_map(|j| {
+                let j = j.into_inner().unwrap_or_else(|e| e.into_inner());
+                Some((j.slot, j.result?))
+            })
+            .collect()
+    }
+    // ANCHOR_END: choose
 
     /// Step until every request has ended, collecting the events.
     pub fn run_to_completion(&mut self) -> Vec<Event> {

@@ -51,6 +51,10 @@ impl LanguageModel for Llama {
     fn clear(&mut self, slot: usize) {
         self.cache_mut().clear(slot);
     }
+
+    fn for_each_task(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
+        engine::threads::for_each_task(n, f);
+    }
 }
 
 impl LanguageModel for Gpt2 {
@@ -88,5 +92,9 @@ impl LanguageModel for Gpt2 {
 
     fn clear(&mut self, slot: usize) {
         self.cache_mut().clear(slot);
+    }
+
+    fn for_each_task(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
+        engine::threads::for_each_task(n, f);
     }
 }
