@@ -47,6 +47,7 @@
 
 use engine::kernels::KvSlice;
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 use half::vec::HalfBitsVecExt;
 use thiserror::Error;
 
@@ -283,10 +284,9 @@ impl KvBuf {
                 }
             }
             KvBuf::F32(b) => b[at..at + x.len()].copy_from_slice(x),
-            KvBuf::F16(b) => b[at..at + x.len()]
-                .iter_mut()
-                .zip(x)
-                .for_each(|(o, &v)| *o = f16::from_f32(v)),
+            // Eight at a time with F16C where the CPU has it (the same
+            // round-to-nearest-even as one at a time).
+            KvBuf::F16(b) => b[at..at + x.len()].convert_from_f32_slice(x),
         }
     }
 
