@@ -23,6 +23,9 @@ thread_local! {
     /// Activations quantized by this thread's last `linear` call, kept for
     /// their allocations.
     static ACTS: std::cell::Cell<Q8Acts> = std::cell::Cell::new(Q8Acts::default());
+    /// The products of this thread's last batched `linear` call, by weight
+    /// row, kept for their allocation.
+    static BY_ROW: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Call `f(matrix, first_row_in_matrix, rows, first_row_in_chunk)` for each
@@ -42,6 +45,9 @@ fn segments(
         base += m.rows;
     }
 }
+
+/// The most products (f32) the by-row buffer keeps between calls.
+const BY_ROW_KEEP: usize = 1 << 20;
 
 /// Rows of weights a task takes at a time when several activation rows
 /// pass over them: small enough to stay in cache while every row passes,
@@ -245,12 +251,14 @@ fn by_rows(
             }
         });
     };
-    let mut by_row = if t == 1 {
-        Vec::new()
-    } else {
-        vec![0f32; rows * t]
-    };
-    let dst: &mut [f32] = if t == 1 { out } else { &mut by_row };
+    // Every element is written by the tasks before it is read, so the
+    // buffer is reused as it is, zeroed only where it first grows.
+    let mut by_row = BY_ROW.take();
+    let n = if t == 1 { 0 } else { rows * t };
+    if by_row.len() < n {
+        by_row.resize(n, 0.0);
+    }
+    let dst: &mut [f32] = if t == 1 { out } else { &mut by_row[..n] };
     let threads = threads::num_threads();
     if kernels::go_parallel(rows * cols * t) && rows >= 16 {
         // A decode step streams each thread's share of the weights as one
@@ -264,7 +272,12 @@ fn by_rows(
         run(0, dst);
     }
     if t > 1 {
-        transpose(&by_row, t, rows, out);
+        transpose(&by_row[..n], t, rows, out);
+    }
+    // Kept for the next call if it is a decode batch's size (the head at
+    // sixteen tokens is 3 MB), freed after a long prompt's.
+    if by_row.capacity() <= BY_ROW_KEEP {
+        BY_ROW.set(by_row);
     }
     ACTS.set(qx);
 }
