@@ -8,6 +8,7 @@ use crate::kernels;
 use crate::quant::act::Q8Acts;
 use crate::tensor::Tensor;
 use crate::threads;
+use std::sync::Mutex;
 
 /// From this many rows of one sequence on, a product is a prompt's: a
 /// regrouped Q4_0/Q4_1 weight takes the many-token integer kernel
@@ -23,8 +24,8 @@ thread_local! {
     /// Activations quantized by this thread's last `linear` call, kept for
     /// their allocations.
     static ACTS: std::cell::Cell<Q8Acts> = std::cell::Cell::new(Q8Acts::default());
-    /// The products of this thread's last batched `linear` call, by weight
-    /// row, kept for their allocation.
+    /// A batched product's scratch on this thread: one task's products, by
+    /// weight row, kept for its allocation.
     static BY_ROW: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
@@ -46,7 +47,7 @@ fn segments(
     }
 }
 
-/// The most products (f32) the by-row buffer keeps between calls.
+/// The most products (f32) a thread's by-row scratch keeps between calls.
 const BY_ROW_KEEP: usize = 1 << 20;
 
 /// Rows of weights a task takes at a time when several activation rows
@@ -251,56 +252,69 @@ fn by_rows(
             }
         });
     };
-    // Every element is written by the tasks before it is read, so the
-    // buffer is reused as it is, zeroed only where it first grows.
-    let mut by_row = BY_ROW.take();
-    let n = if t == 1 { 0 } else { rows * t };
-    if by_row.len() < n {
-        by_row.resize(n, 0.0);
-    }
-    let dst: &mut [f32] = if t == 1 { out } else { &mut by_row[..n] };
     let threads = threads::num_threads();
-    if kernels::go_parallel(rows * cols * t) && rows >= 16 {
-        // A decode step streams each thread's share of the weights as one
-        // run (the prefetchers follow it, and each task start costs); a
-        // batch of rows, which does more arithmetic per byte, takes a few
-        // chunks per thread for balance.
-        let per_thread = if t == 1 { 1 } else { 4 };
-        let chunk = rows.div_ceil(threads * per_thread).next_multiple_of(8);
-        threads::for_each_chunk_mut(dst, chunk * t, |c, o| run(c * chunk, o));
+    let parallel = kernels::go_parallel(rows * cols * t) && rows >= 16;
+    if t == 1 {
+        if parallel {
+            // A decode step streams each thread's share of the weights as
+            // one run: the prefetchers follow it, and each task start costs.
+            let chunk = rows.div_ceil(threads).next_multiple_of(8);
+            threads::for_each_chunk_mut(out, chunk, |c, o| run(c * chunk, o));
+        } else {
+            run(0, out);
+        }
+        ACTS.set(qx);
+        return;
+    }
+    // A batch of rows, which does more arithmetic per byte, takes a few
+    // chunks of weight rows per thread for balance. A task multiplies its
+    // rows into its own scratch (`by_row[r][i]`), then copies each token's
+    // products to that token's row of `out`: the transposition runs in the
+    // tasks, in parallel, while the products are still in cache.
+    let chunk = if parallel {
+        rows.div_ceil(threads * 4).next_multiple_of(8)
     } else {
-        run(0, dst);
+        rows
+    };
+    let n_tasks = rows.div_ceil(chunk);
+    // Task c's piece of every token's row: `out[i][c·chunk..]`.
+    let mut pieces: Vec<Vec<&mut [f32]>> = (0..n_tasks).map(|_| Vec::with_capacity(t)).collect();
+    for token_row in out.chunks_exact_mut(rows) {
+        let mut rest = token_row;
+        for p in &mut pieces {
+            let len = chunk.min(rest.len());
+            let (piece, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            p.push(piece);
+            rest = tail;
+        }
     }
-    if t > 1 {
-        transpose(&by_row[..n], t, rows, out);
-    }
-    // Kept for the next call if it is a decode batch's size (the head at
-    // sixteen tokens is 3 MB), freed after a long prompt's.
-    if by_row.capacity() <= BY_ROW_KEEP {
-        BY_ROW.set(by_row);
-    }
-    ACTS.set(qx);
-}
-
-/// `out[i · rows + r] = by_row[r · t + i]`, sixteen rows at a time (each
-/// write a whole cache line of `out`), and split by tokens across the pool
-/// when it is large (a prompt's).
-fn transpose(by_row: &[f32], t: usize, rows: usize, out: &mut [f32]) {
-    let one = |i0: usize, o: &mut [f32]| {
-        for r0 in (0..rows).step_by(16) {
-            let n = 16.min(rows - r0);
-            for (k, row) in o.chunks_exact_mut(rows).enumerate() {
-                for (j, v) in row[r0..r0 + n].iter_mut().enumerate() {
-                    *v = by_row[(r0 + j) * t + i0 + k];
-                }
+    let pieces: Vec<Mutex<Vec<&mut [f32]>>> = pieces.into_iter().map(Mutex::new).collect();
+    let task = |c: usize| {
+        let mut dst = pieces[c].lock().unwrap_or_else(|e| e.into_inner());
+        let n = dst.first().map_or(0, |d| d.len());
+        // Reused as it is (every element is written before it is read),
+        // zeroed only where it first grows.
+        let mut by_row = BY_ROW.take();
+        if by_row.len() < n * t {
+            by_row.resize(n * t, 0.0);
+        }
+        run(c * chunk, &mut by_row[..n * t]);
+        for (i, d) in dst.iter_mut().enumerate() {
+            for (j, v) in d.iter_mut().enumerate() {
+                *v = by_row[j * t + i];
             }
         }
+        // Kept for the next call if it is a decode batch's size, freed
+        // after a long prompt's.
+        if by_row.capacity() <= BY_ROW_KEEP {
+            BY_ROW.set(by_row);
+        }
     };
-    if kernels::go_parallel(rows * t * 8) {
-        let per = t.div_ceil(threads::num_threads() * 2);
-        threads::for_each_chunk_mut(out, per * rows, |c, o| one(c * per, o));
+    if parallel {
+        threads::for_each_task(n_tasks, task);
     } else {
-        one(0, out);
+        (0..n_tasks).for_each(task);
     }
+    ACTS.set(qx);
 }
 // ANCHOR_END: by_rows
