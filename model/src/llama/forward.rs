@@ -136,10 +136,13 @@ impl Llama {
             for j in 0..seg.len {
                 let r = seg.offset + j;
                 let row = &mut qkv[r * qkv_dim..(r + 1) * qkv_dim];
+                // Q's heads and K's lie side by side: one call rotates both,
+                // computing each angle once.
+                let heads = c.n_heads + c.n_kv_heads;
+                let pos = seg.position + j;
+                kernels::rope_inplace(&mut row[..q_dim + kv_dim], heads, hd, pos, c.rope_theta);
                 let (qr, kv) = row.split_at_mut(q_dim);
                 let (kr, vr) = kv.split_at_mut(kv_dim);
-                kernels::rope_inplace(qr, c.n_heads, hd, seg.position + j, c.rope_theta);
-                kernels::rope_inplace(kr, c.n_kv_heads, hd, seg.position + j, c.rope_theta);
                 q[r * q_dim..(r + 1) * q_dim].copy_from_slice(qr);
                 self.cache.write(seg.slot, layer, seg.row + j, kr, vr)?;
             }
