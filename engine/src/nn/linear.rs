@@ -8,7 +8,6 @@ use crate::kernels;
 use crate::quant::act::Q8Acts;
 use crate::tensor::Tensor;
 use crate::threads;
-use std::sync::Mutex;
 
 /// From this many rows of one sequence on, a product is a prompt's: a
 /// regrouped Q4_0/Q4_1 weight takes the many-token integer kernel
@@ -288,9 +287,9 @@ fn by_rows(
             rest = tail;
         }
     }
-    let pieces: Vec<Mutex<Vec<&mut [f32]>>> = pieces.into_iter().map(Mutex::new).collect();
-    let task = |c: usize| {
-        let mut dst = pieces[c].lock().unwrap_or_else(|e| e.into_inner());
+    // One task per entry of `pieces` (inline when there is only one).
+    threads::for_each_chunk_mut(&mut pieces, 1, |c, task| {
+        let dst = &mut task[0];
         let n = dst.first().map_or(0, |d| d.len());
         // Reused as it is (every element is written before it is read),
         // zeroed only where it first grows.
@@ -309,12 +308,7 @@ fn by_rows(
         if by_row.capacity() <= BY_ROW_KEEP {
             BY_ROW.set(by_row);
         }
-    };
-    if parallel {
-        threads::for_each_task(n_tasks, task);
-    } else {
-        (0..n_tasks).for_each(task);
-    }
+    });
     ACTS.set(qx);
 }
 // ANCHOR_END: by_rows
