@@ -62,7 +62,7 @@ unsafe fn tile<const Q4_1: bool, const N: usize>(
     let toks: [&Q8Row<'_>; N] = std::array::from_fn(|k| &a[i0 + k]);
     // SAFETY (whole body): group g's bytes are g·nb·bs .. (g + 1)·nb·bs
     // of `packed`, every activation read is inside block b < nb of its
-    // row, every store inside `out`.
+    // row, every store inside `out`; prefetches never fault.
     unsafe {
         let m4 = _mm256_set1_epi8(0x0f);
         let ones = _mm256_set1_epi16(1);
@@ -71,6 +71,14 @@ unsafe fn tile<const Q4_1: bool, const N: usize>(
             let mut acc = [_mm256_setzero_ps(); N];
             for b in 0..nb {
                 let p = base.add(b * bs);
+                if i0 == 0 {
+                    // The same block of the next group, a few lines ahead
+                    // (the first tile streams the weights from memory).
+                    let ahead = p.wrapping_add(nb * bs);
+                    for line in (0..bs).step_by(64) {
+                        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
+                    }
+                }
                 let mut sums = [_mm256_setzero_si256(); N];
                 for k in 0..4 {
                     let c = _mm256_loadu_si256(p.add(h + 32 * k) as *const __m256i);
