@@ -2,6 +2,7 @@
 //! rounding, error bounds, edge blocks, and SIMD kernels against their
 //! plain twins.
 
+use engine::quant::SumOrder::{Block, Ggml};
 use engine::quant::act::Q8Acts;
 use engine::quant::{self, dot};
 use engine::{DType, EngineError, Tensor, nn};
@@ -215,12 +216,17 @@ proptest! {
         let cols = blocks * 256;
         let val = |i: usize| ((((i as u64) * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0;
         let x: Vec<f32> = (0..t * cols).map(|i| val(i + 17)).collect();
-        let kinds = [DType::F32, DType::F16, DType::BF16].into_iter().chain(QUANT).map(|d| (d, false));
-        for (dt, regroup) in kinds.chain([(DType::Q4_0, true), (DType::Q4_1, true), (DType::Q8_0, true)]) {
+        let kinds = [DType::F32, DType::F16, DType::BF16].into_iter().chain(QUANT).map(|d| (d, None));
+        let regrouped = [(DType::Q4_0, Ggml), (DType::Q4_1, Ggml), (DType::Q8_0, Ggml), (DType::Q4_0, Block), (DType::Q4_1, Block)];
+        for (dt, order) in kinds.chain(regrouped.map(|(d, o)| (d, Some(o)))) {
+            let regroup = order.is_some();
             let a = Tensor::from_vec((0..rows_a * cols).map(val).collect(), &[rows_a, cols]).unwrap().to_dtype(dt).unwrap();
             let b = Tensor::from_vec((0..rows_b * cols).map(|i| val(i + 5)).collect(), &[rows_b, cols]).unwrap().to_dtype(dt).unwrap();
             // Regrouped where the rows come in eights, as a model's are.
-            let (a, b) = if regroup { (a.regrouped(), b.regrouped()) } else { (a, b) };
+            let (a, b) = match order {
+                Some(o) => (a.regrouped().with_sum_order(o), b.regrouped().with_sum_order(o)),
+                None => (a, b),
+            };
             let rows = rows_a + rows_b;
             let mut out = vec![0f32; t * rows];
             nn::linear(&x, t, &[&a, &b], &mut out).unwrap();
@@ -240,7 +246,7 @@ proptest! {
                     let tol = if int8 { 0.01 } else { 1e-4 };
                     let got = out[i * rows + r];
                     prop_assert!((got - exact).abs() <= tol * mag.max(1.0),
-                        "{dt} (regrouped {regroup}) t={t} row {r} token {i}: {got} vs {exact}");
+                        "{dt} (regrouped {order:?}) t={t} row {r} token {i}: {got} vs {exact}");
                 }
             }
         }
@@ -260,18 +266,22 @@ proptest! {
         let val = |i: usize| ((((i as u64) * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0;
         let t: usize = lens.iter().sum();
         let x: Vec<f32> = (0..t * cols).map(|i| val(i + 3)).collect();
-        let kinds = [DType::F32, DType::F16, DType::Q8_0, DType::Q4_1, DType::Q4_K].map(|d| (d, false));
-        for (dt, regroup) in kinds.into_iter().chain([(DType::Q4_1, true), (DType::Q8_0, true)]) {
+        let kinds = [DType::F32, DType::F16, DType::Q8_0, DType::Q4_1, DType::Q4_K].map(|d| (d, None));
+        let regrouped = [(DType::Q4_1, Ggml), (DType::Q8_0, Ggml), (DType::Q4_0, Block), (DType::Q4_1, Block)];
+        for (dt, regroup) in kinds.into_iter().chain(regrouped.map(|(d, o)| (d, Some(o)))) {
             let a = Tensor::from_vec((0..rows_a * cols).map(val).collect(), &[rows_a, cols]).unwrap().to_dtype(dt).unwrap();
             let b = Tensor::from_vec((0..16 * cols).map(|i| val(i + 9)).collect(), &[16, cols]).unwrap().to_dtype(dt).unwrap();
-            let (a, b) = if regroup { (a.regrouped(), b.regrouped()) } else { (a, b) };
+            let (a, b) = match regroup {
+                Some(o) => (a.regrouped().with_sum_order(o), b.regrouped().with_sum_order(o)),
+                None => (a, b),
+            };
             let mut all = vec![0f32; t * rows];
             nn::linear_batch(&x, &lens, &[&a, &b], &mut all).unwrap();
             let mut at = 0;
             for &n in &lens {
                 let mut alone = vec![0f32; n * rows];
                 nn::linear(&x[at * cols..(at + n) * cols], n, &[&a, &b], &mut alone).unwrap();
-                prop_assert_eq!(&all[at * rows..(at + n) * rows], &alone[..], "{} {} lens {:?}", dt, regroup, &lens);
+                prop_assert_eq!(&all[at * rows..(at + n) * rows], &alone[..], "{} {:?} lens {:?}", dt, regroup, &lens);
                 if n == 2 {
                     // Two decode steps side by side (two sequences of one
                     // row) equal each step alone.
@@ -280,10 +290,41 @@ proptest! {
                     for i in 0..2 {
                         let mut one = vec![0f32; rows];
                         nn::linear(&x[(at + i) * cols..(at + i + 1) * cols], 1, &[&a, &b], &mut one).unwrap();
-                        prop_assert_eq!(&two[i * rows..(i + 1) * rows], &one[..], "{} {} row {}", dt, regroup, i);
+                        prop_assert_eq!(&two[i * rows..(i + 1) * rows], &one[..], "{} {:?} row {}", dt, regroup, i);
                     }
                 }
                 at += n;
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// In the block order a decode step's products are bit for bit the
+    /// same row's products inside a prompt (which always sums by block),
+    /// and within float rounding of llama.cpp's order.
+    #[test]
+    fn block_order_decodes_as_prompts_multiply(
+        groups in 1usize..4, blocks in 1usize..4, q4_1 in any::<bool>(), seed in 0u64..100
+    ) {
+        let (rows, cols, t) = (groups * 8, blocks * 64, nn::SGEMM_MIN_TOKENS + 1);
+        let dt = if q4_1 { DType::Q4_1 } else { DType::Q4_0 };
+        let val = |i: usize| ((((i as u64) * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0;
+        let x: Vec<f32> = (0..t * cols).map(|i| val(i + 3)).collect();
+        let w = Tensor::from_vec((0..rows * cols).map(val).collect(), &[rows, cols]).unwrap().to_dtype(dt).unwrap().regrouped();
+        let (ggml, block) = (w.with_sum_order(Ggml), w.with_sum_order(Block));
+        let mut prompt = vec![0f32; t * rows];
+        nn::linear(&x, t, &[&block], &mut prompt).unwrap();
+        for i in [0, t / 2, t - 1] {
+            let xi = &x[i * cols..(i + 1) * cols];
+            let (mut b1, mut g1) = (vec![0f32; rows], vec![0f32; rows]);
+            nn::linear(xi, 1, &[&block], &mut b1).unwrap();
+            nn::linear(xi, 1, &[&ggml], &mut g1).unwrap();
+            prop_assert_eq!(&b1[..], &prompt[i * rows..(i + 1) * rows]);
+            for (b, g) in b1.iter().zip(&g1) {
+                prop_assert!((b - g).abs() <= 1e-4 * (1.0 + g.abs()), "{b} vs {g}");
             }
         }
     }

@@ -15,8 +15,9 @@ use crate::threads;
 /// f32 matrix product on weight tiles widened in cache. Below it, every
 /// weight row is read once per block and dotted with each activation row
 /// (integer dot products for a quantized weight; the regrouped kernel
-/// gives the same bits per row as llama.cpp's), so short prompts continue
-/// as llama.cpp's do.
+/// gives the same bits per row as llama.cpp's unless the weight was given
+/// [`crate::quant::SumOrder::Block`]), so short prompts continue as
+/// llama.cpp's do.
 pub const SGEMM_MIN_TOKENS: usize = 32;
 
 thread_local! {

@@ -7,7 +7,7 @@ use crate::dtype::DType;
 use crate::error::{EngineError, Result};
 use crate::kernels;
 use crate::quant::act::{Q8Acts, Q8Row};
-use crate::quant::{self, dot, x8, x8_prompt};
+use crate::quant::{self, SumOrder, dot, x8, x8_prompt};
 use crate::tensor::{Storage, Tensor};
 
 /// The rows of a contiguous matrix, by dtype.
@@ -18,8 +18,8 @@ pub(crate) enum Rows<'a> {
     BF16(&'a [bf16]),
     Quant(DType, &'a [u8]),
     /// Q4_0/Q4_1/Q8_0 rows regrouped eight at a time ([`quant::x8`]), starting
-    /// at a group.
-    Regrouped(DType, &'a [u8]),
+    /// at a group, and how their decode-step products add up each block.
+    Regrouped(DType, &'a [u8], SumOrder),
 }
 
 /// A `rows × cols` row-major weight.
@@ -28,6 +28,16 @@ pub(crate) struct Matrix<'a> {
     pub rows: usize,
     pub cols: usize,
     pub data: Rows<'a>,
+}
+
+/// The kernel that multiplies decode-step tokens by regrouped rows of
+/// `dtype` summed in `order` (Q8_0 has only llama.cpp's order).
+fn decode_kernel(dtype: DType, order: SumOrder) -> fn(DType, &[u8], &[Q8Row<'_>], &mut [f32]) {
+    if order == SumOrder::Block && x8_prompt::supports(dtype) {
+        x8_prompt::matmul
+    } else {
+        x8::matmul
+    }
 }
 
 impl<'a> Matrix<'a> {
@@ -52,7 +62,12 @@ impl<'a> Matrix<'a> {
                 let start = o / dtype.block_len() * unit;
                 Rows::Quant(*dtype, &bytes[start..start + n / dtype.block_len() * unit])
             }
-            Storage::Regrouped { dtype, bytes, .. } => {
+            Storage::Regrouped {
+                dtype,
+                bytes,
+                order,
+                ..
+            } => {
                 let group = x8::ROWS * cols;
                 if !o.is_multiple_of(group) || !rows.is_multiple_of(x8::ROWS) {
                     return Err(EngineError::BadShape {
@@ -63,7 +78,11 @@ impl<'a> Matrix<'a> {
                 }
                 let unit = dtype.unit_bytes();
                 let start = o / dtype.block_len() * unit;
-                Rows::Regrouped(*dtype, &bytes[start..start + n / dtype.block_len() * unit])
+                Rows::Regrouped(
+                    *dtype,
+                    &bytes[start..start + n / dtype.block_len() * unit],
+                    *order,
+                )
             }
         };
         Ok(Matrix { rows, cols, data })
@@ -77,7 +96,7 @@ impl<'a> Matrix<'a> {
     /// True if prompts multiply these rows with the many-token integer
     /// kernel ([`quant::x8_prompt`]): regrouped Q4_0 or Q4_1.
     pub fn takes_prompt_kernel(&self) -> bool {
-        matches!(self.data, Rows::Regrouped(dt, _) if x8_prompt::supports(dt))
+        matches!(self.data, Rows::Regrouped(dt, ..) if x8_prompt::supports(dt))
     }
 
     /// True if the rows are block-quantized.
@@ -99,7 +118,7 @@ impl<'a> Matrix<'a> {
                 let rows = out.len() / c;
                 quant::dequantize_unchecked(dt, &bytes[r0 * rb..(r0 + rows) * rb], out);
             }
-            Rows::Regrouped(dt, bytes) => {
+            Rows::Regrouped(dt, bytes, _) => {
                 let mut row = vec![0u8; dt.bytes_for(c).unwrap_or(0)];
                 for (i, o) in out.chunks_exact_mut(c).enumerate() {
                     x8::unpack_row(dt, bytes, c, r0 + i, &mut row);
@@ -143,7 +162,7 @@ impl<'a> Matrix<'a> {
     /// # Panics
     /// If the matrix does not [`Matrix::takes_prompt_kernel`].
     pub fn prompt_rows(&self, r0: usize, qx: &Q8Acts, t: usize, out: &mut [f32]) {
-        let Rows::Regrouped(dt, bytes) = self.data else {
+        let Rows::Regrouped(dt, bytes, _) = self.data else {
             panic!("prompt_rows: not a regrouped matrix");
         };
         let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
@@ -171,8 +190,8 @@ impl<'a> Matrix<'a> {
                 let rb = dt.bytes_for(c).unwrap_or(0);
                 dot::matvec(dt, &bytes[rows.start * rb..rows.end * rb], qx.row(tok), out);
             }
-            Rows::Regrouped(dt, bytes) => {
-                self.by_groups(dt, bytes, r0, &[qx.row(tok)], out, x8::matmul)
+            Rows::Regrouped(dt, bytes, order) => {
+                self.by_groups(dt, bytes, r0, &[qx.row(tok)], out, decode_kernel(dt, order))
             }
         }
     }
@@ -189,9 +208,9 @@ impl<'a> Matrix<'a> {
             dot::matmul(dt, &bytes[r0 * rb..(r0 + n) * rb], &acts, out);
             return;
         }
-        if let Rows::Regrouped(dt, bytes) = self.data {
+        if let Rows::Regrouped(dt, bytes, order) = self.data {
             let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
-            self.by_groups(dt, bytes, r0, &acts, out, x8::matmul);
+            self.by_groups(dt, bytes, r0, &acts, out, decode_kernel(dt, order));
             return;
         }
         let mut tmp = vec![0f32; n];

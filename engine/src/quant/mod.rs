@@ -44,6 +44,36 @@ use crate::error::{EngineError, Result};
 /// Values per block in the 32-value formats, and per activation block.
 pub const QK: usize = 32;
 
+/// How a regrouped Q4_0 or Q4_1 matrix ([`x8`]) adds up the 32 products of
+/// each block when it multiplies decode-step tokens. Prompts of
+/// [`crate::nn::SGEMM_MIN_TOKENS`] tokens or more always take
+/// [`SumOrder::Block`]; Q8_0 always takes [`SumOrder::Ggml`]. Either way a
+/// token's result does not depend on the other tokens in the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SumOrder {
+    /// llama.cpp's order for one row ([`x8::matmul`]): eight partial sums
+    /// per block, each scaled and accumulated apart. Greedy continuations
+    /// follow llama.cpp's as closely as 8-bit activations allow.
+    #[default]
+    Ggml,
+    /// One integer sum per block, scaled once ([`x8_prompt::matmul`]):
+    /// about half the vector operations, which is what a batch of decode
+    /// steps waits for. Its logits differ from [`SumOrder::Ggml`]'s by float
+    /// rounding, so a near tie can go the other way.
+    Block,
+}
+
+impl std::str::FromStr for SumOrder {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "ggml" => Ok(SumOrder::Ggml),
+            "block" => Ok(SumOrder::Block),
+            _ => Err(format!("unknown sum order {s:?} (ggml or block)")),
+        }
+    }
+}
+
 /// Round to the nearest integer, halves to even (ggml's `nearest_int`,
 /// which adds and subtracts 1.5·2²³ to the same effect).
 #[inline]

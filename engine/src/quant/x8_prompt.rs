@@ -7,7 +7,9 @@
 //! of many tokens is limited by arithmetic instead, so it takes the
 //! cheaper order: each block's 32 products are summed as integers (the
 //! `maddubs` pairs of all eight code vectors added as 16-bit lanes, then
-//! widened once), converted once and scaled once:
+//! widened once), converted once and scaled once. A model whose decode
+//! steps are batched can choose this order for them too
+//! ([`super::SumOrder::Block`]), for every token count alike:
 //!
 //! `acc = (d·d_a)·p + acc`, then for Q4_1 `acc = m·s_a + acc`,
 //!

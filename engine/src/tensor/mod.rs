@@ -141,6 +141,7 @@ impl Tensor {
                     dtype: *dtype,
                     bytes: Bytes::from_vec(packed),
                     cols,
+                    order: crate::quant::SumOrder::Ggml,
                 };
                 if let Ok(t) = Tensor::new(storage, shape, "regrouped") {
                     bytes.release();
@@ -151,10 +152,35 @@ impl Tensor {
         self.clone()
     }
 
+    /// This tensor with its decode-step products summed in `order`
+    /// ([`crate::quant::SumOrder`]) if it is regrouped (the same bytes,
+    /// shared); any other tensor as it is.
+    pub fn with_sum_order(&self, order: crate::quant::SumOrder) -> Tensor {
+        if let Storage::Regrouped {
+            dtype, bytes, cols, ..
+        } = &*self.storage
+        {
+            let storage = Storage::Regrouped {
+                dtype: *dtype,
+                bytes: bytes.clone(),
+                cols: *cols,
+                order,
+            };
+            return Tensor {
+                storage: Arc::new(storage),
+                ..self.clone()
+            };
+        }
+        self.clone()
+    }
+
     /// A regrouped tensor ([`Tensor::regrouped`]) put back in the file's
     /// block layout (one copy); any other tensor as it is.
     pub fn ungrouped(&self) -> Tensor {
-        if let Storage::Regrouped { dtype, bytes, cols } = &*self.storage {
+        if let Storage::Regrouped {
+            dtype, bytes, cols, ..
+        } = &*self.storage
+        {
             let rb = dtype.bytes_for(*cols).unwrap_or(0);
             let mut out = vec![0u8; bytes.len()];
             for (r, row) in out.chunks_exact_mut(rb.max(1)).enumerate() {
@@ -394,8 +420,12 @@ impl Tensor {
             crate::quant::dequantize(*dtype, &bytes[start..start + len], &mut out)?;
             return Ok(out);
         }
-        if let (Storage::Regrouped { dtype, bytes, cols }, true) =
-            (&*self.storage, self.is_contiguous())
+        if let (
+            Storage::Regrouped {
+                dtype, bytes, cols, ..
+            },
+            true,
+        ) = (&*self.storage, self.is_contiguous())
         {
             let (cols, first) = (*cols, self.offset() / (*cols).max(1));
             let mut row = vec![0u8; dtype.bytes_for(cols).unwrap_or(0)];

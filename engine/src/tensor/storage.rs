@@ -34,6 +34,8 @@ pub enum Storage {
         bytes: Bytes,
         /// Values per row.
         cols: usize,
+        /// How decode-step products add up each block.
+        order: crate::quant::SumOrder,
     },
 }
 // ANCHOR_END: storage
