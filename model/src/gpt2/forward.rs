@@ -2,6 +2,7 @@
 
 use engine::kernels::{self, AttnDims};
 use engine::nn;
+use engine::quant::SumOrder;
 
 use super::config::Gpt2Params;
 use super::weights::Gpt2Weights;
@@ -67,6 +68,17 @@ impl Gpt2 {
     pub fn with_cache_type(mut self, ty: CacheType) -> Result<Self, ArchError> {
         self.cache = self.cache.retyped(ty)?;
         Ok(self)
+    }
+
+    /// Sum each block of the regrouped Q4_0/Q4_1 matrices in `order` when
+    /// multiplying decode steps: [`SumOrder::Ggml`] (the default) follows
+    /// llama.cpp's arithmetic, [`SumOrder::Block`] does about half the
+    /// vector operations, for batches of decode steps that wait for
+    /// arithmetic rather than memory. A sequence gets the same tokens alone
+    /// or in a batch in either order.
+    pub fn with_sum_order(mut self, order: SumOrder) -> Self {
+        self.w = self.w.with_sum_order(order);
+        self
     }
 
     /// The KV cache.

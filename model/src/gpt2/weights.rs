@@ -293,10 +293,22 @@ impl Gpt2Weights {
     /// Q4_1 and Q8_0 blocks regrouped eight rows at a time; other dtypes
     /// unchanged). The embeddings (and the tied head) stay as they are, as
     /// Llama's do ([`crate::llama::LlamaWeights::regrouped`] says why).
-    pub fn regrouped(mut self) -> Gpt2Weights {
+    pub fn regrouped(self) -> Gpt2Weights {
+        self.map_matrices(Tensor::regrouped)
+    }
+
+    /// The same weights with the regrouped Q4_0/Q4_1 matrices' decode
+    /// steps summed in `order` ([`engine::quant::SumOrder`]; the bytes are
+    /// shared, not copied).
+    pub fn with_sum_order(self, order: engine::quant::SumOrder) -> Gpt2Weights {
+        self.map_matrices(|t| t.with_sum_order(order))
+    }
+
+    /// `f` applied to every layer matrix.
+    fn map_matrices(mut self, f: impl Fn(&Tensor) -> Tensor) -> Gpt2Weights {
         for l in &mut self.layers {
             for t in [&mut l.w_qkv, &mut l.w_o, &mut l.w_fc, &mut l.w_proj] {
-                *t = t.regrouped();
+                *t = f(t);
             }
         }
         self

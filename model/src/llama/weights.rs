@@ -112,7 +112,19 @@ impl LlamaWeights {
     /// (`cargo bench -p engine --bench kernels -- batch_quant`), because
     /// the regrouped kernel's per-row order costs more arithmetic than the
     /// file layout's many-token kernel.
-    pub fn regrouped(mut self) -> LlamaWeights {
+    pub fn regrouped(self) -> LlamaWeights {
+        self.map_matrices(Tensor::regrouped)
+    }
+
+    /// The same weights with the regrouped Q4_0/Q4_1 matrices' decode
+    /// steps summed in `order` ([`engine::quant::SumOrder`]; the bytes are
+    /// shared, not copied).
+    pub fn with_sum_order(self, order: engine::quant::SumOrder) -> LlamaWeights {
+        self.map_matrices(|t| t.with_sum_order(order))
+    }
+
+    /// `f` applied to every layer matrix and an untied head.
+    fn map_matrices(mut self, f: impl Fn(&Tensor) -> Tensor) -> LlamaWeights {
         for l in &mut self.layers {
             for t in [
                 &mut l.wq,
@@ -123,10 +135,10 @@ impl LlamaWeights {
                 &mut l.w_up,
                 &mut l.w_down,
             ] {
-                *t = t.regrouped();
+                *t = f(t);
             }
         }
-        self.lm_head = self.lm_head.map(|h| h.regrouped());
+        self.lm_head = self.lm_head.map(|h| f(&h));
         self
     }
 
