@@ -44,6 +44,24 @@ pub struct ModelArgs {
     /// positions, `n_positions`; a larger value is capped there).
     #[arg(long, default_value_t = 2048)]
     pub ctx: usize,
+    /// How Q4_0/Q4_1 weights add up each 32-value block in decode steps:
+    /// `ggml` (llama.cpp's order for one row, eight partial sums scaled
+    /// apart: greedy continuations follow llama.cpp's) or `block` (one
+    /// integer sum per block, scaled once: about half the arithmetic, which
+    /// a batch of decode steps waits for; prompts always sum this way).
+    /// Default: `block` for `serve` and `bench-batch`, `ggml` elsewhere.
+    #[arg(long, value_name = "ORDER")]
+    pub sum_order: Option<engine::quant::SumOrder>,
+}
+
+impl ModelArgs {
+    /// These arguments with the sum order `order` unless one was given:
+    /// the commands that batch many requests default to
+    /// [`engine::quant::SumOrder::Block`].
+    pub fn sum_order_or(mut self, order: engine::quant::SumOrder) -> ModelArgs {
+        self.sum_order.get_or_insert(order);
+        self
+    }
 }
 
 /// Which architecture a model file holds.
@@ -175,7 +193,11 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
     }
     let (kv_shape, n_params, bytes_per_token) =
         (w.config.kv_shape(), w.n_params(), w.bytes_per_token());
-    let lm = Box::new(Llama::new(w, args.ctx, n_slots)?.with_cache_type(args.cache_type)?);
+    let lm = Box::new(
+        Llama::new(w, args.ctx, n_slots)?
+            .with_cache_type(args.cache_type)?
+            .with_sum_order(args.sum_order.unwrap_or_default()),
+    );
     let load_secs = progress.finish();
     Ok(Loaded {
         lm,
@@ -208,7 +230,11 @@ fn gpt2(
         (w.params.kv_shape(), w.n_params(), w.bytes_per_token());
     // `Gpt2::new` caps the cache at the learned positions (the default
     // --ctx 2048 is more than GPT-2's 1024).
-    let lm = Box::new(Gpt2::new(w, args.ctx, n_slots)?.with_cache_type(args.cache_type)?);
+    let lm = Box::new(
+        Gpt2::new(w, args.ctx, n_slots)?
+            .with_cache_type(args.cache_type)?
+            .with_sum_order(args.sum_order.unwrap_or_default()),
+    );
     let load_secs = progress.finish();
     Ok(Loaded {
         lm,

@@ -47,7 +47,7 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
     if a.clients.contains(&0) || a.new_tokens == 0 || a.prompt_tokens == 0 {
         bail!("--clients, --prompt-tokens and --new-tokens must be at least 1");
     }
-    let mut args = a.model.clone();
+    let mut args = a.model.clone().sum_order_or(engine::quant::SumOrder::Block);
     args.ctx = args.ctx.min(a.prompt_tokens + a.new_tokens + 1);
     let loaded = load(&args, most)?;
     let mut model = loaded.lm;

@@ -62,7 +62,13 @@ pub fn run(a: &ServeArgs, out: &mut dyn Write) -> Result<()> {
         prefill_chunk: a.prefill_chunk,
         prefill_budget: a.prefill_chunk,
     };
-    let (engine, info) = engine::start(a.model.clone(), a.max_batch, config)?;
+    let (engine, info) = engine::start(
+        a.model
+            .clone()
+            .sum_order_or(::engine::quant::SumOrder::Block),
+        a.max_batch,
+        config,
+    )?;
     let state = routes::AppState {
         engine,
         info: Arc::new(info),
