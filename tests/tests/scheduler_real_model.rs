@@ -2,7 +2,8 @@
 //! batch at different steps, with prompts read in chunks, get the same
 //! tokens as when each runs alone (the engine picks each row's kernel by
 //! its own sequence, so batch neighbours change nothing). Uses the file's
-//! quantized weights, the path the server runs. Needs the model.
+//! quantized weights, in both sum orders: the server's (block sums) and
+//! llama.cpp's. Needs the model.
 
 use std::collections::HashMap;
 
@@ -10,6 +11,7 @@ use decode::{
     Event, GenerateParams, Request, RequestId, SamplingParams, Scheduler, SchedulerConfig,
     Strategy, generate,
 };
+use engine::quant::SumOrder;
 use integration_tests::{heavy_lock, smollm2_path, smollm2_weights};
 use model::gguf::GgufFile;
 use model::llama::Llama;
@@ -92,19 +94,29 @@ fn requests_get_the_same_tokens_alone_and_batched() {
         prefill_chunk: chunk,
         prefill_budget: 2 * chunk,
     };
-    let model = |slots| Llama::new(smollm2_weights().clone(), 128, slots).unwrap();
-    let mut batched = Scheduler::new(model(4), tok.clone(), config).unwrap();
-    let together = run(&mut batched, &reqs);
-    assert!(batched.stats().steps > 0);
-    for (i, (_, r)) in reqs.iter().enumerate() {
-        let mut lone = Scheduler::new(model(1), tok.clone(), config).unwrap();
-        let alone = run(&mut lone, &[(0, r.clone())]);
-        assert_eq!(together[&i], alone[&0], "request {i} ({:?})", prompts[i].0);
-        if r.prompt.len() <= config.prefill_chunk {
-            // One chunk is the whole prompt: the plain generator agrees too.
-            let g = generate(&mut model(1), &tok, &r.prompt, &r.params).unwrap();
-            let ids: Vec<u32> = g.tokens.iter().map(|t| t.id).collect();
-            assert_eq!(together[&i], ids, "request {i} against generate");
+    for order in [SumOrder::Block, SumOrder::Ggml] {
+        let model = |slots| {
+            Llama::new(smollm2_weights().clone(), 128, slots)
+                .unwrap()
+                .with_sum_order(order)
+        };
+        let mut batched = Scheduler::new(model(4), tok.clone(), config).unwrap();
+        let together = run(&mut batched, &reqs);
+        assert!(batched.stats().steps > 0);
+        for (i, (_, r)) in reqs.iter().enumerate() {
+            let mut lone = Scheduler::new(model(1), tok.clone(), config).unwrap();
+            let alone = run(&mut lone, &[(0, r.clone())]);
+            assert_eq!(
+                together[&i], alone[&0],
+                "{order:?}: request {i} ({:?})",
+                prompts[i].0
+            );
+            if r.prompt.len() <= config.prefill_chunk {
+                // One chunk is the whole prompt: the plain generator agrees too.
+                let g = generate(&mut model(1), &tok, &r.prompt, &r.params).unwrap();
+                let ids: Vec<u32> = g.tokens.iter().map(|t| t.id).collect();
+                assert_eq!(together[&i], ids, "{order:?}: request {i} against generate");
+            }
         }
     }
 }
