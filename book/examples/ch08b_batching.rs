@@ -13,6 +13,7 @@ use anyhow::{Result, anyhow};
 use decode::sweep::{SweepRow, measure, table};
 use decode::toy::FnModel;
 use decode::{Event, GenerateParams, Request, Scheduler, SchedulerConfig};
+use engine::quant::SumOrder;
 use model::gguf::GgufFile;
 use model::llama::{Llama, LlamaWeights};
 use model::tokenizer::Tokenizer;
@@ -184,7 +185,13 @@ fn write_svg(rows: &[SweepRow]) -> std::io::Result<()> {
 }
 
 /// The sweep for one weight dtype; prints its table between anchors `name`.
-fn sweep(weights: LlamaWeights, tok: &Tokenizer, name: &str, label: &str) -> Result<Vec<SweepRow>> {
+fn sweep(
+    weights: LlamaWeights,
+    order: SumOrder,
+    tok: &Tokenizer,
+    name: &str,
+    label: &str,
+) -> Result<Vec<SweepRow>> {
     let clients = [1usize, 2, 4, 8, 16];
     let (prompt_len, new_tokens) = (32, 32);
     let text = "It was the best of times, it was the worst of times, it was the age of \
@@ -195,7 +202,7 @@ fn sweep(weights: LlamaWeights, tok: &Tokenizer, name: &str, label: &str) -> Res
     // Request i starts i tokens into the text: distinct prompts, same length.
     let prompts =
         |n: usize| -> Vec<Vec<u32>> { (0..n).map(|i| ids[i..i + prompt_len].to_vec()).collect() };
-    let mut lm = Llama::new(weights, prompt_len + new_tokens + 1, 16)?;
+    let mut lm = Llama::new(weights, prompt_len + new_tokens + 1, 16)?.with_sum_order(order);
     lm = measure(lm, tok.clone(), &prompts(1), 2, 256)?.1;
     let mut rows = Vec::new();
     for n in clients {
@@ -220,8 +227,21 @@ fn main() -> Result<()> {
     let tok = Tokenizer::from_gguf(&gguf)?;
     let q4 = LlamaWeights::from_gguf(&gguf, |_, _| {})?;
     let f32 = q4.to_dtype(engine::DType::F32)?;
-    let rows = sweep(q4, &tok, "sweep", "Q4_1 (as the file stores it)")?;
+    let rows = sweep(
+        q4.clone(),
+        SumOrder::Block,
+        &tok,
+        "sweep",
+        "Q4_1 (as the file stores it), block sums",
+    )?;
     write_svg(&rows)?;
-    sweep(f32, &tok, "sweep_f32", "widened to f32")?;
+    sweep(
+        q4,
+        SumOrder::Ggml,
+        &tok,
+        "sweep_ggml",
+        "Q4_1, llama.cpp's order",
+    )?;
+    sweep(f32, SumOrder::Ggml, &tok, "sweep_f32", "widened to f32")?;
     Ok(())
 }
