@@ -273,6 +273,32 @@ fn generate_greedy_equals_the_library_greedy() {
     // The streamed text is the same text, then a newline.
     let streamed = run(&gen_args(PROMPT, model, &["--max-new-tokens", "10"]));
     assert_eq!(streamed, format!("{}\n", want.text));
+    // `--sum-order block` runs the model in the server's order; over 24
+    // tokens its continuation of this prompt parts from llama.cpp's order.
+    let long = GenerateParams {
+        max_new_tokens: 24,
+        ..params
+    };
+    let greedy_ids = |lm: &mut Llama| -> Vec<u32> {
+        lm.cache_mut().clear_all();
+        let g = generate(lm, &tok, &tok.encode(PROMPT), &long).unwrap();
+        g.tokens.iter().map(|t| t.id).collect()
+    };
+    let ggml_ids = greedy_ids(&mut lm);
+    let mut lm = lm.with_sum_order(engine::quant::SumOrder::Block);
+    let block_ids = greedy_ids(&mut lm);
+    assert_ne!(block_ids, ggml_ids, "the two orders part on this prompt");
+    let v = json(&gen_args(
+        PROMPT,
+        model,
+        &["--max-new-tokens", "24", "--json", "--sum-order", "block"],
+    ));
+    assert_eq!(ids(&v["ids"]), block_ids, "block sums: CLI vs library");
+    let bad = ["infer", "generate", PROMPT, "--sum-order", "fast"];
+    let Err(e) = infer::Cli::try_parse_from(bad) else {
+        panic!("an unknown order is refused");
+    };
+    assert!(e.to_string().contains("ggml or block"), "{e}");
 }
 
 #[test]
