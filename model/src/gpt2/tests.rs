@@ -161,6 +161,30 @@ fn converted_matrices_run_close_to_f32() {
 }
 
 #[test]
+fn block_sums_reach_every_regrouped_matrix_and_stay_close() {
+    // Q4_0 matrices (rows in eights, as GPT-2's are) are regrouped; the
+    // block order changes the bits of a block's products, not their
+    // meaning. (Compared on a block's output: the 8-bit activations of the
+    // tiny head round such differences away.)
+    let w = tiny().to_dtype(DType::Q4_0).unwrap();
+    let run = |order| {
+        let mut m = Gpt2::new(w.clone(), 32, 1).unwrap().with_sum_order(order);
+        let mut x: Vec<f32> = (0..9 * 32)
+            .map(|i| (i * 37 % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        m.run_block(1, &mut x).unwrap();
+        x
+    };
+    let (ggml, block) = (
+        run(engine::quant::SumOrder::Ggml),
+        run(engine::quant::SumOrder::Block),
+    );
+    let scale = ggml.iter().fold(0f32, |a, x| a.max(x.abs()));
+    assert_ne!(ggml, block, "the order reaches the layers");
+    assert!(max_diff(&ggml, &block) / scale < 1e-4);
+}
+
+#[test]
 fn inconsistent_weights_are_rejected() {
     let mut w = tiny();
     w.layers[1].w_o = w.layers[1]
