@@ -47,7 +47,7 @@ pub struct ModelArgs {
     /// How Q4_0/Q4_1 weights add up each 32-value block in decode steps:
     /// `ggml` (llama.cpp's order for one row, eight partial sums scaled
     /// apart: greedy continuations follow llama.cpp's) or `block` (one
-    /// integer sum per block, scaled once: about half the arithmetic, which
+    /// integer sum per block, scaled once: a third less arithmetic, which
     /// a batch of decode steps waits for; prompts always sum this way).
     /// Default: `block` for `serve` and `bench-batch`, `ggml` elsewhere.
     #[arg(long, value_name = "ORDER")]

@@ -72,8 +72,8 @@ impl Gpt2 {
 
     /// Sum each block of the regrouped Q4_0/Q4_1 matrices in `order` when
     /// multiplying decode steps: [`SumOrder::Ggml`] (the default) follows
-    /// llama.cpp's arithmetic, [`SumOrder::Block`] does about half the
-    /// vector operations, for batches of decode steps that wait for
+    /// llama.cpp's arithmetic, [`SumOrder::Block`] does about a third
+    /// fewer vector operations, for batches of decode steps that wait for
     /// arithmetic rather than memory. A sequence gets the same tokens alone
     /// or in a batch in either order.
     pub fn with_sum_order(mut self, order: SumOrder) -> Self {
