@@ -211,6 +211,43 @@ fn bench_reports_every_phase_as_json() {
 }
 
 #[test]
+fn bench_batch_sweeps_client_counts_in_block_sums_by_default() {
+    let _g = heavy_lock();
+    let path = smollm2_path();
+    let model = path.to_str().unwrap();
+    let args = |extra: &'static [&'static str]| {
+        let mut v = vec![
+            "bench-batch",
+            "--json",
+            "--clients",
+            "1,3",
+            "--prompt-tokens",
+            "4",
+            "--new-tokens",
+            "3",
+            "--model",
+            model,
+        ];
+        v.extend_from_slice(extra);
+        v
+    };
+    for (extra, order) in [(&[][..], "block"), (&["--sum-order", "ggml"][..], "ggml")] {
+        let v = json(&args(extra));
+        assert_eq!(v["sum_order"], order, "{v}");
+        let rows = v["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1]["clients"], 3);
+        for r in rows {
+            assert!(r["tok_per_s"].as_f64().unwrap() > 0.0, "{r}");
+            // One step reads every prompt and gives each request its first
+            // token, two more give the rest, together: three steps for one
+            // client or three.
+            assert_eq!(r["steps"], 3, "{r}");
+        }
+    }
+}
+
+#[test]
 fn chat_keeps_the_conversation_in_the_cache() {
     let _g = heavy_lock();
     let model = smollm2_path();

@@ -74,6 +74,7 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
         rows.push(row);
     }
     let base = rows.first().map_or(1.0, |r| r.tok_per_s);
+    let order = args.sum_order.unwrap_or_default().to_string();
     if a.json {
         let v: Vec<serde_json::Value> = rows
             .iter()
@@ -96,6 +97,7 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
             "threads": engine::threads::num_threads(),
             "prompt_tokens": a.prompt_tokens,
             "new_tokens": a.new_tokens,
+            "sum_order": order,
             "rows": v,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
@@ -103,7 +105,7 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(
         out,
-        "{} threads; prompts of {} tokens, {} new tokens each",
+        "{} threads; prompts of {} tokens, {} new tokens each; {order} sums",
         engine::threads::num_threads(),
         a.prompt_tokens,
         a.new_tokens

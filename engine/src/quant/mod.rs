@@ -64,6 +64,15 @@ pub enum SumOrder {
     Block,
 }
 
+impl std::fmt::Display for SumOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SumOrder::Ggml => "ggml",
+            SumOrder::Block => "block",
+        })
+    }
+}
+
 impl std::str::FromStr for SumOrder {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
