@@ -603,7 +603,29 @@ unsafe fn attend_group_f16_n<const G: usize>(
     // SAFETY (both loops): every pointer offset below is inside `q` (j·hd + c
     // + 8 ≤ g·hd), `k`/`v` (p·hd + c + 8 ≤ len·hd) or `scores`.
     unsafe {
-        for p in 0..len {
+        // Two positions at a time: each position's sums run in the same
+        // order as alone (the same bits), but the two chains of dependent
+        // multiply-adds overlap instead of waiting on each other.
+        let pairs = len / 2 * 2;
+        for p in (0..pairs).step_by(2) {
+            let mut acc = [[_mm256_setzero_ps(); G]; 2];
+            for c in (0..hd).step_by(L) {
+                let k0 = _mm256_cvtph_ps(_mm_loadu_si128(kp.add(p * hd + c).cast()));
+                let k1 = _mm256_cvtph_ps(_mm_loadu_si128(kp.add((p + 1) * hd + c).cast()));
+                let [a0, a1] = &mut acc;
+                for (j, (x0, x1)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
+                    let qv = _mm256_loadu_ps(qp.add(j * hd + c));
+                    *x0 = _mm256_fmadd_ps(k0, qv, *x0);
+                    *x1 = _mm256_fmadd_ps(k1, qv, *x1);
+                }
+            }
+            for (i, acc) in acc.iter().enumerate() {
+                for (j, acc) in acc.iter().enumerate() {
+                    *scores.get_unchecked_mut(j * len + p + i) = hsum(*acc) * scale_f;
+                }
+            }
+        }
+        for p in pairs..len {
             let mut acc = [_mm256_setzero_ps(); G];
             for c in (0..hd).step_by(L) {
                 let kv = _mm256_cvtph_ps(_mm_loadu_si128(kp.add(p * hd + c).cast()));
