@@ -38,7 +38,7 @@ use crate::kernels::dispatch::{Level, level};
 
 #[cfg(target_arch = "x86_64")]
 #[path = "x8_avx2.rs"]
-mod avx2;
+pub(super) mod avx2;
 
 /// Rows per group.
 pub const ROWS: usize = 8;

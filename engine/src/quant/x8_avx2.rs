@@ -33,6 +33,19 @@ pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
     }
 }
 
+/// Ask for the same block of the next group (`group` bytes on from the
+/// block at `p`, `block` bytes long), so that the weights stream in while
+/// this group is multiplied. Prefetches never fault; the address is only
+/// computed (`wrapping_add`), never dereferenced.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::quant) fn prefetch_next_group(p: *const u8, group: usize, block: usize) {
+    let ahead = p.wrapping_add(group);
+    for line in (0..block).step_by(64) {
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
+    }
+}
+
 /// The formats, as the body's const parameter.
 const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
@@ -71,11 +84,7 @@ unsafe fn body<const F: u8>(packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
                 for b in 0..nb {
                     let p = base.add(b * bs);
                     if i == 0 {
-                        // The same block of the next group, a few lines ahead.
-                        let ahead = p.wrapping_add(nb * bs);
-                        for line in (0..bs).step_by(64) {
-                            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
-                        }
+                        prefetch_next_group(p, nb * bs, bs);
                     }
                     let d = _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
                     let dd = _mm256_mul_ps(d, _mm256_set1_ps(*ai.d.get_unchecked(b)));

@@ -10,6 +10,7 @@ use std::arch::x86_64::*;
 use super::{QK, ROWS, block, head};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
+use crate::quant::x8::avx2::prefetch_next_group;
 
 /// Tokens sharing each unpacked block.
 const TILE: usize = 4;
@@ -72,12 +73,8 @@ unsafe fn tile<const Q4_1: bool, const N: usize>(
             for b in 0..nb {
                 let p = base.add(b * bs);
                 if i0 == 0 {
-                    // The same block of the next group, a few lines ahead
-                    // (the first tile streams the weights from memory).
-                    let ahead = p.wrapping_add(nb * bs);
-                    for line in (0..bs).step_by(64) {
-                        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
-                    }
+                    // The first tile streams the weights from memory.
+                    prefetch_next_group(p, nb * bs, bs);
                 }
                 let mut sums = [_mm256_setzero_si256(); N];
                 for k in 0..4 {
