@@ -665,3 +665,72 @@ unsafe fn attend_group_f16_n<const G: usize>(
         }
     }
 }
+
+/// The 8×8 block `r` (row k in `r[k]`) transposed: column i in `out[i]`.
+/// Pairs of rows interleave (`unpack`), pairs of pairs gather four-value
+/// columns per 128-bit half (`shuffle`), and the halves of rows 0–3 and
+/// 4–7 are joined (`permute2f128`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    let t: [__m256; 8] = std::array::from_fn(|k| {
+        let (a, b) = (r[k & !1], r[k | 1]);
+        if k % 2 == 0 {
+            _mm256_unpacklo_ps(a, b)
+        } else {
+            _mm256_unpackhi_ps(a, b)
+        }
+    });
+    // u[4h + c]: columns c and c + 4 of rows 4h..4h + 4 (c < 4).
+    let u: [__m256; 8] = std::array::from_fn(|k| {
+        let (h, c) = (k / 4, k % 4);
+        let (a, b) = (t[4 * h + c / 2], t[4 * h + 2 + c / 2]);
+        if c % 2 == 0 {
+            _mm256_shuffle_ps::<0x44>(a, b)
+        } else {
+            _mm256_shuffle_ps::<0xEE>(a, b)
+        }
+    });
+    std::array::from_fn(|i| {
+        let (lo, hi) = (u[i % 4], u[4 + i % 4]);
+        if i < 4 {
+            _mm256_permute2f128_ps::<0x20>(lo, hi)
+        } else {
+            _mm256_permute2f128_ps::<0x31>(lo, hi)
+        }
+    })
+}
+
+/// `dst[i][j] = src[j · t + i]`, in 8×8 blocks; the last `t % 8` columns
+/// and `n % 8` rows one value at a time.
+///
+/// # Safety
+/// AVX2 and FMA; the lengths as `super::transpose` checks them.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn transpose(src: &[f32], t: usize, dst: &mut [&mut [f32]]) {
+    let n = src.len() / t;
+    let (n8, t8) = (n / L * L, t / L * L);
+    for j0 in (0..n8).step_by(L) {
+        for i0 in (0..t8).step_by(L) {
+            // SAFETY: rows j0..j0 + 8 < n, columns i0..i0 + 8 <= t.
+            let r = std::array::from_fn(|k| unsafe {
+                _mm256_loadu_ps(src.as_ptr().add((j0 + k) * t + i0))
+            });
+            for (k, c) in transpose8(r).into_iter().enumerate() {
+                let d = &mut dst[i0 + k][j0..j0 + L];
+                // SAFETY: `d` holds eight values.
+                unsafe { _mm256_storeu_ps(d.as_mut_ptr(), c) };
+            }
+        }
+        for i in t8..t {
+            for k in 0..L {
+                dst[i][j0 + k] = src[(j0 + k) * t + i];
+            }
+        }
+    }
+    for j in n8..n {
+        for (i, d) in dst.iter_mut().take(t).enumerate() {
+            d[j] = src[j * t + i];
+        }
+    }
+}

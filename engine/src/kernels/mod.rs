@@ -613,6 +613,29 @@ pub fn matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &mut [f32])
     gemm_strided(a, b, m, k, n, c);
 }
 
+/// `dst[i][j] = src[j · t + i]`: a matrix of `src.len() / t` rows by `t`
+/// columns, row-major, written out column by column (a batched product's
+/// per-row results, `[row][token]`, into each token's own output row).
+/// Pure data movement: every SIMD level writes the same values.
+///
+/// # Panics
+/// If `t == 0`, `src.len()` is not a multiple of `t`, `dst` has fewer than
+/// `t` slices or one is shorter than `src.len() / t`.
+pub fn transpose(src: &[f32], t: usize, dst: &mut [&mut [f32]]) {
+    assert!(
+        t > 0 && src.len().is_multiple_of(t) && dst.len() >= t,
+        "transpose: {} values, {t} columns, {} outputs",
+        src.len(),
+        dst.len()
+    );
+    let n = src.len() / t;
+    assert!(
+        dst.iter().take(t).all(|d| d.len() >= n),
+        "transpose: an output is shorter than {n}"
+    );
+    simd!(avx2: transpose(src, t, dst))
+}
+
 /// In-place log-softmax of one row: `x - max - ln Σ exp(x - max)`.
 pub fn log_softmax_inplace(x: &mut [f32]) {
     simd!(avx2: log_softmax_inplace(x))

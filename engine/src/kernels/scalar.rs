@@ -133,6 +133,15 @@ pub fn gelu_tanh_inplace(x: &mut [f32]) {
     }
 }
 
+/// `dst[i][j] = src[j · t + i]` (see [`super::transpose`]).
+pub fn transpose(src: &[f32], t: usize, dst: &mut [&mut [f32]]) {
+    for (j, row) in src.chunks_exact(t).enumerate() {
+        for (d, &v) in dst.iter_mut().zip(row) {
+            d[j] = v;
+        }
+    }
+}
+
 /// `x[i] *= y[i]`.
 pub fn mul_inplace(x: &mut [f32], y: &[f32]) {
     for (a, b) in x.iter_mut().zip(y) {

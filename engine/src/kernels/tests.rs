@@ -242,6 +242,28 @@ proptest! {
         }
     }
 
+    // Transposition moves values only: every level writes the same bits,
+    // in whole 8×8 blocks and in the tails of rows and columns.
+    #[test]
+    fn transpose_matches(n in 0usize..40, t in 1usize..20, seed in any::<u64>()) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let src: Vec<f32> = (0..n * t).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let mut want = vec![vec![f32::NAN; n]; t];
+        scalar::transpose(&src, t, &mut want.iter_mut().map(|d| &mut d[..]).collect::<Vec<_>>());
+        for (i, d) in want.iter().enumerate() {
+            for (j, &v) in d.iter().enumerate() {
+                prop_assert_eq!(v.to_bits(), src[j * t + i].to_bits());
+            }
+        }
+        for l in simd_levels() {
+            let mut got = vec![vec![f32::NAN; n]; t];
+            let mut dst: Vec<&mut [f32]> = got.iter_mut().map(|d| &mut d[..]).collect();
+            simd_at!(l, avx2: transpose(&src, t, &mut dst));
+            prop_assert_eq!(&got, &want);
+        }
+    }
+
     // streaming sum: 1e-5 relative to Σ|xᵢ|.
     #[test]
     fn stream_sum_matches((x, off) in buf(1.0)) {

@@ -299,11 +299,7 @@ fn by_rows(
             by_row.resize(n * t, 0.0);
         }
         run(c * chunk, &mut by_row[..n * t]);
-        for (i, d) in dst.iter_mut().enumerate() {
-            for (j, v) in d.iter_mut().enumerate() {
-                *v = by_row[j * t + i];
-            }
-        }
+        kernels::transpose(&by_row[..n * t], t, dst);
         // Kept for the next call if it is a decode batch's size, freed
         // after a long prompt's.
         if by_row.capacity() <= BY_ROW_KEEP {
