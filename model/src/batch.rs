@@ -122,8 +122,13 @@ pub fn gather_rows(x: &[f32], d: usize, rows: &[usize], out: &mut [f32]) {
     }
 }
 
-/// Split stacked logits (`Σ lens` rows of `vocab`) into one vector per entry.
-pub fn split_logits(all: &[f32], lens: &[usize], vocab: usize) -> Vec<Vec<f32>> {
+/// Split stacked logits (`Σ lens` rows of `vocab`) into one vector per
+/// entry. A single entry (one sequence decoding) keeps the vector as it
+/// is: no copy of its 49k floats per token.
+pub fn split_logits(all: Vec<f32>, lens: &[usize], vocab: usize) -> Vec<Vec<f32>> {
+    if lens.len() == 1 {
+        return vec![all];
+    }
     let mut at = 0;
     lens.iter()
         .map(|n| {

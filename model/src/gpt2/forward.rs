@@ -228,6 +228,6 @@ impl Gpt2 {
         nn::layernorm(picked, g, b, p.layer_norm_epsilon, xn)?;
         let mut out = vec![0.0; rows.len() * vocab];
         nn::linear_batch(xn, &lens, &[&self.w.wte], &mut out)?;
-        Ok(split_logits(&out, &lens, vocab))
+        Ok(split_logits(out, &lens, vocab))
     }
 }

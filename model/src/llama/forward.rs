@@ -195,6 +195,6 @@ impl Llama {
         nn::rmsnorm(picked, &self.w.out_norm, c.rms_eps, xn)?;
         let mut out = vec![0.0; rows.len() * vocab];
         nn::linear_batch(xn, &lens, &[self.w.head()], &mut out)?;
-        Ok(split_logits(&out, &lens, vocab))
+        Ok(split_logits(out, &lens, vocab))
     }
 }
