@@ -3,10 +3,14 @@
 
 Starts `target/release/infer serve` on a free 127.0.0.1 port (or uses
 --url, which must be a loopback address), then for each client count runs
-that many clients for a fixed time; each client sends streaming completion
-requests back to back. Prints, per count: aggregate generated tokens per
-second, time to first token (p50) and the gap between a request's tokens
-(inter-token latency, p50 and p99). With --soak SECONDS it then runs 16
+that many clients for a fixed time; each client sends streaming requests
+back to back (chat completions by default: the instruct model answers at
+length, so the steps are mostly decoding, as in `infer bench-batch`;
+`--endpoint completions` sends the prompt as plain text, which this model
+often ends within a few tokens, so the steps carry many new prompts).
+Prints, per count: aggregate generated tokens per second (the server's own
+`usage` counts), time to first token (p50) and the gap between a
+request's text chunks (inter-token latency, p50 and p99). With --soak SECONDS it then runs 16
 clients for that long and reports the server's resident memory over time.
 Every accepted request must complete; the script exits non-zero otherwise.
 It stops by itself: the time per count and the soak time bound it.
@@ -36,17 +40,27 @@ def quantile(v, q):
     return v[i]
 
 
-def stream_once(host, port, body, timeout):
-    """One streaming request. Returns (status, start, [chunk times], done)."""
+def chunk_text(obj):
+    """The text a stream chunk carries (completions: `text`, chat: `delta.content`)."""
+    choices = obj.get("choices") or []
+    if not choices:
+        return ""
+    c = choices[0]
+    return c.get("text") or (c.get("delta") or {}).get("content") or ""
+
+
+def stream_once(host, port, path, body, timeout):
+    """One streaming request. Returns (status, start, [text chunk times],
+    completion tokens from the usage chunk (None if absent), done)."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     t0 = time.perf_counter()
-    conn.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
+    conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
     resp = conn.getresponse()
     if resp.status != 200:
         resp.read()
         conn.close()
-        return resp.status, t0, [], False
-    times, buf, done = [], b"", False
+        return resp.status, t0, [], None, False
+    times, buf, done, tokens = [], b"", False, None
     while not done:
         data = resp.read1(65536)
         if not data:
@@ -60,15 +74,27 @@ def stream_once(host, port, body, timeout):
                 payload = line[6:]
                 if payload == b"[DONE]":
                     done = True
-                elif b'"choices":[{' in payload:
-                    times.append(time.perf_counter())
+                    continue
+                now = time.perf_counter()
+                obj = json.loads(payload)
+                if obj.get("usage"):
+                    tokens = obj["usage"].get("completion_tokens")
+                if chunk_text(obj):
+                    times.append(now)
     conn.close()
-    return 200, t0, times, done
+    return 200, t0, times, tokens, done
 
 
-def run_level(host, port, clients, seconds, max_tokens, prompt):
-    body = json.dumps({"prompt": prompt, "max_tokens": max_tokens, "temperature": 0.8,
-                       "stream": True})
+def run_level(host, port, clients, seconds, max_tokens, prompt, endpoint):
+    req = {"max_tokens": max_tokens, "temperature": 0.8, "stream": True,
+           "stream_options": {"include_usage": True}}
+    if endpoint == "chat":
+        path = "/v1/chat/completions"
+        req["messages"] = [{"role": "user", "content": prompt}]
+    else:
+        path = "/v1/completions"
+        req["prompt"] = prompt
+    body = json.dumps(req)
     deadline = time.perf_counter() + seconds
     lock = threading.Lock()
     stats = {"tokens": 0, "ttft": [], "itl": [], "requests": 0, "refused": 0, "incomplete": 0,
@@ -76,7 +102,7 @@ def run_level(host, port, clients, seconds, max_tokens, prompt):
 
     def client(i):
         while time.perf_counter() < deadline:
-            status, t0, times, done = stream_once(host, port, body, timeout=600)
+            status, t0, times, tokens, done = stream_once(host, port, path, body, timeout=600)
             with lock:
                 if status == 503:
                     stats["refused"] += 1
@@ -85,7 +111,7 @@ def run_level(host, port, clients, seconds, max_tokens, prompt):
                 if status != 200 or not done:
                     stats["incomplete"] += 1
                     continue
-                stats["tokens"] += len(times)
+                stats["tokens"] += len(times) if tokens is None else tokens
                 if times:
                     stats["ttft"].append((times[0] - t0) * 1e3)
                     stats["itl"].extend((b - a) * 1e3 for a, b in zip(times, times[1:]))
@@ -125,6 +151,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=20.0, help="time per client count")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--prompt", default="Write a short story about a lighthouse keeper.")
+    ap.add_argument("--endpoint", choices=["chat", "completions"], default="chat",
+                    help="chat: the prompt is a user message (long answers); "
+                         "completions: plain text to continue")
     ap.add_argument("--soak", type=float, default=0.0, help="seconds of 16 clients afterwards")
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--serve-args", default="--max-batch 16 --ctx 512",
@@ -154,7 +183,7 @@ def main():
               f"{'x p99':>6} {'reqs':>5} {'503':>4}")
         base = None
         for n in [int(x) for x in a.clients.split(",")]:
-            r = run_level(host, port, n, a.seconds, a.max_tokens, a.prompt)
+            r = run_level(host, port, n, a.seconds, a.max_tokens, a.prompt, a.endpoint)
             results["levels"].append(r)
             base = base or r
             print(f"{n:>7} {r['tok_per_s']:>8.1f} {r['tok_per_s'] / max(base['tok_per_s'], 1e-9):>6.2f} "
@@ -173,7 +202,7 @@ def main():
 
             sampler = threading.Thread(target=sample)
             sampler.start()
-            r = run_level(host, port, 16, a.soak, a.max_tokens, a.prompt)
+            r = run_level(host, port, 16, a.soak, a.max_tokens, a.prompt, a.endpoint)
             stop.set()
             sampler.join()
             rss = [m for _, m in samples]
