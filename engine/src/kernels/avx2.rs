@@ -339,6 +339,15 @@ pub(crate) unsafe fn mul_inplace(x: &mut [f32], y: &[f32]) {
     scalar::mul_inplace(x, y)
 }
 
+/// `out = x · y`; the plain loop, vectorised by the compiler for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn mul_to(out: &mut [f32], x: &[f32], y: &[f32]) {
+    scalar::mul_to(out, x, y)
+}
+
 /// `x += y`; the plain loop, vectorised by the compiler for AVX2.
 ///
 /// # Safety

@@ -204,8 +204,7 @@ pub fn swiglu_rows(gate_up: &mut [f32], ffn: usize, out: &mut [f32]) {
     let one_row = |gu: &mut [f32], a: &mut [f32]| {
         let (g, u) = gu.split_at_mut(ffn);
         simd_at!(l, avx2_neon: silu_inplace(g));
-        simd_at!(l, avx2_neon: mul_inplace(g, u));
-        a.copy_from_slice(g);
+        simd_at!(l, avx2_neon: mul_to(a, g, u));
     };
     let rows = out.len() / ffn;
     if !go_parallel(rows * ffn * 16) || rows < 2 {
@@ -260,22 +259,52 @@ pub fn add_inplace(x: &mut [f32], y: &[f32]) {
 /// Rotary position embedding in place for one token's `n_heads` heads
 /// (`x` is `[n_heads][head_dim]`), Llama / Hugging Face half-rotated layout:
 /// element `i` of a head pairs with `i + head_dim/2`, rotated by angle
-/// `pos · theta_base^(-2i/head_dim)`.
+/// `pos · theta_base^(-2i/head_dim)`. The same as [`rope_angles`] then
+/// [`rope_rotate`].
 ///
 /// # Panics
 /// If `x.len() != n_heads * head_dim` or `head_dim` is odd.
 pub fn rope_inplace(x: &mut [f32], n_heads: usize, head_dim: usize, pos: usize, theta_base: f32) {
     let _t = crate::profile::timer(crate::profile::Op::Rope);
+    check_rope(x.len(), n_heads, head_dim);
+    scalar::rope_inplace(x, n_heads, head_dim, pos, theta_base)
+}
+
+/// The angles of [`rope_inplace`] at position `pos`, once for every head
+/// and layer: `cos_sin[i]` the cosine of pair `i`'s angle and
+/// `cos_sin[head_dim/2 + i]` its sine.
+///
+/// # Panics
+/// If `head_dim` is odd or `cos_sin.len() != head_dim`.
+pub fn rope_angles(head_dim: usize, pos: usize, theta_base: f32, cos_sin: &mut [f32]) {
+    let _t = crate::profile::timer(crate::profile::Op::Rope);
+    check_rope(cos_sin.len(), 1, head_dim);
+    scalar::rope_angles(head_dim, pos, theta_base, cos_sin)
+}
+
+/// [`rope_inplace`] with one position's angles from [`rope_angles`]: the
+/// same values, without recomputing the angles in every layer.
+///
+/// # Panics
+/// If `x.len() != n_heads * head_dim`, `head_dim` is odd or
+/// `cos_sin.len() != head_dim`.
+pub fn rope_rotate(x: &mut [f32], n_heads: usize, head_dim: usize, cos_sin: &[f32]) {
+    let _t = crate::profile::timer(crate::profile::Op::Rope);
+    check_rope(x.len(), n_heads, head_dim);
+    check_rope(cos_sin.len(), 1, head_dim);
+    scalar::rope_rotate(x, n_heads, head_dim, cos_sin)
+}
+
+fn check_rope(len: usize, n_heads: usize, head_dim: usize) {
     assert_eq!(
-        x.len(),
+        len,
         n_heads * head_dim,
-        "rope: x is not n_heads*head_dim"
+        "rope: {len} values for {n_heads} heads of {head_dim}"
     );
     assert!(
         head_dim.is_multiple_of(2),
         "rope: head_dim {head_dim} is odd"
     );
-    scalar::rope_inplace(x, n_heads, head_dim, pos, theta_base)
 }
 
 fn check_matvec(name: &str, wlen: usize, rows: usize, cols: usize, x: usize, out: usize) {

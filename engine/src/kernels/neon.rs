@@ -195,6 +195,15 @@ pub(crate) unsafe fn mul_inplace(x: &mut [f32], y: &[f32]) {
     scalar::mul_inplace(x, y)
 }
 
+/// `out = x · y` (the plain loop; the compiler vectorises it).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn mul_to(out: &mut [f32], x: &[f32], y: &[f32]) {
+    scalar::mul_to(out, x, y)
+}
+
 /// `x += y` (the plain loop; the compiler vectorises it).
 ///
 /// # Safety

@@ -149,6 +149,13 @@ pub fn mul_inplace(x: &mut [f32], y: &[f32]) {
     }
 }
 
+/// `out[i] = x[i] * y[i]`.
+pub fn mul_to(out: &mut [f32], x: &[f32], y: &[f32]) {
+    for (o, (a, b)) in out.iter_mut().zip(x.iter().zip(y)) {
+        *o = a * b;
+    }
+}
+
 /// `x[i] += y[i]`.
 pub fn add_inplace(x: &mut [f32], y: &[f32]) {
     for (a, b) in x.iter_mut().zip(y) {
@@ -156,39 +163,55 @@ pub fn add_inplace(x: &mut [f32], y: &[f32]) {
     }
 }
 
-#[cfg(not(feature = "mutant-rope-adjacent-pairs"))]
 // ANCHOR: rope
-/// Rotary position embedding in place, Llama / Hugging Face "half-rotated"
-/// layout: within each head, element `i` is paired with `i + head_dim/2` and
-/// the pair is rotated by `pos · θ^(-2i/head_dim)`. The angles depend only
-/// on `i`, so each is computed once and applied to every head (no scratch
-/// table: the loop runs over pairs outside, heads inside).
-pub fn rope_inplace(x: &mut [f32], n_heads: usize, head_dim: usize, pos: usize, theta_base: f32) {
+/// The angles of RoPE at position `pos`, Llama / Hugging Face layout:
+/// `cos_sin[i] = cos(pos · θ^(-2i/head_dim))` and `cos_sin[half + i]` its
+/// sine, for the `half = head_dim / 2` pairs. They depend only on the
+/// position, so a model computes them once per token for all its layers.
+pub fn rope_angles(head_dim: usize, pos: usize, theta_base: f32, cos_sin: &mut [f32]) {
     let half = head_dim / 2;
-    let heads = n_heads.min(x.len() / head_dim.max(1));
+    let (cos, sin) = cos_sin[..2 * half].split_at_mut(half);
     for i in 0..half {
         // The same f32 arithmetic as the reference: inv_freq, then pos·inv_freq.
         let inv_freq = 1.0 / theta_base.powf((2 * i) as f32 / head_dim as f32);
-        let (sin, cos) = (pos as f32 * inv_freq).sin_cos();
-        for h in 0..heads {
-            let (a, b) = (h * head_dim + i, h * head_dim + i + half);
-            let (x0, x1) = (x[a], x[b]);
-            x[a] = x0 * cos - x1 * sin;
-            x[b] = x1 * cos + x0 * sin;
+        (sin[i], cos[i]) = (pos as f32 * inv_freq).sin_cos();
+    }
+}
+
+#[cfg(not(feature = "mutant-rope-adjacent-pairs"))]
+/// Rotate each of the `n_heads` heads of `x` (`[n_heads][head_dim]`) by one
+/// position's angles from [`rope_angles`]: within a head, element `i` is
+/// paired with `i + head_dim/2` (the "half-rotated" layout) and the pair
+/// turned by angle `i`. The two halves of a head and the two halves of the
+/// angles are contiguous, so the compiler vectorises the loop.
+pub fn rope_rotate(x: &mut [f32], n_heads: usize, head_dim: usize, cos_sin: &[f32]) {
+    let half = head_dim / 2;
+    let (cos, sin) = cos_sin[..2 * half].split_at(half);
+    for head in x.chunks_exact_mut(head_dim.max(1)).take(n_heads) {
+        let (lo, hi) = head.split_at_mut(half);
+        for (((x0, x1), c), s) in lo.iter_mut().zip(hi.iter_mut()).zip(cos).zip(sin) {
+            (*x0, *x1) = (*x0 * c - *x1 * s, *x1 * c + *x0 * s);
         }
     }
 }
+
+/// Rotary position embedding in place: [`rope_angles`] for `pos`, then
+/// [`rope_rotate`].
+pub fn rope_inplace(x: &mut [f32], n_heads: usize, head_dim: usize, pos: usize, theta_base: f32) {
+    let mut cos_sin = vec![0f32; head_dim];
+    rope_angles(head_dim, pos, theta_base, &mut cos_sin);
+    rope_rotate(x, n_heads, head_dim, &cos_sin);
+}
 // ANCHOR_END: rope
 
-/// Mutant twin of `rope_inplace`: pairs adjacent elements `(2i, 2i + 1)`
+/// Mutant twin of `rope_rotate`: pairs adjacent elements `(2i, 2i + 1)`
 /// (the original paper's and llama.cpp's layout) instead of `(i, i + half)`.
 #[cfg(feature = "mutant-rope-adjacent-pairs")]
-pub fn rope_inplace(x: &mut [f32], n_heads: usize, head_dim: usize, pos: usize, theta_base: f32) {
+pub fn rope_rotate(x: &mut [f32], n_heads: usize, head_dim: usize, cos_sin: &[f32]) {
     let half = head_dim / 2;
     let heads = n_heads.min(x.len() / head_dim.max(1));
     for i in 0..half {
-        let inv_freq = 1.0 / theta_base.powf((2 * i) as f32 / head_dim as f32);
-        let (sin, cos) = (pos as f32 * inv_freq).sin_cos();
+        let (cos, sin) = (cos_sin[i], cos_sin[half + i]);
         for h in 0..heads {
             let (a, b) = (h * head_dim + 2 * i, h * head_dim + 2 * i + 1);
             let (x0, x1) = (x[a], x[b]);

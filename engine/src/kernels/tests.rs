@@ -197,7 +197,7 @@ proptest! {
         }
     }
 
-    // add / mul: exact (one IEEE operation per element).
+    // add / mul / mul_to: exact (one IEEE operation per element).
     #[test]
     fn elementwise_exact((x, y, off) in two(100.0)) {
         let mut want_a = x[off..].to_vec();
@@ -211,6 +211,9 @@ proptest! {
             let mut got = x.clone();
             simd_at!(l, avx2_neon: mul_inplace(&mut got[off..], &y[off..]));
             prop_assert_eq!(&got[off..], &want_m[..], "mul at {}", l);
+            let mut got = vec![f32::NAN; x.len() - off];
+            simd_at!(l, avx2_neon: mul_to(&mut got, &x[off..], &y[off..]));
+            prop_assert_eq!(&got[..], &want_m[..], "mul_to at {}", l);
         }
     }
 
