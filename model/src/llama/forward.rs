@@ -18,6 +18,8 @@ struct Scratch {
     x: Vec<f32>,
     xn: Vec<f32>,
     qkv: Vec<f32>,
+    /// Each row's RoPE angles (`head_dim` per row), shared by every layer.
+    rope: Vec<f32>,
     q: Vec<f32>,
     attn: Vec<f32>,
     proj: Vec<f32>,
@@ -119,6 +121,14 @@ impl Llama {
         for (i, tok) in batch.iter().flat_map(|(_, toks)| toks.iter()).enumerate() {
             nn::embed(&self.w.tok_embd, &[*tok], &mut x[i * d..(i + 1) * d])?;
         }
+        let (hd, theta) = (self.w.config.head_dim, self.w.config.rope_theta);
+        let rope = fit(&mut self.s.rope, t * hd);
+        for seg in &segs {
+            for j in 0..seg.len {
+                let r = seg.offset + j;
+                kernels::rope_angles(hd, seg.position + j, theta, &mut rope[r * hd..(r + 1) * hd]);
+            }
+        }
         for layer in 0..self.w.config.n_layers {
             self.block(layer, &segs, &lens)?;
         }
@@ -149,10 +159,10 @@ impl Llama {
                 let r = seg.offset + j;
                 let row = &mut qkv[r * qkv_dim..(r + 1) * qkv_dim];
                 // Q's heads and K's lie side by side: one call rotates both,
-                // computing each angle once.
+                // by this row's angles (computed once for all layers).
                 let heads = c.n_heads + c.n_kv_heads;
-                let pos = seg.position + j;
-                kernels::rope_inplace(&mut row[..q_dim + kv_dim], heads, hd, pos, c.rope_theta);
+                let angles = &s.rope[r * hd..(r + 1) * hd];
+                kernels::rope_rotate(&mut row[..q_dim + kv_dim], heads, hd, angles);
                 let (qr, kv) = row.split_at_mut(q_dim);
                 let (kr, vr) = kv.split_at_mut(kv_dim);
                 q[r * q_dim..(r + 1) * q_dim].copy_from_slice(qr);
