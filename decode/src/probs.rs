@@ -98,6 +98,23 @@ pub fn log_sum_exp(logits: &[f32]) -> f32 {
     m + sum.ln()
 }
 
+/// The unnormalised probabilities `e^(x - max)` of a row (masked `-inf`
+/// logits weigh 0; [`exp_nonpos`], vectorised) and their total, summed in
+/// f64 lanes: what sampling draws from.
+pub fn exp_weights(logits: &[f32]) -> (Vec<f32>, f64) {
+    let m = max_logit(logits);
+    let w: Vec<f32> = logits.iter().map(|&x| exp_nonpos(x - m)).collect();
+    let mut lanes = [0f64; 8];
+    let chunks = w.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&x| f64::from(x)).sum();
+    for c in chunks {
+        for (s, &x) in lanes.iter_mut().zip(c) {
+            *s += f64::from(x);
+        }
+    }
+    (w, lanes.iter().sum::<f64>() + tail)
+}
+
 /// `e^x` for `x <= 0` (`-inf` included, giving 0), within 2 units in the
 /// last place where the result is a normal float; below `-87.3`, where it
 /// would not be, 0. Only arithmetic, so a loop of them vectorises:
@@ -223,6 +240,36 @@ mod tests {
         let err = (f64::from(log_sum_exp(&v)) - want).abs();
         // One running f32 sum is off by about 3e-4 here.
         assert!(err < 5e-5, "log_sum_exp off by {err}");
+    }
+
+    #[test]
+    fn exp_weights_are_the_shifted_exponentials_and_their_total() {
+        let v = [
+            2.0f32,
+            f32::NEG_INFINITY,
+            -1.5,
+            2.0,
+            0.25,
+            -30.0,
+            1.0,
+            0.0,
+            -0.5,
+            3.5,
+        ];
+        let (w, total) = exp_weights(&v);
+        let m = 3.5f64;
+        let mut want_total = 0f64;
+        for (&x, &got) in v.iter().zip(&w) {
+            let want = (f64::from(x) - m).exp();
+            want_total += want;
+            assert!(
+                (f64::from(got) - want).abs() <= 2.5e-7 * want,
+                "{got} vs {want}"
+            );
+        }
+        assert_eq!(w[1], 0.0, "a masked logit weighs nothing");
+        assert_eq!(w[9], 1.0, "the largest logit weighs exactly 1");
+        assert!((total - want_total).abs() <= 1e-6 * want_total);
     }
 
     proptest! {

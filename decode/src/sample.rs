@@ -1,6 +1,8 @@
 //! Sampling from a processed logits row with a seeded ChaCha generator.
 
 use rand::{Rng, SeedableRng};
+
+use crate::probs::exp_weights;
 use rand_chacha::ChaCha20Rng;
 
 /// The random generator every sampling path uses: ChaCha20, seeded from a
@@ -14,15 +16,13 @@ pub fn seeded_rng(seed: u64, stream: u64) -> ChaCha20Rng {
 }
 
 /// Draw one token from `softmax(logits)` by inverse CDF: one uniform
-/// `u ∈ [0, 1)`, then walk the (unnormalised, f64) cumulative weights
-/// until they exceed `u · total`. Masked (`-inf`) tokens have weight 0 and
-/// are never drawn. The row must hold at least one finite logit.
+/// `u ∈ [0, 1)`, then walk the unnormalised cumulative weights (summed in
+/// f64) until they exceed `u · total`. Masked (`-inf`) tokens have weight
+/// 0 and are never drawn. The row must hold at least one finite logit.
 #[cfg(not(feature = "mutant-sample-skip-first"))]
 // ANCHOR: sample
 pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let weights: Vec<f64> = logits.iter().map(|&x| ((x - max) as f64).exp()).collect();
-    let total: f64 = weights.iter().sum();
+    let (weights, total) = exp_weights(logits);
     let u: f64 = rng.r#gen::<f64>() * total;
     let mut cum = 0.0;
     let mut last_nonzero = 0;
@@ -31,7 +31,7 @@ pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
             continue;
         }
         last_nonzero = i;
-        cum += w;
+        cum += f64::from(w);
         if cum > u {
             return i as u32;
         }
@@ -44,9 +44,7 @@ pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
 /// The mutant: never returns token 0.
 #[cfg(feature = "mutant-sample-skip-first")]
 pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let weights: Vec<f64> = logits.iter().map(|&x| ((x - max) as f64).exp()).collect();
-    let total: f64 = weights.iter().sum();
+    let (weights, total) = exp_weights(logits);
     let u: f64 = rng.r#gen::<f64>() * total;
     let mut cum = 0.0;
     let mut last_nonzero = 0;
@@ -55,7 +53,7 @@ pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
             continue;
         }
         last_nonzero = i;
-        cum += w;
+        cum += f64::from(w);
         if cum > u && i > 0 {
             return i as u32;
         }
