@@ -163,7 +163,6 @@ pub fn add_inplace(x: &mut [f32], y: &[f32]) {
     }
 }
 
-// ANCHOR: rope
 /// The angles of RoPE at position `pos`, Llama / Hugging Face layout:
 /// `cos_sin[i] = cos(pos · θ^(-2i/head_dim))` and `cos_sin[half + i]` its
 /// sine, for the `half = head_dim / 2` pairs. They depend only on the
@@ -179,6 +178,7 @@ pub fn rope_angles(head_dim: usize, pos: usize, theta_base: f32, cos_sin: &mut [
 }
 
 #[cfg(not(feature = "mutant-rope-adjacent-pairs"))]
+// ANCHOR: rope
 /// Rotate each of the `n_heads` heads of `x` (`[n_heads][head_dim]`) by one
 /// position's angles from [`rope_angles`]: within a head, element `i` is
 /// paired with `i + head_dim/2` (the "half-rotated" layout) and the pair
@@ -194,6 +194,7 @@ pub fn rope_rotate(x: &mut [f32], n_heads: usize, head_dim: usize, cos_sin: &[f3
         }
     }
 }
+// ANCHOR_END: rope
 
 /// Rotary position embedding in place: [`rope_angles`] for `pos`, then
 /// [`rope_rotate`].
@@ -202,7 +203,6 @@ pub fn rope_inplace(x: &mut [f32], n_heads: usize, head_dim: usize, pos: usize, 
     rope_angles(head_dim, pos, theta_base, &mut cos_sin);
     rope_rotate(x, n_heads, head_dim, &cos_sin);
 }
-// ANCHOR_END: rope
 
 /// Mutant twin of `rope_rotate`: pairs adjacent elements `(2i, 2i + 1)`
 /// (the original paper's and llama.cpp's layout) instead of `(i, i + half)`.
