@@ -104,8 +104,8 @@ pub fn log_sum_exp(logits: &[f32]) -> f32 {
 pub fn exp_weights(logits: &[f32]) -> (Vec<f32>, f64) {
     let m = max_logit(logits);
     let w: Vec<f32> = logits.iter().map(|&x| exp_nonpos(x - m)).collect();
-    let mut lanes = [0f64; 8];
-    let chunks = w.chunks_exact(8);
+    let mut lanes = [0f64; LANES];
+    let chunks = w.chunks_exact(LANES);
     let tail: f64 = chunks.remainder().iter().map(|&x| f64::from(x)).sum();
     for c in chunks {
         for (s, &x) in lanes.iter_mut().zip(c) {
