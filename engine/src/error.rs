@@ -76,6 +76,10 @@ pub enum EngineError {
         /// The value.
         value: f32,
     },
+    /// No usable device of the kind asked for, or the device failed
+    /// (a driver, compiler or launch error, in the driver's words).
+    #[error("{0}")]
+    Device(String),
     /// The thread pool could not be built.
     #[error("thread pool of {threads} threads: {reason}")]
     ThreadPool {

@@ -12,6 +12,8 @@
 //! * [`kernels`]: slice-level hot loops (dot, matvec, softmax, norms, RoPE,
 //!   attention…) with AVX-512, AVX2+FMA, NEON and scalar versions chosen
 //!   once at run time (`INFER_KERNELS` forces a lower level).
+//! * [`device`]: where tensors live and ops run, the CPU or (with the
+//!   `cuda` feature) an NVIDIA GPU, and [`device::ops`] that run on either.
 //! * [`threads`]: the thread pool the kernels split work across
 //!   (`set_num_threads`, `INFER_THREADS`).
 //!
@@ -29,6 +31,9 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
+pub mod device;
 pub mod dtype;
 pub mod error;
 pub mod kernels;
@@ -39,6 +44,7 @@ pub mod quant;
 pub mod tensor;
 pub mod threads;
 
+pub use device::Device;
 pub use dtype::DType;
 pub use error::{EngineError, Result};
 pub use tensor::Tensor;

@@ -62,6 +62,12 @@ impl<'a> Matrix<'a> {
                 let start = o / dtype.block_len() * unit;
                 Rows::Quant(*dtype, &bytes[start..start + n / dtype.block_len() * unit])
             }
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => {
+                return Err(EngineError::Device(format!(
+                    "{op}: the weight is on a GPU; this layer runs on the host (use device::ops)"
+                )));
+            }
             Storage::Regrouped {
                 dtype,
                 bytes,

@@ -35,7 +35,10 @@ fn gather_f32(
             Storage::F32(v) => out.extend(idx.map(|i| v[i])),
             Storage::F16(v) => out.extend(idx.map(|i| v[i].to_f32())),
             Storage::BF16(v) => out.extend(idx.map(|i| v[i].to_f32())),
+            // Never reached: the callers check dtype and device first.
             Storage::Quantized { .. } | Storage::Regrouped { .. } => {}
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => {}
         }
     }
 }
@@ -110,6 +113,7 @@ impl Tensor {
         let batch = super::broadcast_shape(op, &self.shape()[..ra - 2], &other.shape()[..rb - 2])
             .map_err(|_| mismatch())?;
         for t in [self, other] {
+            t.host_only(op)?;
             if !matches!(t.dtype(), DType::F32 | DType::F16 | DType::BF16) {
                 return Err(EngineError::UnsupportedDType {
                     op,

@@ -9,6 +9,7 @@ pub mod bytes;
 mod display;
 pub mod layout;
 pub mod storage;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -408,6 +409,9 @@ impl Tensor {
     /// # Errors
     /// [`EngineError::UnsupportedDType`] for a non-contiguous quantized view.
     pub fn to_vec_f32(&self) -> Result<Vec<f32>> {
+        if !self.device().is_cpu() {
+            return self.to_device(&crate::Device::Cpu)?.to_vec_f32();
+        }
         if let Ok(s) = self.as_f32_slice() {
             return Ok(s.to_vec());
         }
@@ -444,6 +448,7 @@ impl Tensor {
     /// # Errors
     /// [`EngineError::UnsupportedDType`] for quantized tensors.
     pub fn iter(&self) -> Result<impl Iterator<Item = f32> + '_> {
+        self.host_only("iter")?;
         if self.dtype().is_quantized() {
             return Err(EngineError::UnsupportedDType {
                 op: "iter",
@@ -462,6 +467,7 @@ impl Tensor {
     /// [`EngineError::OutOfRange`] / [`EngineError::BadShape`] for a bad
     /// index, [`EngineError::UnsupportedDType`] for quantized tensors.
     pub fn get(&self, index: &[usize]) -> Result<f32> {
+        self.host_only("get")?;
         let at = self.layout.storage_index("get", index)?;
         self.storage
             .get_f32(at)

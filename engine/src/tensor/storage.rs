@@ -37,6 +37,9 @@ pub enum Storage {
         /// How decode-step products add up each block.
         order: crate::quant::SumOrder,
     },
+    /// Bytes on an NVIDIA GPU, laid out as the host variants lay them out.
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::CudaStorage),
 }
 // ANCHOR_END: storage
 
@@ -48,17 +51,21 @@ impl Storage {
             Storage::F16(_) => DType::F16,
             Storage::BF16(_) => DType::BF16,
             Storage::Quantized { dtype, .. } | Storage::Regrouped { dtype, .. } => *dtype,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.dtype(),
         }
     }
 
-    /// Element `i` as f32 (plain types only; `None` for quantized storage or
-    /// an index out of range).
+    /// Element `i` as f32 (plain types on the host only; `None` for quantized
+    /// or device storage, or an index out of range).
     pub fn get_f32(&self, i: usize) -> Option<f32> {
         match self {
             Storage::F32(v) => v.get(i).copied(),
             Storage::F16(v) => v.get(i).map(|x| x.to_f32()),
             Storage::BF16(v) => v.get(i).map(|x| x.to_f32()),
             Storage::Quantized { .. } | Storage::Regrouped { .. } => None,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => None,
         }
     }
 
@@ -71,6 +78,8 @@ impl Storage {
             Storage::Quantized { dtype, bytes } | Storage::Regrouped { dtype, bytes, .. } => {
                 bytes.len() / dtype.unit_bytes()
             }
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.len(),
         }
     }
 
@@ -86,6 +95,8 @@ impl Storage {
             Storage::F16(v) => Storage::F16(indices.map(|i| v[i]).collect()),
             Storage::BF16(v) => Storage::BF16(indices.map(|i| v[i]).collect()),
             Storage::Quantized { .. } | Storage::Regrouped { .. } => return None,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => return None,
         })
     }
 }

@@ -1,0 +1,114 @@
+// Weights in their file's format: every kernel here reads f32, f16, bf16
+// or ggml blocks in place (byte-exact with the CPU's quant/ files) and
+// dequantizes one value at a time on the fly; nothing is widened in memory.
+
+// The dtype codes the Rust side passes (cuda/source.rs, `dtype_code`).
+#define DT_F32 0
+#define DT_F16 1
+#define DT_BF16 2
+#define DT_Q8_0 3
+#define DT_Q4_0 4
+#define DT_Q4_1 5
+#define DT_Q5_0 6
+#define DT_Q4_K 7
+#define DT_Q6_K 8
+
+// Q4_K's six-bit scale and min of sub-block j (0..8) from its 12 bytes.
+__device__ __forceinline__ void q4k_scale_min(int j, const u8* s, float* sc, float* m) {
+    if (j < 4) {
+        *sc = (float)(s[j] & 63);
+        *m = (float)(s[j + 4] & 63);
+    } else {
+        *sc = (float)((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4));
+        *m = (float)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
+
+// Element e of a row stored as `dtype`.
+__device__ __forceinline__ float value_at(const u8* row, int dtype, int e) {
+    switch (dtype) {
+    case DT_F32:
+        return ((const float*)row)[e];
+    case DT_F16:
+        return half_to_float(((const u16*)row)[e]);
+    case DT_BF16:
+        return bf16_to_float(((const u16*)row)[e]);
+    case DT_Q8_0: {
+        const u8* b = row + (size_t)(e / 32) * 34;
+        return half_at(b, 0) * (float)(signed char)b[2 + e % 32];
+    }
+    case DT_Q4_0: {
+        const u8* b = row + (size_t)(e / 32) * 18;
+        int j = e % 32;
+        u8 q = b[2 + j % 16];
+        int c = j < 16 ? (q & 15) : (q >> 4);
+        return ((float)c - 8.0f) * half_at(b, 0);
+    }
+    case DT_Q4_1: {
+        const u8* b = row + (size_t)(e / 32) * 20;
+        int j = e % 32;
+        u8 q = b[4 + j % 16];
+        int c = j < 16 ? (q & 15) : (q >> 4);
+        return (float)c * half_at(b, 0) + half_at(b, 2);
+    }
+    case DT_Q5_0: {
+        const u8* b = row + (size_t)(e / 32) * 22;
+        int j = e % 32;
+        u32 qh = (u32)b[2] | ((u32)b[3] << 8) | ((u32)b[4] << 16) | ((u32)b[5] << 24);
+        u8 q = b[6 + j % 16];
+        int c = (j < 16 ? (q & 15) : (q >> 4)) | (((qh >> j) & 1) << 4);
+        return ((float)c - 16.0f) * half_at(b, 0);
+    }
+    case DT_Q4_K: {
+        const u8* b = row + (size_t)(e / 256) * 144;
+        int j = e % 256, k = j / 64, hi = (j % 64) / 32, i = j % 32;
+        float sc, m;
+        q4k_scale_min(2 * k + hi, b + 4, &sc, &m);
+        u8 q = b[16 + 32 * k + i];
+        int c = hi ? (q >> 4) : (q & 15);
+        return half_at(b, 0) * sc * (float)c - half_at(b, 2) * m;
+    }
+    case DT_Q6_K: {
+        const u8* b = row + (size_t)(e / 256) * 210;
+        int j = e % 256, h = j / 128, quarter = (j % 128) / 32, i = j % 32;
+        const u8* ql = b + 64 * h;
+        u8 qh = b[128 + 32 * h + i];
+        int c;
+        switch (quarter) {
+        case 0: c = (ql[i] & 15) | ((qh & 3) << 4); break;
+        case 1: c = (ql[i + 32] & 15) | (((qh >> 2) & 3) << 4); break;
+        case 2: c = (ql[i] >> 4) | (((qh >> 4) & 3) << 4); break;
+        default: c = (ql[i + 32] >> 4) | (((qh >> 6) & 3) << 4); break;
+        }
+        return half_at(b, 208) * (float)(signed char)b[192 + j / 16] * (float)(c - 32);
+    }
+    }
+    return 0.0f;
+}
+
+// out[t·out_stride + r] = x[t] · w[r] for `rows` weight rows of `cols`
+// values (`row_bytes` bytes each) and activation rows t (grid.y). One warp per
+// weight row; its lanes take consecutive elements, so a quantized block's
+// 32 values are read by one warp at once and its scale is a broadcast.
+extern "C" __global__ void linear_rows(const u8* w, int dtype, long long row_bytes, int rows, int cols,
+                                       const float* x, float* out, int out_stride) {
+    int warps = blockDim.x / WARP;
+    int r = blockIdx.x * warps + threadIdx.x / WARP;
+    int lane = threadIdx.x % WARP;
+    int t = blockIdx.y;
+    if (r >= rows) return;
+    const u8* row = w + (size_t)r * row_bytes;
+    const float* xt = x + (size_t)t * cols;
+    float acc = 0.0f;
+    for (int e = lane; e < cols; e += WARP) acc += value_at(row, dtype, e) * xt[e];
+    acc = warp_sum(acc);
+    if (lane == 0) out[(size_t)t * out_stride + r] = acc;
+}
+
+// out[i] = table[ids[i]] as f32: one block per id.
+extern "C" __global__ void embed_rows(const u8* table, int dtype, long long row_bytes, int cols, const u32* ids,
+                                      float* out) {
+    const u8* row = table + (size_t)ids[blockIdx.x] * row_bytes;
+    float* o = out + (size_t)blockIdx.x * cols;
+    for (int e = threadIdx.x; e < cols; e += blockDim.x) o[e] = value_at(row, dtype, e);
+}

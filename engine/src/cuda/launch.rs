@@ -1,0 +1,447 @@
+//! The launchers: one function per kernel in `kernels/*.cu`, taking views
+//! of device buffers and sizes. Shapes are checked by the callers
+//! ([`crate::device::ops`]); here sizes become the kernels' `int`s and each
+//! kernel gets its grid. Every launch is queued on the GPU's one stream, so
+//! launches run in the order they are made.
+
+use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, LaunchConfig, PushKernelArg};
+
+use super::gpu::{Gpu, driver};
+use crate::dtype::DType;
+use crate::error::{EngineError, Result};
+use crate::kernels::AttnDims;
+
+/// Values a kernel reads.
+pub(crate) type In<'a> = CudaView<'a, f32>;
+/// Values a kernel writes.
+pub(crate) type Out<'a> = CudaViewMut<'a, f32>;
+
+/// Threads per block of the row-wise kernels (`ROW_THREADS` in common.cuh).
+const ROW_THREADS: u32 = 256;
+/// Threads per block of the elementwise kernels.
+const ELEM_THREADS: u32 = 256;
+/// Warps per block of `linear_rows` (one weight row per warp).
+const LINEAR_WARPS: u32 = 8;
+/// Threads per block of the attention kernels.
+const ATTN_THREADS: u32 = 128;
+/// Shared memory a block may use without opting in (scores of one head).
+const SHARED_LIMIT: usize = 48 * 1024;
+
+/// A size as the kernels' `int`.
+fn int(n: usize, what: &str) -> Result<i32> {
+    i32::try_from(n)
+        .map_err(|_| EngineError::Device(format!("{what} = {n} is too large for a CUDA kernel")))
+}
+
+/// A grid-stride launch over `n` elements.
+fn elementwise(n: usize) -> LaunchConfig {
+    let blocks = (n as u64)
+        .div_ceil(u64::from(ELEM_THREADS))
+        .clamp(1, 65_535) as u32;
+    LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (ELEM_THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// One block of [`ROW_THREADS`] per row.
+fn per_row(rows: usize) -> Result<LaunchConfig> {
+    Ok(LaunchConfig {
+        grid_dim: (int(rows, "rows")? as u32, 1, 1),
+        block_dim: (ROW_THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    })
+}
+
+fn launched(what: &str, r: std::result::Result<(), cudarc::driver::DriverError>) -> Result<()> {
+    r.map_err(|e| driver(&format!("launch of {what}"), e))
+}
+
+/// `x += y` (same length).
+pub(crate) fn add_inplace(gpu: &Gpu, x: &mut Out<'_>, y: &In<'_>) -> Result<()> {
+    let n = int(x.len(), "elements")?;
+    let f = gpu.function("add_inplace_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(x).arg(y).arg(&n);
+    // SAFETY: the kernel reads and writes `n` floats of views that hold at
+    // least that many (the caller checked `y.len() == x.len()`).
+    launched(
+        "add_inplace_f32",
+        unsafe { b.launch(elementwise(n as usize)) }.map(drop),
+    )
+}
+
+/// `out[r][i] = silu(gate_up[r][i]) · gate_up[r][ffn + i]`.
+pub(crate) fn swiglu_rows(
+    gpu: &Gpu,
+    gate_up: &In<'_>,
+    ffn: usize,
+    out: &mut Out<'_>,
+) -> Result<()> {
+    let rows = int(out.len() / ffn.max(1), "rows")?;
+    let ffn_i = int(ffn, "ffn")?;
+    let n = out.len();
+    let f = gpu.function("swiglu_rows_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(gate_up).arg(&ffn_i).arg(&rows).arg(out);
+    // SAFETY: reads rows·2·ffn and writes rows·ffn floats; checked by the caller.
+    launched(
+        "swiglu_rows_f32",
+        unsafe { b.launch(elementwise(n)) }.map(drop),
+    )
+}
+
+/// GELU (tanh form) in place.
+pub(crate) fn gelu_tanh(gpu: &Gpu, x: &mut Out<'_>) -> Result<()> {
+    let n = int(x.len(), "elements")?;
+    let f = gpu.function("gelu_tanh_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(x).arg(&n);
+    // SAFETY: `n` is the view's length.
+    launched(
+        "gelu_tanh_f32",
+        unsafe { b.launch(elementwise(n as usize)) }.map(drop),
+    )
+}
+
+/// Copy `rows` rows of `width` values from `src` (row stride `src_stride`)
+/// to `dst` (row stride `dst_stride`).
+pub(crate) fn copy_rows(
+    gpu: &Gpu,
+    src: &In<'_>,
+    src_stride: usize,
+    width: usize,
+    rows: usize,
+    dst: &mut Out<'_>,
+    dst_stride: usize,
+) -> Result<()> {
+    let a = (
+        int(src_stride, "stride")?,
+        int(width, "width")?,
+        int(rows, "rows")?,
+        int(dst_stride, "stride")?,
+    );
+    let f = gpu.function("copy_rows_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(src).arg(&a.0).arg(&a.1).arg(&a.2).arg(dst).arg(&a.3);
+    // SAFETY: the caller checked both views hold the rows at their strides.
+    launched(
+        "copy_rows_f32",
+        unsafe { b.launch(elementwise(rows * width)) }.map(drop),
+    )
+}
+
+/// `dst[i] = src[rows[i]]` for rows of `d` values.
+pub(crate) fn gather_rows(
+    gpu: &Gpu,
+    src: &In<'_>,
+    d: usize,
+    rows: &[u32],
+    dst: &mut Out<'_>,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids = gpu.upload(rows)?;
+    let d_i = int(d, "width")?;
+    let f = gpu.function("gather_rows_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(src).arg(&d_i).arg(&ids).arg(dst);
+    // SAFETY: the caller checked every row index and the lengths.
+    launched(
+        "gather_rows_f32",
+        unsafe { b.launch(per_row(rows.len())?) }.map(drop),
+    )
+}
+
+/// RMSNorm of each row of `d` values of `x` into `out`.
+pub(crate) fn rmsnorm(
+    gpu: &Gpu,
+    x: &In<'_>,
+    w: &CudaSlice<u8>,
+    eps: f32,
+    d: usize,
+    out: &mut Out<'_>,
+) -> Result<()> {
+    let d_i = int(d, "width")?;
+    let rows = x.len() / d.max(1);
+    let f = gpu.function("rmsnorm_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(x).arg(w).arg(&eps).arg(&d_i).arg(out);
+    // SAFETY: rows·d floats in and out, d f32 weights (checked by the caller).
+    launched("rmsnorm_f32", unsafe { b.launch(per_row(rows)?) }.map(drop))
+}
+
+/// LayerNorm of each row of `d` values of `x` into `out`.
+pub(crate) fn layernorm(
+    gpu: &Gpu,
+    x: &In<'_>,
+    w: &CudaSlice<u8>,
+    bias: &CudaSlice<u8>,
+    eps: f32,
+    d: usize,
+    out: &mut Out<'_>,
+) -> Result<()> {
+    let d_i = int(d, "width")?;
+    let rows = x.len() / d.max(1);
+    let f = gpu.function("layernorm_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(x).arg(w).arg(bias).arg(&eps).arg(&d_i).arg(out);
+    // SAFETY: as rmsnorm, plus d f32 biases.
+    launched(
+        "layernorm_f32",
+        unsafe { b.launch(per_row(rows)?) }.map(drop),
+    )
+}
+
+/// Softmax of each row of `n` values, in place.
+pub(crate) fn softmax_rows(gpu: &Gpu, x: &mut Out<'_>, n: usize) -> Result<()> {
+    let rows = x.len() / n.max(1);
+    let n_i = int(n, "row length")?;
+    let f = gpu.function("softmax_rows_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(x).arg(&n_i);
+    // SAFETY: rows·n floats, one block per row.
+    launched(
+        "softmax_rows_f32",
+        unsafe { b.launch(per_row(rows)?) }.map(drop),
+    )
+}
+
+/// The index of each row's largest value.
+pub(crate) fn argmax_rows(gpu: &Gpu, x: &In<'_>, n: usize) -> Result<Vec<u32>> {
+    let rows = x.len() / n.max(1);
+    let n_i = int(n, "row length")?;
+    let mut out = gpu.zeros::<u32>(rows.max(1))?;
+    let f = gpu.function("argmax_rows_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(x).arg(&n_i).arg(&mut out);
+    // SAFETY: rows·n floats in, one u32 out per row.
+    launched(
+        "argmax_rows_f32",
+        unsafe { b.launch(per_row(rows)?) }.map(drop),
+    )?;
+    let mut ids = gpu.download(&out)?;
+    ids.truncate(rows);
+    Ok(ids)
+}
+
+/// Each row's RoPE angles for its position (`positions.len() × head_dim`).
+pub(crate) fn rope_angles(
+    gpu: &Gpu,
+    positions: &[u32],
+    head_dim: usize,
+    theta: f32,
+    out: &mut Out<'_>,
+) -> Result<()> {
+    if positions.is_empty() {
+        return Ok(());
+    }
+    let pos = gpu.upload(positions)?;
+    let (rows, hd) = (int(positions.len(), "rows")?, int(head_dim, "head_dim")?);
+    let f = gpu.function("rope_angles_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(&pos).arg(&rows).arg(&hd).arg(&theta).arg(out);
+    // SAFETY: rows positions in, rows·head_dim floats out.
+    let cfg = elementwise(positions.len() * head_dim / 2);
+    launched("rope_angles_f32", unsafe { b.launch(cfg) }.map(drop))
+}
+
+/// Rotate the first `heads` heads of each of `rows` rows of `x` (row `r`
+/// at `r · row_stride`) by that row's angles.
+pub(crate) fn rope_rotate(
+    gpu: &Gpu,
+    x: &mut Out<'_>,
+    rows: usize,
+    row_stride: usize,
+    heads: usize,
+    head_dim: usize,
+    angles: &In<'_>,
+) -> Result<()> {
+    let a = (
+        int(rows, "rows")?,
+        int(row_stride, "row stride")?,
+        int(heads, "heads")?,
+        int(head_dim, "head_dim")?,
+    );
+    let f = gpu.function("rope_rotate_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(x).arg(&a.0).arg(&a.1).arg(&a.2).arg(&a.3).arg(angles);
+    // SAFETY: every index stays below rows·row_stride (heads·head_dim ≤
+    // row_stride) and rows·head_dim angles, checked by the caller.
+    let cfg = elementwise(rows * heads * head_dim / 2);
+    launched("rope_rotate_f32", unsafe { b.launch(cfg) }.map(drop))
+}
+
+/// A weight matrix on the device: `rows × cols` values stored as `dtype`.
+pub(crate) struct Weight<'a> {
+    pub bytes: &'a CudaSlice<u8>,
+    pub dtype: DType,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+/// `out[t·out_stride + r] = x[t] · w[r]` for `t` activation rows of `cols`
+/// floats.
+pub(crate) fn linear(
+    gpu: &Gpu,
+    w: &Weight<'_>,
+    x: &In<'_>,
+    t: usize,
+    out: &mut Out<'_>,
+    out_stride: usize,
+) -> Result<()> {
+    if t == 0 || w.rows == 0 {
+        return Ok(());
+    }
+    let row_bytes = (w.cols / w.dtype.block_len()) * w.dtype.unit_bytes();
+    let a = (
+        super::source::dtype_code(w.dtype),
+        row_bytes as i64,
+        int(w.rows, "rows")?,
+        int(w.cols, "cols")?,
+        int(out_stride, "out stride")?,
+    );
+    let cfg = LaunchConfig {
+        grid_dim: (
+            w.rows.div_ceil(LINEAR_WARPS as usize) as u32,
+            int(t, "tokens")? as u32,
+            1,
+        ),
+        block_dim: (LINEAR_WARPS * 32, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let f = gpu.function("linear_rows")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(w.bytes)
+        .arg(&a.0)
+        .arg(&a.1)
+        .arg(&a.2)
+        .arg(&a.3)
+        .arg(x)
+        .arg(out)
+        .arg(&a.4);
+    // SAFETY: the weight holds rows·row_bytes bytes, x t·cols floats, out
+    // (t−1)·out_stride + rows floats (checked by the caller).
+    launched("linear_rows", unsafe { b.launch(cfg) }.map(drop))
+}
+
+/// Rows `ids` of a `dtype` table of `cols` values per row, as f32.
+pub(crate) fn embed(
+    gpu: &Gpu,
+    table: &CudaSlice<u8>,
+    dtype: DType,
+    cols: usize,
+    ids: &[u32],
+    out: &mut Out<'_>,
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let row_bytes = ((cols / dtype.block_len()) * dtype.unit_bytes()) as i64;
+    let dev_ids = gpu.upload(ids)?;
+    let (code, cols_i) = (super::source::dtype_code(dtype), int(cols, "cols")?);
+    let f = gpu.function("embed_rows")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(table)
+        .arg(&code)
+        .arg(&row_bytes)
+        .arg(&cols_i)
+        .arg(&dev_ids)
+        .arg(out);
+    // SAFETY: every id was checked against the table's rows by the caller;
+    // out holds ids·cols floats.
+    launched(
+        "embed_rows",
+        unsafe { b.launch(per_row(ids.len())?) }.map(drop),
+    )
+}
+
+/// Causal attention for `rows` queries (row `r` of `q` at `r · q_stride`)
+/// over f32 caches (views that start at the layer's block); query `r`
+/// sees the first `start_len + r` positions.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attention(
+    gpu: &Gpu,
+    q: &In<'_>,
+    q_stride: usize,
+    k: &In<'_>,
+    v: &In<'_>,
+    dims: AttnDims,
+    start_len: usize,
+    rows: usize,
+    out: &mut Out<'_>,
+    out_stride: usize,
+) -> Result<()> {
+    let longest = start_len + rows.saturating_sub(1);
+    let shared = longest * 4;
+    if shared > SHARED_LIMIT {
+        return Err(EngineError::Device(format!(
+            "CUDA attention over {longest} positions needs {shared} bytes of shared memory, \
+             more than {SHARED_LIMIT}"
+        )));
+    }
+    let a = (
+        int(q_stride, "q stride")?,
+        int(dims.n_heads, "heads")?,
+        int(dims.n_kv_heads, "kv heads")?,
+        int(dims.head_dim, "head_dim")?,
+        int(dims.capacity, "capacity")?,
+        int(start_len, "positions")?,
+        int(out_stride, "out stride")?,
+    );
+    let cfg = LaunchConfig {
+        grid_dim: (a.1 as u32, int(rows, "rows")? as u32, 1),
+        block_dim: (ATTN_THREADS, 1, 1),
+        shared_mem_bytes: shared.max(4) as u32,
+    };
+    let f = gpu.function("attention_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(q).arg(&a.0).arg(k).arg(v);
+    b.arg(&a.1)
+        .arg(&a.2)
+        .arg(&a.3)
+        .arg(&a.4)
+        .arg(&a.5)
+        .arg(out)
+        .arg(&a.6);
+    // SAFETY: the caller checked the caches hold n_kv_heads·capacity·head_dim
+    // floats, start_len + rows − 1 ≤ capacity, and q/out hold rows strides.
+    launched("attention_f32", unsafe { b.launch(cfg) }.map(drop))
+}
+
+/// Write `rows` rows of keys or values (row `r` of `src` at `r ·
+/// src_stride`, KV heads side by side) into an f32 cache block at
+/// positions `first_pos..first_pos + rows`.
+pub(crate) fn kv_write(
+    gpu: &Gpu,
+    cache: &mut Out<'_>,
+    src: &In<'_>,
+    src_stride: usize,
+    dims: AttnDims,
+    first_pos: usize,
+    rows: usize,
+) -> Result<()> {
+    let a = (
+        int(src_stride, "src stride")?,
+        int(dims.n_kv_heads, "kv heads")?,
+        int(dims.head_dim, "head_dim")?,
+        int(dims.capacity, "capacity")?,
+        int(first_pos, "position")?,
+        int(rows, "rows")?,
+    );
+    let f = gpu.function("kv_write_f32")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(cache)
+        .arg(src)
+        .arg(&a.0)
+        .arg(&a.1)
+        .arg(&a.2)
+        .arg(&a.3)
+        .arg(&a.4)
+        .arg(&a.5);
+    // SAFETY: the caller checked first_pos + rows ≤ capacity and the sizes.
+    let cfg = elementwise(rows * dims.n_kv_heads * dims.head_dim);
+    launched("kv_write_f32", unsafe { b.launch(cfg) }.map(drop))
+}

@@ -1,0 +1,245 @@
+//! Activations on a device: a flat run of f32 (rows of a batch stacked), in
+//! host memory or in GPU memory. Buffers are written by [`super::ops`],
+//! resized in place by [`Buffer::fit`] (no allocation once grown), and
+//! read back with [`Buffer::to_host`].
+
+use super::Device;
+use crate::error::{EngineError, Result};
+
+/// A flat f32 buffer on one [`Device`].
+#[derive(Debug, Clone)]
+pub enum Buffer {
+    /// In host memory.
+    Cpu(Vec<f32>),
+    /// In the memory of a GPU.
+    #[cfg(feature = "cuda")]
+    Cuda {
+        /// The GPU.
+        gpu: crate::cuda::Gpu,
+        /// The allocation (at least `len` values).
+        data: cudarc::driver::CudaSlice<f32>,
+        /// Values in use, from the start of `data`.
+        len: usize,
+    },
+}
+
+/// `count` rows inside a [`Buffer`]: row `r` starts at `at + r · stride`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rows {
+    /// Index of row 0's first value.
+    pub at: usize,
+    /// Values from one row's start to the next's.
+    pub stride: usize,
+    /// Number of rows.
+    pub count: usize,
+}
+
+impl Rows {
+    /// `count` rows of `width` values packed from the buffer's start.
+    pub fn packed(count: usize, width: usize) -> Rows {
+        Rows {
+            at: 0,
+            stride: width,
+            count,
+        }
+    }
+
+    /// True if rows of `width` values fit in a buffer of `len` values.
+    pub(crate) fn fit(&self, width: usize, len: usize) -> bool {
+        width <= self.stride
+            && (self.count == 0 || self.at + (self.count - 1) * self.stride + width <= len)
+    }
+}
+
+impl Buffer {
+    /// A copy of `host` on `device`.
+    ///
+    /// # Errors
+    /// The device's error (out of memory, a failed copy).
+    pub fn from_host(device: &Device, host: &[f32]) -> Result<Buffer> {
+        match device {
+            Device::Cpu => Ok(Buffer::Cpu(host.to_vec())),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(gpu) => Ok(Buffer::Cuda {
+                gpu: gpu.clone(),
+                data: gpu.upload(host)?,
+                len: host.len(),
+            }),
+        }
+    }
+
+    /// `n` zeros on `device`.
+    ///
+    /// # Errors
+    /// The device's error (out of memory).
+    pub fn zeros(device: &Device, n: usize) -> Result<Buffer> {
+        match device {
+            Device::Cpu => Ok(Buffer::Cpu(vec![0.0; n])),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(gpu) => Ok(Buffer::Cuda {
+                gpu: gpu.clone(),
+                data: gpu.zeros(n.max(1))?,
+                len: n,
+            }),
+        }
+    }
+
+    /// Make the buffer `n` values long, keeping its allocation when it is
+    /// big enough (values kept up to the old length, new ones zero on the
+    /// host and unspecified on a GPU: callers overwrite them).
+    ///
+    /// # Errors
+    /// The device's error (out of memory).
+    pub fn fit(&mut self, n: usize) -> Result<()> {
+        match self {
+            Buffer::Cpu(v) => v.resize(n, 0.0),
+            #[cfg(feature = "cuda")]
+            Buffer::Cuda { gpu, data, len } => {
+                if data.len() < n {
+                    *data = gpu.zeros(n)?;
+                }
+                *len = n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Buffer::Cpu(v) => v.len(),
+            #[cfg(feature = "cuda")]
+            Buffer::Cuda { len, .. } => *len,
+        }
+    }
+
+    /// True if there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The device the values are on.
+    pub fn device(&self) -> Device {
+        match self {
+            Buffer::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "cuda")]
+            Buffer::Cuda { gpu, .. } => Device::Cuda(gpu.clone()),
+        }
+    }
+
+    /// The values, copied to the host if they are elsewhere (this waits for
+    /// the device's queued work).
+    ///
+    /// # Errors
+    /// The device's error, including one from an earlier kernel.
+    pub fn to_host(&self) -> Result<Vec<f32>> {
+        self.read(0..self.len())
+    }
+
+    /// The values as a host vector: a host buffer's own vector (no copy),
+    /// a device buffer's values copied back.
+    ///
+    /// # Errors
+    /// The device's error, including one from an earlier kernel.
+    pub fn into_host(self) -> Result<Vec<f32>> {
+        match self {
+            Buffer::Cpu(v) => Ok(v),
+            #[cfg(feature = "cuda")]
+            other => other.to_host(),
+        }
+    }
+
+    /// Values `range`, copied to the host.
+    ///
+    /// # Errors
+    /// A range past the end; the device's error.
+    pub fn read(&self, range: std::ops::Range<usize>) -> Result<Vec<f32>> {
+        self.check_range("read", &range)?;
+        match self {
+            Buffer::Cpu(v) => Ok(v[range].to_vec()),
+            #[cfg(feature = "cuda")]
+            Buffer::Cuda { gpu, data, .. } => {
+                let mut out = vec![0.0; range.len()];
+                gpu.stream()
+                    .memcpy_dtoh(&data.slice(range), &mut out)
+                    .map_err(|e| crate::cuda::driver("copy to the host", e))?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Overwrite values `at..at + host.len()` with `host`.
+    ///
+    /// # Errors
+    /// A range past the end; the device's error.
+    pub fn write(&mut self, at: usize, host: &[f32]) -> Result<()> {
+        self.check_range("write", &(at..at + host.len()))?;
+        match self {
+            Buffer::Cpu(v) => v[at..at + host.len()].copy_from_slice(host),
+            #[cfg(feature = "cuda")]
+            Buffer::Cuda { gpu, data, .. } => gpu
+                .stream()
+                .memcpy_htod(host, &mut data.slice_mut(at..at + host.len()))
+                .map_err(|e| crate::cuda::driver("copy to the device", e))?,
+        }
+        Ok(())
+    }
+
+    /// Copy `n` values of `src` from `from` to this buffer at `at` (`src`
+    /// may be this buffer's twin on the same device; use
+    /// [`Buffer::copy_within`] for overlapping runs of one buffer).
+    ///
+    /// # Errors
+    /// A range past either end, buffers on different devices; the device's error.
+    pub fn copy_from(&mut self, at: usize, src: &Buffer, from: usize, n: usize) -> Result<()> {
+        self.check_range("copy_from", &(at..at + n))?;
+        src.check_range("copy_from", &(from..from + n))?;
+        match (self, src) {
+            (Buffer::Cpu(d), Buffer::Cpu(s)) => d[at..at + n].copy_from_slice(&s[from..from + n]),
+            #[cfg(feature = "cuda")]
+            (Buffer::Cuda { gpu, data, .. }, Buffer::Cuda { data: s, .. }) => gpu
+                .stream()
+                .memcpy_dtod(&s.slice(from..from + n), &mut data.slice_mut(at..at + n))
+                .map_err(|e| crate::cuda::driver("copy on the device", e))?,
+            #[cfg(feature = "cuda")]
+            (d, s) => {
+                return Err(EngineError::Device(format!(
+                    "copy_from: buffers on {} and {}",
+                    d.device().name(),
+                    s.device().name()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy values `from..from + n` to `at..at + n` of this buffer (the
+    /// runs may overlap).
+    ///
+    /// # Errors
+    /// A range past the end; the device's error.
+    pub fn copy_within(&mut self, from: usize, at: usize, n: usize) -> Result<()> {
+        self.check_range("copy_within", &(from..from + n))?;
+        self.check_range("copy_within", &(at..at + n))?;
+        match self {
+            Buffer::Cpu(v) => v.copy_within(from..from + n, at),
+            #[cfg(feature = "cuda")]
+            Buffer::Cuda { .. } => {
+                let run = self.read(from..from + n)?;
+                self.write(at, &run)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_range(&self, op: &'static str, r: &std::ops::Range<usize>) -> Result<()> {
+        if r.start > r.end || r.end > self.len() {
+            return Err(EngineError::OutOfRange {
+                op,
+                index: r.end,
+                size: self.len(),
+            });
+        }
+        Ok(())
+    }
+}

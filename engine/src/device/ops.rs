@@ -1,0 +1,584 @@
+//! Operations on [`Buffer`]s, run on the device the buffers live on. Each
+//! checks its shapes first (the same checks on every device, so a bad call
+//! is the same error everywhere and never reaches a kernel), then runs the
+//! CPU kernels of [`crate::kernels`] and [`crate::nn`] or launches the CUDA
+//! kernels. Weights are [`Tensor`]s on the same device
+//! ([`Tensor::to_device`]). A forward pass written with these runs on any
+//! device.
+
+use super::{Buffer, Rows};
+use crate::error::{EngineError, Result};
+use crate::kernels::{self, AttnDims};
+use crate::nn;
+use crate::tensor::Tensor;
+#[cfg(feature = "cuda")]
+use {
+    super::views::{gpu_of, in_view, out_view},
+    crate::cuda::launch,
+    crate::tensor::Storage,
+};
+
+fn check(ok: bool, op: &'static str, lhs: Vec<usize>, rhs: Vec<usize>) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(EngineError::ShapeMismatch { op, lhs, rhs })
+    }
+}
+
+/// A weight on `gpu` as the launchers take it (contiguous, as
+/// [`Tensor::to_device`] makes it).
+#[cfg(feature = "cuda")]
+fn gpu_weight<'a>(
+    op: &'static str,
+    w: &'a Tensor,
+    gpu: &crate::cuda::Gpu,
+) -> Result<launch::Weight<'a>> {
+    let (rows, cols) = match *w.shape() {
+        [r, c] => (r, c),
+        [c] => (1, c),
+        _ => {
+            return Err(EngineError::BadShape {
+                op,
+                shape: w.shape().to_vec(),
+                reason: "weight must be a vector or a matrix".into(),
+            });
+        }
+    };
+    match w.storage() {
+        Storage::Cuda(s)
+            if s.gpu().ordinal() == gpu.ordinal() && w.is_contiguous() && w.offset() == 0 =>
+        {
+            Ok(launch::Weight {
+                bytes: s.bytes(),
+                dtype: s.dtype(),
+                rows,
+                cols,
+            })
+        }
+        _ => Err(super::views::elsewhere(
+            op,
+            &w.device(),
+            &super::Device::Cuda(gpu.clone()),
+        )),
+    }
+}
+
+/// An f32 vector weight on `gpu` (norm weights and biases).
+#[cfg(feature = "cuda")]
+fn gpu_vector<'a>(
+    op: &'static str,
+    w: &'a Tensor,
+    gpu: &crate::cuda::Gpu,
+) -> Result<&'a cudarc::driver::CudaSlice<u8>> {
+    let g = gpu_weight(op, w, gpu)?;
+    if g.dtype != crate::DType::F32 {
+        return Err(EngineError::UnsupportedDType { op, dtype: g.dtype });
+    }
+    Ok(g.bytes)
+}
+
+/// `x += y`.
+///
+/// # Errors
+/// Different lengths or devices; a device error.
+pub fn add_inplace(x: &mut Buffer, y: &Buffer) -> Result<()> {
+    let op = "add_inplace";
+    check(x.len() == y.len(), op, vec![x.len()], vec![y.len()])?;
+    match (x, y) {
+        (Buffer::Cpu(x), Buffer::Cpu(y)) => {
+            kernels::add_inplace(x, y);
+            Ok(())
+        }
+        #[cfg(feature = "cuda")]
+        (x, y) => {
+            let (gpu, mut xv) = out_view(op, x, None)?;
+            launch::add_inplace(gpu, &mut xv, &in_view(op, y, gpu, None)?)
+        }
+    }
+}
+
+/// SwiGLU over rows of `[gate | up]` (`2·ffn` values each):
+/// `out[r][i] = silu(gate[r][i]) · up[r][i]`. `gate_up` is scratch: the
+/// CPU kernel may overwrite it.
+///
+/// # Errors
+/// Lengths that are not `rows × 2·ffn` and `rows × ffn`; different devices.
+pub fn swiglu_rows(gate_up: &mut Buffer, ffn: usize, out: &mut Buffer) -> Result<()> {
+    let op = "swiglu_rows";
+    let ok = ffn > 0 && out.len().is_multiple_of(ffn) && gate_up.len() == 2 * out.len();
+    check(ok, op, vec![gate_up.len()], vec![out.len(), ffn])?;
+    match (gate_up, out) {
+        (Buffer::Cpu(g), Buffer::Cpu(o)) => {
+            kernels::swiglu_rows(g, ffn, o);
+            Ok(())
+        }
+        #[cfg(feature = "cuda")]
+        (g, o) => {
+            let (gpu, mut ov) = out_view(op, o, None)?;
+            launch::swiglu_rows(gpu, &in_view(op, g, gpu, None)?, ffn, &mut ov)
+        }
+    }
+}
+
+/// GELU (tanh form, as GPT-2) in place.
+///
+/// # Errors
+/// A device error.
+pub fn gelu_tanh_inplace(x: &mut Buffer) -> Result<()> {
+    match x {
+        Buffer::Cpu(x) => {
+            kernels::gelu_tanh_inplace(x);
+            Ok(())
+        }
+        #[cfg(feature = "cuda")]
+        x => {
+            let (gpu, mut xv) = out_view("gelu", x, None)?;
+            launch::gelu_tanh(gpu, &mut xv)
+        }
+    }
+}
+
+/// Softmax of each row of `n` values, in place.
+///
+/// # Errors
+/// A length that is not a multiple of `n`; a device error.
+pub fn softmax_rows(x: &mut Buffer, n: usize) -> Result<()> {
+    let op = "softmax_rows";
+    check(
+        n > 0 && x.len().is_multiple_of(n),
+        op,
+        vec![x.len()],
+        vec![n],
+    )?;
+    match x {
+        Buffer::Cpu(x) => {
+            x.chunks_exact_mut(n).for_each(kernels::softmax_inplace);
+            Ok(())
+        }
+        #[cfg(feature = "cuda")]
+        x => {
+            let (gpu, mut xv) = out_view(op, x, None)?;
+            launch::softmax_rows(gpu, &mut xv, n)
+        }
+    }
+}
+
+/// The index of the largest value of each row of `n` values (the first on
+/// ties, NaN skipped): greedy decoding's choice, sent back as one id per
+/// row instead of the logits.
+///
+/// # Errors
+/// A length that is not a multiple of `n`; a device error.
+pub fn argmax_rows(x: &Buffer, n: usize) -> Result<Vec<u32>> {
+    let op = "argmax_rows";
+    check(
+        n > 0 && x.len().is_multiple_of(n),
+        op,
+        vec![x.len()],
+        vec![n],
+    )?;
+    match x {
+        Buffer::Cpu(x) => Ok(x
+            .chunks_exact(n)
+            .map(|r| kernels::argmax(r) as u32)
+            .collect()),
+        #[cfg(feature = "cuda")]
+        x => {
+            let gpu = gpu_of(op, x)?;
+            launch::argmax_rows(gpu, &in_view(op, x, gpu, None)?, n)
+        }
+    }
+}
+
+/// RMSNorm of each row of `x` (rows of `w.numel()` values) into `out`.
+///
+/// # Errors
+/// `w` not an f32 vector on the buffers' device, or lengths that disagree.
+pub fn rmsnorm(x: &Buffer, w: &Tensor, eps: f32, out: &mut Buffer) -> Result<()> {
+    let op = "rmsnorm";
+    let d = w.numel();
+    let ok = d > 0 && x.len().is_multiple_of(d) && x.len() == out.len();
+    check(ok, op, vec![x.len(), out.len()], w.shape().to_vec())?;
+    match (x, out) {
+        (Buffer::Cpu(x), Buffer::Cpu(o)) => nn::rmsnorm(x, w, eps, o),
+        #[cfg(feature = "cuda")]
+        (x, o) => {
+            let (gpu, mut ov) = out_view(op, o, None)?;
+            let wb = gpu_vector(op, w, gpu)?;
+            launch::rmsnorm(gpu, &in_view(op, x, gpu, None)?, wb, eps, d, &mut ov)
+        }
+    }
+}
+
+/// LayerNorm of each row of `x` with weight `w` and bias `b` into `out`.
+///
+/// # Errors
+/// `w` or `b` not f32 vectors of one length on the buffers' device, or
+/// lengths that disagree.
+pub fn layernorm(x: &Buffer, w: &Tensor, b: &Tensor, eps: f32, out: &mut Buffer) -> Result<()> {
+    let op = "layernorm";
+    let d = w.numel();
+    let ok = d > 0 && b.numel() == d && x.len().is_multiple_of(d) && x.len() == out.len();
+    check(ok, op, vec![x.len(), out.len()], w.shape().to_vec())?;
+    match (x, out) {
+        (Buffer::Cpu(x), Buffer::Cpu(o)) => nn::layernorm(x, w, b, eps, o),
+        #[cfg(feature = "cuda")]
+        (x, o) => {
+            let (gpu, mut ov) = out_view(op, o, None)?;
+            let (wb, bb) = (gpu_vector(op, w, gpu)?, gpu_vector(op, b, gpu)?);
+            launch::layernorm(gpu, &in_view(op, x, gpu, None)?, wb, bb, eps, d, &mut ov)
+        }
+    }
+}
+
+/// Each row's RoPE angles for its position into `out` (`positions.len()
+/// × head_dim`: cosines, then sines; see [`kernels::rope_angles`]).
+///
+/// # Errors
+/// An odd `head_dim` or a wrong length; a device error.
+pub fn rope_angles(positions: &[u32], head_dim: usize, theta: f32, out: &mut Buffer) -> Result<()> {
+    let op = "rope_angles";
+    let ok = head_dim > 0 && head_dim.is_multiple_of(2) && out.len() == positions.len() * head_dim;
+    check(ok, op, vec![positions.len(), head_dim], vec![out.len()])?;
+    match out {
+        Buffer::Cpu(o) => {
+            for (&p, row) in positions.iter().zip(o.chunks_exact_mut(head_dim)) {
+                kernels::rope_angles(head_dim, p as usize, theta, row);
+            }
+            Ok(())
+        }
+        #[cfg(feature = "cuda")]
+        o => {
+            let (gpu, mut ov) = out_view(op, o, None)?;
+            launch::rope_angles(gpu, positions, head_dim, theta, &mut ov)
+        }
+    }
+}
+
+/// Rotate the first `heads` heads (`head_dim` each) of each of the rows of
+/// `x` (row `r` starts at `r · row_stride`) by row `r`'s angles from
+/// [`rope_angles`].
+///
+/// # Errors
+/// Heads that overrun a row, or buffers too short; different devices.
+pub fn rope_rotate(
+    x: &mut Buffer,
+    row_stride: usize,
+    heads: usize,
+    head_dim: usize,
+    angles: &Buffer,
+) -> Result<()> {
+    let op = "rope_rotate";
+    let rows = angles.len() / head_dim.max(1);
+    let ok = head_dim > 0
+        && head_dim.is_multiple_of(2)
+        && heads * head_dim <= row_stride
+        && angles.len() == rows * head_dim
+        && x.len() == rows * row_stride;
+    check(
+        ok,
+        op,
+        vec![x.len(), row_stride],
+        vec![rows, heads, head_dim],
+    )?;
+    match (x, angles) {
+        (Buffer::Cpu(x), Buffer::Cpu(a)) => {
+            for (row, ang) in x.chunks_exact_mut(row_stride).zip(a.chunks_exact(head_dim)) {
+                kernels::rope_rotate(&mut row[..heads * head_dim], heads, head_dim, ang);
+            }
+            Ok(())
+        }
+        #[cfg(feature = "cuda")]
+        (x, a) => {
+            let (gpu, mut xv) = out_view(op, x, None)?;
+            let av = in_view(op, a, gpu, None)?;
+            launch::rope_rotate(gpu, &mut xv, rows, row_stride, heads, head_dim, &av)
+        }
+    }
+}
+
+/// Rows `ids` of `table` (`vocab × d`, any dtype) into `out` as f32.
+///
+/// # Errors
+/// An id past the table, `out` not `ids.len() × d`, a table elsewhere.
+pub fn embed(table: &Tensor, ids: &[u32], out: &mut Buffer) -> Result<()> {
+    match out {
+        Buffer::Cpu(o) => nn::embed(table, ids, o),
+        #[cfg(feature = "cuda")]
+        o => {
+            let op = "embed";
+            let (gpu, mut ov) = out_view(op, o, None)?;
+            let w = gpu_weight(op, table, gpu)?;
+            check(
+                ov.len() == ids.len() * w.cols,
+                op,
+                vec![ids.len(), w.cols],
+                vec![ov.len()],
+            )?;
+            if let Some(&id) = ids.iter().find(|&&id| id as usize >= w.rows) {
+                return Err(EngineError::OutOfRange {
+                    op,
+                    index: id as usize,
+                    size: w.rows,
+                });
+            }
+            launch::embed(gpu, w.bytes, w.dtype, w.cols, ids, &mut ov)
+        }
+    }
+}
+
+/// `out = x · Wᵀ` for `t` rows of `x` (`t × cols`) against `w` (`rows ×
+/// cols`, any dtype): `out` is `t × rows`. See [`linear_batch`].
+///
+/// # Errors
+/// As [`linear_batch`].
+pub fn linear(x: &Buffer, t: usize, w: &Tensor, out: &mut Buffer) -> Result<()> {
+    linear_batch(x, &[t], &[w], out)
+}
+
+/// `out[i] = x[i] · [W₁; W₂; …]ᵀ` for the rows of a batch of sequences
+/// stacked in `x` (sequence `j` has `lens[j]` rows) against weights
+/// stacked by rows: `out` is `Σ lens × Σ rows_j`. On the CPU this is
+/// [`nn::linear_batch`] (8-bit activations against a quantized weight; a
+/// row's result independent of the batch); on a GPU, f32 activations
+/// against each weight value dequantized in registers.
+///
+/// # Errors
+/// Weights that are not matrices of one width, lengths that disagree,
+/// operands elsewhere.
+pub fn linear_batch(x: &Buffer, lens: &[usize], parts: &[&Tensor], out: &mut Buffer) -> Result<()> {
+    match (x, out) {
+        (Buffer::Cpu(x), Buffer::Cpu(o)) => nn::linear_batch(x, lens, parts, o),
+        #[cfg(feature = "cuda")]
+        (x, o) => {
+            let op = "linear";
+            let t: usize = lens.iter().sum();
+            let (gpu, mut ov) = out_view(op, o, None)?;
+            let ws = parts
+                .iter()
+                .map(|w| gpu_weight(op, w, gpu))
+                .collect::<Result<Vec<_>>>()?;
+            let cols = ws.first().map_or(0, |w| w.cols);
+            let total: usize = ws.iter().map(|w| w.rows).sum();
+            let ok = !ws.is_empty()
+                && ws.iter().all(|w| w.cols == cols)
+                && x.len() == t * cols
+                && ov.len() == t * total;
+            check(ok, op, vec![t, cols, total], vec![x.len(), ov.len()])?;
+            let xv = in_view(op, x, gpu, None)?;
+            let mut col = 0;
+            for w in &ws {
+                let mut part = ov.slice_mut(col..);
+                launch::linear(gpu, w, &xv, t, &mut part, total)?;
+                col += w.rows;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Copy `dst_rows.count` rows of `width` values from `src` to `dst` (Q's
+/// columns out of the fused QKV rows, for example).
+///
+/// # Errors
+/// Rows that do not fit their buffers, different counts or devices.
+pub fn copy_rows(
+    src: &Buffer,
+    src_rows: Rows,
+    width: usize,
+    dst: &mut Buffer,
+    dst_rows: Rows,
+) -> Result<()> {
+    let op = "copy_rows";
+    let ok = src_rows.count == dst_rows.count
+        && src_rows.fit(width, src.len())
+        && dst_rows.fit(width, dst.len());
+    check(
+        ok,
+        op,
+        vec![src.len(), src_rows.stride],
+        vec![dst.len(), dst_rows.stride, width],
+    )?;
+    let n = src_rows.count;
+    match (src, dst) {
+        (Buffer::Cpu(s), Buffer::Cpu(d)) => {
+            for r in 0..n {
+                let (a, b) = (
+                    src_rows.at + r * src_rows.stride,
+                    dst_rows.at + r * dst_rows.stride,
+                );
+                d[b..b + width].copy_from_slice(&s[a..a + width]);
+            }
+            Ok(())
+        }
+        #[cfg(feature = "cuda")]
+        (s, d) => {
+            if n == 0 || width == 0 {
+                return Ok(());
+            }
+            let end = |r: Rows| r.at + (n - 1) * r.stride + width;
+            let (gpu, mut dv) = out_view(op, d, Some(dst_rows.at..end(dst_rows)))?;
+            let sv = in_view(op, s, gpu, Some(src_rows.at..end(src_rows)))?;
+            launch::copy_rows(
+                gpu,
+                &sv,
+                src_rows.stride,
+                width,
+                n,
+                &mut dv,
+                dst_rows.stride,
+            )
+        }
+    }
+}
+
+/// Rows `rows` of `src` (rows of `d` values) into `dst`, stacked.
+///
+/// # Errors
+/// A row past the end, `dst` not `rows.len() × d`, different devices.
+pub fn gather_rows(src: &Buffer, d: usize, rows: &[usize], dst: &mut Buffer) -> Result<()> {
+    let op = "gather_rows";
+    let ok = d > 0
+        && src.len().is_multiple_of(d)
+        && dst.len() == rows.len() * d
+        && rows.iter().all(|&r| r < src.len() / d);
+    check(ok, op, vec![src.len(), d], vec![dst.len(), rows.len()])?;
+    match (src, dst) {
+        (Buffer::Cpu(s), Buffer::Cpu(o)) => {
+            for (o, &r) in o.chunks_exact_mut(d).zip(rows) {
+                o.copy_from_slice(&s[r * d..(r + 1) * d]);
+            }
+            Ok(())
+        }
+        #[cfg(feature = "cuda")]
+        (s, o) => {
+            let ids: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+            let (gpu, mut ov) = out_view(op, o, None)?;
+            launch::gather_rows(gpu, &in_view(op, s, gpu, None)?, d, &ids, &mut ov)
+        }
+    }
+}
+
+/// Values in one layer's block of a KV cache: `n_kv_heads × capacity ×
+/// head_dim` (layout: [`AttnDims`]).
+fn block_len(dims: AttnDims) -> usize {
+    dims.n_kv_heads * dims.capacity * dims.head_dim
+}
+
+/// Causal attention for `q_rows.count` queries (`n_heads × head_dim`
+/// values each) over one layer's cached keys and values, the blocks that
+/// start at `cache_at` in `k` and `v` (layout: [`AttnDims`]). Query `r`
+/// sees the first `start_len + r` positions; its result goes to row `r`
+/// of `out_rows`.
+///
+/// # Errors
+/// Sizes that disagree with `dims`, positions past the capacity, operands
+/// on different devices.
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    q: &Buffer,
+    q_rows: Rows,
+    k: &Buffer,
+    v: &Buffer,
+    cache_at: usize,
+    dims: AttnDims,
+    start_len: usize,
+    out: &mut Buffer,
+    out_rows: Rows,
+) -> Result<()> {
+    let op = "attention";
+    let row = dims.n_heads * dims.head_dim;
+    let block = block_len(dims);
+    let rows = q_rows.count;
+    let ok = dims.n_kv_heads > 0
+        && dims.n_heads.is_multiple_of(dims.n_kv_heads)
+        && rows > 0
+        && start_len > 0
+        && start_len + rows - 1 <= dims.capacity
+        && out_rows.count == rows
+        && q_rows.fit(row, q.len())
+        && out_rows.fit(row, out.len())
+        && cache_at + block <= k.len()
+        && cache_at + block <= v.len();
+    check(
+        ok,
+        op,
+        vec![q.len(), k.len(), v.len(), out.len()],
+        vec![rows, start_len, row, block],
+    )?;
+    match (q, k, v, out) {
+        (Buffer::Cpu(q), Buffer::Cpu(k), Buffer::Cpu(v), Buffer::Cpu(o)) => {
+            let (k, v) = (
+                &k[cache_at..cache_at + block],
+                &v[cache_at..cache_at + block],
+            );
+            for r in 0..rows {
+                let qr = &q[q_rows.at + r * q_rows.stride..][..row];
+                let or = &mut o[out_rows.at + r * out_rows.stride..][..row];
+                kernels::attention_decode(qr, k, v, dims, start_len + r, or);
+            }
+            Ok(())
+        }
+        #[cfg(feature = "cuda")]
+        (q, k, v, o) => {
+            let end = |r: Rows| r.at + (rows - 1) * r.stride + row;
+            let (gpu, mut ov) = out_view(op, o, Some(out_rows.at..end(out_rows)))?;
+            let qv = in_view(op, q, gpu, Some(q_rows.at..end(q_rows)))?;
+            let kv = in_view(op, k, gpu, Some(cache_at..cache_at + block))?;
+            let vv = in_view(op, v, gpu, Some(cache_at..cache_at + block))?;
+            let (qs, os) = (q_rows.stride, out_rows.stride);
+            launch::attention(gpu, &qv, qs, &kv, &vv, dims, start_len, rows, &mut ov, os)
+        }
+    }
+}
+
+/// Write `src_rows.count` rows of keys (or values), each holding the KV
+/// heads side by side, into the layer block of `cache` that starts at
+/// `cache_at` (layout: [`AttnDims`]), at positions `first_pos..`.
+///
+/// # Errors
+/// Sizes that disagree with `dims`, positions past the capacity, operands
+/// on different devices.
+pub fn kv_write(
+    cache: &mut Buffer,
+    cache_at: usize,
+    src: &Buffer,
+    src_rows: Rows,
+    dims: AttnDims,
+    first_pos: usize,
+) -> Result<()> {
+    let op = "kv_write";
+    let (kv, hd, cap) = (dims.n_kv_heads, dims.head_dim, dims.capacity);
+    let (block, rows) = (block_len(dims), src_rows.count);
+    let ok = cache_at + block <= cache.len()
+        && src_rows.fit(kv * hd, src.len())
+        && first_pos + rows <= cap;
+    check(
+        ok,
+        op,
+        vec![cache.len(), src.len(), src_rows.stride],
+        vec![first_pos, rows, cap],
+    )?;
+    match (cache, src) {
+        (Buffer::Cpu(c), Buffer::Cpu(s)) => {
+            for r in 0..rows {
+                for g in 0..kv {
+                    let from = &s[src_rows.at + r * src_rows.stride + g * hd..][..hd];
+                    c[cache_at + (g * cap + first_pos + r) * hd..][..hd].copy_from_slice(from);
+                }
+            }
+            Ok(())
+        }
+        #[cfg(feature = "cuda")]
+        (c, s) => {
+            if rows == 0 {
+                return Ok(());
+            }
+            let end = src_rows.at + (rows - 1) * src_rows.stride + kv * hd;
+            let (gpu, mut cv) = out_view(op, c, Some(cache_at..cache_at + block))?;
+            let sv = in_view(op, s, gpu, Some(src_rows.at..end))?;
+            launch::kv_write(gpu, &mut cv, &sv, src_rows.stride, dims, first_pos, rows)
+        }
+    }
+}
