@@ -55,6 +55,22 @@ pub fn add_inplace(dev: &Device) -> Result<()> {
     Ok(())
 }
 
+pub fn add_bias_rows(dev: &Device) -> Result<()> {
+    let mut r = rng("bias");
+    for _ in 0..CASES {
+        let (rows, d) = (r.gen_range(0..5), r.gen_range(1..300));
+        let (x, b) = (values(&mut r, rows * d, 5.0), values(&mut r, d, 5.0));
+        let mut xb = put(dev, &x)?;
+        ops::add_bias_rows(&mut xb, &Tensor::from_vec(b.clone(), &[d])?.to_device(dev)?)?;
+        let mut want = x.clone();
+        for row in want.chunks_exact_mut(d) {
+            scalar::add_inplace(row, &b);
+        }
+        assert_eq!(xb.to_host()?, want);
+    }
+    Ok(())
+}
+
 pub fn swiglu_rows(dev: &Device) -> Result<()> {
     let mut r = rng("swiglu");
     for _ in 0..CASES {
@@ -431,6 +447,14 @@ pub fn buffer_moves(dev: &Device) -> Result<()> {
         assert_eq!(b.to_host()?, x[..m].to_vec());
         b.fit(n)?;
         assert_eq!(b.len(), n);
+        // Growing past the allocation keeps what was there.
+        b.fit(2 * n + 7)?;
+        assert_eq!(
+            b.read(0..m)?,
+            x[..m].to_vec(),
+            "fit keeps the values it had"
+        );
+        b.fit(n)?;
         b.write(0, &x)?;
         let (from, at) = (r.gen_range(0..n), r.gen_range(0..n));
         let len = r.gen_range(0..=n - from.max(at));
@@ -527,6 +551,10 @@ macro_rules! conformance {
             #[test]
             fn add_inplace() {
                 run(super::add_inplace);
+            }
+            #[test]
+            fn add_bias_rows() {
+                run(super::add_bias_rows);
             }
             #[test]
             fn swiglu_rows() {

@@ -45,6 +45,7 @@ impl fmt::Debug for Gpu {
 }
 
 impl Gpu {
+    // ANCHOR: gpu_new
     /// Open GPU `ordinal` and compile the kernels for it.
     ///
     /// # Errors
@@ -95,6 +96,7 @@ impl Gpu {
             }),
         })
     }
+    // ANCHOR_END: gpu_new
 
     /// The driver's index of this GPU.
     pub fn ordinal(&self) -> usize {

@@ -72,6 +72,20 @@ pub(crate) fn add_inplace(gpu: &Gpu, x: &mut Out<'_>, y: &In<'_>) -> Result<()> 
     )
 }
 
+/// `x[r][i] += b[i]` for rows of `d` values (`b`: `d` f32 on the device).
+pub(crate) fn add_bias_rows(gpu: &Gpu, x: &mut Out<'_>, b: &CudaSlice<u8>, d: usize) -> Result<()> {
+    let (n, d_i) = (int(x.len(), "elements")?, int(d, "width")?);
+    let f = gpu.function("add_bias_rows_f32")?;
+    let mut a = gpu.stream().launch_builder(f);
+    a.arg(x).arg(b).arg(&d_i).arg(&n);
+    // SAFETY: the caller checked d > 0 divides the view's length and the
+    // bias holds d floats.
+    launched(
+        "add_bias_rows_f32",
+        unsafe { a.launch(elementwise(n as usize)) }.map(drop),
+    )
+}
+
 /// `out[r][i] = silu(gate_up[r][i]) · gate_up[r][ffn + i]`.
 pub(crate) fn swiglu_rows(
     gpu: &Gpu,

@@ -23,6 +23,7 @@ pub const FILES: &[(&str, &str)] = &[
 /// load).
 pub const KERNELS: &[&str] = &[
     "add_inplace_f32",
+    "add_bias_rows_f32",
     "swiglu_rows_f32",
     "gelu_tanh_f32",
     "copy_rows_f32",

@@ -85,8 +85,8 @@ impl Buffer {
     }
 
     /// Make the buffer `n` values long, keeping its allocation when it is
-    /// big enough (values kept up to the old length, new ones zero on the
-    /// host and unspecified on a GPU: callers overwrite them).
+    /// big enough. Values up to the old length are kept; new ones are zero
+    /// on the host and unspecified on a GPU (callers overwrite them).
     ///
     /// # Errors
     /// The device's error (out of memory).
@@ -96,7 +96,13 @@ impl Buffer {
             #[cfg(feature = "cuda")]
             Buffer::Cuda { gpu, data, len } => {
                 if data.len() < n {
-                    *data = gpu.zeros(n)?;
+                    let mut grown = gpu.zeros(n)?;
+                    if *len > 0 {
+                        gpu.stream()
+                            .memcpy_dtod(&data.slice(..*len), &mut grown.slice_mut(..*len))
+                            .map_err(|e| crate::cuda::driver("copy on the device", e))?;
+                    }
+                    *data = grown;
                 }
                 *len = n;
             }
@@ -124,6 +130,24 @@ impl Buffer {
             Buffer::Cpu(_) => Device::Cpu,
             #[cfg(feature = "cuda")]
             Buffer::Cuda { gpu, .. } => Device::Cuda(gpu.clone()),
+        }
+    }
+
+    /// The values, if they are in host memory.
+    pub fn as_host(&self) -> Option<&[f32]> {
+        match self {
+            Buffer::Cpu(v) => Some(v),
+            #[cfg(feature = "cuda")]
+            Buffer::Cuda { .. } => None,
+        }
+    }
+
+    /// The values, mutable, if they are in host memory.
+    pub fn as_host_mut(&mut self) -> Option<&mut [f32]> {
+        match self {
+            Buffer::Cpu(v) => Some(v),
+            #[cfg(feature = "cuda")]
+            Buffer::Cuda { .. } => None,
         }
     }
 

@@ -6,6 +6,8 @@
 //! ([`Tensor::to_device`]). A forward pass written with these runs on any
 //! device.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::{Buffer, Rows};
 use crate::error::{EngineError, Result};
 use crate::kernels::{self, AttnDims};
@@ -17,6 +19,29 @@ use {
     crate::cuda::launch,
     crate::tensor::Storage,
 };
+
+/// Kernels launched, or that would be on a GPU, by the calls so far.
+static LAUNCHES: AtomicU64 = AtomicU64::new(0);
+
+/// How many GPU kernels the operations called so far amount to: one per
+/// call, one per weight for [`linear_batch`]. It counts on every device, so
+/// the CPU can say how many launches a forward pass will make on a GPU
+/// (copies between host and device are not counted).
+pub fn kernel_launches() -> u64 {
+    LAUNCHES.load(Ordering::Relaxed)
+}
+
+fn count(kernels: usize) {
+    LAUNCHES.fetch_add(kernels as u64, Ordering::Relaxed);
+}
+
+/// Count `kernels` launches for work done outside these ops that is that
+/// many kernels on a GPU: the KV cache's host paths (an f16 or Q8_0 write,
+/// the whole batch's attention in one pool hand-off) call this so that
+/// [`kernel_launches`] says the same on every device.
+pub fn count_launches(kernels: usize) {
+    count(kernels);
+}
 
 fn check(ok: bool, op: &'static str, lhs: Vec<usize>, rhs: Vec<usize>) -> Result<()> {
     if ok {
@@ -83,6 +108,7 @@ fn gpu_vector<'a>(
 /// # Errors
 /// Different lengths or devices; a device error.
 pub fn add_inplace(x: &mut Buffer, y: &Buffer) -> Result<()> {
+    count(1);
     let op = "add_inplace";
     check(x.len() == y.len(), op, vec![x.len()], vec![y.len()])?;
     match (x, y) {
@@ -98,6 +124,38 @@ pub fn add_inplace(x: &mut Buffer, y: &Buffer) -> Result<()> {
     }
 }
 
+/// `x[r][i] += b[i]`: a layer's bias `b` (an f32 vector of `d` values)
+/// added to every row of `x`.
+///
+/// # Errors
+/// A length that is not a whole number of rows, a bias elsewhere.
+pub fn add_bias_rows(x: &mut Buffer, b: &Tensor) -> Result<()> {
+    count(1);
+    let op = "add_bias_rows";
+    let d = b.numel();
+    check(
+        d > 0 && x.len().is_multiple_of(d),
+        op,
+        vec![x.len()],
+        b.shape().to_vec(),
+    )?;
+    match x {
+        Buffer::Cpu(x) => {
+            let b = b.as_f32_slice()?;
+            for row in x.chunks_exact_mut(d) {
+                kernels::add_inplace(row, b);
+            }
+            Ok(())
+        }
+        #[cfg(feature = "cuda")]
+        x => {
+            let (gpu, mut xv) = out_view(op, x, None)?;
+            let bb = gpu_vector(op, b, gpu)?;
+            launch::add_bias_rows(gpu, &mut xv, bb, d)
+        }
+    }
+}
+
 /// SwiGLU over rows of `[gate | up]` (`2·ffn` values each):
 /// `out[r][i] = silu(gate[r][i]) · up[r][i]`. `gate_up` is scratch: the
 /// CPU kernel may overwrite it.
@@ -105,6 +163,7 @@ pub fn add_inplace(x: &mut Buffer, y: &Buffer) -> Result<()> {
 /// # Errors
 /// Lengths that are not `rows × 2·ffn` and `rows × ffn`; different devices.
 pub fn swiglu_rows(gate_up: &mut Buffer, ffn: usize, out: &mut Buffer) -> Result<()> {
+    count(1);
     let op = "swiglu_rows";
     let ok = ffn > 0 && out.len().is_multiple_of(ffn) && gate_up.len() == 2 * out.len();
     check(ok, op, vec![gate_up.len()], vec![out.len(), ffn])?;
@@ -126,6 +185,7 @@ pub fn swiglu_rows(gate_up: &mut Buffer, ffn: usize, out: &mut Buffer) -> Result
 /// # Errors
 /// A device error.
 pub fn gelu_tanh_inplace(x: &mut Buffer) -> Result<()> {
+    count(1);
     match x {
         Buffer::Cpu(x) => {
             kernels::gelu_tanh_inplace(x);
@@ -144,6 +204,7 @@ pub fn gelu_tanh_inplace(x: &mut Buffer) -> Result<()> {
 /// # Errors
 /// A length that is not a multiple of `n`; a device error.
 pub fn softmax_rows(x: &mut Buffer, n: usize) -> Result<()> {
+    count(1);
     let op = "softmax_rows";
     check(
         n > 0 && x.len().is_multiple_of(n),
@@ -171,6 +232,7 @@ pub fn softmax_rows(x: &mut Buffer, n: usize) -> Result<()> {
 /// # Errors
 /// A length that is not a multiple of `n`; a device error.
 pub fn argmax_rows(x: &Buffer, n: usize) -> Result<Vec<u32>> {
+    count(1);
     let op = "argmax_rows";
     check(
         n > 0 && x.len().is_multiple_of(n),
@@ -191,11 +253,13 @@ pub fn argmax_rows(x: &Buffer, n: usize) -> Result<Vec<u32>> {
     }
 }
 
+// ANCHOR: rmsnorm_op
 /// RMSNorm of each row of `x` (rows of `w.numel()` values) into `out`.
 ///
 /// # Errors
 /// `w` not an f32 vector on the buffers' device, or lengths that disagree.
 pub fn rmsnorm(x: &Buffer, w: &Tensor, eps: f32, out: &mut Buffer) -> Result<()> {
+    count(1);
     let op = "rmsnorm";
     let d = w.numel();
     let ok = d > 0 && x.len().is_multiple_of(d) && x.len() == out.len();
@@ -210,6 +274,7 @@ pub fn rmsnorm(x: &Buffer, w: &Tensor, eps: f32, out: &mut Buffer) -> Result<()>
         }
     }
 }
+// ANCHOR_END: rmsnorm_op
 
 /// LayerNorm of each row of `x` with weight `w` and bias `b` into `out`.
 ///
@@ -217,6 +282,7 @@ pub fn rmsnorm(x: &Buffer, w: &Tensor, eps: f32, out: &mut Buffer) -> Result<()>
 /// `w` or `b` not f32 vectors of one length on the buffers' device, or
 /// lengths that disagree.
 pub fn layernorm(x: &Buffer, w: &Tensor, b: &Tensor, eps: f32, out: &mut Buffer) -> Result<()> {
+    count(1);
     let op = "layernorm";
     let d = w.numel();
     let ok = d > 0 && b.numel() == d && x.len().is_multiple_of(d) && x.len() == out.len();
@@ -238,6 +304,7 @@ pub fn layernorm(x: &Buffer, w: &Tensor, b: &Tensor, eps: f32, out: &mut Buffer)
 /// # Errors
 /// An odd `head_dim` or a wrong length; a device error.
 pub fn rope_angles(positions: &[u32], head_dim: usize, theta: f32, out: &mut Buffer) -> Result<()> {
+    count(1);
     let op = "rope_angles";
     let ok = head_dim > 0 && head_dim.is_multiple_of(2) && out.len() == positions.len() * head_dim;
     check(ok, op, vec![positions.len(), head_dim], vec![out.len()])?;
@@ -269,6 +336,7 @@ pub fn rope_rotate(
     head_dim: usize,
     angles: &Buffer,
 ) -> Result<()> {
+    count(1);
     let op = "rope_rotate";
     let rows = angles.len() / head_dim.max(1);
     let ok = head_dim > 0
@@ -303,6 +371,7 @@ pub fn rope_rotate(
 /// # Errors
 /// An id past the table, `out` not `ids.len() × d`, a table elsewhere.
 pub fn embed(table: &Tensor, ids: &[u32], out: &mut Buffer) -> Result<()> {
+    count(1);
     match out {
         Buffer::Cpu(o) => nn::embed(table, ids, o),
         #[cfg(feature = "cuda")]
@@ -348,6 +417,7 @@ pub fn linear(x: &Buffer, t: usize, w: &Tensor, out: &mut Buffer) -> Result<()> 
 /// Weights that are not matrices of one width, lengths that disagree,
 /// operands elsewhere.
 pub fn linear_batch(x: &Buffer, lens: &[usize], parts: &[&Tensor], out: &mut Buffer) -> Result<()> {
+    count(parts.len());
     match (x, out) {
         (Buffer::Cpu(x), Buffer::Cpu(o)) => nn::linear_batch(x, lens, parts, o),
         #[cfg(feature = "cuda")]
@@ -390,6 +460,7 @@ pub fn copy_rows(
     dst: &mut Buffer,
     dst_rows: Rows,
 ) -> Result<()> {
+    count(1);
     let op = "copy_rows";
     let ok = src_rows.count == dst_rows.count
         && src_rows.fit(width, src.len())
@@ -438,6 +509,7 @@ pub fn copy_rows(
 /// # Errors
 /// A row past the end, `dst` not `rows.len() × d`, different devices.
 pub fn gather_rows(src: &Buffer, d: usize, rows: &[usize], dst: &mut Buffer) -> Result<()> {
+    count(1);
     let op = "gather_rows";
     let ok = d > 0
         && src.len().is_multiple_of(d)
@@ -487,6 +559,7 @@ pub fn attention(
     out: &mut Buffer,
     out_rows: Rows,
 ) -> Result<()> {
+    count(1);
     let op = "attention";
     let row = dims.n_heads * dims.head_dim;
     let block = block_len(dims);
@@ -548,6 +621,7 @@ pub fn kv_write(
     dims: AttnDims,
     first_pos: usize,
 ) -> Result<()> {
+    count(1);
     let op = "kv_write";
     let (kv, hd, cap) = (dims.n_kv_heads, dims.head_dim, dims.capacity);
     let (block, rows) = (block_len(dims), src_rows.count);

@@ -7,8 +7,11 @@ use super::bytes::Bytes;
 use crate::dtype::DType;
 
 // ANCHOR: storage
-/// A tensor's elements, in one flat buffer of one element type.
+/// A tensor's elements, in one flat buffer of one element type. Other
+/// crates match it with a catch-all arm: a build with the `cuda` feature
+/// adds a variant for memory on a GPU.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Storage {
     /// 32-bit floats.
     F32(Vec<f32>),

@@ -5,6 +5,12 @@ extern "C" __global__ void add_inplace_f32(float* x, const float* y, int n) {
         x[i] += y[i];
 }
 
+// x[r][i] += b[i] for rows of `d` values (a layer's bias).
+extern "C" __global__ void add_bias_rows_f32(float* x, const float* b, int d, int n) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+        x[i] += b[i % d];
+}
+
 // SwiGLU over `rows` rows of [gate | up] (2·ffn values each):
 // out[r][i] = silu(gate[r][i]) · up[r][i], silu(x) = x / (1 + e^(−x)).
 extern "C" __global__ void swiglu_rows_f32(const float* gate_up, int ffn, int rows, float* out) {

@@ -1,5 +1,6 @@
 // Row norms and softmax: one block of ROW_THREADS threads per row.
 
+// ANCHOR: rmsnorm_kernel
 // RMSNorm: out = x / sqrt(mean(x²) + eps) · w.
 extern "C" __global__ void rmsnorm_f32(const float* x, const float* w, float eps, int d, float* out) {
     __shared__ float scratch[ROW_THREADS / WARP];
@@ -11,6 +12,7 @@ extern "C" __global__ void rmsnorm_f32(const float* x, const float* w, float eps
     float inv = 1.0f / sqrtf(ss / (float)d + eps);
     for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = row[i] * inv * w[i];
 }
+// ANCHOR_END: rmsnorm_kernel
 
 // LayerNorm: out = (x − mean) / sqrt(var + eps) · w + b (biased variance).
 extern "C" __global__ void layernorm_f32(const float* x, const float* w, const float* b, float eps, int d,

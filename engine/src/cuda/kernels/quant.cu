@@ -86,6 +86,7 @@ __device__ __forceinline__ float value_at(const u8* row, int dtype, int e) {
     return 0.0f;
 }
 
+// ANCHOR: linear_rows
 // out[t·out_stride + r] = x[t] · w[r] for `rows` weight rows of `cols`
 // values (`row_bytes` bytes each) and activation rows t (grid.y). One warp per
 // weight row; its lanes take consecutive elements, so a quantized block's
@@ -104,6 +105,7 @@ extern "C" __global__ void linear_rows(const u8* w, int dtype, long long row_byt
     acc = warp_sum(acc);
     if (lane == 0) out[(size_t)t * out_stride + r] = acc;
 }
+// ANCHOR_END: linear_rows
 
 // out[i] = table[ids[i]] as f32: one block per id.
 extern "C" __global__ void embed_rows(const u8* table, int dtype, long long row_bytes, int cols, const u32* ids,
