@@ -37,9 +37,15 @@ pub struct ModelArgs {
     pub dtype: Option<engine::DType>,
     /// Element type of the KV cache: `f16` (half the memory, as llama.cpp's
     /// default), `f32` (exact) or `q8_0` (8-bit blocks, a little over a
-    /// quarter of f32).
-    #[arg(long, value_name = "TYPE", default_value = "f16")]
-    pub cache_type: model::kv_cache::CacheType,
+    /// quarter of f32). Default: `f16` on the CPU, `f32` on a GPU (the only
+    /// type the GPU's kernels read so far).
+    #[arg(long, value_name = "TYPE")]
+    pub cache_type: Option<model::kv_cache::CacheType>,
+    /// Where the model runs: `cpu`, or `cuda` / `cuda:N` for an NVIDIA GPU
+    /// (a build with `--features cuda` and the NVIDIA driver; anything
+    /// less is a clear error).
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    pub device: String,
     /// Positions per sequence in the KV cache (GPT-2: at most its learned
     /// positions, `n_positions`; a larger value is capped there).
     #[arg(long, default_value_t = 2048)]
@@ -55,6 +61,24 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The device `--device` names.
+    ///
+    /// # Errors
+    /// An unknown name, or no such GPU ("no CUDA device found: …").
+    pub fn device(&self) -> Result<engine::Device> {
+        Ok(engine::Device::parse(&self.device)?)
+    }
+
+    /// The KV-cache type: `--cache-type`, else f16 on the CPU and f32 on a GPU.
+    pub fn cache_type_on(&self, device: &engine::Device) -> model::kv_cache::CacheType {
+        use model::kv_cache::CacheType;
+        self.cache_type.unwrap_or(if device.is_cpu() {
+            CacheType::F16
+        } else {
+            CacheType::F32
+        })
+    }
+
     /// These arguments with the sum order `order` unless one was given:
     /// the commands that batch many requests default to
     /// [`engine::quant::SumOrder::Block`].
@@ -164,12 +188,14 @@ impl Progress {
 /// sequences of `ctx` positions.
 pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
     set_threads(args.threads)?;
+    // Before the weights: a missing GPU is reported at once.
+    let device = args.device()?;
     let path = resolve_path(args.model.as_deref())?;
     let mut progress = Progress::new(path.display().to_string());
     if path.is_dir() {
         let w = Gpt2Weights::from_hf_dir(&path)?;
         let tokenizer = gpt2_tokenizer(&path)?;
-        return gpt2(args, n_slots, w, tokenizer, false, path, progress);
+        return gpt2(args, &device, n_slots, w, tokenizer, false, path, progress);
     }
     let g = GgufFile::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let arch = g.get_str("general.architecture").unwrap_or("unknown");
@@ -178,7 +204,9 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
         let tokenizer =
             Some(Tokenizer::from_gguf(&g).context("reading the tokenizer from the GGUF")?);
         let add_bos = g.get_bool("tokenizer.ggml.add_bos_token").unwrap_or(false);
-        return gpt2(args, n_slots, w, tokenizer, add_bos, path, progress);
+        return gpt2(
+            args, &device, n_slots, w, tokenizer, add_bos, path, progress,
+        );
     }
     if arch != "llama" {
         bail!(
@@ -195,8 +223,9 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
         (w.config.kv_shape(), w.n_params(), w.bytes_per_token());
     let lm = Box::new(
         Llama::new(w, args.ctx, n_slots)?
-            .with_cache_type(args.cache_type)?
-            .with_sum_order(args.sum_order.unwrap_or_default()),
+            .with_cache_type(args.cache_type_on(&device))?
+            .with_sum_order(args.sum_order.unwrap_or_default())
+            .to_device(&device)?,
     );
     let load_secs = progress.finish();
     Ok(Loaded {
@@ -214,8 +243,10 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
 
 /// A GPT-2 ready to run, from either file layout (`--dtype` converts its
 /// matrices here).
+#[allow(clippy::too_many_arguments)]
 fn gpt2(
     args: &ModelArgs,
+    device: &engine::Device,
     n_slots: usize,
     mut w: Gpt2Weights,
     tokenizer: Option<Tokenizer>,
@@ -232,8 +263,9 @@ fn gpt2(
     // --ctx 2048 is more than GPT-2's 1024).
     let lm = Box::new(
         Gpt2::new(w, args.ctx, n_slots)?
-            .with_cache_type(args.cache_type)?
-            .with_sum_order(args.sum_order.unwrap_or_default()),
+            .with_cache_type(args.cache_type_on(device))?
+            .with_sum_order(args.sum_order.unwrap_or_default())
+            .to_device(device)?,
     );
     let load_secs = progress.finish();
     Ok(Loaded {

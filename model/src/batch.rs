@@ -7,7 +7,7 @@
 //! batch ([`attend`]), each entry's queries against its own slot of the KV
 //! cache.
 
-use engine::kernels::{self, AttnDims, AttnSeq};
+use engine::device::Buffer;
 
 use crate::arch_error::ArchError;
 use crate::kv_cache::KvCache;
@@ -60,34 +60,23 @@ pub fn plan(
 }
 
 /// Causal attention of every entry of a batch at layer `layer`, in one
-/// call to the engine (one hand-off to the thread pool): entry `s`'s
-/// queries, rows `s.offset..s.offset + s.len` of the stacked `q`, against
-/// its own slot's keys and values, which already hold its new rows.
+/// call to the cache ([`KvCache::attend`]: one hand-off to the thread pool
+/// on the host): entry `s`'s queries, rows `s.offset..s.offset + s.len`
+/// of the stacked `q`, against its own slot's keys and values, which
+/// already hold its new rows.
 ///
 /// # Errors
-/// A slot or layer the cache does not have.
+/// A slot or layer the cache does not have, buffers that disagree.
 pub fn attend(
     cache: &KvCache,
     layer: usize,
     segs: &[Segment],
-    q: &[f32],
-    dims: AttnDims,
-    out: &mut [f32],
+    q: &Buffer,
+    n_heads: usize,
+    out: &mut Buffer,
 ) -> Result<(), ArchError> {
-    let seqs = segs
-        .iter()
-        .map(|s| {
-            let (k, v) = cache.layer_kv(s.slot, layer)?;
-            Ok(AttnSeq {
-                k,
-                v,
-                start_pos: s.row,
-                len: s.len,
-            })
-        })
-        .collect::<Result<Vec<_>, ArchError>>()?;
-    kernels::attention_stacked(q, &seqs, dims, out);
-    Ok(())
+    let seqs: Vec<(usize, usize, usize)> = segs.iter().map(|s| (s.slot, s.row, s.len)).collect();
+    Ok(cache.attend(layer, &seqs, q, n_heads, out)?)
 }
 
 /// Which positions of each entry need logits.
@@ -113,13 +102,6 @@ pub fn logit_rows(segs: &[Segment], want: LogitsFor) -> (Vec<usize>, Vec<usize>)
         rows.extend(r);
     }
     (rows, lens)
-}
-
-/// Copy rows `rows` of the `[T][d]` activations `x` into `out`, stacked.
-pub fn gather_rows(x: &[f32], d: usize, rows: &[usize], out: &mut [f32]) {
-    for (o, &r) in out.chunks_exact_mut(d).zip(rows) {
-        o.copy_from_slice(&x[r * d..(r + 1) * d]);
-    }
 }
 
 /// Split stacked logits (`Σ lens` rows of `vocab`) into one vector per

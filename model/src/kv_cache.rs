@@ -45,7 +45,8 @@
 //! so a query sees every kept key at its true distance. After an eviction
 //! the row index of a token (`len`) and its absolute position differ.
 
-use engine::kernels::KvSlice;
+use engine::device::{Buffer, Device, Rows, ops};
+use engine::kernels::{AttnDims, AttnSeq, KvSlice};
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 use half::vec::HalfBitsVecExt;
@@ -138,6 +139,10 @@ pub enum KvCacheError {
         /// Head size.
         head_dim: usize,
     },
+    /// The device holding the cache failed, or an operation needs the
+    /// cache on the host.
+    #[error("kv cache: {0}")]
+    Device(String),
     /// The sliding window cannot make room for this many tokens at once.
     #[error(
         "kv cache: sliding window with {sink} sink rows cannot take {new} tokens at once (capacity {capacity})"
@@ -238,6 +243,13 @@ enum KvBuf {
     F16(Vec<f16>),
     /// Q8_0 blocks; element ranges are whole blocks (rows are whole heads).
     Q8_0(Vec<u8>),
+    /// f32 on a device ([`KvCache::to_device`]), written and read by the
+    /// engine's device operations.
+    Device(Buffer),
+}
+
+fn device_error(e: engine::EngineError) -> KvCacheError {
+    KvCacheError::Device(e.to_string())
 }
 
 /// The byte range of Q8_0 blocks holding elements `r`.
@@ -259,7 +271,7 @@ impl KvBuf {
         }
     }
 
-    fn copy_within(&mut self, src: std::ops::Range<usize>, dst: usize) {
+    fn copy_within(&mut self, src: std::ops::Range<usize>, dst: usize) -> Result<(), KvCacheError> {
         match self {
             KvBuf::F32(b) => b.copy_within(src, dst),
             KvBuf::F16(b) => b.copy_within(src, dst),
@@ -267,12 +279,16 @@ impl KvBuf {
                 let d = q8_bytes(dst..dst).start;
                 b.copy_within(q8_bytes(src), d)
             }
+            KvBuf::Device(b) => b
+                .copy_within(src.start, dst, src.len())
+                .map_err(device_error)?,
         }
+        Ok(())
     }
 
     /// Store `x` at `at` (rounded to f16 for an f16 buffer, quantized for
     /// Q8_0, whose values a forward pass always gives finite).
-    fn write(&mut self, at: usize, x: &[f32]) {
+    fn write(&mut self, at: usize, x: &[f32]) -> Result<(), KvCacheError> {
         match self {
             KvBuf::Q8_0(b) => {
                 let r = q8_bytes(at..at + x.len());
@@ -287,33 +303,54 @@ impl KvBuf {
             // Eight at a time with F16C where the CPU has it (the same
             // round-to-nearest-even as one at a time).
             KvBuf::F16(b) => b[at..at + x.len()].convert_from_f32_slice(x),
+            KvBuf::Device(b) => b.write(at, x).map_err(device_error)?,
         }
+        Ok(())
     }
 
     /// Copy `n` elements from `other` at `src` to `dst` (same type).
-    fn copy_from(&mut self, dst: usize, other: &KvBuf, src: usize, n: usize) {
+    fn copy_from(
+        &mut self,
+        dst: usize,
+        other: &KvBuf,
+        src: usize,
+        n: usize,
+    ) -> Result<(), KvCacheError> {
         match (self, other) {
             (KvBuf::F32(a), KvBuf::F32(b)) => a[dst..dst + n].copy_from_slice(&b[src..src + n]),
             (KvBuf::F16(a), KvBuf::F16(b)) => a[dst..dst + n].copy_from_slice(&b[src..src + n]),
             (KvBuf::Q8_0(a), KvBuf::Q8_0(b)) => {
                 a[q8_bytes(dst..dst + n)].copy_from_slice(&b[q8_bytes(src..src + n)])
             }
-            _ => unreachable!("KV buffers of one cache share a type"),
+            (KvBuf::Device(a), KvBuf::Device(b)) => {
+                a.copy_from(dst, b, src, n).map_err(device_error)?
+            }
+            _ => {
+                return Err(KvCacheError::Device(
+                    "copying between caches of different types or devices".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Elements `r` in host memory, as the CPU's attention kernels take
+    /// them; `None` for a buffer on a device.
+    fn view(&self, r: std::ops::Range<usize>) -> Option<KvSlice<'_>> {
+        match self {
+            KvBuf::F32(b) => Some(KvSlice::F32(&b[r])),
+            KvBuf::F16(b) => Some(KvSlice::F16(&b[r])),
+            KvBuf::Q8_0(b) => Some(KvSlice::Q8_0(&b[q8_bytes(r)])),
+            KvBuf::Device(_) => None,
         }
     }
 
-    fn view(&self, r: std::ops::Range<usize>) -> KvSlice<'_> {
-        match self {
-            KvBuf::F32(b) => KvSlice::F32(&b[r]),
-            KvBuf::F16(b) => KvSlice::F16(&b[r]),
-            KvBuf::Q8_0(b) => KvSlice::Q8_0(&b[q8_bytes(r)]),
-        }
-    }
-
-    fn to_f32(&self, r: std::ops::Range<usize>) -> Vec<f32> {
-        match self {
+    /// Elements `r` as f32 on the host (`None` if a device fails to copy them).
+    fn to_f32(&self, r: std::ops::Range<usize>) -> Option<Vec<f32>> {
+        Some(match self {
             KvBuf::F32(b) => b[r].to_vec(),
             KvBuf::F16(b) => b[r].iter().map(|x| x.to_f32()).collect(),
+            KvBuf::Device(b) => b.read(r).ok()?,
             KvBuf::Q8_0(b) => {
                 let mut out = vec![0f32; r.len()];
                 for (blk, o) in b[q8_bytes(r)]
@@ -324,7 +361,7 @@ impl KvBuf {
                 }
                 out
             }
-        }
+        })
     }
 }
 
@@ -532,7 +569,7 @@ impl KvCache {
                     }
                     let need = len + n - self.capacity;
                     let drop = need.max((self.capacity - sink) / 2).min(len - sink);
-                    self.evict(slot, sink, drop);
+                    self.evict(slot, sink, drop)?;
                 }
             }
         }
@@ -546,7 +583,7 @@ impl KvCache {
 
     /// Drop rows `sink..sink+drop` of every layer and head of `slot`,
     /// sliding the later rows down. Positions keep counting.
-    fn evict(&mut self, slot: usize, sink: usize, drop: usize) {
+    fn evict(&mut self, slot: usize, sink: usize, drop: usize) -> Result<(), KvCacheError> {
         let len = self.lens[slot];
         let hd = self.shape.head_dim;
         for layer in 0..self.shape.n_layers {
@@ -555,11 +592,12 @@ impl KvCache {
                 let head = base + h * self.capacity * hd;
                 let src = head + (sink + drop) * hd..head + len * hd;
                 let dst = head + sink * hd;
-                self.k.copy_within(src.clone(), dst);
-                self.v.copy_within(src, dst);
+                self.k.copy_within(src.clone(), dst)?;
+                self.v.copy_within(src, dst)?;
             }
         }
         self.lens[slot] = len - drop;
+        Ok(())
     }
 
     // ANCHOR: write
@@ -604,14 +642,211 @@ impl KvCache {
         for (t, (kt, vt)) in k.chunks_exact(width).zip(v.chunks_exact(width)).enumerate() {
             for h in 0..self.shape.n_kv_heads {
                 let at = base + (h * self.capacity + row + t) * hd;
-                self.k.write(at, &kt[h * hd..(h + 1) * hd]);
-                self.v.write(at, &vt[h * hd..(h + 1) * hd]);
+                self.k.write(at, &kt[h * hd..(h + 1) * hd])?;
+                self.v.write(at, &vt[h * hd..(h + 1) * hd])?;
             }
         }
         Ok(())
     }
 
     // ANCHOR_END: write
+
+    /// Write the keys and values of `k.count` consecutive tokens for one
+    /// layer at rows `row..` of `slot`, reading them from `src` where they
+    /// lie in rows (inside the fused QKV rows of a forward pass: `k` and `v`
+    /// say where). The cache and `src` are on the same device.
+    ///
+    /// # Errors
+    /// As [`KvCache::write`]; [`KvCacheError::Device`] for a buffer on
+    /// another device or a device's failure.
+    pub fn write_rows(
+        &mut self,
+        slot: usize,
+        layer: usize,
+        row: usize,
+        src: &Buffer,
+        k: Rows,
+        v: Rows,
+    ) -> Result<(), KvCacheError> {
+        self.check_slot(slot)?;
+        let width = self.shape.n_kv_heads * self.shape.head_dim;
+        if layer >= self.shape.n_layers || row + k.count > self.capacity || k.count != v.count {
+            return Err(KvCacheError::OutOfRange {
+                layer,
+                row,
+                n: k.count.max(v.count),
+                capacity: self.capacity,
+                n_layers: self.shape.n_layers,
+            });
+        }
+        let base = self.layer_offset(slot, layer);
+        let dims = self.dims(0);
+        if let (KvBuf::Device(kb), KvBuf::Device(vb)) = (&mut self.k, &mut self.v) {
+            ops::kv_write(kb, base, src, k, dims, row).map_err(device_error)?;
+            return ops::kv_write(vb, base, src, v, dims, row).map_err(device_error);
+        }
+        let Some(s) = src.as_host() else {
+            return Err(KvCacheError::Device(
+                "rows on a GPU for a cache on the host".into(),
+            ));
+        };
+        let fits = |r: Rows| r.count == 0 || r.at + (r.count - 1) * r.stride + width <= s.len();
+        if width > k.stride.min(v.stride) || !fits(k) || !fits(v) {
+            return Err(KvCacheError::BadRows {
+                layer,
+                k_len: s.len(),
+                v_len: s.len(),
+                row: width,
+            });
+        }
+        // A GPU writes keys and values with one kernel each.
+        ops::count_launches(2);
+        for t in 0..k.count {
+            let (kt, vt) = (k.at + t * k.stride, v.at + t * v.stride);
+            self.write(slot, layer, row + t, &s[kt..kt + width], &s[vt..vt + width])?;
+        }
+        Ok(())
+    }
+
+    /// The attention dimensions of this cache for `n_heads` query heads.
+    fn dims(&self, n_heads: usize) -> AttnDims {
+        AttnDims {
+            n_heads,
+            n_kv_heads: self.shape.n_kv_heads,
+            head_dim: self.shape.head_dim,
+            capacity: self.capacity,
+        }
+    }
+
+    /// Causal attention at layer `layer` for a batch of sequences whose
+    /// queries are stacked in `q` (`[T][n_heads × head_dim]`, each
+    /// sequence's rows in turn): sequence `(slot, row, len)` has `len` new
+    /// rows whose keys and values are already written at cache rows
+    /// `row..row + len`, and its query `i` sees rows `0..=row + i`. On the
+    /// host this is one hand-off to the thread pool for the whole batch
+    /// ([`engine::kernels::attention_stacked`]); on a GPU, one launch per
+    /// sequence.
+    ///
+    /// # Errors
+    /// A bad slot or layer, sizes that disagree, buffers on another device.
+    pub fn attend(
+        &self,
+        layer: usize,
+        seqs: &[(usize, usize, usize)],
+        q: &Buffer,
+        n_heads: usize,
+        out: &mut Buffer,
+    ) -> Result<(), KvCacheError> {
+        let dims = self.dims(n_heads);
+        let width = n_heads * self.shape.head_dim;
+        let t: usize = seqs.iter().map(|s| s.2).sum();
+        if q.len() != t * width || out.len() != t * width {
+            return Err(KvCacheError::BadRows {
+                layer,
+                k_len: q.len(),
+                v_len: out.len(),
+                row: width,
+            });
+        }
+        if let (KvBuf::Device(kb), KvBuf::Device(vb)) = (&self.k, &self.v) {
+            let mut at = 0;
+            for &(slot, row, len) in seqs {
+                self.check_slot(slot)?;
+                let rows = Rows {
+                    at: at * width,
+                    stride: width,
+                    count: len,
+                };
+                let base = self.layer_offset(slot, layer);
+                ops::attention(q, rows, kb, vb, base, dims, row + 1, out, rows)
+                    .map_err(device_error)?;
+                at += len;
+            }
+            return Ok(());
+        }
+        let attn_seqs = seqs
+            .iter()
+            .map(|&(slot, row, len)| {
+                let (k, v) = self.layer_kv(slot, layer)?;
+                Ok(AttnSeq {
+                    k,
+                    v,
+                    start_pos: row,
+                    len,
+                })
+            })
+            .collect::<Result<Vec<_>, KvCacheError>>()?;
+        match (q.as_host(), out.as_host_mut()) {
+            (Some(q), Some(o)) => {
+                // A GPU launches one attention kernel per sequence.
+                ops::count_launches(seqs.len());
+                engine::kernels::attention_stacked(q, &attn_seqs, dims, o);
+                Ok(())
+            }
+            _ => Err(KvCacheError::Device(
+                "queries on a GPU for a cache on the host".into(),
+            )),
+        }
+    }
+
+    /// This cache on `device`, its contents copied. On a GPU the elements
+    /// are f32 (the only type the GPU's kernels read so far).
+    ///
+    /// # Errors
+    /// [`KvCacheError::Unsupported`] for an f16 or Q8_0 cache on a GPU;
+    /// [`KvCacheError::Device`] for the device's failure.
+    pub fn to_device(&self, device: &Device) -> Result<KvCache, KvCacheError> {
+        let move_buf = |b: &KvBuf| -> Result<KvBuf, KvCacheError> {
+            Ok(match (b, device.is_cpu()) {
+                (KvBuf::Device(d), true) => KvBuf::F32(d.to_host().map_err(device_error)?),
+                (KvBuf::Device(d), false) => KvBuf::Device(
+                    Buffer::from_host(device, &d.to_host().map_err(device_error)?)
+                        .map_err(device_error)?,
+                ),
+                (other, true) => other.clone(),
+                (KvBuf::F32(v), false) => {
+                    KvBuf::Device(Buffer::from_host(device, v).map_err(device_error)?)
+                }
+                (_, false) => {
+                    return Err(KvCacheError::Unsupported {
+                        reason: format!(
+                            "a {} cache on {}: the GPU's kernels read f32 caches (--cache-type f32)",
+                            self.ty,
+                            device.name()
+                        ),
+                    });
+                }
+            })
+        };
+        Ok(KvCache {
+            k: move_buf(&self.k)?,
+            v: move_buf(&self.v)?,
+            ..self.clone_meta()
+        })
+    }
+
+    /// The device holding the keys and values.
+    pub fn device(&self) -> Device {
+        match &self.k {
+            KvBuf::Device(b) => b.device(),
+            _ => Device::Cpu,
+        }
+    }
+
+    /// Everything but the buffers (empty host vectors in their place).
+    fn clone_meta(&self) -> KvCache {
+        KvCache {
+            shape: self.shape,
+            capacity: self.capacity,
+            n_slots: self.n_slots,
+            ty: self.ty,
+            k: KvBuf::F32(Vec::new()),
+            v: KvBuf::F32(Vec::new()),
+            lens: self.lens.clone(),
+            next_pos: self.next_pos.clone(),
+            window: self.window,
+        }
+    }
 
     /// Count `n` reserved-and-written tokens as cached in `slot`.
     ///
@@ -668,12 +903,12 @@ impl KvCache {
     /// K of one (slot, layer) as f32: `[n_kv_heads][capacity][head_dim]`;
     /// rows at and past [`KvCache::len`] are stale. `None` if out of range.
     pub fn keys(&self, slot: usize, layer: usize) -> Option<Vec<f32>> {
-        self.block_range(slot, layer).map(|r| self.k.to_f32(r))
+        self.block_range(slot, layer).and_then(|r| self.k.to_f32(r))
     }
 
     /// V of one (slot, layer), laid out like [`KvCache::keys`].
     pub fn values(&self, slot: usize, layer: usize) -> Option<Vec<f32>> {
-        self.block_range(slot, layer).map(|r| self.v.to_f32(r))
+        self.block_range(slot, layer).and_then(|r| self.v.to_f32(r))
     }
 
     /// K and V of one (slot, layer) together, as the attention kernels take them.
@@ -695,7 +930,12 @@ impl KvCache {
                 capacity: self.capacity,
                 n_layers: self.shape.n_layers,
             })?;
-        Ok((self.k.view(r.clone()), self.v.view(r)))
+        match (self.k.view(r.clone()), self.v.view(r)) {
+            (Some(k), Some(v)) => Ok((k, v)),
+            _ => Err(KvCacheError::Device(
+                "the cache is on a GPU; its keys and values are read there".into(),
+            )),
+        }
     }
 
     fn block_range(&self, slot: usize, layer: usize) -> Option<std::ops::Range<usize>> {
@@ -717,7 +957,7 @@ impl KvCache {
         }
         let hd = self.shape.head_dim;
         let o = self.layer_offset(slot, layer) + (head * self.capacity + row) * hd;
-        Some(self.k.to_f32(o..o + hd))
+        self.k.to_f32(o..o + hd)
     }
 
     /// Roll `slot` back to its first `len` rows (the rest become stale).
@@ -771,8 +1011,8 @@ impl KvCache {
             for h in 0..self.shape.n_kv_heads {
                 let off = h * self.capacity * hd;
                 let range = s + off..s + off + len * hd;
-                self.k.copy_within(range.clone(), d + off);
-                self.v.copy_within(range, d + off);
+                self.k.copy_within(range.clone(), d + off)?;
+                self.v.copy_within(range, d + off)?;
             }
         }
         self.lens[dst] = len;
@@ -809,7 +1049,7 @@ impl KvCache {
             let clobbered = false;
             if s != i && clobbered && !saved.iter().any(|(id, _)| *id == s) {
                 let mut one = KvCache::with_type(self.shape, self.capacity, 1, self.ty)?;
-                one.copy_from(self, s, 0);
+                one.copy_from(self, s, 0)?;
                 saved.push((s, one));
             }
         }
@@ -820,7 +1060,7 @@ impl KvCache {
             match saved.iter().position(|(id, _)| *id == s) {
                 Some(p) => {
                     let src = saved[p].1.clone();
-                    self.copy_from(&src, 0, i);
+                    self.copy_from(&src, 0, i)?;
                 }
                 None => self.copy_slot(s, i)?,
             }
@@ -830,7 +1070,7 @@ impl KvCache {
 
     /// Copy `other`'s slot `src` into this cache's slot `dst` (same shape
     /// and capacity; checked by the callers).
-    fn copy_from(&mut self, other: &KvCache, src: usize, dst: usize) {
+    fn copy_from(&mut self, other: &KvCache, src: usize, dst: usize) -> Result<(), KvCacheError> {
         let len = other.lens[src];
         let hd = self.shape.head_dim;
         for layer in 0..self.shape.n_layers {
@@ -840,12 +1080,13 @@ impl KvCache {
             );
             for h in 0..self.shape.n_kv_heads {
                 let off = h * self.capacity * hd;
-                self.k.copy_from(d + off, &other.k, s + off, len * hd);
-                self.v.copy_from(d + off, &other.v, s + off, len * hd);
+                self.k.copy_from(d + off, &other.k, s + off, len * hd)?;
+                self.v.copy_from(d + off, &other.v, s + off, len * hd)?;
             }
         }
         self.lens[dst] = len;
         self.next_pos[dst] = other.next_pos[src];
+        Ok(())
     }
 }
 

@@ -11,7 +11,6 @@ pub mod llama;
 pub mod lm_impl;
 pub mod model_path;
 pub mod no_cache;
-pub(crate) mod ops;
 pub mod safetensors;
 pub mod tokenizer;
 mod weight_checks;

@@ -576,3 +576,19 @@ fn generate_rejects_bad_options_with_a_clear_error() {
         );
     }
 }
+
+/// `--device` names a device; one this machine lacks (any GPU in CI, which
+/// has none; a GPU past the last elsewhere) is a clear error, never a panic.
+#[test]
+fn generate_on_a_missing_device_is_a_clear_error() {
+    let path = smollm2_path();
+    let model = path.to_str().unwrap();
+    let e = run_err(&gen_args(PROMPT, model, &["--device", "gpu"]));
+    assert!(e.contains("unknown device \"gpu\""), "{e}");
+    let e = run_err(&gen_args(PROMPT, model, &["--device", "cuda:4096"]));
+    assert!(e.starts_with("no CUDA device found: "), "{e}");
+    if engine::Device::cuda(0).is_err() {
+        let e = run_err(&gen_args(PROMPT, model, &["--device", "cuda"]));
+        assert!(e.starts_with("no CUDA device found: "), "{e}");
+    }
+}

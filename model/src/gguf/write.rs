@@ -62,7 +62,10 @@ pub fn tensor_bytes(name: &str, t: &Tensor) -> Result<Vec<u8>, GgufError> {
         tensor: name.to_string(),
         reason,
     };
-    let t = t.ungrouped().contiguous().map_err(|e| bad(e.to_string()))?;
+    let t = t
+        .to_device(&engine::Device::Cpu)
+        .and_then(|t| t.ungrouped().contiguous())
+        .map_err(|e| bad(e.to_string()))?;
     Ok(match t.storage() {
         engine::tensor::Storage::F32(v) => {
             let v = &v[t.offset()..t.offset() + t.numel()];
@@ -78,8 +81,10 @@ pub fn tensor_bytes(name: &str, t: &Tensor) -> Result<Vec<u8>, GgufError> {
             let len = dtype.bytes_for(t.numel()).unwrap_or(0);
             bytes[start..start + len].to_vec()
         }
-        engine::tensor::Storage::Regrouped { .. } => {
-            return Err(bad("regrouped rows left after ungrouping".into()));
+        _ => {
+            return Err(bad(
+                "regrouped or device rows left after copying them back".into()
+            ));
         }
     })
 }

@@ -1,26 +1,41 @@
 //! The GPT-2 forward pass over a batch of sequence slots, with the KV cache.
 
-use engine::kernels::{self, AttnDims};
-use engine::nn;
+use engine::device::{Buffer, Device, Rows, ops};
 use engine::quant::SumOrder;
 
 use super::config::Gpt2Params;
 use super::weights::Gpt2Weights;
 use crate::arch_error::ArchError;
-use crate::batch::{LogitsFor, Segment, attend, gather_rows, logit_rows, plan, split_logits};
+use crate::batch::{LogitsFor, Segment, attend, logit_rows, plan, split_logits};
 use crate::kv_cache::{CacheType, KvCache};
-use crate::ops::{add_bias, fit};
 
-/// Activation buffers, grown once and reused by every call.
-#[derive(Debug, Default, Clone)]
+/// Activation buffers on the model's device, grown once and reused by
+/// every call.
+#[derive(Debug, Clone)]
 struct Scratch {
-    x: Vec<f32>,
-    xn: Vec<f32>,
-    qkv: Vec<f32>,
-    q: Vec<f32>,
-    attn: Vec<f32>,
-    proj: Vec<f32>,
-    h: Vec<f32>,
+    x: Buffer,
+    xn: Buffer,
+    qkv: Buffer,
+    q: Buffer,
+    attn: Buffer,
+    proj: Buffer,
+    h: Buffer,
+}
+
+impl Scratch {
+    /// Empty buffers on `device`.
+    fn on(device: &Device) -> Result<Scratch, ArchError> {
+        let b = || Buffer::zeros(device, 0);
+        Ok(Scratch {
+            x: b()?,
+            xn: b()?,
+            qkv: b()?,
+            q: b()?,
+            attn: b()?,
+            proj: b()?,
+            h: b()?,
+        })
+    }
 }
 
 /// A GPT-2 model ready to run: weights, KV cache and scratch space.
@@ -46,8 +61,31 @@ impl Gpt2 {
         Ok(Self {
             w: weights.regrouped(),
             cache,
-            s: Scratch::default(),
+            s: Scratch::on(&Device::Cpu)?,
         })
+    }
+
+    /// The model on `device` (see [`crate::llama::Llama::to_device`]).
+    ///
+    /// # Errors
+    /// The device's error (out of memory), or a KV-cache type the device
+    /// does not support.
+    pub fn to_device(mut self, device: &Device) -> Result<Self, ArchError> {
+        if self.device() == *device {
+            return Ok(self);
+        }
+        self.w = self.w.to_device(device)?;
+        if device.is_cpu() {
+            self.w = self.w.regrouped();
+        }
+        self.cache = self.cache.to_device(device)?;
+        self.s = Scratch::on(device)?;
+        Ok(self)
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> Device {
+        self.cache.device()
     }
 
     /// Dimensions.
@@ -66,7 +104,11 @@ impl Gpt2 {
     /// # Errors
     /// If the cache is too large.
     pub fn with_cache_type(mut self, ty: CacheType) -> Result<Self, ArchError> {
+        let device = self.device();
         self.cache = self.cache.retyped(ty)?;
+        if !device.is_cpu() {
+            self.cache = self.cache.to_device(&device)?;
+        }
         Ok(self)
     }
 
@@ -115,14 +157,20 @@ impl Gpt2 {
         let lens: Vec<usize> = segs.iter().map(|s| s.len).collect();
         let t: usize = lens.iter().sum();
         let d = p.n_embd;
-        let x = fit(&mut self.s.x, t * d);
-        let wpe = self.w.wpe.as_f32_slice()?;
-        for (seg, (_, toks)) in segs.iter().zip(batch) {
-            let rows = &mut x[seg.offset * d..(seg.offset + seg.len) * d];
-            nn::embed(&self.w.wte, toks, rows)?;
-            let pos = seg.position * d..(seg.position + seg.len) * d;
-            kernels::add_inplace(rows, &wpe[pos]);
-        }
+        // x = wte[token] + wpe[position], row by row.
+        let tokens: Vec<u32> = batch
+            .iter()
+            .flat_map(|(_, toks)| toks.iter().copied())
+            .collect();
+        let positions: Vec<u32> = segs
+            .iter()
+            .flat_map(|s| (s.position..s.position + s.len).map(|p| p as u32))
+            .collect();
+        self.s.x.fit(t * d)?;
+        ops::embed(&self.w.wte, &tokens, &mut self.s.x)?;
+        self.s.proj.fit(t * d)?;
+        ops::embed(&self.w.wpe, &positions, &mut self.s.proj)?;
+        ops::add_inplace(&mut self.s.x, &self.s.proj)?;
         let n_layers = p.n_layer;
         for layer in 0..n_layers {
             self.block(layer, &segs, &lens)?;
@@ -157,11 +205,12 @@ impl Gpt2 {
         self.cache.clear(0);
         let toks = vec![0u32; t];
         let segs = plan(&mut self.cache, &[(0, &toks)], vocab)?;
-        fit(&mut self.s.x, t * d).copy_from_slice(x);
+        self.s.x.fit(t * d)?;
+        self.s.x.write(0, x)?;
         let run = self.block(layer, &segs, &[t]);
         self.cache.clear(0);
         run?;
-        x.copy_from_slice(&self.s.x[..t * d]);
+        x.copy_from_slice(&self.s.x.read(0..t * d)?);
         Ok(())
     }
 
@@ -175,43 +224,44 @@ impl Gpt2 {
         let t: usize = lens.iter().sum();
 
         // Attention: x += W_o · attention(split(W_qkv · LN1(x) + b)) + b_o
-        let xn = fit(&mut s.xn, t * d);
-        nn::layernorm(&s.x, &l.ln1.0, &l.ln1.1, eps, xn)?;
-        let qkv = fit(&mut s.qkv, t * 3 * d);
-        nn::linear_batch(xn, lens, &[&l.w_qkv], qkv)?;
-        add_bias(qkv, l.b_qkv.as_f32_slice()?);
-        let q = fit(&mut s.q, t * d);
+        s.xn.fit(t * d)?;
+        ops::layernorm(&s.x, &l.ln1.0, &l.ln1.1, eps, &mut s.xn)?;
+        s.qkv.fit(t * 3 * d)?;
+        ops::linear_batch(&s.xn, lens, &[&l.w_qkv], &mut s.qkv)?;
+        ops::add_bias_rows(&mut s.qkv, &l.b_qkv)?;
         for seg in segs {
-            for j in 0..seg.len {
-                let r = seg.offset + j;
-                let row = &qkv[r * 3 * d..(r + 1) * 3 * d];
-                q[r * d..(r + 1) * d].copy_from_slice(&row[..d]);
-                self.cache
-                    .write(seg.slot, layer, seg.row + j, &row[d..2 * d], &row[2 * d..])?;
-            }
+            let col = |c0| Rows {
+                at: seg.offset * 3 * d + c0,
+                stride: 3 * d,
+                count: seg.len,
+            };
+            self.cache
+                .write_rows(seg.slot, layer, seg.row, &s.qkv, col(d), col(2 * d))?;
         }
-        let attn = fit(&mut s.attn, t * d);
-        let dims = AttnDims {
-            n_heads: p.n_head,
-            n_kv_heads: p.n_head,
-            head_dim: p.head_dim(),
-            capacity: self.cache.capacity(),
-        };
-        attend(&self.cache, layer, segs, q, dims, attn)?;
-        let proj = fit(&mut s.proj, t * d);
-        nn::linear_batch(attn, lens, &[&l.w_o], proj)?;
-        add_bias(proj, l.b_o.as_f32_slice()?);
-        kernels::add_inplace(&mut s.x, proj);
+        s.q.fit(t * d)?;
+        ops::copy_rows(
+            &s.qkv,
+            Rows::packed(t, 3 * d),
+            d,
+            &mut s.q,
+            Rows::packed(t, d),
+        )?;
+        s.attn.fit(t * d)?;
+        attend(&self.cache, layer, segs, &s.q, p.n_head, &mut s.attn)?;
+        s.proj.fit(t * d)?;
+        ops::linear_batch(&s.attn, lens, &[&l.w_o], &mut s.proj)?;
+        ops::add_bias_rows(&mut s.proj, &l.b_o)?;
+        ops::add_inplace(&mut s.x, &s.proj)?;
 
         // MLP: x += W_proj · gelu(W_fc · LN2(x) + b_fc) + b_proj
-        nn::layernorm(&s.x, &l.ln2.0, &l.ln2.1, eps, xn)?;
-        let h = fit(&mut s.h, t * 4 * d);
-        nn::linear_batch(xn, lens, &[&l.w_fc], h)?;
-        add_bias(h, l.b_fc.as_f32_slice()?);
-        kernels::gelu_tanh_inplace(h);
-        nn::linear_batch(h, lens, &[&l.w_proj], proj)?;
-        add_bias(proj, l.b_proj.as_f32_slice()?);
-        kernels::add_inplace(&mut s.x, proj);
+        ops::layernorm(&s.x, &l.ln2.0, &l.ln2.1, eps, &mut s.xn)?;
+        s.h.fit(t * 4 * d)?;
+        ops::linear_batch(&s.xn, lens, &[&l.w_fc], &mut s.h)?;
+        ops::add_bias_rows(&mut s.h, &l.b_fc)?;
+        ops::gelu_tanh_inplace(&mut s.h)?;
+        ops::linear_batch(&s.h, lens, &[&l.w_proj], &mut s.proj)?;
+        ops::add_bias_rows(&mut s.proj, &l.b_proj)?;
+        ops::add_inplace(&mut s.x, &s.proj)?;
         Ok(())
     }
     // ANCHOR_END: gpt2_block
@@ -221,13 +271,13 @@ impl Gpt2 {
         let p = &self.w.params;
         let (d, vocab) = (p.n_embd, p.vocab_size);
         let (rows, lens) = logit_rows(segs, want);
-        let picked = fit(&mut self.s.proj, rows.len() * d);
-        gather_rows(&self.s.x, d, &rows, picked);
-        let xn = fit(&mut self.s.xn, rows.len() * d);
+        self.s.proj.fit(rows.len() * d)?;
+        ops::gather_rows(&self.s.x, d, &rows, &mut self.s.proj)?;
+        self.s.xn.fit(rows.len() * d)?;
         let (g, b) = &self.w.ln_f;
-        nn::layernorm(picked, g, b, p.layer_norm_epsilon, xn)?;
-        let mut out = vec![0.0; rows.len() * vocab];
-        nn::linear_batch(xn, &lens, &[&self.w.wte], &mut out)?;
-        Ok(split_logits(out, &lens, vocab))
+        ops::layernorm(&self.s.proj, g, b, p.layer_norm_epsilon, &mut self.s.xn)?;
+        let mut out = Buffer::zeros(&self.device(), rows.len() * vocab)?;
+        ops::linear_batch(&self.s.xn, &lens, &[&self.w.wte], &mut out)?;
+        Ok(split_logits(out.into_host()?, &lens, vocab))
     }
 }

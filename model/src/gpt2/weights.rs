@@ -304,6 +304,39 @@ impl Gpt2Weights {
         self.map_matrices(|t| t.with_sum_order(order))
     }
 
+    /// Every tensor on `device` ([`Tensor::to_device`]: the same bytes, in
+    /// the file's block layout).
+    ///
+    /// # Errors
+    /// The device's error (out of memory).
+    pub fn to_device(mut self, device: &engine::Device) -> Result<Gpt2Weights, ArchError> {
+        self.wte = self.wte.to_device(device)?;
+        self.wpe = self.wpe.to_device(device)?;
+        self.ln_f = (
+            self.ln_f.0.to_device(device)?,
+            self.ln_f.1.to_device(device)?,
+        );
+        for l in &mut self.layers {
+            for t in [
+                &mut l.ln1.0,
+                &mut l.ln1.1,
+                &mut l.w_qkv,
+                &mut l.b_qkv,
+                &mut l.w_o,
+                &mut l.b_o,
+                &mut l.ln2.0,
+                &mut l.ln2.1,
+                &mut l.w_fc,
+                &mut l.b_fc,
+                &mut l.w_proj,
+                &mut l.b_proj,
+            ] {
+                *t = t.to_device(device)?;
+            }
+        }
+        Ok(self)
+    }
+
     /// `f` applied to every layer matrix.
     fn map_matrices(mut self, f: impl Fn(&Tensor) -> Tensor) -> Gpt2Weights {
         for l in &mut self.layers {

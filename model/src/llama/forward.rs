@@ -1,30 +1,47 @@
 //! The Llama forward pass over a batch of sequence slots, with the KV cache.
 
-use engine::kernels::{self, AttnDims};
-use engine::nn;
+use engine::device::{Buffer, Device, Rows, ops};
 use engine::quant::SumOrder;
 
 use super::config::LlamaConfig;
 use super::weights::LlamaWeights;
 use crate::arch_error::ArchError;
-use crate::batch::{LogitsFor, Segment, attend, gather_rows, logit_rows, plan, split_logits};
+use crate::batch::{LogitsFor, Segment, attend, logit_rows, plan, split_logits};
 use crate::kv_cache::{CacheType, KvCache};
-use crate::ops::fit;
 
-/// Activation buffers, grown once and reused by every call (no allocation
-/// per decode step once they have reached their size).
-#[derive(Debug, Default, Clone)]
+/// Activation buffers on the model's device, grown once and reused by
+/// every call (no allocation per decode step once they have reached their
+/// size).
+#[derive(Debug, Clone)]
 struct Scratch {
-    x: Vec<f32>,
-    xn: Vec<f32>,
-    qkv: Vec<f32>,
+    x: Buffer,
+    xn: Buffer,
+    qkv: Buffer,
     /// Each row's RoPE angles (`head_dim` per row), shared by every layer.
-    rope: Vec<f32>,
-    q: Vec<f32>,
-    attn: Vec<f32>,
-    proj: Vec<f32>,
-    gate_up: Vec<f32>,
-    act: Vec<f32>,
+    rope: Buffer,
+    q: Buffer,
+    attn: Buffer,
+    proj: Buffer,
+    gate_up: Buffer,
+    act: Buffer,
+}
+
+impl Scratch {
+    /// Empty buffers on `device`.
+    fn on(device: &Device) -> Result<Scratch, ArchError> {
+        let b = || Buffer::zeros(device, 0);
+        Ok(Scratch {
+            x: b()?,
+            xn: b()?,
+            qkv: b()?,
+            rope: b()?,
+            q: b()?,
+            attn: b()?,
+            proj: b()?,
+            gate_up: b()?,
+            act: b()?,
+        })
+    }
 }
 
 /// A Llama-family model ready to run: weights, KV cache and scratch space.
@@ -48,8 +65,34 @@ impl Llama {
         Ok(Self {
             w: weights.regrouped(),
             cache,
-            s: Scratch::default(),
+            s: Scratch::on(&Device::Cpu)?,
         })
+    }
+
+    /// The model on `device`: weights, KV cache (its contents kept) and
+    /// activations move there, and every later call runs there. On the
+    /// host the matrices take the layout the CPU kernels read fastest; on a
+    /// GPU, the file's blocks.
+    ///
+    /// # Errors
+    /// The device's error (out of memory), or a KV-cache type the device
+    /// does not support.
+    pub fn to_device(mut self, device: &Device) -> Result<Self, ArchError> {
+        if self.device() == *device {
+            return Ok(self);
+        }
+        self.w = self.w.to_device(device)?;
+        if device.is_cpu() {
+            self.w = self.w.regrouped();
+        }
+        self.cache = self.cache.to_device(device)?;
+        self.s = Scratch::on(device)?;
+        Ok(self)
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> Device {
+        self.cache.device()
     }
 
     /// Let the cache evict old positions instead of failing when full,
@@ -65,7 +108,11 @@ impl Llama {
     /// # Errors
     /// If the cache is too large.
     pub fn with_cache_type(mut self, ty: CacheType) -> Result<Self, ArchError> {
+        let device = self.device();
         self.cache = self.cache.retyped(ty)?;
+        if !device.is_cpu() {
+            self.cache = self.cache.to_device(&device)?;
+        }
         Ok(self)
     }
 
@@ -116,19 +163,20 @@ impl Llama {
         let segs = plan(&mut self.cache, batch, self.w.config.vocab_size)?;
         let lens: Vec<usize> = segs.iter().map(|s| s.len).collect();
         let t: usize = lens.iter().sum();
-        let d = self.w.config.d_model;
-        let x = fit(&mut self.s.x, t * d);
-        for (i, tok) in batch.iter().flat_map(|(_, toks)| toks.iter()).enumerate() {
-            nn::embed(&self.w.tok_embd, &[*tok], &mut x[i * d..(i + 1) * d])?;
-        }
-        let (hd, theta) = (self.w.config.head_dim, self.w.config.rope_theta);
-        let rope = fit(&mut self.s.rope, t * hd);
-        for seg in &segs {
-            for j in 0..seg.len {
-                let r = seg.offset + j;
-                kernels::rope_angles(hd, seg.position + j, theta, &mut rope[r * hd..(r + 1) * hd]);
-            }
-        }
+        let (d, hd) = (self.w.config.d_model, self.w.config.head_dim);
+        let tokens: Vec<u32> = batch
+            .iter()
+            .flat_map(|(_, toks)| toks.iter().copied())
+            .collect();
+        self.s.x.fit(t * d)?;
+        ops::embed(&self.w.tok_embd, &tokens, &mut self.s.x)?;
+        // Each row's RoPE angles, computed once for all layers.
+        let positions: Vec<u32> = segs
+            .iter()
+            .flat_map(|s| (s.position..s.position + s.len).map(|p| p as u32))
+            .collect();
+        self.s.rope.fit(t * hd)?;
+        ops::rope_angles(&positions, hd, self.w.config.rope_theta, &mut self.s.rope)?;
         for layer in 0..self.w.config.n_layers {
             self.block(layer, &segs, &lens)?;
         }
@@ -149,46 +197,45 @@ impl Llama {
         let (q_dim, kv_dim, qkv_dim) = (c.n_heads * hd, c.n_kv_heads * hd, c.qkv_dim());
 
         // Attention: x += Wo · attention(RoPE(Wq·norm(x)), RoPE(Wk·norm(x)), Wv·norm(x))
-        let xn = fit(&mut s.xn, t * d);
-        nn::rmsnorm(&s.x, &l.attn_norm, c.rms_eps, xn)?;
-        let qkv = fit(&mut s.qkv, t * qkv_dim);
-        nn::linear_batch(xn, lens, &[&l.wq, &l.wk, &l.wv], qkv)?;
-        let q = fit(&mut s.q, t * q_dim);
+        s.xn.fit(t * d)?;
+        ops::rmsnorm(&s.x, &l.attn_norm, c.rms_eps, &mut s.xn)?;
+        s.qkv.fit(t * qkv_dim)?;
+        ops::linear_batch(&s.xn, lens, &[&l.wq, &l.wk, &l.wv], &mut s.qkv)?;
+        // Q's heads and K's lie side by side in each row: one call rotates
+        // both, by that row's angles.
+        ops::rope_rotate(&mut s.qkv, qkv_dim, c.n_heads + c.n_kv_heads, hd, &s.rope)?;
         for seg in segs {
-            for j in 0..seg.len {
-                let r = seg.offset + j;
-                let row = &mut qkv[r * qkv_dim..(r + 1) * qkv_dim];
-                // Q's heads and K's lie side by side: one call rotates both,
-                // by this row's angles (computed once for all layers).
-                let heads = c.n_heads + c.n_kv_heads;
-                let angles = &s.rope[r * hd..(r + 1) * hd];
-                kernels::rope_rotate(&mut row[..q_dim + kv_dim], heads, hd, angles);
-                let (qr, kv) = row.split_at_mut(q_dim);
-                let (kr, vr) = kv.split_at_mut(kv_dim);
-                q[r * q_dim..(r + 1) * q_dim].copy_from_slice(qr);
-                self.cache.write(seg.slot, layer, seg.row + j, kr, vr)?;
-            }
+            let col = |c0| Rows {
+                at: seg.offset * qkv_dim + c0,
+                stride: qkv_dim,
+                count: seg.len,
+            };
+            let (k, v) = (col(q_dim), col(q_dim + kv_dim));
+            self.cache
+                .write_rows(seg.slot, layer, seg.row, &s.qkv, k, v)?;
         }
-        let attn = fit(&mut s.attn, t * q_dim);
-        let dims = AttnDims {
-            n_heads: c.n_heads,
-            n_kv_heads: c.n_kv_heads,
-            head_dim: hd,
-            capacity: self.cache.capacity(),
-        };
-        attend(&self.cache, layer, segs, q, dims, attn)?;
-        let proj = fit(&mut s.proj, t * d);
-        nn::linear_batch(attn, lens, &[&l.wo], proj)?;
-        kernels::add_inplace(&mut s.x, proj);
+        s.q.fit(t * q_dim)?;
+        ops::copy_rows(
+            &s.qkv,
+            Rows::packed(t, qkv_dim),
+            q_dim,
+            &mut s.q,
+            Rows::packed(t, q_dim),
+        )?;
+        s.attn.fit(t * q_dim)?;
+        attend(&self.cache, layer, segs, &s.q, c.n_heads, &mut s.attn)?;
+        s.proj.fit(t * d)?;
+        ops::linear_batch(&s.attn, lens, &[&l.wo], &mut s.proj)?;
+        ops::add_inplace(&mut s.x, &s.proj)?;
 
         // MLP: x += W_down · (silu(W_gate · norm(x)) ⊙ (W_up · norm(x)))
-        nn::rmsnorm(&s.x, &l.ffn_norm, c.rms_eps, xn)?;
-        let gate_up = fit(&mut s.gate_up, t * 2 * ffn);
-        nn::linear_batch(xn, lens, &[&l.w_gate, &l.w_up], gate_up)?;
-        let act = fit(&mut s.act, t * ffn);
-        kernels::swiglu_rows(gate_up, ffn, act);
-        nn::linear_batch(act, lens, &[&l.w_down], proj)?;
-        kernels::add_inplace(&mut s.x, proj);
+        ops::rmsnorm(&s.x, &l.ffn_norm, c.rms_eps, &mut s.xn)?;
+        s.gate_up.fit(t * 2 * ffn)?;
+        ops::linear_batch(&s.xn, lens, &[&l.w_gate, &l.w_up], &mut s.gate_up)?;
+        s.act.fit(t * ffn)?;
+        ops::swiglu_rows(&mut s.gate_up, ffn, &mut s.act)?;
+        ops::linear_batch(&s.act, lens, &[&l.w_down], &mut s.proj)?;
+        ops::add_inplace(&mut s.x, &s.proj)?;
         Ok(())
     }
     // ANCHOR_END: llama_block
@@ -199,12 +246,12 @@ impl Llama {
         let c = &self.w.config;
         let (d, vocab) = (c.d_model, c.vocab_size);
         let (rows, lens) = logit_rows(segs, want);
-        let picked = fit(&mut self.s.proj, rows.len() * d);
-        gather_rows(&self.s.x, d, &rows, picked);
-        let xn = fit(&mut self.s.xn, rows.len() * d);
-        nn::rmsnorm(picked, &self.w.out_norm, c.rms_eps, xn)?;
-        let mut out = vec![0.0; rows.len() * vocab];
-        nn::linear_batch(xn, &lens, &[self.w.head()], &mut out)?;
-        Ok(split_logits(out, &lens, vocab))
+        self.s.proj.fit(rows.len() * d)?;
+        ops::gather_rows(&self.s.x, d, &rows, &mut self.s.proj)?;
+        self.s.xn.fit(rows.len() * d)?;
+        ops::rmsnorm(&self.s.proj, &self.w.out_norm, c.rms_eps, &mut self.s.xn)?;
+        let mut out = Buffer::zeros(&self.device(), rows.len() * vocab)?;
+        ops::linear_batch(&self.s.xn, &lens, &[self.w.head()], &mut out)?;
+        Ok(split_logits(out.into_host()?, &lens, vocab))
     }
 }

@@ -91,10 +91,10 @@ fn rope_tensor(
             bytes.release();
             Tensor::from_quantized(*dtype, rows, t.shape())
         }
-        // A file's tensors are never regrouped.
-        Storage::Regrouped { dtype, .. } => Err(engine::EngineError::UnsupportedDType {
+        // A file's tensors are never regrouped, nor on a device.
+        other => Err(engine::EngineError::UnsupportedDType {
             op: "rope_tensor",
-            dtype: *dtype,
+            dtype: other.dtype(),
         }),
     }
     .map_err(bad)

@@ -142,6 +142,35 @@ impl LlamaWeights {
         self
     }
 
+    /// Every tensor on `device` ([`Tensor::to_device`]: the same bytes, in
+    /// the file's block layout; a tied head stays tied).
+    ///
+    /// # Errors
+    /// The device's error (out of memory).
+    pub fn to_device(mut self, device: &engine::Device) -> Result<LlamaWeights, ArchError> {
+        self.tok_embd = self.tok_embd.to_device(device)?;
+        self.out_norm = self.out_norm.to_device(device)?;
+        if let Some(h) = &self.lm_head {
+            self.lm_head = Some(h.to_device(device)?);
+        }
+        for l in &mut self.layers {
+            for t in [
+                &mut l.attn_norm,
+                &mut l.ffn_norm,
+                &mut l.wq,
+                &mut l.wk,
+                &mut l.wv,
+                &mut l.wo,
+                &mut l.w_gate,
+                &mut l.w_up,
+                &mut l.w_down,
+            ] {
+                *t = t.to_device(device)?;
+            }
+        }
+        Ok(self)
+    }
+
     /// The output head: `lm_head` or, when tied, the token embeddings.
     pub fn head(&self) -> &Tensor {
         self.lm_head.as_ref().unwrap_or(&self.tok_embd)
