@@ -48,6 +48,7 @@ ch08_real_model    all                         yes
 ch09_post          all                         yes
 ch09_llm_calibration all                       yes
 ch10_quantization  formats,dot,scales,kquants,memory no
+ch11_gpu           all                         yes
 TABLE
 }
 

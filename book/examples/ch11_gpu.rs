@@ -1,0 +1,100 @@
+//! Chapter 11: the GPU. What this machine offers (`Device::parse`), how many
+//! kernel launches one SmolLM2 decode step makes on a GPU (counted by
+//! `engine::device::ops` as the forward pass runs, here on the CPU), how
+//! many weight bytes it reads, and the two limits that follow. With a GPU
+//! (a build with `--features cuda` and the NVIDIA driver) it also runs the
+//! model there and compares it with the CPU.
+//!
+//! `cargo run --release --example ch11_gpu` (needs the model:
+//! `scripts/fetch-model.sh`); on a GPU machine,
+//! `cargo run --release --features engine/cuda --example ch11_gpu`.
+//! The output carries `ANCHOR:` lines so the chapter can include sections.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use engine::Device;
+use engine::device::ops;
+use model::batch::LogitsFor;
+use model::gguf::GgufFile;
+use model::kv_cache::CacheType;
+use model::llama::{Llama, LlamaWeights};
+
+/// The prompt length before the counted decode step.
+const PROMPT: usize = 16;
+
+fn main() -> Result<()> {
+    println!("ANCHOR: devices");
+    for name in ["cpu", "cuda"] {
+        match Device::parse(name) {
+            Ok(d) => println!("--device {name}: {}", d.name()),
+            Err(e) => println!("--device {name}: {e}"),
+        }
+    }
+    println!("ANCHOR_END: devices");
+
+    let path = model::model_path::find_default_model()?;
+    let w = LlamaWeights::from_gguf(&GgufFile::open(&path)?, |_, _| {})?;
+    let c = w.config.clone();
+    let bytes = w.bytes_per_token();
+    let mut cpu = Llama::new(w.clone(), 256, 1)?.with_cache_type(CacheType::F32)?;
+    let prompt: Vec<u32> = (0..PROMPT as u32).map(|i| 100 + i).collect();
+    cpu.forward(&[(0, &prompt)], LogitsFor::Last)?;
+    let before = ops::kernel_launches();
+    cpu.forward(&[(0, &[42])], LogitsFor::Last)?;
+    let launches = ops::kernel_launches() - before;
+
+    println!("ANCHOR: launches");
+    println!(
+        "one decode step of SmolLM2 ({} blocks): {launches} kernel launches, {:.1} per block",
+        c.n_layers,
+        launches as f64 / c.n_layers as f64
+    );
+    println!(
+        "weights read per step: {:.1} MB (every matrix once, the tied head included)",
+        bytes as f64 / 1e6
+    );
+    println!(
+        "each microsecond a launch costs adds {:.2} ms per token: {:.0} tok/s at most at 1 µs, {:.0} at 5 µs",
+        launches as f64 / 1e3,
+        1e6 / launches as f64,
+        1e6 / (5.0 * launches as f64)
+    );
+    for (gpu, tb_s) in [("a GPU reading 2 TB/s", 2.0), ("one reading 4.8 TB/s", 4.8)] {
+        let us = bytes as f64 / (tb_s * 1e12) * 1e6;
+        println!(
+            "{gpu} streams them in {us:.0} µs: {:.0} tok/s if bandwidth were the only limit",
+            1e6 / us
+        );
+    }
+    println!("ANCHOR_END: launches");
+
+    println!("ANCHOR: measured");
+    match Device::cuda(0) {
+        Err(e) => println!("not measured here: {e}"),
+        Ok(dev) => {
+            let mut gpu = Llama::new(w, 256, 1)?
+                .with_cache_type(CacheType::F32)?
+                .to_device(&dev)?;
+            for (name, m) in [("cpu", &mut cpu), ("gpu", &mut gpu)] {
+                m.cache_mut().clear(0);
+                let t = Instant::now();
+                let mut logits = m.forward(&[(0, &prompt)], LogitsFor::Last)?.remove(0);
+                let prefill = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                for _ in 0..64 {
+                    let next = engine::kernels::argmax(&logits) as u32;
+                    logits = m.forward(&[(0, &[next])], LogitsFor::Last)?.remove(0);
+                }
+                let decode = 64.0 / t.elapsed().as_secs_f64();
+                println!(
+                    "{name}: prefill of {PROMPT} tokens {:.1} ms, decode {decode:.0} tok/s",
+                    prefill * 1e3
+                );
+            }
+            println!("on {}", dev.name());
+        }
+    }
+    println!("ANCHOR_END: measured");
+    Ok(())
+}
