@@ -11,17 +11,19 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-ver=12.9.86
+# CUDA 13.0, as the cudarc feature (Cargo.toml) and the GPU machines this
+# project is lent (driver 580, PyTorch built for CUDA 13.0) have it.
+ver=13.0.88
 venv=target/cuda-tools-venv
 py="$venv/bin/python"
-if [ ! -x "$py" ] || ! "$py" -c "import nvidia.cuda_nvrtc, nvidia.cuda_nvcc" 2>/dev/null; then
-    python3 -m venv "$venv"
+[ -x "$py" ] || python3 -m venv "$venv"
+site=$("$py" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+nvrtc_lib="$site/nvidia/cu13/lib"
+ptxas="$site/nvidia/cu13/bin/ptxas"
+if [ ! -f "$nvrtc_lib/libnvrtc.so.13" ] || [ ! -x "$ptxas" ]; then
     "$py" -m pip install --quiet --disable-pip-version-check \
-        "nvidia-cuda-nvrtc-cu12==$ver" "nvidia-cuda-nvcc-cu12==$ver"
+        "nvidia-cuda-nvrtc==$ver" "nvidia-cuda-nvcc==$ver"
 fi
-site=$("$py" -c "import nvidia.cuda_nvrtc as m, os; print(os.path.dirname(os.path.dirname(m.__path__[0])))")
-nvrtc_lib="$site/nvidia/cuda_nvrtc/lib"
-ptxas="$site/nvidia/cuda_nvcc/bin/ptxas"
 [ -d "$nvrtc_lib" ] && [ -x "$ptxas" ] || { echo "NVRTC or ptxas missing under $site" >&2; exit 1; }
 
 echo "== clippy with --features cuda"
