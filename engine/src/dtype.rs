@@ -33,6 +33,19 @@ pub enum DType {
 }
 
 impl DType {
+    /// Every element type, plain ones first.
+    pub const ALL: [DType; 9] = [
+        DType::F32,
+        DType::F16,
+        DType::BF16,
+        DType::Q8_0,
+        DType::Q4_0,
+        DType::Q4_1,
+        DType::Q5_0,
+        DType::Q4_K,
+        DType::Q6_K,
+    ];
+
     /// How many values one storage unit holds: 1 for plain types, the block
     /// length for quantized ones.
     pub const fn block_len(self) -> usize {
@@ -113,21 +126,11 @@ impl std::str::FromStr for DType {
     /// Parse a dtype's name as [`fmt::Display`] writes it (`f32`, `q4_1`, …),
     /// ignoring case.
     fn from_str(s: &str) -> Result<DType, String> {
-        let all = [
-            DType::F32,
-            DType::F16,
-            DType::BF16,
-            DType::Q8_0,
-            DType::Q4_0,
-            DType::Q4_1,
-            DType::Q5_0,
-            DType::Q4_K,
-            DType::Q6_K,
-        ];
-        all.into_iter()
+        DType::ALL
+            .into_iter()
             .find(|d| d.to_string().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
-                let names: Vec<String> = all.iter().map(ToString::to_string).collect();
+                let names: Vec<String> = DType::ALL.iter().map(ToString::to_string).collect();
                 format!("unknown dtype {s:?} (one of {})", names.join(", "))
             })
     }

@@ -190,26 +190,13 @@ pub fn rope(dev: &Device) -> Result<()> {
     Ok(())
 }
 
-/// The dtypes weights come in, and a width that is a whole number of blocks.
-const WEIGHT_TYPES: [DType; 9] = [
-    DType::F32,
-    DType::F16,
-    DType::BF16,
-    DType::Q8_0,
-    DType::Q4_0,
-    DType::Q4_1,
-    DType::Q5_0,
-    DType::Q4_K,
-    DType::Q6_K,
-];
-
 fn weight(r: &mut ChaCha8Rng, dtype: DType, rows: usize, cols: usize) -> Result<Tensor> {
     Tensor::from_vec(values(r, rows * cols, 1.0), &[rows, cols])?.to_dtype(dtype)
 }
 
 pub fn embed(dev: &Device) -> Result<()> {
     let mut r = rng("embed");
-    for dtype in WEIGHT_TYPES {
+    for dtype in DType::ALL {
         let (rows, cols) = (
             r.gen_range(1..30),
             dtype.block_len().max(32) * r.gen_range(1..4),
@@ -245,7 +232,7 @@ pub fn embed(dev: &Device) -> Result<()> {
 
 pub fn linear(dev: &Device) -> Result<()> {
     let mut r = rng("linear");
-    for dtype in WEIGHT_TYPES {
+    for dtype in DType::ALL {
         for _ in 0..3 {
             let block = dtype.block_len().max(32);
             let (rows, cols, t) = (
@@ -524,7 +511,7 @@ pub fn linear_stacked(dev: &Device) -> Result<()> {
 /// A tensor goes to the device and back unchanged, in every dtype.
 pub fn round_trip(dev: &Device) -> Result<()> {
     let mut r = rng("round trip");
-    for dtype in WEIGHT_TYPES {
+    for dtype in DType::ALL {
         let w = weight(&mut r, dtype, 3, dtype.block_len().max(32))?;
         let back = w.to_device(dev)?.to_device(&Device::Cpu)?;
         assert_eq!(back.dtype(), dtype);
