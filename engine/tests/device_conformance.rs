@@ -233,13 +233,16 @@ pub fn embed(dev: &Device) -> Result<()> {
 pub fn linear(dev: &Device) -> Result<()> {
     let mut r = rng("linear");
     for dtype in DType::ALL {
-        for _ in 0..3 {
+        for case in 0..3 {
             let block = dtype.block_len().max(32);
-            let (rows, cols, t) = (
-                r.gen_range(1..40),
-                block * r.gen_range(1..4),
-                r.gen_range(1..5),
-            );
+            // Up to 4 rows (a decode batch) and, in the last case, 8 to 40
+            // (a prompt: cuBLAS's sgemm for an f32 weight on a GPU).
+            let t = if case == 2 {
+                r.gen_range(8..41)
+            } else {
+                r.gen_range(1..5)
+            };
+            let (rows, cols) = (r.gen_range(1..40), block * r.gen_range(1..4));
             let w = weight(&mut r, dtype, rows, cols)?;
             let wf = w.to_vec_f32()?;
             let x = values(&mut r, t * cols, 2.0);

@@ -28,6 +28,8 @@ pub struct Gpu {
 struct Inner {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
+    /// cuBLAS on the same stream, when its library is present.
+    blas: Option<cudarc::cublas::CudaBlas>,
     functions: HashMap<&'static str, CudaFunction>,
     _module: Arc<CudaModule>,
     name: String,
@@ -40,6 +42,7 @@ impl fmt::Debug for Gpu {
             .field("ordinal", &self.ordinal())
             .field("name", &self.inner.name)
             .field("capability", &self.inner.capability)
+            .field("cublas", &self.inner.blas.is_some())
             .finish()
     }
 }
@@ -85,10 +88,17 @@ impl Gpu {
             functions.insert(name, f);
         }
         let stream = ctx.default_stream();
+        // SAFETY: only tries to open the cuBLAS library.
+        let blas = if unsafe { cudarc::cublas::sys::is_culib_present() } {
+            cudarc::cublas::CudaBlas::new(stream.clone()).ok()
+        } else {
+            None
+        };
         Ok(Gpu {
             inner: Arc::new(Inner {
                 ctx,
                 stream,
+                blas,
                 functions,
                 _module: module,
                 name,
@@ -117,6 +127,12 @@ impl Gpu {
     /// The stream every operation on this GPU is queued on, in order.
     pub(crate) fn stream(&self) -> &Arc<CudaStream> {
         &self.inner.stream
+    }
+
+    /// cuBLAS, if its library could be loaded (the products fall back to
+    /// the engine's own kernels without it).
+    pub(crate) fn blas(&self) -> Option<&cudarc::cublas::CudaBlas> {
+        self.inner.blas.as_ref()
     }
 
     /// A compiled kernel by name (one of [`source::KERNELS`]).

@@ -341,6 +341,58 @@ pub(crate) fn linear(
     launched("linear_rows", unsafe { b.launch(cfg) }.map(drop))
 }
 
+/// From this many activation rows on, an f32 weight's product goes to
+/// cuBLAS's sgemm (a prompt's, or a big batch's); below it, to
+/// `linear_rows`, which reads each weight once per row of activations but
+/// needs no cuBLAS.
+pub(crate) const CUBLAS_MIN_TOKENS: usize = 8;
+
+/// `out[t·out_stride + r] = x[t] · w[r]` by cuBLAS for an f32 weight.
+/// Returns `false`, having done nothing, when cuBLAS is not loaded or the
+/// weight is not f32.
+pub(crate) fn linear_cublas(
+    gpu: &Gpu,
+    w: &Weight<'_>,
+    x: &In<'_>,
+    t: usize,
+    out: &mut Out<'_>,
+    out_stride: usize,
+) -> Result<bool> {
+    use cudarc::cublas::sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
+    use cudarc::cublas::{Gemm, GemmConfig};
+    let Some(blas) = gpu.blas() else {
+        return Ok(false);
+    };
+    if w.dtype != DType::F32 || t == 0 || w.rows == 0 {
+        return Ok(false);
+    }
+    // SAFETY: an f32 weight's bytes are rows·cols little-endian f32s, and
+    // device allocations are aligned far beyond 4 bytes.
+    let a = unsafe { w.bytes.transmute::<f32>(w.rows * w.cols) }
+        .ok_or_else(|| EngineError::Device("an f32 weight shorter than its shape".into()))?;
+    // Column-major, as cuBLAS sees it: the row-major weight is a cols×rows
+    // matrix (transposed by CUBLAS_OP_T), the activations a cols×t one,
+    // and the result a rows×t one whose columns lie out_stride apart, which
+    // is the row-major [t][out_stride] output.
+    let cfg = GemmConfig {
+        transa: CUBLAS_OP_T,
+        transb: CUBLAS_OP_N,
+        m: int(w.rows, "rows")?,
+        n: int(t, "tokens")?,
+        k: int(w.cols, "cols")?,
+        alpha: 1.0f32,
+        lda: int(w.cols, "cols")?,
+        ldb: int(w.cols, "cols")?,
+        beta: 0.0f32,
+        ldc: int(out_stride, "out stride")?,
+    };
+    // SAFETY: a holds rows·cols floats, x t·cols, and out (t−1)·out_stride
+    // + rows (checked by the caller).
+    unsafe { blas.gemm(cfg, &a, x, out) }
+        .map_err(|e| EngineError::Device(format!("cuBLAS sgemm: {e:?}")))?;
+    Ok(true)
+}
+
 /// Rows `ids` of a `dtype` table of `cols` values per row, as f32.
 pub(crate) fn embed(
     gpu: &Gpu,

@@ -411,7 +411,8 @@ pub fn linear(x: &Buffer, t: usize, w: &Tensor, out: &mut Buffer) -> Result<()> 
 /// stacked by rows: `out` is `Σ lens × Σ rows_j`. On the CPU this is
 /// [`nn::linear_batch`] (8-bit activations against a quantized weight; a
 /// row's result independent of the batch); on a GPU, f32 activations
-/// against each weight value dequantized in registers.
+/// against each weight value dequantized in registers, or cuBLAS's sgemm
+/// for an f32 weight and 8 rows or more.
 ///
 /// # Errors
 /// Weights that are not matrices of one width, lengths that disagree,
@@ -440,7 +441,11 @@ pub fn linear_batch(x: &Buffer, lens: &[usize], parts: &[&Tensor], out: &mut Buf
             let mut col = 0;
             for w in &ws {
                 let mut part = ov.slice_mut(col..);
-                launch::linear(gpu, w, &xv, t, &mut part, total)?;
+                let by_blas = t >= launch::CUBLAS_MIN_TOKENS
+                    && launch::linear_cublas(gpu, w, &xv, t, &mut part, total)?;
+                if !by_blas {
+                    launch::linear(gpu, w, &xv, t, &mut part, total)?;
+                }
                 col += w.rows;
             }
             Ok(())
