@@ -325,12 +325,26 @@ pub fn attention_and_kv_write(dev: &Device) -> Result<()> {
             stride,
             count: rows,
         };
-        let kn = values(&mut r, (lead + rows) * stride, 1.5);
-        let vn = values(&mut r, (lead + rows) * stride, 1.5);
+        // Keys and values in one source buffer, the values' rows after the keys'.
+        let half = (lead + rows) * stride;
+        let both = values(&mut r, 2 * half, 1.5);
+        let (kn, vn) = both.split_at(half);
+        let vsrc = Rows {
+            at: half + src.at,
+            ..src
+        };
         let (mut k, mut v) = (put(dev, &k0)?, put(dev, &v0)?);
         let first = start - 1;
-        ops::kv_write(&mut k, at, &put(dev, &kn)?, src, dims, first)?;
-        ops::kv_write(&mut v, at, &put(dev, &vn)?, src, dims, first)?;
+        ops::kv_write(
+            &mut k,
+            &mut v,
+            at,
+            &put(dev, &both)?,
+            src,
+            vsrc,
+            dims,
+            first,
+        )?;
         let (mut kw, mut vw) = (k0.clone(), v0.clone());
         for ri in 0..rows {
             for g in 0..n_kv {
@@ -511,6 +525,39 @@ pub fn linear_stacked(dev: &Device) -> Result<()> {
     Ok(())
 }
 
+/// `out += x · Wᵀ` equals the product added afterwards.
+pub fn linear_add(dev: &Device) -> Result<()> {
+    let mut r = rng("linear_add");
+    for (case, dtype) in [DType::F32, DType::Q8_0, DType::Q4_1, DType::F32]
+        .into_iter()
+        .enumerate()
+    {
+        let lens = if case == 3 {
+            vec![20, 9]
+        } else {
+            vec![r.gen_range(1..4), r.gen_range(1..3)]
+        };
+        let t: usize = lens.iter().sum();
+        let (rows, cols) = (r.gen_range(1..40), 32 * r.gen_range(1..4));
+        let w = weight(&mut r, dtype, rows, cols)?.to_device(dev)?;
+        let (x, out0) = (values(&mut r, t * cols, 2.0), values(&mut r, t * rows, 3.0));
+        let mut out = put(dev, &out0)?;
+        ops::linear_add(&put(dev, &x)?, &lens, &w, &mut out)?;
+        let mut want = put(dev, &out0)?;
+        let mut product = Buffer::zeros(dev, t * rows)?;
+        ops::linear_batch(&put(dev, &x)?, &lens, &[&w], &mut product)?;
+        ops::add_inplace(&mut want, &product)?;
+        close(
+            &format!("linear_add {dtype}"),
+            &out.to_host()?,
+            &want.to_host()?,
+            1e-5,
+            1e-5,
+        );
+    }
+    Ok(())
+}
+
 /// A tensor goes to the device and back unchanged, in every dtype.
 pub fn round_trip(dev: &Device) -> Result<()> {
     let mut r = rng("round trip");
@@ -589,6 +636,10 @@ macro_rules! conformance {
             #[test]
             fn linear_stacked() {
                 run(super::linear_stacked);
+            }
+            #[test]
+            fn linear_add() {
+                run(super::linear_add);
             }
             #[test]
             fn round_trip() {

@@ -62,7 +62,7 @@ pub fn plan(
 /// Causal attention of every entry of a batch at layer `layer`, in one
 /// call to the cache ([`KvCache::attend`]: one hand-off to the thread pool
 /// on the host): entry `s`'s queries, rows `s.offset..s.offset + s.len`
-/// of the stacked `q`, against its own slot's keys and values, which
+/// of the stacked `q` (a buffer and its row stride), against its own slot's keys and values, which
 /// already hold its new rows.
 ///
 /// # Errors
@@ -71,7 +71,7 @@ pub fn attend(
     cache: &KvCache,
     layer: usize,
     segs: &[Segment],
-    q: &Buffer,
+    q: (&Buffer, usize),
     n_heads: usize,
     out: &mut Buffer,
 ) -> Result<(), ArchError> {

@@ -682,8 +682,7 @@ impl KvCache {
         let base = self.layer_offset(slot, layer);
         let dims = self.dims(0);
         if let (KvBuf::Device(kb), KvBuf::Device(vb)) = (&mut self.k, &mut self.v) {
-            ops::kv_write(kb, base, src, k, dims, row).map_err(device_error)?;
-            return ops::kv_write(vb, base, src, v, dims, row).map_err(device_error);
+            return ops::kv_write(kb, vb, base, src, k, v, dims, row).map_err(device_error);
         }
         let Some(s) = src.as_host() else {
             return Err(KvCacheError::Device(
@@ -699,8 +698,8 @@ impl KvCache {
                 row: width,
             });
         }
-        // A GPU writes keys and values with one kernel each.
-        ops::count_launches(2);
+        // A GPU writes keys and values with one kernel.
+        ops::count_launches(1);
         for t in 0..k.count {
             let (kt, vt) = (k.at + t * k.stride, v.at + t * v.stride);
             self.write(slot, layer, row + t, &s[kt..kt + width], &s[vt..vt + width])?;
@@ -719,8 +718,9 @@ impl KvCache {
     }
 
     /// Causal attention at layer `layer` for a batch of sequences whose
-    /// queries are stacked in `q` (`[T][n_heads × head_dim]`, each
-    /// sequence's rows in turn): sequence `(slot, row, len)` has `len` new
+    /// queries are stacked in `q`, one row every `q_stride` values (the
+    /// first `n_heads × head_dim` of each row: the fused QKV rows can be
+    /// read in place), each sequence's rows in turn: sequence `(slot, row, len)` has `len` new
     /// rows whose keys and values are already written at cache rows
     /// `row..row + len`, and its query `i` sees rows `0..=row + i`. On the
     /// host this is one hand-off to the thread pool for the whole batch
@@ -733,14 +733,14 @@ impl KvCache {
         &self,
         layer: usize,
         seqs: &[(usize, usize, usize)],
-        q: &Buffer,
+        (q, q_stride): (&Buffer, usize),
         n_heads: usize,
         out: &mut Buffer,
     ) -> Result<(), KvCacheError> {
         let dims = self.dims(n_heads);
         let width = n_heads * self.shape.head_dim;
         let t: usize = seqs.iter().map(|s| s.2).sum();
-        if q.len() != t * width || out.len() != t * width {
+        if q_stride < width || q.len() != t * q_stride || out.len() != t * width {
             return Err(KvCacheError::BadRows {
                 layer,
                 k_len: q.len(),
@@ -752,13 +752,14 @@ impl KvCache {
             let mut at = 0;
             for &(slot, row, len) in seqs {
                 self.check_slot(slot)?;
-                let rows = Rows {
-                    at: at * width,
-                    stride: width,
+                let rows = |stride| Rows {
+                    at: at * stride,
+                    stride,
                     count: len,
                 };
                 let base = self.layer_offset(slot, layer);
-                ops::attention(q, rows, kb, vb, base, dims, row + 1, out, rows)
+                let (qr, or) = (rows(q_stride), rows(width));
+                ops::attention(q, qr, kb, vb, base, dims, row + 1, out, or)
                     .map_err(device_error)?;
                 at += len;
             }
@@ -776,7 +777,20 @@ impl KvCache {
                 })
             })
             .collect::<Result<Vec<_>, KvCacheError>>()?;
-        match (q.as_host(), out.as_host_mut()) {
+        // The CPU kernel takes the queries packed.
+        let packed: Vec<f32>;
+        let q = match q.as_host() {
+            Some(q) if q_stride != width => {
+                packed = q
+                    .chunks_exact(q_stride)
+                    .flat_map(|r| &r[..width])
+                    .copied()
+                    .collect();
+                Some(&packed[..])
+            }
+            other => other,
+        };
+        match (q, out.as_host_mut()) {
             (Some(q), Some(o)) => {
                 // A GPU launches one attention kernel per sequence.
                 ops::count_launches(seqs.len());

@@ -296,15 +296,15 @@ pub(crate) struct Weight<'a> {
     pub cols: usize,
 }
 
-/// `out[t·out_stride + r] = x[t] · w[r]` for `t` activation rows of `cols`
-/// floats.
+/// `out[t·out_stride + r] = x[t] · w[r]` (or `+=` when `accumulate`) for
+/// `t` activation rows of `cols` floats.
 pub(crate) fn linear(
     gpu: &Gpu,
     w: &Weight<'_>,
     x: &In<'_>,
     t: usize,
     out: &mut Out<'_>,
-    out_stride: usize,
+    (out_stride, accumulate): (usize, bool),
 ) -> Result<()> {
     if t == 0 || w.rows == 0 {
         return Ok(());
@@ -316,6 +316,7 @@ pub(crate) fn linear(
         int(w.rows, "rows")?,
         int(w.cols, "cols")?,
         int(out_stride, "out stride")?,
+        i32::from(accumulate),
     );
     let cfg = LaunchConfig {
         grid_dim: (
@@ -335,7 +336,8 @@ pub(crate) fn linear(
         .arg(&a.3)
         .arg(x)
         .arg(out)
-        .arg(&a.4);
+        .arg(&a.4)
+        .arg(&a.5);
     // SAFETY: the weight holds rows·row_bytes bytes, x t·cols floats, out
     // (t−1)·out_stride + rows floats (checked by the caller).
     launched("linear_rows", unsafe { b.launch(cfg) }.map(drop))
@@ -347,7 +349,8 @@ pub(crate) fn linear(
 /// needs no cuBLAS.
 pub(crate) const CUBLAS_MIN_TOKENS: usize = 8;
 
-/// `out[t·out_stride + r] = x[t] · w[r]` by cuBLAS for an f32 weight.
+/// `out[t·out_stride + r] = x[t] · w[r]` (or `+=` when `accumulate`) by
+/// cuBLAS for an f32 weight.
 /// Returns `false`, having done nothing, when cuBLAS is not loaded or the
 /// weight is not f32.
 pub(crate) fn linear_cublas(
@@ -356,7 +359,7 @@ pub(crate) fn linear_cublas(
     x: &In<'_>,
     t: usize,
     out: &mut Out<'_>,
-    out_stride: usize,
+    (out_stride, accumulate): (usize, bool),
 ) -> Result<bool> {
     use cudarc::cublas::sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
     use cudarc::cublas::{Gemm, GemmConfig};
@@ -383,7 +386,7 @@ pub(crate) fn linear_cublas(
         alpha: 1.0f32,
         lda: int(w.cols, "cols")?,
         ldb: int(w.cols, "cols")?,
-        beta: 0.0f32,
+        beta: if accumulate { 1.0f32 } else { 0.0 },
         ldc: int(out_stride, "out stride")?,
     };
     // SAFETY: a holds rows·cols floats, x t·cols, and out (t−1)·out_stride
@@ -477,13 +480,17 @@ pub(crate) fn attention(
     launched("attention_f32", unsafe { b.launch(cfg) }.map(drop))
 }
 
-/// Write `rows` rows of keys or values (row `r` of `src` at `r ·
-/// src_stride`, KV heads side by side) into an f32 cache block at
-/// positions `first_pos..first_pos + rows`.
+/// Write `rows` new positions' keys and values into a layer's f32 cache
+/// blocks at positions `first_pos..first_pos + rows`: row `r`'s keys
+/// start at `k_at + r · src_stride` in `src`, its values at `v_at + r ·
+/// src_stride`, KV heads side by side. One launch for both.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn kv_write(
     gpu: &Gpu,
-    cache: &mut Out<'_>,
+    k_cache: &mut Out<'_>,
+    v_cache: &mut Out<'_>,
     src: &In<'_>,
+    (k_at, v_at): (usize, usize),
     src_stride: usize,
     dims: AttnDims,
     first_pos: usize,
@@ -497,17 +504,18 @@ pub(crate) fn kv_write(
         int(first_pos, "position")?,
         int(rows, "rows")?,
     );
+    let (k_at, v_at) = (k_at as i64, v_at as i64);
     let f = gpu.function("kv_write_f32")?;
     let mut b = gpu.stream().launch_builder(f);
-    b.arg(cache)
-        .arg(src)
-        .arg(&a.0)
+    b.arg(k_cache).arg(v_cache).arg(src).arg(&k_at).arg(&v_at);
+    b.arg(&a.0)
         .arg(&a.1)
         .arg(&a.2)
         .arg(&a.3)
         .arg(&a.4)
         .arg(&a.5);
-    // SAFETY: the caller checked first_pos + rows ≤ capacity and the sizes.
+    // SAFETY: the caller checked first_pos + rows ≤ capacity, both blocks,
+    // and that both runs of rows lie inside src.
     let cfg = elementwise(rows * dims.n_kv_heads * dims.head_dim);
     launched("kv_write_f32", unsafe { b.launch(cfg) }.map(drop))
 }

@@ -441,14 +441,65 @@ pub fn linear_batch(x: &Buffer, lens: &[usize], parts: &[&Tensor], out: &mut Buf
             let mut col = 0;
             for w in &ws {
                 let mut part = ov.slice_mut(col..);
-                let by_blas = t >= launch::CUBLAS_MIN_TOKENS
-                    && launch::linear_cublas(gpu, w, &xv, t, &mut part, total)?;
-                if !by_blas {
-                    launch::linear(gpu, w, &xv, t, &mut part, total)?;
-                }
+                gpu_linear(gpu, w, &xv, t, &mut part, (total, false))?;
                 col += w.rows;
             }
             Ok(())
+        }
+    }
+}
+
+/// One weight's product on a GPU: cuBLAS for an f32 weight and a prompt's
+/// rows, the engine's kernel otherwise.
+#[cfg(feature = "cuda")]
+fn gpu_linear(
+    gpu: &crate::cuda::Gpu,
+    w: &launch::Weight<'_>,
+    x: &launch::In<'_>,
+    t: usize,
+    out: &mut launch::Out<'_>,
+    stride_acc: (usize, bool),
+) -> Result<()> {
+    let by_blas =
+        t >= launch::CUBLAS_MIN_TOKENS && launch::linear_cublas(gpu, w, x, t, out, stride_acc)?;
+    if !by_blas {
+        launch::linear(gpu, w, x, t, out, stride_acc)?;
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// [`linear_add`]'s product on the host, kept for its allocation.
+    static PRODUCT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `out += x · Wᵀ`: a residual connection and the product that feeds it,
+/// one kernel on a GPU (the product added as it is written). `x` holds
+/// the rows of a batch of sequences (`lens`, as [`linear_batch`]), `out`
+/// is `Σ lens × rows`.
+///
+/// # Errors
+/// As [`linear_batch`].
+pub fn linear_add(x: &Buffer, lens: &[usize], w: &Tensor, out: &mut Buffer) -> Result<()> {
+    count(1);
+    match (x, out) {
+        (Buffer::Cpu(x), Buffer::Cpu(o)) => PRODUCT.with(|p| {
+            let mut p = p.borrow_mut();
+            p.resize(o.len(), 0.0);
+            nn::linear_batch(x, lens, &[w], &mut p)?;
+            kernels::add_inplace(o, &p);
+            Ok(())
+        }),
+        #[cfg(feature = "cuda")]
+        (x, o) => {
+            let op = "linear_add";
+            let t: usize = lens.iter().sum();
+            let (gpu, mut ov) = out_view(op, o, None)?;
+            let w = gpu_weight(op, w, gpu)?;
+            let ok = x.len() == t * w.cols && ov.len() == t * w.rows;
+            check(ok, op, vec![t, w.cols, w.rows], vec![x.len(), ov.len()])?;
+            let xv = in_view(op, x, gpu, None)?;
+            gpu_linear(gpu, &w, &xv, t, &mut ov, (w.rows, true))
         }
     }
 }
@@ -611,53 +662,76 @@ pub fn attention(
     }
 }
 
-/// Write `src_rows.count` rows of keys (or values), each holding the KV
-/// heads side by side, into the layer block of `cache` that starts at
-/// `cache_at` (layout: [`AttnDims`]), at positions `first_pos..`.
+/// Write the keys and values of `k_rows.count` new positions into the
+/// layer blocks of `k_cache` and `v_cache` that start at `cache_at`
+/// (layout: [`AttnDims`]), at positions `first_pos..`: row `r` of `k_rows`
+/// in `src` holds that position's keys, KV heads side by side, and the
+/// same row of `v_rows` its values (both inside the fused QKV rows of a
+/// forward pass). One kernel on a GPU.
 ///
 /// # Errors
 /// Sizes that disagree with `dims`, positions past the capacity, operands
 /// on different devices.
+#[allow(clippy::too_many_arguments)]
 pub fn kv_write(
-    cache: &mut Buffer,
+    k_cache: &mut Buffer,
+    v_cache: &mut Buffer,
     cache_at: usize,
     src: &Buffer,
-    src_rows: Rows,
+    k_rows: Rows,
+    v_rows: Rows,
     dims: AttnDims,
     first_pos: usize,
 ) -> Result<()> {
     count(1);
     let op = "kv_write";
     let (kv, hd, cap) = (dims.n_kv_heads, dims.head_dim, dims.capacity);
-    let (block, rows) = (block_len(dims), src_rows.count);
-    let ok = cache_at + block <= cache.len()
-        && src_rows.fit(kv * hd, src.len())
+    let (block, rows) = (block_len(dims), k_rows.count);
+    let ok = cache_at + block <= k_cache.len()
+        && cache_at + block <= v_cache.len()
+        && v_rows.count == rows
+        && k_rows.stride == v_rows.stride
+        && k_rows.fit(kv * hd, src.len())
+        && v_rows.fit(kv * hd, src.len())
         && first_pos + rows <= cap;
-    check(
-        ok,
-        op,
-        vec![cache.len(), src.len(), src_rows.stride],
-        vec![first_pos, rows, cap],
-    )?;
-    match (cache, src) {
-        (Buffer::Cpu(c), Buffer::Cpu(s)) => {
+    let lhs = vec![k_cache.len(), src.len(), k_rows.stride];
+    check(ok, op, lhs, vec![first_pos, rows, cap])?;
+    match (k_cache, v_cache, src) {
+        (Buffer::Cpu(kc), Buffer::Cpu(vc), Buffer::Cpu(s)) => {
             for r in 0..rows {
                 for g in 0..kv {
-                    let from = &s[src_rows.at + r * src_rows.stride + g * hd..][..hd];
-                    c[cache_at + (g * cap + first_pos + r) * hd..][..hd].copy_from_slice(from);
+                    let to = cache_at + (g * cap + first_pos + r) * hd;
+                    let (kf, vf) = (
+                        k_rows.at + r * k_rows.stride + g * hd,
+                        v_rows.at + r * v_rows.stride + g * hd,
+                    );
+                    kc[to..to + hd].copy_from_slice(&s[kf..kf + hd]);
+                    vc[to..to + hd].copy_from_slice(&s[vf..vf + hd]);
                 }
             }
             Ok(())
         }
         #[cfg(feature = "cuda")]
-        (c, s) => {
+        (kc, vc, s) => {
             if rows == 0 {
                 return Ok(());
             }
-            let end = src_rows.at + (rows - 1) * src_rows.stride + kv * hd;
-            let (gpu, mut cv) = out_view(op, c, Some(cache_at..cache_at + block))?;
-            let sv = in_view(op, s, gpu, Some(src_rows.at..end))?;
-            launch::kv_write(gpu, &mut cv, &sv, src_rows.stride, dims, first_pos, rows)
+            let (gpu, mut kv_) = out_view(op, kc, Some(cache_at..cache_at + block))?;
+            let gpu = gpu.clone();
+            let (_, mut vv) = out_view(op, vc, Some(cache_at..cache_at + block))?;
+            let sv = in_view(op, s, &gpu, None)?;
+            let ats = (k_rows.at, v_rows.at);
+            launch::kv_write(
+                &gpu,
+                &mut kv_,
+                &mut vv,
+                &sv,
+                ats,
+                k_rows.stride,
+                dims,
+                first_pos,
+                rows,
+            )
         }
     }
 }

@@ -16,7 +16,6 @@ struct Scratch {
     x: Buffer,
     xn: Buffer,
     qkv: Buffer,
-    q: Buffer,
     attn: Buffer,
     proj: Buffer,
     h: Buffer,
@@ -30,7 +29,6 @@ impl Scratch {
             x: b()?,
             xn: b()?,
             qkv: b()?,
-            q: b()?,
             attn: b()?,
             proj: b()?,
             h: b()?,
@@ -238,16 +236,16 @@ impl Gpt2 {
             self.cache
                 .write_rows(seg.slot, layer, seg.row, &s.qkv, col(d), col(2 * d))?;
         }
-        s.q.fit(t * d)?;
-        ops::copy_rows(
-            &s.qkv,
-            Rows::packed(t, 3 * d),
-            d,
-            &mut s.q,
-            Rows::packed(t, d),
-        )?;
+        // Attention reads Q in place: the first d values of each row.
         s.attn.fit(t * d)?;
-        attend(&self.cache, layer, segs, &s.q, p.n_head, &mut s.attn)?;
+        attend(
+            &self.cache,
+            layer,
+            segs,
+            (&s.qkv, 3 * d),
+            p.n_head,
+            &mut s.attn,
+        )?;
         s.proj.fit(t * d)?;
         ops::linear_batch(&s.attn, lens, &[&l.w_o], &mut s.proj)?;
         ops::add_bias_rows(&mut s.proj, &l.b_o)?;

@@ -19,7 +19,6 @@ struct Scratch {
     qkv: Buffer,
     /// Each row's RoPE angles (`head_dim` per row), shared by every layer.
     rope: Buffer,
-    q: Buffer,
     attn: Buffer,
     proj: Buffer,
     gate_up: Buffer,
@@ -35,7 +34,6 @@ impl Scratch {
             xn: b()?,
             qkv: b()?,
             rope: b()?,
-            q: b()?,
             attn: b()?,
             proj: b()?,
             gate_up: b()?,
@@ -214,19 +212,17 @@ impl Llama {
             self.cache
                 .write_rows(seg.slot, layer, seg.row, &s.qkv, k, v)?;
         }
-        s.q.fit(t * q_dim)?;
-        ops::copy_rows(
-            &s.qkv,
-            Rows::packed(t, qkv_dim),
-            q_dim,
-            &mut s.q,
-            Rows::packed(t, q_dim),
-        )?;
+        // Attention reads Q in place: the first q_dim values of each row.
         s.attn.fit(t * q_dim)?;
-        attend(&self.cache, layer, segs, &s.q, c.n_heads, &mut s.attn)?;
-        s.proj.fit(t * d)?;
-        ops::linear_batch(&s.attn, lens, &[&l.wo], &mut s.proj)?;
-        ops::add_inplace(&mut s.x, &s.proj)?;
+        attend(
+            &self.cache,
+            layer,
+            segs,
+            (&s.qkv, qkv_dim),
+            c.n_heads,
+            &mut s.attn,
+        )?;
+        ops::linear_add(&s.attn, lens, &l.wo, &mut s.x)?;
 
         // MLP: x += W_down · (silu(W_gate · norm(x)) ⊙ (W_up · norm(x)))
         ops::rmsnorm(&s.x, &l.ffn_norm, c.rms_eps, &mut s.xn)?;
@@ -234,8 +230,7 @@ impl Llama {
         ops::linear_batch(&s.xn, lens, &[&l.w_gate, &l.w_up], &mut s.gate_up)?;
         s.act.fit(t * ffn)?;
         ops::swiglu_rows(&mut s.gate_up, ffn, &mut s.act)?;
-        ops::linear_batch(&s.act, lens, &[&l.w_down], &mut s.proj)?;
-        ops::add_inplace(&mut s.x, &s.proj)?;
+        ops::linear_add(&s.act, lens, &l.w_down, &mut s.x)?;
         Ok(())
     }
     // ANCHOR_END: llama_block

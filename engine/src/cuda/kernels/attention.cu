@@ -57,25 +57,31 @@ extern "C" __global__ void attention_f16(const float* q, int q_stride, const u16
     attend<u16>(q, q_stride, k, v, n_heads, n_kv_heads, head_dim, capacity, start_len, out, out_stride);
 }
 
-// Write `rows` rows of keys (or values) into the cache at positions
-// first_pos, first_pos + 1, …: row r's KV head g is src[r·src_stride + g·head_dim …].
+// Write `rows` new positions' keys and values into a layer's caches at
+// positions first_pos, first_pos + 1, …, in one launch: row r's KV head g
+// is src[k_at + r·src_stride + g·head_dim …] for the keys and the same from
+// v_at for the values (both inside the fused QKV rows).
 template <typename T>
-__device__ void write_rows(T* cache, const float* src, int src_stride, int n_kv_heads, int head_dim, int capacity,
-                           int first_pos, int rows) {
+__device__ void write_rows(T* k_cache, T* v_cache, const float* src, long long k_at, long long v_at,
+                           int src_stride, int n_kv_heads, int head_dim, int capacity, int first_pos, int rows) {
     int n = rows * n_kv_heads * head_dim;
     for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
         int d = k % head_dim, g = (k / head_dim) % n_kv_heads, r = k / (head_dim * n_kv_heads);
         size_t at = ((size_t)g * capacity + first_pos + r) * head_dim + d;
-        kv_store(cache, at, src[(size_t)r * src_stride + (size_t)g * head_dim + d]);
+        size_t from = (size_t)r * src_stride + (size_t)g * head_dim + d;
+        kv_store(k_cache, at, src[k_at + from]);
+        kv_store(v_cache, at, src[v_at + from]);
     }
 }
 
-extern "C" __global__ void kv_write_f32(float* cache, const float* src, int src_stride, int n_kv_heads, int head_dim,
-                                        int capacity, int first_pos, int rows) {
-    write_rows<float>(cache, src, src_stride, n_kv_heads, head_dim, capacity, first_pos, rows);
+extern "C" __global__ void kv_write_f32(float* k_cache, float* v_cache, const float* src, long long k_at,
+                                        long long v_at, int src_stride, int n_kv_heads, int head_dim, int capacity,
+                                        int first_pos, int rows) {
+    write_rows<float>(k_cache, v_cache, src, k_at, v_at, src_stride, n_kv_heads, head_dim, capacity, first_pos, rows);
 }
 
-extern "C" __global__ void kv_write_f16(u16* cache, const float* src, int src_stride, int n_kv_heads, int head_dim,
-                                        int capacity, int first_pos, int rows) {
-    write_rows<u16>(cache, src, src_stride, n_kv_heads, head_dim, capacity, first_pos, rows);
+extern "C" __global__ void kv_write_f16(u16* k_cache, u16* v_cache, const float* src, long long k_at,
+                                        long long v_at, int src_stride, int n_kv_heads, int head_dim, int capacity,
+                                        int first_pos, int rows) {
+    write_rows<u16>(k_cache, v_cache, src, k_at, v_at, src_stride, n_kv_heads, head_dim, capacity, first_pos, rows);
 }

@@ -87,12 +87,14 @@ __device__ __forceinline__ float value_at(const u8* row, int dtype, int e) {
 }
 
 // ANCHOR: linear_rows
-// out[t·out_stride + r] = x[t] · w[r] for `rows` weight rows of `cols`
-// values (`row_bytes` bytes each) and activation rows t (grid.y). One warp per
+// out[t·out_stride + r] = x[t] · w[r] (added to what is there when
+// `accumulate`: a residual connection without a second kernel) for `rows`
+// weight rows of `cols` values (`row_bytes` bytes each) and activation
+// rows t (grid.y). One warp per
 // weight row; its lanes take consecutive elements, so a quantized block's
 // 32 values are read by one warp at once and its scale is a broadcast.
 extern "C" __global__ void linear_rows(const u8* w, int dtype, long long row_bytes, int rows, int cols,
-                                       const float* x, float* out, int out_stride) {
+                                       const float* x, float* out, int out_stride, int accumulate) {
     int warps = blockDim.x / WARP;
     int r = blockIdx.x * warps + threadIdx.x / WARP;
     int lane = threadIdx.x % WARP;
@@ -103,7 +105,10 @@ extern "C" __global__ void linear_rows(const u8* w, int dtype, long long row_byt
     float acc = 0.0f;
     for (int e = lane; e < cols; e += WARP) acc += value_at(row, dtype, e) * xt[e];
     acc = warp_sum(acc);
-    if (lane == 0) out[(size_t)t * out_stride + r] = acc;
+    if (lane == 0) {
+        size_t at = (size_t)t * out_stride + r;
+        out[at] = accumulate ? out[at] + acc : acc;
+    }
 }
 // ANCHOR_END: linear_rows
 
