@@ -473,7 +473,9 @@ pub fn buffer_moves(dev: &Device) -> Result<()> {
         assert_eq!(b.to_host()?, want, "copy_from");
         assert!(b.read(0..n + 1).is_err());
         assert!(b.write(n, &[1.0]).is_err());
-        assert_eq!(b.clone().into_host()?, want);
+        let mut taken = b.clone();
+        assert_eq!(taken.take_host()?, want);
+        assert!(taken.is_empty(), "take_host leaves the buffer empty");
     }
     Ok(())
 }
@@ -549,6 +551,38 @@ pub fn linear_add(dev: &Device) -> Result<()> {
         ops::add_inplace(&mut want, &product)?;
         close(
             &format!("linear_add {dtype}"),
+            &out.to_host()?,
+            &want.to_host()?,
+            1e-5,
+            1e-5,
+        );
+    }
+    Ok(())
+}
+
+/// SwiGLU fused with its two products equals the products, then SwiGLU.
+pub fn linear_swiglu(dev: &Device) -> Result<()> {
+    let mut r = rng("linear_swiglu");
+    let cases = [
+        (DType::Q4_1, 3),
+        (DType::Q8_0, 2),
+        (DType::F32, 3),
+        (DType::F32, 20),
+    ];
+    for (dtype, t) in cases {
+        let (ffn, cols) = (r.gen_range(1..70), 32 * r.gen_range(1..4));
+        let gate = weight(&mut r, dtype, ffn, cols)?.to_device(dev)?;
+        let up = weight(&mut r, dtype, ffn, cols)?.to_device(dev)?;
+        let x = put(dev, &values(&mut r, t * cols, 2.0))?;
+        let lens = [t];
+        let mut out = Buffer::zeros(dev, t * ffn)?;
+        ops::linear_swiglu(&x, &lens, (&gate, &up), &mut out)?;
+        let mut gu = Buffer::zeros(dev, t * 2 * ffn)?;
+        ops::linear_batch(&x, &lens, &[&gate, &up], &mut gu)?;
+        let mut want = Buffer::zeros(dev, t * ffn)?;
+        ops::swiglu_rows(&mut gu, ffn, &mut want)?;
+        close(
+            &format!("linear_swiglu {dtype} t {t}"),
             &out.to_host()?,
             &want.to_host()?,
             1e-5,
@@ -640,6 +674,10 @@ macro_rules! conformance {
             #[test]
             fn linear_add() {
                 run(super::linear_add);
+            }
+            #[test]
+            fn linear_swiglu() {
+                run(super::linear_swiglu);
             }
             #[test]
             fn round_trip() {

@@ -343,11 +343,50 @@ pub(crate) fn linear(
     launched("linear_rows", unsafe { b.launch(cfg) }.map(drop))
 }
 
-/// From this many activation rows on, an f32 weight's product goes to
-/// cuBLAS's sgemm (a prompt's, or a big batch's); below it, to
-/// `linear_rows`, which reads each weight once per row of activations but
-/// needs no cuBLAS.
-pub(crate) const CUBLAS_MIN_TOKENS: usize = 8;
+/// `out[t][r] = silu(x[t] · gate[r]) · (x[t] · up[r])` for `t` activation
+/// rows, `gate` and `up` of one dtype and shape.
+pub(crate) fn linear_swiglu(
+    gpu: &Gpu,
+    (gate, up): (&Weight<'_>, &Weight<'_>),
+    x: &In<'_>,
+    t: usize,
+    out: &mut Out<'_>,
+) -> Result<()> {
+    if t == 0 || gate.rows == 0 {
+        return Ok(());
+    }
+    let row_bytes = (gate.cols / gate.dtype.block_len()) * gate.dtype.unit_bytes();
+    let a = (
+        super::source::dtype_code(gate.dtype),
+        row_bytes as i64,
+        int(gate.rows, "rows")?,
+        int(gate.cols, "cols")?,
+    );
+    let cfg = LaunchConfig {
+        grid_dim: (
+            gate.rows.div_ceil(LINEAR_WARPS as usize) as u32,
+            int(t, "tokens")? as u32,
+            1,
+        ),
+        block_dim: (LINEAR_WARPS * 32, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let f = gpu.function("linear_swiglu_rows")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(gate.bytes)
+        .arg(up.bytes)
+        .arg(&a.0)
+        .arg(&a.1)
+        .arg(&a.2)
+        .arg(&a.3);
+    b.arg(x).arg(out);
+    // SAFETY: both weights hold rows·row_bytes bytes (same dtype and shape,
+    // checked by the caller), x t·cols floats, out t·rows floats.
+    launched("linear_swiglu_rows", unsafe { b.launch(cfg) }.map(drop))
+}
+
+/// See [`crate::device::ops::CUBLAS_MIN_TOKENS`].
+pub(crate) const CUBLAS_MIN_TOKENS: usize = crate::device::ops::CUBLAS_MIN_TOKENS;
 
 /// `out[t·out_stride + r] = x[t] · w[r]` (or `+=` when `accumulate`) by
 /// cuBLAS for an f32 weight.

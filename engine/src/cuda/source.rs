@@ -35,6 +35,7 @@ pub const KERNELS: &[&str] = &[
     "rope_angles_f32",
     "rope_rotate_f32",
     "linear_rows",
+    "linear_swiglu_rows",
     "embed_rows",
     "attention_f32",
     "attention_f16",

@@ -92,6 +92,9 @@ impl Buffer {
     /// The device's error (out of memory).
     pub fn fit(&mut self, n: usize) -> Result<()> {
         match self {
+            // A fresh allocation is zeroed by the allocator (as `vec!`
+            // does), not value by value.
+            Buffer::Cpu(v) if v.capacity() == 0 => *v = vec![0.0; n],
             Buffer::Cpu(v) => v.resize(n, 0.0),
             #[cfg(feature = "cuda")]
             Buffer::Cuda { gpu, data, len } => {
@@ -160,16 +163,24 @@ impl Buffer {
         self.read(0..self.len())
     }
 
-    /// The values as a host vector: a host buffer's own vector (no copy),
-    /// a device buffer's values copied back.
+    /// The values as a host vector, leaving the buffer empty: a host
+    /// buffer hands over its own vector (no copy; its next
+    /// [`Buffer::fit`] allocates afresh), a device buffer copies its values
+    /// back and keeps its allocation for the next call.
     ///
     /// # Errors
     /// The device's error, including one from an earlier kernel.
-    pub fn into_host(self) -> Result<Vec<f32>> {
+    pub fn take_host(&mut self) -> Result<Vec<f32>> {
         match self {
-            Buffer::Cpu(v) => Ok(v),
+            Buffer::Cpu(v) => Ok(std::mem::take(v)),
             #[cfg(feature = "cuda")]
-            other => other.to_host(),
+            Buffer::Cuda { .. } => {
+                let out = self.to_host()?;
+                if let Buffer::Cuda { len, .. } = self {
+                    *len = 0;
+                }
+                Ok(out)
+            }
         }
     }
 

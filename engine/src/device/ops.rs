@@ -504,6 +504,92 @@ pub fn linear_add(x: &Buffer, lens: &[usize], w: &Tensor, out: &mut Buffer) -> R
     }
 }
 
+thread_local! {
+    /// [`linear_swiglu`]'s gate and up products on the host, kept for
+    /// their allocation.
+    static GATE_UP: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether a GPU computes [`linear_swiglu`] in one kernel: gate and up of
+/// one dtype and shape, and not a prompt of f32 weights (which goes to
+/// cuBLAS, two products and the SwiGLU after).
+fn swiglu_fused(gate: &Tensor, up: &Tensor, t: usize) -> bool {
+    gate.dtype() == up.dtype()
+        && gate.shape() == up.shape()
+        && !(gate.dtype() == crate::DType::F32 && t >= CUBLAS_MIN_TOKENS)
+}
+
+/// From this many activation rows on, a GPU hands an f32 weight's product
+/// to cuBLAS's sgemm (a prompt's, or a big batch's); below it, to the
+/// engine's kernel, which reads each weight once per row of activations.
+pub(crate) const CUBLAS_MIN_TOKENS: usize = 8;
+
+/// `out[i] = silu(x[i] · W_gateᵀ) ⊙ (x[i] · W_upᵀ)`: the SwiGLU half of a
+/// Llama MLP, the two products and the gate in one call (one kernel on a
+/// GPU; on the CPU the products as [`linear_batch`], then
+/// [`kernels::swiglu_rows`]). `x` holds the rows of a batch of sequences
+/// (`lens`), `out` is `Σ lens × ffn`.
+///
+/// # Errors
+/// As [`linear_batch`].
+pub fn linear_swiglu(
+    x: &Buffer,
+    lens: &[usize],
+    (gate, up): (&Tensor, &Tensor),
+    out: &mut Buffer,
+) -> Result<()> {
+    let t: usize = lens.iter().sum();
+    count(if swiglu_fused(gate, up, t) { 1 } else { 3 });
+    match (x, out) {
+        (Buffer::Cpu(x), Buffer::Cpu(o)) => GATE_UP.with(|g| {
+            let mut g = g.borrow_mut();
+            g.resize(2 * o.len(), 0.0);
+            nn::linear_batch(x, lens, &[gate, up], &mut g)?;
+            let ffn = gate.shape().first().copied().unwrap_or(0);
+            check(
+                ffn > 0 && o.len() == t * ffn,
+                "linear_swiglu",
+                vec![t, ffn],
+                vec![o.len()],
+            )?;
+            kernels::swiglu_rows(&mut g, ffn, o);
+            Ok(())
+        }),
+        #[cfg(feature = "cuda")]
+        (x, o) => {
+            let op = "linear_swiglu";
+            let (gpu, mut ov) = out_view(op, o, None)?;
+            let (gw, uw) = (gpu_weight(op, gate, gpu)?, gpu_weight(op, up, gpu)?);
+            let ok = gw.cols == uw.cols && x.len() == t * gw.cols && ov.len() == t * gw.rows;
+            check(ok, op, vec![t, gw.cols, gw.rows], vec![x.len(), ov.len()])?;
+            let xv = in_view(op, x, gpu, None)?;
+            if swiglu_fused(gate, up, t) {
+                return launch::linear_swiglu(gpu, (&gw, &uw), &xv, t, &mut ov);
+            }
+            let gpu = gpu.clone();
+            let mut g = Buffer::zeros(&super::Device::Cuda(gpu.clone()), 2 * t * gw.rows)?;
+            let (_, mut gv) = out_view(op, &mut g, None)?;
+            gpu_linear(
+                &gpu,
+                &gw,
+                &xv,
+                t,
+                &mut gv.slice_mut(..),
+                (2 * gw.rows, false),
+            )?;
+            gpu_linear(
+                &gpu,
+                &uw,
+                &xv,
+                t,
+                &mut gv.slice_mut(gw.rows..),
+                (2 * gw.rows, false),
+            )?;
+            launch::swiglu_rows(&gpu, &in_view(op, &g, &gpu, None)?, gw.rows, &mut ov)
+        }
+    }
+}
+
 /// Copy `dst_rows.count` rows of `width` values from `src` to `dst` (Q's
 /// columns out of the fused QKV rows, for example).
 ///

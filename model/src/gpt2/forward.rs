@@ -13,6 +13,8 @@ use crate::kv_cache::{CacheType, KvCache};
 /// every call.
 #[derive(Debug, Clone)]
 struct Scratch {
+    /// The logits of the rows asked for, handed to the caller each call.
+    logits: Buffer,
     x: Buffer,
     xn: Buffer,
     qkv: Buffer,
@@ -26,6 +28,7 @@ impl Scratch {
     fn on(device: &Device) -> Result<Scratch, ArchError> {
         let b = || Buffer::zeros(device, 0);
         Ok(Scratch {
+            logits: b()?,
             x: b()?,
             xn: b()?,
             qkv: b()?,
@@ -274,8 +277,9 @@ impl Gpt2 {
         self.s.xn.fit(rows.len() * d)?;
         let (g, b) = &self.w.ln_f;
         ops::layernorm(&self.s.proj, g, b, p.layer_norm_epsilon, &mut self.s.xn)?;
-        let mut out = Buffer::zeros(&self.device(), rows.len() * vocab)?;
-        ops::linear_batch(&self.s.xn, &lens, &[&self.w.wte], &mut out)?;
-        Ok(split_logits(out.into_host()?, &lens, vocab))
+        let out = &mut self.s.logits;
+        out.fit(rows.len() * vocab)?;
+        ops::linear_batch(&self.s.xn, &lens, &[&self.w.wte], out)?;
+        Ok(split_logits(out.take_host()?, &lens, vocab))
     }
 }

@@ -14,6 +14,8 @@ use crate::kv_cache::{CacheType, KvCache};
 /// size).
 #[derive(Debug, Clone)]
 struct Scratch {
+    /// The logits of the rows asked for, handed to the caller each call.
+    logits: Buffer,
     x: Buffer,
     xn: Buffer,
     qkv: Buffer,
@@ -21,7 +23,6 @@ struct Scratch {
     rope: Buffer,
     attn: Buffer,
     proj: Buffer,
-    gate_up: Buffer,
     act: Buffer,
 }
 
@@ -30,13 +31,13 @@ impl Scratch {
     fn on(device: &Device) -> Result<Scratch, ArchError> {
         let b = || Buffer::zeros(device, 0);
         Ok(Scratch {
+            logits: b()?,
             x: b()?,
             xn: b()?,
             qkv: b()?,
             rope: b()?,
             attn: b()?,
             proj: b()?,
-            gate_up: b()?,
             act: b()?,
         })
     }
@@ -226,10 +227,8 @@ impl Llama {
 
         // MLP: x += W_down · (silu(W_gate · norm(x)) ⊙ (W_up · norm(x)))
         ops::rmsnorm(&s.x, &l.ffn_norm, c.rms_eps, &mut s.xn)?;
-        s.gate_up.fit(t * 2 * ffn)?;
-        ops::linear_batch(&s.xn, lens, &[&l.w_gate, &l.w_up], &mut s.gate_up)?;
         s.act.fit(t * ffn)?;
-        ops::swiglu_rows(&mut s.gate_up, ffn, &mut s.act)?;
+        ops::linear_swiglu(&s.xn, lens, (&l.w_gate, &l.w_up), &mut s.act)?;
         ops::linear_add(&s.act, lens, &l.w_down, &mut s.x)?;
         Ok(())
     }
@@ -245,8 +244,9 @@ impl Llama {
         ops::gather_rows(&self.s.x, d, &rows, &mut self.s.proj)?;
         self.s.xn.fit(rows.len() * d)?;
         ops::rmsnorm(&self.s.proj, &self.w.out_norm, c.rms_eps, &mut self.s.xn)?;
-        let mut out = Buffer::zeros(&self.device(), rows.len() * vocab)?;
-        ops::linear_batch(&self.s.xn, &lens, &[self.w.head()], &mut out)?;
-        Ok(split_logits(out.into_host()?, &lens, vocab))
+        let out = &mut self.s.logits;
+        out.fit(rows.len() * vocab)?;
+        ops::linear_batch(&self.s.xn, &lens, &[self.w.head()], out)?;
+        Ok(split_logits(out.take_host()?, &lens, vocab))
     }
 }

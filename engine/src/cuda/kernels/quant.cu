@@ -112,6 +112,30 @@ extern "C" __global__ void linear_rows(const u8* w, int dtype, long long row_byt
 }
 // ANCHOR_END: linear_rows
 
+// SwiGLU fused with the two products that feed it: out[t][r] =
+// silu(x[t] · gate[r]) · (x[t] · up[r]) for `rows` rows of each weight,
+// both stored as `dtype`. One warp per row, as linear_rows; the gate and
+// up products never leave registers.
+extern "C" __global__ void linear_swiglu_rows(const u8* w_gate, const u8* w_up, int dtype, long long row_bytes,
+                                              int rows, int cols, const float* x, float* out) {
+    int warps = blockDim.x / WARP;
+    int r = blockIdx.x * warps + threadIdx.x / WARP;
+    int lane = threadIdx.x % WARP;
+    int t = blockIdx.y;
+    if (r >= rows) return;
+    const u8* gate = w_gate + (size_t)r * row_bytes;
+    const u8* up = w_up + (size_t)r * row_bytes;
+    const float* xt = x + (size_t)t * cols;
+    float g = 0.0f, u = 0.0f;
+    for (int e = lane; e < cols; e += WARP) {
+        g += value_at(gate, dtype, e) * xt[e];
+        u += value_at(up, dtype, e) * xt[e];
+    }
+    g = warp_sum(g);
+    u = warp_sum(u);
+    if (lane == 0) out[(size_t)t * rows + r] = g / (1.0f + expf(-g)) * u;
+}
+
 // out[i] = table[ids[i]] as f32: one block per id.
 extern "C" __global__ void embed_rows(const u8* table, int dtype, long long row_bytes, int cols, const u32* ids,
                                       float* out) {
