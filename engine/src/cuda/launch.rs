@@ -296,6 +296,24 @@ pub(crate) struct Weight<'a> {
     pub cols: usize,
 }
 
+/// One warp per weight row, a grid row per activation row: the launch of
+/// the products, and the bytes of one of `w`'s rows.
+fn per_weight_row(w: &Weight<'_>, t: usize) -> Result<(LaunchConfig, i64)> {
+    let cfg = LaunchConfig {
+        grid_dim: (
+            w.rows.div_ceil(LINEAR_WARPS as usize) as u32,
+            int(t, "tokens")? as u32,
+            1,
+        ),
+        block_dim: (LINEAR_WARPS * 32, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    Ok((
+        cfg,
+        ((w.cols / w.dtype.block_len()) * w.dtype.unit_bytes()) as i64,
+    ))
+}
+
 /// `out[t·out_stride + r] = x[t] · w[r]` (or `+=` when `accumulate`) for
 /// `t` activation rows of `cols` floats.
 pub(crate) fn linear(
@@ -309,24 +327,15 @@ pub(crate) fn linear(
     if t == 0 || w.rows == 0 {
         return Ok(());
     }
-    let row_bytes = (w.cols / w.dtype.block_len()) * w.dtype.unit_bytes();
+    let (cfg, row_bytes) = per_weight_row(w, t)?;
     let a = (
         super::source::dtype_code(w.dtype),
-        row_bytes as i64,
+        row_bytes,
         int(w.rows, "rows")?,
         int(w.cols, "cols")?,
         int(out_stride, "out stride")?,
         i32::from(accumulate),
     );
-    let cfg = LaunchConfig {
-        grid_dim: (
-            w.rows.div_ceil(LINEAR_WARPS as usize) as u32,
-            int(t, "tokens")? as u32,
-            1,
-        ),
-        block_dim: (LINEAR_WARPS * 32, 1, 1),
-        shared_mem_bytes: 0,
-    };
     let f = gpu.function("linear_rows")?;
     let mut b = gpu.stream().launch_builder(f);
     b.arg(w.bytes)
@@ -355,22 +364,13 @@ pub(crate) fn linear_swiglu(
     if t == 0 || gate.rows == 0 {
         return Ok(());
     }
-    let row_bytes = (gate.cols / gate.dtype.block_len()) * gate.dtype.unit_bytes();
+    let (cfg, row_bytes) = per_weight_row(gate, t)?;
     let a = (
         super::source::dtype_code(gate.dtype),
-        row_bytes as i64,
+        row_bytes,
         int(gate.rows, "rows")?,
         int(gate.cols, "cols")?,
     );
-    let cfg = LaunchConfig {
-        grid_dim: (
-            gate.rows.div_ceil(LINEAR_WARPS as usize) as u32,
-            int(t, "tokens")? as u32,
-            1,
-        ),
-        block_dim: (LINEAR_WARPS * 32, 1, 1),
-        shared_mem_bytes: 0,
-    };
     let f = gpu.function("linear_swiglu_rows")?;
     let mut b = gpu.stream().launch_builder(f);
     b.arg(gate.bytes)
