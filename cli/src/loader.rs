@@ -119,6 +119,8 @@ pub struct Loaded {
     pub add_bos: bool,
     /// Seconds spent loading.
     pub load_secs: f64,
+    /// Where the model runs.
+    pub device: engine::Device,
 }
 
 /// Apply `--threads`.
@@ -238,6 +240,7 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
         n_params,
         bytes_per_token,
         load_secs,
+        device: device.clone(),
     })
 }
 
@@ -278,6 +281,7 @@ fn gpt2(
         n_params,
         bytes_per_token,
         load_secs,
+        device: device.clone(),
     })
 }
 

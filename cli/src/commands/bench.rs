@@ -215,9 +215,11 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         eprint!("\r{:60}\r", "");
     }
 
+    let device = loaded.device.name();
     if a.json {
         let mut v = serde_json::json!({
             "model": loaded.path.display().to_string(),
+            "device": device,
             "threads": threads,
             "reps": a.reps,
             "prefill": { "tokens": a.prompt_tokens, "tok_per_s": prefill_tps, "sd": prefill_sd, "runs": prefills },
@@ -250,7 +252,7 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(
         out,
-        "model: {}   threads: {threads}   reps: {}",
+        "model: {}   device: {device}   threads: {threads}   reps: {}",
         loaded.path.display(),
         a.reps
     )?;
