@@ -119,33 +119,6 @@ pub(crate) fn gelu_tanh(gpu: &Gpu, x: &mut Out<'_>) -> Result<()> {
     )
 }
 
-/// Copy `rows` rows of `width` values from `src` (row stride `src_stride`)
-/// to `dst` (row stride `dst_stride`).
-pub(crate) fn copy_rows(
-    gpu: &Gpu,
-    src: &In<'_>,
-    src_stride: usize,
-    width: usize,
-    rows: usize,
-    dst: &mut Out<'_>,
-    dst_stride: usize,
-) -> Result<()> {
-    let a = (
-        int(src_stride, "stride")?,
-        int(width, "width")?,
-        int(rows, "rows")?,
-        int(dst_stride, "stride")?,
-    );
-    let f = gpu.function("copy_rows_f32")?;
-    let mut b = gpu.stream().launch_builder(f);
-    b.arg(src).arg(&a.0).arg(&a.1).arg(&a.2).arg(dst).arg(&a.3);
-    // SAFETY: the caller checked both views hold the rows at their strides.
-    launched(
-        "copy_rows_f32",
-        unsafe { b.launch(elementwise(rows * width)) }.map(drop),
-    )
-}
-
 /// `dst[i] = src[rows[i]]` for rows of `d` values.
 pub(crate) fn gather_rows(
     gpu: &Gpu,

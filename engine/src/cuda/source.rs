@@ -26,7 +26,6 @@ pub const KERNELS: &[&str] = &[
     "add_bias_rows_f32",
     "swiglu_rows_f32",
     "gelu_tanh_f32",
-    "copy_rows_f32",
     "gather_rows_f32",
     "rmsnorm_f32",
     "layernorm_f32",

@@ -35,15 +35,6 @@ pub struct Rows {
 }
 
 impl Rows {
-    /// `count` rows of `width` values packed from the buffer's start.
-    pub fn packed(count: usize, width: usize) -> Rows {
-        Rows {
-            at: 0,
-            stride: width,
-            count,
-        }
-    }
-
     /// True if rows of `width` values fit in a buffer of `len` values.
     pub(crate) fn fit(&self, width: usize, len: usize) -> bool {
         width <= self.stride

@@ -541,20 +541,18 @@ pub fn linear_swiglu(
     let t: usize = lens.iter().sum();
     count(if swiglu_fused(gate, up, t) { 1 } else { 3 });
     match (x, out) {
-        (Buffer::Cpu(x), Buffer::Cpu(o)) => GATE_UP.with(|g| {
-            let mut g = g.borrow_mut();
-            g.resize(2 * o.len(), 0.0);
-            nn::linear_batch(x, lens, &[gate, up], &mut g)?;
+        (Buffer::Cpu(x), Buffer::Cpu(o)) => {
             let ffn = gate.shape().first().copied().unwrap_or(0);
-            check(
-                ffn > 0 && o.len() == t * ffn,
-                "linear_swiglu",
-                vec![t, ffn],
-                vec![o.len()],
-            )?;
-            kernels::swiglu_rows(&mut g, ffn, o);
-            Ok(())
-        }),
+            let ok = ffn > 0 && o.len() == t * ffn;
+            check(ok, "linear_swiglu", vec![t, ffn], vec![o.len()])?;
+            GATE_UP.with(|g| {
+                let mut g = g.borrow_mut();
+                g.resize(2 * o.len(), 0.0);
+                nn::linear_batch(x, lens, &[gate, up], &mut g)?;
+                kernels::swiglu_rows(&mut g, ffn, o);
+                Ok(())
+            })
+        }
         #[cfg(feature = "cuda")]
         (x, o) => {
             let op = "linear_swiglu";
@@ -586,62 +584,6 @@ pub fn linear_swiglu(
                 (2 * gw.rows, false),
             )?;
             launch::swiglu_rows(&gpu, &in_view(op, &g, &gpu, None)?, gw.rows, &mut ov)
-        }
-    }
-}
-
-/// Copy `dst_rows.count` rows of `width` values from `src` to `dst` (Q's
-/// columns out of the fused QKV rows, for example).
-///
-/// # Errors
-/// Rows that do not fit their buffers, different counts or devices.
-pub fn copy_rows(
-    src: &Buffer,
-    src_rows: Rows,
-    width: usize,
-    dst: &mut Buffer,
-    dst_rows: Rows,
-) -> Result<()> {
-    count(1);
-    let op = "copy_rows";
-    let ok = src_rows.count == dst_rows.count
-        && src_rows.fit(width, src.len())
-        && dst_rows.fit(width, dst.len());
-    check(
-        ok,
-        op,
-        vec![src.len(), src_rows.stride],
-        vec![dst.len(), dst_rows.stride, width],
-    )?;
-    let n = src_rows.count;
-    match (src, dst) {
-        (Buffer::Cpu(s), Buffer::Cpu(d)) => {
-            for r in 0..n {
-                let (a, b) = (
-                    src_rows.at + r * src_rows.stride,
-                    dst_rows.at + r * dst_rows.stride,
-                );
-                d[b..b + width].copy_from_slice(&s[a..a + width]);
-            }
-            Ok(())
-        }
-        #[cfg(feature = "cuda")]
-        (s, d) => {
-            if n == 0 || width == 0 {
-                return Ok(());
-            }
-            let end = |r: Rows| r.at + (n - 1) * r.stride + width;
-            let (gpu, mut dv) = out_view(op, d, Some(dst_rows.at..end(dst_rows)))?;
-            let sv = in_view(op, s, gpu, Some(src_rows.at..end(src_rows)))?;
-            launch::copy_rows(
-                gpu,
-                &sv,
-                src_rows.stride,
-                width,
-                n,
-                &mut dv,
-                dst_rows.stride,
-            )
         }
     }
 }

@@ -32,17 +32,6 @@ extern "C" __global__ void gelu_tanh_f32(float* x, int n) {
     }
 }
 
-// Copy `rows` rows of `width` values: row r from src + r·src_stride to
-// dst + r·dst_stride (Q's columns out of the fused QKV rows, for example).
-extern "C" __global__ void copy_rows_f32(const float* src, int src_stride, int width, int rows, float* dst,
-                                         int dst_stride) {
-    int n = rows * width;
-    for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
-        int r = k / width, i = k % width;
-        dst[(size_t)r * dst_stride + i] = src[(size_t)r * src_stride + i];
-    }
-}
-
 // dst[i] = src[rows[i]] for rows of `d` values: one block per picked row.
 extern "C" __global__ void gather_rows_f32(const float* src, int d, const u32* rows, float* dst) {
     const float* s = src + (size_t)rows[blockIdx.x] * d;
