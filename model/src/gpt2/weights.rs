@@ -305,46 +305,52 @@ impl Gpt2Weights {
     }
 
     /// Every tensor on `device` ([`Tensor::to_device`]: the same bytes, in
-    /// the file's block layout).
+    /// the file's block layout), the matrices then
+    /// [`regrouped`](Gpt2Weights::regrouped) when that device is the CPU.
     ///
     /// # Errors
     /// The device's error (out of memory).
-    pub fn to_device(mut self, device: &engine::Device) -> Result<Gpt2Weights, ArchError> {
-        self.wte = self.wte.to_device(device)?;
-        self.wpe = self.wpe.to_device(device)?;
-        self.ln_f = (
-            self.ln_f.0.to_device(device)?,
-            self.ln_f.1.to_device(device)?,
-        );
-        for l in &mut self.layers {
+    pub fn to_device(self, device: &engine::Device) -> Result<Gpt2Weights, ArchError> {
+        let mut w = self.try_map_matrices(|t| t.to_device(device))?;
+        w.wte = w.wte.to_device(device)?;
+        w.wpe = w.wpe.to_device(device)?;
+        w.ln_f = (w.ln_f.0.to_device(device)?, w.ln_f.1.to_device(device)?);
+        for l in &mut w.layers {
             for t in [
                 &mut l.ln1.0,
                 &mut l.ln1.1,
-                &mut l.w_qkv,
                 &mut l.b_qkv,
-                &mut l.w_o,
                 &mut l.b_o,
                 &mut l.ln2.0,
                 &mut l.ln2.1,
-                &mut l.w_fc,
                 &mut l.b_fc,
-                &mut l.w_proj,
                 &mut l.b_proj,
             ] {
                 *t = t.to_device(device)?;
             }
         }
-        Ok(self)
+        Ok(if device.is_cpu() { w.regrouped() } else { w })
     }
 
     /// `f` applied to every layer matrix.
-    fn map_matrices(mut self, f: impl Fn(&Tensor) -> Tensor) -> Gpt2Weights {
+    fn map_matrices(self, f: impl Fn(&Tensor) -> Tensor) -> Gpt2Weights {
+        match self.try_map_matrices(|t| Ok::<_, std::convert::Infallible>(f(t))) {
+            Ok(w) => w,
+            Err(never) => match never {},
+        }
+    }
+
+    /// `f` applied to every layer matrix, stopping at its first error.
+    fn try_map_matrices<E>(
+        mut self,
+        f: impl Fn(&Tensor) -> Result<Tensor, E>,
+    ) -> Result<Gpt2Weights, E> {
         for l in &mut self.layers {
             for t in [&mut l.w_qkv, &mut l.w_o, &mut l.w_fc, &mut l.w_proj] {
-                *t = f(t);
+                *t = f(t)?;
             }
         }
-        self
+        Ok(self)
     }
 
     /// Number of parameters (the tied head counted once).

@@ -81,9 +81,6 @@ impl Llama {
             return Ok(self);
         }
         self.w = self.w.to_device(device)?;
-        if device.is_cpu() {
-            self.w = self.w.regrouped();
-        }
         self.cache = self.cache.to_device(device)?;
         self.s = Scratch::on(device)?;
         Ok(self)

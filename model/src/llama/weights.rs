@@ -124,7 +124,19 @@ impl LlamaWeights {
     }
 
     /// `f` applied to every layer matrix and an untied head.
-    fn map_matrices(mut self, f: impl Fn(&Tensor) -> Tensor) -> LlamaWeights {
+    fn map_matrices(self, f: impl Fn(&Tensor) -> Tensor) -> LlamaWeights {
+        match self.try_map_matrices(|t| Ok::<_, std::convert::Infallible>(f(t))) {
+            Ok(w) => w,
+            Err(never) => match never {},
+        }
+    }
+
+    /// `f` applied to every layer matrix and an untied head, stopping at
+    /// its first error.
+    fn try_map_matrices<E>(
+        mut self,
+        f: impl Fn(&Tensor) -> Result<Tensor, E>,
+    ) -> Result<LlamaWeights, E> {
         for l in &mut self.layers {
             for t in [
                 &mut l.wq,
@@ -135,40 +147,28 @@ impl LlamaWeights {
                 &mut l.w_up,
                 &mut l.w_down,
             ] {
-                *t = f(t);
+                *t = f(t)?;
             }
         }
-        self.lm_head = self.lm_head.map(|h| f(&h));
-        self
+        self.lm_head = self.lm_head.map(|h| f(&h)).transpose()?;
+        Ok(self)
     }
 
     /// Every tensor on `device` ([`Tensor::to_device`]: the same bytes, in
-    /// the file's block layout; a tied head stays tied).
+    /// the file's block layout; a tied head stays tied), the matrices then
+    /// [`regrouped`](LlamaWeights::regrouped) when that device is the CPU.
     ///
     /// # Errors
     /// The device's error (out of memory).
-    pub fn to_device(mut self, device: &engine::Device) -> Result<LlamaWeights, ArchError> {
-        self.tok_embd = self.tok_embd.to_device(device)?;
-        self.out_norm = self.out_norm.to_device(device)?;
-        if let Some(h) = &self.lm_head {
-            self.lm_head = Some(h.to_device(device)?);
+    pub fn to_device(self, device: &engine::Device) -> Result<LlamaWeights, ArchError> {
+        let mut w = self.try_map_matrices(|t| t.to_device(device))?;
+        w.tok_embd = w.tok_embd.to_device(device)?;
+        w.out_norm = w.out_norm.to_device(device)?;
+        for l in &mut w.layers {
+            l.attn_norm = l.attn_norm.to_device(device)?;
+            l.ffn_norm = l.ffn_norm.to_device(device)?;
         }
-        for l in &mut self.layers {
-            for t in [
-                &mut l.attn_norm,
-                &mut l.ffn_norm,
-                &mut l.wq,
-                &mut l.wk,
-                &mut l.wv,
-                &mut l.wo,
-                &mut l.w_gate,
-                &mut l.w_up,
-                &mut l.w_down,
-            ] {
-                *t = t.to_device(device)?;
-            }
-        }
-        Ok(self)
+        Ok(if device.is_cpu() { w.regrouped() } else { w })
     }
 
     /// The output head: `lm_head` or, when tied, the token embeddings.
