@@ -236,6 +236,12 @@ impl std::str::FromStr for CacheType {
     }
 }
 
+thread_local! {
+    /// [`KvCache::attend`]'s queries packed for the CPU kernel, kept for
+    /// their allocation.
+    static PACKED_Q: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// One of the two buffers (K or V), in the cache's element type.
 #[derive(Debug, Clone)]
 enum KvBuf {
@@ -777,30 +783,26 @@ impl KvCache {
                 })
             })
             .collect::<Result<Vec<_>, KvCacheError>>()?;
-        // The CPU kernel takes the queries packed.
-        let packed: Vec<f32>;
-        let q = match q.as_host() {
-            Some(q) if q_stride != width => {
-                packed = q
-                    .chunks_exact(q_stride)
-                    .flat_map(|r| &r[..width])
-                    .copied()
-                    .collect();
-                Some(&packed[..])
-            }
-            other => other,
-        };
-        match (q, out.as_host_mut()) {
-            (Some(q), Some(o)) => {
-                // A GPU launches one attention kernel per sequence.
-                ops::count_launches(seqs.len());
-                engine::kernels::attention_stacked(q, &attn_seqs, dims, o);
-                Ok(())
-            }
-            _ => Err(KvCacheError::Device(
+        // The CPU kernel takes the queries packed: rows read in place (the
+        // fused QKV rows) are packed into a scratch kept between calls.
+        let Some((q, o)) = q.as_host().zip(out.as_host_mut()) else {
+            return Err(KvCacheError::Device(
                 "queries on a GPU for a cache on the host".into(),
-            )),
+            ));
+        };
+        // A GPU launches one attention kernel per sequence.
+        ops::count_launches(seqs.len());
+        if q_stride == width {
+            engine::kernels::attention_stacked(q, &attn_seqs, dims, o);
+            return Ok(());
         }
+        PACKED_Q.with(|p| {
+            let mut p = p.borrow_mut();
+            p.clear();
+            p.extend(q.chunks_exact(q_stride).flat_map(|r| &r[..width]));
+            engine::kernels::attention_stacked(&p, &attn_seqs, dims, o);
+        });
+        Ok(())
     }
 
     /// This cache on `device`, its contents copied. On a GPU the elements
