@@ -31,7 +31,7 @@ pub(crate) struct Matrix<'a> {
 }
 
 /// The kernel that multiplies decode-step tokens by regrouped rows of
-/// `dtype` summed in `order` (Q8_0 has only llama.cpp's order).
+/// `dtype` summed in `order`.
 fn decode_kernel(dtype: DType, order: SumOrder) -> fn(DType, &[u8], &[Q8Row<'_>], &mut [f32]) {
     if order == SumOrder::Block && x8_prompt::supports(dtype) {
         x8_prompt::matmul
@@ -100,9 +100,11 @@ impl<'a> Matrix<'a> {
     }
 
     /// True if prompts multiply these rows with the many-token integer
-    /// kernel ([`quant::x8_prompt`]): regrouped Q4_0 or Q4_1.
+    /// kernel ([`quant::x8_prompt`]): regrouped Q4_0 or Q4_1. Q8_0 prompts
+    /// keep the f32 tiles (that kernel multiplies Q8_0 only for decode
+    /// steps summed in [`SumOrder::Block`]).
     pub fn takes_prompt_kernel(&self) -> bool {
-        matches!(self.data, Rows::Regrouped(dt, ..) if x8_prompt::supports(dt))
+        matches!(self.data, Rows::Regrouped(DType::Q4_0 | DType::Q4_1, ..))
     }
 
     /// True if the rows are block-quantized.

@@ -44,11 +44,12 @@ use crate::error::{EngineError, Result};
 /// Values per block in the 32-value formats, and per activation block.
 pub const QK: usize = 32;
 
-/// How a regrouped Q4_0 or Q4_1 matrix ([`x8`]) adds up the 32 products of
-/// each block when it multiplies decode-step tokens. Prompts of
+/// How a regrouped Q4_0, Q4_1 or Q8_0 matrix ([`x8`]) adds up the 32
+/// products of each block when it multiplies decode-step tokens. Prompts of
 /// [`crate::nn::SGEMM_MIN_TOKENS`] tokens or more always take
-/// [`SumOrder::Block`]; Q8_0 always takes [`SumOrder::Ggml`]. Either way a
-/// token's result does not depend on the other tokens in the call.
+/// [`SumOrder::Block`] on the 4-bit formats (Q8_0 prompts widen tiles to
+/// f32). Either way a token's result does not depend on the other tokens
+/// in the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SumOrder {
     /// llama.cpp's order for one row ([`x8::matmul`]): eight partial sums
@@ -57,9 +58,10 @@ pub enum SumOrder {
     #[default]
     Ggml,
     /// One integer sum per block, scaled once ([`x8_prompt::matmul`]):
-    /// about a third fewer vector operations (27 against 40 per token and
-    /// block of eight rows, with the unpacking shared by four tokens),
-    /// which is what a batch of decode steps waits for. Its logits differ from [`SumOrder::Ggml`]'s by float
+    /// about a third fewer vector operations for the 4-bit formats (27
+    /// against 40 per token and block of eight rows, with the unpacking
+    /// shared by four tokens), and for Q8_0 no cross-lane adds, which is
+    /// what a batch of decode steps waits for. Its logits differ from [`SumOrder::Ggml`]'s by float
     /// rounding, so a near tie can go the other way.
     Block,
 }

@@ -15,14 +15,17 @@
 //!
 //! per block, where `p = Σ code·q` over the block (Q4_0: `Σ code·q − 8·Σq`,
 //! the codes taken as 0..15 and the offset removed with the activation
-//! block's sum). The eight rows of a group and four tokens at a time share
+//! block's sum; Q8_0: the signed codes as they are). The eight rows of a group and four tokens at a time share
 //! each unpacked block, so the nibbles are split once per four tokens. A
 //! token's result does not depend on the others in the call, and the plain
 //! twin [`matmul_scalar`] gives the same bits.
 //!
 //! The 16-bit lanes cannot overflow: a lane adds, over the eight code
 //! vectors, two products of a code (at most 15) and an activation (at most
-//! 127 in size), `8 · 2 · 15 · 127 = 30480 < 32767`.
+//! 127 in size), `8 · 2 · 15 · 127 = 30480 < 32767`. Q8_0's codes reach
+//! 127 in size too, so one `maddubs` pair can reach `2 · 127 · 127 =
+//! 32258`: its pairs are widened to 32 bits (`madd`) before they are
+//! added, and a block costs a little more than a 4-bit one.
 
 use super::QK;
 use super::act::Q8Row;
@@ -34,9 +37,11 @@ use crate::kernels::dispatch::{Level, level};
 #[path = "x8_prompt_avx2.rs"]
 mod avx2;
 
-/// True for the formats this kernel multiplies.
+/// True for the formats this kernel multiplies: the 4-bit formats and
+/// Q8_0, whose codes are signed bytes (the products are summed as 32-bit
+/// integers, since two of them can already fill a 16-bit lane).
 pub fn supports(dtype: DType) -> bool {
-    matches!(dtype, DType::Q4_0 | DType::Q4_1)
+    matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q8_0)
 }
 
 // ANCHOR: prompt_scalar
@@ -55,12 +60,20 @@ pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
                 for (b, gb) in group.chunks_exact(bs).enumerate() {
                     let q = &ai.qs[b * QK..(b + 1) * QK];
                     let mut p = 0i32;
-                    for e in 0..QK / 2 {
-                        let (lo, hi) = super::nibbles(gb[h + 32 * (e / 4) + 4 * j + e % 4]);
-                        p += i32::from(lo) * i32::from(q[e]) + i32::from(hi) * i32::from(q[16 + e]);
-                    }
-                    if !q4_1 {
-                        p -= 8 * ai.isum[b];
+                    if dtype == DType::Q8_0 {
+                        for (e, &x) in q.iter().enumerate() {
+                            let code = gb[h + 32 * (e / 4) + 4 * j + e % 4] as i8;
+                            p += i32::from(code) * i32::from(x);
+                        }
+                    } else {
+                        for e in 0..QK / 2 {
+                            let (lo, hi) = super::nibbles(gb[h + 32 * (e / 4) + 4 * j + e % 4]);
+                            p += i32::from(lo) * i32::from(q[e])
+                                + i32::from(hi) * i32::from(q[16 + e]);
+                        }
+                        if !q4_1 {
+                            p -= 8 * ai.isum[b];
+                        }
                     }
                     let dd = super::f16_at(gb, 2 * j) * ai.d[b];
                     acc = dd.mul_add(p as f32, acc);
@@ -116,6 +129,7 @@ mod tests {
         ) {
             let dtype = if q4_1 { DType::Q4_1 } else { DType::Q4_0 };
             check_kernel(dtype, (groups, nb, t, seed), matmul, matmul_scalar)?;
+            check_kernel(DType::Q8_0, (groups, nb, t, seed), matmul, matmul_scalar)?;
         }
     }
 

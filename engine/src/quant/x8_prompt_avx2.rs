@@ -27,6 +27,16 @@ pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
         let mut i = 0;
         while i < a.len() {
             let n = TILE.min(a.len() - i);
+            if dtype == DType::Q8_0 {
+                match n {
+                    4 => tile_q8_0::<4>(packed, a, i, out),
+                    3 => tile_q8_0::<3>(packed, a, i, out),
+                    2 => tile_q8_0::<2>(packed, a, i, out),
+                    _ => tile_q8_0::<1>(packed, a, i, out),
+                }
+                i += n;
+                continue;
+            }
             match (dtype == DType::Q4_1, n) {
                 (true, 4) => tile::<true, 4>(packed, a, i, out),
                 (true, 3) => tile::<true, 3>(packed, a, i, out),
@@ -108,14 +118,85 @@ unsafe fn tile<const Q4_1: bool, const N: usize>(
                     }
                 }
             }
-            for (k, v) in acc.into_iter().enumerate() {
-                let mut lanes = [0f32; ROWS];
-                _mm256_storeu_ps(lanes.as_mut_ptr(), v);
-                for (j, x) in lanes.into_iter().enumerate() {
-                    *out.get_unchecked_mut((g * ROWS + j) * t + i0 + k) = x;
-                }
-            }
+            store_group(acc, g, t, i0, out);
         }
     }
 }
 // ANCHOR_END: prompt_avx2
+
+/// Stores lane `j` of each token's totals `acc[k]` at `out[(g·8 + j)·t +
+/// i0 + k]`.
+///
+/// # Safety
+/// Every index is inside `out` (the caller's group and tokens).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn store_group<const N: usize>(
+    acc: [__m256; N],
+    g: usize,
+    t: usize,
+    i0: usize,
+    out: &mut [f32],
+) {
+    for (k, v) in acc.into_iter().enumerate() {
+        let mut lanes = [0f32; ROWS];
+        // SAFETY: `lanes` holds eight floats; the caller vouches for `out`.
+        unsafe {
+            _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+            for (j, x) in lanes.into_iter().enumerate() {
+                *out.get_unchecked_mut((g * ROWS + j) * t + i0 + k) = x;
+            }
+        }
+    }
+}
+
+/// Tokens `i0..i0 + N` against every group of a regrouped Q8_0 matrix:
+/// per block, each of the eight chunks is made non-negative once (`|c|`,
+/// shared by the tokens) and meets each token's four codes broadcast and
+/// given the chunk's signs (`maddubs`), widened at once (`madd`, since two
+/// products can fill a 16-bit lane) and added as 32-bit sums; one
+/// conversion and one scale per block and token.
+///
+/// # Safety
+/// As [`matmul`], and `i0 + N <= a.len()`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn tile_q8_0<const N: usize>(packed: &[u8], a: &[Q8Row<'_>], i0: usize, out: &mut [f32]) {
+    let t = a.len();
+    let nb = a[0].d.len();
+    let bs = ROWS * block(DType::Q8_0).0;
+    let h = head(DType::Q8_0);
+    let groups = out.len() / (t * ROWS);
+    let toks: [&Q8Row<'_>; N] = std::array::from_fn(|k| &a[i0 + k]);
+    // SAFETY (whole body): as in `tile`.
+    unsafe {
+        let ones = _mm256_set1_epi16(1);
+        for g in 0..groups {
+            let base = packed.as_ptr().add(g * nb * bs);
+            let mut acc = [_mm256_setzero_ps(); N];
+            for b in 0..nb {
+                let p = base.add(b * bs);
+                if i0 == 0 {
+                    prefetch_next_group(p, nb * bs, bs);
+                }
+                let mut sums = [_mm256_setzero_si256(); N];
+                for k in 0..8 {
+                    let c = _mm256_loadu_si256(p.add(h + 32 * k) as *const __m256i);
+                    let size = _mm256_sign_epi8(c, c);
+                    for (s, ai) in sums.iter_mut().zip(toks) {
+                        let q = ai.qs.as_ptr().add(b * QK) as *const i32;
+                        let four = _mm256_set1_epi32(q.add(k).read_unaligned());
+                        let pairs = _mm256_maddubs_epi16(size, _mm256_sign_epi8(four, c));
+                        *s = _mm256_add_epi32(*s, _mm256_madd_epi16(pairs, ones));
+                    }
+                }
+                let d = _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
+                for ((acc, s), ai) in acc.iter_mut().zip(sums).zip(toks) {
+                    let dd = _mm256_mul_ps(d, _mm256_set1_ps(*ai.d.get_unchecked(b)));
+                    *acc = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), *acc);
+                }
+            }
+            store_group(acc, g, t, i0, out);
+        }
+    }
+}

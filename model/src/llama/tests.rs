@@ -176,3 +176,39 @@ fn inconsistent_weights_are_rejected() {
     w.config.n_kv_heads = 3;
     assert!(matches!(Llama::new(w, 8, 1), Err(ArchError::Config(_))));
 }
+
+#[test]
+fn block_sums_regroup_a_tied_q8_0_head_and_stay_close() {
+    // A tied Q8_0 table of whole groups of eight rows: in the block order it
+    // is regrouped (the head takes the block-sum kernel, the embedding
+    // looks its rows up in the regrouped bytes) and the logits move by
+    // float rounding only.
+    let mut w = tiny();
+    w.config.vocab_size = 56;
+    let d = w.config.d_model;
+    let table: Vec<f32> = (0..56 * d)
+        .map(|i| (i * 37 % 101) as f32 / 50.0 - 1.0)
+        .collect();
+    w.tok_embd = Tensor::from_vec(table, &[56, d])
+        .unwrap()
+        .to_dtype(engine::DType::Q8_0)
+        .unwrap();
+    let toks = [3u32, 17, 42, 8, 55];
+    let run = |order| {
+        let mut m = Llama::new(w.clone(), 16, 1).unwrap().with_sum_order(order);
+        let regrouped = matches!(
+            m.weights().tok_embd.storage(),
+            engine::tensor::Storage::Regrouped { .. }
+        );
+        let logits = m.forward(&[(0, &toks)], LogitsFor::All).unwrap().remove(0);
+        (regrouped, logits)
+    };
+    let (ggml, block) = (
+        run(engine::quant::SumOrder::Ggml),
+        run(engine::quant::SumOrder::Block),
+    );
+    assert!(!ggml.0 && block.0, "only the block order regroups the table");
+    let scale = ggml.1.iter().fold(0f32, |a, x| a.max(x.abs()));
+    assert_ne!(ggml.1, block.1, "the order reaches the head");
+    assert!(max_diff(&ggml.1, &block.1) / scale < 1e-4);
+}
