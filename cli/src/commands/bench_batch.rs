@@ -33,6 +33,10 @@ pub struct BenchBatchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also print, per client count, the time per forward step by kind of
+    /// operation and the thread hand-offs per step (prompt steps included).
+    #[arg(long)]
+    pub profile: bool,
     /// Model, threads, context.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -61,14 +65,30 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
     // Warm the pool and the caches once.
     model = measure(model, detok.clone(), &prompts(1), 2, a.prefill_chunk)?.1;
     let mut rows = Vec::new();
+    let mut profiles = Vec::new();
     for &n in &a.clients {
-        let (row, m) = measure(
+        engine::profile::reset();
+        engine::profile::enable(a.profile);
+        let (h0, t0) = (engine::threads::hand_offs(), std::time::Instant::now());
+        let measured = measure(
             model,
             detok.clone(),
             &prompts(n),
             a.new_tokens,
             a.prefill_chunk,
-        )?;
+        );
+        let (h1, secs) = (engine::threads::hand_offs(), t0.elapsed().as_secs_f64());
+        engine::profile::enable(false);
+        let (row, m) = measured?;
+        if a.profile {
+            profiles.push(Profile {
+                clients: n,
+                steps: row.steps.max(1) as f64,
+                secs,
+                ops: engine::profile::snapshot(),
+                hand_offs: h1 - h0,
+            });
+        }
         model = m;
         eprintln!("[{n} clients: {:.1} tok/s]", row.tok_per_s);
         rows.push(row);
@@ -111,5 +131,52 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
         a.new_tokens
     )?;
     write!(out, "{}", table(&rows))?;
+    for p in &profiles {
+        write_profile(p, out)?;
+    }
+    Ok(())
+}
+
+/// One client count's operation times ([`engine::profile`]).
+struct Profile {
+    clients: usize,
+    steps: f64,
+    secs: f64,
+    ops: Vec<(engine::profile::Op, f64, u64)>,
+    hand_offs: u64,
+}
+
+/// `p` as a table: milliseconds per forward step and share of the wall
+/// time per kind of operation, the rest (KV cache writes, choosing tokens,
+/// the scheduler) as "other".
+fn write_profile(p: &Profile, out: &mut dyn Write) -> Result<()> {
+    writeln!(
+        out,
+        "\nprofile, {} clients: {} steps, {:.2} ms per step, {:.1} hand-offs per step",
+        p.clients,
+        p.steps,
+        p.secs * 1e3 / p.steps,
+        p.hand_offs as f64 / p.steps
+    )?;
+    writeln!(out, "{:<26} {:>9} {:>7}", "op", "ms/step", "share")?;
+    let mut timed = 0.0;
+    for (op, s, _) in &p.ops {
+        timed += s;
+        writeln!(
+            out,
+            "{:<26} {:>9.3} {:>6.1}%",
+            op.name(),
+            s * 1e3 / p.steps,
+            100.0 * s / p.secs
+        )?;
+    }
+    let rest = (p.secs - timed).max(0.0);
+    writeln!(
+        out,
+        "{:<26} {:>9.3} {:>6.1}%",
+        "other (cache, sampling…)",
+        rest * 1e3 / p.steps,
+        100.0 * rest / p.secs
+    )?;
     Ok(())
 }
