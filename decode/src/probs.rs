@@ -37,8 +37,36 @@ pub fn check_logits(op: &'static str, logits: &[f32]) -> Result<(), DecodeError>
 /// them (about 10⁻⁵).
 const LANES: usize = 32;
 
-/// Largest finite-or-not logit (the row must be non-empty).
-pub fn max_logit(logits: &[f32]) -> f32 {
+/// `$vis fn $name(x: &[f32]) -> $ret` running `$body` (an
+/// `#[inline(always)]` function) compiled for AVX2 when the CPU has it
+/// (eight lanes per instruction instead of SSE2's four), else as it is.
+/// The operations are the same IEEE operations either way (Rust fuses no
+/// multiply-add on its own), so the results are the same bits.
+macro_rules! with_avx2 {
+    ($(#[$doc:meta])* $vis:vis $name:ident -> $ret:ty = $body:ident) => {
+        $(#[$doc])*
+        $vis fn $name(x: &[f32]) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                #[target_feature(enable = "avx2")]
+                fn avx2(x: &[f32]) -> $ret {
+                    $body(x)
+                }
+                // SAFETY: the CPU has AVX2.
+                return unsafe { avx2(x) };
+            }
+            $body(x)
+        }
+    };
+}
+
+with_avx2! {
+    /// Largest finite-or-not logit (the row must be non-empty).
+    pub max_logit -> f32 = max_logit_body
+}
+
+#[inline(always)]
+fn max_logit_body(logits: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let chunks = logits.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -54,14 +82,15 @@ pub fn max_logit(logits: &[f32]) -> f32 {
 }
 
 /// Index of the largest logit; the lowest index wins a tie (as `torch.argmax`).
+/// NaN never wins, unless it comes first (then index 0, as a running
+/// `v > best` comparison from the first entry gives).
 pub fn argmax(logits: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > logits[best] {
-            best = i;
-        }
+    if logits.first().is_none_or(|x| x.is_nan()) {
+        return 0;
     }
-    best
+    // The maximum in vector lanes, then the first entry equal to it.
+    let m = max_logit(logits);
+    logits.iter().position(|&v| v == m).unwrap_or(0)
 }
 
 /// Softmax in `f32`, computed as `exp(x - max) / sum`. Masked (`-inf`)
@@ -76,16 +105,21 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     out
 }
 
-/// `ln Σ exp(x)` in `f32`, as `max + ln(sum(exp(x - max)))`: what
-/// [`log_softmax`] subtracts, so one token's log-probability is
-/// `logits[id] - log_sum_exp(logits)` without a vector of them all.
-///
-/// A decode step calls this once per token over the whole vocabulary
-/// (49,152 logits for SmolLM2), so the exponentials are [`exp_nonpos`]'s
-/// (about ten times faster than one library call each), summed in
-/// [`LANES`] lanes.
-pub fn log_sum_exp(logits: &[f32]) -> f32 {
-    let m = max_logit(logits);
+with_avx2! {
+    /// `ln Σ exp(x)` in `f32`, as `max + ln(sum(exp(x - max)))`: what
+    /// [`log_softmax`] subtracts, so one token's log-probability is
+    /// `logits[id] - log_sum_exp(logits)` without a vector of them all.
+    ///
+    /// A decode step calls this once per token over the whole vocabulary
+    /// (49,152 logits for SmolLM2), so the exponentials are [`exp_nonpos`]'s
+    /// (about ten times faster than one library call each), summed in
+    /// [`LANES`] lanes.
+    pub log_sum_exp -> f32 = log_sum_exp_body
+}
+
+#[inline(always)]
+fn log_sum_exp_body(logits: &[f32]) -> f32 {
+    let m = max_logit_body(logits);
     let mut lanes = [0f32; LANES];
     let chunks = logits.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -98,11 +132,16 @@ pub fn log_sum_exp(logits: &[f32]) -> f32 {
     m + sum.ln()
 }
 
-/// The unnormalised probabilities `e^(x - max)` of a row (masked `-inf`
-/// logits weigh 0; [`exp_nonpos`], vectorised) and their total, summed in
-/// f64 lanes: what sampling draws from.
-pub fn exp_weights(logits: &[f32]) -> (Vec<f32>, f64) {
-    let m = max_logit(logits);
+with_avx2! {
+    /// The unnormalised probabilities `e^(x - max)` of a row (masked `-inf`
+    /// logits weigh 0; [`exp_nonpos`], vectorised) and their total, summed in
+    /// f64 lanes: what sampling draws from.
+    pub exp_weights -> (Vec<f32>, f64) = exp_weights_body
+}
+
+#[inline(always)]
+fn exp_weights_body(logits: &[f32]) -> (Vec<f32>, f64) {
+    let m = max_logit_body(logits);
     let w: Vec<f32> = logits.iter().map(|&x| exp_nonpos(x - m)).collect();
     let mut lanes = [0f64; LANES];
     let chunks = w.chunks_exact(LANES);
@@ -122,6 +161,7 @@ pub fn exp_weights(logits: &[f32]) -> (Vec<f32>, f64) {
 /// adding `1.5·2²³`, which leaves `n` in the low mantissa bits) and
 /// `|r| <= ln 2 / 2`; `e^r` by its Taylor polynomial to `r⁷` (the
 /// remainder is below `10⁻⁸` there); `2^n` built in the exponent bits.
+#[inline(always)]
 fn exp_nonpos(x: f32) -> f32 {
     const SHIFT: f32 = 12_582_912.0; // 1.5 · 2^23
     const LN2_HI: f32 = 0.693_145_75; // ln 2, high bits (exact times n)
@@ -290,6 +330,46 @@ mod tests {
             let got = f64::from(log_sum_exp(&v));
             let tol = 8.0 * f64::from(f32::EPSILON) * want.abs().max(1.0);
             prop_assert!((got - want).abs() <= tol, "{got} vs {want}");
+        }
+
+        /// The vectorised arg-max picks what a running `v > best`
+        /// comparison from the first entry picks: the lowest index of the
+        /// maximum, whatever the ties, infinities and NaNs, and the vector
+        /// bodies give the same bits as the plain ones.
+        #[test]
+        fn argmax_is_the_running_comparison(
+            v in proptest::collection::vec(prop_oneof![
+                6 => -3i8..3i8,
+                1 => Just(i8::MIN),
+                1 => Just(i8::MAX),
+                1 => Just(0i8),
+            ], 0..200),
+        ) {
+            // A few values, so ties are common; MIN/MAX/0 stand for
+            // -inf, NaN and -0.0.
+            let v: Vec<f32> = v.iter().map(|&c| match c {
+                i8::MIN => f32::NEG_INFINITY,
+                i8::MAX => f32::NAN,
+                0 => -0.0,
+                c => f32::from(c),
+            }).collect();
+            let mut best = 0;
+            for (i, &x) in v.iter().enumerate() {
+                if x > v[best] {
+                    best = i;
+                }
+            }
+            prop_assert_eq!(argmax(&v), best);
+            if !v.is_empty() {
+                prop_assert_eq!(max_logit(&v).to_bits(), max_logit_body(&v).to_bits());
+            }
+            if v.iter().all(|x| !x.is_nan()) && v.iter().any(|x| x.is_finite()) {
+                prop_assert_eq!(log_sum_exp(&v).to_bits(), log_sum_exp_body(&v).to_bits());
+                let (w, total) = exp_weights(&v);
+                let (w2, total2) = exp_weights_body(&v);
+                prop_assert_eq!(w, w2);
+                prop_assert_eq!(total.to_bits(), total2.to_bits());
+            }
         }
     }
 }
