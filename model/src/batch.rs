@@ -104,19 +104,47 @@ pub fn logit_rows(segs: &[Segment], want: LogitsFor) -> (Vec<usize>, Vec<usize>)
     (rows, lens)
 }
 
-/// Split stacked logits (`Σ lens` rows of `vocab`) into one vector per
-/// entry. A single entry (one sequence decoding) keeps the vector as it
-/// is: no copy of its 49k floats per token.
-pub fn split_logits(all: Vec<f32>, lens: &[usize], vocab: usize) -> Vec<Vec<f32>> {
-    if lens.len() == 1 {
-        return vec![all];
+/// Ask for the cache lines where this layer's keys and values of every
+/// entry will be written ([`KvCache::prefetch_rows`]), so they arrive while
+/// the layer's products run.
+pub fn prefetch_kv(cache: &KvCache, layer: usize, segs: &[Segment]) {
+    for s in segs {
+        cache.prefetch_rows(s.slot, layer, s.row, s.len);
     }
+}
+
+/// Split the stacked logits in `out` (`Σ lens` rows of `vocab`) into one
+/// vector per entry. A single entry (one sequence decoding) takes the
+/// buffer's vector as it is: no copy of its 49k floats per token. Several
+/// entries copy their rows out and leave the buffer in place for the next
+/// step, so a batch's megabytes are not allocated afresh (page by page)
+/// every step.
+///
+/// # Errors
+/// The device's error, for logits on a GPU.
+pub fn split_logits(
+    out: &mut Buffer,
+    lens: &[usize],
+    vocab: usize,
+) -> Result<Vec<Vec<f32>>, engine::EngineError> {
+    if lens.len() == 1 {
+        return Ok(vec![out.take_host()?]);
+    }
+    let copied;
+    let all = match out.as_host() {
+        Some(v) => v,
+        None => {
+            copied = out.to_host()?;
+            &copied
+        }
+    };
     let mut at = 0;
-    lens.iter()
+    Ok(lens
+        .iter()
         .map(|n| {
             let v = all[at * vocab..(at + n) * vocab].to_vec();
             at += n;
             v
         })
-        .collect()
+        .collect())
 }

@@ -6,7 +6,7 @@ use engine::quant::SumOrder;
 use super::config::Gpt2Params;
 use super::weights::Gpt2Weights;
 use crate::arch_error::ArchError;
-use crate::batch::{LogitsFor, Segment, attend, logit_rows, plan, split_logits};
+use crate::batch::{LogitsFor, Segment, attend, logit_rows, plan, prefetch_kv, split_logits};
 use crate::kv_cache::{CacheType, KvCache};
 
 /// Activation buffers on the model's device, grown once and reused by
@@ -222,6 +222,7 @@ impl Gpt2 {
         let t: usize = lens.iter().sum();
 
         // Attention: x += W_o · attention(split(W_qkv · LN1(x) + b)) + b_o
+        prefetch_kv(&self.cache, layer, segs);
         s.xn.fit(t * d)?;
         ops::layernorm(&s.x, &l.ln1.0, &l.ln1.1, eps, &mut s.xn)?;
         s.qkv.fit(t * 3 * d)?;
@@ -277,6 +278,6 @@ impl Gpt2 {
         let out = &mut self.s.logits;
         out.fit(rows.len() * vocab)?;
         ops::linear_batch(&self.s.xn, &lens, &[&self.w.wte], out)?;
-        Ok(split_logits(out.take_host()?, &lens, vocab))
+        Ok(split_logits(out, &lens, vocab)?)
     }
 }

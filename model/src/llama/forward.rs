@@ -6,7 +6,7 @@ use engine::quant::SumOrder;
 use super::config::LlamaConfig;
 use super::weights::LlamaWeights;
 use crate::arch_error::ArchError;
-use crate::batch::{LogitsFor, Segment, attend, logit_rows, plan, split_logits};
+use crate::batch::{LogitsFor, Segment, attend, logit_rows, plan, prefetch_kv, split_logits};
 use crate::kv_cache::{CacheType, KvCache};
 
 /// Activation buffers on the model's device, grown once and reused by
@@ -193,6 +193,7 @@ impl Llama {
         let (q_dim, kv_dim, qkv_dim) = (c.n_heads * hd, c.n_kv_heads * hd, c.qkv_dim());
 
         // Attention: x += Wo · attention(RoPE(Wq·norm(x)), RoPE(Wk·norm(x)), Wv·norm(x))
+        prefetch_kv(&self.cache, layer, segs);
         s.xn.fit(t * d)?;
         ops::rmsnorm(&s.x, &l.attn_norm, c.rms_eps, &mut s.xn)?;
         s.qkv.fit(t * qkv_dim)?;
@@ -244,6 +245,6 @@ impl Llama {
         let out = &mut self.s.logits;
         out.fit(rows.len() * vocab)?;
         ops::linear_batch(&self.s.xn, &lens, &[self.w.head()], out)?;
-        Ok(split_logits(out.take_host()?, &lens, vocab))
+        Ok(split_logits(out, &lens, vocab)?)
     }
 }

@@ -207,7 +207,10 @@ fn block_sums_regroup_a_tied_q8_0_head_and_stay_close() {
         run(engine::quant::SumOrder::Ggml),
         run(engine::quant::SumOrder::Block),
     );
-    assert!(!ggml.0 && block.0, "only the block order regroups the table");
+    assert!(
+        !ggml.0 && block.0,
+        "only the block order regroups the table"
+    );
     let scale = ggml.1.iter().fold(0f32, |a, x| a.max(x.abs()));
     assert_ne!(ggml.1, block.1, "the order reaches the head");
     assert!(max_diff(&ggml.1, &block.1) / scale < 1e-4);
