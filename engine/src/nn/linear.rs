@@ -219,9 +219,16 @@ fn by_rows(
     // The quantized activations live in a per-thread buffer that is taken
     // out and put back, so a decode step allocates nothing here.
     let mut qx = ACTS.take();
-    if mats.iter().any(Matrix::is_quantized) {
+    let quantized = mats.iter().any(Matrix::is_quantized);
+    if quantized {
         qx.quantize(x, cols);
     }
+    // The quantized rows, listed once for every task.
+    let acts: Vec<_> = if quantized {
+        (0..t).map(|i| qx.row(i)).collect()
+    } else {
+        Vec::new()
+    };
     // Each task owns a run of weight rows and writes, for every activation
     // row, its products there: `by_row[r][i]` (the batch transposed).
     let run = |g0: usize, o: &mut [f32]| {
@@ -245,9 +252,9 @@ fn by_rows(
                 let nb = ROW_BLOCK.min(len - b);
                 let o = &mut o[(at + b) * t..(at + b + nb) * t];
                 if kernel == Kernel::Tiles {
-                    m.prompt_rows(r0 + b, &qx, t, o);
+                    m.prompt_rows(r0 + b, &acts, o);
                 } else {
-                    m.matmul_rows(r0 + b, x, &qx, t, o);
+                    m.matmul_rows(r0 + b, (x, t), (&qx, &acts), o);
                 }
             }
         });

@@ -164,17 +164,16 @@ impl<'a> Matrix<'a> {
         out.copy_from_slice(&all[(r0 - g0) * t..(r0 - g0 + n) * t]);
     }
 
-    /// `out[j · t + i] = row(r0 + j) · qx[i]` for the `t` quantized rows of
-    /// a prompt, with the many-token integer kernel.
+    /// `out[j · t + i] = row(r0 + j) · acts[i]` for the `t = acts.len()`
+    /// quantized rows of a prompt, with the many-token integer kernel.
     ///
     /// # Panics
     /// If the matrix does not [`Matrix::takes_prompt_kernel`].
-    pub fn prompt_rows(&self, r0: usize, qx: &Q8Acts, t: usize, out: &mut [f32]) {
+    pub fn prompt_rows(&self, r0: usize, acts: &[Q8Row<'_>], out: &mut [f32]) {
         let Rows::Regrouped(dt, bytes, _) = self.data else {
             panic!("prompt_rows: not a regrouped matrix");
         };
-        let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
-        self.by_groups(dt, bytes, r0, &acts, out, x8_prompt::matmul);
+        self.by_groups(dt, bytes, r0, acts, out, x8_prompt::matmul);
     }
 
     /// `out[i] = row(r0 + i) · x` for one activation row `x` (and, for a
@@ -205,20 +204,25 @@ impl<'a> Matrix<'a> {
     }
 
     /// `out[j · t + i] = row(r0 + j) · x[i]` for `t` activation rows of `x`
-    /// (and, for a quantized matrix, `qx`, the same rows quantized); each
+    /// (and, for a quantized matrix, `qx`, the same rows quantized, and
+    /// `acts`, its `t` rows, made once by the caller for every task); each
     /// product is computed exactly as [`Matrix::matvec_rows`] computes it.
-    pub fn matmul_rows(&self, r0: usize, x: &[f32], qx: &Q8Acts, t: usize, out: &mut [f32]) {
+    pub fn matmul_rows(
+        &self,
+        r0: usize,
+        (x, t): (&[f32], usize),
+        (qx, acts): (&Q8Acts, &[Q8Row<'_>]),
+        out: &mut [f32],
+    ) {
         let c = self.cols;
         let n = out.len() / t;
         if let Rows::Quant(dt, bytes) = self.data {
             let rb = dt.bytes_for(c).unwrap_or(0);
-            let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
-            dot::matmul(dt, &bytes[r0 * rb..(r0 + n) * rb], &acts, out);
+            dot::matmul(dt, &bytes[r0 * rb..(r0 + n) * rb], acts, out);
             return;
         }
         if let Rows::Regrouped(dt, bytes, order) = self.data {
-            let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
-            self.by_groups(dt, bytes, r0, &acts, out, decode_kernel(dt, order));
+            self.by_groups(dt, bytes, r0, acts, out, decode_kernel(dt, order));
             return;
         }
         let mut tmp = vec![0f32; n];
