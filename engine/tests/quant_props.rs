@@ -255,7 +255,8 @@ proptest! {
     /// A batch of sequences: every row's products are bit for bit those of
     /// the row's own sequence run alone, whatever else is in the batch
     /// (prompts of `SGEMM_MIN_TOKENS`+ rows take the sgemm path, shorter
-    /// ones the row path).
+    /// ones the row path; weights summed by block take every row in one
+    /// pass).
     #[test]
     fn linear_batch_rows_do_not_depend_on_the_batch(
         lens in proptest::collection::vec(prop_oneof![1usize..3, nn::SGEMM_MIN_TOKENS..nn::SGEMM_MIN_TOKENS + 3], 1..5),
@@ -267,7 +268,7 @@ proptest! {
         let t: usize = lens.iter().sum();
         let x: Vec<f32> = (0..t * cols).map(|i| val(i + 3)).collect();
         let kinds = [DType::F32, DType::F16, DType::Q8_0, DType::Q4_1, DType::Q4_K].map(|d| (d, None));
-        let regrouped = [(DType::Q4_1, Ggml), (DType::Q8_0, Ggml), (DType::Q4_0, Block), (DType::Q4_1, Block)];
+        let regrouped = [(DType::Q4_1, Ggml), (DType::Q8_0, Ggml), (DType::Q4_0, Block), (DType::Q4_1, Block), (DType::Q8_0, Block)];
         for (dt, regroup) in kinds.into_iter().chain(regrouped.map(|(d, o)| (d, Some(o)))) {
             let a = Tensor::from_vec((0..rows_a * cols).map(val).collect(), &[rows_a, cols]).unwrap().to_dtype(dt).unwrap();
             let b = Tensor::from_vec((0..16 * cols).map(|i| val(i + 9)).collect(), &[16, cols]).unwrap().to_dtype(dt).unwrap();

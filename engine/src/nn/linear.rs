@@ -75,7 +75,9 @@ pub fn linear(x: &[f32], t: usize, parts: &[&Tensor], out: &mut [f32]) -> Result
 /// its own length calls for (an f32 matrix product on widened weight tiles from
 /// [`SGEMM_MIN_TOKENS`] rows on, integer dot products below), so a row's
 /// result does not depend on what else is in the batch: a request decodes
-/// the same tokens alone or beside others.
+/// the same tokens alone or beside others. (Weights whose kernel is the
+/// same for every length, regrouped 4-bit rows summed by block, take a
+/// mixed batch in one pass.)
 ///
 /// # Errors
 /// As [`linear`]; also a mismatch between `Σ lens` and the buffers.
@@ -135,6 +137,12 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
         && lens.iter().all(|&m| kind(m) == kind(n))
     {
         run(kind(n), x, t, out);
+        return Ok(());
+    }
+    // Weights that multiply every row count with the same kernel take a
+    // mixed batch in one pass over them.
+    if mats.iter().all(Matrix::sums_by_block) {
+        run(Kernel::Tiles, x, t, out);
         return Ok(());
     }
     // A mixed batch (prompts beside decode steps): gather each kind's rows,

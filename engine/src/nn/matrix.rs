@@ -107,6 +107,18 @@ impl<'a> Matrix<'a> {
         matches!(self.data, Rows::Regrouped(DType::Q4_0 | DType::Q4_1, ..))
     }
 
+    /// True if every row count takes the same many-token integer kernel
+    /// ([`quant::x8_prompt`], per token the same operations): regrouped
+    /// Q4_0 or Q4_1 rows whose decode steps are summed in
+    /// [`SumOrder::Block`], as prompts always are. A batch that mixes
+    /// decode steps and prompt chunks then needs no split by kernel.
+    pub fn sums_by_block(&self) -> bool {
+        matches!(
+            self.data,
+            Rows::Regrouped(DType::Q4_0 | DType::Q4_1, _, SumOrder::Block)
+        )
+    }
+
     /// True if the rows are block-quantized.
     pub fn is_quantized(&self) -> bool {
         matches!(self.data, Rows::Quant(..) | Rows::Regrouped(..))
