@@ -39,9 +39,12 @@ pub struct ServeArgs {
     /// Most requests waiting for a slot; more get 503.
     #[arg(long, default_value_t = 64)]
     pub max_queue: usize,
-    /// Prompt tokens a request reads per step (long prompts are chunked so
-    /// they do not stall the running requests).
-    #[arg(long, default_value_t = 256)]
+    /// Prompt tokens read per step (prompts are cut into chunks of this
+    /// size, one chunk per step, so a new prompt delays the running
+    /// requests' next tokens by one chunk's work). Small chunks keep the
+    /// streams smooth; large ones read a long prompt sooner (a 1,024-token
+    /// prompt alone: about a fifth longer at 16 than at 256 on two cores).
+    #[arg(long, default_value_t = 16)]
     pub prefill_chunk: usize,
     /// Model, threads, context (`--ctx` is per request).
     #[command(flatten)]
