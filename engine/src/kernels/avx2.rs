@@ -617,6 +617,11 @@ unsafe fn attend_group_f16_n<const G: usize>(
         // multiply-adds overlap instead of waiting on each other.
         let pairs = len / 2 * 2;
         for p in (0..pairs).step_by(2) {
+            // The values are read after the softmax: ask for these two
+            // rows now (a hint; never faults), so they are in cache by then.
+            for line in (0..2 * hd).step_by(32) {
+                _mm_prefetch::<_MM_HINT_T0>(vp.wrapping_add(p * hd + line).cast());
+            }
             let mut acc = [[_mm256_setzero_ps(); G]; 2];
             for c in (0..hd).step_by(L) {
                 let k0 = _mm256_cvtph_ps(_mm_loadu_si128(kp.add(p * hd + c).cast()));
