@@ -3,7 +3,9 @@
 //! four tokens, block by block: four 32-byte loads hold the eight rows'
 //! codes, split once into low and high nibbles; each token adds the eight
 //! `maddubs` products with its broadcast codes into one 16-bit sum per
-//! row pair, widens it once (`madd`), and scales it once.
+//! row pair, widens it once (`madd`), and scales it once. Q8_0's eight
+//! chunks of signed codes are widened per chunk instead (two of its
+//! products can fill a 16-bit lane).
 
 use std::arch::x86_64::*;
 
@@ -22,49 +24,54 @@ const TILE: usize = 4;
 /// AVX2, FMA and F16C; the lengths as `super::matmul` checks them.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    // One copy of the tile per format and token count, so each has
+    // straight-line code.
     // SAFETY: the caller's contract.
     unsafe {
         let mut i = 0;
         while i < a.len() {
             let n = TILE.min(a.len() - i);
-            if dtype == DType::Q8_0 {
-                match n {
-                    4 => tile_q8_0::<4>(packed, a, i, out),
-                    3 => tile_q8_0::<3>(packed, a, i, out),
-                    2 => tile_q8_0::<2>(packed, a, i, out),
-                    _ => tile_q8_0::<1>(packed, a, i, out),
-                }
-                i += n;
-                continue;
-            }
-            match (dtype == DType::Q4_1, n) {
-                (true, 4) => tile::<true, 4>(packed, a, i, out),
-                (true, 3) => tile::<true, 3>(packed, a, i, out),
-                (true, 2) => tile::<true, 2>(packed, a, i, out),
-                (true, _) => tile::<true, 1>(packed, a, i, out),
-                (false, 4) => tile::<false, 4>(packed, a, i, out),
-                (false, 3) => tile::<false, 3>(packed, a, i, out),
-                (false, 2) => tile::<false, 2>(packed, a, i, out),
-                (false, _) => tile::<false, 1>(packed, a, i, out),
+            match (dtype, n) {
+                (DType::Q4_1, 4) => tile::<Q4_1, 4>(packed, a, i, out),
+                (DType::Q4_1, 3) => tile::<Q4_1, 3>(packed, a, i, out),
+                (DType::Q4_1, 2) => tile::<Q4_1, 2>(packed, a, i, out),
+                (DType::Q4_1, _) => tile::<Q4_1, 1>(packed, a, i, out),
+                (DType::Q8_0, 4) => tile::<Q8_0, 4>(packed, a, i, out),
+                (DType::Q8_0, 3) => tile::<Q8_0, 3>(packed, a, i, out),
+                (DType::Q8_0, 2) => tile::<Q8_0, 2>(packed, a, i, out),
+                (DType::Q8_0, _) => tile::<Q8_0, 1>(packed, a, i, out),
+                (_, 4) => tile::<Q4_0, 4>(packed, a, i, out),
+                (_, 3) => tile::<Q4_0, 3>(packed, a, i, out),
+                (_, 2) => tile::<Q4_0, 2>(packed, a, i, out),
+                (_, _) => tile::<Q4_0, 1>(packed, a, i, out),
             }
             i += n;
         }
     }
 }
 
-/// Tokens `i0..i0 + N` against every group.
+/// The formats, as [`tile`]'s const parameter.
+const Q4_0: u8 = 0;
+const Q4_1: u8 = 1;
+const Q8_0: u8 = 2;
+
+/// Tokens `i0..i0 + N` against every group of format `F`.
 ///
 /// # Safety
 /// As [`matmul`], and `i0 + N <= a.len()`.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-unsafe fn tile<const Q4_1: bool, const N: usize>(
+unsafe fn tile<const F: u8, const N: usize>(
     packed: &[u8],
     a: &[Q8Row<'_>],
     i0: usize,
     out: &mut [f32],
 ) {
-    let dtype = if Q4_1 { DType::Q4_1 } else { DType::Q4_0 };
+    let dtype = match F {
+        Q4_1 => DType::Q4_1,
+        Q8_0 => DType::Q8_0,
+        _ => DType::Q4_0,
+    };
     let t = a.len();
     let nb = a[0].d.len();
     let bs = ROWS * block(dtype).0;
@@ -75,7 +82,6 @@ unsafe fn tile<const Q4_1: bool, const N: usize>(
     // of `packed`, every activation read is inside block b < nb of its
     // row, every store inside `out`; prefetches never fault.
     unsafe {
-        let m4 = _mm256_set1_epi8(0x0f);
         let ones = _mm256_set1_epi16(1);
         for g in 0..groups {
             let base = packed.as_ptr().add(g * nb * bs);
@@ -86,34 +92,33 @@ unsafe fn tile<const Q4_1: bool, const N: usize>(
                     // The first tile streams the weights from memory.
                     prefetch_next_group(p, nb * bs, bs);
                 }
-                let mut sums = [_mm256_setzero_si256(); N];
-                for k in 0..4 {
-                    let c = _mm256_loadu_si256(p.add(h + 32 * k) as *const __m256i);
-                    let lo = _mm256_and_si256(c, m4);
-                    let hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), m4);
-                    for (s, ai) in sums.iter_mut().zip(toks) {
-                        let q = ai.qs.as_ptr().add(b * QK) as *const i32;
-                        let ql = _mm256_set1_epi32(q.add(k).read_unaligned());
-                        let qh = _mm256_set1_epi32(q.add(4 + k).read_unaligned());
-                        *s = _mm256_add_epi16(*s, _mm256_maddubs_epi16(lo, ql));
-                        *s = _mm256_add_epi16(*s, _mm256_maddubs_epi16(hi, qh));
-                    }
-                }
+                let q: [*const i32; N] =
+                    std::array::from_fn(|k| toks[k].qs.as_ptr().add(b * QK) as *const i32);
+                // Each token's eight 32-bit row sums for this block.
+                let isums = if F == Q8_0 {
+                    sums_q8_0(p.add(h), q)
+                } else {
+                    sums_q4(p.add(h), q)
+                };
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
-                let m = if Q4_1 {
+                let m = if F == Q4_1 {
                     _mm256_cvtph_ps(_mm_loadu_si128(p.add(16) as *const __m128i))
                 } else {
                     _mm256_setzero_ps()
                 };
-                for ((acc, s), ai) in acc.iter_mut().zip(sums).zip(toks) {
-                    let mut isum = _mm256_madd_epi16(s, ones);
-                    if !Q4_1 {
+                for ((acc, s), ai) in acc.iter_mut().zip(isums).zip(toks) {
+                    let mut isum = if F == Q8_0 {
+                        s
+                    } else {
+                        _mm256_madd_epi16(s, ones)
+                    };
+                    if F == Q4_0 {
                         let off = _mm256_set1_epi32(8 * *ai.isum.get_unchecked(b));
                         isum = _mm256_sub_epi32(isum, off);
                     }
                     let dd = _mm256_mul_ps(d, _mm256_set1_ps(*ai.d.get_unchecked(b)));
                     *acc = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(isum), *acc);
-                    if Q4_1 {
+                    if F == Q4_1 {
                         *acc = _mm256_fmadd_ps(m, _mm256_set1_ps(*ai.s.get_unchecked(b)), *acc);
                     }
                 }
@@ -121,6 +126,64 @@ unsafe fn tile<const Q4_1: bool, const N: usize>(
             store_group(acc, g, t, i0, out);
         }
     }
+}
+
+/// One block of eight 4-bit rows (`codes`: four 32-byte chunks) against
+/// each token's 32 codes (`q`): the eight `maddubs` products of each token
+/// added as 16-bit lanes, one row pair per 32-bit lane (widened by the
+/// caller).
+///
+/// # Safety
+/// `codes` holds 128 bytes and each `q[k]` 32 codes.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn sums_q4<const N: usize>(codes: *const u8, q: [*const i32; N]) -> [__m256i; N] {
+    let m4 = _mm256_set1_epi8(0x0f);
+    let mut sums = [_mm256_setzero_si256(); N];
+    // SAFETY: the caller's contract.
+    unsafe {
+        for k in 0..4 {
+            let c = _mm256_loadu_si256(codes.add(32 * k) as *const __m256i);
+            let lo = _mm256_and_si256(c, m4);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), m4);
+            for (s, q) in sums.iter_mut().zip(q) {
+                let ql = _mm256_set1_epi32(q.add(k).read_unaligned());
+                let qh = _mm256_set1_epi32(q.add(4 + k).read_unaligned());
+                *s = _mm256_add_epi16(*s, _mm256_maddubs_epi16(lo, ql));
+                *s = _mm256_add_epi16(*s, _mm256_maddubs_epi16(hi, qh));
+            }
+        }
+    }
+    sums
+}
+
+/// One block of eight Q8_0 rows (`codes`: eight 32-byte chunks) against
+/// each token's 32 codes (`q`): each chunk is made non-negative once
+/// (`|c|`, shared by the tokens) and meets each token's four codes
+/// broadcast and given the chunk's signs (`maddubs`), widened at once
+/// (`madd`, since two products can fill a 16-bit lane) and added as 32-bit
+/// sums, one row per lane.
+///
+/// # Safety
+/// `codes` holds 256 bytes and each `q[k]` 32 codes.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn sums_q8_0<const N: usize>(codes: *const u8, q: [*const i32; N]) -> [__m256i; N] {
+    let ones = _mm256_set1_epi16(1);
+    let mut sums = [_mm256_setzero_si256(); N];
+    // SAFETY: the caller's contract.
+    unsafe {
+        for k in 0..8 {
+            let c = _mm256_loadu_si256(codes.add(32 * k) as *const __m256i);
+            let size = _mm256_sign_epi8(c, c);
+            for (s, q) in sums.iter_mut().zip(q) {
+                let four = _mm256_set1_epi32(q.add(k).read_unaligned());
+                let pairs = _mm256_maddubs_epi16(size, _mm256_sign_epi8(four, c));
+                *s = _mm256_add_epi32(*s, _mm256_madd_epi16(pairs, ones));
+            }
+        }
+    }
+    sums
 }
 // ANCHOR_END: prompt_avx2
 
@@ -146,57 +209,6 @@ unsafe fn store_group<const N: usize>(
             for (j, x) in lanes.into_iter().enumerate() {
                 *out.get_unchecked_mut((g * ROWS + j) * t + i0 + k) = x;
             }
-        }
-    }
-}
-
-/// Tokens `i0..i0 + N` against every group of a regrouped Q8_0 matrix:
-/// per block, each of the eight chunks is made non-negative once (`|c|`,
-/// shared by the tokens) and meets each token's four codes broadcast and
-/// given the chunk's signs (`maddubs`), widened at once (`madd`, since two
-/// products can fill a 16-bit lane) and added as 32-bit sums; one
-/// conversion and one scale per block and token.
-///
-/// # Safety
-/// As [`matmul`], and `i0 + N <= a.len()`.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn tile_q8_0<const N: usize>(packed: &[u8], a: &[Q8Row<'_>], i0: usize, out: &mut [f32]) {
-    let t = a.len();
-    let nb = a[0].d.len();
-    let bs = ROWS * block(DType::Q8_0).0;
-    let h = head(DType::Q8_0);
-    let groups = out.len() / (t * ROWS);
-    let toks: [&Q8Row<'_>; N] = std::array::from_fn(|k| &a[i0 + k]);
-    // SAFETY (whole body): as in `tile`.
-    unsafe {
-        let ones = _mm256_set1_epi16(1);
-        for g in 0..groups {
-            let base = packed.as_ptr().add(g * nb * bs);
-            let mut acc = [_mm256_setzero_ps(); N];
-            for b in 0..nb {
-                let p = base.add(b * bs);
-                if i0 == 0 {
-                    prefetch_next_group(p, nb * bs, bs);
-                }
-                let mut sums = [_mm256_setzero_si256(); N];
-                for k in 0..8 {
-                    let c = _mm256_loadu_si256(p.add(h + 32 * k) as *const __m256i);
-                    let size = _mm256_sign_epi8(c, c);
-                    for (s, ai) in sums.iter_mut().zip(toks) {
-                        let q = ai.qs.as_ptr().add(b * QK) as *const i32;
-                        let four = _mm256_set1_epi32(q.add(k).read_unaligned());
-                        let pairs = _mm256_maddubs_epi16(size, _mm256_sign_epi8(four, c));
-                        *s = _mm256_add_epi32(*s, _mm256_madd_epi16(pairs, ones));
-                    }
-                }
-                let d = _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
-                for ((acc, s), ai) in acc.iter_mut().zip(sums).zip(toks) {
-                    let dd = _mm256_mul_ps(d, _mm256_set1_ps(*ai.d.get_unchecked(b)));
-                    *acc = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), *acc);
-                }
-            }
-            store_group(acc, g, t, i0, out);
         }
     }
 }
