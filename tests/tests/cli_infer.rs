@@ -245,6 +245,22 @@ fn bench_batch_sweeps_client_counts_in_block_sums_by_default() {
             assert_eq!(r["steps"], 3, "{r}");
         }
     }
+    // --profile: each count's time per step by kind, and its hand-offs.
+    let v = json(&args(&["--profile"]));
+    let profiles = v["profiles"].as_array().unwrap();
+    assert_eq!(profiles.len(), 2, "{v}");
+    for p in profiles {
+        assert_eq!(p["steps"], 3.0, "{p}");
+        // (None with one thread: there is no pool to hand off to.)
+        assert!(p["hand_offs_per_step"].as_f64().unwrap() >= 0.0, "{p}");
+        let by_op = p["ms_per_step_by_op"].as_object().unwrap();
+        assert!(
+            by_op["linear (matvec/matmul)"].as_f64().unwrap() > 0.0,
+            "{p}"
+        );
+        let timed: f64 = by_op.values().map(|x| x.as_f64().unwrap()).sum();
+        assert!(timed <= p["ms_per_step"].as_f64().unwrap(), "{p}");
+    }
 }
 
 #[test]

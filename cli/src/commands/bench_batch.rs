@@ -113,13 +113,16 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
                 })
             })
             .collect();
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "threads": engine::threads::num_threads(),
             "prompt_tokens": a.prompt_tokens,
             "new_tokens": a.new_tokens,
             "sum_order": order,
             "rows": v,
         });
+        if a.profile {
+            doc["profiles"] = profiles.iter().map(Profile::to_json).collect();
+        }
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
@@ -144,6 +147,25 @@ struct Profile {
     secs: f64,
     ops: Vec<(engine::profile::Op, f64, u64)>,
     hand_offs: u64,
+}
+
+impl Profile {
+    /// Milliseconds per step by kind of operation, and the hand-offs per
+    /// step.
+    fn to_json(&self) -> serde_json::Value {
+        let ops: serde_json::Map<String, serde_json::Value> = self
+            .ops
+            .iter()
+            .map(|(op, s, _)| (op.name().to_string(), (s * 1e3 / self.steps).into()))
+            .collect();
+        serde_json::json!({
+            "clients": self.clients,
+            "steps": self.steps,
+            "ms_per_step": self.secs * 1e3 / self.steps,
+            "hand_offs_per_step": self.hand_offs as f64 / self.steps,
+            "ms_per_step_by_op": ops,
+        })
+    }
 }
 
 /// `p` as a table: milliseconds per forward step and share of the wall
