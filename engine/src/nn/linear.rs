@@ -231,8 +231,9 @@ fn by_rows(
     if quantized {
         qx.quantize(x, cols);
     }
-    // The quantized rows, listed once for every task.
-    let acts: Vec<_> = if quantized {
+    // The quantized rows, listed once for every task (a single row takes
+    // the one-row path, which reads `qx` itself: nothing to list).
+    let acts: Vec<_> = if quantized && t > 1 {
         (0..t).map(|i| qx.row(i)).collect()
     } else {
         Vec::new()
