@@ -1,5 +1,6 @@
 //! What the architectures' weight sets share: shape and dtype checks with
-//! errors that name the tensor, and parameter and byte totals.
+//! errors that name the tensor, parameter and byte totals, and mapping
+//! their matrices with a function that cannot fail.
 
 use engine::{DType, Tensor};
 
@@ -41,4 +42,13 @@ pub(crate) fn totals<'a>(tensors: impl IntoIterator<Item = &'a Tensor>) -> (usiz
     tensors
         .into_iter()
         .fold((0, 0), |(p, b), t| (p + t.numel(), b + n_bytes(t)))
+}
+
+/// The result of a fallible walk given a function that cannot fail (the
+/// weight sets' `map_matrices` is their `try_map_matrices` so).
+pub(crate) fn never_fails<T>(r: Result<T, std::convert::Infallible>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(never) => match never {},
+    }
 }

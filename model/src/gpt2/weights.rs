@@ -6,7 +6,7 @@ use engine::{DType, Tensor};
 
 use super::config::Gpt2Params;
 use crate::arch_error::ArchError;
-use crate::weight_checks::{check_f32, check_shape, n_bytes, totals};
+use crate::weight_checks::{check_f32, check_shape, n_bytes, never_fails, totals};
 
 /// One block's weights. Hugging Face stores GPT-2's linear layers as
 /// `Conv1D` with the weight `[in][out]`; they are transposed on loading so
@@ -344,10 +344,7 @@ impl Gpt2Weights {
 
     /// `f` applied to every layer matrix.
     fn map_matrices(self, f: impl Fn(&Tensor) -> Tensor) -> Gpt2Weights {
-        match self.try_map_matrices(|t| Ok::<_, std::convert::Infallible>(f(t))) {
-            Ok(w) => w,
-            Err(never) => match never {},
-        }
+        never_fails(self.try_map_matrices(|t| Ok(f(t))))
     }
 
     /// `f` applied to every layer matrix, stopping at its first error.

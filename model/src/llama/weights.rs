@@ -5,7 +5,7 @@ use engine::{DType, Tensor};
 
 use super::config::LlamaConfig;
 use crate::arch_error::ArchError;
-use crate::weight_checks::{check_f32, check_shape, n_bytes, totals};
+use crate::weight_checks::{check_f32, check_shape, n_bytes, never_fails, totals};
 
 /// One transformer block's weights.
 #[derive(Debug, Clone)]
@@ -138,10 +138,7 @@ impl LlamaWeights {
 
     /// `f` applied to every layer matrix and an untied head.
     fn map_matrices(self, f: impl Fn(&Tensor) -> Tensor) -> LlamaWeights {
-        match self.try_map_matrices(|t| Ok::<_, std::convert::Infallible>(f(t))) {
-            Ok(w) => w,
-            Err(never) => match never {},
-        }
+        never_fails(self.try_map_matrices(|t| Ok(f(t))))
     }
 
     /// `f` applied to every layer matrix and an untied head, stopping at
