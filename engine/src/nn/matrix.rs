@@ -32,8 +32,14 @@ pub(crate) struct Matrix<'a> {
 
 /// The kernel that multiplies decode-step tokens by regrouped rows of
 /// `dtype` summed in `order`.
+/// True if decode steps multiply regrouped rows of `dtype` summed in
+/// `order` with the many-token kernel ([`x8_prompt`]).
+fn decodes_by_block(dtype: DType, order: SumOrder) -> bool {
+    order == SumOrder::Block && x8_prompt::supports(dtype)
+}
+
 fn decode_kernel(dtype: DType, order: SumOrder) -> fn(DType, &[u8], &[Q8Row<'_>], &mut [f32]) {
-    if order == SumOrder::Block && x8_prompt::supports(dtype) {
+    if decodes_by_block(dtype, order) {
         x8_prompt::matmul
     } else {
         x8::matmul
@@ -186,6 +192,47 @@ impl<'a> Matrix<'a> {
             panic!("prompt_rows: not a regrouped matrix");
         };
         self.by_groups(dt, bytes, r0, acts, out, x8_prompt::matmul);
+    }
+
+    /// True if `kernel` multiplies these rows by the many-token integer
+    /// kernel ([`quant::x8_prompt`]), which can write each token's
+    /// products side by side ([`Matrix::prompt_rows_by_token`]): a
+    /// prompt's tiles of rows that [`Matrix::takes_prompt_kernel`]
+    /// (`tiles`), or the rows of a batch of short sequences when the
+    /// weight sums by block.
+    pub fn prompt_kernel_runs(&self, tiles: bool) -> bool {
+        match self.data {
+            Rows::Regrouped(..) if tiles => self.takes_prompt_kernel(),
+            Rows::Regrouped(dt, _, order) => decodes_by_block(dt, order),
+            _ => false,
+        }
+    }
+
+    /// `out[i · stride + j] = row(r0 + j) · acts[i]` for the `n` rows from
+    /// `r0` (whole groups of [`x8::ROWS`]), with the many-token integer
+    /// kernel: each token's products side by side, the same bits as
+    /// [`Matrix::prompt_rows`] gives by row.
+    ///
+    /// # Panics
+    /// If the matrix is not regrouped, the rows are not whole groups, or
+    /// `out` cannot hold them.
+    pub fn prompt_rows_by_token(
+        &self,
+        (r0, n): (usize, usize),
+        acts: &[Q8Row<'_>],
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        let Rows::Regrouped(dt, bytes, _) = self.data else {
+            panic!("prompt_rows_by_token: not a regrouped matrix");
+        };
+        let rb = dt.bytes_for(self.cols).unwrap_or(0);
+        assert!(
+            r0.is_multiple_of(x8::ROWS) && n.is_multiple_of(x8::ROWS),
+            "prompt_rows_by_token: rows {r0}..{} are not whole groups",
+            r0 + n
+        );
+        x8_prompt::matmul_by_token(dt, &bytes[r0 * rb..(r0 + n) * rb], acts, out, stride);
     }
 
     /// `out[i] = row(r0 + i) · x` for one activation row `x` (and, for a

@@ -185,7 +185,8 @@ pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
 /// The checks every regrouped kernel makes before it trusts its lengths:
 /// a format it `handles`, at least one token, whole groups of rows, every
 /// activation row as long as a weight row (with its block scales and
-/// sums), and `packed` holding exactly those rows.
+/// sums), `packed` holding exactly those rows, and `out` holding one
+/// product per row and token (`out.len() / t` rows).
 ///
 /// # Panics
 /// With `name` and the lengths, if any check fails.
@@ -197,14 +198,34 @@ pub(super) fn check_shapes(
     a: &[Q8Row<'_>],
     out: &[f32],
 ) {
+    let rows = out.len().checked_div(a.len()).unwrap_or(0);
+    assert!(
+        out.len() == rows * a.len(),
+        "{name}: {} products for {} tokens",
+        out.len(),
+        a.len()
+    );
+    check_rows(name, handles, dtype, packed, a, rows);
+}
+
+/// [`check_shapes`] for `rows` weight rows, wherever the products go.
+///
+/// # Panics
+/// With `name` and the lengths, if any check fails.
+pub(super) fn check_rows(
+    name: &str,
+    handles: bool,
+    dtype: DType,
+    packed: &[u8],
+    a: &[Q8Row<'_>],
+    rows: usize,
+) {
     let t = a.len();
     let cols = a.first().map_or(0, |a| a.qs.len());
-    let rows = out.len().checked_div(t).unwrap_or(0);
     let nb = cols / QK;
     assert!(
         handles
             && t > 0
-            && out.len() == rows * t
             && rows.is_multiple_of(ROWS)
             && a.iter().all(|x| x.qs.len() == cols
                 && x.d.len() == nb

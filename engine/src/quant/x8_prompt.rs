@@ -29,7 +29,7 @@
 
 use super::QK;
 use super::act::Q8Row;
-use super::x8::{ROWS, block, check_shapes, head};
+use super::x8::{ROWS, block, check_rows, check_shapes, head};
 use crate::dtype::DType;
 use crate::kernels::dispatch::{Level, level};
 
@@ -44,10 +44,46 @@ pub fn supports(dtype: DType) -> bool {
     matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q8_0)
 }
 
-// ANCHOR: prompt_scalar
-/// Plain twin of [`matmul`]: per row, token and block, the integer sum
-/// `p`, then `acc = (d·d_a)·p + acc` and, for Q4_1, `acc = m·s_a + acc`.
+/// Where the product of weight row `r` and token `i` goes in a kernel's
+/// output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `out[r · t + i]` for `t` tokens: each weight row's products side by
+    /// side ([`matmul`]).
+    ByRow,
+    /// `out[i · stride + r]`: each token's products side by side, token
+    /// rows `stride` apart ([`matmul_by_token`]), so a batch's outputs
+    /// need no transposition.
+    ByToken(usize),
+}
+
+impl Layout {
+    /// The index of row `r`'s product with token `i` of `t`.
+    #[inline]
+    pub fn at(self, r: usize, i: usize, t: usize) -> usize {
+        match self {
+            Layout::ByRow => r * t + i,
+            Layout::ByToken(stride) => i * stride + r,
+        }
+    }
+}
+
+/// Plain twin of [`matmul`].
 pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    products_scalar(dtype, packed, a, out, Layout::ByRow);
+}
+
+// ANCHOR: prompt_scalar
+/// Plain twin of [`matmul`] and [`matmul_by_token`]: per row, token and
+/// block, the integer sum `p`, then `acc = (d·d_a)·p + acc` and, for Q4_1,
+/// `acc = m·s_a + acc`.
+pub fn products_scalar(
+    dtype: DType,
+    packed: &[u8],
+    a: &[Q8Row<'_>],
+    out: &mut [f32],
+    layout: Layout,
+) {
     let bs = ROWS * block(dtype).0;
     let h = head(dtype);
     let t = a.len();
@@ -81,7 +117,7 @@ pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
                         acc = super::f16_at(gb, 16 + 2 * j).mul_add(ai.s[b], acc);
                     }
                 }
-                out[(g * ROWS + j) * t + i] = acc;
+                out[layout.at(g * ROWS + j, i, t)] = acc;
             }
         }
     }
@@ -89,21 +125,76 @@ pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
 // ANCHOR_END: prompt_scalar
 
 /// `out[r · t + i] = row r · a[i]` for the `out.len() / t` rows of a
-/// regrouped Q4_0 or Q4_1 matrix (whole groups) and `t = a.len()`
+/// regrouped Q4_0, Q4_1 or Q8_0 matrix (whole groups) and `t = a.len()`
 /// activation rows, with the best kernel for this CPU, in this module's
 /// order (not the decode kernel's). A token's products do not depend on
 /// the other tokens.
 ///
 /// # Panics
-/// If `dtype` is not Q4_0 or Q4_1 or the lengths disagree.
+/// If `dtype` is not one of those formats or the lengths disagree.
 pub fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     check_shapes("x8_prompt::matmul", supports(dtype), dtype, packed, a, out);
+    let rows = out.len() / a.len();
+    products(dtype, packed, a, out, rows, Layout::ByRow);
+}
+
+/// [`matmul`] with each token's products side by side:
+/// `out[i · stride + r] = row r · a[i]` for the rows in `packed` (the same
+/// bits as [`matmul`]). A batch's kernel writes each token's row of
+/// results as it goes, with no transposition after.
+///
+/// # Panics
+/// As [`matmul`], or if a token's row of `stride` does not hold the rows,
+/// or `out` not the last token's.
+pub fn matmul_by_token(
+    dtype: DType,
+    packed: &[u8],
+    a: &[Q8Row<'_>],
+    out: &mut [f32],
+    stride: usize,
+) {
+    let cols = a.first().map_or(0, |a| a.qs.len());
+    let rows = dtype
+        .bytes_for(cols)
+        .and_then(|rb| packed.len().checked_div(rb))
+        .unwrap_or(0);
+    check_rows(
+        "x8_prompt::matmul_by_token",
+        supports(dtype),
+        dtype,
+        packed,
+        a,
+        rows,
+    );
+    let need = (a.len() - 1) * stride + rows;
+    assert!(
+        stride >= rows && out.len() >= need,
+        "x8_prompt::matmul_by_token: {} products with stride {stride} for {rows} rows x {}",
+        out.len(),
+        a.len()
+    );
+    products(dtype, packed, a, out, rows, Layout::ByToken(stride));
+}
+
+/// The kernel for this CPU, the lengths checked by the caller.
+fn products(
+    dtype: DType,
+    packed: &[u8],
+    a: &[Q8Row<'_>],
+    out: &mut [f32],
+    rows: usize,
+    layout: Layout,
+) {
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
-        // FMA and F16C; the lengths were checked above.
-        Level::Avx2 | Level::Avx512 => unsafe { avx2::matmul(dtype, packed, a, out) },
-        _ => matmul_scalar(dtype, packed, a, out),
+        // FMA and F16C; the caller checked the lengths for `rows` rows
+        // laid out as `layout`.
+        Level::Avx2 | Level::Avx512 => unsafe { avx2::matmul(dtype, packed, a, out, rows, layout) },
+        _ => {
+            let _ = rows;
+            products_scalar(dtype, packed, a, out, layout)
+        }
     }
 }
 
@@ -130,6 +221,39 @@ mod tests {
             let dtype = if q4_1 { DType::Q4_1 } else { DType::Q4_0 };
             check_kernel(dtype, (groups, nb, t, seed), matmul, matmul_scalar)?;
             check_kernel(DType::Q8_0, (groups, nb, t, seed), matmul, matmul_scalar)?;
+        }
+
+        /// Each token's products side by side (with rows of any stride)
+        /// are the same bits as each row's, from the kernel and its twin,
+        /// and nothing outside a token's rows is written.
+        #[test]
+        fn products_by_token_are_the_products_by_row(
+            groups in 1usize..4, nb in 1usize..4, t in 1usize..11, pad in 0usize..9,
+            seed in any::<u64>(), which in 0usize..3,
+        ) {
+            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q8_0][which];
+            let (rows, cols) = (groups * ROWS, nb * QK);
+            let w = quantize(dtype, &x8::tests::random(rows * cols, seed)).unwrap();
+            let packed = x8::pack(dtype, &w, rows, cols).unwrap();
+            let mut acts = Q8Acts::default();
+            acts.quantize(&x8::tests::random(t * cols, seed ^ 5), cols);
+            let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
+            let mut by_row = vec![0f32; rows * t];
+            matmul(dtype, &packed, &a, &mut by_row);
+            let stride = rows + pad;
+            let mut fast = vec![f32::NAN; (t - 1) * stride + rows];
+            let mut plain = fast.clone();
+            matmul_by_token(dtype, &packed, &a, &mut fast, stride);
+            products_scalar(dtype, &packed, &a, &mut plain, Layout::ByToken(stride));
+            for (e, (f, p)) in fast.iter().zip(&plain).enumerate() {
+                let (i, r) = (e / stride, e % stride);
+                if r < rows {
+                    prop_assert_eq!(f.to_bits(), by_row[r * t + i].to_bits());
+                    prop_assert_eq!(p.to_bits(), by_row[r * t + i].to_bits());
+                } else {
+                    prop_assert!(f.is_nan() && p.is_nan(), "padding written at {}", e);
+                }
+            }
         }
     }
 
