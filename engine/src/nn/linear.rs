@@ -6,6 +6,7 @@ use super::matrix::Matrix;
 use crate::error::{EngineError, Result};
 use crate::kernels;
 use crate::quant::act::Q8Acts;
+use crate::quant::x8_prompt::TokenRows;
 use crate::tensor::Tensor;
 use crate::threads;
 
@@ -25,8 +26,7 @@ thread_local! {
     /// their allocations.
     static ACTS: std::cell::Cell<Q8Acts> = std::cell::Cell::new(Q8Acts::default());
     /// A batched product's scratch on this thread: one task's products, by
-    /// weight row (or by token, from the many-token kernel), kept for its
-    /// allocation.
+    /// weight row, kept for its allocation.
     static BY_ROW: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
@@ -305,37 +305,33 @@ fn by_rows(
             rest = tail;
         }
     }
-    // Matrices the many-token integer kernel multiplies take each token's
-    // products side by side (`by_token[i][r]`), copied to `out` a token
-    // row at a time instead of transposed.
-    let by_token = quantized
-        && mats
-            .iter()
-            .all(|m| m.prompt_kernel_runs(kernel == Kernel::Tiles));
+    // Matrices the many-token integer kernel multiplies write each token's
+    // products straight into that token's row of `out`.
+    let by_token = mats
+        .iter()
+        .all(|m| m.prompt_kernel_runs(kernel == Kernel::Tiles));
     // One task per entry of `pieces` (inline when there is only one).
     threads::for_each_chunk_mut(&mut pieces, 1, |c, task| {
         let dst = &mut task[0];
         let n = dst.first().map_or(0, |d| d.len());
+        if by_token {
+            segments(mats, c * chunk, n, |m, r0, len, at| {
+                for b in (0..len).step_by(ROW_BLOCK) {
+                    let rows = (r0 + b, ROW_BLOCK.min(len - b));
+                    let col = at + b;
+                    m.prompt_rows_into(rows, &acts, &mut TokenRows { rows: dst, col });
+                }
+            });
+            return;
+        }
         // Reused as it is (every element is written before it is read),
         // zeroed only where it first grows.
         let mut by_row = BY_ROW.take();
         if by_row.len() < n * t {
             by_row.resize(n * t, 0.0);
         }
-        if by_token {
-            segments(mats, c * chunk, n, |m, r0, len, at| {
-                for b in (0..len).step_by(ROW_BLOCK) {
-                    let rows = (r0 + b, ROW_BLOCK.min(len - b));
-                    m.prompt_rows_by_token(rows, &acts, &mut by_row[at + b..n * t], n);
-                }
-            });
-            for (i, d) in dst.iter_mut().enumerate() {
-                d.copy_from_slice(&by_row[i * n..(i + 1) * n]);
-            }
-        } else {
-            run(c * chunk, &mut by_row[..n * t]);
-            kernels::transpose(&by_row[..n * t], t, dst);
-        }
+        run(c * chunk, &mut by_row[..n * t]);
+        kernels::transpose(&by_row[..n * t], t, dst);
         // Kept for the next call if it is a decode batch's size, freed
         // after a long prompt's.
         if by_row.capacity() <= BY_ROW_KEEP {

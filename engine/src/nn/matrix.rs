@@ -196,7 +196,7 @@ impl<'a> Matrix<'a> {
 
     /// True if `kernel` multiplies these rows by the many-token integer
     /// kernel ([`quant::x8_prompt`]), which can write each token's
-    /// products side by side ([`Matrix::prompt_rows_by_token`]): a
+    /// products side by side ([`Matrix::prompt_rows_into`]): a
     /// prompt's tiles of rows that [`Matrix::takes_prompt_kernel`]
     /// (`tiles`), or the rows of a batch of short sequences when the
     /// weight sums by block.
@@ -208,31 +208,30 @@ impl<'a> Matrix<'a> {
         }
     }
 
-    /// `out[i · stride + j] = row(r0 + j) · acts[i]` for the `n` rows from
-    /// `r0` (whole groups of [`x8::ROWS`]), with the many-token integer
-    /// kernel: each token's products side by side, the same bits as
-    /// [`Matrix::prompt_rows`] gives by row.
+    /// `out.rows[i][out.col + j] = row(r0 + j) · acts[i]` for the `n` rows
+    /// from `r0` (whole groups of [`x8::ROWS`]), with the many-token
+    /// integer kernel: each token's products in its own row of results,
+    /// the same bits as [`Matrix::prompt_rows`] gives by weight row.
     ///
     /// # Panics
     /// If the matrix is not regrouped, the rows are not whole groups, or
     /// `out` cannot hold them.
-    pub fn prompt_rows_by_token(
+    pub fn prompt_rows_into(
         &self,
         (r0, n): (usize, usize),
         acts: &[Q8Row<'_>],
-        out: &mut [f32],
-        stride: usize,
+        out: &mut x8_prompt::TokenRows<'_, '_>,
     ) {
         let Rows::Regrouped(dt, bytes, _) = self.data else {
-            panic!("prompt_rows_by_token: not a regrouped matrix");
+            panic!("prompt_rows_into: not a regrouped matrix");
         };
         let rb = dt.bytes_for(self.cols).unwrap_or(0);
         assert!(
             r0.is_multiple_of(x8::ROWS) && n.is_multiple_of(x8::ROWS),
-            "prompt_rows_by_token: rows {r0}..{} are not whole groups",
+            "prompt_rows_into: rows {r0}..{} are not whole groups",
             r0 + n
         );
-        x8_prompt::matmul_by_token(dt, &bytes[r0 * rb..(r0 + n) * rb], acts, out, stride);
+        x8_prompt::matmul_into(dt, &bytes[r0 * rb..(r0 + n) * rb], acts, out);
     }
 
     /// `out[i] = row(r0 + i) · x` for one activation row `x` (and, for a

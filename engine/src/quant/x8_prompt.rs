@@ -44,54 +44,68 @@ pub fn supports(dtype: DType) -> bool {
     matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q8_0)
 }
 
-/// Where the product of weight row `r` and token `i` goes in a kernel's
-/// output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// `out[r · t + i]` for `t` tokens: each weight row's products side by
-    /// side ([`matmul`]).
-    ByRow,
-    /// `out[i · stride + r]`: each token's products side by side, token
-    /// rows `stride` apart ([`matmul_by_token`]), so a batch's outputs
-    /// need no transposition.
-    ByToken(usize),
+/// Where a kernel puts its products: those of one group of
+/// [`ROWS`] weight rows with one token at a time.
+pub trait Sink {
+    /// The products of weight rows `r..r + ROWS` with token `i`.
+    fn put(&mut self, r: usize, i: usize, v: [f32; ROWS]);
 }
 
-impl Layout {
-    /// The index of row `r`'s product with token `i` of `t`.
+/// `out[r · t + i]`: each weight row's products with the `t` tokens side
+/// by side ([`matmul`]).
+pub struct ByRow<'o> {
+    /// The products, `rows × t`.
+    pub out: &'o mut [f32],
+    /// Tokens.
+    pub t: usize,
+}
+
+impl Sink for ByRow<'_> {
     #[inline]
-    pub fn at(self, r: usize, i: usize, t: usize) -> usize {
-        match self {
-            Layout::ByRow => r * t + i,
-            Layout::ByToken(stride) => i * stride + r,
+    fn put(&mut self, r: usize, i: usize, v: [f32; ROWS]) {
+        for (j, x) in v.into_iter().enumerate() {
+            self.out[(r + j) * self.t + i] = x;
         }
+    }
+}
+
+/// Each token's products side by side, in that token's own row of
+/// results: `rows[i][col + r]` is weight row `r`'s product with token `i`
+/// ([`matmul_into`]). A batch's outputs then need no transposition.
+pub struct TokenRows<'o, 'r> {
+    /// One row of results per token.
+    pub rows: &'o mut [&'r mut [f32]],
+    /// Where weight row 0's product goes in each.
+    pub col: usize,
+}
+
+impl Sink for TokenRows<'_, '_> {
+    #[inline]
+    fn put(&mut self, r: usize, i: usize, v: [f32; ROWS]) {
+        let at = self.col + r;
+        self.rows[i][at..at + ROWS].copy_from_slice(&v);
     }
 }
 
 /// Plain twin of [`matmul`].
 pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
-    products_scalar(dtype, packed, a, out, Layout::ByRow);
+    let t = a.len();
+    products_scalar(dtype, packed, a, &mut ByRow { out, t });
 }
 
 // ANCHOR: prompt_scalar
-/// Plain twin of [`matmul`] and [`matmul_by_token`]: per row, token and
+/// Plain twin of [`matmul`] and [`matmul_into`]: per row, token and
 /// block, the integer sum `p`, then `acc = (d·d_a)·p + acc` and, for Q4_1,
 /// `acc = m·s_a + acc`.
-pub fn products_scalar(
-    dtype: DType,
-    packed: &[u8],
-    a: &[Q8Row<'_>],
-    out: &mut [f32],
-    layout: Layout,
-) {
+pub fn products_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut impl Sink) {
     let bs = ROWS * block(dtype).0;
     let h = head(dtype);
-    let t = a.len();
     let nb = a.first().map_or(0, |a| a.d.len());
     let q4_1 = dtype == DType::Q4_1;
     for (g, group) in packed.chunks_exact((bs * nb).max(1)).enumerate() {
         for (i, ai) in a.iter().enumerate() {
-            for j in 0..ROWS {
+            let mut lanes = [0f32; ROWS];
+            for (j, lane) in lanes.iter_mut().enumerate() {
                 let mut acc = 0f32;
                 for (b, gb) in group.chunks_exact(bs).enumerate() {
                     let q = &ai.qs[b * QK..(b + 1) * QK];
@@ -117,8 +131,9 @@ pub fn products_scalar(
                         acc = super::f16_at(gb, 16 + 2 * j).mul_add(ai.s[b], acc);
                     }
                 }
-                out[layout.at(g * ROWS + j, i, t)] = acc;
+                *lane = acc;
             }
+            sink.put(g * ROWS, i, lanes);
         }
     }
 }
@@ -134,67 +149,49 @@ pub fn products_scalar(
 /// If `dtype` is not one of those formats or the lengths disagree.
 pub fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     check_shapes("x8_prompt::matmul", supports(dtype), dtype, packed, a, out);
-    let rows = out.len() / a.len();
-    products(dtype, packed, a, out, rows, Layout::ByRow);
+    let t = a.len();
+    products(dtype, packed, a, &mut ByRow { out, t });
 }
 
-/// [`matmul`] with each token's products side by side:
-/// `out[i · stride + r] = row r · a[i]` for the rows in `packed` (the same
-/// bits as [`matmul`]). A batch's kernel writes each token's row of
-/// results as it goes, with no transposition after.
+/// [`matmul`] with each token's products in its own row of results:
+/// `out.rows[i][out.col + r] = row r · a[i]` for the rows in `packed` (the
+/// same bits as [`matmul`]).
 ///
 /// # Panics
-/// As [`matmul`], or if a token's row of `stride` does not hold the rows,
-/// or `out` not the last token's.
-pub fn matmul_by_token(
-    dtype: DType,
-    packed: &[u8],
-    a: &[Q8Row<'_>],
-    out: &mut [f32],
-    stride: usize,
-) {
+/// As [`matmul`], or if there is not one row of results per token, each
+/// long enough.
+pub fn matmul_into(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut TokenRows<'_, '_>) {
     let cols = a.first().map_or(0, |a| a.qs.len());
     let rows = dtype
         .bytes_for(cols)
         .and_then(|rb| packed.len().checked_div(rb))
         .unwrap_or(0);
     check_rows(
-        "x8_prompt::matmul_by_token",
+        "x8_prompt::matmul_into",
         supports(dtype),
         dtype,
         packed,
         a,
         rows,
     );
-    let need = (a.len() - 1) * stride + rows;
     assert!(
-        stride >= rows && out.len() >= need,
-        "x8_prompt::matmul_by_token: {} products with stride {stride} for {rows} rows x {}",
-        out.len(),
+        out.rows.len() == a.len() && out.rows.iter().all(|r| r.len() >= out.col + rows),
+        "x8_prompt::matmul_into: {} rows of results from column {} for {rows} rows x {}",
+        out.rows.len(),
+        out.col,
         a.len()
     );
-    products(dtype, packed, a, out, rows, Layout::ByToken(stride));
+    products(dtype, packed, a, out);
 }
 
 /// The kernel for this CPU, the lengths checked by the caller.
-fn products(
-    dtype: DType,
-    packed: &[u8],
-    a: &[Q8Row<'_>],
-    out: &mut [f32],
-    rows: usize,
-    layout: Layout,
-) {
+fn products(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut impl Sink) {
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
-        // FMA and F16C; the caller checked the lengths for `rows` rows
-        // laid out as `layout`.
-        Level::Avx2 | Level::Avx512 => unsafe { avx2::matmul(dtype, packed, a, out, rows, layout) },
-        _ => {
-            let _ = rows;
-            products_scalar(dtype, packed, a, out, layout)
-        }
+        // FMA and F16C; the caller checked the lengths.
+        Level::Avx2 | Level::Avx512 => unsafe { avx2::matmul(dtype, packed, a, sink) },
+        _ => products_scalar(dtype, packed, a, sink),
     }
 }
 
@@ -223,12 +220,12 @@ mod tests {
             check_kernel(DType::Q8_0, (groups, nb, t, seed), matmul, matmul_scalar)?;
         }
 
-        /// Each token's products side by side (with rows of any stride)
-        /// are the same bits as each row's, from the kernel and its twin,
-        /// and nothing outside a token's rows is written.
+        /// Each token's products in its own row of results (from any
+        /// column) are the same bits as each row's, from the kernel and its
+        /// twin, and nothing else in those rows is written.
         #[test]
         fn products_by_token_are_the_products_by_row(
-            groups in 1usize..4, nb in 1usize..4, t in 1usize..11, pad in 0usize..9,
+            groups in 1usize..4, nb in 1usize..4, t in 1usize..11, (col, pad) in (0usize..9, 0usize..9),
             seed in any::<u64>(), which in 0usize..3,
         ) {
             let dtype = [DType::Q4_0, DType::Q4_1, DType::Q8_0][which];
@@ -240,18 +237,20 @@ mod tests {
             let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
             let mut by_row = vec![0f32; rows * t];
             matmul(dtype, &packed, &a, &mut by_row);
-            let stride = rows + pad;
-            let mut fast = vec![f32::NAN; (t - 1) * stride + rows];
+            let width = col + rows + pad;
+            let mut fast = vec![f32::NAN; t * width];
             let mut plain = fast.clone();
-            matmul_by_token(dtype, &packed, &a, &mut fast, stride);
-            products_scalar(dtype, &packed, &a, &mut plain, Layout::ByToken(stride));
+            let mut fr: Vec<&mut [f32]> = fast.chunks_mut(width).collect();
+            matmul_into(dtype, &packed, &a, &mut TokenRows { rows: &mut fr, col });
+            let mut pr: Vec<&mut [f32]> = plain.chunks_mut(width).collect();
+            products_scalar(dtype, &packed, &a, &mut TokenRows { rows: &mut pr, col });
             for (e, (f, p)) in fast.iter().zip(&plain).enumerate() {
-                let (i, r) = (e / stride, e % stride);
-                if r < rows {
-                    prop_assert_eq!(f.to_bits(), by_row[r * t + i].to_bits());
-                    prop_assert_eq!(p.to_bits(), by_row[r * t + i].to_bits());
+                let (i, c) = (e / width, e % width);
+                if (col..col + rows).contains(&c) {
+                    prop_assert_eq!(f.to_bits(), by_row[(c - col) * t + i].to_bits());
+                    prop_assert_eq!(p.to_bits(), by_row[(c - col) * t + i].to_bits());
                 } else {
-                    prop_assert!(f.is_nan() && p.is_nan(), "padding written at {}", e);
+                    prop_assert!(f.is_nan() && p.is_nan(), "written outside at {}", e);
                 }
             }
         }

@@ -9,7 +9,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Layout, QK, ROWS, block, head};
+use super::{QK, ROWS, Sink, block, head};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
 use crate::quant::x8::avx2::prefetch_next_group;
@@ -22,37 +22,29 @@ const TILE: usize = 4;
 ///
 /// # Safety
 /// AVX2, FMA and F16C; the lengths as `super::matmul` or
-/// `super::matmul_by_token` checks them for `rows` rows in `layout`.
+/// `super::matmul_into` checks them.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn matmul(
-    dtype: DType,
-    packed: &[u8],
-    a: &[Q8Row<'_>],
-    out: &mut [f32],
-    rows: usize,
-    layout: Layout,
-) {
+pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut impl Sink) {
     // One copy of the tile per format and token count, so each has
     // straight-line code.
     // SAFETY: the caller's contract.
     unsafe {
-        let at = (rows / ROWS, layout);
         let mut i = 0;
         while i < a.len() {
             let n = TILE.min(a.len() - i);
             match (dtype, n) {
-                (DType::Q4_1, 4) => tile::<Q4_1, 4>(packed, a, i, out, at),
-                (DType::Q4_1, 3) => tile::<Q4_1, 3>(packed, a, i, out, at),
-                (DType::Q4_1, 2) => tile::<Q4_1, 2>(packed, a, i, out, at),
-                (DType::Q4_1, _) => tile::<Q4_1, 1>(packed, a, i, out, at),
-                (DType::Q8_0, 4) => tile::<Q8_0, 4>(packed, a, i, out, at),
-                (DType::Q8_0, 3) => tile::<Q8_0, 3>(packed, a, i, out, at),
-                (DType::Q8_0, 2) => tile::<Q8_0, 2>(packed, a, i, out, at),
-                (DType::Q8_0, _) => tile::<Q8_0, 1>(packed, a, i, out, at),
-                (_, 4) => tile::<Q4_0, 4>(packed, a, i, out, at),
-                (_, 3) => tile::<Q4_0, 3>(packed, a, i, out, at),
-                (_, 2) => tile::<Q4_0, 2>(packed, a, i, out, at),
-                (_, _) => tile::<Q4_0, 1>(packed, a, i, out, at),
+                (DType::Q4_1, 4) => tile::<Q4_1, 4>(packed, a, i, sink),
+                (DType::Q4_1, 3) => tile::<Q4_1, 3>(packed, a, i, sink),
+                (DType::Q4_1, 2) => tile::<Q4_1, 2>(packed, a, i, sink),
+                (DType::Q4_1, _) => tile::<Q4_1, 1>(packed, a, i, sink),
+                (DType::Q8_0, 4) => tile::<Q8_0, 4>(packed, a, i, sink),
+                (DType::Q8_0, 3) => tile::<Q8_0, 3>(packed, a, i, sink),
+                (DType::Q8_0, 2) => tile::<Q8_0, 2>(packed, a, i, sink),
+                (DType::Q8_0, _) => tile::<Q8_0, 1>(packed, a, i, sink),
+                (_, 4) => tile::<Q4_0, 4>(packed, a, i, sink),
+                (_, 3) => tile::<Q4_0, 3>(packed, a, i, sink),
+                (_, 2) => tile::<Q4_0, 2>(packed, a, i, sink),
+                (_, _) => tile::<Q4_0, 1>(packed, a, i, sink),
             }
             i += n;
         }
@@ -64,8 +56,8 @@ const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
 const Q8_0: u8 = 2;
 
-/// Tokens `i0..i0 + N` against every one of the `groups` groups of
-/// format `F`, the products stored as `layout` places them.
+/// Tokens `i0..i0 + N` against every group of format `F`, the products
+/// handed to `sink`.
 ///
 /// # Safety
 /// As [`matmul`], and `i0 + N <= a.len()`.
@@ -75,22 +67,21 @@ unsafe fn tile<const F: u8, const N: usize>(
     packed: &[u8],
     a: &[Q8Row<'_>],
     i0: usize,
-    out: &mut [f32],
-    (groups, layout): (usize, Layout),
+    sink: &mut impl Sink,
 ) {
     let dtype = match F {
         Q4_1 => DType::Q4_1,
         Q8_0 => DType::Q8_0,
         _ => DType::Q4_0,
     };
-    let t = a.len();
     let nb = a[0].d.len();
     let bs = ROWS * block(dtype).0;
     let h = head(dtype);
+    let groups = packed.len() / (nb * bs).max(1);
     let toks: [&Q8Row<'_>; N] = std::array::from_fn(|k| &a[i0 + k]);
     // SAFETY (whole body): group g's bytes are g·nb·bs .. (g + 1)·nb·bs
     // of `packed`, every activation read is inside block b < nb of its
-    // row, every store inside `out`; prefetches never fault.
+    // row, every store inside `lanes`; prefetches never fault.
     unsafe {
         let ones = _mm256_set1_epi16(1);
         for g in 0..groups {
@@ -133,7 +124,11 @@ unsafe fn tile<const F: u8, const N: usize>(
                     }
                 }
             }
-            store_group(acc, (g, t, i0), out, layout);
+            for (k, v) in acc.into_iter().enumerate() {
+                let mut lanes = [0f32; ROWS];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+                sink.put(g * ROWS, i0 + k, lanes);
+            }
         }
     }
 }
@@ -196,34 +191,3 @@ unsafe fn sums_q8_0<const N: usize>(codes: *const u8, q: [*const i32; N]) -> [__
     sums
 }
 // ANCHOR_END: prompt_avx2
-
-/// Stores lane `j` of each token's totals `acc[k]` where `layout` puts
-/// row `g·8 + j`'s product with token `i0 + k` of `t`: by token, the eight
-/// lanes are one store.
-///
-/// # Safety
-/// Every index is inside `out` (the caller's group and tokens).
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn store_group<const N: usize>(
-    acc: [__m256; N],
-    (g, t, i0): (usize, usize, usize),
-    out: &mut [f32],
-    layout: Layout,
-) {
-    for (k, v) in acc.into_iter().enumerate() {
-        // SAFETY: the caller vouches for every index `layout` gives.
-        unsafe {
-            if let Layout::ByToken(_) = layout {
-                let at = layout.at(g * ROWS, i0 + k, t);
-                _mm256_storeu_ps(out.as_mut_ptr().add(at), v);
-                continue;
-            }
-            let mut lanes = [0f32; ROWS];
-            _mm256_storeu_ps(lanes.as_mut_ptr(), v);
-            for (j, x) in lanes.into_iter().enumerate() {
-                *out.get_unchecked_mut(layout.at(g * ROWS + j, i0 + k, t)) = x;
-            }
-        }
-    }
-}
