@@ -301,6 +301,65 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// The SwiGLU half of an MLP gives each row the bits of the two
+    /// products followed by the gate (`swiglu_rows`), whether a batch's
+    /// tasks apply the gate (weights the many-token kernel multiplies) or
+    /// it follows the products, and each sequence the bits it gets alone.
+    #[test]
+    fn linear_swiglu_is_the_products_then_the_gate(
+        lens in proptest::collection::vec(prop_oneof![1usize..3, nn::SGEMM_MIN_TOKENS..nn::SGEMM_MIN_TOKENS + 2], 1..4),
+        groups in prop_oneof![1usize..3, 17usize..26], which in 0usize..6, seed in 0u64..100
+    ) {
+        let (cols, ffn) = (256, groups * 8);
+        let val = |i: usize| ((((i as u64) * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0;
+        let t: usize = lens.iter().sum();
+        let x: Vec<f32> = (0..t * cols).map(|i| val(i + 3) * 4.0).collect();
+        let (dt, order) = [
+            (DType::F32, None), (DType::Q4_1, None), (DType::Q4_1, Some(Ggml)),
+            (DType::Q4_0, Some(Block)), (DType::Q4_1, Some(Block)), (DType::Q8_0, Some(Block)),
+        ][which];
+        let make = |k: usize| {
+            let w = Tensor::from_vec((0..ffn * cols).map(|i| val(i + k)).collect(), &[ffn, cols]).unwrap().to_dtype(dt).unwrap();
+            match order {
+                Some(o) => w.regrouped().with_sum_order(o),
+                None => w,
+            }
+        };
+        let (gate, up) = (make(5), make(11));
+        let mut gu = vec![0f32; t * 2 * ffn];
+        nn::linear_batch(&x, &lens, &[&gate, &up], &mut gu).unwrap();
+        let mut want = vec![0f32; t * ffn];
+        engine::kernels::swiglu_rows(&mut gu, ffn, &mut want);
+        let mut got = vec![f32::NAN; t * ffn];
+        nn::linear_swiglu(&x, &lens, (&gate, &up), &mut got).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&got), bits(&want), "{} {:?} lens {:?}", dt, order, &lens);
+        let mut at = 0;
+        for &n in &lens {
+            let mut alone = vec![0f32; n * ffn];
+            nn::linear_swiglu(&x[at * cols..(at + n) * cols], &[n], (&gate, &up), &mut alone).unwrap();
+            prop_assert_eq!(bits(&got[at * ffn..(at + n) * ffn]), bits(&alone));
+            at += n;
+        }
+    }
+}
+
+#[test]
+fn linear_swiglu_rejects_bad_shapes() {
+    let w = |r: usize| Tensor::from_vec(vec![0.5; r * 32], &[r, 32]).unwrap();
+    let (g, u) = (w(8), w(8));
+    let x = [1.0f32; 64];
+    let mut out = vec![0.0; 16];
+    nn::linear_swiglu(&x, &[1, 1], (&g, &u), &mut out).unwrap();
+    assert!(nn::linear_swiglu(&x, &[1, 1], (&g, &w(16)), &mut out).is_err());
+    assert!(nn::linear_swiglu(&x, &[1, 1], (&w(0), &w(0)), &mut []).is_err());
+    assert!(nn::linear_swiglu(&x[..63], &[1, 1], (&g, &u), &mut out).is_err());
+    assert!(nn::linear_swiglu(&x, &[1, 1], (&g, &u), &mut out[..15]).is_err());
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(12))]
 
     /// In the block order a decode step's products are bit for bit the

@@ -504,12 +504,6 @@ pub fn linear_add(x: &Buffer, lens: &[usize], w: &Tensor, out: &mut Buffer) -> R
     }
 }
 
-thread_local! {
-    /// [`linear_swiglu`]'s gate and up products on the host, kept for
-    /// their allocation.
-    static GATE_UP: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Whether a GPU computes [`linear_swiglu`] in one kernel: gate and up of
 /// one dtype and shape, and not a prompt of f32 weights (which goes to
 /// cuBLAS, two products and the SwiGLU after).
@@ -526,8 +520,8 @@ pub(crate) const CUBLAS_MIN_TOKENS: usize = 8;
 
 /// `out[i] = silu(x[i] · W_gateᵀ) ⊙ (x[i] · W_upᵀ)`: the SwiGLU half of a
 /// Llama MLP, the two products and the gate in one call (one kernel on a
-/// GPU; on the CPU the products as [`linear_batch`], then
-/// [`kernels::swiglu_rows`]). `x` holds the rows of a batch of sequences
+/// GPU; on the CPU [`nn::linear_swiglu`], which gives a batch's tasks the
+/// gate as well as the products). `x` holds the rows of a batch of sequences
 /// (`lens`), `out` is `Σ lens × ffn`.
 ///
 /// # Errors
@@ -541,18 +535,7 @@ pub fn linear_swiglu(
     let t: usize = lens.iter().sum();
     count(if swiglu_fused(gate, up, t) { 1 } else { 3 });
     match (x, out) {
-        (Buffer::Cpu(x), Buffer::Cpu(o)) => {
-            let ffn = gate.shape().first().copied().unwrap_or(0);
-            let ok = ffn > 0 && o.len() == t * ffn;
-            check(ok, "linear_swiglu", vec![t, ffn], vec![o.len()])?;
-            GATE_UP.with(|g| {
-                let mut g = g.borrow_mut();
-                g.resize(2 * o.len(), 0.0);
-                nn::linear_batch(x, lens, &[gate, up], &mut g)?;
-                kernels::swiglu_rows(&mut g, ffn, o);
-                Ok(())
-            })
-        }
+        (Buffer::Cpu(x), Buffer::Cpu(o)) => nn::linear_swiglu(x, lens, (gate, up), o),
         #[cfg(feature = "cuda")]
         (x, o) => {
             let op = "linear_swiglu";

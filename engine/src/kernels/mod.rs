@@ -203,8 +203,7 @@ pub fn swiglu_rows(gate_up: &mut [f32], ffn: usize, out: &mut [f32]) {
     let l = level();
     let one_row = |gu: &mut [f32], a: &mut [f32]| {
         let (g, u) = gu.split_at_mut(ffn);
-        simd_at!(l, avx2_neon: silu_inplace(g));
-        simd_at!(l, avx2_neon: mul_to(a, g, u));
+        swiglu_at(l, g, u, a);
     };
     let rows = out.len() / ffn;
     if !go_parallel(rows * ffn * 16) || rows < 2 {
@@ -228,6 +227,27 @@ pub fn swiglu_rows(gate_up: &mut [f32], ffn: usize, out: &mut [f32]) {
             one_row(gu, a);
         }
     });
+}
+
+/// `out = silu(g) ⊙ u` for one row (or any run of a row that starts a
+/// multiple of eight values in: every value gets the same bits as in the
+/// whole row), leaving `g` overwritten with its SiLU. The body of
+/// [`swiglu_rows`], for callers that already run on the pool (no timer).
+///
+/// # Panics
+/// If the three lengths differ.
+pub(crate) fn swiglu_run(g: &mut [f32], u: &[f32], out: &mut [f32]) {
+    assert!(
+        g.len() == u.len() && u.len() == out.len(),
+        "swiglu_run: lengths differ"
+    );
+    swiglu_at(level(), g, u, out);
+}
+
+/// [`swiglu_run`] at SIMD level `l`, the lengths already checked.
+fn swiglu_at(l: Level, g: &mut [f32], u: &[f32], out: &mut [f32]) {
+    simd_at!(l, avx2_neon: silu_inplace(g));
+    simd_at!(l, avx2_neon: mul_to(out, g, u));
 }
 
 /// GELU (tanh form, as GPT-2) in place.

@@ -24,10 +24,10 @@ pub const SGEMM_MIN_TOKENS: usize = 32;
 thread_local! {
     /// Activations quantized by this thread's last `linear` call, kept for
     /// their allocations.
-    static ACTS: std::cell::Cell<Q8Acts> = std::cell::Cell::new(Q8Acts::default());
+    pub(super) static ACTS: std::cell::Cell<Q8Acts> = std::cell::Cell::new(Q8Acts::default());
     /// A batched product's scratch on this thread: one task's products, by
     /// weight row, kept for its allocation.
-    static BY_ROW: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+    pub(super) static BY_ROW: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Call `f(matrix, first_row_in_matrix, rows, first_row_in_chunk)` for each
@@ -49,13 +49,13 @@ fn segments(
 }
 
 /// The most products (f32) a thread's by-row scratch keeps between calls.
-const BY_ROW_KEEP: usize = 1 << 20;
+pub(super) const BY_ROW_KEEP: usize = 1 << 20;
 
 /// Rows of weights a task takes at a time when several activation rows
 /// pass over them: small enough to stay in cache while every row passes,
 /// a multiple of 4 so the four-row kernels group rows as a single row's
 /// pass does.
-const ROW_BLOCK: usize = 64;
+pub(super) const ROW_BLOCK: usize = 64;
 
 /// `out[i][·] = x[i] · [W₁; W₂; …]ᵀ` for `t` rows of `x` (`t × cols`,
 /// row-major) against the weights `parts`, each `rows_j × cols`, stacked
@@ -86,25 +86,7 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
     let _t = crate::profile::timer(crate::profile::Op::Linear);
     let op = "linear";
     let t: usize = lens.iter().sum();
-    let mats = parts
-        .iter()
-        .map(|p| Matrix::new(p, op))
-        .collect::<Result<Vec<_>>>()?;
-    let Some(cols) = mats.first().map(|m| m.cols) else {
-        return Err(EngineError::BadShape {
-            op,
-            shape: vec![],
-            reason: "no weights given".into(),
-        });
-    };
-    let rows: usize = mats.iter().map(|m| m.rows).sum();
-    if let Some(m) = mats.iter().find(|m| m.cols != cols) {
-        return Err(EngineError::ShapeMismatch {
-            op,
-            lhs: vec![mats[0].rows, cols],
-            rhs: vec![m.rows, m.cols],
-        });
-    }
+    let (mats, cols, rows) = weight_matrices(parts, op)?;
     if t.checked_mul(cols) != Some(x.len()) || t.checked_mul(rows) != Some(out.len()) {
         return Err(EngineError::ShapeMismatch {
             op,
@@ -112,38 +94,17 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
             rhs: vec![rows, cols, out.len()],
         });
     }
-    if mats.iter().any(Matrix::is_quantized) && !cols.is_multiple_of(crate::quant::QK) {
-        return Err(EngineError::BadShape {
-            op,
-            shape: vec![rows, cols],
-            reason: "quantized weight rows must be whole blocks".into(),
-        });
-    }
     if t == 0 || rows == 0 {
         return Ok(());
     }
-    // Each sequence's kernel, from its own length only.
-    let kind = |n: usize| match n {
-        1 => Kernel::Rows,
-        n if n < SGEMM_MIN_TOKENS => Kernel::Dots,
-        _ => Kernel::Tiles,
-    };
     let run = |k: Kernel, x: &[f32], t: usize, out: &mut [f32]| match k {
         Kernel::Tiles if !mats.iter().all(Matrix::takes_prompt_kernel) => {
             by_tiles(&mats, x, t, cols, rows, out)
         }
         k => by_rows(&mats, x, t, cols, rows, out, k),
     };
-    if let Some(&n) = lens.first()
-        && lens.iter().all(|&m| kind(m) == kind(n))
-    {
-        run(kind(n), x, t, out);
-        return Ok(());
-    }
-    // Weights that multiply every row count with the same kernel take a
-    // mixed batch in one pass over them.
-    if mats.iter().all(Matrix::sums_by_block) {
-        run(Kernel::Tiles, x, t, out);
+    if let Some(k) = one_pass(&mats, lens) {
+        run(k, x, t, out);
         return Ok(());
     }
     // A mixed batch (prompts beside decode steps): gather each kind's rows,
@@ -177,9 +138,105 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
 }
 // ANCHOR_END: linear
 
+/// `parts` as matrices of one width, with that width and their rows in
+/// all.
+///
+/// # Errors
+/// [`EngineError::BadShape`] if there are no weights, one is not a
+/// contiguous matrix, or quantized rows are not whole blocks;
+/// [`EngineError::ShapeMismatch`] if the widths differ.
+pub(super) fn weight_matrices<'a>(
+    parts: &[&'a Tensor],
+    op: &'static str,
+) -> Result<(Vec<Matrix<'a>>, usize, usize)> {
+    let mats = parts
+        .iter()
+        .map(|p| Matrix::new(p, op))
+        .collect::<Result<Vec<_>>>()?;
+    let Some(cols) = mats.first().map(|m| m.cols) else {
+        return Err(EngineError::BadShape {
+            op,
+            shape: vec![],
+            reason: "no weights given".into(),
+        });
+    };
+    let rows: usize = mats.iter().map(|m| m.rows).sum();
+    if let Some(m) = mats.iter().find(|m| m.cols != cols) {
+        return Err(EngineError::ShapeMismatch {
+            op,
+            lhs: vec![mats[0].rows, cols],
+            rhs: vec![m.rows, m.cols],
+        });
+    }
+    if mats.iter().any(Matrix::is_quantized) && !cols.is_multiple_of(crate::quant::QK) {
+        return Err(EngineError::BadShape {
+            op,
+            shape: vec![rows, cols],
+            reason: "quantized weight rows must be whole blocks".into(),
+        });
+    }
+    Ok((mats, cols, rows))
+}
+
+/// A sequence's kernel, from its own length only.
+fn kind(n: usize) -> Kernel {
+    match n {
+        1 => Kernel::Rows,
+        n if n < SGEMM_MIN_TOKENS => Kernel::Dots,
+        _ => Kernel::Tiles,
+    }
+}
+
+/// The kernel that takes every row of a batch of sequences (`lens`) in
+/// one pass over `mats`: the one their lengths all call for, or, for
+/// weights that multiply every row count the same way
+/// ([`Matrix::sums_by_block`]), the many-token kernel. `None` when the
+/// batch mixes kinds that need different kernels.
+pub(super) fn one_pass(mats: &[Matrix<'_>], lens: &[usize]) -> Option<Kernel> {
+    let first = kind(*lens.first()?);
+    if lens.iter().all(|&n| kind(n) == first) {
+        Some(first)
+    } else if mats.iter().all(Matrix::sums_by_block) {
+        Some(Kernel::Tiles)
+    } else {
+        None
+    }
+}
+
+/// Weight rows per task for a batch of activation rows (`work` products
+/// in all): a few chunks per thread for balance, whole groups of eight.
+pub(super) fn batch_chunk(rows: usize, work: usize) -> usize {
+    if kernels::go_parallel(work) && rows >= 16 {
+        rows.div_ceil(threads::num_threads() * 4)
+            .next_multiple_of(8)
+    } else {
+        rows
+    }
+}
+
+/// Each task's piece of every token's row of `out` (`t` rows of `rows`
+/// values): task `c` gets `out[i][c·chunk..(c + 1)·chunk]` for each token
+/// `i`, disjoint borrows that can go to the pool.
+pub(super) fn token_pieces(out: &mut [f32], rows: usize, chunk: usize) -> Vec<Vec<&mut [f32]>> {
+    let t = out.len() / rows.max(1);
+    let mut pieces: Vec<Vec<&mut [f32]>> = (0..rows.div_ceil(chunk.max(1)))
+        .map(|_| Vec::with_capacity(t))
+        .collect();
+    for token_row in out.chunks_exact_mut(rows.max(1)) {
+        let mut rest = token_row;
+        for p in &mut pieces {
+            let len = chunk.min(rest.len());
+            let (piece, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            p.push(piece);
+            rest = tail;
+        }
+    }
+    pieces
+}
+
 /// Which kernel a sequence's rows take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kernel {
+pub(super) enum Kernel {
     /// One row (a decode step): the four-row kernels, several sequences'
     /// rows sharing each unpacked weight block.
     Rows,
@@ -269,13 +326,11 @@ fn by_rows(
             }
         });
     };
-    let threads = threads::num_threads();
-    let parallel = kernels::go_parallel(rows * cols * t) && rows >= 16;
     if t == 1 {
-        if parallel {
+        if kernels::go_parallel(rows * cols) && rows >= 16 {
             // A decode step streams each thread's share of the weights as
             // one run: the prefetchers follow it, and each task start costs.
-            let chunk = rows.div_ceil(threads).next_multiple_of(8);
+            let chunk = rows.div_ceil(threads::num_threads()).next_multiple_of(8);
             threads::for_each_chunk_mut(out, chunk, |c, o| run(c * chunk, o));
         } else {
             run(0, out);
@@ -288,23 +343,8 @@ fn by_rows(
     // rows into its own scratch (`by_row[r][i]`), then copies each token's
     // products to that token's row of `out`: the transposition runs in the
     // tasks, in parallel, while the products are still in cache.
-    let chunk = if parallel {
-        rows.div_ceil(threads * 4).next_multiple_of(8)
-    } else {
-        rows
-    };
-    let n_tasks = rows.div_ceil(chunk);
-    // Task c's piece of every token's row: `out[i][c·chunk..]`.
-    let mut pieces: Vec<Vec<&mut [f32]>> = (0..n_tasks).map(|_| Vec::with_capacity(t)).collect();
-    for token_row in out.chunks_exact_mut(rows) {
-        let mut rest = token_row;
-        for p in &mut pieces {
-            let len = chunk.min(rest.len());
-            let (piece, tail) = std::mem::take(&mut rest).split_at_mut(len);
-            p.push(piece);
-            rest = tail;
-        }
-    }
+    let chunk = batch_chunk(rows, rows * cols * t);
+    let mut pieces = token_pieces(out, rows, chunk);
     // Matrices the many-token integer kernel multiplies write each token's
     // products straight into that token's row of `out`.
     let by_token = mats

@@ -12,7 +12,9 @@ mod embed;
 mod linear;
 mod matrix;
 mod norm;
+mod swiglu;
 
 pub use embed::embed;
 pub use linear::{SGEMM_MIN_TOKENS, linear, linear_batch};
 pub use norm::{layernorm, rmsnorm};
+pub use swiglu::linear_swiglu;

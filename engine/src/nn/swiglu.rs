@@ -1,0 +1,116 @@
+//! The SwiGLU half of a Llama MLP on the host, `silu(x·W_gateᵀ) ⊙
+//! (x·W_upᵀ)`, for a batch of sequences.
+//!
+//! A batch that the many-token integer kernel multiplies (decode steps
+//! summed by block, a prompt's Q4 tiles) runs it in one pass: each task
+//! takes the same run of gate and up rows, multiplies both into its own
+//! scratch, and writes the gate's SiLU times up into each token's row of
+//! the output, so the elementwise work is shared by the pool instead of
+//! waiting for it on one thread. Any other batch takes the two products
+//! ([`super::linear_batch`]) and then [`kernels::swiglu_rows`]. Both give
+//! the same bits: a task's run of rows starts a multiple of eight values
+//! into the row, so the SIMD SiLU meets every value as it does in the
+//! whole row.
+
+use super::linear::{
+    ACTS, BY_ROW, BY_ROW_KEEP, Kernel, ROW_BLOCK, batch_chunk, linear_batch, one_pass,
+    token_pieces, weight_matrices,
+};
+use crate::error::{EngineError, Result};
+use crate::kernels;
+use crate::quant::x8_prompt::TokenRows;
+use crate::tensor::Tensor;
+use crate::threads;
+
+thread_local! {
+    /// The gate and up products of a batch that takes the two-step path,
+    /// kept for their allocation.
+    static GATE_UP: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `out[i] = silu(x[i] · W_gateᵀ) ⊙ (x[i] · W_upᵀ)` for the rows of a
+/// batch of sequences stacked in `x` (sequence `j` has `lens[j]` rows);
+/// `out` is `Σ lens × ffn` for gate and up of `ffn` rows each. Each row
+/// gets the bits it gets alone.
+///
+/// # Errors
+/// As [`linear_batch`]; also gate and up of different shapes, or of no
+/// rows.
+pub fn linear_swiglu(
+    x: &[f32],
+    lens: &[usize],
+    (gate, up): (&Tensor, &Tensor),
+    out: &mut [f32],
+) -> Result<()> {
+    let op = "linear_swiglu";
+    let (mats, cols, _) = weight_matrices(&[gate, up], op)?;
+    let ffn = mats[0].rows;
+    let t: usize = lens.iter().sum();
+    if ffn == 0 || mats[1].rows != ffn {
+        return Err(EngineError::ShapeMismatch {
+            op,
+            lhs: gate.shape().to_vec(),
+            rhs: up.shape().to_vec(),
+        });
+    }
+    if t.checked_mul(cols) != Some(x.len()) || t.checked_mul(ffn) != Some(out.len()) {
+        return Err(EngineError::ShapeMismatch {
+            op,
+            lhs: vec![t, cols, x.len()],
+            rhs: vec![ffn, cols, out.len()],
+        });
+    }
+    let fused = t > 1
+        && one_pass(&mats, lens).is_some_and(|k| {
+            mats.iter()
+                .all(|m| m.prompt_kernel_runs(k == Kernel::Tiles))
+        });
+    if !fused {
+        return GATE_UP.with(|g| {
+            let mut g = g.borrow_mut();
+            g.resize(2 * out.len(), 0.0);
+            linear_batch(x, lens, &[gate, up], &mut g)?;
+            kernels::swiglu_rows(&mut g, ffn, out);
+            Ok(())
+        });
+    }
+    let _t = crate::profile::timer(crate::profile::Op::Linear);
+    let mut qx = ACTS.take();
+    qx.quantize(x, cols);
+    let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
+    let chunk = batch_chunk(ffn, 2 * ffn * cols * t);
+    let mut pieces = token_pieces(out, ffn, chunk);
+    threads::for_each_chunk_mut(&mut pieces, 1, |c, task| {
+        let dst = &mut task[0];
+        let n = dst.first().map_or(0, |d| d.len());
+        let mut scratch = BY_ROW.take();
+        if scratch.len() < 2 * n * t {
+            scratch.resize(2 * n * t, 0.0);
+        }
+        let (g, u) = scratch[..2 * n * t].split_at_mut(n * t);
+        // Gate rows c·chunk.. into `g`, up's into `u`, each token's side
+        // by side.
+        for (m, buf) in mats.iter().zip([&mut *g, &mut *u]) {
+            let mut rows: Vec<&mut [f32]> = buf.chunks_exact_mut(n).collect();
+            for b in (0..n).step_by(ROW_BLOCK) {
+                let run = (c * chunk + b, ROW_BLOCK.min(n - b));
+                m.prompt_rows_into(
+                    run,
+                    &acts,
+                    &mut TokenRows {
+                        rows: &mut rows,
+                        col: b,
+                    },
+                );
+            }
+        }
+        for (i, d) in dst.iter_mut().enumerate() {
+            kernels::swiglu_run(&mut g[i * n..(i + 1) * n], &u[i * n..(i + 1) * n], d);
+        }
+        if scratch.capacity() <= BY_ROW_KEEP {
+            BY_ROW.set(scratch);
+        }
+    });
+    ACTS.set(qx);
+    Ok(())
+}
