@@ -361,7 +361,8 @@ pub(crate) unsafe fn add_inplace(x: &mut [f32], y: &[f32]) {
 /// `out[r] = w[r,:] · x` for a row-major `rows × cols` matrix, four rows at a
 /// time: each 16-float piece of `x` is loaded once and used for four rows,
 /// with eight independent accumulators, while the same cache lines of the
-/// next four rows are prefetched so memory never waits for the arithmetic.
+/// rows [`super::PREFETCH_BYTES`] further on (at least the next four) are
+/// prefetched so memory never waits for the arithmetic.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
@@ -370,6 +371,7 @@ pub(crate) unsafe fn add_inplace(x: &mut [f32], y: &[f32]) {
 /// If `w.len() < rows*cols`, `x.len() < cols` or `out.len() < rows`.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
+    let ahead = super::rows_ahead(4 * cols);
     assert!(w.len() >= rows * cols && x.len() >= cols && out.len() >= rows);
     let mut r = 0;
     while r + 4 <= rows {
@@ -383,7 +385,7 @@ pub(crate) unsafe fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out:
                 // A prefetch is only a hint and never faults; the
                 // address is formed with wrapping_add, so no out-of-bounds
                 // pointer arithmetic happens either.
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at + 4 * cols).cast());
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at + ahead * cols).cast());
                 // SAFETY: row r+j (j < 4, r+4 <= rows) spans
                 // (r+j)*cols .. (r+j+1)*cols <= rows*cols <= w.len(), and
                 // c + 16 <= cols, so both 8-float reads are inside it.
@@ -437,6 +439,7 @@ pub(crate) unsafe fn matvec_f16(
     x: &[f32],
     out: &mut [f32],
 ) {
+    let ahead = super::rows_ahead(2 * cols);
     assert!(w.len() >= rows * cols && x.len() >= cols && out.len() >= rows);
     let tail = |row: &[half::f16], c: usize| -> f32 {
         row[c..]
@@ -455,7 +458,7 @@ pub(crate) unsafe fn matvec_f16(
             for (j, acc) in acc.iter_mut().enumerate() {
                 let at = j * cols + c;
                 // A prefetch never faults (wrapping address, see `matvec`).
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at + 4 * cols).cast());
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at + ahead * cols).cast());
                 // SAFETY: as in `matvec`, the 8 halves of row r+j at column c
                 // lie inside `w`.
                 let h = unsafe { _mm_loadu_si128(p.add(at).cast()) };
@@ -486,14 +489,14 @@ pub(crate) unsafe fn matvec_f16(
 
 /// Sum of every element, read once: the "streaming read" yardstick for
 /// memory bandwidth that the matrix-vector benchmark is compared with. It
-/// prefetches the same distance ahead as [`matvec`] (about 9 KB), so the
-/// comparison is like for like.
+/// prefetches the same distance ahead as [`matvec`]
+/// ([`super::PREFETCH_BYTES`]), so the comparison is like for like.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn stream_sum(x: &[f32]) -> f32 {
-    const AHEAD: usize = 2304;
+    const AHEAD: usize = super::PREFETCH_BYTES / 4;
     let p = x.as_ptr();
     let mut acc = [_mm256_setzero_ps(); 4];
     let mut i = 0;

@@ -192,6 +192,7 @@ pub(crate) unsafe fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 /// If `w.len() < rows*cols`, `x.len() < cols` or `out.len() < rows`.
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
+    let ahead = super::rows_ahead(4 * cols);
     assert!(w.len() >= rows * cols && x.len() >= cols && out.len() >= rows);
     let mut r = 0;
     while r + 4 <= rows {
@@ -203,9 +204,9 @@ pub(crate) unsafe fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out:
             let xv = load(&x[c..e]);
             for (acc, row) in acc.iter_mut().zip(&rw) {
                 // A prefetch is only a hint and never faults; the
-                // address (same column, four rows down) is formed with
+                // address (same column, `ahead` rows down) is formed with
                 // wrapping_add.
-                _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().wrapping_add(4 * cols + c).cast());
+                _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().wrapping_add(ahead * cols + c).cast());
                 *acc = _mm512_fmadd_ps(load(&row[c..e]), xv, *acc);
             }
             c = e;
@@ -237,6 +238,7 @@ pub(crate) unsafe fn matvec_f16(
     x: &[f32],
     out: &mut [f32],
 ) {
+    let ahead = super::rows_ahead(2 * cols);
     assert!(w.len() >= rows * cols && x.len() >= cols && out.len() >= rows);
     let mut r = 0;
     while r < rows {
@@ -249,7 +251,7 @@ pub(crate) unsafe fn matvec_f16(
             for (j, acc) in acc.iter_mut().enumerate().take(nr) {
                 let row = &w[(r + j) * cols..(r + j + 1) * cols];
                 // A prefetch never faults (wrapping address).
-                _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().wrapping_add(4 * cols + c).cast());
+                _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().wrapping_add(ahead * cols + c).cast());
                 *acc = _mm512_fmadd_ps(load_f16(&row[c..e]), xv, *acc);
             }
             c = e;
@@ -268,7 +270,7 @@ pub(crate) unsafe fn matvec_f16(
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn stream_sum(x: &[f32]) -> f32 {
-    const AHEAD: usize = 2304;
+    const AHEAD: usize = super::PREFETCH_BYTES / 4;
     let p = x.as_ptr();
     let mut acc = [_mm512_setzero_ps(); 4];
     let mut i = 0;
