@@ -136,6 +136,32 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
     }
     Ok(())
 }
+
+/// A sequence's kernel, from its own length only.
+fn kind(n: usize) -> Kernel {
+    match n {
+        1 => Kernel::Rows,
+        n if n < SGEMM_MIN_TOKENS => Kernel::Dots,
+        _ => Kernel::Tiles,
+    }
+}
+
+/// The kernel that takes every row of a batch of sequences (`lens`) in
+/// one pass over `mats`: the one their lengths all call for, or, for
+/// weights that multiply every row count the same way
+/// ([`Matrix::sums_by_block`]), the many-token kernel. `None` when the
+/// batch mixes kinds that need different kernels.
+pub(super) fn one_pass(mats: &[Matrix<'_>], lens: &[usize]) -> Option<Kernel> {
+    let first = kind(*lens.first()?);
+    if lens.iter().all(|&n| kind(n) == first) {
+        Some(first)
+    } else if mats.iter().all(Matrix::sums_by_block) {
+        Some(Kernel::Tiles)
+    } else {
+        None
+    }
+}
+
 // ANCHOR_END: linear
 
 /// `parts` as matrices of one width, with that width and their rows in
@@ -176,31 +202,6 @@ pub(super) fn weight_matrices<'a>(
         });
     }
     Ok((mats, cols, rows))
-}
-
-/// A sequence's kernel, from its own length only.
-fn kind(n: usize) -> Kernel {
-    match n {
-        1 => Kernel::Rows,
-        n if n < SGEMM_MIN_TOKENS => Kernel::Dots,
-        _ => Kernel::Tiles,
-    }
-}
-
-/// The kernel that takes every row of a batch of sequences (`lens`) in
-/// one pass over `mats`: the one their lengths all call for, or, for
-/// weights that multiply every row count the same way
-/// ([`Matrix::sums_by_block`]), the many-token kernel. `None` when the
-/// batch mixes kinds that need different kernels.
-pub(super) fn one_pass(mats: &[Matrix<'_>], lens: &[usize]) -> Option<Kernel> {
-    let first = kind(*lens.first()?);
-    if lens.iter().all(|&n| kind(n) == first) {
-        Some(first)
-    } else if mats.iter().all(Matrix::sums_by_block) {
-        Some(Kernel::Tiles)
-    } else {
-        None
-    }
 }
 
 /// Weight rows per task for a batch of activation rows (`work` products
