@@ -385,7 +385,7 @@ pub(crate) unsafe fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out:
                 // A prefetch is only a hint and never faults; the
                 // address is formed with wrapping_add, so no out-of-bounds
                 // pointer arithmetic happens either.
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at + ahead * cols).cast());
+                _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(at + ahead * cols).cast());
                 // SAFETY: row r+j (j < 4, r+4 <= rows) spans
                 // (r+j)*cols .. (r+j+1)*cols <= rows*cols <= w.len(), and
                 // c + 16 <= cols, so both 8-float reads are inside it.
@@ -458,7 +458,7 @@ pub(crate) unsafe fn matvec_f16(
             for (j, acc) in acc.iter_mut().enumerate() {
                 let at = j * cols + c;
                 // A prefetch never faults (wrapping address, see `matvec`).
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at + ahead * cols).cast());
+                _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(at + ahead * cols).cast());
                 // SAFETY: as in `matvec`, the 8 halves of row r+j at column c
                 // lie inside `w`.
                 let h = unsafe { _mm_loadu_si128(p.add(at).cast()) };
@@ -502,8 +502,8 @@ pub(crate) unsafe fn stream_sum(x: &[f32]) -> f32 {
     let mut i = 0;
     while i + 4 * L <= x.len() {
         // Prefetches never fault; 32 floats are two cache lines.
-        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(i + AHEAD).cast());
-        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(i + AHEAD + 2 * L).cast());
+        _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(i + AHEAD).cast());
+        _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(i + AHEAD + 2 * L).cast());
         for (j, acc) in acc.iter_mut().enumerate() {
             *acc = _mm256_add_ps(*acc, load(&x[i + j * L..]));
         }

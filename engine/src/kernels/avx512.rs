@@ -206,7 +206,7 @@ pub(crate) unsafe fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out:
                 // A prefetch is only a hint and never faults; the
                 // address (same column, `ahead` rows down) is formed with
                 // wrapping_add.
-                _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().wrapping_add(ahead * cols + c).cast());
+                _mm_prefetch::<_MM_HINT_T1>(row.as_ptr().wrapping_add(ahead * cols + c).cast());
                 *acc = _mm512_fmadd_ps(load(&row[c..e]), xv, *acc);
             }
             c = e;
@@ -251,7 +251,7 @@ pub(crate) unsafe fn matvec_f16(
             for (j, acc) in acc.iter_mut().enumerate().take(nr) {
                 let row = &w[(r + j) * cols..(r + j + 1) * cols];
                 // A prefetch never faults (wrapping address).
-                _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().wrapping_add(ahead * cols + c).cast());
+                _mm_prefetch::<_MM_HINT_T1>(row.as_ptr().wrapping_add(ahead * cols + c).cast());
                 *acc = _mm512_fmadd_ps(load_f16(&row[c..e]), xv, *acc);
             }
             c = e;
@@ -277,7 +277,7 @@ pub(crate) unsafe fn stream_sum(x: &[f32]) -> f32 {
     while i + 4 * L <= x.len() {
         for (j, acc) in acc.iter_mut().enumerate() {
             // A prefetch never faults (wrapping address).
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(i + j * L + AHEAD).cast());
+            _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(i + j * L + AHEAD).cast());
             *acc = _mm512_add_ps(*acc, load(&x[i + j * L..i + (j + 1) * L]));
         }
         i += 4 * L;

@@ -119,7 +119,9 @@ const PAR_MIN_WORK: usize = 1 << 18;
 /// How far ahead of the rows it is reading a streaming kernel asks for
 /// the next ones (a prefetch, a hint that never faults): 24 KB, about
 /// what memory delivers in the time one request takes to come back, so
-/// the requests in flight keep it busy.
+/// the requests in flight keep it busy. The f32 and f16 kernels ask for
+/// them into L2 (`_MM_HINT_T1`), which holds more requests in flight than
+/// L1 does.
 pub(crate) const PREFETCH_BYTES: usize = 24 * 1024;
 
 /// Rows ahead that a matrix–vector kernel reading four rows of
