@@ -42,6 +42,23 @@ fn hsum(v: __m256) -> f32 {
     _mm_cvtss_f32(s)
 }
 
+/// The lane sums of two vectors, `[Σa, Σb, …]` in the low two lanes, each
+/// added in the same order as [`hsum`] does (so the same bits), with half
+/// its instructions per sum.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum2(a: __m256, b: __m256) -> __m128 {
+    // Lane i + lane i+4 of each vector, as hsum's first step.
+    let sa = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    let sb = _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1));
+    // [sa0 + sa2, sa1 + sa3, sb0 + sb2, sb1 + sb3], as its second.
+    let lo = _mm_shuffle_ps::<0x44>(sa, sb);
+    let hi = _mm_shuffle_ps::<0xEE>(sa, sb);
+    let s = _mm_add_ps(lo, hi);
+    // Neighbours summed: [Σa, Σb, Σa, Σb].
+    _mm_hadd_ps(s, s)
+}
+
 /// The lane sums of four vectors at once: `[Σa, Σb, Σc, Σd]`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -623,10 +640,15 @@ unsafe fn attend_group_f16_n<const G: usize>(
                     *x1 = _mm256_fmadd_ps(k1, qv, *x1);
                 }
             }
-            for (i, acc) in acc.iter().enumerate() {
-                for (j, acc) in acc.iter().enumerate() {
-                    *scores.get_unchecked_mut(j * len + p + i) = hsum(*acc) * scale_f;
-                }
+            // Head j's two scores sit side by side: one reduction and one
+            // 8-byte store for both.
+            let [a0, a1] = &acc;
+            for (j, (x0, x1)) in a0.iter().zip(a1).enumerate() {
+                let two = _mm_mul_ps(hsum2(*x0, *x1), _mm_set1_ps(scale_f));
+                _mm_store_sd(
+                    scores.as_mut_ptr().add(j * len + p).cast(),
+                    _mm_castps_pd(two),
+                );
             }
         }
         for p in pairs..len {
@@ -644,27 +666,55 @@ unsafe fn attend_group_f16_n<const G: usize>(
         for row in scores.chunks_exact_mut(len.max(1)) {
             softmax_inplace(row);
         }
-        for c0 in (0..hd).step_by(4 * L) {
-            let mut acc = [[_mm256_setzero_ps(); 4]; G];
-            for p in 0..len {
-                let row = vp.add(p * hd + c0);
-                let vv = [
-                    _mm256_cvtph_ps(_mm_loadu_si128(row.cast())),
-                    _mm256_cvtph_ps(_mm_loadu_si128(row.add(L).cast())),
-                    _mm256_cvtph_ps(_mm_loadu_si128(row.add(2 * L).cast())),
-                    _mm256_cvtph_ps(_mm_loadu_si128(row.add(3 * L).cast())),
-                ];
-                for (j, acc) in acc.iter_mut().enumerate() {
-                    let s = _mm256_set1_ps(*scores.get_unchecked(j * len + p));
-                    for (a, x) in acc.iter_mut().zip(vv) {
-                        *a = _mm256_fmadd_ps(s, x, *a);
-                    }
+        // Four vectors of a value row at a time, or two for three or more
+        // heads, so that the accumulators, the row and the score fit in
+        // sixteen registers (four for three heads is twelve accumulators,
+        // which went through the stack on every position).
+        if G <= 2 {
+            weigh_values::<G, 4>(scores, vp, len, hd, out);
+        } else {
+            weigh_values::<G, 2>(scores, vp, len, hd, out);
+        }
+    }
+}
+
+/// `out[j] = Σₚ scores[j][p] · v[p]` for the `G` heads of a group, `C`
+/// vectors of the value rows at a time (each output lane sums its
+/// positions in order, whatever `C` is).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `v` must hold `len` rows of
+/// `hd` halves, `scores` `G × len` values and `out` `G × hd`, with `hd` a
+/// multiple of `C · 8`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn weigh_values<const G: usize, const C: usize>(
+    scores: &[f32],
+    vp: *const half::f16,
+    len: usize,
+    hd: usize,
+    out: &mut [f32],
+) {
+    for c0 in (0..hd).step_by(C * L) {
+        let mut acc = [[_mm256_setzero_ps(); C]; G];
+        for p in 0..len {
+            // SAFETY: row p's halves c0 .. c0 + C·8 are inside `v`.
+            let row = unsafe { vp.add(p * hd + c0) };
+            let vv: [__m256; C] = std::array::from_fn(|i| {
+                // SAFETY: as above.
+                _mm256_cvtph_ps(unsafe { _mm_loadu_si128(row.add(i * L).cast()) })
+            });
+            for (j, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: j·len + p < G·len = scores.len().
+                let s = _mm256_set1_ps(unsafe { *scores.get_unchecked(j * len + p) });
+                for (a, x) in acc.iter_mut().zip(vv) {
+                    *a = _mm256_fmadd_ps(s, x, *a);
                 }
             }
-            for (j, acc) in acc.iter().enumerate() {
-                for (i, a) in acc.iter().enumerate() {
-                    store(&mut out[j * hd + c0 + i * L..], *a);
-                }
+        }
+        for (j, acc) in acc.iter().enumerate() {
+            for (i, a) in acc.iter().enumerate() {
+                store(&mut out[j * hd + c0 + i * L..], *a);
             }
         }
     }
@@ -735,6 +785,43 @@ pub(crate) unsafe fn transpose(src: &[f32], t: usize, dst: &mut [&mut [f32]]) {
     for j in n8..n {
         for (i, d) in dst.iter_mut().take(t).enumerate() {
             d[j] = src[j * t + i];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `hsum2` adds each vector's lanes in `hsum`'s order: the same bits,
+    /// which the attention kernel's scores rely on.
+    #[test]
+    fn hsum2_has_the_bits_of_hsum() {
+        if !is_x86_feature_detected!("avx2") || !is_x86_feature_detected!("fma") {
+            eprintln!("skipped: this CPU has no AVX2/FMA");
+            return;
+        }
+        let mut s = 0x2545_f491u32;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            // Mixed signs and magnitudes, so the order of the additions
+            // shows in the rounding.
+            (s as f32 / u32::MAX as f32 - 0.5) * 10f32.powi((s % 9) as i32 - 4)
+        };
+        for _ in 0..2000 {
+            let a: [f32; 8] = std::array::from_fn(|_| next());
+            let b: [f32; 8] = std::array::from_fn(|_| next());
+            // SAFETY: AVX2 and FMA were detected above.
+            let (got, want) = unsafe {
+                let (va, vb) = (_mm256_loadu_ps(a.as_ptr()), _mm256_loadu_ps(b.as_ptr()));
+                let mut got = [0f32; 4];
+                _mm_storeu_ps(got.as_mut_ptr(), hsum2(va, vb));
+                (got, [hsum(va), hsum(vb)])
+            };
+            assert_eq!(got[0].to_bits(), want[0].to_bits(), "{a:?}");
+            assert_eq!(got[1].to_bits(), want[1].to_bits(), "{b:?}");
         }
     }
 }
