@@ -3,12 +3,17 @@
 # project's `infer bench`, run back to back on the same GGUF file, the same
 # machine and the same thread counts, with the ratios printed at the end.
 #
-#   scripts/bench-vs-llama-cpp.sh [--build-only] [--reps N] [--rounds N] [--gpt2]
+#   scripts/bench-vs-llama-cpp.sh [--build-only] [--reps N] [--rounds N] [--gpt2] [--depth N]
 #
 # --rounds N runs the pair (llama-bench, then `infer bench`) N times in turn
 # for each thread count and prints every round's ratios and their median:
 # on a shared virtual machine the same binary moves 10-20 % between runs
 # minutes apart, and alternating rounds lets such drifts hit both programs.
+#
+# --depth N compares decoding with N positions already in the context
+# (llama-bench -d N against `infer bench --prompt-tokens N`), where
+# attention reads N keys and values per layer and token; only the decode
+# ratios are printed then.
 #
 # Default model: the cached SmolLM2-135M-Instruct Q4_1 (or $MODEL). With
 # --gpt2: GPT-2 124M with random weights (scripts/make_gpt2_gguf.py --random,
@@ -32,12 +37,14 @@ reps=3
 rounds=1
 build_only=0
 gpt2=0
+depth=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --build-only) build_only=1 ;;
         --reps) reps="$2"; shift ;;
         --rounds) rounds="$2"; shift ;;
         --gpt2) gpt2=1 ;;
+        --depth) depth="$2"; shift ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -100,26 +107,36 @@ bench_model() {
     for t in 2 1; do
         rows=()
         for ((r = 1; r <= rounds; r++)); do
-            lj="$("$llama_dir/build/bin/llama-bench" -m "$model" -p 128 -n 128 -r "$reps" -t "$t" -o json 2>/dev/null)"
-            ij="$("$infer" bench --model "$model" --threads "$t" --prompt-tokens 128 --new-tokens 128 --reps "$reps" --quick --json 2>/dev/null)"
+            if [ "$depth" -gt 0 ]; then
+                lj="$("$llama_dir/build/bin/llama-bench" -m "$model" -p 0 -n 128 -d "$depth" -r "$reps" -t "$t" -o json 2>/dev/null)"
+                ij="$("$infer" bench --model "$model" --threads "$t" --prompt-tokens "$depth" --new-tokens 128 --reps "$reps" --quick --json 2>/dev/null)"
+            else
+                lj="$("$llama_dir/build/bin/llama-bench" -m "$model" -p 128 -n 128 -r "$reps" -t "$t" -o json 2>/dev/null)"
+                ij="$("$infer" bench --model "$model" --threads "$t" --prompt-tokens 128 --new-tokens 128 --reps "$reps" --quick --json 2>/dev/null)"
+            fi
             rows+=("$(python3 - "$lj" "$ij" <<'PY'
 import json, sys
 lj, ij = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-pp = next(r["avg_ts"] for r in lj if r["n_prompt"] > 0 and r["n_gen"] == 0)
+# At a depth, llama-bench runs no prompt-only test: 0 stands for "none".
+pp = next((r["avg_ts"] for r in lj if r["n_prompt"] > 0 and r["n_gen"] == 0), 0.0)
 tg = next(r["avg_ts"] for r in lj if r["n_gen"] > 0 and r["n_prompt"] == 0)
 print(pp, tg, ij["prefill"]["tok_per_s"], ij["decode_kv_cache"]["tok_per_s"])
 PY
 )")
         done
-        python3 - "$t" "${rows[@]}" <<'PY'
+        python3 - "$t" "$depth" "${rows[@]}" <<'PY'
 import statistics, sys
-t, rounds = sys.argv[1], [list(map(float, r.split())) for r in sys.argv[2:]]
+t, depth = sys.argv[1], int(sys.argv[2])
+rounds = [list(map(float, r.split())) for r in sys.argv[3:]]
+at = f" after {depth} positions" if depth else ""
 for k, (pp, tg, ipp, itg) in enumerate(rounds):
     tag = f"{t} thread(s)" + (f", round {k + 1}" if len(rounds) > 1 else "")
-    print(f"{tag}: prefill llama.cpp {pp:7.1f} tok/s  infer {ipp:7.1f} tok/s  ratio {ipp/pp:5.2f}x")
-    print(f"{tag}: decode  llama.cpp {tg:7.1f} tok/s  infer {itg:7.1f} tok/s  ratio {itg/tg:5.2f}x")
+    if not depth:
+        print(f"{tag}: prefill llama.cpp {pp:7.1f} tok/s  infer {ipp:7.1f} tok/s  ratio {ipp/pp:5.2f}x")
+    print(f"{tag}: decode{at} llama.cpp {tg:7.1f} tok/s  infer {itg:7.1f} tok/s  ratio {itg/tg:5.2f}x")
 if len(rounds) > 1:
-    for name, a, b in (("prefill", 0, 2), ("decode ", 1, 3)):
+    kinds = (("prefill", 0, 2), ("decode ", 1, 3)) if not depth else (("decode ", 1, 3),)
+    for name, a, b in kinds:
         ratios = sorted(r[b] / r[a] for r in rounds)
         print(f"{t} thread(s): {name} median ratio {statistics.median(ratios):5.2f}x "
               f"over {len(rounds)} rounds (range {ratios[0]:.2f}-{ratios[-1]:.2f})")
@@ -138,7 +155,11 @@ fi
 infer="$root/target/release/infer"
 
 echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores, $(grep -o -w -E 'avx512f|avx512_vnni|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-echo "note: llama-bench decodes from an empty context; infer bench decodes after the 128-token prompt"
+if [ "$depth" -gt 0 ]; then
+    echo "note: both decode 128 tokens after $depth positions (llama-bench -d $depth; infer bench --prompt-tokens $depth)"
+else
+    echo "note: llama-bench decodes from an empty context; infer bench decodes after the 128-token prompt"
+fi
 for m in "${models[@]}"; do
     bench_model "$m"
 done
