@@ -128,12 +128,12 @@ PY
 import statistics, sys
 t, depth = sys.argv[1], int(sys.argv[2])
 rounds = [list(map(float, r.split())) for r in sys.argv[3:]]
-at = f" after {depth} positions" if depth else ""
+what = f"decode after {depth} positions" if depth else "decode "
 for k, (pp, tg, ipp, itg) in enumerate(rounds):
     tag = f"{t} thread(s)" + (f", round {k + 1}" if len(rounds) > 1 else "")
     if not depth:
         print(f"{tag}: prefill llama.cpp {pp:7.1f} tok/s  infer {ipp:7.1f} tok/s  ratio {ipp/pp:5.2f}x")
-    print(f"{tag}: decode{at} llama.cpp {tg:7.1f} tok/s  infer {itg:7.1f} tok/s  ratio {itg/tg:5.2f}x")
+    print(f"{tag}: {what} llama.cpp {tg:7.1f} tok/s  infer {itg:7.1f} tok/s  ratio {itg/tg:5.2f}x")
 if len(rounds) > 1:
     kinds = (("prefill", 0, 2), ("decode ", 1, 3)) if not depth else (("decode ", 1, 3),)
     for name, a, b in kinds:
