@@ -115,7 +115,6 @@ pub struct AttnDims {
 /// streaming this much memory takes.
 const PAR_MIN_WORK: usize = 1 << 18;
 
-/// True if work of this size should be split across the pool.
 /// How far ahead of the rows it is reading a streaming kernel asks for
 /// the next ones (a prefetch, a hint that never faults): 24 KB, about
 /// what memory delivers in the time one request takes to come back, so
@@ -131,6 +130,7 @@ pub(crate) fn rows_ahead(row_bytes: usize) -> usize {
     PREFETCH_BYTES.div_ceil(row_bytes.max(1)).max(4)
 }
 
+/// True if work of this size should be split across the pool.
 pub(crate) fn go_parallel(work: usize) -> bool {
     work >= PAR_MIN_WORK && threads::num_threads() > 1
 }
