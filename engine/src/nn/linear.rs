@@ -5,7 +5,7 @@
 use super::matrix::Matrix;
 use crate::error::{EngineError, Result};
 use crate::kernels;
-use crate::quant::act::Q8Acts;
+use crate::quant::act::{Q8Acts, Q8Row};
 use crate::quant::x8_prompt::TokenRows;
 use crate::tensor::Tensor;
 use crate::threads;
@@ -55,7 +55,7 @@ pub(super) const BY_ROW_KEEP: usize = 1 << 20;
 /// pass over them: small enough to stay in cache while every row passes,
 /// a multiple of 4 so the four-row kernels group rows as a single row's
 /// pass does.
-pub(super) const ROW_BLOCK: usize = 64;
+const ROW_BLOCK: usize = 64;
 
 /// `out[i][·] = x[i] · [W₁; W₂; …]ᵀ` for `t` rows of `x` (`t × cols`,
 /// row-major) against the weights `parts`, each `rows_j × cols`, stacked
@@ -357,11 +357,7 @@ fn by_rows(
         let n = dst.first().map_or(0, |d| d.len());
         if by_token {
             segments(mats, c * chunk, n, |m, r0, len, at| {
-                for b in (0..len).step_by(ROW_BLOCK) {
-                    let rows = (r0 + b, ROW_BLOCK.min(len - b));
-                    let col = at + b;
-                    m.prompt_rows_into(rows, &acts, &mut TokenRows { rows: dst, col });
-                }
+                rows_by_token(m, (r0, len), &acts, dst, at);
             });
             return;
         }
@@ -382,3 +378,20 @@ fn by_rows(
     ACTS.set(qx);
 }
 // ANCHOR_END: by_rows
+
+/// Weight rows `r0..r0 + len` of `m` against `acts` by the many-token
+/// kernel, [`ROW_BLOCK`] rows at a time (a block stays in cache while
+/// every token passes over it), each token's products written into its
+/// row of `rows` from column `col` on.
+pub(super) fn rows_by_token(
+    m: &Matrix<'_>,
+    (r0, len): (usize, usize),
+    acts: &[Q8Row<'_>],
+    rows: &mut [&mut [f32]],
+    col: usize,
+) {
+    for b in (0..len).step_by(ROW_BLOCK) {
+        let run = (r0 + b, ROW_BLOCK.min(len - b));
+        m.prompt_rows_into(run, acts, &mut TokenRows { rows, col: col + b });
+    }
+}

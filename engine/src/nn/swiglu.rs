@@ -13,12 +13,11 @@
 //! whole row.
 
 use super::linear::{
-    ACTS, BY_ROW, BY_ROW_KEEP, Kernel, ROW_BLOCK, batch_chunk, linear_batch, one_pass,
+    ACTS, BY_ROW, BY_ROW_KEEP, Kernel, batch_chunk, linear_batch, one_pass, rows_by_token,
     token_pieces, weight_matrices,
 };
 use crate::error::{EngineError, Result};
 use crate::kernels;
-use crate::quant::x8_prompt::TokenRows;
 use crate::tensor::Tensor;
 use crate::threads;
 
@@ -92,17 +91,7 @@ pub fn linear_swiglu(
         // by side.
         for (m, buf) in mats.iter().zip([&mut *g, &mut *u]) {
             let mut rows: Vec<&mut [f32]> = buf.chunks_exact_mut(n).collect();
-            for b in (0..n).step_by(ROW_BLOCK) {
-                let run = (c * chunk + b, ROW_BLOCK.min(n - b));
-                m.prompt_rows_into(
-                    run,
-                    &acts,
-                    &mut TokenRows {
-                        rows: &mut rows,
-                        col: b,
-                    },
-                );
-            }
+            rows_by_token(m, (c * chunk, n), &acts, &mut rows, 0);
         }
         for (i, d) in dst.iter_mut().enumerate() {
             kernels::swiglu_run(&mut g[i * n..(i + 1) * n], &u[i * n..(i + 1) * n], d);
