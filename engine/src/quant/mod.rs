@@ -28,6 +28,8 @@
 
 pub mod act;
 pub mod dot;
+#[cfg(target_arch = "x86_64")]
+mod dot4;
 pub mod dot_k;
 pub mod q4_0;
 pub mod q4_1;

@@ -248,8 +248,15 @@ pub fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     check_shapes("x8::matmul", supports(dtype), dtype, packed, a, out);
     match level() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
-        // FMA and F16C; the lengths were checked above.
+        // SAFETY: has_vnni() is true only at the Avx512 level on a CPU with
+        // AVX-512 VNNI and VL (and AVX2, FMA, F16C), level() is Avx2 or
+        // Avx512 only when the CPU has AVX2, FMA and F16C; the lengths
+        // were checked above.
+        Level::Avx512 if super::dot4::has_vnni() => unsafe {
+            avx2::matmul_vnni(dtype, packed, a, out)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
         Level::Avx2 | Level::Avx512 => unsafe { avx2::matmul(dtype, packed, a, out) },
         _ => matmul_scalar(dtype, packed, a, out),
     }
@@ -336,6 +343,47 @@ pub(crate) mod tests {
                 prop_assert_eq!(&row[..], &w[r * rb..(r + 1) * rb]);
             }
             check_kernel(dtype, (groups, nb, t, seed), matmul, matmul_scalar)?;
+        }
+    }
+
+    /// AVX2's kernel, called directly (the dispatcher may pick VNNI's).
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_kernel(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+        assert!(crate::kernels::dispatch::detect() >= Level::Avx2);
+        // SAFETY: the CPU has AVX2, FMA and F16C (checked above), and
+        // `check_kernel` passes lengths that agree.
+        unsafe { avx2::matmul(dtype, packed, a, out) }
+    }
+
+    /// AVX-512 VNNI's kernel, called directly.
+    #[cfg(target_arch = "x86_64")]
+    fn vnni_kernel(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+        assert!(crate::quant::dot4::has_vnni());
+        // SAFETY: the CPU has AVX-512 VNNI and VL besides AVX2 (checked
+        // above), and `check_kernel` passes lengths that agree.
+        unsafe { avx2::matmul_vnni(dtype, packed, a, out) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Every x86 kernel this CPU can run, not only the one the
+        /// dispatcher picks, gives its plain twin's bits (VNNI's only on a
+        /// CPU that has it).
+        #[test]
+        fn each_x86_kernel_equals_the_plain_twin(
+            groups in 1usize..4, nb in 1usize..6, t in 1usize..7, seed in any::<u64>(),
+            which in 0usize..3,
+        ) {
+            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q8_0][which];
+            let case = (groups, nb, t, seed);
+            if crate::kernels::dispatch::detect() >= Level::Avx2 {
+                check_kernel(dtype, case, avx2_kernel, matmul_scalar)?;
+            }
+            if crate::quant::dot4::has_vnni() {
+                check_kernel(dtype, case, vnni_kernel, matmul_scalar)?;
+            }
         }
     }
 

@@ -1,18 +1,21 @@
 //! AVX2 body of the regrouped Q4_0/Q4_1/Q8_0 product (the plain twin and
-//! the layout are in `x8.rs`). Per group of eight rows, token and block:
-//! four 32-byte loads hold every 4-bit code, `and`/shift split them into
-//! low and high nibbles (Q8_0: eight loads, one byte per code), and each
-//! of the eight code vectors meets four of the token's codes
-//! broadcast to every lane (`maddubs` + `madd`): lane `j` is row `j`'s sum
-//! over those four elements, the partial sum ggml's kernel keeps in its
-//! lane `l`. Eight accumulators take those partial sums times `d·d_a`, a
-//! ninth Q4_1's `m·s_a`, and they are added up in ggml's order at the end.
+//! the layout are in `x8.rs`), and its AVX-512 VNNI form. Per group of
+//! eight rows, token and block: four 32-byte loads hold every 4-bit code,
+//! `and`/shift split them into low and high nibbles (Q8_0: eight loads,
+//! one byte per code), and each of the eight code vectors meets four of
+//! the token's codes broadcast to every lane (`maddubs` + `madd`, or one
+//! `vpdpbusd`: the same integers, see `dot4.rs`): lane `j` is row `j`'s
+//! sum over those four elements, the partial sum ggml's kernel keeps in
+//! its lane `l`. Eight accumulators take those partial sums times `d·d_a`,
+//! a ninth Q4_1's `m·s_a`, and they are added up in ggml's order at the
+//! end.
 
 use std::arch::x86_64::*;
 
 use super::{QK, ROWS, block, chunks, head};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
+use crate::quant::dot4::{Avx2, Products, Vnni};
 
 // ANCHOR: matmul_avx2
 /// See [`super::matmul`].
@@ -21,14 +24,34 @@ use crate::quant::act::Q8Row;
 /// AVX2, FMA and F16C; the lengths as `super::matmul` checks them.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
-    // One copy of the body per format, so each has straight-line code
-    // (its chunk loop unrolled, no test of the format inside it).
+    // SAFETY: the caller's contract.
+    unsafe { by_format::<Avx2>(dtype, packed, a, out) }
+}
+
+/// [`matmul`] with AVX-512 VNNI's `vpdpbusd` for the byte products (the
+/// same bits).
+///
+/// # Safety
+/// As [`matmul`], and AVX-512 VNNI and VL.
+#[target_feature(enable = "avx2,fma,f16c,avx512vl,avx512vnni")]
+pub unsafe fn matmul_vnni(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    unsafe { by_format::<Vnni>(dtype, packed, a, out) }
+}
+
+/// One copy of the body per format, so each has straight-line code (its
+/// chunk loop unrolled, no test of the format inside it).
+///
+/// # Safety
+/// As [`matmul`], compiled into an entry point for `P`'s instruction set.
+#[inline(always)]
+unsafe fn by_format<P: Products>(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     // SAFETY: the caller's contract.
     unsafe {
         match dtype {
-            DType::Q4_1 => body::<Q4_1>(packed, a, out),
-            DType::Q8_0 => body::<Q8_0>(packed, a, out),
-            _ => body::<Q4_0>(packed, a, out),
+            DType::Q4_1 => body::<Q4_1, P>(packed, a, out),
+            DType::Q8_0 => body::<Q8_0, P>(packed, a, out),
+            _ => body::<Q4_0, P>(packed, a, out),
         }
     }
 }
@@ -51,13 +74,35 @@ const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
 const Q8_0: u8 = 2;
 
-/// [`matmul`] for format `F`.
+/// Row `j`'s sum over elements `4l..4l + 4` of a block, in lane `j`, for
+/// the eight rows' codes `c` (one nibble half or, for Q8_0, one chunk)
+/// and the token's codes `q`, as a float.
 ///
 /// # Safety
-/// As [`matmul`].
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn body<const F: u8>(packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+/// `q` holds `4l + 4` codes; compiled into an entry point for `P`.
+#[inline(always)]
+unsafe fn part<P: Products>(c: __m256i, q: *const i32, l: usize, unsigned: bool) -> __m256 {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let four = _mm256_set1_epi32(q.add(l).read_unaligned());
+        let zero = _mm256_setzero_si256();
+        let sums = if unsigned {
+            P::add4(zero, c, four)
+        } else {
+            // Signed codes (Q4_0's minus 8, Q8_0's), multiplied by sign as
+            // ggml does (|c| times q carrying c's sign).
+            P::add4(zero, _mm256_sign_epi8(c, c), _mm256_sign_epi8(four, c))
+        };
+        _mm256_cvtepi32_ps(sums)
+    }
+}
+
+/// [`matmul`] for format `F`, the byte products by `P`.
+///
+/// # Safety
+/// As [`matmul`]; compiled into an entry point for `P`.
+#[inline(always)]
+unsafe fn body<const F: u8, P: Products>(packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     let dtype = match F {
         Q4_1 => DType::Q4_1,
         Q8_0 => DType::Q8_0,
@@ -75,7 +120,6 @@ unsafe fn body<const F: u8>(packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     unsafe {
         let m4 = _mm256_set1_epi8(0x0f);
         let eight = _mm256_set1_epi8(8);
-        let ones = _mm256_set1_epi16(1);
         for g in 0..groups {
             let base = packed.as_ptr().add(g * nb * bs);
             for (i, ai) in a.iter().enumerate() {
@@ -89,25 +133,10 @@ unsafe fn body<const F: u8>(packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
                     let d = _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
                     let dd = _mm256_mul_ps(d, _mm256_set1_ps(*ai.d.get_unchecked(b)));
                     let q = ai.qs.as_ptr().add(b * QK) as *const i32;
-                    // Row j's sum over elements 4l..4l + 4 of this block, in
-                    // lane j, for the eight rows' codes `c` (one nibble half
-                    // or, for Q8_0, one chunk).
-                    let part = |c: __m256i, l: usize| {
-                        let four = _mm256_set1_epi32(q.add(l).read_unaligned());
-                        let pairs = if q4_1 {
-                            _mm256_maddubs_epi16(c, four)
-                        } else {
-                            // Signed codes (Q4_0's minus 8), multiplied by
-                            // sign as ggml does (|c| times q carrying c's
-                            // sign).
-                            _mm256_maddubs_epi16(_mm256_sign_epi8(c, c), _mm256_sign_epi8(four, c))
-                        };
-                        _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones))
-                    };
                     if q8_0 {
                         for (k, acc) in acc.iter_mut().enumerate().take(nk) {
                             let c = _mm256_loadu_si256(p.add(h + 32 * k) as *const __m256i);
-                            *acc = _mm256_fmadd_ps(dd, part(c, k), *acc);
+                            *acc = _mm256_fmadd_ps(dd, part::<P>(c, q, k, false), *acc);
                         }
                     } else {
                         for k in 0..nk {
@@ -118,8 +147,9 @@ unsafe fn body<const F: u8>(packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
                                 lo = _mm256_sub_epi8(lo, eight);
                                 hi = _mm256_sub_epi8(hi, eight);
                             }
-                            acc[k] = _mm256_fmadd_ps(dd, part(lo, k), acc[k]);
-                            acc[4 + k] = _mm256_fmadd_ps(dd, part(hi, 4 + k), acc[4 + k]);
+                            acc[k] = _mm256_fmadd_ps(dd, part::<P>(lo, q, k, q4_1), acc[k]);
+                            acc[4 + k] =
+                                _mm256_fmadd_ps(dd, part::<P>(hi, q, 4 + k, q4_1), acc[4 + k]);
                         }
                     }
                     if q4_1 {

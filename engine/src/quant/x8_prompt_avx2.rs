@@ -1,17 +1,20 @@
 //! AVX2 body of the many-token regrouped product (the order and the plain
-//! twin are in `x8_prompt.rs`). Per group of eight rows and tile of up to
-//! four tokens, block by block: four 32-byte loads hold the eight rows'
-//! codes, split once into low and high nibbles; each token adds the eight
-//! `maddubs` products with its broadcast codes into one 16-bit sum per
-//! row pair, widens it once (`madd`), and scales it once. Q8_0's eight
-//! chunks of signed codes are widened per chunk instead (two of its
-//! products can fill a 16-bit lane).
+//! twin are in `x8_prompt.rs`), and its AVX-512 VNNI form. Per group of
+//! eight rows and tile of up to four tokens, block by block: four 32-byte
+//! loads hold the eight rows' codes, split once into low and high
+//! nibbles; each token adds the eight `maddubs` products with its
+//! broadcast codes into one 16-bit sum per row pair, widens it once
+//! (`madd`), and scales it once. Q8_0's eight chunks of signed codes are
+//! widened per chunk instead (two of its products can fill a 16-bit
+//! lane). With VNNI each of those steps is one `vpdpbusd` into 32-bit
+//! lanes, half the instructions for the same integers (`dot4.rs`).
 
 use std::arch::x86_64::*;
 
 use super::{QK, ROWS, Sink, block, head};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
+use crate::quant::dot4::{Avx2, Products, Vnni};
 use crate::quant::x8::avx2::prefetch_next_group;
 
 /// Tokens sharing each unpacked block.
@@ -25,6 +28,27 @@ const TILE: usize = 4;
 /// `super::matmul_into` checks them.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut impl Sink) {
+    // SAFETY: the caller's contract.
+    unsafe { tiles::<Avx2>(dtype, packed, a, sink) }
+}
+
+/// [`matmul`] with AVX-512 VNNI's `vpdpbusd` for the byte products (the
+/// same bits).
+///
+/// # Safety
+/// As [`matmul`], and AVX-512 VNNI and VL.
+#[target_feature(enable = "avx2,fma,f16c,avx512vl,avx512vnni")]
+pub unsafe fn matmul_vnni(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut impl Sink) {
+    // SAFETY: the caller's contract.
+    unsafe { tiles::<Vnni>(dtype, packed, a, sink) }
+}
+
+/// Every tile of up to four tokens, by `P`.
+///
+/// # Safety
+/// As [`matmul`]; compiled into an entry point for `P`.
+#[inline(always)]
+unsafe fn tiles<P: Products>(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut impl Sink) {
     // One copy of the tile per format and token count, so each has
     // straight-line code.
     // SAFETY: the caller's contract.
@@ -33,18 +57,18 @@ pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut im
         while i < a.len() {
             let n = TILE.min(a.len() - i);
             match (dtype, n) {
-                (DType::Q4_1, 4) => tile::<Q4_1, 4>(packed, a, i, sink),
-                (DType::Q4_1, 3) => tile::<Q4_1, 3>(packed, a, i, sink),
-                (DType::Q4_1, 2) => tile::<Q4_1, 2>(packed, a, i, sink),
-                (DType::Q4_1, _) => tile::<Q4_1, 1>(packed, a, i, sink),
-                (DType::Q8_0, 4) => tile::<Q8_0, 4>(packed, a, i, sink),
-                (DType::Q8_0, 3) => tile::<Q8_0, 3>(packed, a, i, sink),
-                (DType::Q8_0, 2) => tile::<Q8_0, 2>(packed, a, i, sink),
-                (DType::Q8_0, _) => tile::<Q8_0, 1>(packed, a, i, sink),
-                (_, 4) => tile::<Q4_0, 4>(packed, a, i, sink),
-                (_, 3) => tile::<Q4_0, 3>(packed, a, i, sink),
-                (_, 2) => tile::<Q4_0, 2>(packed, a, i, sink),
-                (_, _) => tile::<Q4_0, 1>(packed, a, i, sink),
+                (DType::Q4_1, 4) => tile::<Q4_1, 4, P>(packed, a, i, sink),
+                (DType::Q4_1, 3) => tile::<Q4_1, 3, P>(packed, a, i, sink),
+                (DType::Q4_1, 2) => tile::<Q4_1, 2, P>(packed, a, i, sink),
+                (DType::Q4_1, _) => tile::<Q4_1, 1, P>(packed, a, i, sink),
+                (DType::Q8_0, 4) => tile::<Q8_0, 4, P>(packed, a, i, sink),
+                (DType::Q8_0, 3) => tile::<Q8_0, 3, P>(packed, a, i, sink),
+                (DType::Q8_0, 2) => tile::<Q8_0, 2, P>(packed, a, i, sink),
+                (DType::Q8_0, _) => tile::<Q8_0, 1, P>(packed, a, i, sink),
+                (_, 4) => tile::<Q4_0, 4, P>(packed, a, i, sink),
+                (_, 3) => tile::<Q4_0, 3, P>(packed, a, i, sink),
+                (_, 2) => tile::<Q4_0, 2, P>(packed, a, i, sink),
+                (_, _) => tile::<Q4_0, 1, P>(packed, a, i, sink),
             }
             i += n;
         }
@@ -60,10 +84,10 @@ const Q8_0: u8 = 2;
 /// handed to `sink`.
 ///
 /// # Safety
-/// As [`matmul`], and `i0 + N <= a.len()`.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn tile<const F: u8, const N: usize>(
+/// As [`matmul`], and `i0 + N <= a.len()`; compiled into an entry point
+/// for `P`.
+#[inline(always)]
+unsafe fn tile<const F: u8, const N: usize, P: Products>(
     packed: &[u8],
     a: &[Q8Row<'_>],
     i0: usize,
@@ -83,7 +107,6 @@ unsafe fn tile<const F: u8, const N: usize>(
     // of `packed`, every activation read is inside block b < nb of its
     // row, every store inside `lanes`; prefetches never fault.
     unsafe {
-        let ones = _mm256_set1_epi16(1);
         for g in 0..groups {
             let base = packed.as_ptr().add(g * nb * bs);
             let mut acc = [_mm256_setzero_ps(); N];
@@ -97,9 +120,9 @@ unsafe fn tile<const F: u8, const N: usize>(
                     std::array::from_fn(|k| toks[k].qs.as_ptr().add(b * QK) as *const i32);
                 // Each token's eight 32-bit row sums for this block.
                 let isums = if F == Q8_0 {
-                    sums_q8_0(p.add(h), q)
+                    sums_q8_0::<N, P>(p.add(h), q)
                 } else {
-                    sums_q4(p.add(h), q)
+                    sums_q4::<N, P>(p.add(h), q)
                 };
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
                 let m = if F == Q4_1 {
@@ -108,11 +131,7 @@ unsafe fn tile<const F: u8, const N: usize>(
                     _mm256_setzero_ps()
                 };
                 for ((acc, s), ai) in acc.iter_mut().zip(isums).zip(toks) {
-                    let mut isum = if F == Q8_0 {
-                        s
-                    } else {
-                        _mm256_madd_epi16(s, ones)
-                    };
+                    let mut isum = if F == Q8_0 { s } else { P::total(s) };
                     if F == Q4_0 {
                         let off = _mm256_set1_epi32(8 * *ai.isum.get_unchecked(b));
                         isum = _mm256_sub_epi32(isum, off);
@@ -134,19 +153,22 @@ unsafe fn tile<const F: u8, const N: usize>(
 }
 
 /// One block of eight 4-bit rows (`codes`: four 32-byte chunks) against
-/// each token's 32 codes (`q`): the eight `maddubs` products of each token
-/// added as 16-bit lanes, one row pair per 32-bit lane (widened by the
-/// caller).
+/// each token's 32 codes (`q`): the eight products of each token added
+/// as short sums ([`Products::add_short`]: 16-bit lanes on AVX2, one row
+/// pair per 32-bit lane), made 32-bit by the caller.
 ///
 /// # Safety
-/// `codes` holds 128 bytes and each `q[k]` 32 codes.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn sums_q4<const N: usize>(codes: *const u8, q: [*const i32; N]) -> [__m256i; N] {
-    let m4 = _mm256_set1_epi8(0x0f);
-    let mut sums = [_mm256_setzero_si256(); N];
+/// `codes` holds 128 bytes and each `q[k]` 32 codes; compiled into an
+/// entry point for `P`.
+#[inline(always)]
+unsafe fn sums_q4<const N: usize, P: Products>(
+    codes: *const u8,
+    q: [*const i32; N],
+) -> [__m256i; N] {
     // SAFETY: the caller's contract.
     unsafe {
+        let m4 = _mm256_set1_epi8(0x0f);
+        let mut sums = [_mm256_setzero_si256(); N];
         for k in 0..4 {
             let c = _mm256_loadu_si256(codes.add(32 * k) as *const __m256i);
             let lo = _mm256_and_si256(c, m4);
@@ -154,40 +176,41 @@ unsafe fn sums_q4<const N: usize>(codes: *const u8, q: [*const i32; N]) -> [__m2
             for (s, q) in sums.iter_mut().zip(q) {
                 let ql = _mm256_set1_epi32(q.add(k).read_unaligned());
                 let qh = _mm256_set1_epi32(q.add(4 + k).read_unaligned());
-                *s = _mm256_add_epi16(*s, _mm256_maddubs_epi16(lo, ql));
-                *s = _mm256_add_epi16(*s, _mm256_maddubs_epi16(hi, qh));
+                *s = P::add_short(*s, lo, ql);
+                *s = P::add_short(*s, hi, qh);
             }
         }
+        sums
     }
-    sums
 }
 
 /// One block of eight Q8_0 rows (`codes`: eight 32-byte chunks) against
 /// each token's 32 codes (`q`): each chunk is made non-negative once
 /// (`|c|`, shared by the tokens) and meets each token's four codes
-/// broadcast and given the chunk's signs (`maddubs`), widened at once
-/// (`madd`, since two products can fill a 16-bit lane) and added as 32-bit
-/// sums, one row per lane.
+/// broadcast and given the chunk's signs, added at once into 32-bit sums
+/// ([`Products::add4`], since two products can fill a 16-bit lane), one
+/// row per lane.
 ///
 /// # Safety
-/// `codes` holds 256 bytes and each `q[k]` 32 codes.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn sums_q8_0<const N: usize>(codes: *const u8, q: [*const i32; N]) -> [__m256i; N] {
-    let ones = _mm256_set1_epi16(1);
-    let mut sums = [_mm256_setzero_si256(); N];
+/// `codes` holds 256 bytes and each `q[k]` 32 codes; compiled into an
+/// entry point for `P`.
+#[inline(always)]
+unsafe fn sums_q8_0<const N: usize, P: Products>(
+    codes: *const u8,
+    q: [*const i32; N],
+) -> [__m256i; N] {
     // SAFETY: the caller's contract.
     unsafe {
+        let mut sums = [_mm256_setzero_si256(); N];
         for k in 0..8 {
             let c = _mm256_loadu_si256(codes.add(32 * k) as *const __m256i);
             let size = _mm256_sign_epi8(c, c);
             for (s, q) in sums.iter_mut().zip(q) {
                 let four = _mm256_set1_epi32(q.add(k).read_unaligned());
-                let pairs = _mm256_maddubs_epi16(size, _mm256_sign_epi8(four, c));
-                *s = _mm256_add_epi32(*s, _mm256_madd_epi16(pairs, ones));
+                *s = P::add4(*s, size, _mm256_sign_epi8(four, c));
             }
         }
+        sums
     }
-    sums
 }
 // ANCHOR_END: prompt_avx2
