@@ -117,16 +117,14 @@ pub fn dot(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
     );
     match level() {
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: has_vnni() is true only at the Avx512 level on a CPU with
+        // AVX-512 VNNI and VL (and AVX2, FMA, F16C); the lengths were
+        // checked above.
+        Level::Avx512 if super::dot4::has_vnni() => unsafe { avx2::dot_vnni(dtype, w, a) },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
         // FMA and F16C; the lengths were checked above.
-        Level::Avx2 | Level::Avx512 => unsafe {
-            match dtype {
-                DType::Q5_0 => avx2_k::dot_q5_0(w, a),
-                DType::Q4_K => avx2_k::dot_q4_k(w, a),
-                DType::Q6_K => avx2_k::dot_q6_k(w, a),
-                _ => avx2::dot(dtype, w, a),
-            }
-        },
+        Level::Avx2 | Level::Avx512 => unsafe { avx2::dot(dtype, w, a) },
         _ => dot_scalar(dtype, w, a),
     }
 }
@@ -164,7 +162,9 @@ pub fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`; the lengths were checked above.
-        Level::Avx2 | Level::Avx512 => unsafe { avx2::matvec(dtype, w, a, out) },
+        Level::Avx2 | Level::Avx512 => unsafe {
+            avx2::matmul_step(super::dot4::has_vnni(), dtype, w, &[a], out, (1, 0))
+        },
         _ => matvec_scalar(dtype, w, a, out),
     }
 }
@@ -216,25 +216,100 @@ pub fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`; the lengths were checked above.
-        Level::Avx2 | Level::Avx512 => unsafe {
+        Level::Avx2 | Level::Avx512 => {
+            let vnni = super::dot4::has_vnni();
             let mut i = 0;
             while i < t {
-                let at = (t, i);
                 let step = match t - i {
                     1 => 1,
                     2 | 3 => 2,
                     _ => 4,
                 };
-                match step {
-                    1 => avx2::matmul::<1>(dtype, w, &[a[i]], out, at),
-                    2 => avx2::matmul::<2>(dtype, w, &[a[i], a[i + 1]], out, at),
-                    _ => {
-                        avx2::matmul::<4>(dtype, w, &[a[i], a[i + 1], a[i + 2], a[i + 3]], out, at)
-                    }
-                }
+                // SAFETY: as in `dot` (VNNI only where has_vnni() says
+                // so); tokens i..i + step are columns i.. of rows of t.
+                unsafe { avx2::matmul_step(vnni, dtype, w, &a[i..i + step], out, (t, i)) };
                 i += step;
             }
-        },
+        }
         _ => matmul_scalar(dtype, w, a, out),
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::kernels::dispatch::detect;
+    use crate::quant::act::Q8Acts;
+    use crate::quant::x8::tests::random;
+    use crate::quant::{dot4, quantize};
+    use proptest::prelude::*;
+
+    const FORMATS: [DType; 6] = [
+        DType::Q4_0,
+        DType::Q4_1,
+        DType::Q5_0,
+        DType::Q8_0,
+        DType::Q4_K,
+        DType::Q6_K,
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Every x86 entry point this CPU can run, not only the one the
+        /// dispatcher picks: AVX2's dot products and four-row products stay
+        /// within rounding of the plain twin, and VNNI's (on a CPU that has
+        /// it) give AVX2's bits.
+        #[test]
+        fn each_x86_kernel_agrees_with_the_plain_twin(
+            rows in 1usize..11, blocks in 1usize..4, t in 1usize..6, seed in any::<u64>(),
+        ) {
+            if detect() < Level::Avx2 {
+                return Ok(());
+            }
+            let vnni = dot4::has_vnni();
+            for dtype in FORMATS {
+                let cols = blocks * dtype.block_len();
+                let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
+                let rb = w.len() / rows;
+                let mut acts = Q8Acts::default();
+                acts.quantize(&random(t * cols, seed ^ 3), cols);
+                let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
+                for r in 0..rows {
+                    let row = &w[r * rb..(r + 1) * rb];
+                    for ai in &a {
+                        let plain = dot_scalar(dtype, row, *ai);
+                        // SAFETY: AVX2 (checked above); the row holds the
+                        // activations' blocks.
+                        let fast = unsafe { avx2::dot(dtype, row, *ai) };
+                        prop_assert!((fast - plain).abs() <= 1e-4 * (1.0 + plain.abs()), "{dtype}: {fast} vs {plain}");
+                        if vnni {
+                            // SAFETY: as above, and has_vnni().
+                            let v = unsafe { avx2::dot_vnni(dtype, row, *ai) };
+                            prop_assert_eq!(v.to_bits(), fast.to_bits(), "{} dot", dtype);
+                        }
+                    }
+                }
+                if !has_row_kernels(dtype) {
+                    continue;
+                }
+                for step in [1usize, 2, 4].into_iter().filter(|&s| s <= t) {
+                    let (mut fast, mut wide) = (vec![0f32; rows * step], vec![0f32; rows * step]);
+                    // SAFETY: AVX2; `step` tokens into rows of `step` floats.
+                    unsafe { avx2::matmul_step(false, dtype, &w, &a[..step], &mut fast, (step, 0)) };
+                    for (o, row) in fast.chunks_exact(step).zip(w.chunks_exact(rb)) {
+                        for (x, ai) in o.iter().zip(&a) {
+                            let plain = dot_scalar(dtype, row, *ai);
+                            prop_assert!((x - plain).abs() <= 1e-4 * (1.0 + plain.abs()), "{dtype}: {x} vs {plain}");
+                        }
+                    }
+                    if vnni {
+                        // SAFETY: as above, and has_vnni().
+                        unsafe { avx2::matmul_step(true, dtype, &w, &a[..step], &mut wide, (step, 0)) };
+                        prop_assert_eq!(&wide, &fast);
+                    }
+                }
+            }
+        }
     }
 }

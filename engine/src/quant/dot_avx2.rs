@@ -1,26 +1,55 @@
 //! AVX2 bodies of the quantized dot products (the plain twins are in
-//! `dot.rs`). Per block: unpack the codes to 32 bytes, `maddubs`
-//! (unsigned × signed bytes → 16 pairs summed to i16), `madd` with ones
-//! (→ 8 × i32), convert, and one fused multiply-add by the block's scale.
+//! `dot.rs`), and their AVX-512 VNNI form. Per block: unpack the codes to
+//! 32 bytes, `maddubs` (unsigned × signed bytes → 16 pairs summed to i16),
+//! `madd` with ones (→ 8 × i32) — or one `vpdpbusd`, the same integers
+//! (`dot4.rs`) — convert, and one fused multiply-add by the block's scale.
 
 use std::arch::x86_64::*;
 
+use super::avx2_k;
 use crate::dtype::DType;
 use crate::quant::QK;
 use crate::quant::act::Q8Row;
+use crate::quant::dot4::{Avx2, Products, Vnni};
 
-/// Dispatch on the format.
+/// Row · activation row for any quantized format.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C, and `w` must hold exactly the
 /// blocks for `a.qs.len()` values of `dtype`.
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
+    // SAFETY: the caller's contract.
+    unsafe { dot_as::<Avx2>(dtype, w, a) }
+}
+
+/// [`dot`] with AVX-512 VNNI's `vpdpbusd` for the byte products (the same
+/// bits).
+///
+/// # Safety
+/// As [`dot`], and AVX-512 VNNI and VL.
+#[target_feature(enable = "avx2,fma,f16c,avx512vl,avx512vnni")]
+pub unsafe fn dot_vnni(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
+    // SAFETY: the caller's contract.
+    unsafe { dot_as::<Vnni>(dtype, w, a) }
+}
+
+/// Dispatch on the format (Q6_K, whose products are scaled per 16 values
+/// in 16-bit lanes, has one body for both instruction sets).
+///
+/// # Safety
+/// As [`dot`]; compiled into an entry point for `P`.
+#[inline(always)]
+unsafe fn dot_as<P: Products>(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
     // SAFETY: the caller's contract.
     unsafe {
         match dtype {
-            DType::Q4_1 => dot_q4_1(w, a),
-            DType::Q4_0 => dot_q4_0(w, a),
-            _ => dot_q8_0(w, a),
+            DType::Q4_1 => dot_q4_1::<P>(w, a),
+            DType::Q4_0 => dot_q4_0::<P>(w, a),
+            DType::Q5_0 => avx2_k::dot_q5_0::<P>(w, a),
+            DType::Q4_K => avx2_k::dot_q4_k::<P>(w, a),
+            DType::Q6_K => avx2_k::dot_q6_k(w, a),
+            _ => dot_q8_0::<P>(w, a),
         }
     }
 }
@@ -70,11 +99,13 @@ pub(super) unsafe fn fifth_bits(qh: i32) -> __m256i {
 }
 
 /// Σ u·s over 32 byte pairs (u unsigned, s signed) as 8 f32 partial sums.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn dot_bytes(u: __m256i, s: __m256i) -> __m256 {
-    let pairs = _mm256_maddubs_epi16(u, s);
-    _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+///
+/// # Safety
+/// Compiled into an entry point for `P`.
+#[inline(always)]
+pub(super) unsafe fn dot_bytes<P: Products>(u: __m256i, s: __m256i) -> __m256 {
+    // SAFETY: the caller's contract.
+    unsafe { _mm256_cvtepi32_ps(P::add4(_mm256_setzero_si256(), u, s)) }
 }
 
 /// The sum of the 8 lanes.
@@ -87,10 +118,13 @@ pub(super) unsafe fn hsum(v: __m256) -> f32 {
 }
 
 // ANCHOR: dot_q4_1_avx2
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn dot_q4_1(w: &[u8], a: Q8Row<'_>) -> f32 {
+/// # Safety
+/// As [`dot`]; compiled into an entry point for `P`.
+#[inline(always)]
+unsafe fn dot_q4_1<P: Products>(w: &[u8], a: Q8Row<'_>) -> f32 {
     let nb = a.d.len();
-    let mut acc = _mm256_setzero_ps();
+    // SAFETY: the caller's contract (AVX).
+    let mut acc = unsafe { _mm256_setzero_ps() };
     let mut mins = 0f32;
     for b in 0..nb {
         // SAFETY: block b's 20 bytes and activations b·32..(b+1)·32 are in
@@ -100,20 +134,23 @@ unsafe fn dot_q4_1(w: &[u8], a: Q8Row<'_>) -> f32 {
             let (d, m) = f16x2(wb);
             let codes = unpack_nibbles(wb.add(4));
             let q = _mm256_loadu_si256(a.qs.as_ptr().add(b * QK) as *const __m256i);
-            let sums = dot_bytes(codes, q);
+            let sums = dot_bytes::<P>(codes, q);
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d * *a.d.get_unchecked(b)), sums, acc);
             mins += m * *a.s.get_unchecked(b);
         }
     }
-    // SAFETY: AVX2 is enabled for this function.
+    // SAFETY: the caller's contract (AVX2).
     unsafe { hsum(acc) + mins }
 }
 // ANCHOR_END: dot_q4_1_avx2
 
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn dot_q4_0(w: &[u8], a: Q8Row<'_>) -> f32 {
+/// # Safety
+/// As [`dot`]; compiled into an entry point for `P`.
+#[inline(always)]
+unsafe fn dot_q4_0<P: Products>(w: &[u8], a: Q8Row<'_>) -> f32 {
     let nb = a.d.len();
-    let mut acc = _mm256_setzero_ps();
+    // SAFETY: the caller's contract (AVX).
+    let mut acc = unsafe { _mm256_setzero_ps() };
     let mut offset = 0f32;
     for b in 0..nb {
         // SAFETY: as in dot_q4_1, with 18-byte blocks (the f16 read takes
@@ -123,20 +160,23 @@ unsafe fn dot_q4_0(w: &[u8], a: Q8Row<'_>) -> f32 {
             let (d, _) = f16x2(wb);
             let codes = unpack_nibbles(wb.add(2));
             let q = _mm256_loadu_si256(a.qs.as_ptr().add(b * QK) as *const __m256i);
-            let sums = dot_bytes(codes, q);
+            let sums = dot_bytes::<P>(codes, q);
             let dd = d * *a.d.get_unchecked(b);
             acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), sums, acc);
             offset += dd * (8 * *a.isum.get_unchecked(b)) as f32;
         }
     }
-    // SAFETY: AVX2 is enabled for this function.
+    // SAFETY: the caller's contract (AVX2).
     unsafe { hsum(acc) - offset }
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn dot_q8_0(w: &[u8], a: Q8Row<'_>) -> f32 {
+/// # Safety
+/// As [`dot`]; compiled into an entry point for `P`.
+#[inline(always)]
+unsafe fn dot_q8_0<P: Products>(w: &[u8], a: Q8Row<'_>) -> f32 {
     let nb = a.d.len();
-    let mut acc = _mm256_setzero_ps();
+    // SAFETY: the caller's contract (AVX).
+    let mut acc = unsafe { _mm256_setzero_ps() };
     for b in 0..nb {
         // SAFETY: block b's 34 bytes and its 32 activations are in bounds.
         unsafe {
@@ -145,11 +185,11 @@ unsafe fn dot_q8_0(w: &[u8], a: Q8Row<'_>) -> f32 {
             let x = _mm256_loadu_si256(wb.add(2) as *const __m256i);
             let q = _mm256_loadu_si256(a.qs.as_ptr().add(b * QK) as *const __m256i);
             // maddubs wants one unsigned operand: |x| and q with x's sign.
-            let sums = dot_bytes(_mm256_sign_epi8(x, x), _mm256_sign_epi8(q, x));
+            let sums = dot_bytes::<P>(_mm256_sign_epi8(x, x), _mm256_sign_epi8(q, x));
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d * *a.d.get_unchecked(b)), sums, acc);
         }
     }
-    // SAFETY: AVX2 is enabled for this function.
+    // SAFETY: the caller's contract (AVX2).
     unsafe { hsum(acc) }
 }
 
@@ -206,9 +246,10 @@ unsafe fn store_rows(out: &mut [f32], stride: usize, r: usize, col: usize, v: __
 ///
 /// # Safety
 /// AVX2, FMA and F16C; `w` holds `out.len() / stride` rows of
-/// `a[i].d.len()` blocks (the same for every token), `col + T <= stride`.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn matmul_q4<const F: u8, const T: usize>(
+/// `a[i].d.len()` blocks (the same for every token), `col + T <= stride`;
+/// compiled into an entry point for `P`.
+#[inline(always)]
+unsafe fn matmul_q4<const F: u8, const T: usize, P: Products>(
     w: &[u8],
     a: &[Q8Row<'_>; T],
     out: &mut [f32],
@@ -227,7 +268,6 @@ unsafe fn matmul_q4<const F: u8, const T: usize>(
     // SAFETY (whole body): every pointer below stays inside row r..r+4 of
     // `w` (r + 4 <= rows) or inside block b < nb of the activations.
     unsafe {
-        let ones = _mm256_set1_epi16(1);
         let m4 = _mm256_set1_epi8(0x0f);
         let hi_shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
         let take_d = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
@@ -267,8 +307,8 @@ unsafe fn matmul_q4<const F: u8, const T: usize>(
                 for i in 0..T {
                     let ai = &a[i];
                     let q = _mm256_loadu_si256(ai.qs.as_ptr().add(b * QK) as *const __m256i);
-                    let row_sums =
-                        |j: usize| _mm256_madd_epi16(_mm256_maddubs_epi16(codes[j], q), ones);
+                    let zero = _mm256_setzero_si256();
+                    let row_sums = |j: usize| P::add4(zero, codes[j], q);
                     let s01 = _mm256_hadd_epi32(row_sums(0), row_sums(1));
                     let s23 = _mm256_hadd_epi32(row_sums(2), row_sums(3));
                     // [r0 r1 r2 r3 | r0 r1 r2 r3]: elements 0..16 and 16..32.
@@ -300,9 +340,9 @@ unsafe fn matmul_q4<const F: u8, const T: usize>(
             let row = &w[r * rb..(r + 1) * rb];
             for (i, ai) in a.iter().enumerate() {
                 out[r * stride + col + i] = match F {
-                    Q4_1 => dot_q4_1(row, *ai),
-                    Q5_0 => super::avx2_k::dot_q5_0(row, *ai),
-                    _ => dot_q4_0(row, *ai),
+                    Q4_1 => dot_q4_1::<P>(row, *ai),
+                    Q5_0 => avx2_k::dot_q5_0::<P>(row, *ai),
+                    _ => dot_q4_0::<P>(row, *ai),
                 };
             }
         }
@@ -314,9 +354,9 @@ unsafe fn matmul_q4<const F: u8, const T: usize>(
 ///
 /// # Safety
 /// AVX2, FMA and F16C; `w` holds `out.len() / stride` rows of `a[i].d.len()`
-/// blocks, `col + T <= stride`.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn matmul_q8_0<const T: usize>(
+/// blocks, `col + T <= stride`; compiled into an entry point for `P`.
+#[inline(always)]
+unsafe fn matmul_q8_0<const T: usize, P: Products>(
     w: &[u8],
     a: &[Q8Row<'_>; T],
     out: &mut [f32],
@@ -328,7 +368,7 @@ unsafe fn matmul_q8_0<const T: usize>(
     let full = rows / 4 * 4;
     // SAFETY (whole body): as in `matmul_q4`.
     unsafe {
-        let ones = _mm256_set1_epi16(1);
+        let zero = _mm256_setzero_si256();
         for r in (0..full).step_by(4) {
             let base = w.as_ptr().add(r * rb);
             let mut acc = [_mm256_setzero_ps(); T];
@@ -347,10 +387,7 @@ unsafe fn matmul_q8_0<const T: usize>(
                 for i in 0..T {
                     let ai = &a[i];
                     let q = _mm256_loadu_si256(ai.qs.as_ptr().add(b * QK) as *const __m256i);
-                    let row_sums = |j: usize| {
-                        let pairs = _mm256_maddubs_epi16(ax[j], _mm256_sign_epi8(q, x[j]));
-                        _mm256_madd_epi16(pairs, ones)
-                    };
+                    let row_sums = |j: usize| P::add4(zero, ax[j], _mm256_sign_epi8(q, x[j]));
                     let s01 = _mm256_hadd_epi32(row_sums(0), row_sums(1));
                     let s23 = _mm256_hadd_epi32(row_sums(2), row_sums(3));
                     let sums = _mm256_cvtepi32_ps(_mm256_hadd_epi32(s01, s23));
@@ -366,7 +403,7 @@ unsafe fn matmul_q8_0<const T: usize>(
         }
         for r in full..rows {
             for (i, ai) in a.iter().enumerate() {
-                out[r * stride + col + i] = dot_q8_0(&w[r * rb..(r + 1) * rb], *ai);
+                out[r * stride + col + i] = dot_q8_0::<P>(&w[r * rb..(r + 1) * rb], *ai);
             }
         }
     }
@@ -378,8 +415,42 @@ unsafe fn matmul_q8_0<const T: usize>(
 ///
 /// # Safety
 /// AVX2, FMA and F16C; `w` holds `out.len() / stride` rows of `a[i].d.len()`
-/// blocks of `dtype`, and `col + T <= stride`.
+/// blocks of `dtype` (Q4_0, Q4_1, Q5_0 or Q8_0), and `col + T <= stride`.
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn matmul<const T: usize>(
+    dtype: DType,
+    w: &[u8],
+    a: &[Q8Row<'_>; T],
+    out: &mut [f32],
+    at: (usize, usize),
+) {
+    // SAFETY: the caller's contract.
+    unsafe { matmul_as::<T, Avx2>(dtype, w, a, out, at) }
+}
+
+/// [`matmul`] with AVX-512 VNNI's `vpdpbusd` for the byte products (the
+/// same bits).
+///
+/// # Safety
+/// As [`matmul`], and AVX-512 VNNI and VL.
+#[target_feature(enable = "avx2,fma,f16c,avx512vl,avx512vnni")]
+pub unsafe fn matmul_vnni<const T: usize>(
+    dtype: DType,
+    w: &[u8],
+    a: &[Q8Row<'_>; T],
+    out: &mut [f32],
+    at: (usize, usize),
+) {
+    // SAFETY: the caller's contract.
+    unsafe { matmul_as::<T, Vnni>(dtype, w, a, out, at) }
+}
+
+/// Dispatch on the format.
+///
+/// # Safety
+/// As [`matmul`]; compiled into an entry point for `P`.
+#[inline(always)]
+unsafe fn matmul_as<const T: usize, P: Products>(
     dtype: DType,
     w: &[u8],
     a: &[Q8Row<'_>; T],
@@ -389,21 +460,40 @@ pub unsafe fn matmul<const T: usize>(
     // SAFETY: the caller's contract.
     unsafe {
         match dtype {
-            DType::Q4_1 => matmul_q4::<Q4_1, T>(w, a, out, at),
-            DType::Q4_0 => matmul_q4::<Q4_0, T>(w, a, out, at),
-            DType::Q5_0 => matmul_q4::<Q5_0, T>(w, a, out, at),
-            _ => matmul_q8_0::<T>(w, a, out, at),
+            DType::Q4_1 => matmul_q4::<Q4_1, T, P>(w, a, out, at),
+            DType::Q4_0 => matmul_q4::<Q4_0, T, P>(w, a, out, at),
+            DType::Q5_0 => matmul_q4::<Q5_0, T, P>(w, a, out, at),
+            _ => matmul_q8_0::<T, P>(w, a, out, at),
         }
     }
 }
 
-/// Rows of a quantized matrix times one activation row.
+/// [`matmul`] (or [`matmul_vnni`] when `vnni`) for one, two or four
+/// tokens `a`, into columns `at.1..` of rows of `at.0` floats.
 ///
 /// # Safety
-/// AVX2, FMA and F16C; `w` holds `out.len()` rows of `a.d.len()` blocks of `dtype`.
-pub unsafe fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
+/// As [`matmul`] (and [`matmul_vnni`] when `vnni`); `a` holds one, two or
+/// four rows.
+pub unsafe fn matmul_step(
+    vnni: bool,
+    dtype: DType,
+    w: &[u8],
+    a: &[Q8Row<'_>],
+    out: &mut [f32],
+    at: (usize, usize),
+) {
     // SAFETY: the caller's contract.
-    unsafe { matmul::<1>(dtype, w, &[a], out, (1, 0)) }
+    unsafe {
+        match (a, vnni) {
+            (&[x], false) => matmul::<1>(dtype, w, &[x], out, at),
+            (&[x], true) => matmul_vnni::<1>(dtype, w, &[x], out, at),
+            (&[x, y], false) => matmul::<2>(dtype, w, &[x, y], out, at),
+            (&[x, y], true) => matmul_vnni::<2>(dtype, w, &[x, y], out, at),
+            (&[x, y, z, u], false) => matmul::<4>(dtype, w, &[x, y, z, u], out, at),
+            (&[x, y, z, u], true) => matmul_vnni::<4>(dtype, w, &[x, y, z, u], out, at),
+            _ => unreachable!("matmul_step: {} tokens", a.len()),
+        }
+    }
 }
 
 /// AVX2 body of [`crate::quant::act::Q8Acts::quantize`] for one block of

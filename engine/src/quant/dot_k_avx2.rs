@@ -1,12 +1,14 @@
 //! AVX2 bodies of the Q5_0, Q4_K and Q6_K dot products (the plain twins
 //! are in `dot_k.rs`): per 32 values, codes unpacked to bytes, `maddubs`
-//! with the activation bytes, `madd` to 8 × i32, and one fused
-//! multiply-add by the block's scale.
+//! with the activation bytes, `madd` to 8 × i32 (Q5_0 and Q4_K: or one
+//! `vpdpbusd`, `dot4.rs`), and one fused multiply-add by the block's
+//! scale.
 
 use std::arch::x86_64::*;
 
 use super::avx2::{dot_bytes, fifth_bits, hsum};
 use crate::quant::act::Q8Row;
+use crate::quant::dot4::Products;
 use crate::quant::{QK, q4_k, q5_0, q6_k};
 
 /// The f16 at `p` as f32.
@@ -31,12 +33,13 @@ unsafe fn act(a: &Q8Row<'_>, b: usize) -> __m256i {
 /// Q5_0 row · activation row.
 ///
 /// # Safety
-/// AVX2, FMA and F16C; `w` holds `a.d.len()` Q5_0 blocks.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_q5_0(w: &[u8], a: Q8Row<'_>) -> f32 {
-    let mut acc = _mm256_setzero_ps();
+/// AVX2, FMA and F16C; `w` holds `a.d.len()` Q5_0 blocks; compiled into an
+/// entry point for `P`.
+#[inline(always)]
+pub unsafe fn dot_q5_0<P: Products>(w: &[u8], a: Q8Row<'_>) -> f32 {
+    // SAFETY: the caller's contract (AVX2).
+    let (mut acc, m4) = unsafe { (_mm256_setzero_ps(), _mm_set1_epi8(0x0f)) };
     let mut offset = 0f32;
-    let m4 = _mm_set1_epi8(0x0f);
     for b in 0..a.d.len() {
         // SAFETY: block b's 22 bytes and activation block b are in bounds.
         unsafe {
@@ -48,11 +51,11 @@ pub unsafe fn dot_q5_0(w: &[u8], a: Q8Row<'_>) -> f32 {
             let hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), m4);
             let codes = _mm256_or_si256(_mm256_set_m128i(hi, lo), fifth_bits(qh));
             let dd = d * *a.d.get_unchecked(b);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), dot_bytes(codes, act(&a, b)), acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), dot_bytes::<P>(codes, act(&a, b)), acc);
             offset += dd * (16 * *a.isum.get_unchecked(b)) as f32;
         }
     }
-    // SAFETY: AVX2 is enabled for this function.
+    // SAFETY: the caller's contract (AVX2).
     unsafe { hsum(acc) - offset }
 }
 
@@ -60,12 +63,13 @@ pub unsafe fn dot_q5_0(w: &[u8], a: Q8Row<'_>) -> f32 {
 /// Q4_K row · activation row.
 ///
 /// # Safety
-/// AVX2, FMA and F16C; `w` holds `a.d.len() / 8` Q4_K super-blocks.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_q4_k(w: &[u8], a: Q8Row<'_>) -> f32 {
-    let mut acc = _mm256_setzero_ps();
+/// AVX2, FMA and F16C; `w` holds `a.d.len() / 8` Q4_K super-blocks;
+/// compiled into an entry point for `P`.
+#[inline(always)]
+pub unsafe fn dot_q4_k<P: Products>(w: &[u8], a: Q8Row<'_>) -> f32 {
+    // SAFETY: the caller's contract (AVX2).
+    let (mut acc, m4) = unsafe { (_mm256_setzero_ps(), _mm256_set1_epi8(0x0f)) };
     let mut mins = 0f32;
-    let m4 = _mm256_set1_epi8(0x0f);
     for s in 0..a.d.len() / 8 {
         // SAFETY: super-block s's 144 bytes and activation blocks
         // 8s..8s + 8 are in bounds.
@@ -84,13 +88,13 @@ pub unsafe fn dot_q4_k(w: &[u8], a: Q8Row<'_>) -> f32 {
                     let (sc, m) = q4_k::scale_min(j, scales);
                     let da = *a.d.get_unchecked(b);
                     let scale = _mm256_set1_ps(d * f32::from(sc) * da);
-                    acc = _mm256_fmadd_ps(scale, dot_bytes(codes, act(&a, b)), acc);
+                    acc = _mm256_fmadd_ps(scale, dot_bytes::<P>(codes, act(&a, b)), acc);
                     mins += dmin * f32::from(m) * da * *a.isum.get_unchecked(b) as f32;
                 }
             }
         }
     }
-    // SAFETY: AVX2 is enabled for this function.
+    // SAFETY: the caller's contract (AVX2).
     unsafe { hsum(acc) - mins }
 }
 // ANCHOR_END: dot_q4_k_avx2
