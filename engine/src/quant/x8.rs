@@ -289,8 +289,8 @@ pub(crate) mod tests {
     pub(crate) fn check_kernel(
         dtype: DType,
         (groups, nb, t, seed): (usize, usize, usize, u64),
-        fast: fn(DType, &[u8], &[Q8Row<'_>], &mut [f32]),
-        plain: fn(DType, &[u8], &[Q8Row<'_>], &mut [f32]),
+        fast: Kernel,
+        plain: Kernel,
     ) -> Result<(), TestCaseError> {
         let (rows, cols) = (groups * ROWS, nb * QK);
         let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
@@ -378,13 +378,29 @@ pub(crate) mod tests {
         ) {
             let dtype = [DType::Q4_0, DType::Q4_1, DType::Q8_0][which];
             let case = (groups, nb, t, seed);
-            if crate::kernels::dispatch::detect() >= Level::Avx2 {
-                check_kernel(dtype, case, avx2_kernel, matmul_scalar)?;
-            }
-            if crate::quant::dot4::has_vnni() {
-                check_kernel(dtype, case, vnni_kernel, matmul_scalar)?;
-            }
+            check_x86_kernels(dtype, case, [avx2_kernel, vnni_kernel], matmul_scalar)?;
         }
+    }
+
+    /// A kernel with the signature of [`matmul`].
+    pub(crate) type Kernel = fn(DType, &[u8], &[Q8Row<'_>], &mut [f32]);
+
+    /// [`check_kernel`] for the AVX2 and VNNI entry points `[avx2, vnni]`,
+    /// each where this CPU can run it.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn check_x86_kernels(
+        dtype: DType,
+        case: (usize, usize, usize, u64),
+        [avx2, vnni]: [Kernel; 2],
+        plain: Kernel,
+    ) -> Result<(), TestCaseError> {
+        if crate::kernels::dispatch::detect() >= Level::Avx2 {
+            check_kernel(dtype, case, avx2, plain)?;
+        }
+        if crate::quant::dot4::has_vnni() {
+            check_kernel(dtype, case, vnni, plain)?;
+        }
+        Ok(())
     }
 
     #[test]

@@ -207,6 +207,8 @@ mod tests {
     use super::*;
     use crate::quant::act::Q8Acts;
     use crate::quant::x8::tests::check_kernel;
+    #[cfg(target_arch = "x86_64")]
+    use crate::quant::x8::tests::check_x86_kernels;
     use crate::quant::{quantize, x8};
     use proptest::prelude::*;
 
@@ -297,12 +299,7 @@ mod tests {
         ) {
             let dtype = [DType::Q4_0, DType::Q4_1, DType::Q8_0][which];
             let case = (groups, nb, t, seed);
-            if crate::kernels::dispatch::detect() >= Level::Avx2 {
-                check_kernel(dtype, case, avx2_kernel, matmul_scalar)?;
-            }
-            if crate::quant::dot4::has_vnni() {
-                check_kernel(dtype, case, vnni_kernel, matmul_scalar)?;
-            }
+            check_x86_kernels(dtype, case, [avx2_kernel, vnni_kernel], matmul_scalar)?;
         }
     }
 
