@@ -1,5 +1,5 @@
-//! Q4_0, Q4_1 and Q8_0 rows regrouped eight at a time, the layout the
-//! integer kernels read fastest.
+//! Q4_0, Q4_1, Q5_0 and Q8_0 rows regrouped eight at a time, the layout
+//! the integer kernels read fastest.
 //!
 //! In a GGUF file every row is its own run of blocks, so a kernel that
 //! multiplies one row by an activation block gets 32 products spread over
@@ -7,15 +7,19 @@
 //! (`hadd`) before it can scale them: costly shuffles for every block.
 //! Regrouped, the `b`-th blocks of eight consecutive rows lie together:
 //!
-//! | bytes | Q4_0 | Q4_1 | Q8_0 |
-//! |---|---|---|---|
-//! | scales | `d` of rows 0–7 (8 × f16) | `d` of rows 0–7, then `m` of rows 0–7 | as Q4_0 |
-//! | codes | 4 chunks of 32 bytes | the same | 8 chunks of 32 bytes |
+//! | bytes | Q4_0 | Q4_1 | Q5_0 | Q8_0 |
+//! |---|---|---|---|---|
+//! | scales | `d` of rows 0–7 (8 × f16) | `d` of rows 0–7, then `m` of rows 0–7 | as Q4_0 | as Q4_0 |
+//! | fifth bits | — | — | 4 bytes per row (below) | — |
+//! | codes | 4 chunks of 32 bytes | the same | the same | 8 chunks of 32 bytes |
 //!
 //! Chunk `k` holds code bytes `4k..4k + 4` of row 0, then of row 1, …, row
 //! 7. For the 4-bit formats low nibbles are elements `4k..4k + 4` of the
 //! block and high nibbles elements `16 + 4k..16 + 4k + 4`; for Q8_0 each
-//! byte is one element, `4k..4k + 4`. One 32-byte load then puts four
+//! byte is one element, `4k..4k + 4`. Q5_0's fifth bits are rearranged to
+//! match: byte `k` of a row's four holds, in its low half, the fifth bits
+//! of elements `4k..4k + 4`, and in its high half those of `16 + 4k..16 +
+//! 4k + 4`. One 32-byte load then puts four
 //! elements of each of the eight rows in its own 32-bit lane; multiplied by
 //! those four activation codes broadcast to every lane, each lane sums one
 //! row's products, and after the eight chunk halves the eight lanes are the
@@ -29,7 +33,8 @@
 //! partial sums per block, scaled and accumulated apart, added up at the
 //! end; see [`matmul_scalar`]), so the plain twin and the AVX2 body give
 //! the same bits, and follow the operations of llama.cpp's row-by-row
-//! AVX2 kernel (`ggml_vec_dot_q4_1_q8_1`, as read in its source).
+//! AVX2 kernels (`ggml_vec_dot_q4_1_q8_1` and its siblings, as read in its
+//! source).
 
 use super::QK;
 use super::act::Q8Row;
@@ -45,13 +50,18 @@ pub const ROWS: usize = 8;
 
 /// True for the formats that have a regrouped layout.
 pub fn supports(dtype: DType) -> bool {
-    matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q8_0)
+    matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0)
 }
 
-/// Bytes of scales (and minimums) at the head of a group's block.
+/// Bytes of scales (and minimums, or fifth bits) at the head of a group's
+/// block.
 #[inline]
 pub(super) const fn head(dtype: DType) -> usize {
-    if matches!(dtype, DType::Q4_1) { 32 } else { 16 }
+    match dtype {
+        DType::Q4_1 => 32,
+        DType::Q5_0 => 48,
+        _ => 16,
+    }
 }
 
 /// Bytes of one row's block in the file's layout, and where its codes
@@ -60,6 +70,7 @@ pub(super) const fn head(dtype: DType) -> usize {
 pub(super) const fn block(dtype: DType) -> (usize, usize) {
     match dtype {
         DType::Q4_1 => (20, 4),
+        DType::Q5_0 => (22, 6),
         DType::Q8_0 => (34, 2),
         _ => (18, 2),
     }
@@ -96,6 +107,10 @@ pub fn pack(dtype: DType, bytes: &[u8], rows: usize, cols: usize) -> Option<Vec<
                 if dtype == DType::Q4_1 {
                     dst[16 + 2 * j..16 + 2 * j + 2].copy_from_slice(&src[2..4]);
                 }
+                if dtype == DType::Q5_0 {
+                    let qh = u32::from_le_bytes([src[2], src[3], src[4], src[5]]);
+                    dst[16 + 4 * j..16 + 4 * j + 4].copy_from_slice(&fifth_bits_by_chunk(qh));
+                }
                 for k in 0..chunks(dtype) {
                     let at = h + 32 * k + 4 * j;
                     dst[at..at + 4].copy_from_slice(&src[codes_at + 4 * k..codes_at + 4 * k + 4]);
@@ -107,6 +122,24 @@ pub fn pack(dtype: DType, bytes: &[u8], rows: usize, cols: usize) -> Option<Vec<
     Some(out)
 }
 // ANCHOR_END: pack
+
+/// A Q5_0 block's fifth bits (bit `e` for element `e`) by code chunk: byte
+/// `k` holds those of elements `4k..4k + 4` in its low half and of `16 +
+/// 4k..16 + 4k + 4` in its high half.
+fn fifth_bits_by_chunk(qh: u32) -> [u8; 4] {
+    std::array::from_fn(|k| {
+        let low = (qh >> (4 * k)) & 0xf;
+        let high = (qh >> (16 + 4 * k)) & 0xf;
+        (low | high << 4) as u8
+    })
+}
+
+/// The inverse of [`fifth_bits_by_chunk`].
+fn fifth_bits_in_order(by_chunk: [u8; 4]) -> u32 {
+    by_chunk.iter().enumerate().fold(0, |qh, (k, &b)| {
+        qh | u32::from(b & 0xf) << (4 * k) | u32::from(b >> 4) << (16 + 4 * k)
+    })
+}
 
 /// Row `r` of a regrouped matrix (`cols` values per row) put back in the
 /// file's layout into `row` (`dtype.bytes_for(cols)` bytes).
@@ -128,6 +161,15 @@ pub fn unpack_row(dtype: DType, packed: &[u8], cols: usize, r: usize, row: &mut 
         if dtype == DType::Q4_1 {
             dst[2..4].copy_from_slice(&src[16 + 2 * j..16 + 2 * j + 2]);
         }
+        if dtype == DType::Q5_0 {
+            let by_chunk = [
+                src[16 + 4 * j],
+                src[17 + 4 * j],
+                src[18 + 4 * j],
+                src[19 + 4 * j],
+            ];
+            dst[2..6].copy_from_slice(&fifth_bits_in_order(by_chunk).to_le_bytes());
+        }
         for k in 0..chunks(dtype) {
             let at = h + 32 * k + 4 * j;
             dst[codes_at + 4 * k..codes_at + 4 * k + 4].copy_from_slice(&src[at..at + 4]);
@@ -139,7 +181,8 @@ pub fn unpack_row(dtype: DType, packed: &[u8], cols: usize, r: usize, row: &mut 
 /// Plain twin of [`matmul`], with ggml's arithmetic for one row and token:
 /// eight partial sums `p_l` per block (the products of elements `4l..4l +
 /// 4`; for the 4-bit formats those of `l < 4`, and `16 + 4(l − 4)..` for
-/// `l ≥ 4`, with Q4_0's codes minus 8), each accumulated as `acc_l = (d·d_a)·p_l + acc_l` over the blocks,
+/// `l ≥ 4`, with Q4_0's codes minus 8 and Q5_0's, fifth bit included,
+/// minus 16), each accumulated as `acc_l = (d·d_a)·p_l + acc_l` over the blocks,
 /// Q4_1's `mins = m·s_a + mins` apart, then
 /// `((acc₀ + acc₄) + (acc₂ + acc₆)) + ((acc₁ + acc₅) + (acc₃ + acc₇)) + mins`.
 pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
@@ -163,7 +206,15 @@ pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
                             } else {
                                 let (lo, hi) = super::nibbles(gb[h + 32 * (l % 4) + 4 * j + e]);
                                 let code = i32::from(if l >= 4 { hi } else { lo });
-                                if q4_1 { code } else { code - 8 }
+                                match dtype {
+                                    DType::Q4_1 => code,
+                                    DType::Q5_0 => {
+                                        let bits = gb[16 + 4 * j + l % 4];
+                                        let fifth = bits >> (e + 4 * (l / 4)) & 1;
+                                        code + 16 * i32::from(fifth) - 16
+                                    }
+                                    _ => code - 8,
+                                }
                             };
                             p += code * i32::from(q[4 * l + e]);
                         }
@@ -330,9 +381,9 @@ pub(crate) mod tests {
         #[test]
         fn regrouped_rows_round_trip_and_multiply_like_the_file(
             groups in 1usize..4, nb in 1usize..6, t in 1usize..7, seed in any::<u64>(),
-            which in 0usize..3,
+            which in 0usize..4,
         ) {
-            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q8_0][which];
+            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][which];
             let (rows, cols) = (groups * ROWS, nb * QK);
             let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
             let packed = pack(dtype, &w, rows, cols).unwrap();
@@ -374,9 +425,9 @@ pub(crate) mod tests {
         #[test]
         fn each_x86_kernel_equals_the_plain_twin(
             groups in 1usize..4, nb in 1usize..6, t in 1usize..7, seed in any::<u64>(),
-            which in 0usize..3,
+            which in 0usize..4,
         ) {
-            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q8_0][which];
+            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][which];
             let case = (groups, nb, t, seed);
             check_x86_kernels(dtype, case, [avx2_kernel, vnni_kernel], matmul_scalar)?;
         }

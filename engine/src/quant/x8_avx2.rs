@@ -50,6 +50,7 @@ unsafe fn by_format<P: Products>(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], o
     unsafe {
         match dtype {
             DType::Q4_1 => body::<Q4_1, P>(packed, a, out),
+            DType::Q5_0 => body::<Q5_0, P>(packed, a, out),
             DType::Q8_0 => body::<Q8_0, P>(packed, a, out),
             _ => body::<Q4_0, P>(packed, a, out),
         }
@@ -73,6 +74,75 @@ pub(in crate::quant) fn prefetch_next_group(p: *const u8, group: usize, block: u
 const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
 const Q8_0: u8 = 2;
+const Q5_0: u8 = 3;
+
+/// Where Q5_0's fifth bit is set, as `0xFF` bytes, for the eight rows'
+/// low nibbles (or, `hi`, high nibbles) of chunk `k`, from the group's
+/// fifth bits `qh` (32 bytes, four per row, as `x8` arranges them): byte
+/// `k` of each lane spread over the lane's four bytes and tested against
+/// each byte's own bit.
+///
+/// # Safety
+/// Compiled into an entry point with AVX2.
+#[inline(always)]
+pub(in crate::quant) unsafe fn fifth_bit_set(qh: __m256i, k: usize, hi: bool) -> __m256i {
+    // SAFETY: the caller's contract (AVX2).
+    unsafe {
+        let k = k as i8;
+        let spread = _mm256_setr_epi8(
+            k,
+            k,
+            k,
+            k,
+            4 + k,
+            4 + k,
+            4 + k,
+            4 + k,
+            8 + k,
+            8 + k,
+            8 + k,
+            8 + k,
+            12 + k,
+            12 + k,
+            12 + k,
+            12 + k,
+            k,
+            k,
+            k,
+            k,
+            4 + k,
+            4 + k,
+            4 + k,
+            4 + k,
+            8 + k,
+            8 + k,
+            8 + k,
+            8 + k,
+            12 + k,
+            12 + k,
+            12 + k,
+            12 + k,
+        );
+        let bit = if hi {
+            _mm256_set1_epi32(i32::from_le_bytes([16, 32, 64, 128]))
+        } else {
+            _mm256_set1_epi32(i32::from_le_bytes([1, 2, 4, 8]))
+        };
+        let bits = _mm256_and_si256(_mm256_shuffle_epi8(qh, spread), bit);
+        _mm256_cmpeq_epi8(bits, bit)
+    }
+}
+
+/// Q5_0's codes minus 16 from `nibbles` and [`fifth_bit_set`]'s `set`: 16
+/// taken off where the bit is clear (ggml's `nibble | 0xF0`).
+///
+/// # Safety
+/// Compiled into an entry point with AVX2.
+#[inline(always)]
+unsafe fn minus_sixteen(nibbles: __m256i, set: __m256i) -> __m256i {
+    // SAFETY: the caller's contract (AVX2).
+    unsafe { _mm256_sub_epi8(nibbles, _mm256_andnot_si256(set, _mm256_set1_epi8(16))) }
+}
 
 /// Row `j`'s sum over elements `4l..4l + 4` of a block, in lane `j`, for
 /// the eight rows' codes `c` (one nibble half or, for Q8_0, one chunk)
@@ -105,6 +175,7 @@ unsafe fn part<P: Products>(c: __m256i, q: *const i32, l: usize, unsigned: bool)
 unsafe fn body<const F: u8, P: Products>(packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     let dtype = match F {
         Q4_1 => DType::Q4_1,
+        Q5_0 => DType::Q5_0,
         Q8_0 => DType::Q8_0,
         _ => DType::Q4_0,
     };
@@ -139,11 +210,15 @@ unsafe fn body<const F: u8, P: Products>(packed: &[u8], a: &[Q8Row<'_>], out: &m
                             *acc = _mm256_fmadd_ps(dd, part::<P>(c, q, k, false), *acc);
                         }
                     } else {
+                        let qh = _mm256_loadu_si256(p.add(16) as *const __m256i);
                         for k in 0..nk {
                             let c = _mm256_loadu_si256(p.add(h + 32 * k) as *const __m256i);
                             let mut lo = _mm256_and_si256(c, m4);
                             let mut hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), m4);
-                            if !q4_1 {
+                            if F == Q5_0 {
+                                lo = minus_sixteen(lo, fifth_bit_set(qh, k, false));
+                                hi = minus_sixteen(hi, fifth_bit_set(qh, k, true));
+                            } else if !q4_1 {
                                 lo = _mm256_sub_epi8(lo, eight);
                                 hi = _mm256_sub_epi8(hi, eight);
                             }
