@@ -11,7 +11,7 @@ use crate::tensor::Tensor;
 use crate::threads;
 
 /// From this many rows of one sequence on, a product is a prompt's: a
-/// regrouped Q4_0/Q4_1 weight takes the many-token integer kernel
+/// regrouped Q4_0/Q4_1/Q5_0 weight takes the many-token integer kernel
 /// ([`crate::quant::x8_prompt`], an integer sum per block), any other an
 /// f32 matrix product on weight tiles widened in cache. Below it, every
 /// weight row is read once per block and dotted with each activation row
@@ -244,7 +244,7 @@ pub(super) enum Kernel {
     /// A short prompt: one dot product per weight row and token (a
     /// regrouped matrix: its kernel, eight rows and every token at once).
     Dots,
-    /// A prompt of `SGEMM_MIN_TOKENS` rows or more: regrouped Q4_0/Q4_1
+    /// A prompt of `SGEMM_MIN_TOKENS` rows or more: regrouped Q4_0/Q4_1/Q5_0
     /// weights take the many-token integer kernel
     /// ([`crate::quant::x8_prompt`]), every other dtype an f32 matrix
     /// product on widened tiles.

@@ -17,7 +17,7 @@ pub(crate) enum Rows<'a> {
     F16(&'a [f16]),
     BF16(&'a [bf16]),
     Quant(DType, &'a [u8]),
-    /// Q4_0/Q4_1/Q8_0 rows regrouped eight at a time ([`quant::x8`]), starting
+    /// Q4_0/Q4_1/Q5_0/Q8_0 rows regrouped eight at a time ([`quant::x8`]), starting
     /// at a group, and how their decode-step products add up each block.
     Regrouped(DType, &'a [u8], SumOrder),
 }
@@ -106,22 +106,25 @@ impl<'a> Matrix<'a> {
     }
 
     /// True if prompts multiply these rows with the many-token integer
-    /// kernel ([`quant::x8_prompt`]): regrouped Q4_0 or Q4_1. Q8_0 prompts
+    /// kernel ([`quant::x8_prompt`]): regrouped Q4_0, Q4_1 or Q5_0. Q8_0 prompts
     /// keep the f32 tiles (that kernel multiplies Q8_0 only for decode
     /// steps summed in [`SumOrder::Block`]).
     pub fn takes_prompt_kernel(&self) -> bool {
-        matches!(self.data, Rows::Regrouped(DType::Q4_0 | DType::Q4_1, ..))
+        matches!(
+            self.data,
+            Rows::Regrouped(DType::Q4_0 | DType::Q4_1 | DType::Q5_0, ..)
+        )
     }
 
     /// True if every row count takes the same many-token integer kernel
     /// ([`quant::x8_prompt`], per token the same operations): regrouped
-    /// Q4_0 or Q4_1 rows whose decode steps are summed in
+    /// Q4_0, Q4_1 or Q5_0 rows whose decode steps are summed in
     /// [`SumOrder::Block`], as prompts always are. A batch that mixes
     /// decode steps and prompt chunks then needs no split by kernel.
     pub fn sums_by_block(&self) -> bool {
         matches!(
             self.data,
-            Rows::Regrouped(DType::Q4_0 | DType::Q4_1, _, SumOrder::Block)
+            Rows::Regrouped(DType::Q4_0 | DType::Q4_1 | DType::Q5_0, _, SumOrder::Block)
         )
     }
 

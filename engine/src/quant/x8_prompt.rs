@@ -41,7 +41,7 @@ mod avx2;
 /// Q8_0, whose codes are signed bytes (the products are summed as 32-bit
 /// integers, since two of them can already fill a 16-bit lane).
 pub fn supports(dtype: DType) -> bool {
-    matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q8_0)
+    matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0)
 }
 
 /// Where a kernel puts its products: those of one group of
@@ -118,11 +118,18 @@ pub fn products_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut 
                     } else {
                         for e in 0..QK / 2 {
                             let (lo, hi) = super::nibbles(gb[h + 32 * (e / 4) + 4 * j + e % 4]);
-                            p += i32::from(lo) * i32::from(q[e])
-                                + i32::from(hi) * i32::from(q[16 + e]);
+                            let (mut lo, mut hi) = (i32::from(lo), i32::from(hi));
+                            if dtype == DType::Q5_0 {
+                                let bits = gb[16 + 4 * j + e / 4];
+                                lo += 16 * i32::from(bits >> (e % 4) & 1);
+                                hi += 16 * i32::from(bits >> (4 + e % 4) & 1);
+                            }
+                            p += lo * i32::from(q[e]) + hi * i32::from(q[16 + e]);
                         }
-                        if !q4_1 {
-                            p -= 8 * ai.isum[b];
+                        match dtype {
+                            DType::Q4_0 => p -= 8 * ai.isum[b],
+                            DType::Q5_0 => p -= 16 * ai.isum[b],
+                            _ => {}
                         }
                     }
                     let dd = super::f16_at(gb, 2 * j) * ai.d[b];
@@ -222,9 +229,9 @@ mod tests {
         #[test]
         fn prompt_kernel_equals_its_twin_and_the_dot_products(
             groups in 1usize..4, nb in 1usize..6, t in 1usize..11, seed in any::<u64>(),
-            q4_1 in any::<bool>(),
+            which in 0usize..3,
         ) {
-            let dtype = if q4_1 { DType::Q4_1 } else { DType::Q4_0 };
+            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0][which];
             check_kernel(dtype, (groups, nb, t, seed), matmul, matmul_scalar)?;
             check_kernel(DType::Q8_0, (groups, nb, t, seed), matmul, matmul_scalar)?;
         }
@@ -235,9 +242,9 @@ mod tests {
         #[test]
         fn products_by_token_are_the_products_by_row(
             groups in 1usize..4, nb in 1usize..4, t in 1usize..11, (col, pad) in (0usize..9, 0usize..9),
-            seed in any::<u64>(), which in 0usize..3,
+            seed in any::<u64>(), which in 0usize..4,
         ) {
-            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q8_0][which];
+            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][which];
             let (rows, cols) = (groups * ROWS, nb * QK);
             let w = quantize(dtype, &x8::tests::random(rows * cols, seed)).unwrap();
             let packed = x8::pack(dtype, &w, rows, cols).unwrap();
@@ -295,9 +302,9 @@ mod tests {
         #[test]
         fn each_x86_kernel_equals_the_plain_twin(
             groups in 1usize..4, nb in 1usize..6, t in 1usize..11, seed in any::<u64>(),
-            which in 0usize..3,
+            which in 0usize..4,
         ) {
-            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q8_0][which];
+            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][which];
             let case = (groups, nb, t, seed);
             check_x86_kernels(dtype, case, [avx2_kernel, vnni_kernel], matmul_scalar)?;
         }
@@ -305,27 +312,34 @@ mod tests {
 
     #[test]
     fn saturating_blocks_stay_exact() {
-        // Every code 15 against every activation 127 (and -127): the
-        // largest 16-bit lane sums the kernel can meet.
-        // Each block: one 0 (its minimum) and 31 ones, so d = 1/15 and the
-        // ones get code 15.
+        // Every code at its largest against every activation 127 (and
+        // -127): the largest 16-bit lane sums the kernel can meet. Q4_1:
+        // each block one 0 (its minimum) and 31 ones, so d = 1/15 and the
+        // ones get code 15. Q5_0: one -1 and 31 ones, so d = -1/16 and the
+        // ones get code 31 (fifth bit and nibble 15), worth 15/16 each.
         let cols = 2 * QK;
-        let vals: Vec<f32> = (0..8 * cols)
-            .map(|e| if e % QK == 0 { 0.0 } else { 1.0 })
-            .collect();
-        let w = quantize(DType::Q4_1, &vals).unwrap();
-        let packed = x8::pack(DType::Q4_1, &w, 8, cols).unwrap();
-        for sign in [1.0f32, -1.0] {
-            let mut acts = Q8Acts::default();
-            acts.quantize(&vec![sign; cols], cols);
-            let a = [acts.row(0)];
-            let (mut fast, mut plain) = (vec![0f32; 8], vec![0f32; 8]);
-            matmul(DType::Q4_1, &packed, &a, &mut fast);
-            matmul_scalar(DType::Q4_1, &packed, &a, &mut plain);
-            assert_eq!(fast, plain);
-            let want = sign * (cols - cols / QK) as f32;
-            for v in fast {
-                assert!((v - want).abs() < 0.01 * want.abs(), "{v} vs {want}");
+        for (dtype, first, one) in [(DType::Q4_1, 0.0, 1.0), (DType::Q5_0, -1.0, 0.9375f32)] {
+            let vals: Vec<f32> = (0..8 * cols)
+                .map(|e| if e % QK == 0 { first } else { 1.0 })
+                .collect();
+            let w = quantize(dtype, &vals).unwrap();
+            let packed = x8::pack(dtype, &w, 8, cols).unwrap();
+            for sign in [1.0f32, -1.0] {
+                let mut acts = Q8Acts::default();
+                acts.quantize(&vec![sign; cols], cols);
+                let a = [acts.row(0)];
+                let (mut fast, mut plain) = (vec![0f32; 8], vec![0f32; 8]);
+                matmul(dtype, &packed, &a, &mut fast);
+                matmul_scalar(dtype, &packed, &a, &mut plain);
+                assert_eq!(fast, plain, "{dtype}");
+                let per_block = (QK - 1) as f32 * one + first;
+                let want = sign * per_block * (cols / QK) as f32;
+                for v in fast {
+                    assert!(
+                        (v - want).abs() < 0.01 * want.abs(),
+                        "{dtype}: {v} vs {want}"
+                    );
+                }
             }
         }
     }

@@ -15,7 +15,7 @@ use super::{QK, ROWS, Sink, block, head};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
 use crate::quant::dot4::{Avx2, Products, Vnni};
-use crate::quant::x8::avx2::prefetch_next_group;
+use crate::quant::x8::avx2::{fifth_bit_set, prefetch_next_group};
 
 /// Tokens sharing each unpacked block.
 const TILE: usize = 4;
@@ -61,6 +61,10 @@ unsafe fn tiles<P: Products>(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink:
                 (DType::Q4_1, 3) => tile::<Q4_1, 3, P>(packed, a, i, sink),
                 (DType::Q4_1, 2) => tile::<Q4_1, 2, P>(packed, a, i, sink),
                 (DType::Q4_1, _) => tile::<Q4_1, 1, P>(packed, a, i, sink),
+                (DType::Q5_0, 4) => tile::<Q5_0, 4, P>(packed, a, i, sink),
+                (DType::Q5_0, 3) => tile::<Q5_0, 3, P>(packed, a, i, sink),
+                (DType::Q5_0, 2) => tile::<Q5_0, 2, P>(packed, a, i, sink),
+                (DType::Q5_0, _) => tile::<Q5_0, 1, P>(packed, a, i, sink),
                 (DType::Q8_0, 4) => tile::<Q8_0, 4, P>(packed, a, i, sink),
                 (DType::Q8_0, 3) => tile::<Q8_0, 3, P>(packed, a, i, sink),
                 (DType::Q8_0, 2) => tile::<Q8_0, 2, P>(packed, a, i, sink),
@@ -79,6 +83,7 @@ unsafe fn tiles<P: Products>(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink:
 const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
 const Q8_0: u8 = 2;
+const Q5_0: u8 = 3;
 
 /// Tokens `i0..i0 + N` against every group of format `F`, the products
 /// handed to `sink`.
@@ -95,6 +100,7 @@ unsafe fn tile<const F: u8, const N: usize, P: Products>(
 ) {
     let dtype = match F {
         Q4_1 => DType::Q4_1,
+        Q5_0 => DType::Q5_0,
         Q8_0 => DType::Q8_0,
         _ => DType::Q4_0,
     };
@@ -119,10 +125,10 @@ unsafe fn tile<const F: u8, const N: usize, P: Products>(
                 let q: [*const i32; N] =
                     std::array::from_fn(|k| toks[k].qs.as_ptr().add(b * QK) as *const i32);
                 // Each token's eight 32-bit row sums for this block.
-                let isums = if F == Q8_0 {
-                    sums_q8_0::<N, P>(p.add(h), q)
-                } else {
-                    sums_q4::<N, P>(p.add(h), q)
+                let isums = match F {
+                    Q8_0 => sums_q8_0::<N, P>(p.add(h), q),
+                    Q5_0 => sums_q5_0::<N, P>(p.add(h), p.add(16), q),
+                    _ => sums_q4::<N, P>(p.add(h), q),
                 };
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
                 let m = if F == Q4_1 {
@@ -131,9 +137,14 @@ unsafe fn tile<const F: u8, const N: usize, P: Products>(
                     _mm256_setzero_ps()
                 };
                 for ((acc, s), ai) in acc.iter_mut().zip(isums).zip(toks) {
-                    let mut isum = if F == Q8_0 { s } else { P::total(s) };
-                    if F == Q4_0 {
-                        let off = _mm256_set1_epi32(8 * *ai.isum.get_unchecked(b));
+                    let mut isum = if F == Q4_0 || F == Q4_1 {
+                        P::total(s)
+                    } else {
+                        s
+                    };
+                    if F == Q4_0 || F == Q5_0 {
+                        let offset = if F == Q5_0 { 16 } else { 8 };
+                        let off = _mm256_set1_epi32(offset * *ai.isum.get_unchecked(b));
                         isum = _mm256_sub_epi32(isum, off);
                     }
                     let dd = _mm256_mul_ps(d, _mm256_set1_ps(*ai.d.get_unchecked(b)));
@@ -181,6 +192,45 @@ unsafe fn sums_q4<const N: usize, P: Products>(
             }
         }
         sums
+    }
+}
+
+/// One block of eight Q5_0 rows (`codes`: four 32-byte chunks, `qh`: their
+/// fifth bits, 32 bytes) against each token's 32 codes (`q`): the codes
+/// taken as 0..31 (nibble plus 16 where the fifth bit is set), the low
+/// nibbles' four products and the high nibbles' four added as short sums
+/// apart (four pairs of at most `31 · 127` fit a 16-bit lane, eight do
+/// not), then as 32-bit sums.
+///
+/// # Safety
+/// `codes` holds 128 bytes, `qh` 32 and each `q[k]` 32 codes; compiled
+/// into an entry point for `P`.
+#[inline(always)]
+unsafe fn sums_q5_0<const N: usize, P: Products>(
+    codes: *const u8,
+    qh: *const u8,
+    q: [*const i32; N],
+) -> [__m256i; N] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let m4 = _mm256_set1_epi8(0x0f);
+        let sixteen = _mm256_set1_epi8(16);
+        let bits = _mm256_loadu_si256(qh as *const __m256i);
+        let mut low = [_mm256_setzero_si256(); N];
+        let mut high = [_mm256_setzero_si256(); N];
+        for k in 0..4 {
+            let c = _mm256_loadu_si256(codes.add(32 * k) as *const __m256i);
+            let fifth = |hi| _mm256_and_si256(fifth_bit_set(bits, k, hi), sixteen);
+            let lo = _mm256_or_si256(_mm256_and_si256(c, m4), fifth(false));
+            let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), m4), fifth(true));
+            for ((l, h), q) in low.iter_mut().zip(&mut high).zip(q) {
+                let ql = _mm256_set1_epi32(q.add(k).read_unaligned());
+                let qh = _mm256_set1_epi32(q.add(4 + k).read_unaligned());
+                *l = P::add_short(*l, lo, ql);
+                *h = P::add_short(*h, hi, qh);
+            }
+        }
+        std::array::from_fn(|i| _mm256_add_epi32(P::total(low[i]), P::total(high[i])))
     }
 }
 

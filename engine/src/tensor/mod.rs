@@ -119,7 +119,7 @@ impl Tensor {
     }
 
     /// This weight in the layout its matrix products read fastest: a
-    /// contiguous Q4_0, Q4_1 or Q8_0 matrix whose rows come in whole groups of 8
+    /// contiguous Q4_0, Q4_1, Q5_0 or Q8_0 matrix whose rows come in whole groups of 8
     /// is regrouped eight rows at a time ([`crate::quant::x8`], one copy,
     /// no widening); any other tensor comes back as it is (sharing its
     /// storage). Products with the result equal the original's up to

@@ -27,7 +27,7 @@ pub enum Storage {
         /// The blocks, back to back.
         bytes: Bytes,
     },
-    /// Q4_0, Q4_1 or Q8_0 rows of `cols` values regrouped eight at a time
+    /// Q4_0, Q4_1, Q5_0 or Q8_0 rows of `cols` values regrouped eight at a time
     /// ([`crate::quant::x8`]), the layout the integer kernels read
     /// fastest; made once at load by [`Tensor::regrouped`](super::Tensor::regrouped).
     Regrouped {

@@ -104,7 +104,7 @@ impl LlamaWeights {
 
     /// The same weights with every layer matrix and an untied head in the
     /// layout the engine's matrix products read fastest
-    /// ([`Tensor::regrouped`]: Q4_0, Q4_1 and Q8_0 blocks regrouped eight
+    /// ([`Tensor::regrouped`]: Q4_0, Q4_1, Q5_0 and Q8_0 blocks regrouped eight
     /// rows at a time; other dtypes unchanged). The token embeddings stay
     /// as they are, and so does a head tied to them (SmolLM2's Q8_0 table):
     /// regrouped, that head measured no faster for one token (the step
