@@ -54,9 +54,17 @@ fn requantized_q4_k(ctx: usize) -> Llama {
 const MEAN_TOL: f32 = 0.15;
 const MAX_TOL: f32 = 0.8;
 /// Prompts of the Q4_K fixture whose greedy continuations must agree with
-/// llama.cpp's for 24 tokens: measured, 2 of 8 agree for all 32 (the
-/// others part at a near tie, 2 to 23 tokens in).
-const Q4_K_GREEDY_AGREE: usize = 2;
+/// llama.cpp's for 24 tokens. The file's Q4_K and Q6_K rows meet 8-bit
+/// activation blocks of 32 here and of 256 (Q8_K) in llama.cpp, so where
+/// two top logits nearly tie a continuation parts either way, and which
+/// prompts agree moves with any change of arithmetic: measured 3 of 8 for
+/// all 32 tokens while the Q5_0 rows (SmolLM2's 576-column matrices) took
+/// the file's layout, 1 of 8 (and one more for 23 tokens) since they follow
+/// llama.cpp's Q5_0 order regrouped, with the same distance to the f32
+/// logits either way (`q4_k_logits_are_nearer_f32_than_llama_cpp`: mean
+/// 0.112 then 0.107). The logit tests above bound the differences; this
+/// one guards against a continuation that parts at once everywhere.
+const Q4_K_GREEDY_AGREE: usize = 1;
 
 fn cases() -> Vec<serde_json::Value> {
     cases_of("smollm2_q4_1.jsonl")
@@ -235,7 +243,7 @@ fn quantized_logits_stay_near_f32() {
 /// On the Q4_K file the two engines' logits part further than on Q4_1,
 /// and the gap is llama.cpp's: against the f32 product of the same
 /// dequantized weights, ours are closer than llama.cpp's on every prompt
-/// (measured mean |difference| 0.03–0.12 for ours, 0.11–0.21 for
+/// (measured mean |difference| 0.08–0.13 for ours, 0.11–0.21 for
 /// llama.cpp's, whose Q8_K activation blocks have one scale per 256 values).
 #[test]
 fn q4_k_logits_are_nearer_f32_than_llama_cpp() {
