@@ -88,41 +88,19 @@ const Q5_0: u8 = 3;
 pub(in crate::quant) unsafe fn fifth_bit_set(qh: __m256i, k: usize, hi: bool) -> __m256i {
     // SAFETY: the caller's contract (AVX2).
     unsafe {
-        let k = k as i8;
-        let spread = _mm256_setr_epi8(
-            k,
-            k,
-            k,
-            k,
-            4 + k,
-            4 + k,
-            4 + k,
-            4 + k,
-            8 + k,
-            8 + k,
-            8 + k,
-            8 + k,
-            12 + k,
-            12 + k,
-            12 + k,
-            12 + k,
-            k,
-            k,
-            k,
-            k,
-            4 + k,
-            4 + k,
-            4 + k,
-            4 + k,
-            8 + k,
-            8 + k,
-            8 + k,
-            8 + k,
-            12 + k,
-            12 + k,
-            12 + k,
-            12 + k,
+        // Byte k of each 32-bit lane into all four of its bytes (the
+        // shuffle works within each 128-bit half, four lanes of four bytes).
+        let lanes = _mm256_setr_epi32(
+            0,
+            0x0404_0404,
+            0x0808_0808,
+            0x0c0c_0c0c,
+            0,
+            0x0404_0404,
+            0x0808_0808,
+            0x0c0c_0c0c,
         );
+        let spread = _mm256_add_epi8(lanes, _mm256_set1_epi8(k as i8));
         let bit = if hi {
             _mm256_set1_epi32(i32::from_le_bytes([16, 32, 64, 128]))
         } else {
