@@ -3,7 +3,7 @@
 # project's `infer bench`, run back to back on the same GGUF file, the same
 # machine and the same thread counts, with the ratios printed at the end.
 #
-#   scripts/bench-vs-llama-cpp.sh [--build-only] [--reps N] [--rounds N] [--gpt2] [--depth N]
+#   scripts/bench-vs-llama-cpp.sh [--build-only] [--reps N] [--rounds N] [--gpt2] [--q4-k-m] [--depth N]
 #
 # --rounds N runs the pair (llama-bench, then `infer bench`) N times in turn
 # for each thread count and prints every round's ratios and their median:
@@ -24,6 +24,13 @@
 # file benchmarked in turn. The script makes a virtual environment with
 # numpy and gguf for the converter in the cache folder.
 #
+# --q4-k-m: SmolLM2 in llama-quantize's default mix, the kind of file people
+# download (Q4_K and Q6_K where rows are whole 256-value super-blocks, Q5_0
+# and Q8_0 fallbacks elsewhere: for SmolLM2's 576 columns, mostly Q5_0),
+# made once into the cache folder from the Q4_1 file with
+# `llama-quantize --allow-requantize ... Q4_K_M`. Its speed does not depend
+# on the weights' values; its quality is the Q4_1 file's rounded again.
+#
 # llama.cpp comes from the PyPI source distribution llama-cpp-python==0.3.36
 # (it vendors llama.cpp commit 0c1e570). It is built once, with cmake, into
 # $LLAMA_CPP_DIR (default: the model cache folder), never inside the repo.
@@ -37,6 +44,7 @@ reps=3
 rounds=1
 build_only=0
 gpt2=0
+q4km=0
 depth=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -44,6 +52,7 @@ while [ $# -gt 0 ]; do
         --reps) reps="$2"; shift ;;
         --rounds) rounds="$2"; shift ;;
         --gpt2) gpt2=1 ;;
+        --q4-k-m) q4km=1 ;;
         --depth) depth="$2"; shift ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
@@ -150,6 +159,16 @@ if [ "$gpt2" = 1 ]; then
 else
     "$root/scripts/fetch-model.sh" >/dev/null
     models=("$model")
+    if [ "$q4km" = 1 ]; then
+        q4km_file="$cache/SmolLM2-135M-Instruct.Q4_K_M-from-Q4_1.gguf"
+        if [ ! -f "$q4km_file" ]; then
+            echo "llama-quantize Q4_K_M (log in $cache/quantize-q4_k_m.log)"
+            "$llama_dir/build/bin/llama-quantize" --allow-requantize "$model" \
+                "$q4km_file.partial" Q4_K_M "$(nproc)" >"$cache/quantize-q4_k_m.log" 2>&1
+            mv "$q4km_file.partial" "$q4km_file"
+        fi
+        models=("$q4km_file")
+    fi
 fi
 (cd "$root" && cargo build --release -q -p infer)
 infer="$root/target/release/infer"
