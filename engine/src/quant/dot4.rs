@@ -95,10 +95,14 @@ impl Products for Vnni {
 // ANCHOR_END: products
 
 /// True when this CPU runs [`Vnni`] (AVX-512 VNNI and VL) and the
-/// kernels' level is AVX-512 (`INFER_KERNELS=avx2` turns it off).
+/// kernels' level is AVX-512 (`INFER_KERNELS=avx2` turns it off). Asked
+/// once per process: the dot products ask for every row.
 pub(in crate::quant) fn has_vnni() -> bool {
     use crate::kernels::dispatch::{Level, level};
-    level() == Level::Avx512
-        && std::is_x86_feature_detected!("avx512vnni")
-        && std::is_x86_feature_detected!("avx512vl")
+    static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VNNI.get_or_init(|| {
+        level() == Level::Avx512
+            && std::is_x86_feature_detected!("avx512vnni")
+            && std::is_x86_feature_detected!("avx512vl")
+    })
 }
