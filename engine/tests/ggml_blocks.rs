@@ -1,12 +1,13 @@
 //! Q5_0, Q4_K and Q6_K against ggml itself: the bytes its reference
 //! quantizers write and the floats its dequantizers read back, for eight
 //! kinds of input (noise, weight-like rows, an outlier, zeros, a constant,
-//! sub-blocks of very different size, positive only, values on a grid).
+//! sub-blocks of very different size, positive only, values on a grid);
+//! and the K-quants' activation blocks (Q8_K) on the same inputs.
 //! Made by `scripts/make_block_fixtures.sh` from llama.cpp 0c1e570's
 //! libggml-base.
 
 use engine::DType;
-use engine::quant::act::Q8Acts;
+use engine::quant::act::{Q8Acts, quantize_k_block};
 use engine::quant::{self, dot};
 use serde_json::Value;
 
@@ -26,24 +27,66 @@ fn floats(v: &Value) -> Vec<f32> {
         .collect()
 }
 
-fn cases() -> Vec<Case> {
+/// The fixture's lines of type `name`, or of every weight format.
+fn lines(name: Option<&str>) -> Vec<(Option<DType>, Case)> {
     include_str!("fixtures/ggml_blocks.jsonl")
         .lines()
-        .map(|line| {
-            let v: Value = serde_json::from_str(line).unwrap();
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|v| {
+            let t = v["type"].as_str().unwrap();
+            name.map_or(t != "q8_k", |n| n == t)
+        })
+        .map(|v| {
             let hex = v["bytes"].as_str().unwrap();
-            Case {
-                dtype: v["type"].as_str().unwrap().parse().unwrap(),
-                name: format!("{} case {}", v["type"].as_str().unwrap(), v["case"]),
+            let t = v["type"].as_str().unwrap();
+            let case = Case {
+                dtype: DType::F32,
+                name: format!("{t} case {}", v["case"]),
                 x: floats(&v["x"]),
                 bytes: (0..hex.len() / 2)
                     .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
                     .collect(),
                 dequantized: floats(&v["dequantized"]),
-            }
+            };
+            (t.parse().ok(), case)
         })
         .collect()
 }
+
+/// The weight formats' cases.
+fn cases() -> Vec<Case> {
+    lines(None)
+        .into_iter()
+        .map(|(dtype, c)| Case {
+            dtype: dtype.unwrap(),
+            ..c
+        })
+        .collect()
+}
+
+// ANCHOR: q8_k_matches_ggml
+/// The K-quants' activation blocks are ggml's `block_q8_K`, bit for bit:
+/// the f32 scale, the 256 codes and the sixteen sums of 16.
+#[test]
+fn activation_blocks_of_256_match_ggml() {
+    let all = lines(Some("q8_k"));
+    assert_eq!(all.len(), 8);
+    for (_, c) in all {
+        let (mut q, mut sums) = ([0i8; 256], [0i16; 16]);
+        let d = quantize_k_block(&c.x, &mut q, &mut sums);
+        assert_eq!(d.to_le_bytes(), c.bytes[..4], "{}: scale {d}", c.name);
+        let codes: Vec<u8> = q.iter().map(|&v| v as u8).collect();
+        assert_eq!(codes, c.bytes[4..260], "{}: codes", c.name);
+        let sums: Vec<u8> = sums.iter().flat_map(|s| s.to_le_bytes()).collect();
+        // An all-zero block: ggml writes the zero scale and codes and
+        // leaves the sums as they were (the dumper's 0xAA filler); ours are
+        // zero. Either way the scale makes their products zero.
+        if d != 0.0 {
+            assert_eq!(sums, c.bytes[260..292], "{}: sums of 16", c.name);
+        }
+    }
+}
+// ANCHOR_END: q8_k_matches_ggml
 
 #[test]
 fn fixture_covers_every_format() {
@@ -102,7 +145,8 @@ fn dot_products_of_ggml_blocks() {
             .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
             .collect();
         let mut acts = Q8Acts::default();
-        acts.quantize(&a, n);
+        let k_blocks = c.dtype.block_len() == 256;
+        acts.quantize_for(&a, n, k_blocks);
         let fast = dot::dot(c.dtype, &c.bytes, acts.row(0));
         let plain = dot::dot_scalar(c.dtype, &c.bytes, acts.row(0));
         let mag: f32 = c
@@ -116,7 +160,14 @@ fn dot_products_of_ggml_blocks() {
             .dequantized
             .iter()
             .enumerate()
-            .map(|(i, w)| w.abs() * acts.d[i / 32] / 2.0)
+            .map(|(i, w)| {
+                let step = if k_blocks {
+                    acts.k.d[i / 256].abs()
+                } else {
+                    acts.d[i / 32]
+                };
+                w.abs() * step / 2.0
+            })
             .sum();
         assert!(
             (fast - plain).abs() <= 1e-5 * mag.max(1.0),

@@ -1,4 +1,5 @@
-// Reference blocks for the Q5_0, Q4_K and Q6_K formats, from ggml's own
+// Reference blocks for the Q5_0, Q4_K and Q6_K formats, and for Q8_K (the
+// activation blocks the K-quants' dot products read), from ggml's own
 // reference quantizers and dequantizers (libggml-base of llama.cpp 0c1e570).
 // Prints one JSON object per line: the format, the f32 input, the bytes
 // ggml's quantizer wrote (hex) and ggml's dequantization of them.
@@ -15,6 +16,8 @@ void quantize_row_q6_K_ref(const float *x, void *y, int64_t k);
 void dequantize_row_q5_0(const void *x, float *y, int64_t k);
 void dequantize_row_q4_K(const void *x, float *y, int64_t k);
 void dequantize_row_q6_K(const void *x, float *y, int64_t k);
+void quantize_row_q8_K_ref(const float *x, void *y, int64_t k);
+void dequantize_row_q8_K(const void *x, float *y, int64_t k);
 
 typedef void (*quant_fn)(const float *, void *, int64_t);
 typedef void (*deq_fn)(const void *, float *, int64_t);
@@ -70,5 +73,7 @@ int main(void) {
     emit("q5_0", quantize_row_q5_0_ref, dequantize_row_q5_0, 64, 2 * 22);
     emit("q4_k", quantize_row_q4_K_ref, dequantize_row_q4_K, 512, 2 * 144);
     emit("q6_k", quantize_row_q6_K_ref, dequantize_row_q6_K, 512, 2 * 210);
+    // block_q8_K: f32 scale, 256 codes, sixteen i16 sums of 16 codes.
+    emit("q8_k", quantize_row_q8_K_ref, dequantize_row_q8_K, 256, 4 + 256 + 32);
     return 0;
 }

@@ -8,11 +8,18 @@
 //! into one multiply per block (`m · s`) and Q4_0's offset of 8 into one
 //! subtraction (`8 · isum`). `d` and `s` are rounded to f16 as ggml stores
 //! them, so the products match llama.cpp's.
+//!
+//! The K-quants (Q4_K, Q6_K) meet the same activations in blocks of 256
+//! instead, ggml's `block_q8_K` ([`quantize_k_block`]): one f32 scale per
+//! 256 values and the sums of each 16 codes, so a super-block's integer
+//! sub-block scales multiply integer sums and only one float multiply is
+//! left per 256 products.
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
 use super::QK;
+use super::q4_k::QK_K;
 use crate::kernels::dispatch::{Level, level};
 
 /// Several rows of activations, each quantized to blocks of 32.
@@ -28,6 +35,33 @@ pub struct Q8Acts {
     pub s: Vec<f32>,
     /// `Σq` per block.
     pub isum: Vec<i32>,
+    /// The same rows in blocks of 256 for the K-quants (empty unless
+    /// asked for: [`Q8Acts::quantize_for`]).
+    pub k: Q8KActs,
+}
+
+/// Activations in ggml's `block_q8_K` form: per 256 values one f32 scale,
+/// 256 codes and sixteen sums of 16 codes.
+#[derive(Debug, Clone, Default)]
+pub struct Q8KActs {
+    /// Codes, `rows × cols`.
+    pub qs: Vec<i8>,
+    /// Block scales, `rows × cols/256`.
+    pub d: Vec<f32>,
+    /// `Σq` per 16 codes, `rows × cols/16`.
+    pub bsums: Vec<i16>,
+}
+
+/// One row of [`Q8KActs`] (empty slices when the row was quantized in
+/// blocks of 32 only).
+#[derive(Debug, Clone, Copy)]
+pub struct Q8KRow<'a> {
+    /// Codes (`cols`).
+    pub qs: &'a [i8],
+    /// Block scales, one per 256 codes.
+    pub d: &'a [f32],
+    /// `Σq` per 16 codes.
+    pub bsums: &'a [i16],
 }
 
 /// One quantized activation row, borrowed from [`Q8Acts`].
@@ -41,6 +75,9 @@ pub struct Q8Row<'a> {
     pub s: &'a [f32],
     /// `Σq` per block.
     pub isum: &'a [i32],
+    /// The row in blocks of 256, for the K-quants (empty unless the
+    /// activations were quantized for them).
+    pub k: Q8KRow<'a>,
 }
 
 // ANCHOR: quantize_block_scalar
@@ -59,6 +96,36 @@ pub fn quantize_block_scalar(x: &[f32], q: &mut [i8]) -> (f32, i32) {
     (amax / 127.0, sum)
 }
 // ANCHOR_END: quantize_block_scalar
+
+// ANCHOR: quantize_k_block
+/// One block of 256 activations as ggml's `quantize_row_q8_K` makes it:
+/// the value of largest magnitude (the first, on a tie) maps to −127,
+/// `q = min(127, round(x · iscale))` with `iscale = −127 / max` and halves
+/// to even, and the scale is `1 / iscale` (negative when `max` is
+/// positive: the codes come out sign-flipped and the scale flips them
+/// back). Fills `bsums` with the sums of each 16 codes and returns the
+/// scale.
+pub fn quantize_k_block(x: &[f32], q: &mut [i8], bsums: &mut [i16]) -> f32 {
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let Some(&max) = x.iter().find(|v| v.abs() == amax).filter(|_| amax != 0.0) else {
+        q.fill(0);
+        bsums.fill(0);
+        return 0.0;
+    };
+    let iscale = -127.0 / max;
+    for (q, &v) in q.iter_mut().zip(x) {
+        // ggml's nearest_int: adding 1.5·2²³ leaves the rounded integer
+        // (halves to even) in the low mantissa bits, in plain float adds
+        // that vectorize.
+        let r = (iscale * v + 12_582_912.0).to_bits() as i32;
+        *q = ((r & 0x007f_ffff) - 0x0040_0000).min(127) as i8;
+    }
+    for (s, q16) in bsums.iter_mut().zip(q.chunks_exact(16)) {
+        *s = q16.iter().map(|&v| i16::from(v)).sum();
+    }
+    1.0 / iscale
+}
+// ANCHOR_END: quantize_k_block
 
 /// [`quantize_block_scalar`] with the best kernel for this CPU.
 fn quantize_block(x: &[f32], q: &mut [i8]) -> (f32, i32) {
@@ -91,13 +158,23 @@ fn round_to_f16(v: &mut [f32]) {
 }
 
 impl Q8Acts {
-    /// Quantize `rows` rows of `cols` values (`cols` a multiple of 32),
-    /// reusing this buffer's allocations.
+    /// Quantize `rows` rows of `cols` values (`cols` a multiple of 32) in
+    /// blocks of 32, reusing this buffer's allocations.
     ///
     /// # Panics
     /// If `x.len() != rows·cols` or `cols` is not a multiple of 32.
-    // ANCHOR: quantize_acts
     pub fn quantize(&mut self, x: &[f32], cols: usize) {
+        self.quantize_for(x, cols, false);
+    }
+
+    /// [`Q8Acts::quantize`], and with `k_blocks` the same rows in blocks of
+    /// 256 as well ([`Q8Acts::k`], for Q4_K and Q6_K weights).
+    ///
+    /// # Panics
+    /// As [`Q8Acts::quantize`], and if `k_blocks` and `cols` is not a
+    /// multiple of 256.
+    // ANCHOR: quantize_acts
+    pub fn quantize_for(&mut self, x: &[f32], cols: usize, k_blocks: bool) {
         assert!(cols.is_multiple_of(QK) && cols > 0 && x.len().is_multiple_of(cols));
         let blocks = x.len() / QK;
         self.cols = cols;
@@ -118,6 +195,28 @@ impl Q8Acts {
         // Both scales are rounded to f16, as ggml stores them.
         round_to_f16(&mut self.d);
         round_to_f16(&mut self.s);
+        let k = &mut self.k;
+        if !k_blocks {
+            k.qs.clear();
+            k.d.clear();
+            k.bsums.clear();
+            return;
+        }
+        assert!(
+            cols.is_multiple_of(QK_K),
+            "blocks of 256 for {cols} columns"
+        );
+        k.qs.resize(x.len(), 0);
+        k.d.resize(x.len() / QK_K, 0.0);
+        k.bsums.resize(x.len() / 16, 0);
+        for (((xb, qb), d), s) in x
+            .chunks_exact(QK_K)
+            .zip(k.qs.chunks_exact_mut(QK_K))
+            .zip(k.d.iter_mut())
+            .zip(k.bsums.chunks_exact_mut(QK_K / 16))
+        {
+            *d = quantize_k_block(xb, qb, s);
+        }
     }
     // ANCHOR_END: quantize_acts
 
@@ -129,11 +228,24 @@ impl Q8Acts {
     /// Row `r`.
     pub fn row(&self, r: usize) -> Q8Row<'_> {
         let (c, nb) = (self.cols, self.cols / QK);
+        let k = &self.k;
+        let kr = |len: usize| {
+            if k.qs.is_empty() {
+                0..0
+            } else {
+                r * len..(r + 1) * len
+            }
+        };
         Q8Row {
             qs: &self.qs[r * c..(r + 1) * c],
             d: &self.d[r * nb..(r + 1) * nb],
             s: &self.s[r * nb..(r + 1) * nb],
             isum: &self.isum[r * nb..(r + 1) * nb],
+            k: Q8KRow {
+                qs: &k.qs[kr(c)],
+                d: &k.d[kr(c / QK_K)],
+                bsums: &k.bsums[kr(c / 16)],
+            },
         }
     }
 }
