@@ -58,16 +58,20 @@ fn matvec(c: &mut Criterion) {
 /// quantized on the fly, integer dot products), as GB/s of blocks read.
 fn matvec_quant(c: &mut Criterion) {
     let mut g = c.benchmark_group("matvec_quant");
-    for (rows, cols) in [(1536usize, 576usize), (49152, 576)] {
+    use engine::DType::{Q4_0, Q4_1, Q4_K, Q6_K, Q8_0};
+    // The K-quants' shape is SmolLM2's `ffn_down` (1536 columns, six
+    // super-blocks a row), the only matrices a Q4_K_M file keeps in them.
+    let shapes = [
+        (1536usize, 576usize, &[Q4_1, Q8_0, Q4_0][..]),
+        (49152, 576, &[Q4_1, Q8_0, Q4_0][..]),
+        (576, 1536, &[Q4_K, Q6_K, Q4_1][..]),
+    ];
+    for (rows, cols, dtypes) in shapes {
         let w = engine::Tensor::from_vec(random(rows * cols, 3), &[rows, cols]).unwrap();
         let x = random(cols, 4);
         let mut out = vec![0.0; rows];
         let shape = format!("{cols}x{rows}");
-        for dt in [
-            engine::DType::Q4_1,
-            engine::DType::Q8_0,
-            engine::DType::Q4_0,
-        ] {
+        for &dt in dtypes {
             let q = w.to_dtype(dt).unwrap();
             g.throughput(Throughput::Bytes(dt.bytes_for(rows * cols).unwrap() as u64));
             g.bench_function(BenchmarkId::new(dt.to_string(), &shape), |bch| {

@@ -288,7 +288,7 @@ fn by_rows(
     let mut qx = ACTS.take();
     let quantized = mats.iter().any(Matrix::is_quantized);
     if quantized {
-        qx.quantize(x, cols);
+        qx.quantize_for(x, cols, mats.iter().any(Matrix::reads_k_blocks));
     }
     // The quantized rows, listed once for every task (a single row takes
     // the one-row path, which reads `qx` itself: nothing to list).

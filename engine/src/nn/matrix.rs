@@ -128,6 +128,13 @@ impl<'a> Matrix<'a> {
         )
     }
 
+    /// True if the rows are K-quants (Q4_K, Q6_K) in the file's layout,
+    /// whose products read the activations in blocks of 256 as well
+    /// ([`Q8Acts::quantize_for`]).
+    pub fn reads_k_blocks(&self) -> bool {
+        matches!(self.data, Rows::Quant(DType::Q4_K | DType::Q6_K, _))
+    }
+
     /// True if the rows are block-quantized.
     pub fn is_quantized(&self) -> bool {
         matches!(self.data, Rows::Quant(..) | Rows::Regrouped(..))

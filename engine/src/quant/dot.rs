@@ -5,8 +5,8 @@
 //! Each format has a plain twin here ([`dot_q8_0_scalar`], …) and an AVX2
 //! body in [`super::dot_avx2`] (`maddubs` + `madd`), chosen once at run time
 //! by [`crate::kernels::dispatch::level`]; a property test keeps them equal.
-//! (AVX-512 machines run the AVX2 bodies; NEON and VNNI bodies are not
-//! written yet.) Q5_0 and the K-quants live in [`super::dot_k`]; Q5_0
+//! (AVX-512 machines with VNNI run the same bodies with `vpdpbusd`,
+//! `dot4.rs`; NEON bodies are not written yet.) Q5_0 and the K-quants live in [`super::dot_k`]; Q5_0
 //! shares the four-row matrix kernels of the 4-bit formats, the K-quants'
 //! matrix products run one dot product per row and token.
 
@@ -31,6 +31,12 @@ pub(crate) use avx2_k::{
 };
 
 use super::dot_k::{dot_q4_k_scalar, dot_q5_0_scalar, dot_q6_k_scalar};
+
+/// True if `a` carries what `dtype`'s dot product reads: the K-quants read
+/// the activations in blocks of 256 ([`Q8Row::k`]).
+fn acts_fit(dtype: DType, a: &Q8Row<'_>) -> bool {
+    dtype.block_len() != super::q4_k::QK_K || a.k.qs.len() == a.qs.len()
+}
 
 /// True for the formats with four-row matrix kernels (the others run one
 /// dot product per row and token).
@@ -110,8 +116,8 @@ pub fn dot_scalar(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
 /// If `dtype` is not quantized or the lengths disagree.
 pub fn dot(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
     assert!(
-        dtype.is_quantized() && dtype.bytes_for(a.qs.len()) == Some(w.len()),
-        "quant::dot: {} bytes of {dtype} for {} activations",
+        dtype.is_quantized() && dtype.bytes_for(a.qs.len()) == Some(w.len()) && acts_fit(dtype, &a),
+        "quant::dot: {} bytes of {dtype} for {} activations (or no blocks of 256 for a K-quant)",
         w.len(),
         a.qs.len()
     );
@@ -146,20 +152,25 @@ pub fn matvec_scalar(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
 pub fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
     let rb = dtype.bytes_for(a.qs.len());
     assert!(
-        dtype.is_quantized() && rb.and_then(|rb| rb.checked_mul(out.len())) == Some(w.len()),
-        "quant::matvec: {} bytes of {dtype} for {} rows of {} activations",
+        dtype.is_quantized()
+            && rb.and_then(|rb| rb.checked_mul(out.len())) == Some(w.len())
+            && acts_fit(dtype, &a),
+        "quant::matvec: {} bytes of {dtype} for {} rows of {} activations (or no blocks of 256 for a K-quant)",
         w.len(),
         out.len(),
         a.qs.len()
     );
-    if !has_row_kernels(dtype) {
-        let rb = w.len() / out.len().max(1);
-        for (o, row) in out.iter_mut().zip(w.chunks_exact(rb.max(1))) {
-            *o = dot(dtype, row, a);
-        }
-        return;
-    }
     match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot`; the lengths were checked above.
+        Level::Avx2 | Level::Avx512 if !has_row_kernels(dtype) => {
+            let rb = w.len() / out.len().max(1);
+            for (o, row) in out.iter_mut().zip(w.chunks_exact(rb.max(1))) {
+                // SAFETY: as in `dot`; each row holds the activations'
+                // blocks (checked above).
+                *o = unsafe { avx2::dot(dtype, row, a) };
+            }
+        }
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`; the lengths were checked above.
         Level::Avx2 | Level::Avx512 => unsafe {
@@ -199,21 +210,23 @@ pub fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
         dtype.is_quantized()
             && t > 0
             && out.len() == rows * t
-            && a.iter().all(|x| x.qs.len() == cols)
+            && a.iter().all(|x| x.qs.len() == cols && acts_fit(dtype, x))
             && rb.and_then(|rb| rb.checked_mul(rows)) == Some(w.len()),
-        "quant::matmul: {} bytes of {dtype} for {rows} rows of {cols} activations x {t}",
+        "quant::matmul: {} bytes of {dtype} for {rows} rows of {cols} activations x {t} (or no blocks of 256 for a K-quant)",
         w.len(),
     );
-    if !has_row_kernels(dtype) {
-        let rb = w.len() / rows.max(1);
-        for (o, row) in out.chunks_exact_mut(t).zip(w.chunks_exact(rb.max(1))) {
-            for (x, ai) in o.iter_mut().zip(a) {
-                *x = dot(dtype, row, *ai);
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 | Level::Avx512 if !has_row_kernels(dtype) => {
+            let rb = w.len() / rows.max(1);
+            for (o, row) in out.chunks_exact_mut(t).zip(w.chunks_exact(rb.max(1))) {
+                for (x, ai) in o.iter_mut().zip(a) {
+                    // SAFETY: as in `dot`; each row holds the activations'
+                    // blocks (checked above).
+                    *x = unsafe { avx2::dot(dtype, row, *ai) };
+                }
             }
         }
-        return;
-    }
-    match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`; the lengths were checked above.
         Level::Avx2 | Level::Avx512 => {
@@ -273,7 +286,7 @@ mod tests {
                 let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
                 let rb = w.len() / rows;
                 let mut acts = Q8Acts::default();
-                acts.quantize(&random(t * cols, seed ^ 3), cols);
+                acts.quantize_for(&random(t * cols, seed ^ 3), cols, cols.is_multiple_of(256));
                 let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
                 for r in 0..rows {
                     let row = &w[r * rb..(r + 1) * rb];

@@ -34,8 +34,9 @@ pub unsafe fn dot_vnni(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
     unsafe { dot_as::<Vnni>(dtype, w, a) }
 }
 
-/// Dispatch on the format (Q6_K, whose products are scaled per 16 values
-/// in 16-bit lanes, has one body for both instruction sets).
+/// Dispatch on the format (the K-quants, whose products are scaled by
+/// integer sub-block scales in 16-bit lanes, have one body for both
+/// instruction sets).
 ///
 /// # Safety
 /// As [`dot`]; compiled into an entry point for `P`.
@@ -47,7 +48,7 @@ unsafe fn dot_as<P: Products>(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
             DType::Q4_1 => dot_q4_1::<P>(w, a),
             DType::Q4_0 => dot_q4_0::<P>(w, a),
             DType::Q5_0 => avx2_k::dot_q5_0::<P>(w, a),
-            DType::Q4_K => avx2_k::dot_q4_k::<P>(w, a),
+            DType::Q4_K => avx2_k::dot_q4_k(w, a),
             DType::Q6_K => avx2_k::dot_q6_k(w, a),
             _ => dot_q8_0::<P>(w, a),
         }

@@ -1,14 +1,17 @@
 //! AVX2 bodies of the Q5_0, Q4_K and Q6_K dot products (the plain twins
-//! are in `dot_k.rs`): per 32 values, codes unpacked to bytes, `maddubs`
-//! with the activation bytes, `madd` to 8 × i32 (Q5_0 and Q4_K: or one
+//! are in `dot_k.rs`). Q5_0, per 32 values: codes unpacked to bytes,
+//! `maddubs` with the activation bytes, `madd` to 8 × i32 (or one
 //! `vpdpbusd`, `dot4.rs`), and one fused multiply-add by the block's
-//! scale.
+//! scale. The K-quants, per 256 values (activation blocks of 256): the
+//! same byte products, `madd` with the integer sub-block scales, integer
+//! sums, one float multiply.
 
 use std::arch::x86_64::*;
 
 use super::avx2::{dot_bytes, fifth_bits, hsum};
 use crate::quant::act::Q8Row;
 use crate::quant::dot4::Products;
+use crate::quant::q4_k::QK_K;
 use crate::quant::{QK, q4_k, q5_0, q6_k};
 
 /// The f16 at `p` as f32.
@@ -60,80 +63,114 @@ pub unsafe fn dot_q5_0<P: Products>(w: &[u8], a: Q8Row<'_>) -> f32 {
 }
 
 // ANCHOR: dot_q4_k_avx2
-/// Q4_K row · activation row.
+/// Q4_K row · activation row (blocks of 256): per super-block the codes
+/// times the activation bytes (`maddubs`, 16 pairs within i16), times the
+/// sub-block's scale (`madd` with it in every 16-bit lane, 8 × i32), all
+/// of it added as integers; the minimums' part from the activation sums
+/// of 16; two float multiplies per 256 values, as in the plain twin.
 ///
 /// # Safety
-/// AVX2, FMA and F16C; `w` holds `a.d.len() / 8` Q4_K super-blocks;
-/// compiled into an entry point for `P`.
-#[inline(always)]
-pub unsafe fn dot_q4_k<P: Products>(w: &[u8], a: Q8Row<'_>) -> f32 {
-    // SAFETY: the caller's contract (AVX2).
-    let (mut acc, m4) = unsafe { (_mm256_setzero_ps(), _mm256_set1_epi8(0x0f)) };
-    let mut mins = 0f32;
-    for s in 0..a.d.len() / 8 {
-        // SAFETY: super-block s's 144 bytes and activation blocks
-        // 8s..8s + 8 are in bounds.
+/// AVX2, FMA and F16C; `w` holds `a.k.d.len()` Q4_K super-blocks and
+/// `a.k` their activations.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q4_k(w: &[u8], a: Q8Row<'_>) -> f32 {
+    let k = a.k;
+    let m4 = _mm256_set1_epi8(0x0f);
+    let mut acc = 0f32;
+    for s in 0..k.d.len() {
+        // SAFETY: super-block s's 144 bytes and its 256 activation codes
+        // are in bounds.
         unsafe {
             let p = w.as_ptr().add(s * q4_k::BLOCK_BYTES);
             let (d, dmin) = (f16_at(p), f16_at(p.add(2)));
-            let scales = std::slice::from_raw_parts(p.add(4), 12);
-            for k in 0..4 {
-                let bytes = _mm256_loadu_si256(p.add(16 + 32 * k) as *const __m256i);
+            let (sc, m) = q4_k::scales_mins(std::slice::from_raw_parts(p.add(4), 12));
+            let q = k.qs.as_ptr().add(s * QK_K);
+            let mut sum = _mm256_setzero_si256();
+            for r in 0..4 {
+                let bytes = _mm256_loadu_si256(p.add(16 + 32 * r) as *const __m256i);
                 let halves = [
                     _mm256_and_si256(bytes, m4),
                     _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m4),
                 ];
                 for (h, codes) in halves.into_iter().enumerate() {
-                    let (j, b) = (2 * k + h, 8 * s + 2 * k + h);
-                    let (sc, m) = q4_k::scale_min(j, scales);
-                    let da = *a.d.get_unchecked(b);
-                    let scale = _mm256_set1_ps(d * f32::from(sc) * da);
-                    acc = _mm256_fmadd_ps(scale, dot_bytes::<P>(codes, act(&a, b)), acc);
-                    mins += dmin * f32::from(m) * da * *a.isum.get_unchecked(b) as f32;
+                    let j = 2 * r + h;
+                    let y = _mm256_loadu_si256(q.add(32 * j) as *const __m256i);
+                    let pairs = _mm256_maddubs_epi16(codes, y);
+                    let scale = _mm256_set1_epi16(i16::from(sc[j]));
+                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, scale));
                 }
             }
+            // Σ_j m_j·Σq over sub-block j: the sums of 16 added in pairs,
+            // times the minimums, in 16-bit lanes.
+            let bs = _mm256_loadu_si256(k.bsums.as_ptr().add(16 * s) as *const __m256i);
+            let pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+            let mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(m.as_ptr() as *const __m128i));
+            let summ = hsum_i32(_mm256_castsi128_si256(_mm_madd_epi16(pairs, mins)), 4);
+            let sumi = hsum_i32(sum, 8);
+            let da = *k.d.get_unchecked(s);
+            acc += da * d * sumi as f32 - da * dmin * summ as f32;
         }
     }
-    // SAFETY: the caller's contract (AVX2).
-    unsafe { hsum(acc) - mins }
+    acc
 }
 // ANCHOR_END: dot_q4_k_avx2
 
-/// Q6_K row · activation row.
+/// Q6_K row · activation row (blocks of 256): per super-block the six-bit
+/// codes (0..=63) times the activation bytes (`maddubs`), times each
+/// group of 16's scale (`madd`), added as integers; the codes' offset of
+/// 32 taken off with the activation sums of 16; one float multiply per 256
+/// values, as in the plain twin.
 ///
 /// # Safety
-/// AVX2, FMA and F16C; `w` holds `a.d.len() / 8` Q6_K super-blocks.
+/// AVX2, FMA and F16C; `w` holds `a.k.d.len()` Q6_K super-blocks and
+/// `a.k` their activations.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q6_k(w: &[u8], a: Q8Row<'_>) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    let thirty_two = _mm256_set1_epi8(32);
-    for s in 0..a.d.len() / 8 {
-        // SAFETY: super-block s's 210 bytes and activation blocks
-        // 8s..8s + 8 are in bounds.
+    let k = a.k;
+    let mut acc = 0f32;
+    for s in 0..k.d.len() {
+        // SAFETY: super-block s's 210 bytes and its 256 activation codes
+        // are in bounds.
         unsafe {
             let p = w.as_ptr().add(s * q6_k::BLOCK_BYTES);
             let d = f16_at(p.add(208));
+            let q = k.qs.as_ptr().add(s * QK_K);
+            let sc = |g: usize| i16::from(*p.add(192 + g) as i8);
+            let mut sum = _mm256_setzero_si256();
             for h in 0..2 {
-                let codes = q6_k_codes(p, h);
-                for (t, codes) in codes.into_iter().enumerate() {
+                for (t, codes) in q6_k_codes(p, h).into_iter().enumerate() {
                     let j = 4 * h + t;
-                    let q = act(&a, 8 * s + j);
-                    // Σ (code − 32)·q in 16 pairs, each within i16.
-                    let pairs = _mm256_sub_epi16(
-                        _mm256_maddubs_epi16(codes, q),
-                        _mm256_maddubs_epi16(thirty_two, q),
-                    );
-                    let sc = |k: usize| i16::from(*p.add(192 + 2 * j + k) as i8);
-                    let scale = _mm256_set_m128i(_mm_set1_epi16(sc(1)), _mm_set1_epi16(sc(0)));
-                    let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, scale));
-                    let da = *a.d.get_unchecked(8 * s + j);
-                    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * da), sums, acc);
+                    let y = _mm256_loadu_si256(q.add(32 * j) as *const __m256i);
+                    // 16 pairs within i16; the low lane holds values
+                    // 0..16 of the run (group 2j), the high lane group 2j + 1.
+                    let pairs = _mm256_maddubs_epi16(codes, y);
+                    let scale =
+                        _mm256_set_m128i(_mm_set1_epi16(sc(2 * j + 1)), _mm_set1_epi16(sc(2 * j)));
+                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, scale));
                 }
             }
+            // The codes' offset: 32·Σ_g sc_g·Σq over group g.
+            let bs = _mm256_loadu_si256(k.bsums.as_ptr().add(16 * s) as *const __m256i);
+            let scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(192) as *const __m128i));
+            let offset = _mm256_slli_epi32(_mm256_madd_epi16(bs, scales), 5);
+            let sumi = hsum_i32(_mm256_sub_epi32(sum, offset), 8);
+            acc += *k.d.get_unchecked(s) * d * sumi as f32;
         }
     }
-    // SAFETY: AVX2 is enabled for this function.
-    unsafe { hsum(acc) }
+    acc
+}
+
+/// The sum of the first `lanes` (4 or 8) i32 lanes of `v`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_i32(v: __m256i, lanes: usize) -> i32 {
+    let mut x = _mm256_castsi256_si128(v);
+    if lanes == 8 {
+        x = _mm_add_epi32(x, _mm256_extracti128_si256(v, 1));
+    }
+    let x = _mm_add_epi32(x, _mm_unpackhi_epi64(x, x));
+    let x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0b01));
+    _mm_cvtsi128_si32(x)
 }
 
 /// The 128 six-bit codes of half `h` of the Q6_K super-block at `p`, as four

@@ -22,8 +22,9 @@
 //! Scales are computed in f32 and stored as f16.
 //!
 //! Matrix products never widen a quantized weight to f32 for a single token:
-//! the activations are quantized to 8-bit blocks too ([`act::Q8Acts`]) and
-//! each block's product is an integer dot product scaled once
+//! the activations are quantized to 8-bit blocks too ([`act::Q8Acts`]: of
+//! 32 values, and of 256 for the K-quants, as ggml pairs them) and each
+//! block's product is an integer dot product scaled once
 //! ([`crate::quant::dot`]).
 
 pub mod act;

@@ -43,6 +43,25 @@ pub fn scale_min(j: usize, s: &[u8]) -> (u8, u8) {
     }
 }
 
+/// All eight sub-blocks' scales and minimums ([`scale_min`]), four at a
+/// time in 32-bit words: bytes 0..4 hold scales 0..4 in their low six bits
+/// and the top two bits of scales 4..8, bytes 4..8 the same for the
+/// minimums, bytes 8..12 the low four bits of scales 4..8 (low nibbles)
+/// and minimums 4..8 (high nibbles).
+#[inline]
+pub fn scales_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
+    let word = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+    let (w0, w1, w2) = (word(0), word(1), word(2));
+    let (six, four, two) = (0x3f3f_3f3f, 0x0f0f_0f0f, 0x0303_0303);
+    let sc = [w0 & six, (w2 & four) | ((w0 >> 6) & two) << 4];
+    let m = [w1 & six, ((w2 >> 4) & four) | ((w1 >> 6) & two) << 4];
+    let bytes = |v: [u32; 2]| {
+        let (a, b) = (v[0].to_le_bytes(), v[1].to_le_bytes());
+        [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
+    };
+    (bytes(sc), bytes(m))
+}
+
 /// Fit `x ≈ scale · L − min` with `L` in `0..=nmax` and `min ≥ 0`,
 /// minimising `Σ w·(scale·L − min − x)²` over a few stretched grids (ggml's
 /// `make_qkx2_quants` with `rmin = −1`, `rdelta = 0.1`, 20 steps). Fills
@@ -189,3 +208,27 @@ pub fn dequantize_block(block: &[u8], out: &mut [f32]) {
     }
 }
 // ANCHOR_END: dequantize_q4_k
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scales_mins_unpacks_as_scale_min_does() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            let s: Vec<u8> = (0..12)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let (sc, m) = scales_mins(&s);
+            for j in 0..8 {
+                assert_eq!((sc[j], m[j]), scale_min(j, &s), "sub-block {j} of {s:?}");
+            }
+        }
+    }
+}
