@@ -54,17 +54,16 @@ fn requantized_q4_k(ctx: usize) -> Llama {
 const MEAN_TOL: f32 = 0.15;
 const MAX_TOL: f32 = 0.8;
 /// Prompts of the Q4_K fixture whose greedy continuations must agree with
-/// llama.cpp's for 24 tokens. The file's Q4_K and Q6_K rows meet 8-bit
-/// activation blocks of 32 here and of 256 (Q8_K) in llama.cpp, so where
-/// two top logits nearly tie a continuation parts either way, and which
-/// prompts agree moves with any change of arithmetic: measured 3 of 8 for
-/// all 32 tokens while the Q5_0 rows (SmolLM2's 576-column matrices) took
-/// the file's layout, 1 of 8 (and one more for 23 tokens) since they follow
-/// llama.cpp's Q5_0 order regrouped, with the same distance to the f32
-/// logits either way (`q4_k_logits_are_nearer_f32_than_llama_cpp`: mean
-/// 0.112 then 0.107). The logit tests above bound the differences; this
-/// one guards against a continuation that parts at once everywhere.
-const Q4_K_GREEDY_AGREE: usize = 1;
+/// llama.cpp's for 24 tokens. Where two top logits nearly tie, a
+/// continuation parts either way, so which prompts agree moves with any
+/// change of arithmetic. Measured: 3 of 8 while the file's Q4_K and Q6_K
+/// rows met 8-bit activation blocks of 32 and its Q5_0 rows kept the
+/// file's layout, 1 of 8 once the Q5_0 rows followed llama.cpp's order,
+/// and 4 of 8 (two for all 32 tokens, two for 26) since the K-quant rows
+/// meet blocks of 256 as in llama.cpp (`block_q8_K`): the same integers
+/// inside each super-block. The logit tests above bound the differences;
+/// this one guards against a continuation that parts at once everywhere.
+const Q4_K_GREEDY_AGREE: usize = 4;
 
 fn cases() -> Vec<serde_json::Value> {
     cases_of("smollm2_q4_1.jsonl")
@@ -240,17 +239,18 @@ fn quantized_logits_stay_near_f32() {
     }
 }
 
-/// On the Q4_K file the two engines' logits part further than on Q4_1,
-/// and the gap is llama.cpp's: against the f32 product of the same
-/// dequantized weights, ours are closer than llama.cpp's on every prompt
-/// (measured mean |difference| 0.08–0.13 for ours, 0.11–0.21 for
-/// llama.cpp's, whose Q8_K activation blocks have one scale per 256 values).
+/// On the Q4_K file both engines quantize the K-quant rows' activations in
+/// blocks of 256 (one scale per 256 values, coarser than Q4_1's 32), and
+/// ours stay as near the f32 product of the same dequantized weights as
+/// llama.cpp's: over the eight prompts the mean |difference| is no larger
+/// than llama.cpp's, and no prompt is more than 0.05 further.
 #[test]
-fn q4_k_logits_are_nearer_f32_than_llama_cpp() {
+fn q4_k_logits_are_as_near_f32_as_llama_cpp() {
     let _g = heavy_lock();
     let q = smollm2_weights().to_dtype(engine::DType::Q4_K).unwrap();
     let f = q.to_dtype(engine::DType::F32).unwrap();
     let (mut mq, mut mf) = (with_f32_cache(q, 128), with_f32_cache(f, 128));
+    let (mut sum_ours, mut sum_llama) = (0f32, 0f32);
     for (n, case) in cases_of("smollm2_q4_k.jsonl").iter().enumerate() {
         let prompt = ids(&case["ids"]);
         mq.cache_mut().clear(0);
@@ -276,8 +276,15 @@ fn q4_k_logits_are_nearer_f32_than_llama_cpp() {
         let (g_ours, g_llama) = (gap(&|i, _| ours[i]), gap(&|_, w| w));
         eprintln!("prompt {n}: mean gap to f32, ours {g_ours:.3}, llama.cpp {g_llama:.3}");
         assert!(
-            g_ours <= g_llama,
+            g_ours <= g_llama + 0.05,
             "prompt {n}: ours {g_ours} vs llama.cpp {g_llama}"
         );
+        sum_ours += g_ours;
+        sum_llama += g_llama;
     }
+    eprintln!("over all prompts: ours {sum_ours:.3}, llama.cpp {sum_llama:.3}");
+    assert!(
+        sum_ours <= sum_llama,
+        "ours {sum_ours} vs llama.cpp {sum_llama}"
+    );
 }
