@@ -132,6 +132,33 @@ fn batch_quant(c: &mut Criterion) {
     g.finish();
 }
 
+/// A 128-token prompt through `ffn_down`'s shape (576 rows of 1536), as
+/// a model holds each format (the 32-value formats regrouped): the
+/// integer many-token kernel for Q4_1 and Q5_0, widened f32 tiles for the
+/// K-quants. Criterion's "elem/s" is prompt tokens per second.
+fn prompt_quant(c: &mut Criterion) {
+    use engine::DType::{Q4_1, Q4_K, Q5_0, Q6_K};
+    let mut g = c.benchmark_group("prompt_quant");
+    let (rows, cols, t) = (576usize, 1536usize, 128usize);
+    let w = engine::Tensor::from_vec(random(rows * cols, 3), &[rows, cols]).unwrap();
+    let x = random(t * cols, 4);
+    let mut out = vec![0.0; t * rows];
+    for dt in [Q4_1, Q5_0, Q4_K, Q6_K] {
+        let q = w.to_dtype(dt).unwrap();
+        let q = if dt.block_len() == 32 {
+            q.regrouped()
+        } else {
+            q
+        };
+        g.throughput(Throughput::Elements(t as u64));
+        let id = BenchmarkId::new(dt.to_string(), format!("{cols}x{rows}_{t}_tokens"));
+        g.bench_function(id, |bch| {
+            bch.iter(|| engine::nn::linear(black_box(&x), t, &[&q], &mut out).unwrap())
+        });
+    }
+    g.finish();
+}
+
 fn rows(c: &mut Criterion) {
     let n = 49152;
     let x = random(n, 5);
@@ -202,5 +229,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_millis(1500))
 }
 
-criterion_group! { name = benches; config = config(); targets = matmul, matvec, matvec_quant, batch_quant, rows, attention }
+criterion_group! { name = benches; config = config(); targets = matmul, matvec, matvec_quant, batch_quant, prompt_quant, rows, attention }
 criterion_main!(benches);

@@ -146,7 +146,7 @@ fn dot_products_of_ggml_blocks() {
             .collect();
         let mut acts = Q8Acts::default();
         let k_blocks = c.dtype.block_len() == 256;
-        acts.quantize_for(&a, n, k_blocks);
+        acts.quantize_blocks(&a, n, true, k_blocks);
         let fast = dot::dot(c.dtype, &c.bytes, acts.row(0));
         let plain = dot::dot_scalar(c.dtype, &c.bytes, acts.row(0));
         let mag: f32 = c

@@ -190,7 +190,7 @@ proptest! {
         let n = w.len();
         let x: Vec<f32> = (0..n).map(|i| (((i as u64 * 7919 + seed * 104729) % 2000) as f32 / 1000.0) - 1.0).collect();
         let mut acts = Q8Acts::default();
-        acts.quantize_for(&x, n, n.is_multiple_of(256));
+        acts.quantize_blocks(&x, n, true, n.is_multiple_of(256));
         for dt in QUANT {
             let q = quant::quantize(dt, &w).unwrap();
             let fast = dot::dot(dt, &q, acts.row(0));
@@ -423,7 +423,7 @@ proptest! {
         let cols = w.len();
         let x: Vec<f32> = (0..t * cols).map(|i| (((i as u64 * 7919 + seed * 104729) % 2000) as f32 / 1000.0) - 1.0).collect();
         let mut acts = Q8Acts::default();
-        acts.quantize_for(&x, cols, cols.is_multiple_of(256));
+        acts.quantize_blocks(&x, cols, true, cols.is_multiple_of(256));
         let m: Vec<f32> = (0..rows).flat_map(|r| w.iter().map(move |v| v * (1.0 + r as f32 * 0.37) - r as f32 * 0.1)).collect();
         let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
         for dt in QUANT {
@@ -447,7 +447,7 @@ proptest! {
         let cols = w.len();
         let x: Vec<f32> = (0..cols).map(|i| (((i as u64 * 7919 + seed * 104729) % 2000) as f32 / 1000.0) - 1.0).collect();
         let mut acts = Q8Acts::default();
-        acts.quantize_for(&x, cols, cols.is_multiple_of(256));
+        acts.quantize_blocks(&x, cols, true, cols.is_multiple_of(256));
         let m: Vec<f32> = (0..rows).flat_map(|r| w.iter().map(move |v| v * (1.0 + r as f32 * 0.37) - r as f32 * 0.1)).collect();
         for dt in QUANT {
             let q = quant::quantize(dt, &m).unwrap();

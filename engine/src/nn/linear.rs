@@ -288,7 +288,10 @@ fn by_rows(
     let mut qx = ACTS.take();
     let quantized = mats.iter().any(Matrix::is_quantized);
     if quantized {
-        qx.quantize_for(x, cols, mats.iter().any(Matrix::reads_k_blocks));
+        // Blocks of 32 for the 32-value formats, of 256 for the K-quants.
+        let of_256 = mats.iter().any(Matrix::reads_k_blocks);
+        let of_32 = mats.iter().any(|m| m.is_quantized() && !m.reads_k_blocks());
+        qx.quantize_blocks(x, cols, of_32, of_256);
     }
     // The quantized rows, listed once for every task (a single row takes
     // the one-row path, which reads `qx` itself: nothing to list).

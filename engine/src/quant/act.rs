@@ -27,7 +27,7 @@ use crate::kernels::dispatch::{Level, level};
 pub struct Q8Acts {
     /// Values per row.
     pub cols: usize,
-    /// Codes, `rows × cols`.
+    /// Codes, `rows × cols` (empty if only blocks of 256 were asked for).
     pub qs: Vec<i8>,
     /// Block scales, `rows × cols/32`.
     pub d: Vec<f32>,
@@ -36,7 +36,7 @@ pub struct Q8Acts {
     /// `Σq` per block.
     pub isum: Vec<i32>,
     /// The same rows in blocks of 256 for the K-quants (empty unless
-    /// asked for: [`Q8Acts::quantize_for`]).
+    /// asked for: [`Q8Acts::quantize_blocks`]).
     pub k: Q8KActs,
 }
 
@@ -64,7 +64,8 @@ pub struct Q8KRow<'a> {
     pub bsums: &'a [i16],
 }
 
-/// One quantized activation row, borrowed from [`Q8Acts`].
+/// One quantized activation row, borrowed from [`Q8Acts`] (slices of a
+/// block size that was not asked for are empty).
 #[derive(Debug, Clone, Copy)]
 pub struct Q8Row<'a> {
     /// Codes (`cols`).
@@ -164,21 +165,27 @@ impl Q8Acts {
     /// # Panics
     /// If `x.len() != rows·cols` or `cols` is not a multiple of 32.
     pub fn quantize(&mut self, x: &[f32], cols: usize) {
-        self.quantize_for(x, cols, false);
+        self.quantize_blocks(x, cols, true, false);
     }
 
-    /// [`Q8Acts::quantize`], and with `k_blocks` the same rows in blocks of
-    /// 256 as well ([`Q8Acts::k`], for Q4_K and Q6_K weights).
+    /// Quantize `rows` rows of `cols` values in blocks of 32 (`of_32`, for
+    /// the 32-value formats) and in blocks of 256 (`of_256`, [`Q8Acts::k`],
+    /// for Q4_K and Q6_K), reusing this buffer's allocations; a size not
+    /// asked for is left empty.
     ///
     /// # Panics
-    /// As [`Q8Acts::quantize`], and if `k_blocks` and `cols` is not a
-    /// multiple of 256.
+    /// If `x.len() != rows·cols`, `cols` is not a multiple of 32, or
+    /// `of_256` and `cols` is not a multiple of 256.
     // ANCHOR: quantize_acts
-    pub fn quantize_for(&mut self, x: &[f32], cols: usize, k_blocks: bool) {
+    pub fn quantize_blocks(&mut self, x: &[f32], cols: usize, of_32: bool, of_256: bool) {
         assert!(cols.is_multiple_of(QK) && cols > 0 && x.len().is_multiple_of(cols));
-        let blocks = x.len() / QK;
+        assert!(
+            !of_256 || cols.is_multiple_of(QK_K),
+            "blocks of 256 for {cols} columns"
+        );
         self.cols = cols;
-        self.qs.resize(x.len(), 0);
+        let blocks = if of_32 { x.len() / QK } else { 0 };
+        self.qs.resize(blocks * QK, 0);
         self.d.resize(blocks, 0.0);
         self.s.resize(blocks, 0.0);
         self.isum.resize(blocks, 0);
@@ -195,58 +202,67 @@ impl Q8Acts {
         // Both scales are rounded to f16, as ggml stores them.
         round_to_f16(&mut self.d);
         round_to_f16(&mut self.s);
+        // The K-quants' blocks of 256.
         let k = &mut self.k;
-        if !k_blocks {
+        if of_256 {
+            k.qs.resize(x.len(), 0);
+            k.d.resize(x.len() / QK_K, 0.0);
+            k.bsums.resize(x.len() / 16, 0);
+            for (((xb, qb), d), s) in x
+                .chunks_exact(QK_K)
+                .zip(k.qs.chunks_exact_mut(QK_K))
+                .zip(k.d.iter_mut())
+                .zip(k.bsums.chunks_exact_mut(QK_K / 16))
+            {
+                *d = quantize_k_block(xb, qb, s);
+            }
+        } else {
             k.qs.clear();
             k.d.clear();
             k.bsums.clear();
-            return;
-        }
-        assert!(
-            cols.is_multiple_of(QK_K),
-            "blocks of 256 for {cols} columns"
-        );
-        k.qs.resize(x.len(), 0);
-        k.d.resize(x.len() / QK_K, 0.0);
-        k.bsums.resize(x.len() / 16, 0);
-        for (((xb, qb), d), s) in x
-            .chunks_exact(QK_K)
-            .zip(k.qs.chunks_exact_mut(QK_K))
-            .zip(k.d.iter_mut())
-            .zip(k.bsums.chunks_exact_mut(QK_K / 16))
-        {
-            *d = quantize_k_block(xb, qb, s);
         }
     }
     // ANCHOR_END: quantize_acts
 
     /// Number of rows.
     pub fn rows(&self) -> usize {
-        self.qs.len().checked_div(self.cols).unwrap_or(0)
+        self.qs
+            .len()
+            .max(self.k.qs.len())
+            .checked_div(self.cols)
+            .unwrap_or(0)
     }
 
     /// Row `r`.
     pub fn row(&self, r: usize) -> Q8Row<'_> {
-        let (c, nb) = (self.cols, self.cols / QK);
-        let k = &self.k;
-        let kr = |len: usize| {
-            if k.qs.is_empty() {
+        let c = self.cols;
+        let at = |len: usize, v_len: usize| {
+            if v_len == 0 {
                 0..0
             } else {
                 r * len..(r + 1) * len
             }
         };
+        let (b32, k) = (self.qs.len(), &self.k);
+        let b256 = k.qs.len();
         Q8Row {
-            qs: &self.qs[r * c..(r + 1) * c],
-            d: &self.d[r * nb..(r + 1) * nb],
-            s: &self.s[r * nb..(r + 1) * nb],
-            isum: &self.isum[r * nb..(r + 1) * nb],
+            qs: &self.qs[at(c, b32)],
+            d: &self.d[at(c / QK, b32)],
+            s: &self.s[at(c / QK, b32)],
+            isum: &self.isum[at(c / QK, b32)],
             k: Q8KRow {
-                qs: &k.qs[kr(c)],
-                d: &k.d[kr(c / QK_K)],
-                bsums: &k.bsums[kr(c / 16)],
+                qs: &k.qs[at(c, b256)],
+                d: &k.d[at(c / QK_K, b256)],
+                bsums: &k.bsums[at(c / 16, b256)],
             },
         }
+    }
+}
+
+impl Q8Row<'_> {
+    /// Values in the row (in whichever block size it was quantized).
+    pub fn cols(&self) -> usize {
+        self.qs.len().max(self.k.qs.len())
     }
 }
 

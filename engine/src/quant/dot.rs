@@ -1,14 +1,15 @@
 //! Dot products of one quantized weight row with one quantized activation
-//! row ([`Q8Row`]): integer multiply-adds inside each block of 32, the
-//! scales applied once per block.
+//! row ([`Q8Row`]): integer multiply-adds inside each block (of 32, or of
+//! 256 for the K-quants), the scales applied once per block.
 //!
 //! Each format has a plain twin here ([`dot_q8_0_scalar`], …) and an AVX2
 //! body in [`super::dot_avx2`] (`maddubs` + `madd`), chosen once at run time
 //! by [`crate::kernels::dispatch::level`]; a property test keeps them equal.
 //! (AVX-512 machines with VNNI run the same bodies with `vpdpbusd`,
-//! `dot4.rs`; NEON bodies are not written yet.) Q5_0 and the K-quants live in [`super::dot_k`]; Q5_0
-//! shares the four-row matrix kernels of the 4-bit formats, the K-quants'
-//! matrix products run one dot product per row and token.
+//! `dot4.rs`; NEON bodies are not written yet.) Q5_0 and the K-quants
+//! live in [`super::dot_k`]; Q5_0 shares the four-row matrix kernels of
+//! the 4-bit formats, the K-quants' matrix products take one row at a time
+//! and up to four tokens, which share its unpacked codes.
 
 use super::QK;
 use super::act::Q8Row;
@@ -33,13 +34,18 @@ pub(crate) use avx2_k::{
 use super::dot_k::{dot_q4_k_scalar, dot_q5_0_scalar, dot_q6_k_scalar};
 
 /// True if `a` carries what `dtype`'s dot product reads: the K-quants read
-/// the activations in blocks of 256 ([`Q8Row::k`]).
+/// the activations in blocks of 256 ([`Q8Row::k`]), the others in blocks
+/// of 32.
 fn acts_fit(dtype: DType, a: &Q8Row<'_>) -> bool {
-    dtype.block_len() != super::q4_k::QK_K || a.k.qs.len() == a.qs.len()
+    if dtype.block_len() == super::q4_k::QK_K {
+        a.k.qs.len() == a.cols()
+    } else {
+        a.qs.len() == a.cols()
+    }
 }
 
-/// True for the formats with four-row matrix kernels (the others run one
-/// dot product per row and token).
+/// True for the formats with four-row matrix kernels (the K-quants' share
+/// each row's unpacked codes among up to four tokens instead).
 fn has_row_kernels(dtype: DType) -> bool {
     matches!(dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0)
 }
@@ -110,16 +116,16 @@ pub fn dot_scalar(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
 
 // ANCHOR: dot_dispatch
 /// Quantized row · activation row with the best kernel for this CPU.
-/// `w` holds `a.qs.len() / 32` blocks of `dtype`.
+/// `w` holds the blocks of `dtype` for `a.cols()` values.
 ///
 /// # Panics
 /// If `dtype` is not quantized or the lengths disagree.
 pub fn dot(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
     assert!(
-        dtype.is_quantized() && dtype.bytes_for(a.qs.len()) == Some(w.len()) && acts_fit(dtype, &a),
-        "quant::dot: {} bytes of {dtype} for {} activations (or no blocks of 256 for a K-quant)",
+        dtype.is_quantized() && dtype.bytes_for(a.cols()) == Some(w.len()) && acts_fit(dtype, &a),
+        "quant::dot: {} bytes of {dtype} for {} activations (or not in this format's block size)",
         w.len(),
-        a.qs.len()
+        a.cols()
     );
     match level() {
         #[cfg(target_arch = "x86_64")]
@@ -138,7 +144,7 @@ pub fn dot(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
 
 /// Plain twin of [`matvec`]: one [`dot_scalar`] per row.
 pub fn matvec_scalar(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
-    let rb = dtype.bytes_for(a.qs.len()).unwrap_or(0);
+    let rb = dtype.bytes_for(a.cols()).unwrap_or(0);
     for (o, row) in out.iter_mut().zip(w.chunks_exact(rb.max(1))) {
         *o = dot_scalar(dtype, row, a);
     }
@@ -150,27 +156,24 @@ pub fn matvec_scalar(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
 /// # Panics
 /// If `dtype` is not quantized or the lengths disagree.
 pub fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
-    let rb = dtype.bytes_for(a.qs.len());
+    let rb = dtype.bytes_for(a.cols());
     assert!(
         dtype.is_quantized()
             && rb.and_then(|rb| rb.checked_mul(out.len())) == Some(w.len())
             && acts_fit(dtype, &a),
-        "quant::matvec: {} bytes of {dtype} for {} rows of {} activations (or no blocks of 256 for a K-quant)",
+        "quant::matvec: {} bytes of {dtype} for {} rows of {} activations (or not in this format's block size)",
         w.len(),
         out.len(),
-        a.qs.len()
+        a.cols()
     );
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`; the lengths were checked above.
-        Level::Avx2 | Level::Avx512 if !has_row_kernels(dtype) => {
-            let rb = w.len() / out.len().max(1);
-            for (o, row) in out.iter_mut().zip(w.chunks_exact(rb.max(1))) {
-                // SAFETY: as in `dot`; each row holds the activations'
-                // blocks (checked above).
-                *o = unsafe { avx2::dot(dtype, row, a) };
-            }
-        }
+        // SAFETY: as in `dot` (a K-quant: the blocks of 256 were checked
+        // above).
+        Level::Avx2 | Level::Avx512 if !has_row_kernels(dtype) => unsafe {
+            avx2_k::matmul(dtype, w, &[a], out)
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`; the lengths were checked above.
         Level::Avx2 | Level::Avx512 => unsafe {
@@ -183,7 +186,7 @@ pub fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
 /// Plain twin of [`matmul`]: one [`dot_scalar`] per row and token.
 pub fn matmul_scalar(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     let rb = dtype
-        .bytes_for(a.first().map_or(0, |a| a.qs.len()))
+        .bytes_for(a.first().map_or(0, |a| a.cols()))
         .unwrap_or(0);
     let t = a.len().max(1);
     for (o, row) in out.chunks_exact_mut(t).zip(w.chunks_exact(rb.max(1))) {
@@ -195,38 +198,34 @@ pub fn matmul_scalar(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
 
 /// `out[r · t + i] = row r of w · a[i]` for `out.len() / t` quantized rows
 /// and `t = a.len()` activation rows, with the best kernel for this CPU
-/// (AVX2: four rows by up to four tokens at a time, each block's codes
-/// unpacked once for every token). Every product is computed exactly as
+/// (AVX2: four rows, or one K-quant row, by up to four tokens at a time,
+/// each block's codes unpacked once for every token). Every product is
+/// computed exactly as
 /// [`matvec`] computes it for its token alone.
 ///
 /// # Panics
 /// If `dtype` is not quantized or the lengths disagree.
 pub fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     let t = a.len();
-    let cols = a.first().map_or(0, |a| a.qs.len());
+    let cols = a.first().map_or(0, |a| a.cols());
     let rows = out.len().checked_div(t).unwrap_or(0);
     let rb = dtype.bytes_for(cols);
     assert!(
         dtype.is_quantized()
             && t > 0
             && out.len() == rows * t
-            && a.iter().all(|x| x.qs.len() == cols && acts_fit(dtype, x))
+            && a.iter().all(|x| x.cols() == cols && acts_fit(dtype, x))
             && rb.and_then(|rb| rb.checked_mul(rows)) == Some(w.len()),
-        "quant::matmul: {} bytes of {dtype} for {rows} rows of {cols} activations x {t} (or no blocks of 256 for a K-quant)",
+        "quant::matmul: {} bytes of {dtype} for {rows} rows of {cols} activations x {t} (or not in this format's block size)",
         w.len(),
     );
     match level() {
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 | Level::Avx512 if !has_row_kernels(dtype) => {
-            let rb = w.len() / rows.max(1);
-            for (o, row) in out.chunks_exact_mut(t).zip(w.chunks_exact(rb.max(1))) {
-                for (x, ai) in o.iter_mut().zip(a) {
-                    // SAFETY: as in `dot`; each row holds the activations'
-                    // blocks (checked above).
-                    *x = unsafe { avx2::dot(dtype, row, *ai) };
-                }
-            }
-        }
+        // SAFETY: as in `dot` (a K-quant: the blocks of 256 were checked
+        // above).
+        Level::Avx2 | Level::Avx512 if !has_row_kernels(dtype) => unsafe {
+            avx2_k::matmul(dtype, w, a, out)
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`; the lengths were checked above.
         Level::Avx2 | Level::Avx512 => {
@@ -286,7 +285,7 @@ mod tests {
                 let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
                 let rb = w.len() / rows;
                 let mut acts = Q8Acts::default();
-                acts.quantize_for(&random(t * cols, seed ^ 3), cols, cols.is_multiple_of(256));
+                acts.quantize_blocks(&random(t * cols, seed ^ 3), cols, true, cols.is_multiple_of(256));
                 let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
                 for r in 0..rows {
                     let row = &w[r * rb..(r + 1) * rb];

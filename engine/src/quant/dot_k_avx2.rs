@@ -4,11 +4,13 @@
 //! `vpdpbusd`, `dot4.rs`), and one fused multiply-add by the block's
 //! scale. The K-quants, per 256 values (activation blocks of 256): the
 //! same byte products, `madd` with the integer sub-block scales, integer
-//! sums, one float multiply.
+//! sums, one float multiply-add (two for Q4_K's minimums); a row's
+//! unpacked codes shared by up to four tokens ([`matmul`]).
 
 use std::arch::x86_64::*;
 
 use super::avx2::{dot_bytes, fifth_bits, hsum};
+use crate::dtype::DType;
 use crate::quant::act::Q8Row;
 use crate::quant::dot4::Products;
 use crate::quant::q4_k::QK_K;
@@ -62,30 +64,112 @@ pub unsafe fn dot_q5_0<P: Products>(w: &[u8], a: Q8Row<'_>) -> f32 {
     unsafe { hsum(acc) - offset }
 }
 
-// ANCHOR: dot_q4_k_avx2
-/// Q4_K row · activation row (blocks of 256): per super-block the codes
-/// times the activation bytes (`maddubs`, 16 pairs within i16), times the
-/// sub-block's scale (`madd` with it in every 16-bit lane, 8 × i32), all
-/// of it added as integers; the minimums' part from the activation sums
-/// of 16; two float multiplies per 256 values, as in the plain twin.
+/// Tokens sharing each unpacked super-block in [`matmul`].
+const TILE: usize = 4;
+
+/// `out[r · t + i] = row r of w · a[i]` for Q4_K or Q6_K rows and `t =
+/// a.len()` tokens (activation blocks of 256), up to four tokens at a time
+/// sharing each row's unpacked codes. A token's products are computed the
+/// same way whatever else is in its tile, so each equals [`dot_q4_k`] or
+/// [`dot_q6_k`] for that token alone.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `w` holds `out.len() / t` rows of `a[0].k.d.len()`
+/// super-blocks and every `a[i].k` their activations.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    let t = a.len();
+    let rb = w.len() / (out.len() / t.max(1)).max(1);
+    let mut i = 0;
+    while i < t {
+        let n = TILE.min(t - i);
+        for (r, row) in w.chunks_exact(rb.max(1)).enumerate() {
+            // SAFETY: the caller's contract; tokens i..i + n exist.
+            unsafe {
+                match n {
+                    4 => tile::<4>(dtype, row, a, i, &mut out[r * t..(r + 1) * t]),
+                    3 => tile::<3>(dtype, row, a, i, &mut out[r * t..(r + 1) * t]),
+                    2 => tile::<2>(dtype, row, a, i, &mut out[r * t..(r + 1) * t]),
+                    _ => tile::<1>(dtype, row, a, i, &mut out[r * t..(r + 1) * t]),
+                }
+            }
+        }
+        i += n;
+    }
+}
+
+/// One row times tokens `i0..i0 + N`, into `out[i0..i0 + N]`.
+///
+/// # Safety
+/// As [`matmul`], for one row.
+#[inline(always)]
+unsafe fn tile<const N: usize>(
+    dtype: DType,
+    row: &[u8],
+    a: &[Q8Row<'_>],
+    i0: usize,
+    out: &mut [f32],
+) {
+    let toks: [Q8Row<'_>; N] = std::array::from_fn(|k| a[i0 + k]);
+    // SAFETY: the caller's contract.
+    let v = unsafe {
+        if dtype == DType::Q6_K {
+            q6_k_tile(row, toks)
+        } else {
+            q4_k_tile(row, toks)
+        }
+    };
+    out[i0..i0 + N].copy_from_slice(&v);
+}
+
+/// Q4_K row · activation row (blocks of 256).
 ///
 /// # Safety
 /// AVX2, FMA and F16C; `w` holds `a.k.d.len()` Q4_K super-blocks and
 /// `a.k` their activations.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q4_k(w: &[u8], a: Q8Row<'_>) -> f32 {
-    let k = a.k;
-    let m4 = _mm256_set1_epi8(0x0f);
-    let mut acc = 0f32;
-    for s in 0..k.d.len() {
-        // SAFETY: super-block s's 144 bytes and its 256 activation codes
-        // are in bounds.
-        unsafe {
+    // SAFETY: the caller's contract.
+    unsafe { q4_k_tile(w, [a])[0] }
+}
+
+/// Q6_K row · activation row (blocks of 256).
+///
+/// # Safety
+/// AVX2, FMA and F16C; `w` holds `a.k.d.len()` Q6_K super-blocks and
+/// `a.k` their activations.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q6_k(w: &[u8], a: Q8Row<'_>) -> f32 {
+    // SAFETY: the caller's contract.
+    unsafe { q6_k_tile(w, [a])[0] }
+}
+
+// ANCHOR: dot_q4_k_avx2
+/// One Q4_K row times `N` tokens' activation rows (blocks of 256). Per
+/// super-block the codes are unpacked once; for each token they meet its
+/// bytes (`maddubs`, 16 pairs within i16), are scaled by the sub-block's
+/// scale (`madd` with it in every 16-bit lane, 8 × i32) and added as
+/// integers; the minimums' part comes from the token's sums of 16 paired
+/// per sub-block (`madd` with the minimums, 4 × i32). Each token then
+/// takes its two float scales in one fused multiply-add each.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `w` holds `a[k].k.d.len()` Q4_K super-blocks and
+/// every `a[k].k` their activations.
+#[inline(always)]
+unsafe fn q4_k_tile<const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
+    // SAFETY (whole body): the caller's contract (AVX2); super-block s's
+    // 144 bytes and each token's 256 codes and 16 sums are in bounds.
+    unsafe {
+        let m4 = _mm256_set1_epi8(0x0f);
+        let mut acc = [_mm256_setzero_ps(); N];
+        for s in 0..w.len() / q4_k::BLOCK_BYTES {
             let p = w.as_ptr().add(s * q4_k::BLOCK_BYTES);
             let (d, dmin) = (f16_at(p), f16_at(p.add(2)));
             let (sc, m) = q4_k::scales_mins(std::slice::from_raw_parts(p.add(4), 12));
-            let q = k.qs.as_ptr().add(s * QK_K);
-            let mut sum = _mm256_setzero_si256();
+            let mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(m.as_ptr() as *const __m128i));
+            let q: [*const i8; N] = std::array::from_fn(|k| a[k].k.qs.as_ptr().add(s * QK_K));
+            let mut sum = [_mm256_setzero_si256(); N];
             for r in 0..4 {
                 let bytes = _mm256_loadu_si256(p.add(16 + 32 * r) as *const __m256i);
                 let halves = [
@@ -94,83 +178,79 @@ pub unsafe fn dot_q4_k(w: &[u8], a: Q8Row<'_>) -> f32 {
                 ];
                 for (h, codes) in halves.into_iter().enumerate() {
                     let j = 2 * r + h;
-                    let y = _mm256_loadu_si256(q.add(32 * j) as *const __m256i);
-                    let pairs = _mm256_maddubs_epi16(codes, y);
                     let scale = _mm256_set1_epi16(i16::from(sc[j]));
-                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, scale));
+                    for (sum, q) in sum.iter_mut().zip(q) {
+                        let y = _mm256_loadu_si256(q.add(32 * j) as *const __m256i);
+                        let pairs = _mm256_maddubs_epi16(codes, y);
+                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(pairs, scale));
+                    }
                 }
             }
-            // Σ_j m_j·Σq over sub-block j: the sums of 16 added in pairs,
-            // times the minimums, in 16-bit lanes.
-            let bs = _mm256_loadu_si256(k.bsums.as_ptr().add(16 * s) as *const __m256i);
-            let pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-            let mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(m.as_ptr() as *const __m128i));
-            let summ = hsum_i32(_mm256_castsi128_si256(_mm_madd_epi16(pairs, mins)), 4);
-            let sumi = hsum_i32(sum, 8);
-            let da = *k.d.get_unchecked(s);
-            acc += da * d * sumi as f32 - da * dmin * summ as f32;
+            for ((acc, sum), a) in acc.iter_mut().zip(sum).zip(&a) {
+                // Σ_j m_j·Σq over sub-block j: the sums of 16 in pairs.
+                let bs = _mm256_loadu_si256(a.k.bsums.as_ptr().add(16 * s) as *const __m256i);
+                let pairs =
+                    _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+                let summ = _mm256_set_m128i(_mm_setzero_si128(), _mm_madd_epi16(pairs, mins));
+                let da = *a.k.d.get_unchecked(s);
+                *acc = _mm256_fmadd_ps(_mm256_set1_ps(da * d), _mm256_cvtepi32_ps(sum), *acc);
+                *acc = _mm256_fnmadd_ps(_mm256_set1_ps(da * dmin), _mm256_cvtepi32_ps(summ), *acc);
+            }
         }
+        acc.map(|v| hsum(v))
     }
-    acc
 }
 // ANCHOR_END: dot_q4_k_avx2
 
-/// Q6_K row · activation row (blocks of 256): per super-block the six-bit
-/// codes (0..=63) times the activation bytes (`maddubs`), times each
-/// group of 16's scale (`madd`), added as integers; the codes' offset of
-/// 32 taken off with the activation sums of 16; one float multiply per 256
-/// values, as in the plain twin.
+/// One Q6_K row times `N` tokens' activation rows (blocks of 256). Per
+/// super-block the six-bit codes (0..=63) are unpacked once; for each
+/// token they meet its bytes (`maddubs`), are scaled by each group of 16's
+/// scale (`madd`) and added as integers, the codes' offset of 32 taken off
+/// with the token's sums of 16 (`32·Σ_g sc_g·Σq`); one fused multiply-add
+/// per token and super-block.
 ///
 /// # Safety
-/// AVX2, FMA and F16C; `w` holds `a.k.d.len()` Q6_K super-blocks and
-/// `a.k` their activations.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_q6_k(w: &[u8], a: Q8Row<'_>) -> f32 {
-    let k = a.k;
-    let mut acc = 0f32;
-    for s in 0..k.d.len() {
-        // SAFETY: super-block s's 210 bytes and its 256 activation codes
-        // are in bounds.
-        unsafe {
+/// AVX2, FMA and F16C; `w` holds `a[k].k.d.len()` Q6_K super-blocks and
+/// every `a[k].k` their activations.
+#[inline(always)]
+unsafe fn q6_k_tile<const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
+    // SAFETY (whole body): the caller's contract (AVX2); super-block s's
+    // 210 bytes and each token's 256 codes and 16 sums are in bounds.
+    unsafe {
+        let mut acc = [_mm256_setzero_ps(); N];
+        for s in 0..w.len() / q6_k::BLOCK_BYTES {
             let p = w.as_ptr().add(s * q6_k::BLOCK_BYTES);
             let d = f16_at(p.add(208));
-            let q = k.qs.as_ptr().add(s * QK_K);
             let sc = |g: usize| i16::from(*p.add(192 + g) as i8);
-            let mut sum = _mm256_setzero_si256();
+            let scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(192) as *const __m128i));
+            let q: [*const i8; N] = std::array::from_fn(|k| a[k].k.qs.as_ptr().add(s * QK_K));
+            // Each token starts from minus its offset, 32·Σ_g sc_g·Σq.
+            let mut sum: [__m256i; N] = std::array::from_fn(|k| {
+                let bs = _mm256_loadu_si256(a[k].k.bsums.as_ptr().add(16 * s) as *const __m256i);
+                let offset = _mm256_slli_epi32(_mm256_madd_epi16(bs, scales), 5);
+                _mm256_sub_epi32(_mm256_setzero_si256(), offset)
+            });
             for h in 0..2 {
                 for (t, codes) in q6_k_codes(p, h).into_iter().enumerate() {
                     let j = 4 * h + t;
-                    let y = _mm256_loadu_si256(q.add(32 * j) as *const __m256i);
-                    // 16 pairs within i16; the low lane holds values
-                    // 0..16 of the run (group 2j), the high lane group 2j + 1.
-                    let pairs = _mm256_maddubs_epi16(codes, y);
+                    // The low lane holds values 0..16 of the run (group
+                    // 2j), the high lane group 2j + 1.
                     let scale =
                         _mm256_set_m128i(_mm_set1_epi16(sc(2 * j + 1)), _mm_set1_epi16(sc(2 * j)));
-                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, scale));
+                    for (sum, q) in sum.iter_mut().zip(q) {
+                        let y = _mm256_loadu_si256(q.add(32 * j) as *const __m256i);
+                        let pairs = _mm256_maddubs_epi16(codes, y);
+                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(pairs, scale));
+                    }
                 }
             }
-            // The codes' offset: 32·Σ_g sc_g·Σq over group g.
-            let bs = _mm256_loadu_si256(k.bsums.as_ptr().add(16 * s) as *const __m256i);
-            let scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(192) as *const __m128i));
-            let offset = _mm256_slli_epi32(_mm256_madd_epi16(bs, scales), 5);
-            let sumi = hsum_i32(_mm256_sub_epi32(sum, offset), 8);
-            acc += *k.d.get_unchecked(s) * d * sumi as f32;
+            for ((acc, sum), a) in acc.iter_mut().zip(sum).zip(&a) {
+                let dd = _mm256_set1_ps(*a.k.d.get_unchecked(s) * d);
+                *acc = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sum), *acc);
+            }
         }
+        acc.map(|v| hsum(v))
     }
-    acc
-}
-
-/// The sum of the first `lanes` (4 or 8) i32 lanes of `v`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn hsum_i32(v: __m256i, lanes: usize) -> i32 {
-    let mut x = _mm256_castsi256_si128(v);
-    if lanes == 8 {
-        x = _mm_add_epi32(x, _mm256_extracti128_si256(v, 1));
-    }
-    let x = _mm_add_epi32(x, _mm_unpackhi_epi64(x, x));
-    let x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0b01));
-    _mm_cvtsi128_si32(x)
 }
 
 /// The 128 six-bit codes of half `h` of the Q6_K super-block at `p`, as four
