@@ -17,9 +17,11 @@
 //! 7. For the 4-bit formats low nibbles are elements `4k..4k + 4` of the
 //! block and high nibbles elements `16 + 4k..16 + 4k + 4`; for Q8_0 each
 //! byte is one element, `4k..4k + 4`. Q5_0's fifth bits are rearranged to
-//! match: byte `k` of a row's four holds, in its low half, the fifth bits
-//! of elements `4k..4k + 4`, and in its high half those of `16 + 4k..16 +
-//! 4k + 4`. One 32-byte load then puts four
+//! match the code bytes: byte `e` of a row's four holds the fifth bits of
+//! the codes in byte `e` of every chunk, bit `k` that of element `4k + e`
+//! (chunk `k`'s low nibble) and bit `4 + k` that of element `16 + 4k + e`
+//! (its high nibble), so one shift and one mask put chunk `k`'s fifth bits
+//! under its codes. One 32-byte load then puts four
 //! elements of each of the eight rows in its own 32-bit lane; multiplied by
 //! those four activation codes broadcast to every lane, each lane sums one
 //! row's products, and after the eight chunk halves the eight lanes are the
@@ -109,7 +111,7 @@ pub fn pack(dtype: DType, bytes: &[u8], rows: usize, cols: usize) -> Option<Vec<
                 }
                 if dtype == DType::Q5_0 {
                     let qh = u32::from_le_bytes([src[2], src[3], src[4], src[5]]);
-                    dst[16 + 4 * j..16 + 4 * j + 4].copy_from_slice(&fifth_bits_by_chunk(qh));
+                    dst[16 + 4 * j..16 + 4 * j + 4].copy_from_slice(&fifth_bits_by_byte(qh));
                 }
                 for k in 0..chunks(dtype) {
                     let at = h + 32 * k + 4 * j;
@@ -123,22 +125,29 @@ pub fn pack(dtype: DType, bytes: &[u8], rows: usize, cols: usize) -> Option<Vec<
 }
 // ANCHOR_END: pack
 
-/// A Q5_0 block's fifth bits (bit `e` for element `e`) by code chunk: byte
-/// `k` holds those of elements `4k..4k + 4` in its low half and of `16 +
-/// 4k..16 + 4k + 4` in its high half.
-fn fifth_bits_by_chunk(qh: u32) -> [u8; 4] {
-    std::array::from_fn(|k| {
-        let low = (qh >> (4 * k)) & 0xf;
-        let high = (qh >> (16 + 4 * k)) & 0xf;
-        (low | high << 4) as u8
+/// A Q5_0 block's fifth bits (bit `i` for element `i`) by code byte: byte
+/// `e` holds, in bit `k`, the bit of element `4k + e` and, in bit `4 + k`,
+/// that of element `16 + 4k + e`.
+fn fifth_bits_by_byte(qh: u32) -> [u8; 4] {
+    std::array::from_fn(|e| {
+        (0..4).fold(0u8, |b, k| {
+            let low = (qh >> (4 * k + e)) & 1;
+            let high = (qh >> (16 + 4 * k + e)) & 1;
+            b | (low as u8) << k | (high as u8) << (4 + k)
+        })
     })
 }
 
-/// The inverse of [`fifth_bits_by_chunk`].
-fn fifth_bits_in_order(by_chunk: [u8; 4]) -> u32 {
-    by_chunk.iter().enumerate().fold(0, |qh, (k, &b)| {
-        qh | u32::from(b & 0xf) << (4 * k) | u32::from(b >> 4) << (16 + 4 * k)
-    })
+/// The inverse of [`fifth_bits_by_byte`].
+fn fifth_bits_in_order(by_byte: [u8; 4]) -> u32 {
+    let mut qh = 0u32;
+    for (e, &b) in by_byte.iter().enumerate() {
+        for k in 0..4 {
+            qh |= u32::from(b >> k & 1) << (4 * k + e);
+            qh |= u32::from(b >> (4 + k) & 1) << (16 + 4 * k + e);
+        }
+    }
+    qh
 }
 
 /// Row `r` of a regrouped matrix (`cols` values per row) put back in the
@@ -162,13 +171,13 @@ pub fn unpack_row(dtype: DType, packed: &[u8], cols: usize, r: usize, row: &mut 
             dst[2..4].copy_from_slice(&src[16 + 2 * j..16 + 2 * j + 2]);
         }
         if dtype == DType::Q5_0 {
-            let by_chunk = [
+            let by_byte = [
                 src[16 + 4 * j],
                 src[17 + 4 * j],
                 src[18 + 4 * j],
                 src[19 + 4 * j],
             ];
-            dst[2..6].copy_from_slice(&fifth_bits_in_order(by_chunk).to_le_bytes());
+            dst[2..6].copy_from_slice(&fifth_bits_in_order(by_byte).to_le_bytes());
         }
         for k in 0..chunks(dtype) {
             let at = h + 32 * k + 4 * j;
@@ -209,8 +218,9 @@ pub fn matmul_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
                                 match dtype {
                                     DType::Q4_1 => code,
                                     DType::Q5_0 => {
-                                        let bits = gb[16 + 4 * j + l % 4];
-                                        let fifth = bits >> (e + 4 * (l / 4)) & 1;
+                                        // Partial sum l reads chunk l % 4's
+                                        // low (l < 4) or high nibbles: bit l.
+                                        let fifth = gb[16 + 4 * j + e] >> l & 1;
                                         code + 16 * i32::from(fifth) - 16
                                     }
                                     _ => code - 8,

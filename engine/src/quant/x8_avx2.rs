@@ -76,50 +76,45 @@ const Q4_1: u8 = 1;
 const Q8_0: u8 = 2;
 const Q5_0: u8 = 3;
 
-/// Where Q5_0's fifth bit is set, as `0xFF` bytes, for the eight rows'
-/// low nibbles (or, `hi`, high nibbles) of chunk `k`, from the group's
-/// fifth bits `qh` (32 bytes, four per row, as `x8` arranges them): byte
-/// `k` of each lane spread over the lane's four bytes and tested against
-/// each byte's own bit.
+// ANCHOR: fifth_bit_sixteen
+/// Q5_0's fifth bits as 16 (or 0) under each code of chunk `k`, its low
+/// nibbles' or (`hi`) its high nibbles', from the group's fifth bits `qh`
+/// (32 bytes, four per row, as `x8` arranges them: bit `k` of each byte for
+/// chunk `k`'s low nibbles, bit `4 + k` for its high ones): one shift to
+/// bit 4 and one mask. (The 16-bit shifts carry bits across bytes, but
+/// never into bit 4.)
 ///
 /// # Safety
 /// Compiled into an entry point with AVX2.
 #[inline(always)]
-pub(in crate::quant) unsafe fn fifth_bit_set(qh: __m256i, k: usize, hi: bool) -> __m256i {
+pub(in crate::quant) unsafe fn fifth_bit_sixteen(qh: __m256i, k: usize, hi: bool) -> __m256i {
     // SAFETY: the caller's contract (AVX2).
     unsafe {
-        // Byte k of each 32-bit lane into all four of its bytes (the
-        // shuffle works within each 128-bit half, four lanes of four bytes).
-        let lanes = _mm256_setr_epi32(
-            0,
-            0x0404_0404,
-            0x0808_0808,
-            0x0c0c_0c0c,
-            0,
-            0x0404_0404,
-            0x0808_0808,
-            0x0c0c_0c0c,
-        );
-        let spread = _mm256_add_epi8(lanes, _mm256_set1_epi8(k as i8));
-        let bit = if hi {
-            _mm256_set1_epi32(i32::from_le_bytes([16, 32, 64, 128]))
-        } else {
-            _mm256_set1_epi32(i32::from_le_bytes([1, 2, 4, 8]))
+        let at_four = match (hi, k) {
+            (false, 0) => _mm256_slli_epi16(qh, 4),
+            (false, 1) => _mm256_slli_epi16(qh, 3),
+            (false, 2) => _mm256_slli_epi16(qh, 2),
+            (false, _) => _mm256_slli_epi16(qh, 1),
+            (true, 0) => qh,
+            (true, 1) => _mm256_srli_epi16(qh, 1),
+            (true, 2) => _mm256_srli_epi16(qh, 2),
+            (true, _) => _mm256_srli_epi16(qh, 3),
         };
-        let bits = _mm256_and_si256(_mm256_shuffle_epi8(qh, spread), bit);
-        _mm256_cmpeq_epi8(bits, bit)
+        _mm256_and_si256(at_four, _mm256_set1_epi8(16))
     }
 }
+// ANCHOR_END: fifth_bit_sixteen
 
-/// Q5_0's codes minus 16 from `nibbles` and [`fifth_bit_set`]'s `set`: 16
-/// taken off where the bit is clear (ggml's `nibble | 0xF0`).
+/// Q5_0's codes minus 16 from `nibbles` and [`fifth_bit_sixteen`]'s
+/// `sixteen`: the code `nibble + 16·bit`, less 16 (ggml's `nibble | 0xF0`
+/// where the bit is clear).
 ///
 /// # Safety
 /// Compiled into an entry point with AVX2.
 #[inline(always)]
-unsafe fn minus_sixteen(nibbles: __m256i, set: __m256i) -> __m256i {
+unsafe fn minus_sixteen(nibbles: __m256i, sixteen: __m256i) -> __m256i {
     // SAFETY: the caller's contract (AVX2).
-    unsafe { _mm256_sub_epi8(nibbles, _mm256_andnot_si256(set, _mm256_set1_epi8(16))) }
+    unsafe { _mm256_sub_epi8(_mm256_or_si256(nibbles, sixteen), _mm256_set1_epi8(16)) }
 }
 
 /// Row `j`'s sum over elements `4l..4l + 4` of a block, in lane `j`, for
@@ -194,8 +189,8 @@ unsafe fn body<const F: u8, P: Products>(packed: &[u8], a: &[Q8Row<'_>], out: &m
                             let mut lo = _mm256_and_si256(c, m4);
                             let mut hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), m4);
                             if F == Q5_0 {
-                                lo = minus_sixteen(lo, fifth_bit_set(qh, k, false));
-                                hi = minus_sixteen(hi, fifth_bit_set(qh, k, true));
+                                lo = minus_sixteen(lo, fifth_bit_sixteen(qh, k, false));
+                                hi = minus_sixteen(hi, fifth_bit_sixteen(qh, k, true));
                             } else if !q4_1 {
                                 lo = _mm256_sub_epi8(lo, eight);
                                 hi = _mm256_sub_epi8(hi, eight);

@@ -120,9 +120,9 @@ pub fn products_scalar(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut 
                             let (lo, hi) = super::nibbles(gb[h + 32 * (e / 4) + 4 * j + e % 4]);
                             let (mut lo, mut hi) = (i32::from(lo), i32::from(hi));
                             if dtype == DType::Q5_0 {
-                                let bits = gb[16 + 4 * j + e / 4];
-                                lo += 16 * i32::from(bits >> (e % 4) & 1);
-                                hi += 16 * i32::from(bits >> (4 + e % 4) & 1);
+                                let bits = gb[16 + 4 * j + e % 4];
+                                lo += 16 * i32::from(bits >> (e / 4) & 1);
+                                hi += 16 * i32::from(bits >> (4 + e / 4) & 1);
                             }
                             p += lo * i32::from(q[e]) + hi * i32::from(q[16 + e]);
                         }

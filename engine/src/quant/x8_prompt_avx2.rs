@@ -15,7 +15,7 @@ use super::{QK, ROWS, Sink, block, head};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
 use crate::quant::dot4::{Avx2, Products, Vnni};
-use crate::quant::x8::avx2::{fifth_bit_set, prefetch_next_group};
+use crate::quant::x8::avx2::{fifth_bit_sixteen, prefetch_next_group};
 
 /// Tokens sharing each unpacked block.
 const TILE: usize = 4;
@@ -214,13 +214,12 @@ unsafe fn sums_q5_0<const N: usize, P: Products>(
     // SAFETY: the caller's contract.
     unsafe {
         let m4 = _mm256_set1_epi8(0x0f);
-        let sixteen = _mm256_set1_epi8(16);
         let bits = _mm256_loadu_si256(qh as *const __m256i);
         let mut low = [_mm256_setzero_si256(); N];
         let mut high = [_mm256_setzero_si256(); N];
         for k in 0..4 {
             let c = _mm256_loadu_si256(codes.add(32 * k) as *const __m256i);
-            let fifth = |hi| _mm256_and_si256(fifth_bit_set(bits, k, hi), sixteen);
+            let fifth = |hi| fifth_bit_sixteen(bits, k, hi);
             let lo = _mm256_or_si256(_mm256_and_si256(c, m4), fifth(false));
             let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), m4), fifth(true));
             for ((l, h), q) in low.iter_mut().zip(&mut high).zip(q) {
