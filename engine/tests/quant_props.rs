@@ -545,3 +545,46 @@ fn regrouped_tensors_read_back_as_the_original() {
         .unwrap();
     assert_eq!(k.regrouped().storage(), k.storage());
 }
+
+/// Weights of different block sizes stacked in one product (a K-quant
+/// beside 32-value formats, as a Q4_K_M file of a wider model stacks Q, K
+/// and V): the input is quantized in blocks of 32 and of 256, each weight
+/// reads its own, and every row equals that weight's product alone, bit
+/// for bit, for a decode step and a short prompt.
+#[test]
+fn stacked_weights_of_both_block_sizes() {
+    let cols = 512;
+    let val = |i: usize, s: usize| (((i * 2654435761 + s) % 1000) as f32 / 500.0) - 1.0;
+    let mats: Vec<Tensor> = [(DType::Q4_K, 8), (DType::Q5_0, 16), (DType::Q6_K, 8)]
+        .iter()
+        .enumerate()
+        .map(|(n, &(dt, rows))| {
+            let w = Tensor::from_vec((0..rows * cols).map(|i| val(i, n)).collect(), &[rows, cols]);
+            let w = w.unwrap().to_dtype(dt).unwrap();
+            if dt == DType::Q5_0 { w.regrouped() } else { w }
+        })
+        .collect();
+    let rows: usize = mats.iter().map(|m| m.shape()[0]).sum();
+    for t in [1usize, 3] {
+        let x: Vec<f32> = (0..t * cols).map(|i| val(i, 7)).collect();
+        let mut all = vec![0f32; t * rows];
+        nn::linear(&x, t, &mats.iter().collect::<Vec<_>>(), &mut all).unwrap();
+        let mut at = 0;
+        for m in &mats {
+            let n = m.shape()[0];
+            let mut alone = vec![0f32; t * n];
+            nn::linear(&x, t, &[m], &mut alone).unwrap();
+            for i in 0..t {
+                for r in 0..n {
+                    assert_eq!(
+                        all[i * rows + at + r].to_bits(),
+                        alone[i * n + r].to_bits(),
+                        "{} row {r} token {i} of {t}",
+                        m.dtype()
+                    );
+                }
+            }
+            at += n;
+        }
+    }
+}
