@@ -588,3 +588,17 @@ fn stacked_weights_of_both_block_sizes() {
         }
     }
 }
+
+/// An activation row whose parts disagree in length (its fields are
+/// public) is refused before any SIMD body indexes it unchecked.
+#[test]
+#[should_panic(expected = "quant::dot")]
+fn dot_refuses_a_short_activation_row() {
+    let x: Vec<f32> = (0..512).map(|i| (i % 17) as f32 - 8.0).collect();
+    let w = quant::quantize(DType::Q4_K, &x).unwrap();
+    let mut acts = Q8Acts::default();
+    acts.quantize_blocks(&x, 512, false, true);
+    let mut row = acts.row(0);
+    row.k.bsums = &row.k.bsums[..8];
+    dot::dot(DType::Q4_K, &w, row);
+}

@@ -12,8 +12,8 @@
 //! The K-quants (Q4_K, Q6_K) meet the same activations in blocks of 256
 //! instead, ggml's `block_q8_K` ([`quantize_k_block`]): one f32 scale per
 //! 256 values and the sums of each 16 codes, so a super-block's integer
-//! sub-block scales multiply integer sums and only one float multiply is
-//! left per 256 products.
+//! sub-block scales multiply integer sums and only one or two float
+//! multiplies are left per 256 products.
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
@@ -22,7 +22,8 @@ use super::QK;
 use super::q4_k::QK_K;
 use crate::kernels::dispatch::{Level, level};
 
-/// Several rows of activations, each quantized to blocks of 32.
+/// Several rows of activations, each quantized to blocks of 32, of 256
+/// ([`Q8Acts::k`]), or both.
 #[derive(Debug, Clone, Default)]
 pub struct Q8Acts {
     /// Values per row.

@@ -33,14 +33,18 @@ pub(crate) use avx2_k::{
 
 use super::dot_k::{dot_q4_k_scalar, dot_q5_0_scalar, dot_q6_k_scalar};
 
-/// True if `a` carries what `dtype`'s dot product reads: the K-quants read
-/// the activations in blocks of 256 ([`Q8Row::k`]), the others in blocks
-/// of 32.
+/// True if `a` carries, whole, what `dtype`'s dot product reads: the
+/// K-quants read the activations in blocks of 256 ([`Q8Row::k`]: codes,
+/// scales, sums of 16), the others in blocks of 32 (codes, scales, sums).
+/// The SIMD bodies index them unchecked, so every length is checked here.
 fn acts_fit(dtype: DType, a: &Q8Row<'_>) -> bool {
+    let cols = a.cols();
     if dtype.block_len() == super::q4_k::QK_K {
-        a.k.qs.len() == a.cols()
+        let k = a.k;
+        k.qs.len() == cols && k.d.len() * super::q4_k::QK_K == cols && k.bsums.len() * 16 == cols
     } else {
-        a.qs.len() == a.cols()
+        let nb = cols / QK;
+        a.qs.len() == cols && a.d.len() == nb && a.s.len() == nb && a.isum.len() == nb
     }
 }
 
