@@ -168,6 +168,11 @@ unsafe fn q4_k_tile<const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
             let (d, dmin) = (f16_at(p), f16_at(p.add(2)));
             let (sc, m) = q4_k::scales_mins(std::slice::from_raw_parts(p.add(4), 12));
             let mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(m.as_ptr() as *const __m128i));
+            // The eight scales as 16-bit words in both halves; sub-block
+            // j's spread over every word by one byte shuffle.
+            let scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(
+                sc.as_ptr() as *const __m128i,
+            )));
             let q: [*const i8; N] = std::array::from_fn(|k| a[k].k.qs.as_ptr().add(s * QK_K));
             let mut sum = [_mm256_setzero_si256(); N];
             for r in 0..4 {
@@ -178,7 +183,8 @@ unsafe fn q4_k_tile<const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
                 ];
                 for (h, codes) in halves.into_iter().enumerate() {
                     let j = 2 * r + h;
-                    let scale = _mm256_set1_epi16(i16::from(sc[j]));
+                    let word = i16::from_le_bytes([2 * j as u8, 2 * j as u8 + 1]);
+                    let scale = _mm256_shuffle_epi8(scales, _mm256_set1_epi16(word));
                     for (sum, q) in sum.iter_mut().zip(q) {
                         let y = _mm256_loadu_si256(q.add(32 * j) as *const __m256i);
                         let pairs = _mm256_maddubs_epi16(codes, y);
@@ -221,8 +227,14 @@ unsafe fn q6_k_tile<const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
         for s in 0..w.len() / q6_k::BLOCK_BYTES {
             let p = w.as_ptr().add(s * q6_k::BLOCK_BYTES);
             let d = f16_at(p.add(208));
-            let sc = |g: usize| i16::from(*p.add(192 + g) as i8);
             let scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(192) as *const __m128i));
+            // Words 2j and 2j + 1 (groups 2j and 2j + 1) share 32-bit lane
+            // j: put it in every lane, then word 0 across the low half and
+            // word 1 across the high half.
+            let halves = _mm256_setr_epi8(
+                0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, //
+                2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
+            );
             let q: [*const i8; N] = std::array::from_fn(|k| a[k].k.qs.as_ptr().add(s * QK_K));
             // Each token starts from minus its offset, 32·Σ_g sc_g·Σq.
             let mut sum: [__m256i; N] = std::array::from_fn(|k| {
@@ -235,8 +247,8 @@ unsafe fn q6_k_tile<const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
                     let j = 4 * h + t;
                     // The low lane holds values 0..16 of the run (group
                     // 2j), the high lane group 2j + 1.
-                    let scale =
-                        _mm256_set_m128i(_mm_set1_epi16(sc(2 * j + 1)), _mm_set1_epi16(sc(2 * j)));
+                    let pair = _mm256_permutevar8x32_epi32(scales, _mm256_set1_epi32(j as i32));
+                    let scale = _mm256_shuffle_epi8(pair, halves);
                     for (sum, q) in sum.iter_mut().zip(q) {
                         let y = _mm256_loadu_si256(q.add(32 * j) as *const __m256i);
                         let pairs = _mm256_maddubs_epi16(codes, y);
