@@ -110,9 +110,9 @@ impl<'a> Matrix<'a> {
     /// keep the f32 tiles (that kernel multiplies Q8_0 only for decode
     /// steps summed in [`SumOrder::Block`]), and so do Q4_K and Q6_K: their
     /// integer products with four tokens per unpacked row ([`dot::matmul`])
-    /// measured no faster than widened f32 tiles on a 128-token prompt
-    /// through a 576 × 1536 matrix (Zen 3, alternated in one process: 1.01
-    /// to 1.22 times the tiles' time).
+    /// measured slower than widened f32 tiles on prompts through a
+    /// 576 × 1536 matrix (Zen 3, alternated in one process: 1.1 to 1.3
+    /// times the tiles' time at 128 tokens, 1.4 to 1.6 at 512).
     pub fn takes_prompt_kernel(&self) -> bool {
         matches!(
             self.data,
