@@ -172,7 +172,6 @@ pub fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
     );
     match level() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `dot`; the lengths were checked above.
         // SAFETY: as in `dot` (a K-quant: the blocks of 256 were checked
         // above).
         Level::Avx2 | Level::Avx512 if !has_row_kernels(dtype) => unsafe {
