@@ -14,9 +14,13 @@
 //! with fused multiply-adds, whatever the tile, the group or the batch
 //! around it: the plain twin ([`micro_scalar`], with `mul_add`) gives the
 //! same bits, and a token's result does not depend on the other tokens.
+//! With AVX-512 one micro-kernel call takes two neighbouring weight
+//! groups ([`micro_pair`]), in the same layouts and with the same bits.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 #[cfg(test)]
 mod tests;
 
@@ -24,7 +28,7 @@ use std::cell::RefCell;
 
 use super::{Level, level};
 
-/// Weight rows per group (two 8-lane vectors).
+/// Weight rows per group (two 8-lane vectors, or one 16-lane vector).
 pub(crate) const NR: usize = 16;
 
 /// Tokens per group (six broadcasts, twelve accumulators).
@@ -142,6 +146,29 @@ fn micro(l: Level, w: &[f32], x: &[f32], len: usize, acc: &mut Block, fresh: boo
     }
 }
 
+/// The micro-kernel on two weight groups `w.0` and `w.1` (sums into
+/// `sums.0` and `sums.1`): one call at the AVX-512 level (a group's
+/// sixteen rows are one vector there), two at any other.
+fn micro_pair(
+    l: Level,
+    w: (&[f32], &[f32]),
+    x: &[f32],
+    len: usize,
+    sums: (&mut Block, &mut Block),
+    fresh: bool,
+) {
+    match l {
+        // SAFETY: `level()` returns Avx512 only when the CPU has AVX-512F;
+        // `micro_pair` checks the lengths.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { avx512::micro_pair(w, x, len, sums, fresh) },
+        _ => {
+            micro(l, w.0, x, len, sums.0, fresh);
+            micro(l, w.1, x, len, sums.1, fresh);
+        }
+    }
+}
+
 thread_local! {
     /// Each thread's packed tile and running sums, kept for the allocations.
     static SCRATCH: RefCell<(Vec<f32>, Vec<Block>)> = const { RefCell::new((Vec::new(), Vec::new())) };
@@ -166,11 +193,19 @@ pub(crate) fn tile_times_panels(
         sums.resize(tokens * groups, [[0.0; NR]; MR]);
         for p0 in (0..k).step_by(KC) {
             let len = KC.min(k - p0);
-            for g in 0..groups {
-                let wg = &packed[(g * k + p0) * NR..(g + 1) * k * NR];
+            let group = |g: usize| &packed[(g * k + p0) * NR..(g + 1) * k * NR];
+            // Groups in pairs where the level takes two at once.
+            let step = if l == Level::Avx512 { 2 } else { 1 };
+            for g in (0..groups).step_by(step) {
                 for q in 0..tokens {
-                    let s = &mut sums[g * tokens + q];
-                    micro(l, wg, panels.group(q, p0), len, s, p0 == 0);
+                    let x = panels.group(q, p0);
+                    if g + 1 < groups && step == 2 {
+                        let (this, next) = sums.split_at_mut((g + 1) * tokens);
+                        let pair = (&mut this[g * tokens + q], &mut next[q]);
+                        micro_pair(l, (group(g), group(g + 1)), x, len, pair, p0 == 0);
+                    } else {
+                        micro(l, group(g), x, len, &mut sums[g * tokens + q], p0 == 0);
+                    }
                 }
             }
         }

@@ -64,6 +64,35 @@ proptest! {
     }
 
     #[test]
+    fn pair_kernel_matches_its_plain_twin_bit_for_bit(len in 0usize..300, seed in any::<u64>()) {
+        let (w0, w1) = (values(len * NR, seed), values(len * NR, seed ^ 2));
+        let x = values(len * MR, seed ^ 1);
+        let init: Block =
+            std::array::from_fn(|t| std::array::from_fn(|r| (t * NR + r) as f32 / 64.0));
+        let avx512 = cfg!(target_arch = "x86_64") && super::super::dispatch::detect() >= Level::Avx512;
+        if !avx512 {
+            eprintln!("skipped the AVX-512 twin comparison: this CPU lacks AVX-512F");
+        }
+        let levels: &[Level] = if avx512 { &[Level::Scalar, Level::Avx512] } else { &[Level::Scalar] };
+        for fresh in [false, true] {
+            let (mut want0, mut want1) = (init, init);
+            micro_scalar(&w0, &x, len, &mut want0, fresh);
+            micro_scalar(&w1, &x, len, &mut want1, fresh);
+            for &l in levels {
+                let (mut got0, mut got1) = (init, init);
+                micro_pair(l, (&w0, &w1), &x, len, (&mut got0, &mut got1), fresh);
+                for (got, want) in [(got0, want0), (got1, want1)] {
+                    for t in 0..MR {
+                        for r in 0..NR {
+                            prop_assert_eq!(got[t][r].to_bits(), want[t][r].to_bits(), "{:?} token {} row {}", l, t, r);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn tile_packing_matches_its_plain_twin(n in 0usize..40, k in 1usize..70, seed in any::<u64>()) {
         let w = values(n * k, seed);
         let mut want = vec![0.0; n.div_ceil(NR) * k * NR];
