@@ -72,12 +72,33 @@ build_llama_cpp() {
     rm -rf "$llama_dir/src"
     mv "$tmp/llama_cpp_python-0.3.36/vendor/llama.cpp" "$llama_dir/src"
     rm -rf "$tmp"
+    configure_and_build -DGGML_NATIVE=ON
+    # Some virtual machines advertise AMX, so a native build uses ggml's AMX
+    # kernels, and then fault on the first tile instruction (seen on a
+    # 2-core KVM guest of a Xeon with AMX: SIGILL in tileloadd). Such a
+    # build cannot run at all, so it is rebuilt for the same instruction
+    # sets without AMX, and the script says so.
+    if ! "$llama_dir/build/bin/llama-bench" -m "$model" -p 16 -n 2 -r 1 -t 2 >/dev/null 2>&1; then
+        local flags=() f
+        for f in AVX AVX2 BMI2 FMA F16C AVX_VNNI AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16; do
+            local cpu
+            cpu="$(echo "$f" | tr A-Z a-z | sed 's/^avx512$/avx512f/; s/^avx512_vbmi$/avx512vbmi/')"
+            if grep -q -w "$cpu" /proc/cpuinfo; then flags+=("-DGGML_$f=ON"); else flags+=("-DGGML_$f=OFF"); fi
+        done
+        echo "note: the native llama.cpp build does not run here; rebuilding with GGML_NATIVE=OFF ${flags[*]} (no AMX)" >&2
+        rm -rf "$llama_dir/build"
+        configure_and_build -DGGML_NATIVE=OFF "${flags[@]}"
+    fi
+}
+
+configure_and_build() {
     cmake -S "$llama_dir/src" -B "$llama_dir/build" -DCMAKE_BUILD_TYPE=Release \
-        -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_CURL=OFF >/dev/null
+        "$@" -DGGML_OPENMP=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_CURL=OFF >/dev/null
     cmake --build "$llama_dir/build" -j "$(nproc)" \
         --target llama-bench llama-perplexity llama-completion llama-quantize
 }
 
+"$root/scripts/fetch-model.sh" >/dev/null
 build_llama_cpp
 [ "$build_only" = 1 ] && exit 0
 
@@ -157,7 +178,6 @@ if [ "$gpt2" = 1 ]; then
     make_gpt2_files
     models=("$gpt2_dir"/gpt2-124m-{f32,f16,q8_0,q4_0}.gguf)
 else
-    "$root/scripts/fetch-model.sh" >/dev/null
     models=("$model")
     if [ "$q4km" = 1 ]; then
         q4km_file="$cache/SmolLM2-135M-Instruct.Q4_K_M-from-Q4_1.gguf"
