@@ -106,3 +106,11 @@ pub(in crate::quant) fn has_vnni() -> bool {
             && std::is_x86_feature_detected!("avx512vl")
     })
 }
+
+/// True when [`has_vnni`] and the CPU also has AVX-512BW, so that the
+/// kernels can take 512-bit vectors of bytes (`vpdpbusd` on sixteen rows
+/// at once). Asked once per process.
+pub(in crate::quant) fn has_vnni_512() -> bool {
+    static VNNI_512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VNNI_512.get_or_init(|| has_vnni() && std::is_x86_feature_detected!("avx512bw"))
+}

@@ -36,6 +36,9 @@ use crate::kernels::dispatch::{Level, level};
 #[cfg(target_arch = "x86_64")]
 #[path = "x8_prompt_avx2.rs"]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+#[path = "x8_prompt_avx512.rs"]
+mod avx512;
 
 /// True for the formats this kernel multiplies: the 4-bit formats and
 /// Q8_0, whose codes are signed bytes (the products are summed as 32-bit
@@ -195,6 +198,13 @@ pub fn matmul_into(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut Token
 fn products(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut impl Sink) {
     match level() {
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: has_vnni_512() is true only at the Avx512 level on a CPU
+        // with AVX-512F, BW, VL and VNNI (and AVX2, FMA, F16C); the caller
+        // checked the lengths.
+        Level::Avx512 if super::dot4::has_vnni_512() => unsafe {
+            avx512::matmul(dtype, packed, a, sink)
+        },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: has_vnni() is true only at the Avx512 level on a CPU with
         // AVX-512 VNNI and VL (and AVX2, FMA, F16C); level() is Avx2 or
         // Avx512 only when the CPU has AVX2, FMA and F16C; the caller
@@ -292,9 +302,35 @@ mod tests {
         unsafe { avx2::matmul_vnni(dtype, packed, a, &mut ByRow { out, t }) }
     }
 
+    /// The 512-bit VNNI kernel (two groups at once), called directly.
+    #[cfg(target_arch = "x86_64")]
+    fn vnni_512_kernel(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+        assert!(crate::quant::dot4::has_vnni_512());
+        let t = a.len();
+        // SAFETY: the CPU has AVX-512F, BW, VL and VNNI besides AVX2
+        // (checked above), and `check_kernel` passes lengths that agree.
+        unsafe { avx512::matmul(dtype, packed, a, &mut ByRow { out, t }) }
+    }
+
     #[cfg(target_arch = "x86_64")]
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// The 512-bit kernel gives its plain twin's bits, for odd and
+        /// even numbers of groups (the last odd one goes to the 256-bit
+        /// kernel), on a CPU that has it.
+        #[test]
+        fn the_512_bit_kernel_equals_the_plain_twin(
+            groups in 1usize..6, nb in 1usize..6, t in 1usize..11, seed in any::<u64>(),
+            which in 0usize..4,
+        ) {
+            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][which];
+            if crate::quant::dot4::has_vnni_512() {
+                check_kernel(dtype, (groups, nb, t, seed), vnni_512_kernel, matmul_scalar)?;
+            } else {
+                eprintln!("skipped: this CPU lacks AVX-512 VNNI and BW");
+            }
+        }
 
         /// Every x86 kernel this CPU can run, not only the one the
         /// dispatcher picks, gives its plain twin's bits (VNNI's only on a

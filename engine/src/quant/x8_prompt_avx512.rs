@@ -1,0 +1,297 @@
+//! The many-token regrouped product on 512-bit vectors (AVX-512 VNNI and
+//! BW): two neighbouring groups of eight rows at once. The order and the
+//! plain twin are in `x8_prompt.rs`, the 256-bit forms in
+//! `x8_prompt_avx2.rs`.
+//!
+//! A 256-bit chunk holds four code bytes of each of a group's eight rows,
+//! one row per 32-bit lane. Two groups' chunks side by side fill a 512-bit
+//! vector with sixteen rows, and one `vpdpbusd` against a token's four
+//! broadcast codes then adds the products of sixteen rows: half the
+//! instructions of the 256-bit kernel for the same integers, and the
+//! same float operations on each lane, so the same bits. A matrix with an
+//! odd number of groups leaves its last group to the 256-bit kernel.
+
+use std::arch::x86_64::*;
+
+use super::{QK, ROWS, Sink, block, head};
+use crate::dtype::DType;
+use crate::quant::act::Q8Row;
+use crate::quant::x8::avx2::prefetch_next_group;
+
+/// Passes products on to `sink` for rows `r0` further down (the last,
+/// unpaired group of a matrix).
+struct Shifted<'s, S> {
+    sink: &'s mut S,
+    r0: usize,
+}
+
+impl<S: Sink> Sink for Shifted<'_, S> {
+    #[inline]
+    fn put(&mut self, r: usize, i: usize, v: [f32; ROWS]) {
+        self.sink.put(self.r0 + r, i, v);
+    }
+}
+
+// ANCHOR: prompt_avx512
+/// See `super::matmul`.
+///
+/// # Safety
+/// AVX2, FMA, F16C, AVX-512F, BW, VL and VNNI; the lengths as
+/// `super::matmul` or `super::matmul_into` checks them.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut impl Sink) {
+    let Some(first) = a.first() else { return };
+    let group = first.d.len() * ROWS * block(dtype).0;
+    let groups = packed.len() / group.max(1);
+    let (paired, last) = packed.split_at(groups / 2 * 2 * group);
+    // SAFETY: the caller's contract; `paired` is whole pairs of groups and
+    // `last` one group or none, each with every token.
+    unsafe {
+        let mut i = 0;
+        while i < a.len() {
+            // Tiles of 8, then 4, 2 and 1 for the rest.
+            let n = [8, 4, 2, 1].into_iter().find(|&n| n <= a.len() - i).unwrap_or(1);
+            match (dtype, n) {
+                (DType::Q4_1, 8) => tile::<Q4_1, 8>(paired, a, i, sink),
+                (DType::Q4_1, 4) => tile::<Q4_1, 4>(paired, a, i, sink),
+                (DType::Q4_1, 2) => tile::<Q4_1, 2>(paired, a, i, sink),
+                (DType::Q4_1, _) => tile::<Q4_1, 1>(paired, a, i, sink),
+                (DType::Q5_0, 8) => tile::<Q5_0, 8>(paired, a, i, sink),
+                (DType::Q5_0, 4) => tile::<Q5_0, 4>(paired, a, i, sink),
+                (DType::Q5_0, 2) => tile::<Q5_0, 2>(paired, a, i, sink),
+                (DType::Q5_0, _) => tile::<Q5_0, 1>(paired, a, i, sink),
+                (DType::Q8_0, 8) => tile::<Q8_0, 8>(paired, a, i, sink),
+                (DType::Q8_0, 4) => tile::<Q8_0, 4>(paired, a, i, sink),
+                (DType::Q8_0, 2) => tile::<Q8_0, 2>(paired, a, i, sink),
+                (DType::Q8_0, _) => tile::<Q8_0, 1>(paired, a, i, sink),
+                (_, 8) => tile::<Q4_0, 8>(paired, a, i, sink),
+                (_, 4) => tile::<Q4_0, 4>(paired, a, i, sink),
+                (_, 2) => tile::<Q4_0, 2>(paired, a, i, sink),
+                (_, _) => tile::<Q4_0, 1>(paired, a, i, sink),
+            }
+            i += n;
+        }
+        if !last.is_empty() {
+            let r0 = (groups - 1) * ROWS;
+            let mut rest = Shifted { sink, r0 };
+            super::avx2::matmul_vnni(dtype, last, a, &mut rest);
+        }
+    }
+}
+
+/// The formats, as [`tile`]'s const parameter.
+const Q4_0: u8 = 0;
+const Q4_1: u8 = 1;
+const Q8_0: u8 = 2;
+const Q5_0: u8 = 3;
+
+/// Two 256-bit halves from `lo` and `hi` as one vector.
+///
+/// # Safety
+/// 32 readable bytes at each; compiled into an entry point with AVX-512F.
+#[inline(always)]
+unsafe fn pair(lo: *const u8, hi: *const u8) -> __m512i {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let lo = _mm256_loadu_si256(lo as *const __m256i);
+        _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(lo),
+            _mm256_loadu_si256(hi as *const __m256i),
+        )
+    }
+}
+
+/// The sixteen f16 values at `lo` (eight) and `hi` (eight) as floats.
+///
+/// # Safety
+/// 16 readable bytes at each; compiled into an entry point with AVX-512F.
+#[inline(always)]
+unsafe fn halves_f16(lo: *const u8, hi: *const u8) -> __m512 {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let lo = _mm_loadu_si128(lo as *const __m128i);
+        let both = _mm256_inserti128_si256::<1>(
+            _mm256_castsi128_si256(lo),
+            _mm_loadu_si128(hi as *const __m128i),
+        );
+        _mm512_cvtph_ps(both)
+    }
+}
+
+/// Tokens `i0..i0 + N` against every pair of groups of format `F` in
+/// `packed` (whole pairs), the products handed to `sink`.
+///
+/// # Safety
+/// As [`matmul`], and `i0 + N <= a.len()`.
+#[inline(always)]
+unsafe fn tile<const F: u8, const N: usize>(
+    packed: &[u8],
+    a: &[Q8Row<'_>],
+    i0: usize,
+    sink: &mut impl Sink,
+) {
+    let dtype = match F {
+        Q4_1 => DType::Q4_1,
+        Q5_0 => DType::Q5_0,
+        Q8_0 => DType::Q8_0,
+        _ => DType::Q4_0,
+    };
+    let nb = a[0].d.len();
+    let bs = ROWS * block(dtype).0;
+    let h = head(dtype);
+    let group = nb * bs;
+    let pairs = packed.len() / (2 * group).max(1);
+    let toks: [&Q8Row<'_>; N] = std::array::from_fn(|k| &a[i0 + k]);
+    // SAFETY (whole body): pair g's bytes are 2g·group .. (2g + 2)·group
+    // of `packed`, every activation read is inside block b < nb of its
+    // row, every store inside `lanes`; prefetches never fault.
+    unsafe {
+        for g in 0..pairs {
+            let base = packed.as_ptr().add(2 * g * group);
+            let mut acc = [_mm512_setzero_ps(); N];
+            for b in 0..nb {
+                let (p0, p1) = (base.add(b * bs), base.add(group + b * bs));
+                if i0 == 0 {
+                    // The first tile streams the weights from memory.
+                    prefetch_next_group(p0, 2 * group, bs);
+                    prefetch_next_group(p1, 2 * group, bs);
+                }
+                let q: [*const i32; N] =
+                    std::array::from_fn(|k| toks[k].qs.as_ptr().add(b * QK) as *const i32);
+                // Each token's sixteen 32-bit row sums for this block.
+                let isums = match F {
+                    Q8_0 => sums_q8_0::<N>(p0.add(h), p1.add(h), q),
+                    Q5_0 => sums_q4::<N, true>((p0.add(h), p1.add(h)), (p0.add(16), p1.add(16)), q),
+                    _ => sums_q4::<N, false>((p0.add(h), p1.add(h)), (p0, p1), q),
+                };
+                let d = halves_f16(p0, p1);
+                let m = if F == Q4_1 {
+                    halves_f16(p0.add(16), p1.add(16))
+                } else {
+                    _mm512_setzero_ps()
+                };
+                for ((acc, mut isum), ai) in acc.iter_mut().zip(isums).zip(toks) {
+                    if F == Q4_0 || F == Q5_0 {
+                        let offset = if F == Q5_0 { 16 } else { 8 };
+                        let off = _mm512_set1_epi32(offset * *ai.isum.get_unchecked(b));
+                        isum = _mm512_sub_epi32(isum, off);
+                    }
+                    let dd = _mm512_mul_ps(d, _mm512_set1_ps(*ai.d.get_unchecked(b)));
+                    *acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(isum), *acc);
+                    if F == Q4_1 {
+                        *acc = _mm512_fmadd_ps(m, _mm512_set1_ps(*ai.s.get_unchecked(b)), *acc);
+                    }
+                }
+            }
+            for (k, v) in acc.into_iter().enumerate() {
+                let mut lanes = [0f32; 2 * ROWS];
+                _mm512_storeu_ps(lanes.as_mut_ptr(), v);
+                let (lo, hi) = lanes.split_at(ROWS);
+                let r0 = 2 * g * ROWS;
+                sink.put(r0, i0 + k, lo.try_into().unwrap_or_default());
+                sink.put(r0 + ROWS, i0 + k, hi.try_into().unwrap_or_default());
+            }
+        }
+    }
+}
+
+/// Q5_0's fifth bits as 16 (or 0) under each code of chunk `k`, its low
+/// nibbles' or (`hi`) its high nibbles': `x8_avx2::fifth_bit_sixteen` on
+/// both groups at once.
+///
+/// # Safety
+/// Compiled into an entry point with AVX-512BW.
+#[inline(always)]
+unsafe fn fifth_bit_sixteen(qh: __m512i, k: usize, hi: bool) -> __m512i {
+    // SAFETY: the caller's contract (AVX-512BW).
+    unsafe {
+        let at_four = match (hi, k) {
+            (false, 0) => _mm512_slli_epi16::<4>(qh),
+            (false, 1) => _mm512_slli_epi16::<3>(qh),
+            (false, 2) => _mm512_slli_epi16::<2>(qh),
+            (false, _) => _mm512_slli_epi16::<1>(qh),
+            (true, 0) => qh,
+            (true, 1) => _mm512_srli_epi16::<1>(qh),
+            (true, 2) => _mm512_srli_epi16::<2>(qh),
+            (true, _) => _mm512_srli_epi16::<3>(qh),
+        };
+        _mm512_and_si512(at_four, _mm512_set1_epi8(16))
+    }
+}
+
+/// One block of two groups of 4-bit rows (`codes`: each group's four
+/// 32-byte chunks; for Q5_0 (`FIFTH`) `qh`: each group's 32 bytes of
+/// fifth bits) against each token's 32 codes (`q`): the codes as 0..15
+/// (Q5_0: 0..31), each token's products added into one 32-bit sum per
+/// row.
+///
+/// # Safety
+/// `codes` hold 128 bytes each, `qh` 32 each (when `FIFTH`), each `q[k]`
+/// 32 codes; compiled into an entry point with AVX-512 VNNI and BW.
+#[inline(always)]
+unsafe fn sums_q4<const N: usize, const FIFTH: bool>(
+    codes: (*const u8, *const u8),
+    qh: (*const u8, *const u8),
+    q: [*const i32; N],
+) -> [__m512i; N] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let m4 = _mm512_set1_epi8(0x0f);
+        let bits = if FIFTH {
+            pair(qh.0, qh.1)
+        } else {
+            _mm512_setzero_si512()
+        };
+        let mut sums = [_mm512_setzero_si512(); N];
+        for k in 0..4 {
+            let c = pair(codes.0.add(32 * k), codes.1.add(32 * k));
+            let mut lo = _mm512_and_si512(c, m4);
+            let mut hi = _mm512_and_si512(_mm512_srli_epi16::<4>(c), m4);
+            if FIFTH {
+                lo = _mm512_or_si512(lo, fifth_bit_sixteen(bits, k, false));
+                hi = _mm512_or_si512(hi, fifth_bit_sixteen(bits, k, true));
+            }
+            for (s, q) in sums.iter_mut().zip(q) {
+                let ql = _mm512_set1_epi32(q.add(k).read_unaligned());
+                let qh = _mm512_set1_epi32(q.add(4 + k).read_unaligned());
+                *s = _mm512_dpbusd_epi32(*s, lo, ql);
+                *s = _mm512_dpbusd_epi32(*s, hi, qh);
+            }
+        }
+        sums
+    }
+}
+
+/// One block of two groups of Q8_0 rows (`c0`, `c1`: each group's eight
+/// 32-byte chunks) against each token's 32 codes (`q`): each chunk pair
+/// made non-negative once (`|c|`) and met by each token's four codes
+/// broadcast and given the chunk's signs (negated where a code is
+/// negative; where it is zero, `|c|` is zero), one row per lane.
+///
+/// # Safety
+/// `c0` and `c1` hold 256 bytes each and each `q[k]` 32 codes; compiled
+/// into an entry point with AVX-512 VNNI and BW.
+#[inline(always)]
+unsafe fn sums_q8_0<const N: usize>(
+    c0: *const u8,
+    c1: *const u8,
+    q: [*const i32; N],
+) -> [__m512i; N] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let zero = _mm512_setzero_si512();
+        let mut sums = [zero; N];
+        for k in 0..8 {
+            let c = pair(c0.add(32 * k), c1.add(32 * k));
+            let size = _mm512_abs_epi8(c);
+            let negative = _mm512_movepi8_mask(c);
+            for (s, q) in sums.iter_mut().zip(q) {
+                let four = _mm512_set1_epi32(q.add(k).read_unaligned());
+                let signed = _mm512_mask_sub_epi8(four, negative, zero, four);
+                *s = _mm512_dpbusd_epi32(*s, size, signed);
+            }
+        }
+        sums
+    }
+}
+// ANCHOR_END: prompt_avx512
