@@ -396,15 +396,18 @@ pub(crate) const TILE_ROWS: usize = tile_gemm::NR;
 /// buf)` write them as f32 (`rows.len() × k`, row-major) into a per-thread
 /// buffer, and multiply `a` (`m × k`, packed once for all the tiles) by
 /// that tile into their columns of `c` (`m × n`). A quantized weight is
-/// widened one small tile at a time, while it is hot in cache.
+/// widened one small tile at a time, while it is hot in cache. Where
+/// `view(rows)` gives those rows as f32 already (an f32 weight), the tile
+/// is read in place and `fill` is not called.
 ///
 /// # Panics
 /// If the slice lengths do not match `m`, `k`, `n`.
-pub(crate) fn matmul_bt_tiles(
+pub(crate) fn matmul_bt_tiles<'w>(
     a: &[f32],
     (m, k, n): (usize, usize, usize),
     tile: usize,
     c: &mut [f32],
+    view: impl Fn(std::ops::Range<usize>) -> Option<&'w [f32]> + Sync,
     fill: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
 ) {
     assert!(
@@ -425,10 +428,16 @@ pub(crate) fn matmul_bt_tiles(
         let run = |j0: usize| {
             let cols = j0..(j0 + tile).min(n);
             TILE.with_borrow_mut(|buf| {
-                buf.resize(cols.len() * k, 0.0);
-                fill(cols.clone(), buf);
+                let w = match view(cols.clone()) {
+                    Some(w) if w.len() == cols.len() * k => w,
+                    _ => {
+                        buf.resize(cols.len() * k, 0.0);
+                        fill(cols.clone(), buf);
+                        &buf[..]
+                    }
+                };
                 let c = std::ptr::with_exposed_provenance_mut::<f32>(c_addr);
-                tile_gemm::tile_times_panels(buf, k, panels, |i, j, v| {
+                tile_gemm::tile_times_panels(w, k, panels, |i, j, v| {
                     // SAFETY: `c` (m·n elements) is borrowed mutably for this
                     // whole call, which waits for every task; i < m and
                     // j + v.len() <= cols.len(), and the tasks' column

@@ -258,7 +258,18 @@ fn by_tiles(mats: &[Matrix<'_>], x: &[f32], t: usize, cols: usize, rows: usize, 
         .div_ceil(threads::num_threads() * 4)
         .next_multiple_of(kernels::TILE_ROWS)
         .min(128);
-    kernels::matmul_bt_tiles(x, (t, cols, rows), tile, out, |r, buf| {
+    // A tile inside one f32 matrix is read where it lies.
+    let view = |r: std::ops::Range<usize>| {
+        let mut base = 0;
+        for m in mats {
+            if r.start >= base && r.end <= base + m.rows {
+                return m.f32_rows(r.start - base, r.len());
+            }
+            base += m.rows;
+        }
+        None
+    };
+    kernels::matmul_bt_tiles(x, (t, cols, rows), tile, out, view, |r, buf| {
         segments(mats, r.start, r.len(), |m, r0, n, at| {
             m.rows_f32(r0, &mut buf[at * cols..(at + n) * cols]);
         });

@@ -144,6 +144,15 @@ impl<'a> Matrix<'a> {
         matches!(self.data, Rows::Quant(..) | Rows::Regrouped(..))
     }
 
+    /// Rows `r0..r0 + n` as they lie, if this is an f32 matrix (and they
+    /// are inside it).
+    pub fn f32_rows(&self, r0: usize, n: usize) -> Option<&'a [f32]> {
+        match self.data {
+            Rows::F32(v) => v.get(r0 * self.cols..(r0 + n) * self.cols),
+            _ => None,
+        }
+    }
+
     /// Rows `r0..r0 + out.len() / cols` widened to f32 into `out`.
     pub fn rows_f32(&self, r0: usize, out: &mut [f32]) {
         let c = self.cols;
