@@ -32,7 +32,6 @@ impl<S: Sink> Sink for Shifted<'_, S> {
     }
 }
 
-// ANCHOR: prompt_avx512
 /// See `super::matmul`.
 ///
 /// # Safety
@@ -50,7 +49,10 @@ pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut im
         let mut i = 0;
         while i < a.len() {
             // Tiles of 8, then 4, 2 and 1 for the rest.
-            let n = [8, 4, 2, 1].into_iter().find(|&n| n <= a.len() - i).unwrap_or(1);
+            let n = [8, 4, 2, 1]
+                .into_iter()
+                .find(|&n| n <= a.len() - i)
+                .unwrap_or(1);
             match (dtype, n) {
                 (DType::Q4_1, 8) => tile::<Q4_1, 8>(paired, a, i, sink),
                 (DType::Q4_1, 4) => tile::<Q4_1, 4>(paired, a, i, sink),
@@ -219,6 +221,7 @@ unsafe fn fifth_bit_sixteen(qh: __m512i, k: usize, hi: bool) -> __m512i {
     }
 }
 
+// ANCHOR: wide_sums
 /// One block of two groups of 4-bit rows (`codes`: each group's four
 /// 32-byte chunks; for Q5_0 (`FIFTH`) `qh`: each group's 32 bytes of
 /// fifth bits) against each token's 32 codes (`q`): the codes as 0..15
@@ -261,6 +264,7 @@ unsafe fn sums_q4<const N: usize, const FIFTH: bool>(
         sums
     }
 }
+// ANCHOR_END: wide_sums
 
 /// One block of two groups of Q8_0 rows (`c0`, `c1`: each group's eight
 /// 32-byte chunks) against each token's 32 codes (`q`): each chunk pair
@@ -294,4 +298,3 @@ unsafe fn sums_q8_0<const N: usize>(
         sums
     }
 }
-// ANCHOR_END: prompt_avx512
