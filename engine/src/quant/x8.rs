@@ -46,6 +46,9 @@ use crate::kernels::dispatch::{Level, level};
 #[cfg(target_arch = "x86_64")]
 #[path = "x8_avx2.rs"]
 pub(super) mod avx2;
+#[cfg(target_arch = "x86_64")]
+#[path = "x8_avx512.rs"]
+pub(super) mod avx512;
 
 /// Rows per group.
 pub const ROWS: usize = 8;
@@ -309,6 +312,13 @@ pub fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     check_shapes("x8::matmul", supports(dtype), dtype, packed, a, out);
     match level() {
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: has_vnni_512() is true only at the Avx512 level on a CPU
+        // with AVX-512F, BW, VL and VNNI (and AVX2, FMA, F16C); the lengths
+        // were checked above.
+        Level::Avx512 if super::dot4::has_vnni_512() => unsafe {
+            avx512::matmul(dtype, packed, a, out)
+        },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: has_vnni() is true only at the Avx512 level on a CPU with
         // AVX-512 VNNI and VL (and AVX2, FMA, F16C), level() is Avx2 or
         // Avx512 only when the CPU has AVX2, FMA and F16C; the lengths
@@ -425,34 +435,45 @@ pub(crate) mod tests {
         unsafe { avx2::matmul_vnni(dtype, packed, a, out) }
     }
 
+    /// The 512-bit VNNI kernel (two groups at once), called directly.
+    #[cfg(target_arch = "x86_64")]
+    fn vnni_512_kernel(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+        assert!(crate::quant::dot4::has_vnni_512());
+        // SAFETY: the CPU has AVX-512F, BW, VL and VNNI besides AVX2
+        // (checked above), and `check_kernel` passes lengths that agree.
+        unsafe { avx512::matmul(dtype, packed, a, out) }
+    }
+
     #[cfg(target_arch = "x86_64")]
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
         /// Every x86 kernel this CPU can run, not only the one the
         /// dispatcher picks, gives its plain twin's bits (VNNI's only on a
-        /// CPU that has it).
+        /// CPU that has it; the 512-bit one on odd and even numbers of
+        /// groups).
         #[test]
         fn each_x86_kernel_equals_the_plain_twin(
-            groups in 1usize..4, nb in 1usize..6, t in 1usize..7, seed in any::<u64>(),
+            groups in 1usize..6, nb in 1usize..6, t in 1usize..7, seed in any::<u64>(),
             which in 0usize..4,
         ) {
             let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][which];
             let case = (groups, nb, t, seed);
-            check_x86_kernels(dtype, case, [avx2_kernel, vnni_kernel], matmul_scalar)?;
+            let kernels = [avx2_kernel, vnni_kernel, vnni_512_kernel];
+            check_x86_kernels(dtype, case, kernels, matmul_scalar)?;
         }
     }
 
     /// A kernel with the signature of [`matmul`].
     pub(crate) type Kernel = fn(DType, &[u8], &[Q8Row<'_>], &mut [f32]);
 
-    /// [`check_kernel`] for the AVX2 and VNNI entry points `[avx2, vnni]`,
-    /// each where this CPU can run it.
+    /// [`check_kernel`] for the AVX2, VNNI and 512-bit VNNI entry points
+    /// `[avx2, vnni, vnni_512]`, each where this CPU can run it.
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn check_x86_kernels(
         dtype: DType,
         case: (usize, usize, usize, u64),
-        [avx2, vnni]: [Kernel; 2],
+        [avx2, vnni, vnni_512]: [Kernel; 3],
         plain: Kernel,
     ) -> Result<(), TestCaseError> {
         if crate::kernels::dispatch::detect() >= Level::Avx2 {
@@ -460,6 +481,9 @@ pub(crate) mod tests {
         }
         if crate::quant::dot4::has_vnni() {
             check_kernel(dtype, case, vnni, plain)?;
+        }
+        if crate::quant::dot4::has_vnni_512() {
+            check_kernel(dtype, case, vnni_512, plain)?;
         }
         Ok(())
     }

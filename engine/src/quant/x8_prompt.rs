@@ -316,33 +316,19 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
-        /// The 512-bit kernel gives its plain twin's bits, for odd and
-        /// even numbers of groups (the last odd one goes to the 256-bit
-        /// kernel), on a CPU that has it.
+        /// Every x86 kernel this CPU can run, not only the one the
+        /// dispatcher picks, gives its plain twin's bits (VNNI's only on a
+        /// CPU that has it; the 512-bit one on odd and even numbers of
+        /// groups).
         #[test]
-        fn the_512_bit_kernel_equals_the_plain_twin(
+        fn each_x86_kernel_equals_the_plain_twin(
             groups in 1usize..6, nb in 1usize..6, t in 1usize..11, seed in any::<u64>(),
             which in 0usize..4,
         ) {
             let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][which];
-            if crate::quant::dot4::has_vnni_512() {
-                check_kernel(dtype, (groups, nb, t, seed), vnni_512_kernel, matmul_scalar)?;
-            } else {
-                eprintln!("skipped: this CPU lacks AVX-512 VNNI and BW");
-            }
-        }
-
-        /// Every x86 kernel this CPU can run, not only the one the
-        /// dispatcher picks, gives its plain twin's bits (VNNI's only on a
-        /// CPU that has it).
-        #[test]
-        fn each_x86_kernel_equals_the_plain_twin(
-            groups in 1usize..4, nb in 1usize..6, t in 1usize..11, seed in any::<u64>(),
-            which in 0usize..4,
-        ) {
-            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][which];
             let case = (groups, nb, t, seed);
-            check_x86_kernels(dtype, case, [avx2_kernel, vnni_kernel], matmul_scalar)?;
+            let kernels = [avx2_kernel, vnni_kernel, vnni_512_kernel];
+            check_x86_kernels(dtype, case, kernels, matmul_scalar)?;
         }
     }
 

@@ -17,6 +17,7 @@ use super::{QK, ROWS, Sink, block, head};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
 use crate::quant::x8::avx2::prefetch_next_group;
+use crate::quant::x8::avx512::{fifth_bit_sixteen, halves_f16, pair};
 
 /// Passes products on to `sink` for rows `r0` further down (the last,
 /// unpaired group of a matrix).
@@ -86,39 +87,6 @@ const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
 const Q8_0: u8 = 2;
 const Q5_0: u8 = 3;
-
-/// Two 256-bit halves from `lo` and `hi` as one vector.
-///
-/// # Safety
-/// 32 readable bytes at each; compiled into an entry point with AVX-512F.
-#[inline(always)]
-unsafe fn pair(lo: *const u8, hi: *const u8) -> __m512i {
-    // SAFETY: the caller's contract.
-    unsafe {
-        let lo = _mm256_loadu_si256(lo as *const __m256i);
-        _mm512_inserti64x4::<1>(
-            _mm512_castsi256_si512(lo),
-            _mm256_loadu_si256(hi as *const __m256i),
-        )
-    }
-}
-
-/// The sixteen f16 values at `lo` (eight) and `hi` (eight) as floats.
-///
-/// # Safety
-/// 16 readable bytes at each; compiled into an entry point with AVX-512F.
-#[inline(always)]
-unsafe fn halves_f16(lo: *const u8, hi: *const u8) -> __m512 {
-    // SAFETY: the caller's contract.
-    unsafe {
-        let lo = _mm_loadu_si128(lo as *const __m128i);
-        let both = _mm256_inserti128_si256::<1>(
-            _mm256_castsi128_si256(lo),
-            _mm_loadu_si128(hi as *const __m128i),
-        );
-        _mm512_cvtph_ps(both)
-    }
-}
 
 /// Tokens `i0..i0 + N` against every pair of groups of format `F` in
 /// `packed` (whole pairs), the products handed to `sink`.
@@ -194,30 +162,6 @@ unsafe fn tile<const F: u8, const N: usize>(
                 sink.put(r0 + ROWS, i0 + k, hi.try_into().unwrap_or_default());
             }
         }
-    }
-}
-
-/// Q5_0's fifth bits as 16 (or 0) under each code of chunk `k`, its low
-/// nibbles' or (`hi`) its high nibbles': `x8_avx2::fifth_bit_sixteen` on
-/// both groups at once.
-///
-/// # Safety
-/// Compiled into an entry point with AVX-512BW.
-#[inline(always)]
-unsafe fn fifth_bit_sixteen(qh: __m512i, k: usize, hi: bool) -> __m512i {
-    // SAFETY: the caller's contract (AVX-512BW).
-    unsafe {
-        let at_four = match (hi, k) {
-            (false, 0) => _mm512_slli_epi16::<4>(qh),
-            (false, 1) => _mm512_slli_epi16::<3>(qh),
-            (false, 2) => _mm512_slli_epi16::<2>(qh),
-            (false, _) => _mm512_slli_epi16::<1>(qh),
-            (true, 0) => qh,
-            (true, 1) => _mm512_srli_epi16::<1>(qh),
-            (true, 2) => _mm512_srli_epi16::<2>(qh),
-            (true, _) => _mm512_srli_epi16::<3>(qh),
-        };
-        _mm512_and_si512(at_four, _mm512_set1_epi8(16))
     }
 }
 
