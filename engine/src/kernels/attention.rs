@@ -3,9 +3,9 @@
 //! batched step), in the cache's element type (f32, f16 or Q8_0). No mask
 //! is materialised: query `i` simply reads the positions it may see.
 
-use super::{AttnDims, Level, level, scalar, softmax_inplace};
 #[cfg(target_arch = "x86_64")]
-use super::{avx2, avx512};
+use super::avx2;
+use super::{AttnDims, Level, level, scalar, softmax_inplace};
 use crate::threads;
 
 fn check_attn(dims: AttnDims, q: usize, k: usize, v: usize, out: usize, end: usize) {
@@ -311,7 +311,7 @@ thread_local! {
 /// (the whole loop runs inside one `#[target_feature]` function, so the
 /// per-position dot products and axpys are inlined).
 fn attend_one(q: &[f32], k: &[f32], v: &[f32], scores: &mut Vec<f32>, out: &mut [f32]) {
-    simd!(x86: attend_one(q, k, v, scores, out))
+    simd!(avx2: attend_one(q, k, v, scores, out))
 }
 
 /// [`attend_one`] over f16 keys and values, one head at a time: the plain

@@ -11,8 +11,6 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
-#[cfg(target_arch = "x86_64")]
-mod avx512;
 pub mod dispatch;
 #[cfg(target_arch = "aarch64")]
 mod neon;
@@ -21,42 +19,29 @@ mod tile_gemm;
 
 pub use dispatch::{Level, level};
 
-/// Call a kernel at level `$l`: `simd_at!(l, all: name(args))` calls
-/// `avx512::name`, `avx2::name`, `neon::name` or `scalar::name`. Kernels
-/// without a 512-bit or NEON version are listed with `avx2_only` /
-/// `x86_only` and use the next best.
+/// Call a kernel at level `$l`: `simd_at!(l, avx2_neon: name(args))` calls
+/// `avx2::name`, `neon::name` or `scalar::name`; kernels without a NEON
+/// version are listed with `avx2` and use the plain one there.
+///
+/// An AVX-512 CPU runs the AVX2 versions of these f32 kernels. Sixteen
+/// lanes would add a dot product's, a norm's or a softmax's terms in
+/// another order than eight, and the same model and seed would then give
+/// other bits, and at a near tie other tokens, on an AVX-512 machine than
+/// on an AVX2 one. These kernels mostly wait for memory, where wider
+/// vectors gain little; the 512-bit vectors go where they change no sum's
+/// order: the integer products of the quantized formats and the prompt
+/// tiles' micro-kernel.
 macro_rules! simd_at {
-    ($l:expr, all: $f:ident($($a:expr),*)) => {
-        match $l {
-            // SAFETY (each arm): `level()` only returns a SIMD level after
-            // run-time detection found its features on this CPU.
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => unsafe { avx512::$f($($a),*) },
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => unsafe { avx2::$f($($a),*) },
-            #[cfg(target_arch = "aarch64")]
-            Level::Neon => unsafe { neon::$f($($a),*) },
-            _ => scalar::$f($($a),*),
-        }
-    };
     ($l:expr, avx2_neon: $f:ident($($a:expr),*)) => {
         match $l {
-            // SAFETY (each arm): as above; every AVX-512 CPU the dispatcher
-            // accepts also has AVX2, FMA and F16C (checked in `detect`).
+            // SAFETY (each arm): `level()` only returns a SIMD level after
+            // run-time detection found its features on this CPU; every
+            // AVX-512 CPU the dispatcher accepts also has AVX2, FMA and
+            // F16C (checked in `detect`).
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 | Level::Avx2 => unsafe { avx2::$f($($a),*) },
             #[cfg(target_arch = "aarch64")]
             Level::Neon => unsafe { neon::$f($($a),*) },
-            _ => scalar::$f($($a),*),
-        }
-    };
-    ($l:expr, x86: $f:ident($($a:expr),*)) => {
-        match $l {
-            // SAFETY (each arm): as above.
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => unsafe { avx512::$f($($a),*) },
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => unsafe { avx2::$f($($a),*) },
             _ => scalar::$f($($a),*),
         }
     };
@@ -146,9 +131,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY (each arm): `level()` only returns a SIMD level after
         // run-time detection found its features on this CPU.
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { avx512::dot(a, b) },
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { avx2::dot(a, b) },
+        Level::Avx512 | Level::Avx2 => unsafe { avx2::dot(a, b) },
         #[cfg(target_arch = "aarch64")]
         Level::Neon => unsafe { neon::dot(a, b) },
         _ => scalar::dot(a, b),
@@ -162,12 +145,12 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// If `x.len() != y.len()`.
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), y.len(), "axpy: lengths differ");
-    simd!(all: axpy(alpha, x, y))
+    simd!(avx2_neon: axpy(alpha, x, y))
 }
 
 /// In-place, max-subtracted softmax of one row.
 pub fn softmax_inplace(x: &mut [f32]) {
-    simd!(all: softmax_inplace(x))
+    simd!(avx2_neon: softmax_inplace(x))
 }
 
 /// RMSNorm: `out[i] = x[i] / sqrt(mean(x²) + eps) * w[i]`.
@@ -179,7 +162,7 @@ pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
         w.len() == x.len() && out.len() == x.len(),
         "rmsnorm: lengths differ"
     );
-    simd!(all: rmsnorm(x, w, eps, out))
+    simd!(avx2_neon: rmsnorm(x, w, eps, out))
 }
 
 /// LayerNorm: `out[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i]`.
@@ -359,7 +342,7 @@ pub fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
     check_matvec("matvec", w.len(), rows, cols, x.len(), out.len());
     par_rows(rows, cols, out, |r0, o| {
         let w = &w[r0 * cols..(r0 + o.len()) * cols];
-        simd!(all: matvec(w, o.len(), cols, x, o))
+        simd!(avx2_neon: matvec(w, o.len(), cols, x, o))
     });
 }
 // ANCHOR_END: matvec_pub
@@ -372,19 +355,19 @@ pub fn matvec_f16(w: &[half::f16], rows: usize, cols: usize, x: &[f32], out: &mu
     check_matvec("matvec_f16", w.len(), rows, cols, x.len(), out.len());
     par_rows(rows, cols, out, |r0, o| {
         let w = &w[r0 * cols..(r0 + o.len()) * cols];
-        simd!(x86: matvec_f16(w, o.len(), cols, x, o))
+        simd!(avx2: matvec_f16(w, o.len(), cols, x, o))
     });
 }
 
 /// [`matvec`] on the calling thread only (for callers that already split
 /// rows across the pool). Lengths are the caller's to check.
 pub(crate) fn matvec_serial(w: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
-    simd!(all: matvec(w, out.len(), cols, x, out))
+    simd!(avx2_neon: matvec(w, out.len(), cols, x, out))
 }
 
 /// [`matvec_f16`] on the calling thread only. Lengths are the caller's to check.
 pub(crate) fn matvec_f16_serial(w: &[half::f16], cols: usize, x: &[f32], out: &mut [f32]) {
-    simd!(x86: matvec_f16(w, out.len(), cols, x, out))
+    simd!(avx2: matvec_f16(w, out.len(), cols, x, out))
 }
 
 /// Tiles for [`matmul_bt_tiles`] are best a multiple of this many rows (the
@@ -729,7 +712,7 @@ pub fn top_k(x: &[f32], k: usize) -> Vec<(usize, f32)> {
 /// read of memory, the yardstick the matrix-vector benchmark is measured
 /// against (a matvec cannot read its matrix faster than this).
 pub fn stream_sum(x: &[f32]) -> f32 {
-    let one = |c: &[f32]| -> f32 { simd!(x86: stream_sum(c)) };
+    let one = |c: &[f32]| -> f32 { simd!(avx2: stream_sum(c)) };
     if !go_parallel(x.len()) {
         return one(x);
     }

@@ -69,7 +69,7 @@ proptest! {
         let want = scalar::dot(a, b);
         let scale: f32 = a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum();
         for l in simd_levels() {
-            close("dot", 0, simd_at!(l, all: dot(a, b)), want, 1e-5, scale, 1e-6)?;
+            close("dot", 0, simd_at!(l, avx2_neon: dot(a, b)), want, 1e-5, scale, 1e-6)?;
         }
     }
 
@@ -80,7 +80,7 @@ proptest! {
         scalar::axpy(alpha, &x[off..], &mut want);
         for l in simd_levels() {
             let mut got = y.clone();
-            simd_at!(l, all: axpy(alpha, &x[off..], &mut got[off..]));
+            simd_at!(l, avx2_neon: axpy(alpha, &x[off..], &mut got[off..]));
             for (i, (g, w)) in got[off..].iter().zip(&want).enumerate() {
                 close("axpy", i, *g, *w, 1e-6, w.abs() + (alpha * x[off + i]).abs(), 1e-6)?;
             }
@@ -94,7 +94,7 @@ proptest! {
         scalar::softmax_inplace(&mut want);
         for l in simd_levels() {
             let mut got = x.clone();
-            simd_at!(l, all: softmax_inplace(&mut got[off..]));
+            simd_at!(l, avx2_neon: softmax_inplace(&mut got[off..]));
             for (i, (g, w)) in got[off..].iter().zip(&want).enumerate() {
                 close("softmax", i, *g, *w, 1e-5, w.abs(), 1e-9)?;
             }
@@ -165,7 +165,7 @@ proptest! {
         scalar::layernorm(x, w, &b, 1e-5, &mut want_ln);
         for l in simd_levels() {
             let mut got = vec![0.0; x.len() + off];
-            simd_at!(l, all: rmsnorm(x, w, 1e-5, &mut got[off..]));
+            simd_at!(l, avx2_neon: rmsnorm(x, w, 1e-5, &mut got[off..]));
             for (i, (g, wv)) in got[off..].iter().zip(&want).enumerate() {
                 close("rmsnorm", i, *g, *wv, 1e-5, wv.abs(), 1e-6)?;
             }
@@ -232,12 +232,12 @@ proptest! {
         scalar::matvec_f16(&wh, rows, cols, &x, &mut want_h);
         for l in simd_levels() {
             let mut got = vec![0.0; rows];
-            simd_at!(l, all: matvec(w, rows, cols, &x, &mut got));
+            simd_at!(l, avx2_neon: matvec(w, rows, cols, &x, &mut got));
             for r in 0..rows {
                 let scale: f32 = w[r * cols..(r + 1) * cols].iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
                 close("matvec", r, got[r], want[r], 1e-5, scale, 1e-6)?;
             }
-            simd_at!(l, x86: matvec_f16(&wh, rows, cols, &x, &mut got));
+            simd_at!(l, avx2: matvec_f16(&wh, rows, cols, &x, &mut got));
             for r in 0..rows {
                 let scale: f32 = w[r * cols..(r + 1) * cols].iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
                 close("matvec_f16", r, got[r], want_h[r], 1e-5, scale, 1e-6)?;
@@ -274,7 +274,7 @@ proptest! {
         let want = scalar::stream_sum(x);
         let scale: f32 = x.iter().map(|v| v.abs()).sum();
         for l in simd_levels() {
-            close("stream_sum", 0, simd_at!(l, x86: stream_sum(x)), want, 1e-5, scale, 1e-6)?;
+            close("stream_sum", 0, simd_at!(l, avx2: stream_sum(x)), want, 1e-5, scale, 1e-6)?;
         }
         close("stream_sum (threaded)", 0, stream_sum(x), want, 1e-5, scale, 1e-6)?;
     }
