@@ -53,6 +53,33 @@ pub(super) mod avx512;
 /// Rows per group.
 pub const ROWS: usize = 8;
 
+/// The regrouped formats as the const parameter of the x86 kernel bodies,
+/// which are compiled once per format so that every test of the format is
+/// settled at compile time.
+#[cfg(target_arch = "x86_64")]
+pub(super) mod form {
+    use crate::dtype::DType;
+
+    /// Q4_0.
+    pub const Q4_0: u8 = 0;
+    /// Q4_1.
+    pub const Q4_1: u8 = 1;
+    /// Q8_0.
+    pub const Q8_0: u8 = 2;
+    /// Q5_0.
+    pub const Q5_0: u8 = 3;
+
+    /// The dtype of format `f`.
+    pub const fn dtype(f: u8) -> DType {
+        match f {
+            Q4_1 => DType::Q4_1,
+            Q5_0 => DType::Q5_0,
+            Q8_0 => DType::Q8_0,
+            _ => DType::Q4_0,
+        }
+    }
+}
+
 /// True for the formats that have a regrouped layout.
 pub fn supports(dtype: DType) -> bool {
     matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0)

@@ -16,6 +16,7 @@ use super::{QK, ROWS, block, chunks, head};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
 use crate::quant::dot4::{Avx2, Products, Vnni};
+use crate::quant::x8::form::{self, Q4_0, Q4_1, Q5_0, Q8_0};
 
 // ANCHOR: matmul_avx2
 /// See [`super::matmul`].
@@ -69,12 +70,6 @@ pub(in crate::quant) fn prefetch_next_group(p: *const u8, group: usize, block: u
         _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line) as *const i8);
     }
 }
-
-/// The formats, as the body's const parameter.
-const Q4_0: u8 = 0;
-const Q4_1: u8 = 1;
-const Q8_0: u8 = 2;
-const Q5_0: u8 = 3;
 
 // ANCHOR: fifth_bit_sixteen
 /// Q5_0's fifth bits as 16 (or 0) under each code of chunk `k`, its low
@@ -146,12 +141,7 @@ unsafe fn part<P: Products>(c: __m256i, q: *const i32, l: usize, unsigned: bool)
 /// As [`matmul`]; compiled into an entry point for `P`.
 #[inline(always)]
 unsafe fn body<const F: u8, P: Products>(packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
-    let dtype = match F {
-        Q4_1 => DType::Q4_1,
-        Q5_0 => DType::Q5_0,
-        Q8_0 => DType::Q8_0,
-        _ => DType::Q4_0,
-    };
+    let dtype = form::dtype(F);
     let t = a.len();
     let nb = a[0].d.len();
     let bs = ROWS * block(dtype).0;

@@ -11,6 +11,7 @@ use super::{QK, ROWS, block, chunks, head};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
 use crate::quant::x8::avx2::prefetch_next_group;
+use crate::quant::x8::form::{self, Q4_0, Q4_1, Q5_0, Q8_0};
 
 /// See `super::matmul`.
 ///
@@ -39,12 +40,6 @@ pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f3
         }
     }
 }
-
-/// The formats, as the body's const parameter.
-const Q4_0: u8 = 0;
-const Q4_1: u8 = 1;
-const Q8_0: u8 = 2;
-const Q5_0: u8 = 3;
 
 /// Two 256-bit halves from `lo` and `hi` as one vector.
 ///
@@ -131,12 +126,7 @@ pub(in crate::quant) unsafe fn fifth_bit_sixteen(qh: __m512i, k: usize, hi: bool
 /// As [`matmul`]; `out` holds `t` products for every row of `packed`.
 #[inline(always)]
 unsafe fn body<const F: u8>(packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
-    let dtype = match F {
-        Q4_1 => DType::Q4_1,
-        Q5_0 => DType::Q5_0,
-        Q8_0 => DType::Q8_0,
-        _ => DType::Q4_0,
-    };
+    let dtype = form::dtype(F);
     let t = a.len();
     let nb = a[0].d.len();
     let bs = ROWS * block(dtype).0;

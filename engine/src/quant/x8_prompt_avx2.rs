@@ -16,6 +16,7 @@ use crate::dtype::DType;
 use crate::quant::act::Q8Row;
 use crate::quant::dot4::{Avx2, Products, Vnni};
 use crate::quant::x8::avx2::{fifth_bit_sixteen, prefetch_next_group};
+use crate::quant::x8::form::{self, Q4_0, Q4_1, Q5_0, Q8_0};
 
 /// Tokens sharing each unpacked block.
 const TILE: usize = 4;
@@ -79,12 +80,6 @@ unsafe fn tiles<P: Products>(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink:
     }
 }
 
-/// The formats, as [`tile`]'s const parameter.
-const Q4_0: u8 = 0;
-const Q4_1: u8 = 1;
-const Q8_0: u8 = 2;
-const Q5_0: u8 = 3;
-
 /// Tokens `i0..i0 + N` against every group of format `F`, the products
 /// handed to `sink`.
 ///
@@ -98,12 +93,7 @@ unsafe fn tile<const F: u8, const N: usize, P: Products>(
     i0: usize,
     sink: &mut impl Sink,
 ) {
-    let dtype = match F {
-        Q4_1 => DType::Q4_1,
-        Q5_0 => DType::Q5_0,
-        Q8_0 => DType::Q8_0,
-        _ => DType::Q4_0,
-    };
+    let dtype = form::dtype(F);
     let nb = a[0].d.len();
     let bs = ROWS * block(dtype).0;
     let h = head(dtype);

@@ -18,6 +18,7 @@ use crate::dtype::DType;
 use crate::quant::act::Q8Row;
 use crate::quant::x8::avx2::prefetch_next_group;
 use crate::quant::x8::avx512::{fifth_bit_sixteen, halves_f16, pair};
+use crate::quant::x8::form::{self, Q4_0, Q4_1, Q5_0, Q8_0};
 
 /// Passes products on to `sink` for rows `r0` further down (the last,
 /// unpaired group of a matrix).
@@ -82,12 +83,6 @@ pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut im
     }
 }
 
-/// The formats, as [`tile`]'s const parameter.
-const Q4_0: u8 = 0;
-const Q4_1: u8 = 1;
-const Q8_0: u8 = 2;
-const Q5_0: u8 = 3;
-
 /// Tokens `i0..i0 + N` against every pair of groups of format `F` in
 /// `packed` (whole pairs), the products handed to `sink`.
 ///
@@ -100,12 +95,7 @@ unsafe fn tile<const F: u8, const N: usize>(
     i0: usize,
     sink: &mut impl Sink,
 ) {
-    let dtype = match F {
-        Q4_1 => DType::Q4_1,
-        Q5_0 => DType::Q5_0,
-        Q8_0 => DType::Q8_0,
-        _ => DType::Q4_0,
-    };
+    let dtype = form::dtype(F);
     let nb = a[0].d.len();
     let bs = ROWS * block(dtype).0;
     let h = head(dtype);
