@@ -35,7 +35,7 @@ fn store(s: &mut [f32], v: __m256) {
 /// Sum of the 8 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn hsum(v: __m256) -> f32 {
+pub(super) fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -434,7 +434,7 @@ pub(crate) unsafe fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out:
 /// Eight f16 values from the start of `s`, widened to f32 (F16C).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn load_f16(s: &[half::f16]) -> __m256 {
+pub(super) fn load_f16(s: &[half::f16]) -> __m256 {
     assert!(s.len() >= L);
     // SAFETY: 8 halves (16 bytes) are in bounds; loadu is unaligned.
     _mm256_cvtph_ps(unsafe { _mm_loadu_si128(s.as_ptr().cast()) })

@@ -19,10 +19,11 @@ pub enum Level {
     /// x86-64 AVX2 + FMA + F16C (256-bit, 8 f32 lanes).
     Avx2,
     /// x86-64 AVX-512F besides AVX2: 512-bit vectors for the integer
-    /// products and the prompt tiles, which give the same bits as AVX2's;
-    /// the f32 kernels whose sums would change order with the width (dot
-    /// products, norms, softmax, matrix-vector products) stay AVX2's, so
-    /// every x86 level from AVX2 up computes the same bits.
+    /// products, the prompt tiles and the f16 matrix-vector product, each
+    /// arranged to give AVX2's bits; the other f32 kernels (dot products,
+    /// norms, softmax, f32 matrix-vector products), whose sums would change
+    /// order with the width, stay AVX2's, so every x86 level from AVX2 up
+    /// computes the same bits.
     Avx512,
 }
 

@@ -11,6 +11,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub mod dispatch;
 #[cfg(target_arch = "aarch64")]
 mod neon;
@@ -29,8 +31,9 @@ pub use dispatch::{Level, level};
 /// other bits, and at a near tie other tokens, on an AVX-512 machine than
 /// on an AVX2 one. These kernels mostly wait for memory, where wider
 /// vectors gain little; the 512-bit vectors go where they change no sum's
-/// order: the integer products of the quantized formats and the prompt
-/// tiles' micro-kernel.
+/// order: the integer products of the quantized formats, the prompt
+/// tiles' micro-kernel and the f16 matrix-vector product (its own
+/// dispatch, [`matvec_f16`]).
 macro_rules! simd_at {
     ($l:expr, avx2_neon: $f:ident($($a:expr),*)) => {
         match $l {
@@ -355,8 +358,20 @@ pub fn matvec_f16(w: &[half::f16], rows: usize, cols: usize, x: &[f32], out: &mu
     check_matvec("matvec_f16", w.len(), rows, cols, x.len(), out.len());
     par_rows(rows, cols, out, |r0, o| {
         let w = &w[r0 * cols..(r0 + o.len()) * cols];
-        simd!(avx2: matvec_f16(w, o.len(), cols, x, o))
+        matvec_f16_at(level(), w, cols, x, o)
     });
+}
+
+/// [`matvec_f16`]'s rows at level `l`: AVX-512's form where the CPU has it
+/// (the AVX2 kernel's bits, twice the halves widened per instruction).
+fn matvec_f16_at(l: Level, w: &[half::f16], cols: usize, x: &[f32], out: &mut [f32]) {
+    match l {
+        // SAFETY: `level()` returns Avx512 only when the CPU has AVX-512F
+        // besides AVX2, FMA and F16C.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { avx512::matvec_f16(w, out.len(), cols, x, out) },
+        _ => simd_at!(l, avx2: matvec_f16(w, out.len(), cols, x, out)),
+    }
 }
 
 /// [`matvec`] on the calling thread only (for callers that already split
@@ -367,7 +382,7 @@ pub(crate) fn matvec_serial(w: &[f32], cols: usize, x: &[f32], out: &mut [f32]) 
 
 /// [`matvec_f16`] on the calling thread only. Lengths are the caller's to check.
 pub(crate) fn matvec_f16_serial(w: &[half::f16], cols: usize, x: &[f32], out: &mut [f32]) {
-    simd!(avx2: matvec_f16(w, out.len(), cols, x, out))
+    matvec_f16_at(level(), w, cols, x, out)
 }
 
 /// Tiles for [`matmul_bt_tiles`] are best a multiple of this many rows (the

@@ -237,10 +237,23 @@ proptest! {
                 let scale: f32 = w[r * cols..(r + 1) * cols].iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
                 close("matvec", r, got[r], want[r], 1e-5, scale, 1e-6)?;
             }
-            simd_at!(l, avx2: matvec_f16(&wh, rows, cols, &x, &mut got));
+            matvec_f16_at(l, &wh, cols, &x, &mut got);
             for r in 0..rows {
                 let scale: f32 = w[r * cols..(r + 1) * cols].iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
                 close("matvec_f16", r, got[r], want_h[r], 1e-5, scale, 1e-6)?;
+            }
+        }
+        // Every x86 level gives the AVX2 bits (AVX-512 has its own f16 form).
+        let x86: Vec<Level> = simd_levels().into_iter().filter(|&l| l != Level::Neon).collect();
+        if x86.len() > 1 {
+            let mut avx2_bits = vec![0.0; rows];
+            matvec_f16_at(Level::Avx2, &wh, cols, &x, &mut avx2_bits);
+            for &l in &x86[1..] {
+                let mut got = vec![0.0; rows];
+                matvec_f16_at(l, &wh, cols, &x, &mut got);
+                for r in 0..rows {
+                    prop_assert_eq!(got[r].to_bits(), avx2_bits[r].to_bits(), "{} row {}", l, r);
+                }
             }
         }
     }

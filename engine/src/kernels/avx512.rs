@@ -1,0 +1,80 @@
+//! The one f32 kernel that runs on 512-bit vectors: the f16 matrix-vector
+//! product, with the AVX2 kernel's bits.
+//!
+//! The AVX2 kernel (`avx2::matvec_f16`) keeps four eight-lane sums per row,
+//! for the 32 columns of each step. Two 512-bit vectors hold the same four
+//! sums side by side, so each step converts sixteen halves per instruction
+//! instead of eight and multiplies-adds them in the same order; the sums
+//! are then split back and finished exactly as the AVX2 kernel finishes
+//! them. Widening halves is this product's arithmetic bottleneck, which is
+//! why it, alone among the f32 kernels, has a 512-bit form.
+
+use std::arch::x86_64::*;
+
+use super::avx2::{hsum, load_f16};
+
+// ANCHOR: matvec_f16
+/// See `avx2::matvec_f16` (the same arguments and the same bits).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-512F.
+///
+/// # Panics
+/// If `w` is shorter than `rows · cols`, `x` than `cols` or `out` than
+/// `rows`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+pub(crate) unsafe fn matvec_f16(
+    w: &[half::f16],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    out: &mut [f32],
+) {
+    const L: usize = 8;
+    assert!(w.len() >= rows * cols && x.len() >= cols && out.len() >= rows);
+    let ahead = super::PREFETCH_BYTES / 2;
+    for (r, o) in out.iter_mut().enumerate().take(rows) {
+        let row = &w[r * cols..(r + 1) * cols];
+        let p = row.as_ptr();
+        // The AVX2 kernel's sums 0 and 1, and 2 and 3, side by side.
+        let mut acc = [_mm512_setzero_ps(); 2];
+        let mut c = 0;
+        while c + 4 * L <= cols {
+            // A prefetch never faults (wrapping address).
+            _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(c + ahead).cast());
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: c + 16j + 16 <= cols, inside this row and `x`.
+                unsafe {
+                    let h = _mm256_loadu_si256(p.add(c + 2 * j * L).cast());
+                    let xv = _mm512_loadu_ps(x.as_ptr().add(c + 2 * j * L));
+                    *a = _mm512_fmadd_ps(_mm512_cvtph_ps(h), xv, *a);
+                }
+            }
+            c += 4 * L;
+        }
+        let half = |v: __m512, hi: bool| {
+            let d = _mm512_castps_pd(v);
+            _mm256_castpd_ps(if hi {
+                _mm512_extractf64x4_pd::<1>(d)
+            } else {
+                _mm512_castpd512_pd256(d)
+            })
+        };
+        let mut a0 = half(acc[0], false);
+        let (a1, a2, a3) = (half(acc[0], true), half(acc[1], false), half(acc[1], true));
+        while c + L <= cols {
+            // SAFETY: c + 8 <= cols, inside `x`.
+            let xv = unsafe { _mm256_loadu_ps(x.as_ptr().add(c)) };
+            a0 = _mm256_fmadd_ps(load_f16(&row[c..]), xv, a0);
+            c += L;
+        }
+        let s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+        *o = hsum(s)
+            + row[c..]
+                .iter()
+                .zip(&x[c..cols])
+                .map(|(a, b)| a.to_f32() * b)
+                .sum::<f32>();
+    }
+}
+// ANCHOR_END: matvec_f16
