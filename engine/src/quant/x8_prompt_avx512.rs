@@ -104,7 +104,7 @@ unsafe fn tile<const F: u8, const N: usize>(
     let toks: [&Q8Row<'_>; N] = std::array::from_fn(|k| &a[i0 + k]);
     // SAFETY (whole body): pair g's bytes are 2g·group .. (2g + 2)·group
     // of `packed`, every activation read is inside block b < nb of its
-    // row, every store inside `lanes`; prefetches never fault.
+    // row, every store inside `halves` (16 contiguous floats); prefetches never fault.
     unsafe {
         for g in 0..pairs {
             let base = packed.as_ptr().add(2 * g * group);
@@ -144,12 +144,12 @@ unsafe fn tile<const F: u8, const N: usize>(
                 }
             }
             for (k, v) in acc.into_iter().enumerate() {
-                let mut lanes = [0f32; 2 * ROWS];
-                _mm512_storeu_ps(lanes.as_mut_ptr(), v);
-                let (lo, hi) = lanes.split_at(ROWS);
+                // Lanes 0–7 are group 2g's rows, lanes 8–15 group 2g + 1's.
+                let mut halves = [[0f32; ROWS]; 2];
+                _mm512_storeu_ps(halves.as_mut_ptr().cast(), v);
                 let r0 = 2 * g * ROWS;
-                sink.put(r0, i0 + k, lo.try_into().unwrap_or_default());
-                sink.put(r0 + ROWS, i0 + k, hi.try_into().unwrap_or_default());
+                sink.put(r0, i0 + k, halves[0]);
+                sink.put(r0 + ROWS, i0 + k, halves[1]);
             }
         }
     }
