@@ -55,6 +55,7 @@ decode mutant-sample-skip-first sampling_props sampling_frequencies_match_distri
 decode mutant-stop-emit-stop-string stop_props stop_strings_never_in_output
 decode mutant-beam-no-length-penalty beam_props beams_sorted_and_scores_recomputed
 decode mutant-scheduler-slot-stream scheduler_props batched_requests_equal_lone_runs
+decode mutant-prompt-cache-no-compare scheduler_props requests_reusing_a_cached_prefix_equal_lone_runs
 engine mutant-swapped-nibbles quant_props per_block_error_is_bounded
 engine mutant-scale-big-endian quant_props per_block_error_is_bounded
 decode mutant-nms-discarded-suppress post_props nms_keeps_a_maximal_non_overlapping_set

@@ -29,6 +29,7 @@ pub mod post;
 pub mod probs;
 pub mod processor;
 pub mod processors;
+pub mod prompt_cache;
 pub mod run;
 pub mod sample;
 pub mod scheduler;

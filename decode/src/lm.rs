@@ -52,6 +52,14 @@ pub trait LanguageModel {
     /// Forget everything in `slot`.
     fn clear(&mut self, slot: usize);
 
+    /// How many of `slot`'s first tokens its cache still holds exactly, so
+    /// that [`LanguageModel::truncate`] to that length or less keeps a true
+    /// prefix: all of them ([`LanguageModel::seq_len`]) unless the cache
+    /// has evicted positions to make room.
+    fn intact_len(&self, slot: usize) -> usize {
+        self.seq_len(slot)
+    }
+
     /// Run `f(0)`, …, `f(n − 1)`, each once, in any order and possibly at
     /// once on the model's own threads: the per-sequence work of a step
     /// (choosing each sequence's token) while the model's threads would
@@ -90,6 +98,9 @@ impl<T: LanguageModel + ?Sized> LanguageModel for Box<T> {
     }
     fn clear(&mut self, slot: usize) {
         (**self).clear(slot)
+    }
+    fn intact_len(&self, slot: usize) -> usize {
+        (**self).intact_len(slot)
     }
     fn for_each_task(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
         (**self).for_each_task(n, f)

@@ -19,6 +19,11 @@
 //! row's kernel by its own sequence's length, so a request gets the same
 //! tokens alone or in a batch of any size.
 //!
+//! A slot keeps its cache when its request ends, and a new request takes
+//! the free slot whose earlier prompt shares the most whole chunks with its
+//! own, skipping those tokens ([`crate::prompt_cache`]): the same tokens,
+//! read once.
+//!
 //! The waiting queue is bounded: [`Scheduler::submit`] refuses a request
 //! when it is full, and never drops one it has accepted.
 
@@ -30,6 +35,7 @@ use crate::error::DecodeError;
 use crate::generate::StepOutput;
 use crate::lm::LanguageModel;
 use crate::params::{FinishReason, GenerateParams, Prepared, stream_plan};
+use crate::prompt_cache::{SlotMemory, best_slot};
 use crate::sequence::SeqState;
 
 /// A request's handle, unique within one scheduler.
@@ -126,6 +132,9 @@ pub struct SchedulerStats {
     pub generated: u64,
     /// Prompt tokens fed.
     pub prompt_tokens: u64,
+    /// Prompt tokens taken from a slot's cache instead of being fed
+    /// ([`crate::prompt_cache`]).
+    pub reused_tokens: u64,
     /// Requests accepted.
     pub accepted: u64,
     /// Requests refused because the queue was full.
@@ -146,6 +155,8 @@ pub struct Scheduler<M: LanguageModel, D: Detokenize> {
     detok: D,
     config: SchedulerConfig,
     slots: Vec<Option<Running>>,
+    /// What each free slot's cache holds for the next request.
+    memory: Vec<SlotMemory>,
     queue: VecDeque<Waiting>,
     cancelled: Vec<RequestId>,
     next_id: RequestId,
@@ -174,11 +185,13 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
             }
         }
         let slots = (0..model.num_slots()).map(|_| None).collect();
+        let memory = vec![SlotMemory::default(); model.num_slots()];
         Ok(Scheduler {
             model,
             detok,
             config,
             slots,
+            memory,
             queue: VecDeque::new(),
             cancelled: Vec::new(),
             next_id: 0,
@@ -432,11 +445,9 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
         });
     }
 
+    // ANCHOR: admit
     fn admit(&mut self, events: &mut Vec<Event>) {
-        for slot in 0..self.slots.len() {
-            if self.slots[slot].is_some() {
-                continue;
-            }
+        while self.slots.iter().any(Option::is_none) {
             let w = loop {
                 match self.queue.pop_front() {
                     None => return,
@@ -449,7 +460,18 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
                     Some(w) => break w,
                 }
             };
-            self.model.clear(slot);
+            let chunk = self.config.prefill_chunk;
+            let free = (0..self.slots.len())
+                .filter(|&s| self.slots[s].is_none())
+                .map(|s| (s, &self.memory[s], self.model.intact_len(s)));
+            let Some((slot, mut reuse)) = best_slot(free, &w.req.prompt, chunk) else {
+                return;
+            };
+            if reuse == 0 || self.model.truncate(slot, reuse).is_err() {
+                self.model.clear(slot);
+                reuse = 0;
+            }
+            self.stats.reused_tokens += reuse as u64;
             // The request's own random stream, never the slot's: a request
             // draws the same tokens in whatever slot it lands.
             #[cfg(not(feature = "mutant-scheduler-slot-stream"))]
@@ -460,14 +482,19 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
                 id: w.id,
                 seq: SeqState::new(slot, &w.req.prompt, stream, &w.plan),
                 plan: w.plan,
-                fed: 0,
+                fed: reuse,
             });
         }
     }
+    // ANCHOR_END: admit
 
+    /// End the request in `slot`; its cache stays for a later request
+    /// with the same prompt prefix.
     fn free(&mut self, slot: usize) {
-        self.slots[slot] = None;
-        self.model.clear(slot);
+        if let Some(r) = self.slots[slot].take() {
+            let prompt = &r.seq.tokens[..r.seq.prompt_len];
+            self.memory[slot] = SlotMemory::of_request(prompt, r.fed, self.config.prefill_chunk);
+        }
     }
 
     fn fail(&mut self, feeds: &[(usize, Vec<u32>)], reason: &str, events: &mut Vec<Event>) {
@@ -480,8 +507,11 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
                         reason: reason.to_string(),
                     }),
                 });
-                self.free(*slot);
+                self.slots[*slot] = None;
             }
+            // After a failed step the cache may hold part of it: forget it.
+            self.memory[*slot] = SlotMemory::default();
+            self.model.clear(*slot);
         }
     }
 }

@@ -113,6 +113,89 @@ proptest! {
 }
 // ANCHOR_END: prop_batched
 
+// ANCHOR: prop_prompt_cache
+proptest! {
+    /// Requests whose prompts start with one of two shared prefixes, arriving
+    /// over many steps into few slots, so that most land in a slot an
+    /// earlier request with a related prompt has left: each still gets
+    /// exactly the tokens of a lone `generate` run, and every prompt token is
+    /// either read or taken from a cache.
+    #[test]
+    fn requests_reusing_a_cached_prefix_equal_lone_runs(
+        tseed in any::<u64>(),
+        slots in 1usize..3,
+        chunk in 1usize..5,
+        bases in prop::collection::vec(prop::collection::vec(1u32..12, 2..10), 2),
+        reqs in prop::collection::vec(
+            (0usize..2, prop::collection::vec(1u32..12, 0..4), prop::option::of(any::<u64>()),
+             1usize..6, 0usize..24),
+            1..10,
+        ),
+    ) {
+        let v = 12;
+        let detok = common::letters(v);
+        let config = SchedulerConfig { max_queue: 16, prefill_chunk: chunk, prefill_budget: chunk };
+        let mut sched = Scheduler::new(common::history_model(v, tseed, slots), common::letters(v), config).unwrap();
+        let reqs: Vec<(Request, usize)> = reqs
+            .into_iter()
+            .map(|(b, tail, sample, max_new, at)| {
+                let prompt = [bases[b].clone(), tail].concat();
+                (Request { prompt, params: params(sample, max_new, None), stream: 0 }, at)
+            })
+            .collect();
+        let (mut ids, mut seen) = (Vec::new(), HashMap::new());
+        for step in 0..24 {
+            for (r, _) in reqs.iter().filter(|r| r.1 == step) {
+                ids.push((sched.submit(r.clone()).unwrap(), r));
+            }
+            record(&mut seen, sched.step());
+        }
+        record(&mut seen, sched.run_to_completion());
+        let st = sched.stats();
+        let prompt_total: usize = reqs.iter().map(|r| r.0.prompt.len()).sum();
+        prop_assert_eq!((st.prompt_tokens + st.reused_tokens) as usize, prompt_total);
+        for (id, r) in ids {
+            let alone = generate(&mut common::history_model(v, tseed, 1), &detok, &r.prompt, &r.params).unwrap();
+            let s = &seen[&id];
+            prop_assert_eq!(s.ends, 1, "request {} ends exactly once", id);
+            prop_assert_eq!(&s.tokens, &alone.tokens);
+            prop_assert_eq!(&s.finish, &alone.finish);
+        }
+    }
+}
+// ANCHOR_END: prop_prompt_cache
+
+/// A second request with the first one's prompt, into the one slot it left,
+/// reads only what does not fill whole chunks, and gets the same tokens.
+#[test]
+fn a_repeated_prompt_is_read_from_the_cache() {
+    let v = 12;
+    let config = SchedulerConfig {
+        max_queue: 4,
+        prefill_chunk: 3,
+        prefill_budget: 3,
+    };
+    let mut sched =
+        Scheduler::new(common::history_model(v, 5, 1), common::letters(v), config).unwrap();
+    let req = Request {
+        prompt: vec![3, 1, 4, 1, 5, 9, 2, 6],
+        params: params(None, 4, None),
+        stream: 0,
+    };
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let mut seen = HashMap::new();
+        let id = sched.submit(req.clone()).unwrap();
+        record(&mut seen, sched.run_to_completion());
+        tokens.push(seen.remove(&id).unwrap().tokens);
+    }
+    // Eight prompt tokens in chunks of three: the second run takes the two
+    // whole chunks (six tokens) from the cache and reads the last two.
+    let st = sched.stats();
+    assert_eq!((st.reused_tokens, st.prompt_tokens), (6, 8 + 2));
+    assert_eq!(tokens[0], tokens[1]);
+}
+
 #[test]
 fn a_full_queue_refuses_and_nothing_accepted_is_lost() {
     let v = 8;

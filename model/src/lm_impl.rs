@@ -52,6 +52,17 @@ impl LanguageModel for Llama {
         self.cache_mut().clear(slot);
     }
 
+    fn intact_len(&self, slot: usize) -> usize {
+        // After an eviction the cache holds the first `sink` tokens and a
+        // recent window, not a prefix.
+        let cache = self.cache();
+        if cache.len(slot) == cache.next_position(slot) {
+            cache.len(slot)
+        } else {
+            0
+        }
+    }
+
     fn for_each_task(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
         engine::threads::for_each_task(n, f);
     }

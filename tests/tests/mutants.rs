@@ -72,6 +72,12 @@ const MUTANTS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "decode",
+        "mutant-prompt-cache-no-compare",
+        "scheduler_props",
+        "requests_reusing_a_cached_prefix_equal_lone_runs",
+    ),
+    (
+        "decode",
         "mutant-nms-discarded-suppress",
         "post_props",
         "nms_keeps_a_maximal_non_overlapping_set",

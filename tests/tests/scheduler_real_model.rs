@@ -120,3 +120,81 @@ fn requests_get_the_same_tokens_alone_and_batched() {
         }
     }
 }
+
+/// Prompt caching on the real model: three requests that share a long
+/// prefix (a chat's system prompt and first turn) run one after another
+/// through one slot. The later ones take the prefix's whole chunks from the
+/// cache the earlier ones left, and still get the same tokens, with the
+/// same log-probabilities to the last bit, as each run alone.
+#[test]
+fn a_prefix_from_the_cache_gives_the_same_tokens_and_log_probs() {
+    let _g = heavy_lock();
+    let g = GgufFile::open(smollm2_path()).unwrap();
+    let tok = Tokenizer::from_gguf(&g).unwrap();
+    let params = GenerateParams {
+        max_new_tokens: 8,
+        top_logprobs: 3,
+        ..Default::default()
+    };
+    let system = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by \
+                  Hugging Face. Answer in one short sentence, in plain English, without lists \
+                  or headings, and say so when you do not know the answer instead of guessing \
+                  at it. If a question has several good answers, give the one most people \
+                  would expect, and keep any numbers you quote to three significant \
+                  figures.<|im_end|>\n<|im_start|>user\n";
+    let prompts = [
+        format!("{system}What is the capital of France?<|im_end|>\n<|im_start|>assistant\n"),
+        format!("{system}What is the capital of Spain?<|im_end|>\n<|im_start|>assistant\n"),
+        format!("{system}Name a river.<|im_end|>\n<|im_start|>assistant\n"),
+    ];
+    // Chunks of SGEMM_MIN_TOKENS: in llama.cpp's sum order a whole chunk
+    // takes the block-sum kernel and a shorter one the other, so a prefix
+    // reused up to a point inside a chunk would change the bits.
+    let chunk = engine::nn::SGEMM_MIN_TOKENS;
+    let config = SchedulerConfig {
+        max_queue: 4,
+        prefill_chunk: chunk,
+        prefill_budget: chunk,
+    };
+    for order in [SumOrder::Block, SumOrder::Ggml] {
+        let model = || {
+            Llama::new(smollm2_weights().clone(), 128, 1)
+                .unwrap()
+                .with_sum_order(order)
+        };
+        let outputs = |sched: &mut Scheduler<Llama, Tokenizer>, p: &str| {
+            let id = sched
+                .submit(Request {
+                    prompt: tok.encode(p),
+                    params: params.clone(),
+                    stream: 0,
+                })
+                .unwrap();
+            let mut got = Vec::new();
+            for e in sched.run_to_completion() {
+                match e {
+                    Event::Token { id: i, step } if i == id => got.push(step.token),
+                    Event::Token { .. } => {}
+                    Event::Ended { result, .. } => panic!("ended: {result:?}"),
+                }
+            }
+            got
+        };
+        let mut shared = Scheduler::new(model(), tok.clone(), config).unwrap();
+        for p in &prompts {
+            let cached = outputs(&mut shared, p);
+            let mut lone = Scheduler::new(model(), tok.clone(), config).unwrap();
+            assert_eq!(cached, outputs(&mut lone, p), "{order:?}: {p:?}");
+        }
+        let st = shared.stats();
+        let system_len = tok.encode(system).len();
+        assert!(
+            system_len >= 2 * chunk,
+            "the system prompt fills two chunks"
+        );
+        assert!(
+            st.reused_tokens >= 2 * (system_len / chunk * chunk) as u64,
+            "{order:?}: the later requests reuse the system prompt ({st:?})"
+        );
+    }
+}

@@ -31,3 +31,17 @@ pub fn model(v: usize, seed: u64, slots: usize) -> FnModel<impl Fn(&[u32]) -> Ve
 pub fn letters(v: usize) -> Vec<Vec<u8>> {
     (0..v).map(|i| vec![b'a' + i as u8]).collect()
 }
+
+/// A toy model whose logits depend on every token so far (the row of
+/// `table(v, seed)` that a hash of the whole history picks), for tests in
+/// which a wrong cached prefix must change the output.
+pub fn history_model(v: usize, seed: u64, slots: usize) -> FnModel<impl Fn(&[u32]) -> Vec<f32>> {
+    let t = table(v, seed);
+    FnModel::new(v, slots, 256, move |toks: &[u32]| {
+        let h = toks.iter().fold(17u64, |h, &x| {
+            h.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .wrapping_add(u64::from(x) + 1)
+        });
+        t[((h >> 32) % v as u64) as usize].clone()
+    })
+}
