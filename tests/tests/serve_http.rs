@@ -385,3 +385,30 @@ fn a_full_queue_refuses_with_503_and_accepted_requests_complete() {
         assert!(finish == "stop" || (finish == "length" && n == 40), "{v}");
     }
 }
+
+#[test]
+fn a_repeated_conversation_reads_its_prefix_from_the_cache() {
+    // One slot, so the second request lands where the first one ended.
+    let addr = start(&["--max-batch", "1", "--ctx", "256", "--prefill-chunk", "8"]);
+    let body = json!({"messages": [
+        {"role": "system", "content": "You are a careful assistant who answers in one sentence."},
+        {"role": "user", "content": "Name a large river in Europe."}],
+        "max_tokens": 10, "temperature": 0});
+    let bytes = body.to_string();
+    let first = request(&addr, "POST", "/v1/chat/completions", bytes.as_bytes()).json();
+    let h1 = request(&addr, "GET", "/health", b"").json();
+    assert_eq!(h1["cached_prompt_tokens"], 0, "{h1}");
+    let second = request(&addr, "POST", "/v1/chat/completions", bytes.as_bytes()).json();
+    let h2 = request(&addr, "GET", "/health", b"").json();
+    let prompt = first["usage"]["prompt_tokens"].as_u64().unwrap();
+    // Every whole chunk of eight but the one holding the last token.
+    let cached = h2["cached_prompt_tokens"].as_u64().unwrap();
+    assert_eq!(cached, (prompt - 1) / 8 * 8, "{h2}");
+    assert_eq!(
+        h2["prompt_tokens"].as_u64().unwrap(),
+        2 * prompt - cached,
+        "{h2}"
+    );
+    assert_eq!(first["choices"], second["choices"]);
+    assert_eq!(first["usage"], second["usage"]);
+}

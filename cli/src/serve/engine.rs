@@ -68,6 +68,10 @@ pub struct Load {
     pub steps: u64,
     /// Tokens generated so far.
     pub generated: u64,
+    /// Prompt tokens read so far.
+    pub prompt_tokens: u64,
+    /// Prompt tokens taken from a slot's cache instead (prompt caching).
+    pub cached_prompt_tokens: u64,
 }
 
 /// The handlers' side of the engine thread.
@@ -230,6 +234,8 @@ fn serve<M: LanguageModel, D: decode::Detokenize>(
                 waiting: sched.waiting(),
                 steps: s.steps,
                 generated: s.generated,
+                prompt_tokens: s.prompt_tokens,
+                cached_prompt_tokens: s.reused_tokens,
             };
         }
     }

@@ -90,6 +90,8 @@ async fn health(State(s): State<AppState>) -> Json<serde_json::Value> {
         "waiting": l.waiting,
         "steps": l.steps,
         "generated_tokens": l.generated,
+        "prompt_tokens": l.prompt_tokens,
+        "cached_prompt_tokens": l.cached_prompt_tokens,
     }))
 }
 
