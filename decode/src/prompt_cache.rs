@@ -47,21 +47,21 @@ impl SlotMemory {
     /// holds exactly), and always leaving at least one prompt token to
     /// read, since that token's logits choose the first new token.
     pub fn reusable(&self, prompt: &[u32], chunk: usize, intact: usize) -> usize {
-        #[cfg(not(feature = "mutant-prompt-cache-no-compare"))]
-        let shared = self
-            .tokens
-            .iter()
-            .zip(prompt)
-            .take_while(|(a, b)| a == b)
-            .count();
-        // A cache written in a hurry: the slot's prompt is taken to be the
-        // new one's prefix without looking.
-        #[cfg(feature = "mutant-prompt-cache-no-compare")]
-        let shared = self.tokens.len();
+        let shared = shared_prefix(&self.tokens, prompt);
         let most = shared.min(intact).min(prompt.len().saturating_sub(1));
         most / chunk.max(1) * chunk.max(1)
     }
     // ANCHOR_END: reusable
+}
+
+/// How many first tokens `held` and `prompt` have in common.
+fn shared_prefix(held: &[u32], prompt: &[u32]) -> usize {
+    // A cache written in a hurry: the slot's prompt is taken to be the new
+    // one's prefix without looking.
+    #[cfg(feature = "mutant-prompt-cache-no-compare")]
+    return held.len().min(prompt.len());
+    #[cfg(not(feature = "mutant-prompt-cache-no-compare"))]
+    held.iter().zip(prompt).take_while(|(a, b)| a == b).count()
 }
 
 /// The free slot a request should take: the one whose memory gives the most
@@ -74,9 +74,15 @@ pub fn best_slot<'a>(
     prompt: &[u32],
     chunk: usize,
 ) -> Option<(usize, usize)> {
-    free.map(|(slot, mem, intact)| (slot, mem.reusable(prompt, chunk, intact), mem.tokens().len()))
-        .min_by_key(|&(slot, reuse, held)| (std::cmp::Reverse(reuse), held, slot))
-        .map(|(slot, reuse, _)| (slot, reuse))
+    free.map(|(slot, mem, intact)| {
+        (
+            slot,
+            mem.reusable(prompt, chunk, intact),
+            mem.tokens().len(),
+        )
+    })
+    .min_by_key(|&(slot, reuse, held)| (std::cmp::Reverse(reuse), held, slot))
+    .map(|(slot, reuse, _)| (slot, reuse))
 }
 
 #[cfg(test)]

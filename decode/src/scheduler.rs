@@ -472,15 +472,9 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
                 reuse = 0;
             }
             self.stats.reused_tokens += reuse as u64;
-            // The request's own random stream, never the slot's: a request
-            // draws the same tokens in whatever slot it lands.
-            #[cfg(not(feature = "mutant-scheduler-slot-stream"))]
-            let stream = w.req.stream;
-            #[cfg(feature = "mutant-scheduler-slot-stream")]
-            let stream = slot as u64;
             self.slots[slot] = Some(Running {
                 id: w.id,
-                seq: SeqState::new(slot, &w.req.prompt, stream, &w.plan),
+                seq: SeqState::new(slot, &w.req.prompt, random_stream(&w.req, slot), &w.plan),
                 plan: w.plan,
                 fed: reuse,
             });
@@ -514,4 +508,21 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
             self.model.clear(*slot);
         }
     }
+}
+
+/// The random stream a request draws from in `slot`: the request's own,
+/// never the slot's, so a request draws the same tokens in whatever slot it
+/// lands.
+fn random_stream(req: &Request, slot: usize) -> u64 {
+    #[cfg(not(feature = "mutant-scheduler-slot-stream"))]
+    let stream = {
+        let _ = slot;
+        req.stream
+    };
+    #[cfg(feature = "mutant-scheduler-slot-stream")]
+    let stream = {
+        let _ = req;
+        slot as u64
+    };
+    stream
 }
