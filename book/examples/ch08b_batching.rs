@@ -203,10 +203,10 @@ fn sweep(
     let prompts =
         |n: usize| -> Vec<Vec<u32>> { (0..n).map(|i| ids[i..i + prompt_len].to_vec()).collect() };
     let mut lm = Llama::new(weights, prompt_len + new_tokens + 1, 16)?.with_sum_order(order);
-    lm = measure(lm, tok.clone(), &prompts(1), 2, 256)?.1;
+    lm = measure(lm, tok.clone(), &prompts(1), 2, 256, None)?.1;
     let mut rows = Vec::new();
     for n in clients {
-        let (row, m) = measure(lm, tok.clone(), &prompts(n), new_tokens, 256)?;
+        let (row, m) = measure(lm, tok.clone(), &prompts(n), new_tokens, 256, None)?;
         lm = m;
         rows.push(row);
     }

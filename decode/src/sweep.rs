@@ -43,8 +43,11 @@ pub fn quantile(v: &mut [f64], q: f64) -> f64 {
 
 /// Start one greedy request per prompt at once, each generating
 /// `new_tokens` (EOS is not watched, so every request runs its full
-/// length), step the scheduler until all are done, and time it. The model
-/// comes back for the next measurement.
+/// length), step the scheduler until all are done, and time it. Prompts
+/// are read in chunks of `prefill_chunk` tokens, at most `prefill_budget`
+/// prompt tokens a step (`None`: as many as the longest prompt, so the
+/// prompts are read in a burst). The model comes back for the next
+/// measurement.
 ///
 /// # Errors
 /// A request the scheduler refuses, or one that ends without its tokens.
@@ -54,17 +57,14 @@ pub fn measure<M: LanguageModel, D: Detokenize>(
     prompts: &[Vec<u32>],
     new_tokens: usize,
     prefill_chunk: usize,
+    prefill_budget: Option<usize>,
 ) -> Result<(SweepRow, M), DecodeError> {
     let clients = prompts.len();
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(1);
     let config = SchedulerConfig {
         max_queue: clients.max(1),
         prefill_chunk,
-        prefill_budget: prompts
-            .iter()
-            .map(Vec::len)
-            .max()
-            .unwrap_or(1)
-            .max(prefill_chunk),
+        prefill_budget: prefill_budget.unwrap_or(longest).max(prefill_chunk),
     };
     let mut sched = Scheduler::new(model, detok, config)?;
     let params = GenerateParams {
@@ -169,7 +169,7 @@ mod tests {
         assert_eq!(quantile(&mut [], 0.5), 0.0);
         let m = FnModel::new(4, 3, 64, |_: &[u32]| vec![0.0, 1.0, 0.0, 0.0]);
         let prompts = vec![vec![0, 1], vec![2], vec![3, 3, 3]];
-        let (row, _) = measure(m, Vec::<Vec<u8>>::new(), &prompts, 5, 2).unwrap();
+        let (row, _) = measure(m, Vec::<Vec<u8>>::new(), &prompts, 5, 2, None).unwrap();
         assert_eq!(row.clients, 3);
         // Chunks of 2 and a budget of 3 prompt tokens a step: step 1 reads
         // the first two prompts (3 tokens), step 2 the third's first chunk,

@@ -27,9 +27,14 @@ pub struct BenchBatchArgs {
     /// Tokens every request generates.
     #[arg(long, default_value_t = 64)]
     pub new_tokens: usize,
-    /// Prompt tokens a request reads per step.
+    /// Prompt tokens a request reads per step (`infer serve` reads 16).
     #[arg(long, default_value_t = 256)]
     pub prefill_chunk: usize,
+    /// Most prompt tokens per step over all requests, as `infer serve`
+    /// sets it to its chunk (default: the prompt length, so that every
+    /// prompt is read in a burst at the start).
+    #[arg(long)]
+    pub prefill_budget: Option<usize>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -51,6 +56,13 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
     if a.clients.contains(&0) || a.new_tokens == 0 || a.prompt_tokens == 0 {
         bail!("--clients, --prompt-tokens and --new-tokens must be at least 1");
     }
+    if a.prefill_chunk == 0 || a.prefill_budget == Some(0) {
+        bail!("--prefill-chunk and --prefill-budget must be at least 1");
+    }
+    let budget = a
+        .prefill_budget
+        .unwrap_or(a.prompt_tokens)
+        .max(a.prefill_chunk);
     let mut args = a.model.clone().sum_order_or(engine::quant::SumOrder::Block);
     args.ctx = args.ctx.min(a.prompt_tokens + a.new_tokens + 1);
     let loaded = load(&args, most)?;
@@ -63,7 +75,15 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
             .collect()
     };
     // Warm the pool and the caches once.
-    model = measure(model, detok.clone(), &prompts(1), 2, a.prefill_chunk)?.1;
+    model = measure(
+        model,
+        detok.clone(),
+        &prompts(1),
+        2,
+        a.prefill_chunk,
+        Some(budget),
+    )?
+    .1;
     let mut rows = Vec::new();
     let mut profiles = Vec::new();
     for &n in &a.clients {
@@ -76,6 +96,7 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
             &prompts(n),
             a.new_tokens,
             a.prefill_chunk,
+            Some(budget),
         );
         let (h1, secs) = (engine::threads::hand_offs(), t0.elapsed().as_secs_f64());
         engine::profile::enable(false);
@@ -118,6 +139,8 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
             "prompt_tokens": a.prompt_tokens,
             "new_tokens": a.new_tokens,
             "sum_order": order,
+            "prefill_chunk": a.prefill_chunk,
+            "prefill_budget": budget,
             "rows": v,
         });
         if a.profile {
@@ -128,10 +151,12 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(
         out,
-        "{} threads; prompts of {} tokens, {} new tokens each; {order} sums",
+        "{} threads; prompts of {} tokens, {} new tokens each, read {} a step in chunks of {}; {order} sums",
         engine::threads::num_threads(),
         a.prompt_tokens,
-        a.new_tokens
+        a.new_tokens,
+        budget,
+        a.prefill_chunk
     )?;
     write!(out, "{}", table(&rows))?;
     for p in &profiles {
