@@ -17,9 +17,9 @@ pub struct SweepRow {
     pub clients: usize,
     /// Generated tokens of all requests per second of wall time.
     pub tok_per_s: f64,
-    /// Decode throughput: the tokens after each request's first, per
-    /// second from the moment every request had its first token (every
-    /// prompt read) to the end.
+    /// Decode throughput with every request decoding: the tokens of the
+    /// steps that read no prompt and gave every request a token, per
+    /// second of those steps.
     pub decode_tok_per_s: f64,
     /// Median time from the start to a request's first token, ms.
     pub ttft_ms: f64,
@@ -90,9 +90,22 @@ pub fn measure<M: LanguageModel, D: Detokenize>(
     let mut last: Vec<Option<f64>> = vec![None; clients];
     let (mut ttft, mut gaps) = (Vec::new(), Vec::new());
     let mut generated = 0usize;
+    // The steps in which every request decoded: their tokens and time.
+    let (mut full_tokens, mut full_secs) = (0usize, 0.0f64);
+    let mut before = 0.0;
     while !sched.is_idle() {
+        let read = sched.stats().prompt_tokens;
         let events = sched.step();
         let now = t0.elapsed().as_secs_f64();
+        let tokens = events
+            .iter()
+            .filter(|e| matches!(e, Event::Token { .. }))
+            .count();
+        if tokens == clients && sched.stats().prompt_tokens == read {
+            full_tokens += tokens;
+            full_secs += now - before;
+        }
+        before = now;
         for e in events {
             match e {
                 Event::Token { id, .. } => {
@@ -114,11 +127,10 @@ pub fn measure<M: LanguageModel, D: Detokenize>(
         }
     }
     let secs = t0.elapsed().as_secs_f64();
-    let prefilled = ttft.iter().copied().fold(0.0, f64::max) / 1e3;
     let row = SweepRow {
         clients,
         tok_per_s: generated as f64 / secs.max(1e-9),
-        decode_tok_per_s: generated.saturating_sub(clients) as f64 / (secs - prefilled).max(1e-9),
+        decode_tok_per_s: full_tokens as f64 / full_secs.max(1e-9),
         ttft_ms: quantile(&mut ttft, 0.5),
         itl_p50_ms: quantile(&mut gaps, 0.5),
         itl_p99_ms: quantile(&mut gaps, 0.99),
