@@ -375,11 +375,11 @@ pub(crate) unsafe fn add_inplace(x: &mut [f32], y: &[f32]) {
 }
 
 // ANCHOR: matvec
-/// `out[r] = w[r,:] · x` for a row-major `rows × cols` matrix, four rows at a
-/// time: each 16-float piece of `x` is loaded once and used for four rows,
-/// with eight independent accumulators, while the same cache lines of the
-/// rows [`super::PREFETCH_BYTES`] further on (at least the next four) are
-/// prefetched so memory never waits for the arithmetic.
+/// `out[r] = w[r,:] · x` for a row-major `rows × cols` matrix, one row at a
+/// time: eight independent accumulators take 64 floats of the row per step
+/// (four cache lines, one straight stream), while the lines
+/// [`super::PREFETCH_BYTES`] further on are prefetched so memory never
+/// waits for the arithmetic.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
@@ -388,7 +388,55 @@ pub(crate) unsafe fn add_inplace(x: &mut [f32], y: &[f32]) {
 /// If `w.len() < rows*cols`, `x.len() < cols` or `out.len() < rows`.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
-    let ahead = super::rows_ahead(4 * cols);
+    assert!(w.len() >= rows * cols && x.len() >= cols && out.len() >= rows);
+    let ahead = super::PREFETCH_BYTES / 4;
+    for (r, o) in out.iter_mut().enumerate().take(rows) {
+        let row = &w[r * cols..(r + 1) * cols];
+        let p = row.as_ptr();
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let mut c = 0;
+        while c + 8 * L <= cols {
+            // The four cache lines `PREFETCH_BYTES` further down the row
+            // (a prefetch never faults: the address wraps).
+            for k in 0..4 {
+                _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(c + ahead + 16 * k).cast());
+            }
+            for (j, a) in acc.iter_mut().enumerate() {
+                let at = c + j * L;
+                *a = _mm256_fmadd_ps(load(&row[at..]), load(&x[at..]), *a);
+            }
+            c += 8 * L;
+        }
+        while c + L <= cols {
+            acc[0] = _mm256_fmadd_ps(load(&row[c..]), load(&x[c..]), acc[0]);
+            c += L;
+        }
+        let four = |k: usize| {
+            _mm256_add_ps(
+                _mm256_add_ps(acc[k], acc[k + 1]),
+                _mm256_add_ps(acc[k + 2], acc[k + 3]),
+            )
+        };
+        *o = hsum(_mm256_add_ps(four(0), four(4))) + scalar::dot(&row[c..], &x[c..cols]);
+    }
+}
+// ANCHOR_END: matvec
+
+/// The scores `out[p] = k[p,:] · q` of one query against `rows` cached
+/// keys of `cols` floats: four keys at a time, so that each 16-float piece
+/// of the query is loaded once for four of them, with eight independent
+/// accumulators, prefetching the keys [`super::PREFETCH_BYTES`] further on
+/// (at least the next four). Keys are short rows read again and again from
+/// cache, unlike a weight matrix's long rows ([`matvec`]).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+///
+/// # Panics
+/// If `k.len() < rows*cols`, `q.len() < cols` or `out.len() < rows`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn key_scores(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
+    let ahead = super::PREFETCH_BYTES.div_ceil((4 * cols).max(1)).max(4);
     assert!(w.len() >= rows * cols && x.len() >= cols && out.len() >= rows);
     let mut r = 0;
     while r + 4 <= rows {
@@ -429,7 +477,6 @@ pub(crate) unsafe fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out:
         r += 1;
     }
 }
-// ANCHOR_END: matvec
 
 /// Eight f16 values from the start of `s`, widened to f32 (F16C).
 #[inline]
@@ -443,7 +490,7 @@ pub(super) fn load_f16(s: &[half::f16]) -> __m256 {
 /// Matrix-vector product with an f16 matrix: rows widened 8 at a time with
 /// F16C, one row at a time with four accumulators (so each row is one
 /// straight stream), asking for the bytes [`super::PREFETCH_BYTES`] ahead
-/// once per cache line. (Four rows side by side, as in [`matvec`], read
+/// once per cache line, as [`matvec`] does. (Four rows side by side read
 /// GPT-2's 1.5 KB rows measurably slower: four streams inside 6 KB.)
 ///
 /// # Safety
@@ -542,7 +589,7 @@ pub(crate) unsafe fn attend_one(
     scores.clear();
     scores.resize(len, 0.0);
     // SAFETY (the three calls): same CPU features as this function.
-    unsafe { matvec(k, len, hd, q, scores) };
+    unsafe { key_scores(k, len, hd, q, scores) };
     scale(scores, scale_f);
     unsafe { softmax_inplace(scores) };
     const W: usize = 8 * L;

@@ -111,13 +111,6 @@ const PAR_MIN_WORK: usize = 1 << 18;
 /// L1 does.
 pub(crate) const PREFETCH_BYTES: usize = 24 * 1024;
 
-/// Rows ahead that a matrix–vector kernel reading four rows of
-/// `row_bytes` at a time prefetches: [`PREFETCH_BYTES`], and never less
-/// than the next four rows.
-pub(crate) fn rows_ahead(row_bytes: usize) -> usize {
-    PREFETCH_BYTES.div_ceil(row_bytes.max(1)).max(4)
-}
-
 /// True if work of this size should be split across the pool.
 pub(crate) fn go_parallel(work: usize) -> bool {
     work >= PAR_MIN_WORK && threads::num_threads() > 1
