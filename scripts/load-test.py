@@ -10,7 +10,9 @@ length, so the steps are mostly decoding, as in `infer bench-batch`;
 often ends within a few tokens, so the steps carry many new prompts).
 Prints, per count: aggregate generated tokens per second (the server's own
 `usage` counts), time to first token (p50) and the gap between a
-request's text chunks (inter-token latency, p50 and p99). With --soak SECONDS it then runs 16
+request's text chunks (inter-token latency, p50 and p99), and at the end how many prompt tokens the
+server read and how many its prompt cache saved (every request sends the same
+prompt unless --vary starts each with its own number). With --soak SECONDS it then runs 16
 clients for that long and reports the server's resident memory over time.
 Every accepted request must complete; the script exits non-zero otherwise.
 It stops by itself: the time per count and the soak time bound it.
@@ -85,16 +87,28 @@ def stream_once(host, port, path, body, timeout):
     return 200, t0, times, tokens, done
 
 
-def run_level(host, port, clients, seconds, max_tokens, prompt, endpoint):
+def run_level(host, port, clients, seconds, max_tokens, prompt, endpoint, vary=False):
     req = {"max_tokens": max_tokens, "temperature": 0.8, "stream": True,
            "stream_options": {"include_usage": True}}
-    if endpoint == "chat":
-        path = "/v1/chat/completions"
-        req["messages"] = [{"role": "user", "content": prompt}]
-    else:
-        path = "/v1/completions"
-        req["prompt"] = prompt
-    body = json.dumps(req)
+    path = "/v1/chat/completions" if endpoint == "chat" else "/v1/completions"
+    sent = [0]
+
+    def body_of():
+        # With `vary`, every request's text starts with its own number, so
+        # requests share only the chat template (the server's prompt cache
+        # then saves that much and no more).
+        text = prompt
+        if vary:
+            with lock:
+                sent[0] += 1
+                text = f"Request {sent[0]}. {prompt}"
+        one = dict(req)
+        if endpoint == "chat":
+            one["messages"] = [{"role": "user", "content": text}]
+        else:
+            one["prompt"] = text
+        return json.dumps(one)
+
     deadline = time.perf_counter() + seconds
     lock = threading.Lock()
     stats = {"tokens": 0, "ttft": [], "itl": [], "requests": 0, "refused": 0, "incomplete": 0,
@@ -102,7 +116,7 @@ def run_level(host, port, clients, seconds, max_tokens, prompt, endpoint):
 
     def client(i):
         while time.perf_counter() < deadline:
-            status, t0, times, tokens, done = stream_once(host, port, path, body, timeout=600)
+            status, t0, times, tokens, done = stream_once(host, port, path, body_of(), timeout=600)
             with lock:
                 if status == 503:
                     stats["refused"] += 1
@@ -136,6 +150,18 @@ def run_level(host, port, clients, seconds, max_tokens, prompt, endpoint):
     }
 
 
+def get_json(host, port, path):
+    """A GET request's JSON body ({} if it fails)."""
+    try:
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.request("GET", path)
+        body = conn.getresponse().read()
+        conn.close()
+        return json.loads(body)
+    except (OSError, ValueError):
+        return {}
+
+
 def rss_mb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -151,6 +177,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=20.0, help="time per client count")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--prompt", default="Write a short story about a lighthouse keeper.")
+    ap.add_argument("--vary", action="store_true",
+                    help="start every request's text with its own number (no shared prompt beyond the template)")
     ap.add_argument("--endpoint", choices=["chat", "completions"], default="chat",
                     help="chat: the prompt is a user message (long answers); "
                          "completions: plain text to continue")
@@ -183,7 +211,7 @@ def main():
               f"{'x p99':>6} {'reqs':>5} {'503':>4}")
         base = None
         for n in [int(x) for x in a.clients.split(",")]:
-            r = run_level(host, port, n, a.seconds, a.max_tokens, a.prompt, a.endpoint)
+            r = run_level(host, port, n, a.seconds, a.max_tokens, a.prompt, a.endpoint, a.vary)
             results["levels"].append(r)
             base = base or r
             print(f"{n:>7} {r['tok_per_s']:>8.1f} {r['tok_per_s'] / max(base['tok_per_s'], 1e-9):>6.2f} "
@@ -202,7 +230,7 @@ def main():
 
             sampler = threading.Thread(target=sample)
             sampler.start()
-            r = run_level(host, port, 16, a.soak, a.max_tokens, a.prompt, a.endpoint)
+            r = run_level(host, port, 16, a.soak, a.max_tokens, a.prompt, a.endpoint, a.vary)
             stop.set()
             sampler.join()
             rss = [m for _, m in samples]
@@ -216,6 +244,12 @@ def main():
                   f"RSS after warm-up {soak['rss_mb_start']} MB, end {soak['rss_mb_end']} MB, "
                   f"max {soak['rss_mb_max']} MB")
             failed |= r["incomplete"] > 0
+        health = get_json(host, port, "/health")
+        if "cached_prompt_tokens" in health:
+            results["prompt_tokens"] = {"read": health["prompt_tokens"],
+                                        "cached": health["cached_prompt_tokens"]}
+            print(f"prompt tokens: {health['prompt_tokens']} read, "
+                  f"{health['cached_prompt_tokens']} taken from the server's prompt cache")
     finally:
         if server:
             server.kill()
