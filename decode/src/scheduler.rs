@@ -157,6 +157,9 @@ pub struct Scheduler<M: LanguageModel, D: Detokenize> {
     slots: Vec<Option<Running>>,
     /// What each free slot's cache holds for the next request.
     memory: Vec<SlotMemory>,
+    /// The requests that took a slot in the last step, with the prompt
+    /// tokens each took from the cache.
+    admitted: Vec<(RequestId, usize)>,
     queue: VecDeque<Waiting>,
     cancelled: Vec<RequestId>,
     next_id: RequestId,
@@ -192,6 +195,7 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
             config,
             slots,
             memory,
+            admitted: Vec::new(),
             queue: VecDeque::new(),
             cancelled: Vec::new(),
             next_id: 0,
@@ -217,6 +221,13 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
     /// Counters since the start.
     pub fn stats(&self) -> SchedulerStats {
         self.stats
+    }
+
+    /// The requests that took a slot in the last [`Scheduler::step`], each
+    /// with the prompt tokens it took from a slot's cache instead of
+    /// reading them ([`crate::prompt_cache`]; OpenAI's `cached_tokens`).
+    pub fn admitted(&self) -> &[(RequestId, usize)] {
+        &self.admitted
     }
 
     /// Requests holding a slot.
@@ -284,6 +295,7 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
     /// happened to each request this step (nothing when idle).
     pub fn step(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
+        self.admitted.clear();
         self.retire_cancelled(&mut events);
         self.admit(&mut events);
         // The batch: each running request's feed this step, in slot order.
@@ -472,6 +484,7 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
                 reuse = 0;
             }
             self.stats.reused_tokens += reuse as u64;
+            self.admitted.push((w.id, reuse));
             self.slots[slot] = Some(Running {
                 id: w.id,
                 seq: SeqState::new(slot, &w.req.prompt, random_stream(&w.req, slot), &w.plan),

@@ -183,10 +183,14 @@ fn a_repeated_prompt_is_read_from_the_cache() {
         stream: 0,
     };
     let mut tokens = Vec::new();
-    for _ in 0..2 {
+    for cached in [0, 6] {
         let mut seen = HashMap::new();
         let id = sched.submit(req.clone()).unwrap();
+        record(&mut seen, sched.step());
+        // The step that gave it a slot says what it took from the cache.
+        assert_eq!(sched.admitted(), &[(id, cached)]);
         record(&mut seen, sched.run_to_completion());
+        assert!(sched.admitted().is_empty());
         tokens.push(seen.remove(&id).unwrap().tokens);
     }
     // Eight prompt tokens in chunks of three: the second run takes the two
