@@ -410,5 +410,23 @@ fn a_repeated_conversation_reads_its_prefix_from_the_cache() {
         "{h2}"
     );
     assert_eq!(first["choices"], second["choices"]);
-    assert_eq!(first["usage"], second["usage"]);
+    let details = |v: &Value| v["usage"]["prompt_tokens_details"]["cached_tokens"].clone();
+    assert_eq!(details(&first), 0, "{first}");
+    assert_eq!(details(&second), cached, "{second}");
+    for field in ["prompt_tokens", "completion_tokens"] {
+        assert_eq!(first["usage"][field], second["usage"][field]);
+    }
+    // Streamed, with usage: the same count in the last chunk.
+    let mut streamed = body;
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let r = request(
+        &addr,
+        "POST",
+        "/v1/chat/completions",
+        streamed.to_string().as_bytes(),
+    );
+    let events = r.events();
+    let last: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert_eq!(details(&last), cached, "{last}");
 }

@@ -5,6 +5,7 @@
 //! its channel, and the engine cancels its requests before the next step.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +26,11 @@ type Engine = Scheduler<Box<dyn LanguageModel>, Tokenizer>;
 /// An event for choice `.0` of a submission.
 pub type ChoiceEvent = (usize, Event);
 
+/// Per choice of a submission, the prompt tokens it took from the server's
+/// prompt cache (set by the engine when the choice gets a slot, before any
+/// of its events is sent).
+pub type CachedTokens = Arc<Vec<AtomicUsize>>;
+
 /// What handlers send to the engine thread.
 pub enum Command {
     /// Run these requests (choice `i` is `requests[i]`); answer on `reply`
@@ -34,6 +40,8 @@ pub enum Command {
         requests: Vec<Request>,
         /// Where the choices' events go.
         events: mpsc::UnboundedSender<ChoiceEvent>,
+        /// Where the engine notes each choice's cached prompt tokens.
+        cached: CachedTokens,
         /// Accepted, or why not.
         reply: oneshot::Sender<Result<(), ApiError>>,
     },
@@ -89,8 +97,9 @@ impl EngineHandle {
     pub async fn submit(
         &self,
         requests: Vec<Request>,
-    ) -> Result<mpsc::UnboundedReceiver<ChoiceEvent>, ApiError> {
+    ) -> Result<(mpsc::UnboundedReceiver<ChoiceEvent>, CachedTokens), ApiError> {
         let (events, rx) = mpsc::unbounded_channel();
+        let cached: CachedTokens = Arc::new(requests.iter().map(|_| AtomicUsize::new(0)).collect());
         let (reply, answer) = oneshot::channel();
         let gone = || {
             ApiError::new(
@@ -103,11 +112,12 @@ impl EngineHandle {
             .send(Command::Submit {
                 requests,
                 events,
+                cached: cached.clone(),
                 reply,
             })
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())??;
-        Ok(rx)
+        Ok((rx, cached))
     }
 
     /// The current counters.
@@ -187,6 +197,7 @@ pub fn start(
 /// Where each running request's events go.
 struct Route {
     events: mpsc::UnboundedSender<ChoiceEvent>,
+    cached: CachedTokens,
     choice: usize,
 }
 
@@ -213,7 +224,16 @@ fn serve<M: LanguageModel, D: decode::Detokenize>(
                 sched.cancel(*id);
             }
         }
-        for event in sched.step() {
+        let events = sched.step();
+        for (id, n) in sched.admitted() {
+            if let Some(r) = routes.get(id)
+                && let Some(c) = r.cached.get(r.choice)
+            {
+                // The channel below orders this before the choice's events.
+                c.store(*n, Ordering::Relaxed);
+            }
+        }
+        for event in events {
             let (id, ended) = match &event {
                 Event::Token { id, step } => (*id, step.finish.is_some()),
                 Event::Ended { id, .. } => (*id, true),
@@ -250,6 +270,7 @@ fn take<M: LanguageModel, D: decode::Detokenize>(
     let Command::Submit {
         requests,
         events,
+        cached,
         reply,
     } = cmd;
     if sched.queue_room() < requests.len() {
@@ -273,6 +294,7 @@ fn take<M: LanguageModel, D: decode::Detokenize>(
                     id,
                     Route {
                         events: events.clone(),
+                        cached: cached.clone(),
                         choice,
                     },
                 );

@@ -54,12 +54,14 @@ impl Header {
     }
 }
 
-/// `usage`.
-pub fn usage(prompt: usize, completion: usize) -> Value {
+/// `usage`: `cached` of the prompt tokens came from the server's prompt
+/// cache (OpenAI's `prompt_tokens_details.cached_tokens`).
+pub fn usage(prompt: usize, completion: usize, cached: usize) -> Value {
     json!({
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
+        "prompt_tokens_details": { "cached_tokens": cached },
     })
 }
 
@@ -131,7 +133,7 @@ pub fn response(
     choices: &[Choice],
     logprobs_on: bool,
     detok: &dyn Detokenize,
-    prompt_tokens: usize,
+    (prompt_tokens, cached): (usize, usize),
     text_offset: usize,
 ) -> Value {
     let completion: usize = choices.iter().map(|c| c.tokens.len()).sum();
@@ -159,7 +161,7 @@ pub fn response(
         })
         .collect();
     let mut v = h.wrap(false, list);
-    v["usage"] = usage(prompt_tokens, completion);
+    v["usage"] = usage(prompt_tokens, completion, cached);
     v
 }
 
@@ -194,8 +196,8 @@ pub fn chunk(
 }
 
 /// The last chunk of a stream that asked for usage: no choices, the totals.
-pub fn usage_chunk(h: &Header, prompt: usize, completion: usize) -> Value {
+pub fn usage_chunk(h: &Header, (prompt, cached): (usize, usize), completion: usize) -> Value {
     let mut v = h.wrap(true, Vec::new());
-    v["usage"] = usage(prompt, completion);
+    v["usage"] = usage(prompt, completion, cached);
     v
 }

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::api::{self, Job, PromptField};
-use super::engine::{ChoiceEvent, EngineHandle, ModelInfo};
+use super::engine::{CachedTokens, ChoiceEvent, EngineHandle, ModelInfo};
 use super::error::ApiError;
 use super::respond::{self, Choice, Endpoint, Header};
 
@@ -207,7 +207,12 @@ async fn start(
             echo_of.push(e.clone());
         }
     }
-    let rx = s.engine.submit(requests).await?;
+    let (rx, cached) = s.engine.submit(requests).await?;
+    let prompt_tokens = PromptTokens {
+        total: prompt_tokens,
+        cached,
+        n: job.n,
+    };
     let n = s.next_id.fetch_add(1, Ordering::Relaxed);
     let header = Header {
         id: match endpoint {
@@ -227,6 +232,28 @@ async fn start(
     }
 }
 
+/// A submission's prompt tokens: their total (each prompt once, whatever
+/// `n`), and where the engine notes what each choice took from the cache.
+struct PromptTokens {
+    total: usize,
+    cached: CachedTokens,
+    n: usize,
+}
+
+impl PromptTokens {
+    /// The total and the cached tokens, counting each prompt's first
+    /// choice (its `n` choices read the same prompt).
+    fn counts(&self) -> (usize, usize) {
+        let cached = self
+            .cached
+            .iter()
+            .step_by(self.n.max(1))
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum();
+        (self.total, cached)
+    }
+}
+
 /// Wait for every choice, then answer with one JSON object.
 async fn whole(
     s: &AppState,
@@ -234,7 +261,7 @@ async fn whole(
     mut rx: mpsc::UnboundedReceiver<ChoiceEvent>,
     job: &Job,
     echo_of: Vec<String>,
-    prompt_tokens: usize,
+    prompt_tokens: PromptTokens,
 ) -> Result<Response, ApiError> {
     let mut choices: Vec<Choice> = echo_of
         .iter()
@@ -271,7 +298,7 @@ async fn whole(
         &choices,
         job.logprobs,
         &s.info.tokenizer,
-        prompt_tokens,
+        prompt_tokens.counts(),
         offset,
     );
     Ok(Json(v).into_response())
@@ -304,7 +331,7 @@ fn stream(
     mut rx: mpsc::UnboundedReceiver<ChoiceEvent>,
     job: Job,
     echo_of: Vec<String>,
-    prompt_tokens: usize,
+    prompt_tokens: PromptTokens,
 ) -> impl IntoResponse + use<> {
     let (tx, out) = mpsc::channel::<Result<SseEvent, Infallible>>(64);
     tokio::spawn(async move {
@@ -364,7 +391,12 @@ fn stream(
             }
         }
         if job.include_usage
-            && !send(respond::usage_chunk(&header, prompt_tokens, completion)).await
+            && !send(respond::usage_chunk(
+                &header,
+                prompt_tokens.counts(),
+                completion,
+            ))
+            .await
         {
             return;
         }
