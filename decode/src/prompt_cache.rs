@@ -29,9 +29,8 @@ impl SlotMemory {
     /// slot (generated tokens may follow them in the cache; they were
     /// computed one per step, so they are not kept).
     pub fn of_request(prompt: &[u32], fed: usize, chunk: usize) -> SlotMemory {
-        let whole = fed.min(prompt.len()) / chunk.max(1) * chunk.max(1);
         SlotMemory {
-            tokens: prompt[..whole].to_vec(),
+            tokens: prompt[..whole_chunks(fed.min(prompt.len()), chunk)].to_vec(),
         }
     }
 
@@ -49,9 +48,14 @@ impl SlotMemory {
     pub fn reusable(&self, prompt: &[u32], chunk: usize, intact: usize) -> usize {
         let shared = shared_prefix(&self.tokens, prompt);
         let most = shared.min(intact).min(prompt.len().saturating_sub(1));
-        most / chunk.max(1) * chunk.max(1)
+        whole_chunks(most, chunk)
     }
     // ANCHOR_END: reusable
+}
+
+/// `n` cut down to a multiple of `chunk`.
+fn whole_chunks(n: usize, chunk: usize) -> usize {
+    n / chunk.max(1) * chunk.max(1)
 }
 
 /// How many first tokens `held` and `prompt` have in common.
