@@ -49,6 +49,9 @@ pub(super) mod avx2;
 #[cfg(target_arch = "x86_64")]
 #[path = "x8_avx512.rs"]
 pub(super) mod avx512;
+#[cfg(target_arch = "aarch64")]
+#[path = "x8_neon.rs"]
+pub(super) mod neon;
 
 /// Rows per group.
 pub const ROWS: usize = 8;
@@ -356,6 +359,14 @@ pub fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Level::Avx2 | Level::Avx512 => unsafe { avx2::matmul(dtype, packed, a, out) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: level() is Neon only on a CPU with NEON, and has_sdot()
+        // is true only on one with the dot-product instructions; the
+        // lengths were checked above.
+        Level::Neon if neon::has_sdot() => unsafe { neon::matmul_sdot(dtype, packed, a, out) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Level::Neon => unsafe { neon::matmul(dtype, packed, a, out) },
         _ => matmul_scalar(dtype, packed, a, out),
     }
 }
@@ -488,6 +499,47 @@ pub(crate) mod tests {
             let case = (groups, nb, t, seed);
             let kernels = [avx2_kernel, vnni_kernel, vnni_512_kernel];
             check_x86_kernels(dtype, case, kernels, matmul_scalar)?;
+        }
+    }
+
+    /// The NEON kernel with `sdot`, called directly.
+    #[cfg(target_arch = "aarch64")]
+    fn sdot_kernel(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+        assert!(neon::has_sdot());
+        // SAFETY: the CPU has NEON and the dot-product instructions
+        // (checked above), and `check_kernel` passes lengths that agree.
+        unsafe { neon::matmul_sdot(dtype, packed, a, out) }
+    }
+
+    /// The NEON kernel without `sdot` (widening multiplies), called
+    /// directly.
+    #[cfg(target_arch = "aarch64")]
+    fn widening_kernel(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+        assert!(crate::kernels::dispatch::detect() == Level::Neon);
+        // SAFETY: the CPU has NEON (checked above), and `check_kernel`
+        // passes lengths that agree.
+        unsafe { neon::matmul(dtype, packed, a, out) }
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Both NEON kernels, not only the one the dispatcher picks, give
+        /// their plain twin's bits (`sdot`'s only on a CPU that has it).
+        #[test]
+        fn each_neon_kernel_equals_the_plain_twin(
+            groups in 1usize..6, nb in 1usize..6, t in 1usize..7, seed in any::<u64>(),
+            which in 0usize..4,
+        ) {
+            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][which];
+            let case = (groups, nb, t, seed);
+            if crate::kernels::dispatch::detect() == Level::Neon {
+                check_kernel(dtype, case, widening_kernel, matmul_scalar)?;
+            }
+            if neon::has_sdot() {
+                check_kernel(dtype, case, sdot_kernel, matmul_scalar)?;
+            }
         }
     }
 
