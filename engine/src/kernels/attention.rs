@@ -4,8 +4,10 @@
 //! is materialised: query `i` simply reads the positions it may see.
 
 #[cfg(target_arch = "x86_64")]
+use super::Level;
+#[cfg(target_arch = "x86_64")]
 use super::avx2;
-use super::{AttnDims, Level, level, scalar, softmax_inplace};
+use super::{AttnDims, level, scalar, softmax_inplace};
 use crate::threads;
 
 fn check_attn(dims: AttnDims, q: usize, k: usize, v: usize, out: usize, end: usize) {
@@ -148,6 +150,8 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
         .enumerate()
         .flat_map(|(s, seq)| (0..seq.len).map(move |i| (s, seq.start_pos + i + 1)))
         .collect();
+    // (An empty batch has no stacked queries: `owner` is empty below.)
+    #[cfg(target_arch = "x86_64")]
     let Some(first) = seqs.first() else { return };
     if hd == 0 || owner.is_empty() {
         return;

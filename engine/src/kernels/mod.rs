@@ -109,6 +109,7 @@ const PAR_MIN_WORK: usize = 1 << 18;
 /// the requests in flight keep it busy. The f32 and f16 kernels ask for
 /// them into L2 (`_MM_HINT_T1`), which holds more requests in flight than
 /// L1 does.
+#[cfg(target_arch = "x86_64")]
 pub(crate) const PREFETCH_BYTES: usize = 24 * 1024;
 
 /// True if work of this size should be split across the pool.

@@ -20,7 +20,9 @@ use half::slice::HalfFloatSliceExt;
 
 use super::QK;
 use super::q4_k::QK_K;
-use crate::kernels::dispatch::{Level, level};
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::dispatch::Level;
+use crate::kernels::dispatch::level;
 
 /// Several rows of activations, each quantized to blocks of 32, of 256
 /// ([`Q8Acts::k`]), or both.
