@@ -6,7 +6,8 @@
 //! body in [`super::dot_avx2`] (`maddubs` + `madd`), chosen once at run time
 //! by [`crate::kernels::dispatch::level`]; a property test keeps them equal.
 //! (AVX-512 machines with VNNI run the same bodies with `vpdpbusd`,
-//! `dot4.rs`; NEON bodies are not written yet.) Q5_0 and the K-quants
+//! `dot4.rs`; on aarch64, the bodies in `dot_neon.rs`, with `sdot` where
+//! the CPU has it, give the twins' bits.) Q5_0 and the K-quants
 //! live in [`super::dot_k`]; Q5_0 shares the four-row matrix kernels of
 //! the 4-bit formats, the K-quants' matrix products take one row at a time
 //! and up to four tokens, which share its unpacked codes.
@@ -23,6 +24,10 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 #[path = "dot_k_avx2.rs"]
 mod avx2_k;
+
+#[cfg(target_arch = "aarch64")]
+#[path = "dot_neon.rs"]
+mod neon;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx2::{dequantize as dequantize_avx2, quantize_block_q8};
@@ -50,6 +55,7 @@ fn acts_fit(dtype: DType, a: &Q8Row<'_>) -> bool {
 
 /// True for the formats with four-row matrix kernels (the K-quants' share
 /// each row's unpacked codes among up to four tokens instead).
+#[cfg(target_arch = "x86_64")]
 fn has_row_kernels(dtype: DType) -> bool {
     matches!(dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0)
 }
@@ -141,10 +147,33 @@ pub fn dot(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
         // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
         // FMA and F16C; the lengths were checked above.
         Level::Avx2 | Level::Avx512 => unsafe { avx2::dot(dtype, w, a) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: level() is Neon only on a CPU with NEON, has_sdot() only
+        // on one with the dot-product instructions; the lengths were
+        // checked above.
+        Level::Neon if super::x8::neon::has_sdot() => unsafe { neon::dot_sdot(dtype, w, a) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Level::Neon => unsafe { neon::dot(dtype, w, a) },
         _ => dot_scalar(dtype, w, a),
     }
 }
 // ANCHOR_END: dot_dispatch
+
+/// One [`dot`] per row of `w` and token of `a`: `out[r · t + i]` (the
+/// NEON matrix products, row by row).
+#[cfg(target_arch = "aarch64")]
+fn rows_by_dot(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    let rb = dtype
+        .bytes_for(a.first().map_or(0, |a| a.cols()))
+        .unwrap_or(0);
+    let t = a.len().max(1);
+    for (o, row) in out.chunks_exact_mut(t).zip(w.chunks_exact(rb.max(1))) {
+        for (x, ai) in o.iter_mut().zip(a) {
+            *x = dot(dtype, row, *ai);
+        }
+    }
+}
 
 /// Plain twin of [`matvec`]: one [`dot_scalar`] per row.
 pub fn matvec_scalar(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
@@ -182,6 +211,8 @@ pub fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
         Level::Avx2 | Level::Avx512 => unsafe {
             avx2::matmul_step(super::dot4::has_vnni(), dtype, w, &[a], out, (1, 0))
         },
+        #[cfg(target_arch = "aarch64")]
+        Level::Neon => rows_by_dot(dtype, w, &[a], out),
         _ => matvec_scalar(dtype, w, a, out),
     }
 }
@@ -246,6 +277,8 @@ pub fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
                 i += step;
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        Level::Neon => rows_by_dot(dtype, w, a, out),
         _ => matmul_scalar(dtype, w, a, out),
     }
 }
@@ -322,6 +355,55 @@ mod tests {
                         // SAFETY: as above, and has_vnni().
                         unsafe { avx2::matmul_step(true, dtype, &w, &a[..step], &mut wide, (step, 0)) };
                         prop_assert_eq!(&wide, &fast);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "aarch64"))]
+mod neon_tests {
+    use super::*;
+    use crate::kernels::dispatch::detect;
+    use crate::quant::act::Q8Acts;
+    use crate::quant::quantize;
+    use crate::quant::x8::tests::random;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Both NEON dot products (`sdot`'s only on a CPU that has it) give
+        /// the plain twin's bits for every format, and the matrix products
+        /// give each row's dot product.
+        #[test]
+        fn each_neon_dot_equals_the_plain_twin(
+            rows in 1usize..6, blocks in 1usize..4, t in 1usize..4, seed in any::<u64>(),
+        ) {
+            for dtype in [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q6_K] {
+                let cols = blocks * dtype.block_len();
+                let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
+                let rb = w.len() / rows;
+                let mut acts = Q8Acts::default();
+                acts.quantize_blocks(&random(t * cols, seed ^ 3), cols, true, cols.is_multiple_of(256));
+                let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
+                let mut by_rows = vec![0f32; rows * t];
+                matmul(dtype, &w, &a, &mut by_rows);
+                for r in 0..rows {
+                    let row = &w[r * rb..(r + 1) * rb];
+                    for (i, ai) in a.iter().enumerate() {
+                        let plain = dot_scalar(dtype, row, *ai).to_bits();
+                        if detect() == Level::Neon {
+                            // SAFETY: NEON (checked above); the row holds
+                            // the activations' blocks.
+                            prop_assert_eq!(unsafe { neon::dot(dtype, row, *ai) }.to_bits(), plain, "{}", dtype);
+                        }
+                        if super::super::x8::neon::has_sdot() {
+                            // SAFETY: as above, and the CPU has `sdot`.
+                            prop_assert_eq!(unsafe { neon::dot_sdot(dtype, row, *ai) }.to_bits(), plain, "{}", dtype);
+                        }
+                        prop_assert_eq!(by_rows[r * t + i].to_bits(), dot(dtype, row, *ai).to_bits());
                     }
                 }
             }
