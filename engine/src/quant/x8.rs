@@ -33,8 +33,8 @@
 //! Each product is computed the same way whatever the number of tokens,
 //! and in the order of ggml's own AVX2 dot product for one row (eight
 //! partial sums per block, scaled and accumulated apart, added up at the
-//! end; see [`matmul_scalar`]), so the plain twin and the AVX2 body give
-//! the same bits, and follow the operations of llama.cpp's row-by-row
+//! end; see [`matmul_scalar`]), so the plain twin and the AVX2 body (and
+//! the NEON ones, `x8_neon.rs`) give the same bits, and follow the operations of llama.cpp's row-by-row
 //! AVX2 kernels (`ggml_vec_dot_q4_1_q8_1` and its siblings, as read in its
 //! source).
 

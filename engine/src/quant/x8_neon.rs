@@ -27,6 +27,7 @@ use super::{QK, ROWS, block, chunks, head};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
 
+// ANCHOR: neon_products
 /// How a register of sixteen codes (four rows' four) meets four token
 /// codes broadcast to every lane: each 32-bit lane gets its four products
 /// added to it.
@@ -80,6 +81,7 @@ impl Products for Widening {
         }
     }
 }
+// ANCHOR_END: neon_products
 
 /// True when the CPU has `sdot` (the `dotprod` feature). Asked once per
 /// process.
