@@ -31,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+pub mod alloc;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod device;
