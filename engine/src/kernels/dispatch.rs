@@ -19,9 +19,9 @@ pub enum Level {
     /// x86-64 AVX2 + FMA + F16C (256-bit, 8 f32 lanes).
     Avx2,
     /// x86-64 AVX-512F besides AVX2: 512-bit vectors for the integer
-    /// products, the prompt tiles and the f16 matrix-vector product, each
-    /// arranged to give AVX2's bits; the other f32 kernels (dot products,
-    /// norms, softmax, f32 matrix-vector products), whose sums would change
+    /// products, the prompt tiles and the f16 and f32 matrix-vector
+    /// products, each arranged to give AVX2's bits; the other f32 kernels
+    /// (dot products, norms, softmax, attention), whose sums would change
     /// order with the width, stay AVX2's, so every x86 level from AVX2 up
     /// computes the same bits.
     Avx512,

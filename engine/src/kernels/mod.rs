@@ -339,10 +339,22 @@ pub fn matvec(w: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
     check_matvec("matvec", w.len(), rows, cols, x.len(), out.len());
     par_rows(rows, cols, out, |r0, o| {
         let w = &w[r0 * cols..(r0 + o.len()) * cols];
-        simd!(avx2_neon: matvec(w, o.len(), cols, x, o))
+        matvec_at(level(), w, cols, x, o)
     });
 }
 // ANCHOR_END: matvec_pub
+
+/// [`matvec`]'s rows at level `l`: AVX-512's form where the CPU has it
+/// (the AVX2 kernel's bits, one 64-byte load per cache line).
+fn matvec_at(l: Level, w: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+    match l {
+        // SAFETY: `level()` returns Avx512 only when the CPU has AVX-512F
+        // besides AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { avx512::matvec(w, out.len(), cols, x, out) },
+        _ => simd_at!(l, avx2_neon: matvec(w, out.len(), cols, x, out)),
+    }
+}
 
 /// Matrix-vector product with an f16 matrix (f32 `x` and `out`).
 ///
@@ -371,7 +383,7 @@ fn matvec_f16_at(l: Level, w: &[half::f16], cols: usize, x: &[f32], out: &mut [f
 /// [`matvec`] on the calling thread only (for callers that already split
 /// rows across the pool). Lengths are the caller's to check.
 pub(crate) fn matvec_serial(w: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
-    simd!(avx2_neon: matvec(w, out.len(), cols, x, out))
+    matvec_at(level(), w, cols, x, out)
 }
 
 /// [`matvec_f16`] on the calling thread only. Lengths are the caller's to check.

@@ -232,7 +232,7 @@ proptest! {
         scalar::matvec_f16(&wh, rows, cols, &x, &mut want_h);
         for l in simd_levels() {
             let mut got = vec![0.0; rows];
-            simd_at!(l, avx2_neon: matvec(w, rows, cols, &x, &mut got));
+            matvec_at(l, w, cols, &x, &mut got);
             for r in 0..rows {
                 let scale: f32 = w[r * cols..(r + 1) * cols].iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
                 close("matvec", r, got[r], want[r], 1e-5, scale, 1e-6)?;
@@ -243,16 +243,20 @@ proptest! {
                 close("matvec_f16", r, got[r], want_h[r], 1e-5, scale, 1e-6)?;
             }
         }
-        // Every x86 level gives the AVX2 bits (AVX-512 has its own f16 form).
+        // Every x86 level gives the AVX2 bits (AVX-512 has its own f16 and
+        // f32 forms).
         let x86: Vec<Level> = simd_levels().into_iter().filter(|&l| l != Level::Neon).collect();
         if x86.len() > 1 {
-            let mut avx2_bits = vec![0.0; rows];
-            matvec_f16_at(Level::Avx2, &wh, cols, &x, &mut avx2_bits);
+            let (mut avx2_bits, mut avx2_bits_h) = (vec![0.0; rows], vec![0.0; rows]);
+            matvec_at(Level::Avx2, w, cols, &x, &mut avx2_bits);
+            matvec_f16_at(Level::Avx2, &wh, cols, &x, &mut avx2_bits_h);
             for &l in &x86[1..] {
-                let mut got = vec![0.0; rows];
-                matvec_f16_at(l, &wh, cols, &x, &mut got);
+                let (mut got, mut got_h) = (vec![0.0; rows], vec![0.0; rows]);
+                matvec_at(l, w, cols, &x, &mut got);
+                matvec_f16_at(l, &wh, cols, &x, &mut got_h);
                 for r in 0..rows {
-                    prop_assert_eq!(got[r].to_bits(), avx2_bits[r].to_bits(), "{} row {}", l, r);
+                    prop_assert_eq!(got[r].to_bits(), avx2_bits[r].to_bits(), "f32 {} row {}", l, r);
+                    prop_assert_eq!(got_h[r].to_bits(), avx2_bits_h[r].to_bits(), "f16 {} row {}", l, r);
                 }
             }
         }
