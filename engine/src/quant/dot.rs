@@ -160,17 +160,23 @@ pub fn dot(dtype: DType, w: &[u8], a: Q8Row<'_>) -> f32 {
 }
 // ANCHOR_END: dot_dispatch
 
-/// One [`dot`] per row of `w` and token of `a`: `out[r · t + i]` (the
-/// NEON matrix products, row by row).
-#[cfg(target_arch = "aarch64")]
-fn rows_by_dot(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+/// `out[r · t + i] = f(dtype, row r of w, a[i])` for every row of `w` and
+/// token of `a` (`t = a.len()`): the plain twins' matrix products, and
+/// NEON's, one dot product at a time.
+fn each_row_and_token(
+    dtype: DType,
+    w: &[u8],
+    a: &[Q8Row<'_>],
+    out: &mut [f32],
+    f: impl Fn(DType, &[u8], Q8Row<'_>) -> f32,
+) {
     let rb = dtype
         .bytes_for(a.first().map_or(0, |a| a.cols()))
         .unwrap_or(0);
     let t = a.len().max(1);
     for (o, row) in out.chunks_exact_mut(t).zip(w.chunks_exact(rb.max(1))) {
         for (x, ai) in o.iter_mut().zip(a) {
-            *x = dot(dtype, row, *ai);
+            *x = f(dtype, row, *ai);
         }
     }
 }
@@ -212,22 +218,14 @@ pub fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
             avx2::matmul_step(super::dot4::has_vnni(), dtype, w, &[a], out, (1, 0))
         },
         #[cfg(target_arch = "aarch64")]
-        Level::Neon => rows_by_dot(dtype, w, &[a], out),
+        Level::Neon => each_row_and_token(dtype, w, &[a], out, dot),
         _ => matvec_scalar(dtype, w, a, out),
     }
 }
 
 /// Plain twin of [`matmul`]: one [`dot_scalar`] per row and token.
 pub fn matmul_scalar(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
-    let rb = dtype
-        .bytes_for(a.first().map_or(0, |a| a.cols()))
-        .unwrap_or(0);
-    let t = a.len().max(1);
-    for (o, row) in out.chunks_exact_mut(t).zip(w.chunks_exact(rb.max(1))) {
-        for (x, ai) in o.iter_mut().zip(a) {
-            *x = dot_scalar(dtype, row, *ai);
-        }
-    }
+    each_row_and_token(dtype, w, a, out, dot_scalar);
 }
 
 /// `out[r · t + i] = row r of w · a[i]` for `out.len() / t` quantized rows
@@ -278,7 +276,7 @@ pub fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
             }
         }
         #[cfg(target_arch = "aarch64")]
-        Level::Neon => rows_by_dot(dtype, w, a, out),
+        Level::Neon => each_row_and_token(dtype, w, a, out, dot),
         _ => matmul_scalar(dtype, w, a, out),
     }
 }
