@@ -27,62 +27,120 @@ pub const LINE: usize = 64;
 
 /// The system allocator, with allocations of [`LARGE`] bytes or more
 /// aligned to [`LINE`] bytes.
+///
+/// A large block is taken from the system [`LINE`] bytes longer, at the
+/// system's own alignment, and handed out from its first line boundary at
+/// least 8 bytes in; the 8 bytes before it hold where the system's block
+/// starts. Asking the system for a 64-byte alignment instead would lose
+/// `calloc`'s untouched zero pages (the standard library zeroes such a
+/// block by writing it), and a KV cache allocated zeroed for 2,048
+/// positions would be resident from the start.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LineAligned;
 
-/// The layout actually asked of the system for `layout`: the same, or for
-/// a large one at least line-aligned. A function of the layout alone, so
-/// `dealloc` gives back exactly what `alloc` took.
-fn adjusted(layout: Layout) -> Layout {
-    if layout.size() >= LARGE && layout.align() < LINE {
-        // A size of LARGE bytes or more, rounded up to LINE, cannot
-        // overflow `isize` where the original layout did not.
-        Layout::from_size_align(layout.size(), LINE).unwrap_or(layout)
-    } else {
-        layout
+/// True for the layouts this allocator lines up itself.
+fn is_large(layout: Layout) -> bool {
+    layout.size() >= LARGE && layout.align() <= 16
+}
+
+/// The system's block behind a large `layout`: [`LINE`] bytes more, at
+/// 16 bytes' alignment (`None` if that overflows).
+fn outer(layout: Layout) -> Option<Layout> {
+    Layout::from_size_align(layout.size().checked_add(LINE)?, 16).ok()
+}
+
+/// The first line boundary at least 8 bytes into the system's block at
+/// `raw`, with `raw` written just before it. Null stays null.
+///
+/// # Safety
+/// `raw` is null or a block of [`outer`] of a large layout.
+unsafe fn line_up(raw: *mut u8) -> *mut u8 {
+    if raw.is_null() {
+        return raw;
+    }
+    // At most LINE bytes in (raw is 16-aligned), leaving the caller's
+    // size inside the LINE extra bytes.
+    let at = (raw as usize + 8).next_multiple_of(LINE) - raw as usize;
+    // SAFETY: `at` ≤ LINE, inside the block; the 8 bytes before it are at
+    // or after `raw` and aligned to 8.
+    unsafe {
+        let p = raw.add(at);
+        p.cast::<*mut u8>().sub(1).write(raw);
+        p
     }
 }
 
-// SAFETY: every call is passed on to `System` with the layout `adjusted`
-// makes, which depends only on the caller's layout, so each block is freed
-// (or resized) with the layout it was allocated with; `adjusted` keeps the
-// size and only raises the alignment, so the caller's layout is satisfied.
+/// The system's block behind a pointer [`line_up`] returned.
+///
+/// # Safety
+/// `p` came from `line_up`.
+unsafe fn system_block(p: *mut u8) -> *mut u8 {
+    // SAFETY: `line_up` wrote the block's start just before `p`.
+    unsafe { p.cast::<*mut u8>().sub(1).read() }
+}
+
+// SAFETY: small layouts go to `System` as they are. A large one gets a
+// block of `outer(layout)` from `System`, of which it uses `layout.size()`
+// bytes from a 64-byte boundary (so its alignment, at most 16, is met);
+// `dealloc` and `realloc` find that block again through the pointer stored
+// before the boundary and free it with `outer(layout)`, the layout it was
+// allocated with, since `is_large` and `outer` depend on the layout alone.
 unsafe impl GlobalAlloc for LineAligned {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract (a non-zero size), kept by `adjusted`.
-        unsafe { System.alloc(adjusted(layout)) }
+        if !is_large(layout) {
+            // SAFETY: the caller's contract.
+            return unsafe { System.alloc(layout) };
+        }
+        let Some(o) = outer(layout) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: `o` is not empty; `line_up` gets its block.
+        unsafe { line_up(System.alloc(o)) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as in `alloc`.
-        unsafe { System.alloc_zeroed(adjusted(layout)) }
+        if !is_large(layout) {
+            // SAFETY: the caller's contract.
+            return unsafe { System.alloc_zeroed(layout) };
+        }
+        let Some(o) = outer(layout) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: as in `alloc`; the system zeroes the block (`calloc`,
+        // whose fresh pages stay untouched), and `line_up` writes only the
+        // 8 bytes before the caller's.
+        unsafe { line_up(System.alloc_zeroed(o)) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `alloc` with `layout`, so from `System`
-        // with `adjusted(layout)`.
-        unsafe { System.dealloc(ptr, adjusted(layout)) }
+        if !is_large(layout) {
+            // SAFETY: the caller's contract.
+            return unsafe { System.dealloc(ptr, layout) };
+        }
+        if let Some(o) = outer(layout) {
+            // SAFETY: `ptr` came from `alloc` with this large layout, so from
+            // `line_up` over a block of `o`.
+            unsafe { System.dealloc(system_block(ptr), o) }
+        }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let old = adjusted(layout);
-        let Ok(new) = Layout::from_size_align(new_size, layout.align()).map(adjusted) else {
+        let Ok(new) = Layout::from_size_align(new_size, layout.align()) else {
             return std::ptr::null_mut();
         };
-        if old.align() == new.align() {
-            // SAFETY: the block is `System`'s with layout `old`, and the new
-            // size, at that alignment, is a valid layout (checked above).
-            return unsafe { System.realloc(ptr, old, new_size) };
+        if !is_large(layout) && !is_large(new) {
+            // SAFETY: the caller's contract, both layouts the system's own.
+            return unsafe { System.realloc(ptr, layout, new_size) };
         }
-        // The alignment changes (the block crosses LARGE): move it.
-        // SAFETY: `new` has a non-zero size (it is at least as large as
-        // LARGE or was aligned as the caller's); the copy takes the bytes
-        // both blocks hold, and `ptr` is freed with the layout it has.
+        // A large block on either side: move it (a line boundary sits at
+        // another offset in a resized system block).
+        // SAFETY: `new` is a valid non-empty layout; the copy takes the
+        // bytes both blocks hold, and `ptr` is freed as it was allocated.
         unsafe {
-            let moved = System.alloc(new);
+            let moved = self.alloc(new);
             if !moved.is_null() {
                 std::ptr::copy_nonoverlapping(ptr, moved, layout.size().min(new_size));
-                System.dealloc(ptr, old);
+                self.dealloc(ptr, layout);
             }
             moved
         }
@@ -94,14 +152,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn large_layouts_are_line_aligned_and_small_ones_unchanged() {
-        let small = Layout::from_size_align(100, 4).unwrap();
-        assert_eq!(adjusted(small), small);
-        let large = Layout::from_size_align(LARGE, 4).unwrap();
-        assert_eq!(adjusted(large).align(), LINE);
-        assert_eq!(adjusted(large).size(), LARGE);
-        let wide = Layout::from_size_align(LARGE, 4096).unwrap();
-        assert_eq!(adjusted(wide), wide);
+    fn large_blocks_start_on_a_line_and_zeroed_ones_read_zero() {
+        let a = LineAligned;
+        for size in [LARGE, LARGE + 3, 5 * LARGE + 17] {
+            for align in [1, 4, 16] {
+                let layout = Layout::from_size_align(size, align).unwrap();
+                // SAFETY: a non-empty layout, freed with itself.
+                unsafe {
+                    let p = a.alloc_zeroed(layout);
+                    assert_eq!(p as usize % LINE, 0);
+                    assert!((0..size).all(|i| *p.add(i) == 0));
+                    *p.add(size - 1) = 7;
+                    a.dealloc(p, layout);
+                    let p = a.alloc(layout);
+                    assert_eq!(p as usize % LINE, 0);
+                    a.dealloc(p, layout);
+                }
+            }
+        }
+        assert!(!is_large(Layout::from_size_align(100, 4).unwrap()));
+        assert!(!is_large(Layout::from_size_align(LARGE, 4096).unwrap()));
     }
 
     #[test]
