@@ -13,6 +13,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use engine::kernels::{self, AttnDims, scalar};
 use rand::{Rng, SeedableRng};
 
+/// Matrices on cache lines, as `infer` holds them (`engine::alloc`).
+#[global_allocator]
+static ALLOC: engine::alloc::LineAligned = engine::alloc::LineAligned;
+
 fn random(n: usize, seed: u64) -> Vec<f32> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect()
