@@ -126,8 +126,17 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
+    /// Held by each test that sets the global thread count, so that tests
+    /// running side by side do not change it under one another.
+    static SETTING: Mutex<()> = Mutex::new(());
+
+    fn setting() -> std::sync::MutexGuard<'static, ()> {
+        SETTING.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     #[test]
     fn set_and_read_back() {
+        let _g = setting();
         set_num_threads(1).unwrap();
         assert_eq!(num_threads(), 1);
         set_num_threads(0).unwrap();
@@ -136,6 +145,7 @@ mod tests {
 
     #[test]
     fn every_task_runs_once_even_nested() {
+        let _g = setting();
         set_num_threads(3).unwrap();
         for n in [0, 1, 2, 7, 100] {
             let hits: Vec<AtomicUsize> = (0..n * 3).map(|_| AtomicUsize::new(0)).collect();
@@ -156,6 +166,7 @@ mod tests {
 
     #[test]
     fn a_panicking_task_panics_the_caller_and_the_pool_survives() {
+        let _g = setting();
         set_num_threads(2).unwrap();
         let r = std::panic::catch_unwind(|| for_each_task(8, |i| assert!(i != 5, "task 5")));
         assert!(r.is_err());
