@@ -56,10 +56,10 @@ pub(super) mod neon;
 /// Rows per group.
 pub const ROWS: usize = 8;
 
-/// The regrouped formats as the const parameter of the x86 kernel bodies,
-/// which are compiled once per format so that every test of the format is
-/// settled at compile time.
-#[cfg(target_arch = "x86_64")]
+/// The regrouped formats as the const parameter of the x86 and NEON kernel
+/// bodies, which are compiled once per format so that every test of the
+/// format is settled at compile time.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(super) mod form {
     use crate::dtype::DType;
 

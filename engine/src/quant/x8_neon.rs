@@ -26,6 +26,7 @@ use std::arch::asm;
 use super::{QK, ROWS, block, chunks, head};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
+use crate::quant::x8::form::{self, Q4_0, Q4_1, Q5_0, Q8_0};
 
 // ANCHOR: neon_products
 /// How a register of sixteen codes (four rows' four) meets four token
@@ -121,21 +122,11 @@ unsafe fn by_format<P: Products>(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], o
     // SAFETY: the caller's contract.
     unsafe {
         match dtype {
-            DType::Q4_1 => body::<1, P>(packed, a, out),
-            DType::Q5_0 => body::<3, P>(packed, a, out),
-            DType::Q8_0 => body::<2, P>(packed, a, out),
-            _ => body::<0, P>(packed, a, out),
+            DType::Q4_1 => body::<Q4_1, P>(packed, a, out),
+            DType::Q5_0 => body::<Q5_0, P>(packed, a, out),
+            DType::Q8_0 => body::<Q8_0, P>(packed, a, out),
+            _ => body::<Q4_0, P>(packed, a, out),
         }
-    }
-}
-
-/// The format of `body`'s const parameter.
-pub(in crate::quant) const fn dtype_of(f: u8) -> DType {
-    match f {
-        1 => DType::Q4_1,
-        2 => DType::Q8_0,
-        3 => DType::Q5_0,
-        _ => DType::Q4_0,
     }
 }
 
@@ -189,11 +180,11 @@ pub(in crate::quant) unsafe fn sixteen(qh: uint8x16_t, shift: i8) -> uint8x16_t 
 /// As [`matmul`]; compiled into an entry point for `P`.
 #[inline(always)]
 unsafe fn body<const F: u8, P: Products>(packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
-    let dtype = dtype_of(F);
+    let dtype = form::dtype(F);
     let t = a.len();
     let nb = a[0].d.len();
     let bs = ROWS * block(dtype).0;
-    let (h, q4_1, q5_0, q8_0) = (head(dtype), F == 1, F == 3, F == 2);
+    let (h, q4_1, q5_0, q8_0) = (head(dtype), F == Q4_1, F == Q5_0, F == Q8_0);
     let nk = chunks(dtype);
     let groups = out.len() / (t * ROWS);
     // SAFETY (whole body): group g's bytes are g·nb·bs .. (g + 1)·nb·bs

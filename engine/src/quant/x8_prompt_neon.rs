@@ -10,7 +10,8 @@
 use std::arch::aarch64::*;
 
 use super::super::QK;
-use super::super::x8::neon::{Products, Sdot, Widening, dtype_of, halves, sixteen};
+use super::super::x8::form::{self, Q4_0, Q4_1, Q5_0, Q8_0};
+use super::super::x8::neon::{Products, Sdot, Widening, halves, sixteen};
 use super::super::x8::{ROWS, block, head};
 use super::Sink;
 use crate::dtype::DType;
@@ -50,10 +51,10 @@ unsafe fn by_format<P: Products>(
     // SAFETY: the caller's contract.
     unsafe {
         match dtype {
-            DType::Q4_1 => body::<1, P>(packed, a, sink),
-            DType::Q5_0 => body::<3, P>(packed, a, sink),
-            DType::Q8_0 => body::<2, P>(packed, a, sink),
-            _ => body::<0, P>(packed, a, sink),
+            DType::Q4_1 => body::<Q4_1, P>(packed, a, sink),
+            DType::Q5_0 => body::<Q5_0, P>(packed, a, sink),
+            DType::Q8_0 => body::<Q8_0, P>(packed, a, sink),
+            _ => body::<Q4_0, P>(packed, a, sink),
         }
     }
 }
@@ -64,11 +65,11 @@ unsafe fn by_format<P: Products>(
 /// As [`matmul`]; compiled into an entry point for `P`.
 #[inline(always)]
 unsafe fn body<const F: u8, P: Products>(packed: &[u8], a: &[Q8Row<'_>], sink: &mut impl Sink) {
-    let dtype = dtype_of(F);
+    let dtype = form::dtype(F);
     let nb = a[0].d.len();
     let bs = ROWS * block(dtype).0;
     let h = head(dtype);
-    let (q4_0, q4_1, q5_0, q8_0) = (F == 0, F == 1, F == 3, F == 2);
+    let (q4_0, q4_1, q5_0, q8_0) = (F == Q4_0, F == Q4_1, F == Q5_0, F == Q8_0);
     let groups = packed.len() / (nb * bs);
     // SAFETY (whole body): group g's bytes are g·nb·bs .. (g + 1)·nb·bs
     // of `packed`, and every activation read is inside block b < nb of
