@@ -281,13 +281,35 @@ pub fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     }
 }
 
+/// Random weights of `dtype` (`rows` rows of `blocks` blocks) and `t`
+/// random activation rows quantized for them: the case the kernels'
+/// property tests run on.
+#[cfg(test)]
+fn random_case(
+    dtype: DType,
+    rows: usize,
+    blocks: usize,
+    t: usize,
+    seed: u64,
+) -> (Vec<u8>, super::act::Q8Acts) {
+    use super::x8::tests::random;
+    let cols = blocks * dtype.block_len();
+    let w = super::quantize(dtype, &random(rows * cols, seed)).expect("finite values quantize");
+    let mut acts = super::act::Q8Acts::default();
+    acts.quantize_blocks(
+        &random(t * cols, seed ^ 3),
+        cols,
+        true,
+        cols.is_multiple_of(256),
+    );
+    (w, acts)
+}
+
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
     use crate::kernels::dispatch::detect;
-    use crate::quant::act::Q8Acts;
-    use crate::quant::x8::tests::random;
-    use crate::quant::{dot4, quantize};
+    use crate::quant::dot4;
     use proptest::prelude::*;
 
     const FORMATS: [DType; 6] = [
@@ -315,11 +337,8 @@ mod tests {
             }
             let vnni = dot4::has_vnni();
             for dtype in FORMATS {
-                let cols = blocks * dtype.block_len();
-                let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
+                let (w, acts) = random_case(dtype, rows, blocks, t, seed);
                 let rb = w.len() / rows;
-                let mut acts = Q8Acts::default();
-                acts.quantize_blocks(&random(t * cols, seed ^ 3), cols, true, cols.is_multiple_of(256));
                 let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
                 for r in 0..rows {
                     let row = &w[r * rb..(r + 1) * rb];
@@ -364,9 +383,6 @@ mod tests {
 mod neon_tests {
     use super::*;
     use crate::kernels::dispatch::detect;
-    use crate::quant::act::Q8Acts;
-    use crate::quant::quantize;
-    use crate::quant::x8::tests::random;
     use proptest::prelude::*;
 
     proptest! {
@@ -380,11 +396,8 @@ mod neon_tests {
             rows in 1usize..6, blocks in 1usize..4, t in 1usize..4, seed in any::<u64>(),
         ) {
             for dtype in [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q6_K] {
-                let cols = blocks * dtype.block_len();
-                let w = quantize(dtype, &random(rows * cols, seed)).unwrap();
+                let (w, acts) = random_case(dtype, rows, blocks, t, seed);
                 let rb = w.len() / rows;
-                let mut acts = Q8Acts::default();
-                acts.quantize_blocks(&random(t * cols, seed ^ 3), cols, true, cols.is_multiple_of(256));
                 let a: Vec<_> = (0..t).map(|i| acts.row(i)).collect();
                 let mut by_rows = vec![0f32; rows * t];
                 matmul(dtype, &w, &a, &mut by_rows);
