@@ -179,6 +179,8 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
         && hd.is_multiple_of(32)
     {
         let span = group * hd;
+        // The same instructions with 32 registers where AVX-512 has them.
+        let wide = level() == Level::Avx512 && std::is_x86_feature_detected!("avx512vl");
         let job = |idx: usize, o: &mut [f32]| {
             let (i, kvh) = (idx / dims.n_kv_heads, idx % dims.n_kv_heads);
             let (s, len) = owner[i];
@@ -188,17 +190,16 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
             let base = kvh * dims.capacity * hd;
             let qs = &q[idx * span..(idx + 1) * span];
             SCORES.with_borrow_mut(|scores| {
+                let (k, v) = (&k16[base..base + len * hd], &v16[base..base + len * hd]);
                 // SAFETY: level() is Avx2 or Avx512 only when the CPU
-                // has AVX2, FMA and F16C.
+                // has AVX2, FMA and F16C; `wide` only with AVX-512F and
+                // VL besides.
                 unsafe {
-                    avx2::attend_group_f16(
-                        qs,
-                        &k16[base..base + len * hd],
-                        &v16[base..base + len * hd],
-                        group,
-                        scores,
-                        o,
-                    )
+                    if wide {
+                        avx2::attend_group_f16_wide(qs, k, v, group, scores, o)
+                    } else {
+                        avx2::attend_group_f16(qs, k, v, group, scores, o)
+                    }
                 }
             });
         };

@@ -633,16 +633,49 @@ pub(crate) unsafe fn attend_group_f16(
     // SAFETY: same CPU features as this function.
     unsafe {
         match g {
-            1 => attend_group_f16_n::<1>(q, k, v, scores, out),
-            2 => attend_group_f16_n::<2>(q, k, v, scores, out),
-            3 => attend_group_f16_n::<3>(q, k, v, scores, out),
-            _ => attend_group_f16_n::<4>(q, k, v, scores, out),
+            1 => group_f16::<1, false>(q, k, v, scores, out),
+            2 => group_f16::<2, false>(q, k, v, scores, out),
+            3 => group_f16::<3, false>(q, k, v, scores, out),
+            _ => group_f16::<4, false>(q, k, v, scores, out),
         }
     }
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn attend_group_f16_n<const G: usize>(
+/// [`attend_group_f16`] with AVX-512's 32 vector registers (the same
+/// 256-bit instructions, so the same bits): four key rows at a time
+/// instead of two, and four vectors of a value row for every group size,
+/// which gives each core more independent multiply-adds to overlap.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C, AVX-512F and VL.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl")]
+pub(crate) unsafe fn attend_group_f16_wide(
+    q: &[f32],
+    k: &[half::f16],
+    v: &[half::f16],
+    g: usize,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    // SAFETY: same CPU features as this function.
+    unsafe {
+        match g {
+            1 => group_f16::<1, true>(q, k, v, scores, out),
+            2 => group_f16::<2, true>(q, k, v, scores, out),
+            3 => group_f16::<3, true>(q, k, v, scores, out),
+            _ => group_f16::<4, true>(q, k, v, scores, out),
+        }
+    }
+}
+
+/// The body of [`attend_group_f16`] (`WIDE`: of
+/// [`attend_group_f16_wide`]), inlined into each.
+///
+/// # Safety
+/// Compiled into an entry point with AVX2, FMA and F16C (`WIDE`: and
+/// AVX-512F and VL).
+#[inline(always)]
+unsafe fn group_f16<const G: usize, const WIDE: bool>(
     q: &[f32],
     k: &[half::f16],
     v: &[half::f16],
@@ -662,43 +695,26 @@ unsafe fn attend_group_f16_n<const G: usize>(
     let scale_f = 1.0 / (hd as f32).sqrt();
     scores.clear();
     scores.resize(g * len, 0.0);
-    let (qp, kp, vp) = (q.as_ptr(), k.as_ptr(), v.as_ptr());
-    // SAFETY (both loops): every pointer offset below is inside `q` (j·hd + c
-    // + 8 ≤ g·hd), `k`/`v` (p·hd + c + 8 ≤ len·hd) or `scores`.
+    let (qp, kp) = (q.as_ptr(), k.as_ptr());
+    // Four positions at a time with 32 registers, then two: each
+    // position's sums run in the same order as alone (the same bits), but
+    // the chains of dependent multiply-adds overlap instead of waiting on
+    // each other.
+    let mut p = 0;
+    // SAFETY (both loops): every pointer offset below is inside `q`, `k`
+    // (p·hd + c + 8 ≤ len·hd) or `scores`; prefetches never fault.
     unsafe {
-        // Two positions at a time: each position's sums run in the same
-        // order as alone (the same bits), but the two chains of dependent
-        // multiply-adds overlap instead of waiting on each other.
-        let pairs = len / 2 * 2;
-        for p in (0..pairs).step_by(2) {
-            // The values are read after the softmax: ask for these two
-            // rows now (a hint; never faults), so they are in cache by then.
-            for line in (0..2 * hd).step_by(32) {
-                _mm_prefetch::<_MM_HINT_T0>(vp.wrapping_add(p * hd + line).cast());
-            }
-            let mut acc = [[_mm256_setzero_ps(); G]; 2];
-            for c in (0..hd).step_by(L) {
-                let k0 = _mm256_cvtph_ps(_mm_loadu_si128(kp.add(p * hd + c).cast()));
-                let k1 = _mm256_cvtph_ps(_mm_loadu_si128(kp.add((p + 1) * hd + c).cast()));
-                let [a0, a1] = &mut acc;
-                for (j, (x0, x1)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
-                    let qv = _mm256_loadu_ps(qp.add(j * hd + c));
-                    *x0 = _mm256_fmadd_ps(k0, qv, *x0);
-                    *x1 = _mm256_fmadd_ps(k1, qv, *x1);
-                }
-            }
-            // Head j's two scores sit side by side: one reduction and one
-            // 8-byte store for both.
-            let [a0, a1] = &acc;
-            for (j, (x0, x1)) in a0.iter().zip(a1).enumerate() {
-                let two = _mm_mul_ps(hsum2(*x0, *x1), _mm_set1_ps(scale_f));
-                _mm_store_sd(
-                    scores.as_mut_ptr().add(j * len + p).cast(),
-                    _mm_castps_pd(two),
-                );
+        if WIDE {
+            while p + 4 <= len {
+                key_rows::<G, 4>(qp, kp, v.as_ptr(), p, hd, len, scale_f, scores);
+                p += 4;
             }
         }
-        for p in pairs..len {
+        while p + 2 <= len {
+            key_rows::<G, 2>(qp, kp, v.as_ptr(), p, hd, len, scale_f, scores);
+            p += 2;
+        }
+        for p in p..len {
             let mut acc = [_mm256_setzero_ps(); G];
             for c in (0..hd).step_by(L) {
                 let kv = _mm256_cvtph_ps(_mm_loadu_si128(kp.add(p * hd + c).cast()));
@@ -713,14 +729,67 @@ unsafe fn attend_group_f16_n<const G: usize>(
         for row in scores.chunks_exact_mut(len.max(1)) {
             softmax_inplace(row);
         }
-        // Four vectors of a value row at a time, or two for three or more
-        // heads, so that the accumulators, the row and the score fit in
-        // sixteen registers (four for three heads is twelve accumulators,
-        // which went through the stack on every position).
-        if G <= 2 {
-            weigh_values::<G, 4>(scores, vp, len, hd, out);
+        // Four vectors of a value row at a time, or, with sixteen
+        // registers, two for three or more heads, so that the
+        // accumulators, the row and the score fit (four for three heads is
+        // twelve accumulators, which went through the stack on every
+        // position).
+        if WIDE || G <= 2 {
+            weigh_values::<G, 4>(scores, v.as_ptr(), len, hd, out);
         } else {
-            weigh_values::<G, 2>(scores, vp, len, hd, out);
+            weigh_values::<G, 2>(scores, v.as_ptr(), len, hd, out);
+        }
+    }
+}
+
+/// The scores of key rows `p..p + P` (`P` even) for the `G` heads of a
+/// group, into `scores[j·len + p..]`, each summed as [`hsum`] sums one.
+/// Asks for the same value rows, which the weighted sum reads later.
+///
+/// # Safety
+/// Rows `p..p + P` lie inside `k` and `v`, `q` holds `G × hd` floats and
+/// `scores` `G × len`; compiled into an entry point with AVX2, FMA and F16C.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn key_rows<const G: usize, const P: usize>(
+    qp: *const f32,
+    kp: *const half::f16,
+    vp: *const half::f16,
+    p: usize,
+    hd: usize,
+    len: usize,
+    scale: f32,
+    scores: &mut [f32],
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        // The values are read after the softmax: ask for these rows now
+        // (a hint; never faults), so they are in cache by then.
+        for line in (0..P * hd).step_by(32) {
+            _mm_prefetch::<_MM_HINT_T0>(vp.wrapping_add(p * hd + line).cast());
+        }
+        let mut acc = [[_mm256_setzero_ps(); G]; P];
+        for c in (0..hd).step_by(L) {
+            let kv: [__m256; P] = std::array::from_fn(|i| {
+                _mm256_cvtph_ps(_mm_loadu_si128(kp.add((p + i) * hd + c).cast()))
+            });
+            for j in 0..G {
+                let qv = _mm256_loadu_ps(qp.add(j * hd + c));
+                for (a, kv) in acc.iter_mut().zip(kv) {
+                    a[j] = _mm256_fmadd_ps(kv, qv, a[j]);
+                }
+            }
+        }
+        // Head j's scores of two neighbouring rows side by side: one
+        // reduction and one 8-byte store for both.
+        for (i, pair) in acc.chunks_exact(2).enumerate() {
+            for (j, (a, b)) in pair[0].iter().zip(&pair[1]).enumerate() {
+                let two = _mm_mul_ps(hsum2(*a, *b), _mm_set1_ps(scale));
+                _mm_store_sd(
+                    scores.as_mut_ptr().add(j * len + p + 2 * i).cast(),
+                    _mm_castps_pd(two),
+                );
+            }
         }
     }
 }
@@ -733,8 +802,7 @@ unsafe fn attend_group_f16_n<const G: usize>(
 /// The CPU must support AVX2, FMA and F16C; `v` must hold `len` rows of
 /// `hd` halves, `scores` `G × len` values and `out` `G × hd`, with `hd` a
 /// multiple of `C · 8`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
+#[inline(always)]
 unsafe fn weigh_values<const G: usize, const C: usize>(
     scores: &[f32],
     vp: *const half::f16,
@@ -742,26 +810,26 @@ unsafe fn weigh_values<const G: usize, const C: usize>(
     hd: usize,
     out: &mut [f32],
 ) {
-    for c0 in (0..hd).step_by(C * L) {
-        let mut acc = [[_mm256_setzero_ps(); C]; G];
-        for p in 0..len {
-            // SAFETY: row p's halves c0 .. c0 + C·8 are inside `v`.
-            let row = unsafe { vp.add(p * hd + c0) };
-            let vv: [__m256; C] = std::array::from_fn(|i| {
-                // SAFETY: as above.
-                _mm256_cvtph_ps(unsafe { _mm_loadu_si128(row.add(i * L).cast()) })
-            });
-            for (j, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: j·len + p < G·len = scores.len().
-                let s = _mm256_set1_ps(unsafe { *scores.get_unchecked(j * len + p) });
-                for (a, x) in acc.iter_mut().zip(vv) {
-                    *a = _mm256_fmadd_ps(s, x, *a);
+    // SAFETY: the caller's contract.
+    unsafe {
+        for c0 in (0..hd).step_by(C * L) {
+            let mut acc = [[_mm256_setzero_ps(); C]; G];
+            for p in 0..len {
+                let row = vp.add(p * hd + c0);
+                let vv: [__m256; C] = std::array::from_fn(|i| {
+                    _mm256_cvtph_ps(_mm_loadu_si128(row.add(i * L).cast()))
+                });
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let s = _mm256_set1_ps(*scores.get_unchecked(j * len + p));
+                    for (a, x) in acc.iter_mut().zip(vv) {
+                        *a = _mm256_fmadd_ps(s, x, *a);
+                    }
                 }
             }
-        }
-        for (j, acc) in acc.iter().enumerate() {
-            for (i, a) in acc.iter().enumerate() {
-                store(&mut out[j * hd + c0 + i * L..], *a);
+            for (j, acc) in acc.iter().enumerate() {
+                for (i, a) in acc.iter().enumerate() {
+                    store(&mut out[j * hd + c0 + i * L..], *a);
+                }
             }
         }
     }
@@ -869,6 +937,55 @@ mod tests {
             };
             assert_eq!(got[0].to_bits(), want[0].to_bits(), "{a:?}");
             assert_eq!(got[1].to_bits(), want[1].to_bits(), "{b:?}");
+        }
+    }
+
+    /// The kernel with 32 registers (four key rows at a time, four value
+    /// vectors for every group size) gives the 16-register kernel's bits,
+    /// whatever the group size and however many positions are left over.
+    #[test]
+    fn wide_grouped_attention_has_the_bits_of_the_narrow_one() {
+        let features = ["avx2", "fma", "f16c", "avx512f", "avx512vl"];
+        let have = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512vl");
+        if !have {
+            eprintln!("skipped: this CPU lacks one of {features:?}");
+            return;
+        }
+        let mut s = 0x9e37_79b9u32;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s as f32 / u32::MAX as f32 * 2.0 - 1.0
+        };
+        for g in 1..=4 {
+            for hd in [32, 64, 96] {
+                for len in 0..=37 {
+                    let q: Vec<f32> = (0..g * hd).map(|_| next()).collect();
+                    let mut kv = || -> Vec<half::f16> {
+                        (0..len * hd).map(|_| half::f16::from_f32(next())).collect()
+                    };
+                    let (k, v) = (kv(), kv());
+                    let (mut narrow, mut wide) = (vec![0.0; g * hd], vec![0.0; g * hd]);
+                    let (mut s_narrow, mut s_wide) = (Vec::new(), Vec::new());
+                    // SAFETY: every feature both kernels need was detected.
+                    unsafe {
+                        attend_group_f16(&q, &k, &v, g, &mut s_narrow, &mut narrow);
+                        attend_group_f16_wide(&q, &k, &v, g, &mut s_wide, &mut wide);
+                    }
+                    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&s_wide),
+                        bits(&s_narrow),
+                        "scores, g {g} hd {hd} len {len}"
+                    );
+                    assert_eq!(bits(&wide), bits(&narrow), "out, g {g} hd {hd} len {len}");
+                }
+            }
         }
     }
 }
