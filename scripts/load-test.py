@@ -17,6 +17,12 @@ clients for that long and reports the server's resident memory over time.
 Every accepted request must complete; the script exits non-zero otherwise.
 It stops by itself: the time per count and the soak time bound it.
 
+With --rounds N the sweep runs N times over, and a summary gives each
+count's medians, its speed-up over one client taken within each round
+(so a machine whose memory bandwidth drifts from minute to minute, as
+shared virtual machines do, compares counts measured minutes apart no
+more than it must), and the range of that speed-up.
+
 Standard library only.  Example:
     cargo build --release -p infer
     python3 scripts/load-test.py --clients 1,2,4,8,16 --seconds 20 --soak 180
@@ -27,6 +33,7 @@ import http.client
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -182,6 +189,8 @@ def main():
     ap.add_argument("--endpoint", choices=["chat", "completions"], default="chat",
                     help="chat: the prompt is a user message (long answers); "
                          "completions: plain text to continue")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the sweep this many times and summarise with medians")
     ap.add_argument("--soak", type=float, default=0.0, help="seconds of 16 clients afterwards")
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--serve-args", default="--max-batch 16 --ctx 512",
@@ -207,18 +216,39 @@ def main():
     results = {"levels": [], "soak": None}
     failed = False
     try:
-        print(f"{'clients':>7} {'tok/s':>8} {'x one':>6} {'TTFT ms':>8} {'ITL p50':>8} {'ITL p99':>8} "
-              f"{'x p99':>6} {'reqs':>5} {'503':>4}")
-        base = None
-        for n in [int(x) for x in a.clients.split(",")]:
-            r = run_level(host, port, n, a.seconds, a.max_tokens, a.prompt, a.endpoint, a.vary)
-            results["levels"].append(r)
-            base = base or r
-            print(f"{n:>7} {r['tok_per_s']:>8.1f} {r['tok_per_s'] / max(base['tok_per_s'], 1e-9):>6.2f} "
-                  f"{r['ttft_ms_p50']:>8.1f} {r['itl_ms_p50']:>8.1f} {r['itl_ms_p99']:>8.1f} "
-                  f"{r['itl_ms_p99'] / max(base['itl_ms_p99'], 1e-9):>6.2f} {r['requests']:>5} "
-                  f"{r['refused']:>4}", flush=True)
-            failed |= r["incomplete"] > 0
+        counts = [int(x) for x in a.clients.split(",")]
+        rounds = max(1, a.rounds)
+        print(f"{'round':>5} {'clients':>7} {'tok/s':>8} {'x one':>6} {'TTFT ms':>8} {'ITL p50':>8} "
+              f"{'ITL p99':>8} {'x p99':>6} {'reqs':>5} {'503':>4}")
+        for k in range(rounds):
+            base = None
+            for n in counts:
+                r = run_level(host, port, n, a.seconds, a.max_tokens, a.prompt, a.endpoint, a.vary)
+                base = base or r
+                # Against the first count of the same round.
+                r["round"] = k + 1
+                r["x_one"] = r["tok_per_s"] / max(base["tok_per_s"], 1e-9)
+                r["x_p99"] = r["itl_ms_p99"] / max(base["itl_ms_p99"], 1e-9)
+                results["levels"].append(r)
+                print(f"{k + 1:>5} {n:>7} {r['tok_per_s']:>8.1f} {r['x_one']:>6.2f} "
+                      f"{r['ttft_ms_p50']:>8.1f} {r['itl_ms_p50']:>8.1f} {r['itl_ms_p99']:>8.1f} "
+                      f"{r['x_p99']:>6.2f} {r['requests']:>5} {r['refused']:>4}", flush=True)
+                failed |= r["incomplete"] > 0
+        if rounds > 1:
+            print(f"medians over {rounds} rounds (x one: within each round, its range after it):")
+            print(f"{'clients':>7} {'tok/s':>8} {'x one':>6} {'range':>11} {'TTFT ms':>8} {'ITL p50':>8} "
+                  f"{'ITL p99':>8} {'x p99':>6}")
+            summary = []
+            for n in counts:
+                rs = [r for r in results["levels"] if r["clients"] == n]
+                med = {key: statistics.median(r[key] for r in rs) for key in
+                       ("tok_per_s", "x_one", "ttft_ms_p50", "itl_ms_p50", "itl_ms_p99", "x_p99")}
+                lo, hi = min(r["x_one"] for r in rs), max(r["x_one"] for r in rs)
+                summary.append({"clients": n, **med, "x_one_min": lo, "x_one_max": hi})
+                print(f"{n:>7} {med['tok_per_s']:>8.1f} {med['x_one']:>6.2f} {lo:>5.2f}-{hi:<5.2f} "
+                      f"{med['ttft_ms_p50']:>8.1f} {med['itl_ms_p50']:>8.1f} {med['itl_ms_p99']:>8.1f} "
+                      f"{med['x_p99']:>6.2f}", flush=True)
+            results["medians"] = summary
         if a.soak > 0:
             samples, stop = [], threading.Event()
 
