@@ -643,8 +643,9 @@ pub(crate) unsafe fn attend_group_f16(
 
 /// [`attend_group_f16`] with AVX-512's 32 vector registers (the same
 /// 256-bit instructions, so the same bits): four key rows at a time
-/// instead of two, and four vectors of a value row for every group size,
-/// which gives each core more independent multiply-adds to overlap.
+/// instead of two, and four vectors of a value row for every group size
+/// (eight, a whole row of 64, for one or two heads), which gives each
+/// core more independent multiply-adds to overlap.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C, AVX-512F and VL.
@@ -733,8 +734,11 @@ unsafe fn group_f16<const G: usize, const WIDE: bool>(
         // registers, two for three or more heads, so that the
         // accumulators, the row and the score fit (four for three heads is
         // twelve accumulators, which went through the stack on every
-        // position).
-        if WIDE || G <= 2 {
+        // position). With 32 registers, one or two heads take a whole row
+        // of 64 at once: one pass over the values instead of two.
+        if WIDE && G <= 2 && hd.is_multiple_of(8 * L) {
+            weigh_values::<G, 8>(scores, v.as_ptr(), len, hd, out);
+        } else if WIDE || G <= 2 {
             weigh_values::<G, 4>(scores, v.as_ptr(), len, hd, out);
         } else {
             weigh_values::<G, 2>(scores, v.as_ptr(), len, hd, out);
