@@ -204,29 +204,40 @@ pub(super) fn weight_matrices<'a>(
     Ok((mats, cols, rows))
 }
 
-/// Weight rows per task for a batch of activation rows (`work` products
-/// in all): a few chunks per thread for balance, whole groups of eight.
+/// Weight rows per task for a batch of `t` activation rows (`work`
+/// products in all), whole groups of eight.
+///
+/// A batch of fewer than [`SGEMM_MIN_TOKENS`] rows (decode steps, and a
+/// short prompt chunk beside them) still streams most of its time from
+/// memory, like a single decode step: each thread takes one run of the
+/// weights, which the prefetchers follow. Cut into four chunks per
+/// thread, SmolLM2's eight-client decode steps ran 6-12% slower (`infer
+/// bench-batch`, alternated), and eight chunks slower still. A longer
+/// prompt is arithmetic-bound, and there four chunks per thread even
+/// out the threads: one run each made 128-token prompts 4-20% slower.
 ///
 /// Where it can, a chunk is whole pairs of groups and every thread gets
 /// the same number of chunks: the 512-bit kernels multiply two groups at
 /// once and leave a task's odd last group to the 256-bit kernel, which
 /// takes about as long for it as for a pair. SmolLM2's 576 rows in eight
 /// chunks of 72 (nine groups each) cost a tenth more than in six of 96.
-pub(super) fn batch_chunk(rows: usize, work: usize) -> usize {
+pub(super) fn batch_chunk(rows: usize, t: usize, work: usize) -> usize {
     if !kernels::go_parallel(work) || rows < 16 {
         return rows;
     }
-    chunk_for(rows, threads::num_threads())
+    let per_thread = if t < SGEMM_MIN_TOKENS { 1 } else { 4 };
+    chunk_for(rows, threads::num_threads(), per_thread)
 }
 
-/// [`batch_chunk`]'s chunk of `rows` for `threads` threads.
-fn chunk_for(rows: usize, threads: usize) -> usize {
+/// [`batch_chunk`]'s chunk of `rows` for `threads` threads and at most
+/// `per_thread` chunks each.
+fn chunk_for(rows: usize, threads: usize, per_thread: usize) -> usize {
     let pair = 2 * crate::quant::x8::ROWS;
     if rows.is_multiple_of(pair) {
         let pairs = rows / pair;
-        // Four chunks per thread, else three, two or one: the most that
-        // divide the pairs evenly.
-        if let Some(tasks) = (1..=4)
+        // The most chunks per thread, up to `per_thread`, that divide the
+        // pairs evenly.
+        if let Some(tasks) = (1..=per_thread)
             .rev()
             .map(|k| k * threads)
             .find(|&n| pairs.is_multiple_of(n))
@@ -234,7 +245,7 @@ fn chunk_for(rows: usize, threads: usize) -> usize {
             return pairs / tasks * pair;
         }
     }
-    rows.div_ceil(threads * 4).next_multiple_of(8)
+    rows.div_ceil(threads * per_thread).next_multiple_of(8)
 }
 
 /// Each task's piece of every token's row of `out` (`t` rows of `rows`
@@ -380,7 +391,7 @@ fn by_rows(
     // rows into its own scratch (`by_row[r][i]`), then copies each token's
     // products to that token's row of `out`: the transposition runs in the
     // tasks, in parallel, while the products are still in cache.
-    let chunk = batch_chunk(rows, rows * cols * t);
+    let chunk = batch_chunk(rows, t, rows * cols * t);
     let mut pieces = token_pieces(out, rows, chunk);
     // Matrices the many-token integer kernel multiplies write each token's
     // products straight into that token's row of `out`.
@@ -438,27 +449,31 @@ mod tests {
 
     #[test]
     fn chunks_are_whole_pairs_of_groups_shared_evenly_where_they_can_be() {
-        // SmolLM2's matrices on two threads: 576 rows (36 pairs) in six
-        // chunks, QKV's 960 in six, the head's 49152 in eight.
-        assert_eq!(chunk_for(576, 2), 96);
-        assert_eq!(chunk_for(960, 2), 160);
-        assert_eq!(chunk_for(49152, 2), 6144);
+        // SmolLM2's matrices on two threads, four chunks each at most:
+        // 576 rows (36 pairs) in six chunks, QKV's 960 in six, the head's
+        // 49152 in eight; one chunk each: halves.
+        assert_eq!(chunk_for(576, 2, 4), 96);
+        assert_eq!(chunk_for(960, 2, 4), 160);
+        assert_eq!(chunk_for(49152, 2, 4), 6144);
+        assert_eq!(chunk_for(576, 2, 1), 288);
+        assert_eq!(chunk_for(960, 2, 1), 480);
         // 9 pairs on two threads cannot be shared evenly: eight-row chunks.
-        assert_eq!(chunk_for(144, 2), 24);
-        for threads in 1..=4 {
-            for rows in (16..2048).step_by(8) {
-                let c = chunk_for(rows, threads);
-                assert!(
-                    c > 0 && c.is_multiple_of(8),
-                    "{rows} rows, {threads} threads: {c}"
-                );
-                let tasks = rows.div_ceil(c);
-                assert!(tasks <= 4 * threads, "{rows} rows: {tasks} tasks");
-                let pairs = rows / 16;
-                let even = (1..=4).any(|k| pairs.is_multiple_of(k * threads));
-                if rows.is_multiple_of(16) && even {
-                    assert!(c.is_multiple_of(16), "{rows} rows: chunks of {c}");
-                    assert!(tasks.is_multiple_of(threads), "{rows} rows: {tasks} tasks");
+        assert_eq!(chunk_for(144, 2, 4), 24);
+        assert_eq!(chunk_for(144, 2, 1), 72);
+        for per_thread in [1, 4] {
+            for threads in 1..=4 {
+                for rows in (16..2048).step_by(8) {
+                    let c = chunk_for(rows, threads, per_thread);
+                    let at = format!("{rows} rows, {threads} threads, {per_thread} each");
+                    assert!(c > 0 && c.is_multiple_of(8), "{at}: chunks of {c}");
+                    let tasks = rows.div_ceil(c);
+                    assert!(tasks <= per_thread * threads, "{at}: {tasks} tasks");
+                    let pairs = rows / 16;
+                    let even = (1..=per_thread).any(|k| pairs.is_multiple_of(k * threads));
+                    if rows.is_multiple_of(16) && even {
+                        assert!(c.is_multiple_of(16), "{at}: chunks of {c}");
+                        assert!(tasks.is_multiple_of(threads), "{at}: {tasks} tasks");
+                    }
                 }
             }
         }

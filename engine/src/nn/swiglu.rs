@@ -77,7 +77,7 @@ pub fn linear_swiglu(
     let mut qx = ACTS.take();
     qx.quantize(x, cols);
     let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
-    let chunk = batch_chunk(ffn, 2 * ffn * cols * t);
+    let chunk = batch_chunk(ffn, t, 2 * ffn * cols * t);
     let mut pieces = token_pieces(out, ffn, chunk);
     threads::for_each_chunk_mut(&mut pieces, 1, |c, task| {
         let dst = &mut task[0];
