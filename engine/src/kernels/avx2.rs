@@ -616,57 +616,55 @@ pub(crate) unsafe fn attend_one(
     }
 }
 
-/// The query heads of one grouped-query group (`q`: `g × hd`, `g ≤ 4`,
-/// `hd` a multiple of 32) against their shared f16 keys and values: each
-/// key and value row is read once for the whole group instead of once per
-/// head. `scores` ends up `g × len`; `out` is `g × hd`.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn attend_group_f16(
-    q: &[f32],
-    k: &[half::f16],
-    v: &[half::f16],
-    g: usize,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    // A constant group size lets the accumulators live in registers.
-    // SAFETY: same CPU features as this function.
-    unsafe {
-        match g {
-            1 => group_f16::<1, false>(q, k, v, scores, out),
-            2 => group_f16::<2, false>(q, k, v, scores, out),
-            3 => group_f16::<3, false>(q, k, v, scores, out),
-            _ => group_f16::<4, false>(q, k, v, scores, out),
+/// Defines an entry point of the grouped f16 attention kernel for one set
+/// of CPU features: `$wide` chooses the body's form for 32 registers.
+macro_rules! attend_group_entry {
+    ($(#[$doc:meta])* $name:ident, $features:literal, $wide:literal) => {
+        $(#[$doc])*
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $name(
+            q: &[f32],
+            k: &[half::f16],
+            v: &[half::f16],
+            g: usize,
+            scores: &mut Vec<f32>,
+            out: &mut [f32],
+        ) {
+            // A constant group size lets the accumulators live in registers.
+            // SAFETY: same CPU features as this function.
+            unsafe {
+                match g {
+                    1 => group_f16::<1, $wide>(q, k, v, scores, out),
+                    2 => group_f16::<2, $wide>(q, k, v, scores, out),
+                    3 => group_f16::<3, $wide>(q, k, v, scores, out),
+                    _ => group_f16::<4, $wide>(q, k, v, scores, out),
+                }
+            }
         }
-    }
+    };
 }
 
-/// [`attend_group_f16`] with AVX-512's 32 vector registers (the same
-/// 256-bit instructions, so the same bits): four key rows at a time
-/// instead of two, and four vectors of a value row for every group size
-/// (eight, a whole row of 64, for one or two heads), which gives each
-/// core more independent multiply-adds to overlap.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-512F and VL.
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl")]
-pub(crate) unsafe fn attend_group_f16_wide(
-    q: &[f32],
-    k: &[half::f16],
-    v: &[half::f16],
-    g: usize,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    // SAFETY: same CPU features as this function.
-    unsafe {
-        match g {
-            1 => group_f16::<1, true>(q, k, v, scores, out),
-            2 => group_f16::<2, true>(q, k, v, scores, out),
-            3 => group_f16::<3, true>(q, k, v, scores, out),
-            _ => group_f16::<4, true>(q, k, v, scores, out),
-        }
-    }
+attend_group_entry! {
+    /// The query heads of one grouped-query group (`q`: `g × hd`, `g ≤ 4`,
+    /// `hd` a multiple of 32) against their shared f16 keys and values: each
+    /// key and value row is read once for the whole group instead of once per
+    /// head. `scores` ends up `g × len`; `out` is `g × hd`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    attend_group_f16, "avx2,fma,f16c", false
+}
+
+attend_group_entry! {
+    /// [`attend_group_f16`] with AVX-512's 32 vector registers (the same
+    /// 256-bit instructions, so the same bits): four key rows at a time
+    /// instead of two, and four vectors of a value row for every group size
+    /// (eight, a whole row of 64, for one or two heads), which gives each
+    /// core more independent multiply-adds to overlap.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C, AVX-512F and VL.
+    attend_group_f16_wide, "avx2,fma,f16c,avx512f,avx512vl", true
 }
 
 /// The body of [`attend_group_f16`] (`WIDE`: of
@@ -917,6 +915,16 @@ pub(crate) unsafe fn transpose(src: &[f32], t: usize, dst: &mut [&mut [f32]]) {
 mod tests {
     use super::*;
 
+    /// A small xorshift generator of `u32`s from `seed` (not zero).
+    fn xorshift(mut s: u32) -> impl FnMut() -> u32 {
+        move || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s
+        }
+    }
+
     /// `hsum2` adds each vector's lanes in `hsum`'s order: the same bits,
     /// which the attention kernel's scores rely on.
     #[test]
@@ -925,11 +933,9 @@ mod tests {
             eprintln!("skipped: this CPU has no AVX2/FMA");
             return;
         }
-        let mut s = 0x2545_f491u32;
+        let mut bits = xorshift(0x2545_f491);
         let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
+            let s = bits();
             // Mixed signs and magnitudes, so the order of the additions
             // shows in the rounding.
             (s as f32 / u32::MAX as f32 - 0.5) * 10f32.powi((s % 9) as i32 - 4)
@@ -964,13 +970,8 @@ mod tests {
             eprintln!("skipped: this CPU lacks one of {features:?}");
             return;
         }
-        let mut s = 0x9e37_79b9u32;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s as f32 / u32::MAX as f32 * 2.0 - 1.0
-        };
+        let mut bits = xorshift(0x9e37_79b9);
+        let mut next = || bits() as f32 / u32::MAX as f32 * 2.0 - 1.0;
         for g in 1..=4 {
             for hd in [32, 64, 96] {
                 for len in 0..=37 {
