@@ -117,23 +117,82 @@ fn vec_strategy(blocks: std::ops::Range<usize>) -> impl Strategy<Value = Vec<f32
     blocks.prop_flat_map(|n| prop::collection::vec(-8.0f32..8.0, n * 256))
 }
 
-/// The largest error a K-quant value may have: two steps of a plain grid
-/// over its sub-block (`(max − min(0, min)) / 15` for Q4_K's sub-blocks
-/// of 32, `2·max|x| / 63` for Q6_K's of 16). The reference quantizers fit
-/// each sub-block's scale to a weighted squared error, not to the extremes,
-/// and then round the scales themselves to 6 or 8 bits, so an extreme value
-/// may sit past the grid's end; on random rows it stays under 1.7 steps.
-fn k_bound(dt: DType, sub: &[f32]) -> f32 {
+/// The largest error a K-quant value may have. The reference quantizers
+/// fit each sub-block's scale (and Q4_K's minimum) to a weighted squared
+/// error, not to the extremes, which leaves an extreme value up to about
+/// one step of a plain grid past the grid's end (`(max − min(0, min)) / 15`
+/// for Q4_K's sub-blocks of 32, `2·max|x| / 63` for Q6_K's of 16); the
+/// bound allows two. Then they round the fitted constants to integers in
+/// units of the super-block's `d` (and `dmin`), which moves the grid's far
+/// end by up to half a unit per code: 15·d/2 + dmin/2 for Q4_K, 32·d/2 for
+/// Q6_K. Those terms are read from the stored block. Over a million
+/// super-blocks of the shapes the test draws (uniform, and uniform with
+/// sub-blocks of eight sizes) the error stayed under 0.62 of this bound.
+fn k_bound(dt: DType, sub: &[f32], block: &[u8]) -> f32 {
     let (lo, hi) = sub
         .iter()
         .fold((0f32, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     let amax = sub.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let step = if dt == DType::Q4_K {
-        (hi - lo) / 15.0
-    } else {
-        2.0 * amax / 63.0
+    let half = |at: usize| {
+        f16::from_le_bytes([block[at], block[at + 1]])
+            .to_f32()
+            .abs()
     };
-    2.0 * step + 1e-6
+    let (step, rounding) = if dt == DType::Q4_K {
+        ((hi - lo) / 15.0, 7.5 * half(0) + 0.5 * half(2))
+    } else {
+        (2.0 * amax / 63.0, 16.0 * half(208))
+    };
+    2.0 * step + rounding + 1e-6
+}
+
+/// Q4_K spends about the same bits per value as Q4_1 (4.5 against 5) and,
+/// over many super-blocks, has the smaller squared error: its sub-block
+/// constants are fitted, not taken from the extremes. This is a claim about
+/// a distribution, not about every block (a single super-block can lose by
+/// a few per cent, because the fit weights large values more and the
+/// scales are rounded to 6 bits), so it is checked on 512 fixed
+/// pseudo-random super-blocks of each shape: uniform, uniform with
+/// sub-blocks of eight different sizes, and normal like trained weights.
+/// The measured ratios are 0.81–0.83.
+#[test]
+fn q4_k_has_less_error_than_q4_1_over_many_blocks() {
+    let mut s = 0x9E37_79B9_7F4A_7C15u64;
+    let mut uniform = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let n = 512 * 256;
+    let flat: Vec<f32> = (0..n).map(|_| uniform() * 16.0 - 8.0).collect();
+    let spread: Vec<f32> = flat
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * (1 + i / 32 % 8) as f32 / 8.0)
+        .collect();
+    let normal: Vec<f32> = (0..n)
+        .map(|_| {
+            let (u, v) = (uniform().max(1e-7), uniform());
+            (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos() * 0.02
+        })
+        .collect();
+    for (name, x) in [("uniform", flat), ("spread", spread), ("normal", normal)] {
+        let sq = |dt: DType| -> f64 {
+            let q = quant::quantize(dt, &x).unwrap();
+            let mut out = vec![0f32; x.len()];
+            quant::dequantize(dt, &q, &mut out).unwrap();
+            x.iter()
+                .zip(&out)
+                .map(|(a, b)| f64::from((a - b) * (a - b)))
+                .sum()
+        };
+        let ratio = sq(DType::Q4_K) / sq(DType::Q4_1);
+        assert!(
+            ratio < 0.9,
+            "{name}: Q4_K squared error is {ratio:.3} of Q4_1's"
+        );
+    }
 }
 
 proptest! {
@@ -155,31 +214,23 @@ proptest! {
         }
     }
 
-    /// K-quant values stay within two plain steps of their sub-block, each
-    /// code is the nearest to its value under the constants as stored (or
-    /// the grid's end), and Q4_K's mean squared error is no worse than
-    /// Q4_1's, which spends the same bits per value on blocks of 32.
+    /// K-quant values stay within two plain steps of their sub-block.
     #[test]
     fn k_quant_error_is_bounded(x in vec_strategy(1..3), spread in 0usize..2) {
         // Sub-blocks of very different size when `spread` is 1.
         let x: Vec<f32> = x.iter().enumerate().map(|(i, v)| if spread == 1 { v * (1 + i / 32 % 8) as f32 / 8.0 } else { *v }).collect();
-        let sq = |dt: DType| -> Vec<f32> {
+        for (dt, sub) in [(DType::Q4_K, 32), (DType::Q6_K, 16)] {
             let q = quant::quantize(dt, &x).unwrap();
             let mut out = vec![0f32; x.len()];
             quant::dequantize(dt, &q, &mut out).unwrap();
-            out
-        };
-        for (dt, sub) in [(DType::Q4_K, 32), (DType::Q6_K, 16)] {
-            let out = sq(dt);
             for (j, (xs, ys)) in x.chunks_exact(sub).zip(out.chunks_exact(sub)).enumerate() {
-                let e = k_bound(dt, xs);
+                let block = &q[j * sub / 256 * dt.unit_bytes()..][..dt.unit_bytes()];
+                let e = k_bound(dt, xs, block);
                 for (i, (a, b)) in xs.iter().zip(ys).enumerate() {
                     prop_assert!((a - b).abs() <= e, "{dt} sub-block {j} element {i}: {a} vs {b} (bound {e})");
                 }
             }
         }
-        let mse = |y: &[f32]| x.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>();
-        prop_assert!(mse(&sq(DType::Q4_K)) <= 1.05 * mse(&sq(DType::Q4_1)));
     }
 
     /// The dispatched (SIMD) dot product equals its plain twin, on odd
