@@ -307,7 +307,7 @@ pub fn rope_rotate(x: &mut [f32], n_heads: usize, head_dim: usize, cos_sin: &[f3
     let _t = crate::profile::timer(crate::profile::Op::Rope);
     check_rope(x.len(), n_heads, head_dim);
     check_rope(cos_sin.len(), 1, head_dim);
-    scalar::rope_rotate(x, n_heads, head_dim, cos_sin)
+    simd!(avx2_neon: rope_rotate(x, n_heads, head_dim, cos_sin))
 }
 
 fn check_rope(len: usize, n_heads: usize, head_dim: usize) {

@@ -204,6 +204,16 @@ pub(crate) unsafe fn mul_to(out: &mut [f32], x: &[f32], y: &[f32]) {
     scalar::mul_to(out, x, y)
 }
 
+/// RoPE rotation of each head by one row's angles (the plain loop; the
+/// compiler vectorises it).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn rope_rotate(x: &mut [f32], n_heads: usize, head_dim: usize, cos_sin: &[f32]) {
+    scalar::rope_rotate(x, n_heads, head_dim, cos_sin)
+}
+
 /// `x += y` (the plain loop; the compiler vectorises it).
 ///
 /// # Safety

@@ -183,14 +183,22 @@ pub fn rope_angles(head_dim: usize, pos: usize, theta_base: f32, cos_sin: &mut [
 /// position's angles from [`rope_angles`]: within a head, element `i` is
 /// paired with `i + head_dim/2` (the "half-rotated" layout) and the pair
 /// turned by angle `i`. The two halves of a head and the two halves of the
-/// angles are contiguous, so the compiler vectorises the loop.
+/// angles are contiguous, so the loop vectorises: it indexes four slices
+/// cut to the same length, which lets the compiler drop the bounds checks
+/// (a zip of the four did not vectorise, and at eight requests a step
+/// spent 5 % of its time here). Inlined, so that the AVX2 and NEON entry
+/// points compile it for their registers.
+#[inline(always)]
 pub fn rope_rotate(x: &mut [f32], n_heads: usize, head_dim: usize, cos_sin: &[f32]) {
     let half = head_dim / 2;
     let (cos, sin) = cos_sin[..2 * half].split_at(half);
     for head in x.chunks_exact_mut(head_dim.max(1)).take(n_heads) {
         let (lo, hi) = head.split_at_mut(half);
-        for (((x0, x1), c), s) in lo.iter_mut().zip(hi.iter_mut()).zip(cos).zip(sin) {
-            (*x0, *x1) = (*x0 * c - *x1 * s, *x1 * c + *x0 * s);
+        let hi = &mut hi[..half];
+        for i in 0..half {
+            let (a, b) = (lo[i], hi[i]);
+            lo[i] = a * cos[i] - b * sin[i];
+            hi[i] = b * cos[i] + a * sin[i];
         }
     }
 }

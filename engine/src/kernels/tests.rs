@@ -387,6 +387,25 @@ proptest! {
         prop_assert_eq!(top_k(&x, k), want);
     }
 
+    // The vectorised RoPE rotation has the plain loop's bits at every level
+    // (two products and a difference per value: nothing to reorder).
+    #[test]
+    fn rope_rotate_has_the_plain_bits_at_every_level(heads in 1usize..13, half in 1usize..40, pos in 0usize..5000, seed in any::<u64>()) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let hd = 2 * half;
+        let x: Vec<f32> = (0..heads * hd).map(|_| rng.gen_range(-4.0..4.0)).collect();
+        let mut angles = vec![0f32; hd];
+        rope_angles(hd, pos, 10000.0, &mut angles);
+        let mut want = x.clone();
+        scalar::rope_rotate(&mut want, heads, hd, &angles);
+        for l in simd_levels() {
+            let mut got = x.clone();
+            simd_at!(l, avx2_neon: rope_rotate(&mut got, heads, hd, &angles));
+            prop_assert_eq!(&got, &want, "rope at {}", l);
+        }
+    }
+
     // RoPE with the angles hoisted out of the head loop equals rotating each
     // pair by its own angle (1e-6 absolute on values in [-1, 1]).
     #[test]
