@@ -52,7 +52,7 @@ pub use params::{BeamParams, EarlyStopping, FinishReason, GenerateParams, Strate
 pub use penalties::PenaltyScope;
 pub use processor::{LogitsProcessor, Stage, TokenHistory};
 pub use run::{Outcome, run};
-pub use sample::{sample_from_logits, seeded_rng};
+pub use sample::{sample_from_logits, sample_with_logprob, seeded_rng};
 pub use scheduler::{
     Event, Request, RequestId, Scheduler, SchedulerConfig, SchedulerStats, SubmitError,
 };

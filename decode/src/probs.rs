@@ -11,10 +11,16 @@ pub fn check_logits(op: &'static str, logits: &[f32]) -> Result<(), DecodeError>
     if logits.is_empty() {
         return Err(DecodeError::EmptyVocab { op });
     }
-    if let Some((index, &value)) = logits
+    // A branch-free pass first (it vectorises; a search that stops at the
+    // first bad value does not, and this runs after every processor), then
+    // the search only when something is wrong.
+    if logits
         .iter()
-        .enumerate()
-        .find(|(_, v)| v.is_nan() || **v == f32::INFINITY)
+        .fold(false, |bad, v| bad | (v.is_nan() | (*v == f32::INFINITY)))
+        && let Some((index, &value)) = logits
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.is_nan() || **v == f32::INFINITY)
     {
         return Err(DecodeError::InvalidLogit { op, index, value });
     }
@@ -36,6 +42,9 @@ pub fn check_logits(op: &'static str, logits: &[f32]) -> Result<(), DecodeError>
 /// 6 above the rest); each of 32 lanes holds a smaller total and keeps
 /// them (about 10⁻⁵).
 const LANES: usize = 32;
+
+/// Values per block of [`weights`]' two inner loops (16 KiB of f32).
+const BLOCK: usize = 128 * LANES;
 
 /// `$vis fn $name(x: &[f32]) -> $ret` running `$body` (an
 /// `#[inline(always)]` function) compiled for AVX2 when the CPU has it
@@ -132,26 +141,71 @@ fn log_sum_exp_body(logits: &[f32]) -> f32 {
     m + sum.ln()
 }
 
+/// A row's unnormalised probabilities and both of their normalisers, from
+/// one pass of exponentials: what sampling draws from, and the
+/// log-probability of what it drew.
+#[derive(Debug, Clone)]
+pub struct Weights {
+    /// `e^(x - max)` per token (masked `-inf` logits weigh 0).
+    pub w: Vec<f32>,
+    /// Their total, summed in f64 lanes (the draw scales its uniform by it).
+    pub total: f64,
+    /// `ln Σ e^x`, bit for bit what [`log_sum_exp`] returns for the row.
+    pub log_sum_exp: f32,
+}
+
 with_avx2! {
-    /// The unnormalised probabilities `e^(x - max)` of a row (masked `-inf`
-    /// logits weigh 0; [`exp_nonpos`], vectorised) and their total, summed in
-    /// f64 lanes: what sampling draws from.
-    pub exp_weights -> (Vec<f32>, f64) = exp_weights_body
+    /// The row's [`Weights`]: the maximum, then one loop that writes each
+    /// exponential ([`exp_nonpos`], vectorised) and adds it to an f64 lane
+    /// for the draw and to an f32 lane for the log-sum, in the same order
+    /// as [`exp_weights`] and [`log_sum_exp`] add them (so their bits). A
+    /// sampled step used to run the exponentials twice, once for each.
+    pub weights -> Weights = weights_body
 }
 
 #[inline(always)]
-fn exp_weights_body(logits: &[f32]) -> (Vec<f32>, f64) {
+fn weights_body(logits: &[f32]) -> Weights {
     let m = max_logit_body(logits);
-    let w: Vec<f32> = logits.iter().map(|&x| exp_nonpos(x - m)).collect();
-    let mut lanes = [0f64; LANES];
-    let chunks = w.chunks_exact(LANES);
-    let tail: f64 = chunks.remainder().iter().map(|&x| f64::from(x)).sum();
-    for c in chunks {
-        for (s, &x) in lanes.iter_mut().zip(c) {
-            *s += f64::from(x);
+    let mut w = vec![0f32; logits.len()];
+    let (mut wide, mut narrow) = ([0f64; LANES], [0f32; LANES]);
+    // Blocks of whole lanes: the exponentials of a block, then its f64
+    // sums while it is still in L1 (one loop doing both ran out of
+    // registers and was slower than two passes over the whole row).
+    let start = logits.len() - logits.len() % LANES;
+    for (xb, wb) in logits[..start].chunks(BLOCK).zip(w[..start].chunks_mut(BLOCK)) {
+        for (c, out) in xb.chunks_exact(LANES).zip(wb.chunks_exact_mut(LANES)) {
+            for j in 0..LANES {
+                let e = exp_nonpos(c[j] - m);
+                out[j] = e;
+                narrow[j] += e;
+            }
+        }
+        for c in wb.chunks_exact(LANES) {
+            for (s, &e) in wide.iter_mut().zip(c) {
+                *s += f64::from(e);
+            }
         }
     }
-    (w, lanes.iter().sum::<f64>() + tail)
+    let tail = &logits[start..];
+    for (o, &x) in w[start..].iter_mut().zip(tail) {
+        *o = exp_nonpos(x - m);
+    }
+    let tail_w = &w[start..];
+    let total = wide.iter().sum::<f64>() + tail_w.iter().map(|&x| f64::from(x)).sum::<f64>();
+    let sum = narrow.iter().sum::<f32>() + tail_w.iter().sum::<f32>();
+    Weights {
+        w,
+        total,
+        log_sum_exp: m + sum.ln(),
+    }
+}
+
+/// The unnormalised probabilities `e^(x - max)` of a row (masked `-inf`
+/// logits weigh 0) and their total, summed in f64 lanes: what sampling
+/// draws from (the first two fields of [`weights`]).
+pub fn exp_weights(logits: &[f32]) -> (Vec<f32>, f64) {
+    let Weights { w, total, .. } = weights(logits);
+    (w, total)
 }
 
 /// `e^x` for `x <= 0` (`-inf` included, giving 0), within 2 units in the
@@ -365,10 +419,11 @@ mod tests {
             }
             if v.iter().all(|x| !x.is_nan()) && v.iter().any(|x| x.is_finite()) {
                 prop_assert_eq!(log_sum_exp(&v).to_bits(), log_sum_exp_body(&v).to_bits());
-                let (w, total) = exp_weights(&v);
-                let (w2, total2) = exp_weights_body(&v);
-                prop_assert_eq!(w, w2);
-                prop_assert_eq!(total.to_bits(), total2.to_bits());
+                let (fast, plain) = (weights(&v), weights_body(&v));
+                prop_assert_eq!(&fast.w, &plain.w);
+                prop_assert_eq!(fast.total.to_bits(), plain.total.to_bits());
+                prop_assert_eq!(fast.log_sum_exp.to_bits(), plain.log_sum_exp.to_bits());
+                prop_assert_eq!(fast.log_sum_exp.to_bits(), log_sum_exp(&v).to_bits());
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use rand::{Rng, SeedableRng};
 
-use crate::probs::exp_weights;
+use crate::probs::{exp_weights, weights};
 use rand_chacha::ChaCha20Rng;
 
 /// The random generator every sampling path uses: ChaCha20, seeded from a
@@ -19,10 +19,15 @@ pub fn seeded_rng(seed: u64, stream: u64) -> ChaCha20Rng {
 /// `u ∈ [0, 1)`, then walk the unnormalised cumulative weights (summed in
 /// f64) until they exceed `u · total`. Masked (`-inf`) tokens have weight
 /// 0 and are never drawn. The row must hold at least one finite logit.
-#[cfg(not(feature = "mutant-sample-skip-first"))]
 // ANCHOR: sample
 pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
     let (weights, total) = exp_weights(logits);
+    draw(&weights, total, rng)
+}
+
+/// The inverse-CDF walk over unnormalised weights summing to `total`.
+#[cfg(not(feature = "mutant-sample-skip-first"))]
+fn draw(weights: &[f32], total: f64, rng: &mut impl Rng) -> u32 {
     let u: f64 = rng.r#gen::<f64>() * total;
     let mut cum = 0.0;
     let mut last_nonzero = 0;
@@ -41,10 +46,9 @@ pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
 }
 // ANCHOR_END: sample
 
-/// The mutant: never returns token 0.
+/// The mutant walk: never returns token 0.
 #[cfg(feature = "mutant-sample-skip-first")]
-pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
-    let (weights, total) = exp_weights(logits);
+fn draw(weights: &[f32], total: f64, rng: &mut impl Rng) -> u32 {
     let u: f64 = rng.r#gen::<f64>() * total;
     let mut cum = 0.0;
     let mut last_nonzero = 0;
@@ -59,4 +63,16 @@ pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
         }
     }
     last_nonzero as u32
+}
+
+/// [`sample_from_logits`], and the drawn token's log-probability
+/// (`logits[id] − ln Σ e^x`, the bits of
+/// [`log_sum_exp`](crate::probs::log_sum_exp)): both from one pass of
+/// exponentials ([`weights`]), where drawing and then scoring would run
+/// them twice. The same generator state draws the same token as
+/// [`sample_from_logits`].
+pub fn sample_with_logprob(logits: &[f32], rng: &mut impl Rng) -> (u32, f32) {
+    let wt = weights(logits);
+    let id = draw(&wt.w, wt.total, rng);
+    (id, logits[id as usize] - wt.log_sum_exp)
 }

@@ -11,7 +11,7 @@ use crate::greedy::greedy_choice;
 use crate::params::{FinishReason, Prepared};
 use crate::probs::{log_softmax, log_sum_exp, top_n};
 use crate::processor::TokenHistory;
-use crate::sample::{sample_from_logits, seeded_rng};
+use crate::sample::{sample_with_logprob, seeded_rng};
 use crate::stop::StopMatcher;
 use rand_chacha::ChaCha20Rng;
 
@@ -60,14 +60,16 @@ impl SeqState {
             prep.chain.apply(&hist, &mut logits)?;
             None
         };
-        let id = match self.rng.as_mut() {
-            None => greedy_choice(&logits),
-            Some(rng) => sample_from_logits(&logits, rng),
+        // The chosen token's log-probability always (a draw gets it from
+        // its own exponentials); the whole vector only when alternatives
+        // were asked for (it is 49k floats for SmolLM2).
+        let (id, logprob) = match self.rng.as_mut() {
+            None => {
+                let id = greedy_choice(&logits);
+                (id, logits[id as usize] - log_sum_exp(&logits))
+            }
+            Some(rng) => sample_with_logprob(&logits, rng),
         };
-        // The chosen token's log-probability always; the whole vector only
-        // when alternatives were asked for (it is 49k floats for SmolLM2).
-        let lse = log_sum_exp(&logits);
-        let logprob = logits[id as usize] - lse;
         let top = if p.top_logprobs == 0 {
             Vec::new()
         } else {

@@ -2,10 +2,10 @@
 
 mod common;
 
-use decode::probs::softmax;
+use decode::probs::{check_logits, exp_weights, log_sum_exp, softmax, weights};
 use decode::{
-    FinishReason, GenerateParams, Generator, SamplingParams, Strategy, generate, generate_batch,
-    sample_from_logits, seeded_rng,
+    DecodeError, FinishReason, GenerateParams, Generator, SamplingParams, Strategy, generate,
+    generate_batch, sample_from_logits, sample_with_logprob, seeded_rng,
 };
 use proptest::prelude::*;
 
@@ -37,6 +37,48 @@ proptest! {
         prop_assert_eq!(a.text.len(), n);
     }
     // ANCHOR_END: prop_seeded
+
+    /// One pass of exponentials serves the draw and the log-probability:
+    /// the same token as [`sample_from_logits`] from the same generator, the
+    /// bits of [`log_sum_exp`], and weights that sum to their total. Rows of
+    /// odd lengths (whole lanes and a tail), some tokens masked.
+    #[test]
+    fn one_pass_draws_and_scores_as_the_two_did(n in 1usize..200, seed in any::<u64>(), masked in 0usize..4) {
+        let mut rng = seeded_rng(seed, 7);
+        let mut logits: Vec<f32> = (0..n).map(|_| rand::Rng::gen_range(&mut rng, -20.0f32..20.0)).collect();
+        for k in 0..masked.min(n - 1) {
+            logits[(k * 31 + seed as usize) % n] = f32::NEG_INFINITY;
+        }
+        prop_assume!(logits.iter().any(|x| x.is_finite()));
+        let (mut a, mut b) = (seeded_rng(seed, 1), seeded_rng(seed, 1));
+        let (id, logprob) = sample_with_logprob(&logits, &mut a);
+        prop_assert_eq!(id, sample_from_logits(&logits, &mut b));
+        let lse = log_sum_exp(&logits);
+        prop_assert_eq!(weights(&logits).log_sum_exp.to_bits(), lse.to_bits());
+        prop_assert_eq!(logprob.to_bits(), (logits[id as usize] - lse).to_bits());
+        let (w, total) = exp_weights(&logits);
+        let sum: f64 = w.iter().map(|&x| f64::from(x)).sum();
+        prop_assert!((sum - total).abs() <= 1e-9 * total, "{} vs {}", sum, total);
+        for (x, p) in logits.iter().zip(&w) {
+            prop_assert_eq!(*x == f32::NEG_INFINITY, *p == 0.0);
+        }
+    }
+
+    /// The vectorised check finds the first NaN or `+inf` wherever it is.
+    #[test]
+    fn check_logits_names_the_first_bad_value(n in 1usize..200, at in any::<usize>(), nan in any::<bool>()) {
+        let mut logits = vec![0.5f32; n];
+        let at = at % n;
+        logits[at] = if nan { f32::NAN } else { f32::INFINITY };
+        if at + 1 < n {
+            logits[n - 1] = f32::NAN;
+        }
+        let err = check_logits("test", &logits).unwrap_err();
+        prop_assert!(matches!(err, DecodeError::InvalidLogit { index, .. } if index == at), "{}", err);
+        logits[at] = 0.0;
+        logits[n - 1] = 0.0;
+        prop_assert!(check_logits("test", &logits).is_ok());
+    }
 
     /// Greedy = the arg-max path, and `temperature = 0` under sampling is greedy.
     #[test]
