@@ -24,9 +24,11 @@ pub fn sample_from_logits(logits: &[f32], rng: &mut impl Rng) -> u32 {
     let (weights, total) = exp_weights(logits);
     draw(&weights, total, rng)
 }
+// ANCHOR_END: sample
 
-/// The inverse-CDF walk over unnormalised weights summing to `total`.
 #[cfg(not(feature = "mutant-sample-skip-first"))]
+// ANCHOR: draw
+/// The inverse-CDF walk over unnormalised weights summing to `total`.
 fn draw(weights: &[f32], total: f64, rng: &mut impl Rng) -> u32 {
     let u: f64 = rng.r#gen::<f64>() * total;
     let mut cum = 0.0;
@@ -44,7 +46,7 @@ fn draw(weights: &[f32], total: f64, rng: &mut impl Rng) -> u32 {
     // Rounding left u at the very top: the last token with weight wins.
     last_nonzero as u32
 }
-// ANCHOR_END: sample
+// ANCHOR_END: draw
 
 /// The mutant walk: never returns token 0.
 #[cfg(feature = "mutant-sample-skip-first")]
