@@ -172,7 +172,10 @@ fn weights_body(logits: &[f32]) -> Weights {
     // sums while it is still in L1 (one loop doing both ran out of
     // registers and was slower than two passes over the whole row).
     let start = logits.len() - logits.len() % LANES;
-    for (xb, wb) in logits[..start].chunks(BLOCK).zip(w[..start].chunks_mut(BLOCK)) {
+    for (xb, wb) in logits[..start]
+        .chunks(BLOCK)
+        .zip(w[..start].chunks_mut(BLOCK))
+    {
         for (c, out) in xb.chunks_exact(LANES).zip(wb.chunks_exact_mut(LANES)) {
             for j in 0..LANES {
                 let e = exp_nonpos(c[j] - m);
