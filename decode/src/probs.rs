@@ -155,11 +155,12 @@ pub struct Weights {
 }
 
 with_avx2! {
-    /// The row's [`Weights`]: the maximum, then one loop that writes each
-    /// exponential ([`exp_nonpos`], vectorised) and adds it to an f64 lane
-    /// for the draw and to an f32 lane for the log-sum, in the same order
-    /// as [`exp_weights`] and [`log_sum_exp`] add them (so their bits). A
-    /// sampled step used to run the exponentials twice, once for each.
+    /// The row's [`Weights`]: the maximum, then, block by block, the
+    /// exponentials ([`exp_nonpos`], vectorised) with their f32 lane sums
+    /// for the log-sum, and the block's f64 lane sums for the draw, each
+    /// added in the order [`log_sum_exp`] and the draw's total always used
+    /// (so their bits). A sampled step used to run the exponentials twice,
+    /// once for each.
     pub weights -> Weights = weights_body
 }
 
