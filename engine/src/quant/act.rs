@@ -131,21 +131,39 @@ pub fn quantize_k_block(x: &[f32], q: &mut [i8], bsums: &mut [i16]) -> f32 {
 }
 // ANCHOR_END: quantize_k_block
 
-/// [`quantize_block_scalar`] with the best kernel for this CPU.
-fn quantize_block(x: &[f32], q: &mut [i8]) -> (f32, i32) {
-    match (
-        level(),
-        <&[f32; QK]>::try_from(x),
-        <&mut [i8; QK]>::try_from(q),
-    ) {
+#[cfg(target_arch = "x86_64")]
+#[path = "act_x86.rs"]
+mod x86;
+
+/// [`quantize_block_scalar`] for every block of 32 in `x` (codes into `qs`,
+/// `max|x| / 127` into `d`, `Σq` into `isum`) with the best kernel for this
+/// CPU. Every level gives the plain twin's bits for finite input.
+///
+/// # Panics
+/// If `qs` is shorter than `x` or `d` and `isum` have fewer entries than
+/// `x` has blocks.
+fn quantize_row_blocks(x: &[f32], qs: &mut [i8], d: &mut [f32], isum: &mut [i32]) {
+    let blocks = x.len() / QK;
+    assert!(qs.len() >= blocks * QK && d.len() >= blocks && isum.len() >= blocks);
+    let (x, qs) = (&x[..blocks * QK], &mut qs[..blocks * QK]);
+    let (d, isum) = (&mut d[..blocks], &mut isum[..blocks]);
+    match level() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
-        // FMA and F16C.
-        (Level::Avx2 | Level::Avx512, Ok(x), Ok(q)) => unsafe {
-            super::dot::quantize_block_q8(x, q)
-        },
-        (_, Ok(x), Ok(q)) => quantize_block_scalar(x, q),
-        _ => unreachable!("blocks are 32 long"),
+        // SAFETY: level() is Avx512 only when the CPU has AVX-512F besides
+        // AVX2, FMA and F16C; the lengths were cut to whole blocks above.
+        Level::Avx512 => unsafe { x86::quantize_blocks_avx512(x, qs, d, isum) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: level() is Avx2 only when the CPU has AVX2, FMA and F16C.
+        Level::Avx2 => unsafe { x86::quantize_blocks_avx2(x, qs, d, isum) },
+        _ => quantize_row_blocks_scalar(x, qs, d, isum),
+    }
+}
+
+/// The plain loop of [`quantize_row_blocks`].
+fn quantize_row_blocks_scalar(x: &[f32], qs: &mut [i8], d: &mut [f32], isum: &mut [i32]) {
+    let blocks = x.chunks_exact(QK).zip(qs.chunks_exact_mut(QK));
+    for ((xb, qb), (d, isum)) in blocks.zip(d.iter_mut().zip(isum)) {
+        (*d, *isum) = quantize_block_scalar(xb, qb);
     }
 }
 
@@ -192,15 +210,11 @@ impl Q8Acts {
         self.d.resize(blocks, 0.0);
         self.s.resize(blocks, 0.0);
         self.isum.resize(blocks, 0);
-        for (b, (xb, qb)) in x
-            .chunks_exact(QK)
-            .zip(self.qs.chunks_exact_mut(QK))
-            .enumerate()
-        {
-            let (d, sum) = quantize_block(xb, qb);
-            self.d[b] = d;
-            self.s[b] = d * sum as f32;
-            self.isum[b] = sum;
+        if of_32 {
+            quantize_row_blocks(x, &mut self.qs, &mut self.d, &mut self.isum);
+        }
+        for ((s, &d), &sum) in self.s.iter_mut().zip(&self.d).zip(&self.isum) {
+            *s = d * sum as f32;
         }
         // Both scales are rounded to f16, as ggml stores them.
         round_to_f16(&mut self.d);
@@ -272,6 +286,52 @@ impl Q8Row<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each x86 level's row quantizer gives the plain loop's codes,
+    /// scales and sums, over rows of many blocks: random values at three
+    /// magnitudes, an all-zero block, and blocks of exact halves (ties for
+    /// the rounding).
+    #[test]
+    fn row_quantizers_have_the_plain_bits_at_every_level() {
+        let mut s = 0x2545_f491u32;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s as f32 / u32::MAX as f32 * 2.0 - 1.0
+        };
+        let mut x = Vec::new();
+        for scale in [1.0f32, 300.0, 1e-4] {
+            x.extend((0..5 * QK).map(|_| next() * scale));
+        }
+        x.extend([0.0; QK]);
+        // max|x| = 127 makes the codes the values themselves: each half
+        // rounds to the even neighbour.
+        x.extend((0..QK).map(|i| if i == 0 { 127.0 } else { i as f32 - 15.5 }));
+        x.extend((0..QK).map(|i| -(i as f32) * 0.5));
+        let blocks = x.len() / QK;
+        type RowQuantizer<'f> = &'f dyn Fn(&[f32], &mut [i8], &mut [f32], &mut [i32]);
+        let run = |f: RowQuantizer<'_>| {
+            let (mut q, mut d, mut sum) = (vec![0i8; x.len()], vec![0f32; blocks], vec![0; blocks]);
+            f(&x, &mut q, &mut d, &mut sum);
+            (q, d.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), sum)
+        };
+        let plain = run(&quantize_row_blocks_scalar);
+        assert_eq!(run(&quantize_row_blocks), plain, "dispatched");
+        #[cfg(target_arch = "x86_64")]
+        {
+            if level() >= Level::Avx2 {
+                // SAFETY: the CPU has AVX2, FMA and F16C.
+                let avx2 = run(&|x, q, d, s| unsafe { x86::quantize_blocks_avx2(x, q, d, s) });
+                assert_eq!(avx2, plain, "avx2");
+            }
+            if level() >= Level::Avx512 {
+                // SAFETY: the CPU has AVX-512F besides AVX2.
+                let wide = run(&|x, q, d, s| unsafe { x86::quantize_blocks_avx512(x, q, d, s) });
+                assert_eq!(wide, plain, "avx512");
+            }
+        }
+    }
 
     #[test]
     fn rounding_in_bulk_matches_one_value_at_a_time() {

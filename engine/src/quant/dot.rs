@@ -30,7 +30,7 @@ mod avx2_k;
 mod neon;
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use avx2::{dequantize as dequantize_avx2, quantize_block_q8};
+pub(crate) use avx2::dequantize as dequantize_avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx2_k::{
     dequantize_q4_k as dequantize_q4_k_avx2, dequantize_q6_k as dequantize_q6_k_avx2,

@@ -497,58 +497,6 @@ pub unsafe fn matmul_step(
     }
 }
 
-/// AVX2 body of [`crate::quant::act::Q8Acts::quantize`] for one block of
-/// 32 values: `max|x|`, `q = round(x · 127/max)` with halves to even (the
-/// instruction's own rounding, as ggml's AVX2 quantizer), and `Σq`.
-/// Returns `(d, Σq)`; the caller stores the f16-rounded `d` and `d·Σq`.
-///
-/// # Safety
-/// AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn quantize_block_q8(x: &[f32; QK], q: &mut [i8; QK]) -> (f32, i32) {
-    // SAFETY: `x` holds 32 floats and `q` 32 bytes: four 8-lane loads and
-    // one 32-byte store, all in bounds.
-    unsafe {
-        let p = x.as_ptr();
-        let v = [
-            _mm256_loadu_ps(p),
-            _mm256_loadu_ps(p.add(8)),
-            _mm256_loadu_ps(p.add(16)),
-            _mm256_loadu_ps(p.add(24)),
-        ];
-        let sign = _mm256_set1_ps(-0.0);
-        let mut m = _mm256_andnot_ps(sign, v[0]);
-        for x in &v[1..] {
-            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, *x));
-        }
-        let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        let amax = _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
-        let id = _mm256_set1_ps(if amax != 0.0 { 127.0 / amax } else { 0.0 });
-        let round = |x: __m256| {
-            _mm256_cvtps_epi32(_mm256_round_ps::<
-                { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
-            >(_mm256_mul_ps(x, id)))
-        };
-        let (i0, i1, i2, i3) = (round(v[0]), round(v[1]), round(v[2]), round(v[3]));
-        let sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-        let s4 = _mm_add_epi32(
-            _mm256_castsi256_si128(sum),
-            _mm256_extracti128_si256(sum, 1),
-        );
-        let s2 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0b01_00_11_10));
-        let s1 = _mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0b10_11_00_01));
-        // Pack 32 × i32 to i8 (the packs interleave lanes; the permute
-        // puts the four groups of eight back in order).
-        let w01 = _mm256_packs_epi32(i0, i1);
-        let w23 = _mm256_packs_epi32(i2, i3);
-        let b = _mm256_packs_epi16(w01, w23);
-        let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256(q.as_mut_ptr() as *mut __m256i, b);
-        (amax / 127.0, _mm_cvtsi128_si32(s1))
-    }
-}
-
 /// AVX2 body of the block dequantizers: 32 codes widened to f32 and
 /// scaled, `x = code·d + m` (multiply, then add: the same two roundings as
 /// the plain twins, so the results are identical).
