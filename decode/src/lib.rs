@@ -37,6 +37,7 @@ mod sequence;
 pub mod stop;
 pub mod sweep;
 pub mod toy;
+mod widest;
 
 pub use beam::{BeamHypothesis, beam_search};
 pub use chain::{ChainTrace, LogitsChain, ProcessorOrder, SamplingParams};

@@ -4,6 +4,7 @@
 //! helper here treats `-inf` as "probability zero".
 
 use crate::error::DecodeError;
+use crate::widest::widest;
 
 /// Check that a logits row is non-empty and holds no NaN or `+inf`.
 /// `-inf` is allowed: it marks a token that was removed.
@@ -14,9 +15,7 @@ pub fn check_logits(op: &'static str, logits: &[f32]) -> Result<(), DecodeError>
     // A branch-free pass first (it vectorises; a search that stops at the
     // first bad value does not, and this runs after every processor), then
     // the search only when something is wrong.
-    if logits
-        .iter()
-        .fold(false, |bad, v| bad | (v.is_nan() | (*v == f32::INFINITY)))
+    if any_bad(logits)
         && let Some((index, &value)) = logits
             .iter()
             .enumerate()
@@ -33,6 +32,18 @@ pub fn check_logits(op: &'static str, logits: &[f32]) -> Result<(), DecodeError>
     Ok(())
 }
 
+widest! {
+    /// True if some logit is NaN or `+inf` (one branch-free pass).
+    fn any_bad(logits: &[f32]) -> bool = any_bad_body
+}
+
+#[inline(always)]
+fn any_bad_body(logits: &[f32]) -> bool {
+    logits
+        .iter()
+        .fold(false, |bad, v| bad | (v.is_nan() | (*v == f32::INFINITY)))
+}
+
 /// Lanes the vocabulary-long loops below keep apart: 32 running maxima or
 /// sums instead of one, which the compiler keeps in SIMD registers. A
 /// maximum does not depend on the order. A sum does: one running f32 sum
@@ -46,32 +57,9 @@ const LANES: usize = 32;
 /// Values per block of [`weights`]' two inner loops (16 KiB of f32).
 const BLOCK: usize = 128 * LANES;
 
-/// `$vis fn $name(x: &[f32]) -> $ret` running `$body` (an
-/// `#[inline(always)]` function) compiled for AVX2 when the CPU has it
-/// (eight lanes per instruction instead of SSE2's four), else as it is.
-/// The operations are the same IEEE operations either way (Rust fuses no
-/// multiply-add on its own), so the results are the same bits.
-macro_rules! with_avx2 {
-    ($(#[$doc:meta])* $vis:vis $name:ident -> $ret:ty = $body:ident) => {
-        $(#[$doc])*
-        $vis fn $name(x: &[f32]) -> $ret {
-            #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx2") {
-                #[target_feature(enable = "avx2")]
-                fn avx2(x: &[f32]) -> $ret {
-                    $body(x)
-                }
-                // SAFETY: the CPU has AVX2.
-                return unsafe { avx2(x) };
-            }
-            $body(x)
-        }
-    };
-}
-
-with_avx2! {
+widest! {
     /// Largest finite-or-not logit (the row must be non-empty).
-    pub max_logit -> f32 = max_logit_body
+    pub fn max_logit(logits: &[f32]) -> f32 = max_logit_body
 }
 
 #[inline(always)]
@@ -114,7 +102,7 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     out
 }
 
-with_avx2! {
+widest! {
     /// `ln Σ exp(x)` in `f32`, as `max + ln(sum(exp(x - max)))`: what
     /// [`log_softmax`] subtracts, so one token's log-probability is
     /// `logits[id] - log_sum_exp(logits)` without a vector of them all.
@@ -123,7 +111,7 @@ with_avx2! {
     /// (49,152 logits for SmolLM2), so the exponentials are [`exp_nonpos`]'s
     /// (about ten times faster than one library call each), summed in
     /// [`LANES`] lanes.
-    pub log_sum_exp -> f32 = log_sum_exp_body
+    pub fn log_sum_exp(logits: &[f32]) -> f32 = log_sum_exp_body
 }
 
 #[inline(always)]
@@ -154,14 +142,14 @@ pub struct Weights {
     pub log_sum_exp: f32,
 }
 
-with_avx2! {
+widest! {
     /// The row's [`Weights`]: the maximum, then, block by block, the
     /// exponentials ([`exp_nonpos`], vectorised) with their f32 lane sums
     /// for the log-sum, and the block's f64 lane sums for the draw, each
     /// added in the order [`log_sum_exp`] and the draw's total always used
     /// (so their bits). A sampled step used to run the exponentials twice,
     /// once for each.
-    pub weights -> Weights = weights_body
+    pub fn weights(logits: &[f32]) -> Weights = weights_body
 }
 
 #[inline(always)]

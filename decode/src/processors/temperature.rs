@@ -2,6 +2,7 @@
 
 use crate::error::DecodeError;
 use crate::processor::{LogitsProcessor, Stage, TokenHistory};
+use crate::widest::widest;
 
 /// Divides logits by a temperature τ > 0.
 ///
@@ -36,13 +37,20 @@ impl LogitsProcessor for Temperature {
         Stage::Temperature
     }
     fn process(&self, _: &TokenHistory<'_>, logits: &mut [f32]) -> Result<(), DecodeError> {
-        divide_by_temperature(logits, self.tau);
+        divide(logits, self.tau);
         Ok(())
     }
 }
 
+widest! {
+    /// [`divide_by_temperature`] on the widest vectors the CPU has (the
+    /// same quotients).
+    fn divide(logits: &mut [f32], tau: f32) -> () = divide_by_temperature
+}
+
 /// Divides every logit by `tau`.
 #[cfg(not(feature = "mutant-temperature-multiply"))]
+#[inline(always)]
 // ANCHOR: temperature
 fn divide_by_temperature(logits: &mut [f32], tau: f32) {
     for x in logits.iter_mut() {
@@ -53,8 +61,46 @@ fn divide_by_temperature(logits: &mut [f32], tau: f32) {
 
 /// The mutant: multiplies by τ instead of dividing.
 #[cfg(feature = "mutant-temperature-multiply")]
+#[inline(always)]
 fn divide_by_temperature(logits: &mut [f32], tau: f32) {
     for x in logits.iter_mut() {
         *x *= tau;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wide division gives every logit the bits of its own plain
+    /// quotient, at lengths that leave every kind of tail; the NaN check
+    /// finds a bad value wherever it sits.
+    #[test]
+    fn wide_loops_give_the_plain_bits() {
+        let mut s = 0x9e37_79b9u32;
+        for len in [1usize, 7, 8, 15, 16, 17, 33, 100, 49_152] {
+            let v: Vec<f32> = (0..len)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 17;
+                    s ^= s << 5;
+                    (s as f32 / u32::MAX as f32 - 0.5) * 40.0
+                })
+                .collect();
+            for tau in [0.8f32, 0.3, 1.7] {
+                let mut fast = v.clone();
+                divide(&mut fast, tau);
+                let plain: Vec<u32> = v.iter().map(|x| (x / tau).to_bits()).collect();
+                let fast: Vec<u32> = fast.iter().map(|x| x.to_bits()).collect();
+                assert_eq!(fast, plain, "{len} logits, tau {tau}");
+            }
+            for bad in [f32::NAN, f32::INFINITY] {
+                let mut w = v.clone();
+                w[len * 2 / 3] = bad;
+                let err = crate::probs::check_logits("t", &w);
+                assert!(err.is_err(), "{len} logits with {bad} at {}", len * 2 / 3);
+            }
+            assert!(crate::probs::check_logits("t", &v).is_ok());
+        }
     }
 }
