@@ -729,11 +729,23 @@ pub fn top_k(x: &[f32], k: usize) -> Vec<(usize, f32)> {
     scalar::top_k(x, k)
 }
 
+/// [`stream_sum`] on the calling thread at level `l`: AVX-512's form where
+/// the CPU has it (the AVX2 kernel's bits, one load per cache line).
+fn stream_sum_at(l: Level, x: &[f32]) -> f32 {
+    match l {
+        // SAFETY: `level()` returns Avx512 only when the CPU has AVX-512F
+        // besides AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { avx512::stream_sum(x) },
+        _ => simd_at!(l, avx2: stream_sum(x)),
+    }
+}
+
 /// Sum of all elements, split across the thread pool: a plain streaming
 /// read of memory, the yardstick the matrix-vector benchmark is measured
 /// against (a matvec cannot read its matrix faster than this).
 pub fn stream_sum(x: &[f32]) -> f32 {
-    let one = |c: &[f32]| -> f32 { simd!(avx2: stream_sum(c)) };
+    let one = |c: &[f32]| -> f32 { stream_sum_at(level(), c) };
     if !go_parallel(x.len()) {
         return one(x);
     }
