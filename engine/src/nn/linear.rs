@@ -137,6 +137,18 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
     Ok(())
 }
 
+/// True if [`linear_batch`] multiplies every row by `w` with the same
+/// operations whatever the number of rows of its sequence in the call
+/// ([`Matrix::sums_by_block`]: regrouped Q4_0, Q4_1 or Q5_0 rows summed in
+/// [`crate::quant::SumOrder::Block`]). A row's product is then the same
+/// bits whether its sequence was fed one token at a time or in chunks of
+/// any size, so a cache of earlier rows may be reused from any position.
+/// Any other weight (f32 tiles or integer dot products chosen by the
+/// sequence's length, as [`SGEMM_MIN_TOKENS`] says) gives false.
+pub fn same_product_for_every_length(w: &Tensor) -> bool {
+    Matrix::new(w, "same_product_for_every_length").is_ok_and(|m| m.sums_by_block())
+}
+
 /// A sequence's kernel, from its own length only.
 fn kind(n: usize) -> Kernel {
     match n {

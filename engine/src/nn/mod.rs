@@ -15,6 +15,6 @@ mod norm;
 mod swiglu;
 
 pub use embed::embed;
-pub use linear::{SGEMM_MIN_TOKENS, linear, linear_batch};
+pub use linear::{SGEMM_MIN_TOKENS, linear, linear_batch, same_product_for_every_length};
 pub use norm::{layernorm, rmsnorm};
 pub use swiglu::linear_swiglu;
