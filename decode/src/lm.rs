@@ -60,6 +60,16 @@ pub trait LanguageModel {
         self.seq_len(slot)
     }
 
+    /// True when every position's cached state, and every result after
+    /// it, is the same bits however the tokens before it were cut into
+    /// [`LanguageModel::forward`] calls (one at a time, or in chunks of any
+    /// size). A prompt cache may then reuse a shared prefix of any length,
+    /// generated tokens included, instead of whole prefill chunks only
+    /// ([`crate::prompt_cache`]). The default, false, is always safe.
+    fn chunking_free(&self) -> bool {
+        false
+    }
+
     /// Run `f(0)`, …, `f(n − 1)`, each once, in any order and possibly at
     /// once on the model's own threads: the per-sequence work of a step
     /// (choosing each sequence's token) while the model's threads would
@@ -101,6 +111,9 @@ impl<T: LanguageModel + ?Sized> LanguageModel for Box<T> {
     }
     fn intact_len(&self, slot: usize) -> usize {
         (**self).intact_len(slot)
+    }
+    fn chunking_free(&self) -> bool {
+        (**self).chunking_free()
     }
     fn for_each_task(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
         (**self).for_each_task(n, f)

@@ -15,6 +15,13 @@
 //! own whole chunk, and the new request goes on reading from a chunk
 //! boundary. So a request gets the same tokens, bit for bit, whether its
 //! prefix came from the cache or not.
+//!
+//! A model can promise more: that a row is the same bits however its
+//! sequence was cut into forward calls
+//! ([`crate::LanguageModel::chunking_free`]; SmolLM2's 4-bit weights summed
+//! by block, as the server runs them). The scheduler then passes a chunk
+//! of 1: any shared prefix is reused, and the memory keeps the generated
+//! tokens' rows too.
 
 /// What a free slot's cache holds that a new request may reuse.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,8 +33,9 @@ pub struct SlotMemory {
 
 impl SlotMemory {
     /// The memory of a request that read `fed` tokens of `prompt` into its
-    /// slot (generated tokens may follow them in the cache; they were
-    /// computed one per step, so they are not kept).
+    /// slot, cut to whole chunks (generated tokens may follow them in the
+    /// cache; a caller keeps them only for a chunking-free model, by
+    /// passing them as part of `prompt` with a chunk of 1).
     pub fn of_request(prompt: &[u32], fed: usize, chunk: usize) -> SlotMemory {
         SlotMemory {
             tokens: prompt[..whole_chunks(fed.min(prompt.len()), chunk)].to_vec(),
@@ -110,6 +118,13 @@ mod tests {
         assert_eq!(mem.reusable(&old[..33], 8, usize::MAX), 32);
         // Nothing shared, nothing reused.
         assert_eq!(mem.reusable(&[7, 7, 7, 7, 7, 7, 7, 7, 7, 7], 8, 100), 0);
+        // Chunks of one (a chunking-free model): every token read is kept,
+        // and any shared prefix is reused.
+        let mem = SlotMemory::of_request(&old, 37, 1);
+        assert_eq!(mem.tokens().len(), 37);
+        assert_eq!(mem.reusable(&new, 1, usize::MAX), 30);
+        assert_eq!(mem.reusable(&old[..37], 1, usize::MAX), 36);
+        assert_eq!(mem.reusable(&old, 1, 33), 33);
     }
 
     #[test]

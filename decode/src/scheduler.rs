@@ -22,7 +22,9 @@
 //! A slot keeps its cache when its request ends, and a new request takes
 //! the free slot whose earlier prompt shares the most whole chunks with its
 //! own, skipping those tokens ([`crate::prompt_cache`]): the same tokens,
-//! read once.
+//! read once. A model whose rows do not depend on the chunking at all
+//! ([`LanguageModel::chunking_free`]) shares any prefix, its earlier
+//! answer included.
 //!
 //! The waiting queue is bounded: [`Scheduler::submit`] refuses a request
 //! when it is full, and never drops one it has accepted.
@@ -472,11 +474,11 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
                     Some(w) => break w,
                 }
             };
-            let chunk = self.config.prefill_chunk;
+            let unit = self.reuse_unit();
             let free = (0..self.slots.len())
                 .filter(|&s| self.slots[s].is_none())
                 .map(|s| (s, &self.memory[s], self.model.intact_len(s)));
-            let Some((slot, mut reuse)) = best_slot(free, &w.req.prompt, chunk) else {
+            let Some((slot, mut reuse)) = best_slot(free, &w.req.prompt, unit) else {
                 return;
             };
             if reuse == 0 || self.model.truncate(slot, reuse).is_err() {
@@ -499,8 +501,29 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
     /// with the same prompt prefix.
     fn free(&mut self, slot: usize) {
         if let Some(r) = self.slots[slot].take() {
-            let prompt = &r.seq.tokens[..r.seq.prompt_len];
-            self.memory[slot] = SlotMemory::of_request(prompt, r.fed, self.config.prefill_chunk);
+            self.memory[slot] = if self.model.chunking_free() {
+                // Every row the cache holds, the generated tokens' too, is
+                // the row a later request would compute for the same
+                // tokens, however it reads them: keep them all (a chat's
+                // next turn resends this answer).
+                let held = self.model.seq_len(slot).min(r.seq.tokens.len());
+                SlotMemory::of_request(&r.seq.tokens[..held], held, 1)
+            } else {
+                let prompt = &r.seq.tokens[..r.seq.prompt_len];
+                SlotMemory::of_request(prompt, r.fed, self.config.prefill_chunk)
+            };
+        }
+    }
+
+    /// What a reused prefix is cut to: any number of tokens when the
+    /// model's rows do not depend on how their sequence was cut into
+    /// forward calls ([`LanguageModel::chunking_free`]), else whole
+    /// prefill chunks.
+    fn reuse_unit(&self) -> usize {
+        if self.model.chunking_free() {
+            1
+        } else {
+            self.config.prefill_chunk
         }
     }
 

@@ -16,6 +16,10 @@ pub struct FnModel<F: Fn(&[u32]) -> Vec<f32>> {
     pub tokens_fed: usize,
     /// Number of `forward` calls so far.
     pub forward_calls: usize,
+    /// What [`LanguageModel::chunking_free`] answers (false unless set with
+    /// [`FnModel::with_chunking_free`]; the logits depend on the tokens alone,
+    /// so either answer is true of this model).
+    chunking_free: bool,
 }
 
 impl<F: Fn(&[u32]) -> Vec<f32>> FnModel<F> {
@@ -28,7 +32,16 @@ impl<F: Fn(&[u32]) -> Vec<f32>> FnModel<F> {
             max_seq_len,
             tokens_fed: 0,
             forward_calls: 0,
+            chunking_free: false,
         }
+    }
+
+    /// This model, declaring itself [chunking-free](LanguageModel::chunking_free),
+    /// as a real model with row-by-row arithmetic does: a prompt cache then
+    /// reuses any shared prefix.
+    pub fn with_chunking_free(mut self) -> Self {
+        self.chunking_free = true;
+        self
     }
 
     /// The tokens slot `slot` holds.
@@ -53,6 +66,9 @@ impl<F: Fn(&[u32]) -> Vec<f32>> LanguageModel for FnModel<F> {
     }
     fn seq_len(&self, slot: usize) -> usize {
         self.slots.get(slot).map_or(0, |s| s.len())
+    }
+    fn chunking_free(&self) -> bool {
+        self.chunking_free
     }
     fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, ModelError> {
         self.forward_calls += 1;

@@ -7,8 +7,8 @@ mod common;
 use std::collections::HashMap;
 
 use decode::{
-    Event, FinishReason, GenerateParams, Request, RequestId, SamplingParams, Scheduler,
-    SchedulerConfig, Strategy, SubmitError, TokenOutput, generate,
+    Event, FinishReason, GenerateParams, LanguageModel, Request, RequestId, SamplingParams,
+    Scheduler, SchedulerConfig, Strategy, SubmitError, TokenOutput, generate,
 };
 use proptest::prelude::*;
 
@@ -198,6 +198,51 @@ fn a_repeated_prompt_is_read_from_the_cache() {
     let st = sched.stats();
     assert_eq!((st.reused_tokens, st.prompt_tokens), (6, 8 + 2));
     assert_eq!(tokens[0], tokens[1]);
+}
+
+/// With a chunking-free model, a prompt cache reuses any shared prefix, not
+/// just whole chunks, and keeps the answer too: a repeated prompt reads
+/// only its last token, and a next turn that resends the first answer
+/// reads only what is new. Each gets the tokens of a lone run.
+#[test]
+fn a_chunking_free_model_reuses_any_prefix_and_the_answer() {
+    let v = 12;
+    let config = SchedulerConfig {
+        max_queue: 4,
+        prefill_chunk: 3,
+        prefill_budget: 3,
+    };
+    let model = || common::history_model(v, 5, 1).with_chunking_free();
+    // As the server holds it: boxed, and still saying so.
+    let boxed: Box<dyn LanguageModel> = Box::new(model());
+    assert!(boxed.chunking_free());
+    let mut sched = Scheduler::new(boxed, common::letters(v), config).unwrap();
+    let mut run = |prompt: Vec<u32>, cached: usize| {
+        let req = Request {
+            prompt,
+            params: params(None, 4, None),
+            stream: 0,
+        };
+        let mut seen = HashMap::new();
+        let id = sched.submit(req.clone()).unwrap();
+        record(&mut seen, sched.step());
+        assert_eq!(sched.admitted(), &[(id, cached)], "{:?}", req.prompt);
+        record(&mut seen, sched.run_to_completion());
+        let tokens = seen.remove(&id).unwrap().tokens;
+        let alone = generate(&mut model(), &common::letters(v), &req.prompt, &req.params).unwrap();
+        assert_eq!(tokens, alone.tokens, "{:?}", req.prompt);
+        tokens
+    };
+    let first = vec![3, 1, 4, 1, 5, 9, 2, 6];
+    let answer = run(first.clone(), 0);
+    // The same eight tokens again: seven from the cache (the last is read
+    // for its logits), where whole chunks of three would give six.
+    run(first.clone(), 7);
+    // The next turn: the prompt, the answer's tokens that were fed back
+    // (all but the last, which no step read), and something new.
+    let fed_back: Vec<u32> = answer[..answer.len() - 1].iter().map(|t| t.id).collect();
+    let next = [first.as_slice(), &fed_back, &[7, 7]].concat();
+    run(next, first.len() + fed_back.len());
 }
 
 #[test]
