@@ -63,6 +63,10 @@ impl LanguageModel for Llama {
         }
     }
 
+    fn chunking_free(&self) -> bool {
+        Llama::chunking_free(self)
+    }
+
     fn for_each_task(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
         engine::threads::for_each_task(n, f);
     }

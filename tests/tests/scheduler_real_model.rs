@@ -13,6 +13,7 @@ use decode::{
 };
 use engine::quant::SumOrder;
 use integration_tests::{heavy_lock, smollm2_path, smollm2_weights};
+use model::batch::LogitsFor;
 use model::gguf::GgufFile;
 use model::llama::Llama;
 use model::tokenizer::Tokenizer;
@@ -192,9 +193,72 @@ fn a_prefix_from_the_cache_gives_the_same_tokens_and_log_probs() {
             system_len >= 2 * chunk,
             "the system prompt fills two chunks"
         );
+        // Summed by block, SmolLM2's rows do not depend on the chunking,
+        // so the later requests reuse the whole system prompt and more
+        // (the second shares "What is the capital of" with the first);
+        // in llama.cpp's order, whole chunks only.
+        let free = model().chunking_free();
+        assert_eq!(free, order == SumOrder::Block, "{order:?}");
+        let least = if free {
+            2 * system_len + 1
+        } else {
+            2 * (system_len / chunk * chunk)
+        };
         assert!(
-            st.reused_tokens >= 2 * (system_len / chunk * chunk) as u64,
-            "{order:?}: the later requests reuse the system prompt ({st:?})"
+            st.reused_tokens >= least as u64,
+            "{order:?}: the later requests reuse the system prompt ({st:?}, at least {least})"
         );
+    }
+}
+
+/// A model that says it is chunking-free (`Llama::chunking_free`: SmolLM2's
+/// Q4_1 summed by block) gives every logit the same bits whether a prompt
+/// is fed whole, in chunks of 16 or 7, or one token at a time; in
+/// llama.cpp's order it makes no such claim, and the bits do differ.
+#[test]
+fn a_chunking_free_model_gives_the_same_bits_in_any_chunking() {
+    let _g = heavy_lock();
+    let tok = Tokenizer::from_gguf(&GgufFile::open(smollm2_path()).unwrap()).unwrap();
+    let prompt = tok.encode(
+        "<|im_start|>user\nWhat grows in a small garden in early spring, before the last \
+         frost, and which of those plants would you sow first if the soil were still cold and \
+         wet?<|im_end|>\n<|im_start|>assistant\n",
+    );
+    // Long enough that the whole prompt takes the many-token kernel, where
+    // llama.cpp's order differs from the shorter chunks'.
+    assert!(
+        prompt.len() >= engine::nn::SGEMM_MIN_TOKENS,
+        "{} tokens",
+        prompt.len()
+    );
+    for order in [SumOrder::Block, SumOrder::Ggml] {
+        let mut last = Vec::new();
+        for chunk in [prompt.len(), 16, 7, 1] {
+            let mut lm = Llama::new(smollm2_weights().clone(), 128, 1)
+                .unwrap()
+                .with_sum_order(order);
+            let mut logits = Vec::new();
+            for c in prompt.chunks(chunk) {
+                logits = lm.forward(&[(0, c)], LogitsFor::Last).unwrap().remove(0);
+            }
+            last.push((
+                chunk,
+                logits.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            ));
+        }
+        let free = Llama::new(smollm2_weights().clone(), 8, 1)
+            .unwrap()
+            .with_sum_order(order)
+            .chunking_free();
+        let same = last[1..].iter().all(|(_, bits)| *bits == last[0].1);
+        assert_eq!(free, order == SumOrder::Block, "{order:?}");
+        if free {
+            assert!(same, "{order:?}: a chunking changed the logits");
+        } else {
+            assert!(
+                !same,
+                "{order:?}: chunkings agree here, so the test shows nothing"
+            );
+        }
     }
 }

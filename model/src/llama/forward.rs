@@ -91,6 +91,24 @@ impl Llama {
         self.cache.device()
     }
 
+    /// True when every position's results (its cached keys and values,
+    /// and its logits) are the same bits however its sequence's tokens were
+    /// cut into [`Llama::forward`] calls, one at a time or in chunks of any
+    /// size: on the CPU, with every layer weight multiplied the same way for
+    /// any row count ([`engine::nn::same_product_for_every_length`]: the
+    /// 4-bit formats summed by block, as `infer serve` runs SmolLM2's
+    /// Q4_1). Norms, RoPE, the cache writes and attention (one task per
+    /// query row) already work row by row on the CPU. A prompt cache may
+    /// then reuse a prefix of any length.
+    pub fn chunking_free(&self) -> bool {
+        self.device().is_cpu()
+            && self.w.layers.iter().all(|l| {
+                [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]
+                    .into_iter()
+                    .all(engine::nn::same_product_for_every_length)
+            })
+    }
+
     /// Let the cache evict old positions instead of failing when full,
     /// keeping the first `sink` tokens (see [`crate::kv_cache`]).
     pub fn with_sliding_window(mut self, sink: usize) -> Self {
