@@ -165,18 +165,26 @@ proptest! {
 }
 // ANCHOR_END: prop_prompt_cache
 
+/// A small queue, and prompts read three tokens a step in chunks of three.
+fn chunks_of_three() -> SchedulerConfig {
+    SchedulerConfig {
+        max_queue: 4,
+        prefill_chunk: 3,
+        prefill_budget: 3,
+    }
+}
+
 /// A second request with the first one's prompt, into the one slot it left,
 /// reads only what does not fill whole chunks, and gets the same tokens.
 #[test]
 fn a_repeated_prompt_is_read_from_the_cache() {
     let v = 12;
-    let config = SchedulerConfig {
-        max_queue: 4,
-        prefill_chunk: 3,
-        prefill_budget: 3,
-    };
-    let mut sched =
-        Scheduler::new(common::history_model(v, 5, 1), common::letters(v), config).unwrap();
+    let mut sched = Scheduler::new(
+        common::history_model(v, 5, 1),
+        common::letters(v),
+        chunks_of_three(),
+    )
+    .unwrap();
     let req = Request {
         prompt: vec![3, 1, 4, 1, 5, 9, 2, 6],
         params: params(None, 4, None),
@@ -207,11 +215,7 @@ fn a_repeated_prompt_is_read_from_the_cache() {
 #[test]
 fn a_chunking_free_model_reuses_any_prefix_and_the_answer() {
     let v = 12;
-    let config = SchedulerConfig {
-        max_queue: 4,
-        prefill_chunk: 3,
-        prefill_budget: 3,
-    };
+    let config = chunks_of_three();
     let model = || common::history_model(v, 5, 1).with_chunking_free();
     // As the server holds it: boxed, and still saying so.
     let boxed: Box<dyn LanguageModel> = Box::new(model());
