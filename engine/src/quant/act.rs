@@ -293,13 +293,9 @@ mod tests {
     /// the rounding).
     #[test]
     fn row_quantizers_have_the_plain_bits_at_every_level() {
-        let mut s = 0x2545_f491u32;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s as f32 / u32::MAX as f32 * 2.0 - 1.0
-        };
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x2545_f491);
+        let mut next = || rng.gen_range(-1.0f32..1.0);
         let mut x = Vec::new();
         for scale in [1.0f32, 300.0, 1e-4] {
             x.extend((0..5 * QK).map(|_| next() * scale));
