@@ -5,9 +5,9 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::Level;
-#[cfg(target_arch = "x86_64")]
-use super::avx2;
 use super::{AttnDims, level, scalar, softmax_inplace};
+#[cfg(target_arch = "x86_64")]
+use super::{attend_avx512, avx2};
 use crate::threads;
 
 fn check_attn(dims: AttnDims, q: usize, k: usize, v: usize, out: usize, end: usize) {
@@ -179,8 +179,9 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
         && hd.is_multiple_of(32)
     {
         let span = group * hd;
-        // The same instructions with 32 registers where AVX-512 has them.
-        let wide = level() == Level::Avx512 && std::is_x86_feature_detected!("avx512vl");
+        // Two key rows or sixteen value columns per vector where AVX-512
+        // has them: the same sums in the same order.
+        let wide = level() == Level::Avx512;
         let job = |idx: usize, o: &mut [f32]| {
             let (i, kvh) = (idx / dims.n_kv_heads, idx % dims.n_kv_heads);
             let (s, len) = owner[i];
@@ -192,11 +193,11 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
             SCORES.with_borrow_mut(|scores| {
                 let (k, v) = (&k16[base..base + len * hd], &v16[base..base + len * hd]);
                 // SAFETY: level() is Avx2 or Avx512 only when the CPU
-                // has AVX2, FMA and F16C; `wide` only with AVX-512F and
-                // VL besides.
+                // has AVX2, FMA and F16C; `wide` only with AVX-512F
+                // besides.
                 unsafe {
                     if wide {
-                        avx2::attend_group_f16_wide(qs, k, v, group, scores, o)
+                        attend_avx512::attend_group_f16(qs, k, v, group, scores, o)
                     } else {
                         avx2::attend_group_f16(qs, k, v, group, scores, o)
                     }

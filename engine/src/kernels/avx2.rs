@@ -47,7 +47,7 @@ pub(super) fn hsum(v: __m256) -> f32 {
 /// its instructions per sum.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn hsum2(a: __m256, b: __m256) -> __m128 {
+pub(super) fn hsum2(a: __m256, b: __m256) -> __m128 {
     // Lane i + lane i+4 of each vector, as hsum's first step.
     let sa = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     let sb = _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1));
@@ -627,65 +627,41 @@ pub(crate) unsafe fn attend_one(
     }
 }
 
-/// Defines an entry point of the grouped f16 attention kernel for one set
-/// of CPU features: `$wide` chooses the body's form for 32 registers.
-macro_rules! attend_group_entry {
-    ($(#[$doc:meta])* $name:ident, $features:literal, $wide:literal) => {
-        $(#[$doc])*
-        #[target_feature(enable = $features)]
-        pub(crate) unsafe fn $name(
-            q: &[f32],
-            k: &[half::f16],
-            v: &[half::f16],
-            g: usize,
-            scores: &mut Vec<f32>,
-            out: &mut [f32],
-        ) {
-            // A constant group size lets the accumulators live in registers.
-            // SAFETY: same CPU features as this function.
-            unsafe {
-                match g {
-                    1 => group_f16::<1, $wide>(q, k, v, scores, out),
-                    2 => group_f16::<2, $wide>(q, k, v, scores, out),
-                    3 => group_f16::<3, $wide>(q, k, v, scores, out),
-                    _ => group_f16::<4, $wide>(q, k, v, scores, out),
-                }
-            }
-        }
-    };
-}
-
-attend_group_entry! {
-    /// The query heads of one grouped-query group (`q`: `g × hd`, `g ≤ 4`,
-    /// `hd` a multiple of 32) against their shared f16 keys and values: each
-    /// key and value row is read once for the whole group instead of once per
-    /// head. `scores` ends up `g × len`; `out` is `g × hd`.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
-    attend_group_f16, "avx2,fma,f16c", false
-}
-
-attend_group_entry! {
-    /// [`attend_group_f16`] with AVX-512's 32 vector registers (the same
-    /// 256-bit instructions, so the same bits): four key rows at a time
-    /// instead of two, and four vectors of a value row for every group size
-    /// (eight, a whole row of 64, for one or two heads), which gives each
-    /// core more independent multiply-adds to overlap.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2, FMA, F16C, AVX-512F and VL.
-    attend_group_f16_wide, "avx2,fma,f16c,avx512f,avx512vl", true
-}
-
-/// The body of [`attend_group_f16`] (`WIDE`: of
-/// [`attend_group_f16_wide`]), inlined into each.
+/// The query heads of one grouped-query group (`q`: `g × hd`, `g ≤ 4`,
+/// `hd` a multiple of 32) against their shared f16 keys and values: each
+/// key and value row is read once for the whole group instead of once per
+/// head. `scores` ends up `g × len`; `out` is `g × hd`. (AVX-512 CPUs run
+/// `attend_avx512::attend_group_f16`, which has these bits.)
 ///
 /// # Safety
-/// Compiled into an entry point with AVX2, FMA and F16C (`WIDE`: and
-/// AVX-512F and VL).
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn attend_group_f16(
+    q: &[f32],
+    k: &[half::f16],
+    v: &[half::f16],
+    g: usize,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    // A constant group size lets the accumulators live in registers.
+    // SAFETY: same CPU features as this function.
+    unsafe {
+        match g {
+            1 => group_f16::<1>(q, k, v, scores, out),
+            2 => group_f16::<2>(q, k, v, scores, out),
+            3 => group_f16::<3>(q, k, v, scores, out),
+            _ => group_f16::<4>(q, k, v, scores, out),
+        }
+    }
+}
+
+/// The body of [`attend_group_f16`] for `G` heads.
+///
+/// # Safety
+/// Compiled into [`attend_group_f16`]'s features.
 #[inline(always)]
-unsafe fn group_f16<const G: usize, const WIDE: bool>(
+unsafe fn group_f16<const G: usize>(
     q: &[f32],
     k: &[half::f16],
     v: &[half::f16],
@@ -706,20 +682,13 @@ unsafe fn group_f16<const G: usize, const WIDE: bool>(
     scores.clear();
     scores.resize(g * len, 0.0);
     let (qp, kp) = (q.as_ptr(), k.as_ptr());
-    // Four positions at a time with 32 registers, then two: each
-    // position's sums run in the same order as alone (the same bits), but
-    // the chains of dependent multiply-adds overlap instead of waiting on
-    // each other.
+    // Two positions at a time: each position's sums run in the same order
+    // as alone (the same bits), but the chains of dependent multiply-adds
+    // overlap instead of waiting on each other.
     let mut p = 0;
     // SAFETY (both loops): every pointer offset below is inside `q`, `k`
     // (p·hd + c + 8 ≤ len·hd) or `scores`; prefetches never fault.
     unsafe {
-        if WIDE {
-            while p + 4 <= len {
-                key_rows::<G, 4>(qp, kp, v.as_ptr(), p, hd, len, scale_f, scores);
-                p += 4;
-            }
-        }
         while p + 2 <= len {
             key_rows::<G, 2>(qp, kp, v.as_ptr(), p, hd, len, scale_f, scores);
             p += 2;
@@ -739,15 +708,11 @@ unsafe fn group_f16<const G: usize, const WIDE: bool>(
         for row in scores.chunks_exact_mut(len.max(1)) {
             softmax_inplace(row);
         }
-        // Four vectors of a value row at a time, or, with sixteen
-        // registers, two for three or more heads, so that the
-        // accumulators, the row and the score fit (four for three heads is
-        // twelve accumulators, which went through the stack on every
-        // position). With 32 registers, one or two heads take a whole row
-        // of 64 at once: one pass over the values instead of two.
-        if WIDE && G <= 2 && hd.is_multiple_of(8 * L) {
-            weigh_values::<G, 8>(scores, v.as_ptr(), len, hd, out);
-        } else if WIDE || G <= 2 {
+        // Four vectors of a value row at a time, or two for three or more
+        // heads, so that the accumulators, the row and the score fit in
+        // sixteen registers (four for three heads is twelve accumulators,
+        // which went through the stack on every position).
+        if G <= 2 {
             weigh_values::<G, 4>(scores, v.as_ptr(), len, hd, out);
         } else {
             weigh_values::<G, 2>(scores, v.as_ptr(), len, hd, out);
@@ -963,50 +928,6 @@ mod tests {
             };
             assert_eq!(got[0].to_bits(), want[0].to_bits(), "{a:?}");
             assert_eq!(got[1].to_bits(), want[1].to_bits(), "{b:?}");
-        }
-    }
-
-    /// The kernel with 32 registers (four key rows at a time, four value
-    /// vectors for every group size) gives the 16-register kernel's bits,
-    /// whatever the group size and however many positions are left over.
-    #[test]
-    fn wide_grouped_attention_has_the_bits_of_the_narrow_one() {
-        let features = ["avx2", "fma", "f16c", "avx512f", "avx512vl"];
-        let have = is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
-            && is_x86_feature_detected!("f16c")
-            && is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512vl");
-        if !have {
-            eprintln!("skipped: this CPU lacks one of {features:?}");
-            return;
-        }
-        let mut bits = xorshift(0x9e37_79b9);
-        let mut next = || bits() as f32 / u32::MAX as f32 * 2.0 - 1.0;
-        for g in 1..=4 {
-            for hd in [32, 64, 96] {
-                for len in 0..=37 {
-                    let q: Vec<f32> = (0..g * hd).map(|_| next()).collect();
-                    let mut kv = || -> Vec<half::f16> {
-                        (0..len * hd).map(|_| half::f16::from_f32(next())).collect()
-                    };
-                    let (k, v) = (kv(), kv());
-                    let (mut narrow, mut wide) = (vec![0.0; g * hd], vec![0.0; g * hd]);
-                    let (mut s_narrow, mut s_wide) = (Vec::new(), Vec::new());
-                    // SAFETY: every feature both kernels need was detected.
-                    unsafe {
-                        attend_group_f16(&q, &k, &v, g, &mut s_narrow, &mut narrow);
-                        attend_group_f16_wide(&q, &k, &v, g, &mut s_wide, &mut wide);
-                    }
-                    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(
-                        bits(&s_wide),
-                        bits(&s_narrow),
-                        "scores, g {g} hd {hd} len {len}"
-                    );
-                    assert_eq!(bits(&wide), bits(&narrow), "out, g {g} hd {hd} len {len}");
-                }
-            }
         }
     }
 }

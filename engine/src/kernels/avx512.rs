@@ -22,7 +22,7 @@ use super::avx2::{hsum, load_f16};
 /// Lanes 0–7 (`hi` false) or 8–15 of `v`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn half(v: __m512, hi: bool) -> __m256 {
+pub(super) fn half(v: __m512, hi: bool) -> __m256 {
     let d = _mm512_castps_pd(v);
     _mm256_castpd_ps(if hi {
         _mm512_extractf64x4_pd::<1>(d)

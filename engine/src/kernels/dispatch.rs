@@ -22,10 +22,10 @@ pub enum Level {
     /// products, the prompt tiles and the f16 and f32 matrix-vector
     /// products, each arranged to give AVX2's bits; the other f32 kernels
     /// (dot products, norms, softmax, attention), whose sums would change
-    /// order with the width, stay AVX2's (attention on an f16 cache uses
-    /// AVX-512's 32 registers for more rows at a time, with the same
-    /// instructions), so every x86 level from AVX2 up computes the same
-    /// bits.
+    /// order with the width, stay AVX2's (attention on an f16 cache puts
+    /// two key rows' eight-lane sums side by side in one vector, and
+    /// sixteen value columns, which keeps every sum's order), so every x86
+    /// level from AVX2 up computes the same bits.
     Avx512,
 }
 

@@ -10,6 +10,8 @@
 //! wrong length panics with a message (it never reads out of bounds).
 
 #[cfg(target_arch = "x86_64")]
+mod attend_avx512;
+#[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
