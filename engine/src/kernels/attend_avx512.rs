@@ -22,7 +22,7 @@
 
 use std::arch::x86_64::*;
 
-use super::avx2::{exp8, hsum, hsum2};
+use super::avx2::{by_group_size, exp8, group_shape, hsum, hsum2};
 use super::avx512::half;
 
 /// Lanes per 512-bit vector.
@@ -44,16 +44,8 @@ pub(crate) unsafe fn attend_group_f16(
     scores: &mut Vec<f32>,
     out: &mut [f32],
 ) {
-    // A constant group size lets the accumulators live in registers.
     // SAFETY: same CPU features as this function.
-    unsafe {
-        match g {
-            1 => group::<1>(q, k, v, scores, out),
-            2 => group::<2>(q, k, v, scores, out),
-            3 => group::<3>(q, k, v, scores, out),
-            _ => group::<4>(q, k, v, scores, out),
-        }
-    }
+    unsafe { by_group_size!(g, group(q, k, v, scores, out)) }
 }
 
 /// The body of [`attend_group_f16`] for `G` heads.
@@ -68,18 +60,7 @@ unsafe fn group<const G: usize>(
     scores: &mut Vec<f32>,
     out: &mut [f32],
 ) {
-    let hd = q.len() / G;
-    assert!(
-        (1..=4).contains(&G)
-            && hd.is_multiple_of(2 * W)
-            && q.len() == G * hd
-            && out.len() == q.len()
-    );
-    let len = k.len() / hd;
-    assert!(v.len() >= len * hd);
-    let scale = 1.0 / (hd as f32).sqrt();
-    scores.clear();
-    scores.resize(G * len, 0.0);
+    let (hd, len, scale) = group_shape(G, q, (k, v), scores, out);
     let (qp, kp, vp) = (q.as_ptr(), k.as_ptr(), v.as_ptr());
     // SAFETY (the loops): every row index passed is below `len`, so each
     // offset is inside `k`, `v` and `scores`; prefetches never fault.

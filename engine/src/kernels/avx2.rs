@@ -644,16 +644,49 @@ pub(crate) unsafe fn attend_group_f16(
     scores: &mut Vec<f32>,
     out: &mut [f32],
 ) {
-    // A constant group size lets the accumulators live in registers.
     // SAFETY: same CPU features as this function.
-    unsafe {
-        match g {
-            1 => group_f16::<1>(q, k, v, scores, out),
-            2 => group_f16::<2>(q, k, v, scores, out),
-            3 => group_f16::<3>(q, k, v, scores, out),
-            _ => group_f16::<4>(q, k, v, scores, out),
+    unsafe { by_group_size!(g, group_f16(q, k, v, scores, out)) }
+}
+
+/// `$body::<G>(args)` for the group size `$g` (1 to 4; more is taken as
+/// 4): a constant group size lets the accumulators live in registers.
+macro_rules! by_group_size {
+    ($g:expr, $body:ident($($a:expr),*)) => {
+        match $g {
+            1 => $body::<1>($($a),*),
+            2 => $body::<2>($($a),*),
+            3 => $body::<3>($($a),*),
+            _ => $body::<4>($($a),*),
         }
-    }
+    };
+}
+pub(super) use by_group_size;
+
+/// Checks a grouped attention call's lengths (`q` and `out`: `g ≤ 4`
+/// heads of `hd`, a multiple of 32; `k` and `v`: whole rows of `hd`) and
+/// sizes `scores` to `g × len`. Returns `(hd, len, 1/√hd)`.
+///
+/// # Panics
+/// If the lengths do not fit.
+pub(super) fn group_shape(
+    g: usize,
+    q: &[f32],
+    (k, v): (&[half::f16], &[half::f16]),
+    scores: &mut Vec<f32>,
+    out: &[f32],
+) -> (usize, usize, f32) {
+    let hd = q.len() / g.max(1);
+    assert!(
+        (1..=4).contains(&g)
+            && hd.is_multiple_of(4 * L)
+            && q.len() == g * hd
+            && out.len() == q.len()
+    );
+    let len = k.len() / hd;
+    assert!(v.len() >= len * hd);
+    scores.clear();
+    scores.resize(g * len, 0.0);
+    (hd, len, 1.0 / (hd as f32).sqrt())
 }
 
 /// The body of [`attend_group_f16`] for `G` heads.
@@ -668,19 +701,7 @@ unsafe fn group_f16<const G: usize>(
     scores: &mut Vec<f32>,
     out: &mut [f32],
 ) {
-    let g = G;
-    let hd = q.len() / g;
-    assert!(
-        (1..=4).contains(&g)
-            && hd.is_multiple_of(4 * L)
-            && q.len() == g * hd
-            && out.len() == q.len()
-    );
-    let len = k.len() / hd;
-    assert!(v.len() >= len * hd);
-    let scale_f = 1.0 / (hd as f32).sqrt();
-    scores.clear();
-    scores.resize(g * len, 0.0);
+    let (hd, len, scale_f) = group_shape(G, q, (k, v), scores, out);
     let (qp, kp) = (q.as_ptr(), k.as_ptr());
     // Two positions at a time: each position's sums run in the same order
     // as alone (the same bits), but the chains of dependent multiply-adds
