@@ -34,8 +34,9 @@ pub use dispatch::{Level, level};
 /// on an AVX2 one. These kernels mostly wait for memory, where wider
 /// vectors gain little; the 512-bit vectors go where they change no sum's
 /// order: the integer products of the quantized formats, the prompt
-/// tiles' micro-kernel and the f16 matrix-vector product (its own
-/// dispatch, [`matvec_f16`]).
+/// tiles' micro-kernel, the f16 matrix-vector product (its own dispatch,
+/// [`matvec_f16`]) and grouped attention over an f16 cache (chosen in
+/// `attention.rs`).
 macro_rules! simd_at {
     ($l:expr, avx2_neon: $f:ident($($a:expr),*)) => {
         match $l {
