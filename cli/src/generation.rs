@@ -1,4 +1,4 @@
-//! What `generate` and `chat` share around decode's [`Generator`]: the
+//! What `generate` and `chat` share around decode's [`decode::Generator`]: the
 //! detokenizer of a loaded model, timing of the two phases, streaming the
 //! text (and, with `--explain`, each step's table) to the output, and the
 //! readable per-token log-prob listing.

@@ -108,9 +108,9 @@ widest! {
     /// `logits[id] - log_sum_exp(logits)` without a vector of them all.
     ///
     /// A decode step calls this once per token over the whole vocabulary
-    /// (49,152 logits for SmolLM2), so the exponentials are [`exp_nonpos`]'s
+    /// (49,152 logits for SmolLM2), so the exponentials are `exp_nonpos`'s
     /// (about ten times faster than one library call each), summed in
-    /// [`LANES`] lanes.
+    /// `LANES` lanes.
     pub fn log_sum_exp(logits: &[f32]) -> f32 = log_sum_exp_body
 }
 
@@ -144,7 +144,7 @@ pub struct Weights {
 
 widest! {
     /// The row's [`Weights`]: the maximum, then, block by block, the
-    /// exponentials ([`exp_nonpos`], vectorised) with their f32 lane sums
+    /// exponentials (`exp_nonpos`, vectorised) with their f32 lane sums
     /// for the log-sum, and the block's f64 lane sums for the draw, each
     /// added in the order [`log_sum_exp`] and the draw's total always used
     /// (so their bits). A sampled step used to run the exponentials twice,

@@ -139,7 +139,7 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
 
 /// True if [`linear_batch`] multiplies every row by `w` with the same
 /// operations whatever the number of rows of its sequence in the call
-/// ([`Matrix::sums_by_block`]: regrouped Q4_0, Q4_1 or Q5_0 rows summed in
+/// (`Matrix::sums_by_block`: regrouped Q4_0, Q4_1 or Q5_0 rows summed in
 /// [`crate::quant::SumOrder::Block`]). A row's product is then the same
 /// bits whether its sequence was fed one token at a time or in chunks of
 /// any size, so a cache of earlier rows may be reused from any position.

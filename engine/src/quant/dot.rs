@@ -3,7 +3,7 @@
 //! 256 for the K-quants), the scales applied once per block.
 //!
 //! Each format has a plain twin here ([`dot_q8_0_scalar`], …) and an AVX2
-//! body in [`super::dot_avx2`] (`maddubs` + `madd`), chosen once at run time
+//! body in `dot_avx2.rs` (`maddubs` + `madd`), chosen once at run time
 //! by [`crate::kernels::dispatch::level`]; a property test keeps them equal.
 //! (AVX-512 machines with VNNI run the same bodies with `vpdpbusd`,
 //! `dot4.rs`; on aarch64, the bodies in `dot_neon.rs`, with `sdot` where

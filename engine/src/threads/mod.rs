@@ -1,6 +1,6 @@
 //! The thread pool every parallel kernel runs on.
 //!
-//! One global pool ([`spin`]), built lazily with [`default_num_threads`]
+//! One global pool (`spin`), built lazily with [`default_num_threads`]
 //! threads (the number of physical cores, or `INFER_THREADS`) and
 //! replaceable at any time with [`set_num_threads`]. Kernels split rows or
 //! heads into tasks with [`for_each_task`] or [`for_each_chunk_mut`];
