@@ -498,6 +498,34 @@ pub(super) fn load_f16(s: &[half::f16]) -> __m256 {
     _mm256_cvtph_ps(unsafe { _mm_loadu_si128(s.as_ptr().cast()) })
 }
 
+/// See `super::widen_f16`: eight halves per conversion, four conversions
+/// per step, the tail one value at a time.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+///
+/// # Panics
+/// If `dst` is shorter than `src`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn widen_f16(src: &[half::f16], dst: &mut [f32]) {
+    assert!(dst.len() >= src.len());
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    let mut i = 0;
+    while i + 4 * L <= src.len() {
+        for j in 0..4 {
+            // SAFETY: i + 8j + 8 <= src.len() <= dst.len().
+            unsafe {
+                let h = _mm_loadu_si128(s.add(i + j * L).cast());
+                _mm256_storeu_ps(d.add(i + j * L), _mm256_cvtph_ps(h));
+            }
+        }
+        i += 4 * L;
+    }
+    for (o, h) in dst[i..src.len()].iter_mut().zip(&src[i..]) {
+        *o = h.to_f32();
+    }
+}
+
 /// Matrix-vector product with an f16 matrix: rows widened 8 at a time with
 /// F16C, one row at a time with four accumulators (so each row is one
 /// straight stream), asking for the bytes [`super::PREFETCH_BYTES`] ahead

@@ -146,6 +146,34 @@ pub(crate) unsafe fn matvec_f16(
 }
 // ANCHOR_END: matvec_f16
 
+/// See `super::widen_f16`: sixteen halves per conversion, four
+/// conversions per step, the tail as the AVX2 kernel does it.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-512F.
+///
+/// # Panics
+/// If `dst` is shorter than `src`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+pub(crate) unsafe fn widen_f16(src: &[half::f16], dst: &mut [f32]) {
+    const W: usize = 16;
+    assert!(dst.len() >= src.len());
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    let mut i = 0;
+    while i + 4 * W <= src.len() {
+        for j in 0..4 {
+            // SAFETY: i + 16j + 16 <= src.len() <= dst.len().
+            unsafe {
+                let h = _mm256_loadu_si256(s.add(i + j * W).cast());
+                _mm512_storeu_ps(d.add(i + j * W), _mm512_cvtph_ps(h));
+            }
+        }
+        i += 4 * W;
+    }
+    // SAFETY: the caller's features.
+    unsafe { super::avx2::widen_f16(&src[i..], &mut dst[i..]) }
+}
+
 /// See `avx2::stream_sum` (the same sums, so the same bits): the AVX2
 /// kernel's four eight-lane sums side by side in two 512-bit vectors, one
 /// 64-byte load per cache line instead of two 32-byte ones (a single core

@@ -475,3 +475,24 @@ fn matmul_uses_both_layouts() {
     assert_eq!(c1, want);
     assert_eq!(c2, want);
 }
+
+/// Every one of the 65,536 f16 values, at every level this CPU has, widens
+/// to the f32 that `half` gives it (NaNs with the same payload), whatever
+/// the slice's start and length.
+#[test]
+fn widen_f16_gives_every_half_its_exact_f32() {
+    let all: Vec<half::f16> = (0..=u16::MAX).map(half::f16::from_bits).collect();
+    let want: Vec<u32> = all.iter().map(|h| h.to_f32().to_bits()).collect();
+    let mut levels = simd_levels();
+    levels.push(Level::Scalar);
+    for l in levels {
+        for (start, end) in [(0, all.len()), (1, all.len()), (3, 200), (5, 5), (7, 70)] {
+            let mut got = vec![0f32; end - start];
+            widen_f16_at(l, &all[start..end], &mut got);
+            for (i, g) in got.iter().enumerate() {
+                let h = all[start + i].to_bits();
+                assert_eq!(g.to_bits(), want[start + i], "{l}: f16 {h:#06x}");
+            }
+        }
+    }
+}

@@ -159,8 +159,7 @@ impl<'a> Matrix<'a> {
         let (a, b) = (r0 * c, r0 * c + out.len());
         match self.data {
             Rows::F32(v) => out.copy_from_slice(&v[a..b]),
-            // Eight at a time with F16C where the CPU has it.
-            Rows::F16(v) => v[a..b].convert_to_f32_slice(out),
+            Rows::F16(v) => kernels::widen_f16(&v[a..b], out),
             Rows::BF16(v) => v[a..b].convert_to_f32_slice(out),
             Rows::Quant(dt, bytes) => {
                 let rb = dt.bytes_for(c).unwrap_or(0);
