@@ -248,10 +248,34 @@ fn swiglu_at(l: Level, g: &mut [f32], u: &[f32], out: &mut [f32]) {
     simd_at!(l, avx2_neon: mul_to(out, g, u));
 }
 
-/// GELU (tanh form, as GPT-2) in place.
+/// GELU (tanh form, as GPT-2) in place. A prompt's many rows are split
+/// across the pool ([`elementwise_split`]).
 pub fn gelu_tanh_inplace(x: &mut [f32]) {
     let _t = crate::profile::timer(crate::profile::Op::Elementwise);
-    simd!(avx2_neon: gelu_tanh_inplace(x))
+    let l = level();
+    // About sixteen operations per value: a prompt's worth is worth
+    // splitting, a decode step's is not.
+    elementwise_split(
+        x.len() * 16,
+        x,
+        |_, x| simd_at!(l, avx2_neon: gelu_tanh_inplace(x)),
+    );
+}
+
+/// Run `f(first, run)` on `x` whole, or, when `work` is worth the pool, on
+/// runs of it in parallel. Every run but the last is a whole number of
+/// 64-value steps, so each value takes the same vector lanes (and a tail
+/// the same scalar code) as when `x` is processed whole: the same bits.
+fn elementwise_split(work: usize, x: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
+    if !go_parallel(work) {
+        f(0, x);
+        return;
+    }
+    let run = x
+        .len()
+        .div_ceil(threads::num_threads() * 2)
+        .next_multiple_of(64);
+    threads::for_each_chunk_mut(x, run, |i, r| f(i * run, r));
 }
 
 /// `x[i] *= y[i]`.
@@ -271,7 +295,12 @@ pub fn mul_inplace(x: &mut [f32], y: &[f32]) {
 pub fn add_inplace(x: &mut [f32], y: &[f32]) {
     let _t = crate::profile::timer(crate::profile::Op::Elementwise);
     assert_eq!(x.len(), y.len(), "add_inplace: lengths differ");
-    simd!(avx2_neon: add_inplace(x, y))
+    let l = level();
+    // One addition per value, three memory streams: split only when long.
+    elementwise_split(x.len() * 2, x, |at, x| {
+        let y = &y[at..at + x.len()];
+        simd_at!(l, avx2_neon: add_inplace(x, y))
+    });
 }
 
 /// Rotary position embedding in place for one token's `n_heads` heads

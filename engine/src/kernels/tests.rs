@@ -496,3 +496,26 @@ fn widen_f16_gives_every_half_its_exact_f32() {
         }
     }
 }
+
+/// GELU and the residual add over a prompt's worth of values, split across
+/// the pool (when it has more than one thread), give every value the bits
+/// the dispatched kernel gives it over the whole slice on one thread.
+#[test]
+fn split_elementwise_kernels_give_the_whole_slices_bits() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    use rand::{Rng, SeedableRng};
+    for n in [64 * 700 + 37, 100_003] {
+        let x: Vec<f32> = (0..n).map(|_| rng.gen_range(-8.0f32..8.0)).collect();
+        let y: Vec<f32> = (0..n).map(|_| rng.gen_range(-8.0f32..8.0)).collect();
+        let l = level();
+        let (mut split, mut whole) = (x.clone(), x.clone());
+        gelu_tanh_inplace(&mut split);
+        simd_at!(l, avx2_neon: gelu_tanh_inplace(&mut whole));
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&split), bits(&whole), "gelu, {n} values");
+        let (mut split, mut whole) = (x.clone(), x);
+        add_inplace(&mut split, &y);
+        simd_at!(l, avx2_neon: add_inplace(&mut whole, &y));
+        assert_eq!(bits(&split), bits(&whole), "add, {n} values");
+    }
+}
