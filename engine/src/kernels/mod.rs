@@ -249,7 +249,7 @@ fn swiglu_at(l: Level, g: &mut [f32], u: &[f32], out: &mut [f32]) {
 }
 
 /// GELU (tanh form, as GPT-2) in place. A prompt's many rows are split
-/// across the pool ([`elementwise_split`]).
+/// across the pool (`elementwise_split`).
 pub fn gelu_tanh_inplace(x: &mut [f32]) {
     let _t = crate::profile::timer(crate::profile::Op::Elementwise);
     let l = level();
