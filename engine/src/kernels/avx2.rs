@@ -655,6 +655,41 @@ pub(crate) unsafe fn attend_one(
     }
 }
 
+/// The dot products of `q` with eight rows (`rows`: `8 × q.len()`,
+/// row-major), each summed exactly as `q.iter().zip(row).map(|(a, b)| a *
+/// b).sum::<f32>()` sums it: from −0.0, one product at a time in column
+/// order, multiplies and adds unfused. Lane `r` carries row `r`'s sum, so
+/// eight sums advance together where one alone is a chain of dependent
+/// additions.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+///
+/// # Panics
+/// If `rows` is shorter than `8 × q.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dots_of_eight_rows(q: &[f32], rows: &[f32]) -> [f32; L] {
+    let hd = q.len();
+    assert!(rows.len() >= L * hd);
+    let mut acc = _mm256_set1_ps(-0.0);
+    let mut c = 0;
+    while c + L <= hd {
+        let block: [__m256; L] = std::array::from_fn(|r| load(&rows[r * hd + c..]));
+        for (j, col) in transpose8(block).into_iter().enumerate() {
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(q[c + j]), col));
+        }
+        c += L;
+    }
+    let mut sums = [0f32; L];
+    store(&mut sums, acc);
+    for (r, s) in sums.iter_mut().enumerate() {
+        for (a, b) in q[c..].iter().zip(&rows[r * hd + c..(r + 1) * hd]) {
+            *s += a * b;
+        }
+    }
+    sums
+}
+
 /// The query heads of one grouped-query group (`q`: `g × hd`, `g ≤ 4`,
 /// `hd` a multiple of 32) against their shared f16 keys and values: each
 /// key and value row is read once for the whole group instead of once per
