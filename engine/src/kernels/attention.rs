@@ -348,13 +348,13 @@ fn attend_one_q8_0(q: &[f32], k: &[u8], v: &[u8], scores: &mut Vec<f32>, out: &m
         return;
     }
     let scale = 1.0 / (hd as f32).sqrt();
-    let mut row = vec![0f32; hd];
+    // Eight rows' room; one row at a time uses the first.
+    let mut eight = vec![0f32; 8 * hd];
     scores.clear();
     // Eight rows at a time where the CPU has AVX2: the same sums, eight
     // at once (`avx2::dots_of_eight_rows`).
     #[cfg(target_arch = "x86_64")]
     let rest = if matches!(level(), Level::Avx2 | Level::Avx512) {
-        let mut eight = vec![0f32; 8 * hd];
         let mut blocks = k.chunks_exact(8 * rb);
         for kr in &mut blocks {
             crate::quant::dequantize_unchecked(crate::DType::Q8_0, kr, &mut eight);
@@ -368,15 +368,16 @@ fn attend_one_q8_0(q: &[f32], k: &[u8], v: &[u8], scores: &mut Vec<f32>, out: &m
     };
     #[cfg(not(target_arch = "x86_64"))]
     let rest = k;
+    let row = &mut eight[..hd];
     for kr in rest.chunks_exact(rb) {
-        crate::quant::dequantize_unchecked(crate::DType::Q8_0, kr, &mut row);
-        scores.push(q.iter().zip(&row).map(|(a, b)| a * b).sum::<f32>() * scale);
+        crate::quant::dequantize_unchecked(crate::DType::Q8_0, kr, row);
+        scores.push(q.iter().zip(row.iter()).map(|(a, b)| a * b).sum::<f32>() * scale);
     }
     softmax_inplace(scores);
     out.fill(0.0);
     for (vr, &p) in v.chunks_exact(rb).zip(scores.iter()) {
-        crate::quant::dequantize_unchecked(crate::DType::Q8_0, vr, &mut row);
-        for (o, x) in out.iter_mut().zip(&row) {
+        crate::quant::dequantize_unchecked(crate::DType::Q8_0, vr, row);
+        for (o, x) in out.iter_mut().zip(row.iter()) {
             *o += p * x;
         }
     }

@@ -168,14 +168,15 @@ fn quantize_row_blocks_scalar(x: &[f32], qs: &mut [i8], d: &mut [f32], isum: &mu
 }
 
 /// Round every value to the nearest f16 (halves to even) and back, a
-/// few dozen at a time (one F16C instruction per eight where the CPU has
-/// it), the same bits as `f16::from_f32(x).to_f32()` for each.
+/// few dozen at a time (F16C where the CPU has it; the way back is
+/// [`crate::kernels::widen_f16`]), the same bits as
+/// `f16::from_f32(x).to_f32()` for each.
 fn round_to_f16(v: &mut [f32]) {
     let mut buf = [f16::ZERO; 64];
     for chunk in v.chunks_mut(buf.len()) {
         let b = &mut buf[..chunk.len()];
         b.convert_from_f32_slice(chunk);
-        b.convert_to_f32_slice(chunk);
+        crate::kernels::widen_f16(b, chunk);
     }
 }
 
