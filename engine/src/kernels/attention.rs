@@ -150,8 +150,6 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
         .enumerate()
         .flat_map(|(s, seq)| (0..seq.len).map(move |i| (s, seq.start_pos + i + 1)))
         .collect();
-    // (An empty batch has no stacked queries: `owner` is empty below.)
-    #[cfg(target_arch = "x86_64")]
     let Some(first) = seqs.first() else { return };
     if hd == 0 || owner.is_empty() {
         return;
@@ -204,27 +202,48 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
                 }
             });
         };
-        if work < ATTN_PAR_MIN_WORK || threads::num_threads() < 2 {
-            out.chunks_mut(span)
-                .enumerate()
-                .for_each(|(idx, o)| job(idx, o));
-        } else {
-            threads::for_each_chunk_mut(out, span, job);
-        }
+        run_tasks(out, span, work, job);
+        return;
+    }
+    // A Q8_0 cache: one task per (query, KV head) too, each key and value
+    // row widened once for the whole group.
+    if let KvSlice::Q8_0(_) = first.k {
+        let span = group * hd;
+        let job = |idx: usize, o: &mut [f32]| {
+            let (i, kvh) = (idx / dims.n_kv_heads, idx % dims.n_kv_heads);
+            let (s, len) = owner[i];
+            let base = kvh * dims.capacity * hd;
+            let rows = base..base + len * hd;
+            let (KvSlice::Q8_0(k), KvSlice::Q8_0(v)) =
+                (seqs[s].k.slice(rows.clone()), seqs[s].v.slice(rows))
+            else {
+                unreachable!("checked: every sequence's cache is Q8_0")
+            };
+            let qs = &q[idx * span..(idx + 1) * span];
+            SCORES.with_borrow_mut(|scores| attend_group_q8_0(qs, k, v, group, scores, o));
+        };
+        run_tasks(out, span, work, job);
         return;
     }
     // Each thread keeps its score buffer between calls: no allocation per
     // decode step once it has grown to the context length.
     let job = |idx: usize, o: &mut [f32]| SCORES.with_borrow_mut(|scores| job(idx, o, scores));
-    // A hand-off to the spinning pool costs about a microsecond, so even
-    // one decode step's few heads are worth splitting.
+    run_tasks(out, hd, work, job);
+}
+
+/// `job(idx, o)` for each piece `o` of `out` (`span` values each, `idx`
+/// its index): on the calling thread when `work` multiply-adds are too
+/// few, else across the pool. A hand-off to the spinning pool costs about
+/// a microsecond, so even one decode step's few heads are worth
+/// splitting.
+fn run_tasks(out: &mut [f32], span: usize, work: usize, job: impl Fn(usize, &mut [f32]) + Sync) {
     if work < ATTN_PAR_MIN_WORK || threads::num_threads() < 2 {
-        for (idx, o) in out.chunks_mut(hd).enumerate() {
+        for (idx, o) in out.chunks_mut(span).enumerate() {
             job(idx, o);
         }
         return;
     }
-    threads::for_each_chunk_mut(out, hd, job);
+    threads::for_each_chunk_mut(out, span, job);
 }
 
 /// Keys or values of a KV cache, in the cache's element type.
@@ -383,6 +402,145 @@ fn attend_one_q8_0(q: &[f32], k: &[u8], v: &[u8], scores: &mut Vec<f32>, out: &m
     }
 }
 
+/// [`attend_one_q8_0`] for the `group` query heads that share one KV
+/// head (`qs` and `out`: the heads' `head_dim` values in turn): each key
+/// and value row is widened once for the whole group, and each head gets
+/// the scores, softmax and sums [`attend_one_q8_0`] gives it alone, the
+/// same bits. `scores` starts with the heads' scores in turn (`group ×
+/// len`), and the kernel keeps its widened rows after them.
+fn attend_group_q8_0(
+    qs: &[f32],
+    k: &[u8],
+    v: &[u8],
+    group: usize,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(level(), Level::Avx2 | Level::Avx512) {
+        // SAFETY: the level says the CPU has AVX2, FMA and F16C.
+        unsafe { attend_group_q8_0_avx2(qs, k, v, group, scores, out) };
+        return;
+    }
+    attend_group_q8_0_body::<false>(qs, k, v, group, scores, out);
+}
+
+/// [`attend_group_q8_0`] compiled for AVX2 (the eight-row dot products
+/// inlined, the value sums on 256-bit vectors: each value still takes one
+/// product and one sum, the same bits).
+///
+/// # Safety
+/// The CPU has AVX2, FMA and F16C.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn attend_group_q8_0_avx2(
+    qs: &[f32],
+    k: &[u8],
+    v: &[u8],
+    group: usize,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    attend_group_q8_0_body::<true>(qs, k, v, group, scores, out);
+}
+
+/// The body of [`attend_group_q8_0`]; `AVX2` (only ever true on a CPU
+/// with AVX2 and FMA) sums eight key rows at once.
+#[inline(always)]
+fn attend_group_q8_0_body<const AVX2: bool>(
+    qs: &[f32],
+    k: &[u8],
+    v: &[u8],
+    group: usize,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    const QK: usize = crate::quant::QK;
+    let hd = qs.len() / group.max(1);
+    let rb = hd / QK * Q8_0_BLOCK_BYTES;
+    if hd == 0 || rb == 0 {
+        return;
+    }
+    let len = k.len() / rb;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let head = |h: usize| &qs[h * hd..(h + 1) * hd];
+    // The scores, then room for eight widened rows (one row at a time uses
+    // the first): the thread's buffer, no allocation per call.
+    scores.clear();
+    scores.resize(group * len + 8 * hd, 0.0);
+    let (scores, eight) = scores.split_at_mut(group * len);
+    // Eight rows at a time where the CPU has AVX2, as `attend_one_q8_0`;
+    // `first` rows are done then.
+    #[cfg(target_arch = "x86_64")]
+    let first = if AVX2 {
+        let mut sums = [[0f32; 8]; 4];
+        for (c, kr) in k.chunks_exact(8 * rb).enumerate() {
+            crate::quant::dequantize_unchecked(crate::DType::Q8_0, kr, eight);
+            if group <= 4 {
+                // SAFETY: `AVX2` is true only on a CPU with AVX2 and FMA.
+                unsafe { avx2::dots_of_eight_rows_grouped(qs, group, eight, &mut sums) };
+            }
+            for h in 0..group {
+                let sums = if group <= 4 {
+                    sums[h]
+                } else {
+                    // SAFETY: as above.
+                    unsafe { avx2::dots_of_eight_rows(head(h), eight) }
+                };
+                for (j, s) in sums.iter().enumerate() {
+                    scores[h * len + 8 * c + j] = s * scale;
+                }
+            }
+        }
+        len / 8 * 8
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let first = 0;
+    let row = &mut eight[..hd];
+    for (i, kr) in k[first * rb..].chunks_exact(rb).enumerate() {
+        crate::quant::dequantize_unchecked(crate::DType::Q8_0, kr, row);
+        for h in 0..group {
+            let dot = head(h)
+                .iter()
+                .zip(row.iter())
+                .map(|(a, b)| a * b)
+                .sum::<f32>();
+            scores[h * len + first + i] = dot * scale;
+        }
+    }
+    for h in 0..group {
+        softmax_inplace(&mut scores[h * len..(h + 1) * len]);
+    }
+    // The values eight rows per widening call too (each element widens
+    // alone: the same values), then added row by row in order.
+    out.fill(0.0);
+    let mut p = 0;
+    for vr in v[..len * rb].chunks(8 * rb) {
+        let n = vr.len() / rb;
+        let rows = &mut eight[..n * hd];
+        crate::quant::dequantize_unchecked(crate::DType::Q8_0, vr, rows);
+        // Thirty-two output columns stay in registers over the chunk's
+        // rows, each adding its rows in position order.
+        for (h, o) in out.chunks_exact_mut(hd).enumerate() {
+            let w = &scores[h * len + p..h * len + p + n];
+            for (c, oc) in o.chunks_exact_mut(QK).enumerate() {
+                let mut acc = [0f32; QK];
+                acc.copy_from_slice(oc);
+                for (r, &wr) in w.iter().enumerate() {
+                    let x = &rows[r * hd + QK * c..r * hd + QK * (c + 1)];
+                    for (a, x) in acc.iter_mut().zip(x) {
+                        *a += wr * x;
+                    }
+                }
+                oc.copy_from_slice(&acc);
+            }
+        }
+        p += n;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +598,41 @@ mod tests {
                 let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&s_got), bits(&s_want), "scores, hd {hd} len {len}");
                 assert_eq!(bits(&got), bits(&want), "out, hd {hd} len {len}");
+            }
+        }
+    }
+
+    /// The grouped Q8_0 kernel gives every head of its group the bits
+    /// `attend_one_q8_0` gives that head alone: scores and outputs, for
+    /// groups of one to four heads, head widths 32 to 128 and 0 to 27
+    /// positions (tails of the eight-row loop included).
+    #[test]
+    fn grouped_q8_0_attention_has_each_heads_bits() {
+        let mut rng = StdRng::seed_from_u64(6);
+        for group in 1..=4 {
+            for hd in [32, 64, 128] {
+                for len in 0..=27 {
+                    let mut next = |n: usize| -> Vec<f32> {
+                        (0..n).map(|_| rng.gen_range(-3.0f32..3.0)).collect()
+                    };
+                    let qs = next(group * hd);
+                    let k = crate::quant::quantize(crate::DType::Q8_0, &next(len * hd)).unwrap();
+                    let v = crate::quant::quantize(crate::DType::Q8_0, &next(len * hd)).unwrap();
+                    let mut scores = Vec::new();
+                    let mut got = vec![f32::NAN; group * hd];
+                    attend_group_q8_0(&qs, &k, &v, group, &mut scores, &mut got);
+                    let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    for h in 0..group {
+                        let (mut s_want, mut want) = (Vec::new(), vec![0.0; hd]);
+                        let q = &qs[h * hd..(h + 1) * hd];
+                        attend_one_q8_0(q, &k, &v, &mut s_want, &mut want);
+                        let s_got = &scores[h * len..(h + 1) * len];
+                        let o_got = &got[h * hd..(h + 1) * hd];
+                        let at = format!("group {group} head {h} hd {hd} len {len}");
+                        assert_eq!(bits(s_got), bits(&s_want), "scores, {at}");
+                        assert_eq!(bits(o_got), bits(&want), "out, {at}");
+                    }
+                }
             }
         }
     }

@@ -690,6 +690,72 @@ pub(crate) unsafe fn dots_of_eight_rows(q: &[f32], rows: &[f32]) -> [f32; L] {
     sums
 }
 
+/// [`dots_of_eight_rows`] for `g ≤ 4` query heads at once (`qs`: the
+/// heads' `hd` values in turn; `sums[h]`: head `h`'s eight sums): each
+/// eight-column block of the rows is transposed once for every head, and
+/// each head's sums take [`dots_of_eight_rows`]'s steps in its order, the
+/// same bits, `g` independent chains of additions side by side.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+///
+/// # Panics
+/// If `g` is not 1 to 4 or `rows` is shorter than `8 × qs.len() / g`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) unsafe fn dots_of_eight_rows_grouped(
+    qs: &[f32],
+    g: usize,
+    rows: &[f32],
+    sums: &mut [[f32; L]; 4],
+) {
+    assert!(
+        (1..=4).contains(&g),
+        "dots_of_eight_rows_grouped: {g} heads"
+    );
+    // SAFETY: same CPU features as this function.
+    unsafe { by_group_size!(g, dots_of_eight_rows_by(qs, rows, sums)) }
+}
+
+/// [`dots_of_eight_rows_grouped`] for `G` heads.
+///
+/// # Safety
+/// As [`dots_of_eight_rows_grouped`].
+#[inline(always)]
+unsafe fn dots_of_eight_rows_by<const G: usize>(
+    qs: &[f32],
+    rows: &[f32],
+    sums: &mut [[f32; L]; 4],
+) {
+    let hd = qs.len() / G;
+    assert!(rows.len() >= L * hd);
+    // SAFETY: the caller's contract (AVX2 and FMA); every load is inside
+    // `rows`, checked above.
+    unsafe {
+        let mut acc = [_mm256_set1_ps(-0.0); G];
+        let mut c = 0;
+        while c + L <= hd {
+            let block: [__m256; L] = std::array::from_fn(|r| load(&rows[r * hd + c..]));
+            for (j, col) in transpose8(block).into_iter().enumerate() {
+                for (h, acc) in acc.iter_mut().enumerate() {
+                    let q = _mm256_set1_ps(qs[h * hd + c + j]);
+                    *acc = _mm256_add_ps(*acc, _mm256_mul_ps(q, col));
+                }
+            }
+            c += L;
+        }
+        for (h, acc) in acc.into_iter().enumerate() {
+            store(&mut sums[h], acc);
+            for (r, s) in sums[h].iter_mut().enumerate() {
+                let q = &qs[h * hd + c..(h + 1) * hd];
+                for (a, b) in q.iter().zip(&rows[r * hd + c..(r + 1) * hd]) {
+                    *s += a * b;
+                }
+            }
+        }
+    }
+}
+
 /// The query heads of one grouped-query group (`q`: `g × hd`, `g ≤ 4`,
 /// `hd` a multiple of 32) against their shared f16 keys and values: each
 /// key and value row is read once for the whole group instead of once per
