@@ -32,6 +32,11 @@ pub struct Q8Acts {
     pub cols: usize,
     /// Codes, `rows × cols` (empty if only blocks of 256 were asked for).
     pub qs: Vec<i8>,
+    /// The same codes as unsigned bytes, `q + 128` (`q ^ 0x80`), for a
+    /// kernel whose byte product takes one side unsigned and the other
+    /// signed when the weights are the signed side (Q8_0's on AVX-512
+    /// VNNI).
+    pub qu: Vec<u8>,
     /// Block scales, `rows × cols/32`.
     pub d: Vec<f32>,
     /// `d · Σq` per block.
@@ -73,6 +78,8 @@ pub struct Q8KRow<'a> {
 pub struct Q8Row<'a> {
     /// Codes (`cols`).
     pub qs: &'a [i8],
+    /// The codes as unsigned bytes, `q + 128` (`cols`).
+    pub qu: &'a [u8],
     /// Block scales.
     pub d: &'a [f32],
     /// `d · Σq` per block.
@@ -214,6 +221,10 @@ impl Q8Acts {
         if of_32 {
             quantize_row_blocks(x, &mut self.qs, &mut self.d, &mut self.isum);
         }
+        self.qu.resize(self.qs.len(), 0);
+        for (u, &q) in self.qu.iter_mut().zip(&self.qs) {
+            *u = q as u8 ^ 0x80;
+        }
         for ((s, &d), &sum) in self.s.iter_mut().zip(&self.d).zip(&self.isum) {
             *s = d * sum as f32;
         }
@@ -265,6 +276,7 @@ impl Q8Acts {
         let b256 = k.qs.len();
         Q8Row {
             qs: &self.qs[at(c, b32)],
+            qu: &self.qu[at(c, b32)],
             d: &self.d[at(c / QK, b32)],
             s: &self.s[at(c / QK, b32)],
             isum: &self.isum[at(c / QK, b32)],

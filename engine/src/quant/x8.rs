@@ -322,6 +322,7 @@ pub(super) fn check_rows(
             && t > 0
             && rows.is_multiple_of(ROWS)
             && a.iter().all(|x| x.qs.len() == cols
+                && x.qu.len() == cols
                 && x.d.len() == nb
                 && x.s.len() == nb
                 && x.isum.len() == nb)

@@ -120,7 +120,11 @@ unsafe fn tile<const F: u8, const N: usize>(
                     std::array::from_fn(|k| toks[k].qs.as_ptr().add(b * QK) as *const i32);
                 // Each token's sixteen 32-bit row sums for this block.
                 let isums = match F {
-                    Q8_0 => sums_q8_0::<N>(p0.add(h), p1.add(h), q),
+                    Q8_0 => {
+                        let u: [*const i32; N] =
+                            std::array::from_fn(|k| toks[k].qu.as_ptr().add(b * QK) as *const i32);
+                        sums_q8_0::<N>(p0.add(h), p1.add(h), u)
+                    }
                     Q5_0 => sums_q4::<N, true>((p0.add(h), p1.add(h)), (p0.add(16), p1.add(16)), q),
                     _ => sums_q4::<N, false>((p0.add(h), p1.add(h)), (p0, p1), q),
                 };
@@ -201,34 +205,38 @@ unsafe fn sums_q4<const N: usize, const FIFTH: bool>(
 // ANCHOR_END: wide_sums
 
 /// One block of two groups of Q8_0 rows (`c0`, `c1`: each group's eight
-/// 32-byte chunks) against each token's 32 codes (`q`): each chunk pair
-/// made non-negative once (`|c|`) and met by each token's four codes
-/// broadcast and given the chunk's signs (negated where a code is
-/// negative; where it is zero, `|c|` is zero), one row per lane.
+/// 32-byte chunks) against each token's 32 codes made unsigned (`u`:
+/// `q + 128`), one row per lane. `vpdpbusd` multiplies unsigned bytes by
+/// signed ones, so the rows' signed codes meet `q + 128` as they are:
+/// `Σ (q + 128)·c = Σ q·c + 128·Σ c`, and `Σ c` per row, the same for
+/// every token, comes from one more `vpdpbusd` against bytes of 1 per
+/// chunk. Each token then takes `128·Σ c` off its sums: the exact
+/// integers `Σ q·c`, with one instruction per chunk and token. (No sum
+/// can overflow: a block's `Σ (q + 128)·c` is at most `32 · 255 · 128`.)
 ///
 /// # Safety
-/// `c0` and `c1` hold 256 bytes each and each `q[k]` 32 codes; compiled
+/// `c0` and `c1` hold 256 bytes each and each `u[k]` 32 codes; compiled
 /// into an entry point with AVX-512 VNNI and BW.
 #[inline(always)]
 unsafe fn sums_q8_0<const N: usize>(
     c0: *const u8,
     c1: *const u8,
-    q: [*const i32; N],
+    u: [*const i32; N],
 ) -> [__m512i; N] {
     // SAFETY: the caller's contract.
     unsafe {
-        let zero = _mm512_setzero_si512();
-        let mut sums = [zero; N];
+        let ones = _mm512_set1_epi8(1);
+        let mut codes = _mm512_setzero_si512();
+        let mut sums = [_mm512_setzero_si512(); N];
         for k in 0..8 {
             let c = pair(c0.add(32 * k), c1.add(32 * k));
-            let size = _mm512_abs_epi8(c);
-            let negative = _mm512_movepi8_mask(c);
-            for (s, q) in sums.iter_mut().zip(q) {
-                let four = _mm512_set1_epi32(q.add(k).read_unaligned());
-                let signed = _mm512_mask_sub_epi8(four, negative, zero, four);
-                *s = _mm512_dpbusd_epi32(*s, size, signed);
+            codes = _mm512_dpbusd_epi32(codes, ones, c);
+            for (s, u) in sums.iter_mut().zip(u) {
+                let four = _mm512_set1_epi32(u.add(k).read_unaligned());
+                *s = _mm512_dpbusd_epi32(*s, four, c);
             }
         }
-        sums
+        let offset = _mm512_slli_epi32::<7>(codes);
+        sums.map(|s| _mm512_sub_epi32(s, offset))
     }
 }
