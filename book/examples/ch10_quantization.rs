@@ -290,7 +290,7 @@ fn quality_and_speed(file: &LlamaWeights) -> Result<()> {
     let bw = stream_bandwidth();
     println!("ANCHOR: quality");
     println!(
-        "perplexity: GPL-3 text, {} tokens, first {chunks} chunks of {ctx} (llama-perplexity's scoring, run as prefill:\n  f32 activations against widened weight tiles, 8-bit ones for Q4_0, Q4_1 and Q5_0 rows);\ndecode: 64 steps with 8-bit activations, {} threads, f16 KV cache",
+        "perplexity: GPL-3 text, {} tokens, first {chunks} chunks of {ctx} (llama-perplexity's scoring, run as prefill:\n  f32 activations against widened weight tiles, 8-bit ones for Q8_0, Q4_0, Q4_1 and Q5_0 rows);\ndecode: 64 steps with 8-bit activations, {} threads, f16 KV cache",
         ids.len(),
         engine::threads::num_threads()
     );

@@ -50,7 +50,7 @@ pub struct ModelArgs {
     /// positions, `n_positions`; a larger value is capped there).
     #[arg(long, default_value_t = 2048)]
     pub ctx: usize,
-    /// How Q4_0/Q4_1/Q5_0 weights add up each 32-value block in decode steps:
+    /// How Q4_0/Q4_1/Q5_0/Q8_0 weights add up each 32-value block in decode steps:
     /// `ggml` (llama.cpp's order for one row, eight partial sums scaled
     /// apart: greedy continuations follow llama.cpp's) or `block` (one
     /// integer sum per block, scaled once: a third less arithmetic, which

@@ -11,7 +11,7 @@ use crate::tensor::Tensor;
 use crate::threads;
 
 /// From this many rows of one sequence on, a product is a prompt's: a
-/// regrouped Q4_0/Q4_1/Q5_0 weight takes the many-token integer kernel
+/// regrouped Q4_0/Q4_1/Q5_0/Q8_0 weight takes the many-token integer kernel
 /// ([`crate::quant::x8_prompt`], an integer sum per block), any other an
 /// f32 matrix product on weight tiles widened in cache. Below it, every
 /// weight row is read once per block and dotted with each activation row
@@ -139,7 +139,7 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
 
 /// True if [`linear_batch`] multiplies every row by `w` with the same
 /// operations whatever the number of rows of its sequence in the call
-/// (`Matrix::sums_by_block`: regrouped Q4_0, Q4_1 or Q5_0 rows summed in
+/// (`Matrix::sums_by_block`: regrouped Q4_0, Q4_1, Q5_0 or Q8_0 rows summed in
 /// [`crate::quant::SumOrder::Block`]). A row's product is then the same
 /// bits whether its sequence was fed one token at a time or in chunks of
 /// any size, so a cache of earlier rows may be reused from any position.
@@ -289,8 +289,8 @@ pub(super) enum Kernel {
     /// A short prompt: one dot product per weight row and token (a
     /// regrouped matrix: its kernel, eight rows and every token at once).
     Dots,
-    /// A prompt of `SGEMM_MIN_TOKENS` rows or more: regrouped Q4_0/Q4_1/Q5_0
-    /// weights take the many-token integer kernel
+    /// A prompt of `SGEMM_MIN_TOKENS` rows or more: regrouped
+    /// Q4_0/Q4_1/Q5_0/Q8_0 weights take the many-token integer kernel
     /// ([`crate::quant::x8_prompt`]), every other dtype an f32 matrix
     /// product on widened tiles.
     Tiles,

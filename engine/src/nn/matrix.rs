@@ -106,29 +106,35 @@ impl<'a> Matrix<'a> {
     }
 
     /// True if prompts multiply these rows with the many-token integer
-    /// kernel ([`quant::x8_prompt`]): regrouped Q4_0, Q4_1 or Q5_0. Q8_0 prompts
-    /// keep the f32 tiles (that kernel multiplies Q8_0 only for decode
-    /// steps summed in [`SumOrder::Block`]), and so do Q4_K and Q6_K: their
-    /// integer products with four tokens per unpacked row ([`dot::matmul`])
-    /// measured slower than widened f32 tiles on prompts through a
-    /// 576 × 1536 matrix (Zen 3, alternated in one process: 1.1 to 1.3
-    /// times the tiles' time at 128 tokens, 1.4 to 1.6 at 512).
+    /// kernel ([`quant::x8_prompt`]): regrouped Q4_0, Q4_1, Q5_0 or Q8_0.
+    /// (Q8_0 joined once that kernel's signed codes met unsigned activation
+    /// codes with one `vpdpbusd` each: a GPT-2 Q8_0 prompt then ran at
+    /// about twice the widened f32 tiles' speed, on a 2-core Xeon with
+    /// AVX-512.) Q4_K and Q6_K keep the f32 tiles: their integer products
+    /// with four tokens per unpacked row ([`dot::matmul`]) measured slower
+    /// than widened f32 tiles on prompts through a 576 × 1536 matrix (Zen
+    /// 3, alternated in one process: 1.1 to 1.3 times the tiles' time at
+    /// 128 tokens, 1.4 to 1.6 at 512).
     pub fn takes_prompt_kernel(&self) -> bool {
         matches!(
             self.data,
-            Rows::Regrouped(DType::Q4_0 | DType::Q4_1 | DType::Q5_0, ..)
+            Rows::Regrouped(DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0, ..)
         )
     }
 
     /// True if every row count takes the same many-token integer kernel
     /// ([`quant::x8_prompt`], per token the same operations): regrouped
-    /// Q4_0, Q4_1 or Q5_0 rows whose decode steps are summed in
+    /// Q4_0, Q4_1, Q5_0 or Q8_0 rows whose decode steps are summed in
     /// [`SumOrder::Block`], as prompts always are. A batch that mixes
     /// decode steps and prompt chunks then needs no split by kernel.
     pub fn sums_by_block(&self) -> bool {
         matches!(
             self.data,
-            Rows::Regrouped(DType::Q4_0 | DType::Q4_1 | DType::Q5_0, _, SumOrder::Block)
+            Rows::Regrouped(
+                DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0,
+                _,
+                SumOrder::Block
+            )
         )
     }
 

@@ -50,8 +50,7 @@ pub const QK: usize = 32;
 /// How a regrouped Q4_0, Q4_1, Q5_0 or Q8_0 matrix ([`x8`]) adds up the 32
 /// products of each block when it multiplies decode-step tokens. Prompts of
 /// [`crate::nn::SGEMM_MIN_TOKENS`] tokens or more always take
-/// [`SumOrder::Block`] on Q4_0, Q4_1 and Q5_0 (Q8_0 prompts widen tiles to
-/// f32). Either way a token's result does not depend on the other tokens
+/// [`SumOrder::Block`]. Either way a token's result does not depend on the other tokens
 /// in the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SumOrder {

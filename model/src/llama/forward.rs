@@ -130,7 +130,7 @@ impl Llama {
         Ok(self)
     }
 
-    /// Sum each block of the regrouped Q4_0/Q4_1/Q5_0 matrices in `order` when
+    /// Sum each block of the regrouped Q4_0/Q4_1/Q5_0/Q8_0 matrices in `order` when
     /// multiplying decode steps: [`SumOrder::Ggml`] (the default) follows
     /// llama.cpp's arithmetic, [`SumOrder::Block`] does about a third
     /// fewer vector operations, for batches of decode steps that wait for
