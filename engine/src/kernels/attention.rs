@@ -220,7 +220,8 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
                 unreachable!("checked: every sequence's cache is Q8_0")
             };
             let qs = &q[idx * span..(idx + 1) * span];
-            SCORES.with_borrow_mut(|scores| attend_group_q8_0(qs, k, v, group, scores, o));
+            let task = GroupQ8 { qs, k, v, group };
+            SCORES.with_borrow_mut(|scores| attend_group_q8_0(task, scores, o));
         };
         run_tasks(out, span, work, job);
         return;
@@ -402,27 +403,31 @@ fn attend_one_q8_0(q: &[f32], k: &[u8], v: &[u8], scores: &mut Vec<f32>, out: &m
     }
 }
 
-/// [`attend_one_q8_0`] for the `group` query heads that share one KV
-/// head (`qs` and `out`: the heads' `head_dim` values in turn): each key
-/// and value row is widened once for the whole group, and each head gets
-/// the scores, softmax and sums [`attend_one_q8_0`] gives it alone, the
-/// same bits. `scores` starts with the heads' scores in turn (`group ×
-/// len`), and the kernel keeps its widened rows after them.
-fn attend_group_q8_0(
-    qs: &[f32],
-    k: &[u8],
-    v: &[u8],
+/// One grouped-query task over a Q8_0 cache: the `group` query heads
+/// (`qs`: their `head_dim` values in turn) that share one KV head's keys
+/// `k` and values `v` (whole rows of blocks).
+#[derive(Clone, Copy)]
+struct GroupQ8<'a> {
+    qs: &'a [f32],
+    k: &'a [u8],
+    v: &'a [u8],
     group: usize,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
+}
+
+/// [`attend_one_q8_0`] for the query heads of `task` (`out`: their
+/// outputs in turn): each key and value row is widened once for the whole
+/// group, and each head gets the scores, softmax and sums
+/// [`attend_one_q8_0`] gives it alone, the same bits. `scores` starts
+/// with the heads' scores in turn (`group × len`), and the kernel keeps
+/// its widened rows after them.
+fn attend_group_q8_0(task: GroupQ8<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if matches!(level(), Level::Avx2 | Level::Avx512) {
         // SAFETY: the level says the CPU has AVX2, FMA and F16C.
-        unsafe { attend_group_q8_0_avx2(qs, k, v, group, scores, out) };
+        unsafe { attend_group_q8_0_avx2(task, scores, out) };
         return;
     }
-    attend_group_q8_0_body::<false>(qs, k, v, group, scores, out);
+    attend_group_q8_0_body::<false>(task, scores, out);
 }
 
 /// [`attend_group_q8_0`] compiled for AVX2 (the eight-row dot products
@@ -433,28 +438,19 @@ fn attend_group_q8_0(
 /// The CPU has AVX2, FMA and F16C.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn attend_group_q8_0_avx2(
-    qs: &[f32],
-    k: &[u8],
-    v: &[u8],
-    group: usize,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    attend_group_q8_0_body::<true>(qs, k, v, group, scores, out);
+unsafe fn attend_group_q8_0_avx2(task: GroupQ8<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
+    attend_group_q8_0_body::<true>(task, scores, out);
 }
 
 /// The body of [`attend_group_q8_0`]; `AVX2` (only ever true on a CPU
 /// with AVX2 and FMA) sums eight key rows at once.
 #[inline(always)]
 fn attend_group_q8_0_body<const AVX2: bool>(
-    qs: &[f32],
-    k: &[u8],
-    v: &[u8],
-    group: usize,
+    task: GroupQ8<'_>,
     scores: &mut Vec<f32>,
     out: &mut [f32],
 ) {
+    let GroupQ8 { qs, k, v, group } = task;
     const QK: usize = crate::quant::QK;
     let hd = qs.len() / group.max(1);
     let rb = hd / QK * Q8_0_BLOCK_BYTES;
@@ -620,7 +616,13 @@ mod tests {
                     let v = crate::quant::quantize(crate::DType::Q8_0, &next(len * hd)).unwrap();
                     let mut scores = Vec::new();
                     let mut got = vec![f32::NAN; group * hd];
-                    attend_group_q8_0(&qs, &k, &v, group, &mut scores, &mut got);
+                    let task = GroupQ8 {
+                        qs: &qs,
+                        k: &k,
+                        v: &v,
+                        group,
+                    };
+                    attend_group_q8_0(task, &mut scores, &mut got);
                     let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                     for h in 0..group {
                         let (mut s_want, mut want) = (Vec::new(), vec![0.0; hd]);
