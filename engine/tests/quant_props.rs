@@ -286,10 +286,10 @@ proptest! {
                     let mag: f32 = xi.iter().zip(wr).map(|(p, q)| (p * q).abs()).sum();
                     // 8-bit activations: every quantized product below the
                     // sgemm threshold, and a prompt's through the regrouped
-                    // 4-bit kernel (both matrices regroup only in eights).
+                    // integer kernel (both matrices regroup only in eights).
                     let int8 = dt.is_quantized()
                         && (t < nn::SGEMM_MIN_TOKENS
-                            || (regroup && dt != DType::Q8_0 && rows_a % 8 == 0 && rows_b % 8 == 0));
+                            || (regroup && rows_a % 8 == 0 && rows_b % 8 == 0));
                     let tol = if int8 { 0.01 } else { 1e-4 };
                     let got = out[i * rows + r];
                     prop_assert!((got - exact).abs() <= tol * mag.max(1.0),
