@@ -164,7 +164,16 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
         match (seqs[s].k.slice(rows.clone()), seqs[s].v.slice(rows)) {
             (KvSlice::F32(k), KvSlice::F32(v)) => attend_one(q, k, v, scores, o),
             (KvSlice::F16(k), KvSlice::F16(v)) => attend_one_f16(q, k, v, scores, o),
-            (KvSlice::Q8_0(k), KvSlice::Q8_0(v)) => attend_one_q8_0(q, k, v, scores, o),
+            (KvSlice::Q8_0(k), KvSlice::Q8_0(v)) => attend_group_q8_0(
+                GroupQ8 {
+                    qs: q,
+                    k,
+                    v,
+                    group: 1,
+                },
+                scores,
+                o,
+            ),
             _ => unreachable!("checked: keys and values share one dtype"),
         }
     };
@@ -357,52 +366,6 @@ fn attend_one_f16(
 /// Bytes of one Q8_0 block (an f16 scale and 32 codes).
 const Q8_0_BLOCK_BYTES: usize = 34;
 
-/// [`attend_one`] over Q8_0 keys and values: each key and value row is
-/// widened to f32 as it is read (the cache stores a little over a quarter
-/// of the f32 bytes; the arithmetic is f32's). `head_dim` must be a
-/// multiple of 32.
-fn attend_one_q8_0(q: &[f32], k: &[u8], v: &[u8], scores: &mut Vec<f32>, out: &mut [f32]) {
-    let hd = q.len();
-    let rb = hd / crate::quant::QK * Q8_0_BLOCK_BYTES;
-    if hd == 0 || rb == 0 {
-        return;
-    }
-    let scale = 1.0 / (hd as f32).sqrt();
-    // Eight rows' room; one row at a time uses the first.
-    let mut eight = vec![0f32; 8 * hd];
-    scores.clear();
-    // Eight rows at a time where the CPU has AVX2: the same sums, eight
-    // at once (`avx2::dots_of_eight_rows`).
-    #[cfg(target_arch = "x86_64")]
-    let rest = if matches!(level(), Level::Avx2 | Level::Avx512) {
-        let mut blocks = k.chunks_exact(8 * rb);
-        for kr in &mut blocks {
-            crate::quant::dequantize_unchecked(crate::DType::Q8_0, kr, &mut eight);
-            // SAFETY: the level says the CPU has AVX2 and FMA.
-            let sums = unsafe { avx2::dots_of_eight_rows(q, &eight) };
-            scores.extend(sums.iter().map(|s| s * scale));
-        }
-        blocks.remainder()
-    } else {
-        k
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let rest = k;
-    let row = &mut eight[..hd];
-    for kr in rest.chunks_exact(rb) {
-        crate::quant::dequantize_unchecked(crate::DType::Q8_0, kr, row);
-        scores.push(q.iter().zip(row.iter()).map(|(a, b)| a * b).sum::<f32>() * scale);
-    }
-    softmax_inplace(scores);
-    out.fill(0.0);
-    for (vr, &p) in v.chunks_exact(rb).zip(scores.iter()) {
-        crate::quant::dequantize_unchecked(crate::DType::Q8_0, vr, row);
-        for (o, x) in out.iter_mut().zip(row.iter()) {
-            *o += p * x;
-        }
-    }
-}
-
 /// One grouped-query task over a Q8_0 cache: the `group` query heads
 /// (`qs`: their `head_dim` values in turn) that share one KV head's keys
 /// `k` and values `v` (whole rows of blocks).
@@ -414,12 +377,15 @@ struct GroupQ8<'a> {
     group: usize,
 }
 
-/// [`attend_one_q8_0`] for the query heads of `task` (`out`: their
-/// outputs in turn): each key and value row is widened once for the whole
-/// group, and each head gets the scores, softmax and sums
-/// [`attend_one_q8_0`] gives it alone, the same bits. `scores` starts
-/// with the heads' scores in turn (`group × len`), and the kernel keeps
-/// its widened rows after them.
+/// [`attend_one`] over Q8_0 keys and values for the query heads of
+/// `task` (`out`: their outputs in turn). Each key and value row is
+/// widened to f32 once for the whole group (the cache stores a little over
+/// a quarter of the f32 bytes; the arithmetic is f32's), and each head
+/// gets the bits of the plain loops one head at a time: every score a
+/// dot product summed in column order, then the softmax, then the value
+/// rows weighed and added in position order. `head_dim` must be a
+/// multiple of 32. `scores` starts with the heads' scores in turn
+/// (`group × len`), and the kernel keeps its widened rows after them.
 fn attend_group_q8_0(task: GroupQ8<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if matches!(level(), Level::Avx2 | Level::Avx512) {
@@ -465,8 +431,8 @@ fn attend_group_q8_0_body<const AVX2: bool>(
     scores.clear();
     scores.resize(group * len + 8 * hd, 0.0);
     let (scores, eight) = scores.split_at_mut(group * len);
-    // Eight rows at a time where the CPU has AVX2, as `attend_one_q8_0`;
-    // `first` rows are done then.
+    // Eight rows at a time where the CPU has AVX2 (the same sums, eight
+    // at once: `avx2::dots_of_eight_rows`); `first` rows are done then.
     #[cfg(target_arch = "x86_64")]
     let first = if AVX2 {
         let mut sums = [[0f32; 8]; 4];
@@ -564,9 +530,10 @@ mod tests {
         }
     }
 
-    /// Eight key rows at a time give every score and output the plain
-    /// loops' bits: any count of positions, several head widths, and keys
-    /// of zeros (whose sums are signed zeros).
+    /// One head alone (the path a query takes outside the grouped
+    /// dispatch): every score and output has the plain loops' bits, for
+    /// any count of positions, several head widths, and keys of zeros
+    /// (whose sums are signed zeros).
     #[test]
     fn q8_0_attention_has_the_plain_loops_bits() {
         let mut rng = StdRng::seed_from_u64(5);
@@ -589,17 +556,27 @@ mod tests {
                 let v = crate::quant::quantize(crate::DType::Q8_0, &next(len * hd, false)).unwrap();
                 let (mut s_got, mut s_want) = (Vec::new(), Vec::new());
                 let (mut got, mut want) = (vec![0.0; hd], vec![0.0; hd]);
-                attend_one_q8_0(&q, &k, &v, &mut s_got, &mut got);
+                let task = GroupQ8 {
+                    qs: &q,
+                    k: &k,
+                    v: &v,
+                    group: 1,
+                };
+                attend_group_q8_0(task, &mut s_got, &mut got);
                 plain_q8_0(&q, &k, &v, &mut s_want, &mut want);
                 let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&s_got), bits(&s_want), "scores, hd {hd} len {len}");
+                assert_eq!(
+                    bits(&s_got[..len]),
+                    bits(&s_want),
+                    "scores, hd {hd} len {len}"
+                );
                 assert_eq!(bits(&got), bits(&want), "out, hd {hd} len {len}");
             }
         }
     }
 
-    /// The grouped Q8_0 kernel gives every head of its group the bits
-    /// `attend_one_q8_0` gives that head alone: scores and outputs, for
+    /// The grouped Q8_0 kernel gives every head of its group the bits the
+    /// plain loops give that head alone: scores and outputs, for
     /// groups of one to four heads, head widths 32 to 128 and 0 to 27
     /// positions (tails of the eight-row loop included).
     #[test]
@@ -627,7 +604,7 @@ mod tests {
                     for h in 0..group {
                         let (mut s_want, mut want) = (Vec::new(), vec![0.0; hd]);
                         let q = &qs[h * hd..(h + 1) * hd];
-                        attend_one_q8_0(q, &k, &v, &mut s_want, &mut want);
+                        plain_q8_0(q, &k, &v, &mut s_want, &mut want);
                         let s_got = &scores[h * len..(h + 1) * len];
                         let o_got = &got[h * hd..(h + 1) * hd];
                         let at = format!("group {group} head {h} hd {hd} len {len}");
