@@ -189,6 +189,12 @@ fn rows(c: &mut Criterion) {
     g.bench_function("rmsnorm/simd", |b| {
         b.iter(|| kernels::rmsnorm(black_box(&x), &w, 1e-5, &mut out))
     });
+    // What every quantized product does first: the activations into
+    // 8-bit blocks of 32 (codes, scales, sums), here 32 rows of 1536.
+    let mut acts = engine::quant::act::Q8Acts::default();
+    g.bench_function("quantize_acts_32x1536", |b| {
+        b.iter(|| acts.quantize(black_box(&x), 1536))
+    });
     g.finish();
 }
 

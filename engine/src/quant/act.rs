@@ -318,26 +318,38 @@ mod tests {
         // rounds to the even neighbour.
         x.extend((0..QK).map(|i| if i == 0 { 127.0 } else { i as f32 - 15.5 }));
         x.extend((0..QK).map(|i| -(i as f32) * 0.5));
-        let blocks = x.len() / QK;
-        type RowQuantizer<'f> = &'f dyn Fn(&[f32], &mut [i8], &mut [f32], &mut [i32]);
-        let run = |f: RowQuantizer<'_>| {
-            let (mut q, mut d, mut sum) = (vec![0i8; x.len()], vec![0f32; blocks], vec![0; blocks]);
-            f(&x, &mut q, &mut d, &mut sum);
-            (q, d.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), sum)
-        };
-        let plain = run(&quantize_row_blocks_scalar);
-        assert_eq!(run(&quantize_row_blocks), plain, "dispatched");
-        #[cfg(target_arch = "x86_64")]
-        {
-            if level() >= Level::Avx2 {
-                // SAFETY: the CPU has AVX2, FMA and F16C.
-                let avx2 = run(&|x, q, d, s| unsafe { x86::quantize_blocks_avx2(x, q, d, s) });
-                assert_eq!(avx2, plain, "avx2");
-            }
-            if level() >= Level::Avx512 {
-                // SAFETY: the CPU has AVX-512F besides AVX2.
-                let wide = run(&|x, q, d, s| unsafe { x86::quantize_blocks_avx512(x, q, d, s) });
-                assert_eq!(wide, plain, "avx512");
+        // The same blocks turned around, so that each one lands both among
+        // sixteen blocks folded together and among the odd ones after them;
+        // and the first block alone.
+        let rows = [
+            x.clone(),
+            x.chunks_exact(QK).rev().flatten().copied().collect(),
+            x[..QK].to_vec(),
+        ];
+        for (r, x) in rows.iter().enumerate() {
+            let blocks = x.len() / QK;
+            type RowQuantizer<'f> = &'f dyn Fn(&[f32], &mut [i8], &mut [f32], &mut [i32]);
+            let run = |f: RowQuantizer<'_>| {
+                let (mut q, mut d, mut sum) =
+                    (vec![0i8; x.len()], vec![0f32; blocks], vec![0; blocks]);
+                f(x, &mut q, &mut d, &mut sum);
+                (q, d.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), sum)
+            };
+            let plain = run(&quantize_row_blocks_scalar);
+            assert_eq!(run(&quantize_row_blocks), plain, "dispatched, row {r}");
+            #[cfg(target_arch = "x86_64")]
+            {
+                if level() >= Level::Avx2 {
+                    // SAFETY: the CPU has AVX2, FMA and F16C.
+                    let avx2 = run(&|x, q, d, s| unsafe { x86::quantize_blocks_avx2(x, q, d, s) });
+                    assert_eq!(avx2, plain, "avx2, row {r}");
+                }
+                if level() >= Level::Avx512 {
+                    // SAFETY: the CPU has AVX-512F besides AVX2.
+                    let wide =
+                        run(&|x, q, d, s| unsafe { x86::quantize_blocks_avx512(x, q, d, s) });
+                    assert_eq!(wide, plain, "avx512, row {r}");
+                }
             }
         }
     }

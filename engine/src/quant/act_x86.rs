@@ -64,17 +64,74 @@ pub unsafe fn quantize_blocks_avx2(x: &[f32], qs: &mut [i8], d: &mut [f32], isum
     }
 }
 
-/// [`quantize_blocks_avx2`] on 512-bit vectors: a block is two of them.
-/// The maximum and the sum are exact in any order and the narrowing
-/// saturates once where AVX2's two packs saturate twice, so the results
-/// are AVX2's bits for every finite input.
+/// [`quantize_blocks_avx2`] on 512-bit vectors: sixteen blocks at a
+/// time, then one block at a time for the rest. The maximum and the sum
+/// are exact in any order and the narrowing saturates once where AVX2's
+/// two packs saturate twice, so the results are AVX2's bits for every
+/// finite input.
+///
+/// A block's reductions are what cost: finished one block at a time, each
+/// maximum and each sum is a chain of shuffles of its own. Sixteen blocks'
+/// lanes are folded together instead ([`fold_sixteen`]), so one chain of
+/// fifteen shuffle pairs finishes sixteen maxima, another sixteen sums,
+/// and one division makes sixteen scales.
 ///
 /// # Safety
 /// AVX-512F besides AVX2; the lengths as [`quantize_blocks_avx2`].
 #[target_feature(enable = "avx2,fma,f16c,avx512f")]
 pub unsafe fn quantize_blocks_avx512(x: &[f32], qs: &mut [i8], d: &mut [f32], isum: &mut [i32]) {
-    let blocks = x.chunks_exact(QK).zip(qs.chunks_exact_mut(QK));
-    for ((xb, qb), (d, isum)) in blocks.zip(d.iter_mut().zip(isum)) {
+    const N: usize = 16;
+    let whole = x.len() / (N * QK) * N;
+    let (x16, x1) = x.split_at(whole * QK);
+    let (q16, q1) = qs.split_at_mut(whole * QK);
+    let (d16, d1) = d.split_at_mut(whole);
+    let (s16, s1) = isum.split_at_mut(whole);
+    let groups = x16.chunks_exact(N * QK).zip(q16.chunks_exact_mut(N * QK));
+    for ((xg, qg), (dg, sg)) in groups.zip(d16.chunks_exact_mut(N).zip(s16.chunks_exact_mut(N))) {
+        // SAFETY: `xg` holds sixteen blocks of 32 floats, `qg` their 512
+        // codes, `dg` and `sg` sixteen entries each: every load and store
+        // below is inside them.
+        unsafe {
+            let p = xg.as_ptr();
+            let load = |j: usize| {
+                (
+                    _mm512_loadu_ps(p.add(j * QK)),
+                    _mm512_loadu_ps(p.add(j * QK + 16)),
+                )
+            };
+            let lanes: [__m512; N] = std::array::from_fn(|j| {
+                let (v0, v1) = load(j);
+                _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1))
+            });
+            let amax = fold_sixteen(lanes, |a, b| _mm512_max_ps(a, b));
+            let nonzero = _mm512_cmp_ps_mask::<_CMP_NEQ_OQ>(amax, _mm512_setzero_ps());
+            let id = _mm512_maskz_div_ps(nonzero, _mm512_set1_ps(127.0), amax);
+            _mm512_storeu_ps(dg.as_mut_ptr(), _mm512_div_ps(amax, _mm512_set1_ps(127.0)));
+            let sums: [__m512; N] = std::array::from_fn(|j| {
+                let (v0, v1) = load(j);
+                let idj = _mm512_permutexvar_ps(_mm512_set1_epi32(j as i32), id);
+                let round = |x: __m512| {
+                    _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                        _mm512_mul_ps(x, idj),
+                    )
+                };
+                let (i0, i1) = (round(v0), round(v1));
+                let q = qg.as_mut_ptr().add(j * QK) as *mut __m128i;
+                _mm_storeu_si128(q, _mm512_cvtsepi32_epi8(i0));
+                _mm_storeu_si128(q.add(1), _mm512_cvtsepi32_epi8(i1));
+                _mm512_castsi512_ps(_mm512_add_epi32(i0, i1))
+            });
+            let total = fold_sixteen(sums, |a, b| {
+                _mm512_castsi512_ps(_mm512_add_epi32(
+                    _mm512_castps_si512(a),
+                    _mm512_castps_si512(b),
+                ))
+            });
+            _mm512_storeu_ps(sg.as_mut_ptr().cast(), total);
+        }
+    }
+    let blocks = x1.chunks_exact(QK).zip(q1.chunks_exact_mut(QK));
+    for ((xb, qb), (d, isum)) in blocks.zip(d1.iter_mut().zip(s1)) {
         // SAFETY: `xb` holds 32 floats and `qb` 32 bytes: two 16-lane
         // loads and two 16-byte stores, all in bounds.
         unsafe {
@@ -95,4 +152,47 @@ pub unsafe fn quantize_blocks_avx512(x: &[f32], qs: &mut [i8], d: &mut [f32], is
             *isum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
         }
     }
+}
+
+/// Lane `j` of the result is `op` over the sixteen lanes of `v[j]`, for
+/// an `op` whose result does not depend on the order (the maximum of
+/// magnitudes, an integer sum in float lanes). Each step halves the
+/// vectors, pairing them and folding the halves of each pair's lanes
+/// into one vector: 16 → 8 → 4 → 2 → 1, fifteen shuffle pairs in all.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn fold_sixteen(v: [__m512; 16], op: impl Fn(__m512, __m512) -> __m512) -> __m512 {
+    // Quarters 0–1 of each result hold vector 2i's eight partials, 2–3
+    // vector 2i + 1's.
+    let eights: [__m512; 8] = std::array::from_fn(|i| {
+        let (a, b) = (v[2 * i], v[2 * i + 1]);
+        op(
+            _mm512_shuffle_f32x4::<0x44>(a, b),
+            _mm512_shuffle_f32x4::<0xEE>(a, b),
+        )
+    });
+    // Quarter k holds vector 4i + k's four partials.
+    let fours: [__m512; 4] = std::array::from_fn(|i| {
+        let (a, b) = (eights[2 * i], eights[2 * i + 1]);
+        op(
+            _mm512_shuffle_f32x4::<0x88>(a, b),
+            _mm512_shuffle_f32x4::<0xDD>(a, b),
+        )
+    });
+    // Quarter k: two partials of vector 8i + k, then two of 8i + 4 + k.
+    let twos: [__m512; 2] = std::array::from_fn(|i| {
+        let (a, b) = (fours[2 * i], fours[2 * i + 1]);
+        op(
+            _mm512_shuffle_ps::<0x44>(a, b),
+            _mm512_shuffle_ps::<0xEE>(a, b),
+        )
+    });
+    // Lane 4k + m: vector 4m + k, whole.
+    let (a, b) = (twos[0], twos[1]);
+    let folded = op(
+        _mm512_shuffle_ps::<0x88>(a, b),
+        _mm512_shuffle_ps::<0xDD>(a, b),
+    );
+    let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    _mm512_permutexvar_ps(order, folded)
 }
