@@ -58,12 +58,25 @@ pub fn enable(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
+/// Wall time the submitting thread spent in parallel regions (hand-offs
+/// to the thread pool: its own tasks, then waiting for the others').
+static PARALLEL_NANOS: AtomicU64 = AtomicU64::new(0);
+
 /// Zero every total.
 pub fn reset() {
     for (n, c) in NANOS.iter().zip(&CALLS) {
         n.store(0, Ordering::Relaxed);
         c.store(0, Ordering::Relaxed);
     }
+    PARALLEL_NANOS.store(0, Ordering::Relaxed);
+}
+
+/// Seconds spent in parallel regions since the last [`reset`]: the wall
+/// time from each hand-off to the thread pool until every thread was done
+/// with it. The rest of a step's time ran on one thread while the others
+/// waited, and no more threads can shorten it (Amdahl's serial part).
+pub fn parallel_seconds() -> f64 {
+    PARALLEL_NANOS.load(Ordering::Relaxed) as f64 * 1e-9
 }
 
 /// Per kind: (kind, seconds, calls) since the last [`reset`].
@@ -83,6 +96,23 @@ pub fn snapshot() -> Vec<(Op, f64, u64)> {
 
 /// Adds the time until it is dropped to its kind's total (when enabled).
 pub(crate) struct Timer(Option<(usize, Instant)>);
+
+/// Adds the time until it is dropped to [`parallel_seconds`] (when
+/// enabled).
+pub(crate) struct RegionTimer(Option<Instant>);
+
+/// Start timing one parallel region.
+pub(crate) fn region_timer() -> RegionTimer {
+    RegionTimer(ENABLED.load(Ordering::Relaxed).then(Instant::now))
+}
+
+impl Drop for RegionTimer {
+    fn drop(&mut self) {
+        if let Some(t0) = self.0 {
+            PARALLEL_NANOS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+    }
+}
 
 /// Start timing one operation of kind `op`.
 pub(crate) fn timer(op: Op) -> Timer {

@@ -211,6 +211,37 @@ fn bench_reports_every_phase_as_json() {
 }
 
 #[test]
+fn bench_profile_splits_decode_time_into_parallel_and_one_thread() {
+    let dir = fixture_dir("gpt2-tiny-a");
+    let v = json(&[
+        "bench",
+        "--json",
+        "--profile",
+        "--prompt-tokens",
+        "8",
+        "--new-tokens",
+        "4",
+        "--no-cache-tokens",
+        "0",
+        "--positions",
+        "32",
+        "--model",
+        dir.to_str().unwrap(),
+    ]);
+    let p = &v["profile"];
+    let (parallel, secs) = (
+        p["parallel_seconds"].as_f64().unwrap(),
+        p["decode_seconds"].as_f64().unwrap(),
+    );
+    assert!(parallel >= 0.0 && parallel <= secs, "{p}");
+    assert_eq!(
+        parallel > 0.0,
+        p["hand_offs_per_token"].as_f64().unwrap() > 0.0,
+        "{p}"
+    );
+}
+
+#[test]
 fn bench_batch_sweeps_client_counts_in_block_sums_by_default() {
     let _g = heavy_lock();
     let path = smollm2_path();
@@ -260,6 +291,15 @@ fn bench_batch_sweeps_client_counts_in_block_sums_by_default() {
         );
         let timed: f64 = by_op.values().map(|x| x.as_f64().unwrap()).sum();
         assert!(timed <= p["ms_per_step"].as_f64().unwrap(), "{p}");
+        // The time in parallel regions is part of the step, and there is
+        // some whenever work was handed off.
+        let parallel = p["parallel_ms_per_step"].as_f64().unwrap();
+        assert!(parallel <= p["ms_per_step"].as_f64().unwrap(), "{p}");
+        assert_eq!(
+            parallel > 0.0,
+            p["hand_offs_per_step"].as_f64().unwrap() > 0.0,
+            "{p}"
+        );
     }
 }
 

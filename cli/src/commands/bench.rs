@@ -162,6 +162,7 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         // The prefill's ops are in the totals too: profile them separately
         // and subtract, so the table is about decode steps only.
         let pre = engine::profile::snapshot();
+        let par = engine::profile::parallel_seconds();
         engine::profile::reset();
         engine::profile::enable(true);
         let h2 = engine::threads::hand_offs();
@@ -170,13 +171,14 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         let h3 = engine::threads::hand_offs();
         engine::profile::enable(false);
         let only_prefill = engine::profile::snapshot();
+        let parallel = (par - engine::profile::parallel_seconds()).max(0.0);
         let rows: Vec<(&'static str, f64, u64)> = pre
             .iter()
             .zip(&only_prefill)
             .map(|(&(op, s, c), &(_, sp, cp))| (op.name(), (s - sp).max(0.0), c.saturating_sub(cp)))
             .collect();
         let hand_offs = (h1 - h0).saturating_sub(h3 - h2) as f64 / a.new_tokens as f64;
-        profile = Some((rows, secs, hand_offs));
+        profile = Some((rows, secs, hand_offs, parallel));
     }
 
     let roofline = if a.roofline {
@@ -232,10 +234,11 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
                 "positions": pos, "cache_tok_per_s": w, "no_cache_tok_per_s": wo, "speedup": w / wo
             })).collect::<Vec<_>>().into();
         }
-        if let Some((rows, secs, hand_offs)) = &profile {
+        if let Some((rows, secs, hand_offs, parallel)) = &profile {
             v["profile"] = serde_json::json!({
                 "decode_seconds": secs,
                 "hand_offs_per_token": hand_offs,
+                "parallel_seconds": parallel,
                 "ops": rows.iter().map(|(name, s, c)| serde_json::json!({
                     "op": name, "seconds": s, "calls": c
                 })).collect::<Vec<_>>(),
@@ -288,7 +291,7 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
             w / wo
         )?;
     }
-    if let Some((rows, secs, hand_offs)) = profile {
+    if let Some((rows, secs, hand_offs, parallel)) = profile {
         let n = a.new_tokens as f64;
         writeln!(
             out,
@@ -324,6 +327,7 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
             out,
             "thread hand-offs (parallel regions) per token: {hand_offs:.1}"
         )?;
+        writeln!(out, "{}", serial_split(parallel, secs, n, "token", false))?;
     }
     if let Some((bw, bytes, ceiling)) = roofline {
         writeln!(
@@ -335,4 +339,20 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// How a profiled run's `secs` divide between parallel regions (`parallel`
+/// seconds, every thread at work) and the rest, which ran on one thread
+/// while the others waited, per `unit` (`n` of them), in milliseconds
+/// (`ms`) or microseconds.
+pub(crate) fn serial_split(parallel: f64, secs: f64, n: f64, unit: &str, ms: bool) -> String {
+    let one = (secs - parallel).max(0.0);
+    let (scale, name) = if ms { (1e3, "ms") } else { (1e6, "µs") };
+    format!(
+        "in parallel regions {:.2} {name} per {unit} ({:.1}%); on one thread {:.2} {name} ({:.1}%)",
+        parallel * scale / n,
+        100.0 * parallel / secs.max(1e-12),
+        one * scale / n,
+        100.0 * one / secs.max(1e-12)
+    )
 }

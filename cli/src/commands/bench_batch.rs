@@ -108,6 +108,7 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
                 secs,
                 ops: engine::profile::snapshot(),
                 hand_offs: h1 - h0,
+                parallel: engine::profile::parallel_seconds(),
             });
         }
         model = m;
@@ -172,6 +173,8 @@ struct Profile {
     secs: f64,
     ops: Vec<(engine::profile::Op, f64, u64)>,
     hand_offs: u64,
+    /// Seconds in parallel regions ([`engine::profile::parallel_seconds`]).
+    parallel: f64,
 }
 
 impl Profile {
@@ -188,6 +191,7 @@ impl Profile {
             "steps": self.steps,
             "ms_per_step": self.secs * 1e3 / self.steps,
             "hand_offs_per_step": self.hand_offs as f64 / self.steps,
+            "parallel_ms_per_step": self.parallel * 1e3 / self.steps,
             "ms_per_step_by_op": ops,
         })
     }
@@ -224,6 +228,11 @@ fn write_profile(p: &Profile, out: &mut dyn Write) -> Result<()> {
         "other (cache, sampling…)",
         rest * 1e3 / p.steps,
         100.0 * rest / p.secs
+    )?;
+    writeln!(
+        out,
+        "{}",
+        super::bench::serial_split(p.parallel, p.secs, p.steps, "step", true)
     )?;
     Ok(())
 }

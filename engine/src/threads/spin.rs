@@ -104,6 +104,7 @@ impl SpinPool {
         let Ok(_busy) = self.busy.try_lock() else {
             return inline();
         };
+        let _region = crate::profile::region_timer();
         let s = &*self.shared;
         // SAFETY: this erases the borrow's lifetime so the workers can see
         // `f`. They dereference it only between the epoch bump below and
