@@ -5,6 +5,7 @@
 //! kernels (attention, RoPE, elementwise) add their wall time and call
 //! count to a per-kind total that [`snapshot`] reads.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -62,6 +63,26 @@ pub fn enable(on: bool) {
 /// to the thread pool: its own tasks, then waiting for the others').
 static PARALLEL_NANOS: AtomicU64 = AtomicU64::new(0);
 
+/// A weight that products were timed against: one matrix, or several
+/// stacked by rows and multiplied in one call (Q, K and V; gate and up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    /// Rows, of all the stacked matrices together.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// The element types, as `infer` names them (`q4_1`; `q5_0+q8_0` for
+    /// a stack of two types).
+    pub dtype: String,
+}
+
+/// Per weight: nanoseconds and calls, in the order first seen.
+static PRODUCTS: Mutex<Vec<(Product, u64, u64)>> = Mutex::new(Vec::new());
+
+fn products_lock() -> std::sync::MutexGuard<'static, Vec<(Product, u64, u64)>> {
+    PRODUCTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Zero every total.
 pub fn reset() {
     for (n, c) in NANOS.iter().zip(&CALLS) {
@@ -69,6 +90,19 @@ pub fn reset() {
         c.store(0, Ordering::Relaxed);
     }
     PARALLEL_NANOS.store(0, Ordering::Relaxed);
+    products_lock().clear();
+}
+
+/// Per weight multiplied since the last [`reset`]: (weight, seconds,
+/// calls), in the order first seen. The matrix products of
+/// [`Op::Linear`] split by the weight they read, so that a step's time can
+/// be set against each weight's bytes, or against the same product timed
+/// alone in cache.
+pub fn products() -> Vec<(Product, f64, u64)> {
+    products_lock()
+        .iter()
+        .map(|(p, n, c)| (p.clone(), *n as f64 * 1e-9, *c))
+        .collect()
 }
 
 /// Seconds spent in parallel regions since the last [`reset`]: the wall
@@ -96,6 +130,40 @@ pub fn snapshot() -> Vec<(Op, f64, u64)> {
 
 /// Adds the time until it is dropped to its kind's total (when enabled).
 pub(crate) struct Timer(Option<(usize, Instant)>);
+
+/// Adds the time until it is dropped to its weight's total in
+/// [`products`] (when enabled).
+pub(crate) struct ProductTimer(Option<(Instant, Product)>);
+
+/// Start timing one product of `rows × cols` weights whose element types
+/// `dtype` names (called only when timing is on).
+pub(crate) fn product_timer(
+    rows: usize,
+    cols: usize,
+    dtype: impl FnOnce() -> String,
+) -> ProductTimer {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return ProductTimer(None);
+    }
+    let dtype = dtype();
+    ProductTimer(Some((Instant::now(), Product { rows, cols, dtype })))
+}
+
+impl Drop for ProductTimer {
+    fn drop(&mut self) {
+        if let Some((t0, key)) = self.0.take() {
+            let ns = t0.elapsed().as_nanos() as u64;
+            let mut all = products_lock();
+            match all.iter_mut().find(|(p, _, _)| *p == key) {
+                Some((_, n, c)) => {
+                    *n += ns;
+                    *c += 1;
+                }
+                None => all.push((key, ns, 1)),
+            }
+        }
+    }
+}
 
 /// Adds the time until it is dropped to [`parallel_seconds`] (when
 /// enabled).

@@ -239,6 +239,23 @@ fn bench_profile_splits_decode_time_into_parallel_and_one_thread() {
         p["hand_offs_per_token"].as_f64().unwrap() > 0.0,
         "{p}"
     );
+    // The decode's products by weight: GPT-2's four layer matrices (Q, K
+    // and V stacked) and the head, inside the time of all products.
+    let products = p["products"].as_array().unwrap();
+    assert_eq!(products.len(), 5, "{p}");
+    let by_weight: f64 = products
+        .iter()
+        .map(|w| w["seconds"].as_f64().unwrap())
+        .sum();
+    let linear = p["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["op"] == "linear (matvec/matmul)")
+        .unwrap()["seconds"]
+        .as_f64()
+        .unwrap();
+    assert!(by_weight > 0.0 && by_weight <= linear, "{p}");
 }
 
 #[test]
@@ -300,6 +317,20 @@ fn bench_batch_sweeps_client_counts_in_block_sums_by_default() {
             p["hand_offs_per_step"].as_f64().unwrap() > 0.0,
             "{p}"
         );
+        // The matrix products split by weight: every one named, each
+        // inside the products' total.
+        let products = p["products"].as_array().unwrap();
+        assert!(!products.is_empty(), "{p}");
+        let by_weight: f64 = products
+            .iter()
+            .map(|w| {
+                assert!(w["weight"].as_str().unwrap().contains(" × "), "{w}");
+                assert!(w["calls"].as_u64().unwrap() > 0, "{w}");
+                w["ms_per_step"].as_f64().unwrap()
+            })
+            .sum();
+        let linear = by_op["linear (matvec/matmul)"].as_f64().unwrap();
+        assert!(by_weight > 0.0 && by_weight <= linear, "{p}");
     }
 }
 

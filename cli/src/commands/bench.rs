@@ -163,6 +163,7 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         // and subtract, so the table is about decode steps only.
         let pre = engine::profile::snapshot();
         let par = engine::profile::parallel_seconds();
+        let pre_products = engine::profile::products();
         engine::profile::reset();
         engine::profile::enable(true);
         let h2 = engine::threads::hand_offs();
@@ -172,13 +173,25 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         engine::profile::enable(false);
         let only_prefill = engine::profile::snapshot();
         let parallel = (par - engine::profile::parallel_seconds()).max(0.0);
+        let prefill_products = engine::profile::products();
+        let products: Vec<(String, f64, u64)> = pre_products
+            .into_iter()
+            .map(|(w, s, c)| {
+                let (sp, cp) = prefill_products
+                    .iter()
+                    .find(|(p, _, _)| *p == w)
+                    .map_or((0.0, 0), |(_, s, c)| (*s, *c));
+                (weight_name(&w), (s - sp).max(0.0), c.saturating_sub(cp))
+            })
+            .filter(|&(_, _, c)| c > 0)
+            .collect();
         let rows: Vec<(&'static str, f64, u64)> = pre
             .iter()
             .zip(&only_prefill)
             .map(|(&(op, s, c), &(_, sp, cp))| (op.name(), (s - sp).max(0.0), c.saturating_sub(cp)))
             .collect();
         let hand_offs = (h1 - h0).saturating_sub(h3 - h2) as f64 / a.new_tokens as f64;
-        profile = Some((rows, secs, hand_offs, parallel));
+        profile = Some((rows, secs, hand_offs, parallel, products));
     }
 
     let roofline = if a.roofline {
@@ -234,11 +247,14 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
                 "positions": pos, "cache_tok_per_s": w, "no_cache_tok_per_s": wo, "speedup": w / wo
             })).collect::<Vec<_>>().into();
         }
-        if let Some((rows, secs, hand_offs, parallel)) = &profile {
+        if let Some((rows, secs, hand_offs, parallel, products)) = &profile {
             v["profile"] = serde_json::json!({
                 "decode_seconds": secs,
                 "hand_offs_per_token": hand_offs,
                 "parallel_seconds": parallel,
+                "products": products.iter().map(|(w, s, c)| serde_json::json!({
+                    "weight": w, "seconds": s, "calls": c
+                })).collect::<Vec<_>>(),
                 "ops": rows.iter().map(|(name, s, c)| serde_json::json!({
                     "op": name, "seconds": s, "calls": c
                 })).collect::<Vec<_>>(),
@@ -291,7 +307,7 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
             w / wo
         )?;
     }
-    if let Some((rows, secs, hand_offs, parallel)) = profile {
+    if let Some((rows, secs, hand_offs, parallel, products)) = profile {
         let n = a.new_tokens as f64;
         writeln!(
             out,
@@ -328,6 +344,20 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
             "thread hand-offs (parallel regions) per token: {hand_offs:.1}"
         )?;
         writeln!(out, "{}", serial_split(parallel, secs, n, "token", false))?;
+        writeln!(
+            out,
+            "{:<26} {:>10} {:>8} {:>12}",
+            "matrix products by weight", "µs/token", "share", "calls/token"
+        )?;
+        for (w, s, c) in &products {
+            writeln!(
+                out,
+                "{w:<26} {:>10.1} {:>7.1}% {:>12.1}",
+                s * 1e6 / n,
+                100.0 * s / secs,
+                *c as f64 / n
+            )?;
+        }
     }
     if let Some((bw, bytes, ceiling)) = roofline {
         writeln!(
@@ -355,4 +385,9 @@ pub(crate) fn serial_split(parallel: f64, secs: f64, n: f64, unit: &str, ms: boo
         one * scale / n,
         100.0 * one / secs.max(1e-12)
     )
+}
+
+/// A profiled weight as the tables name it: `rows × cols dtype`.
+pub(crate) fn weight_name(w: &engine::profile::Product) -> String {
+    format!("{} × {} {}", w.rows, w.cols, w.dtype)
 }

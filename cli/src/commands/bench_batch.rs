@@ -109,6 +109,7 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
                 ops: engine::profile::snapshot(),
                 hand_offs: h1 - h0,
                 parallel: engine::profile::parallel_seconds(),
+                products: engine::profile::products(),
             });
         }
         model = m;
@@ -175,6 +176,8 @@ struct Profile {
     hand_offs: u64,
     /// Seconds in parallel regions ([`engine::profile::parallel_seconds`]).
     parallel: f64,
+    /// Seconds and calls per weight ([`engine::profile::products`]).
+    products: Vec<(engine::profile::Product, f64, u64)>,
 }
 
 impl Profile {
@@ -192,6 +195,11 @@ impl Profile {
             "ms_per_step": self.secs * 1e3 / self.steps,
             "hand_offs_per_step": self.hand_offs as f64 / self.steps,
             "parallel_ms_per_step": self.parallel * 1e3 / self.steps,
+            "products": self.products.iter().map(|(w, s, c)| serde_json::json!({
+                "weight": super::bench::weight_name(w),
+                "ms_per_step": s * 1e3 / self.steps,
+                "calls": c,
+            })).collect::<Vec<_>>(),
             "ms_per_step_by_op": ops,
         })
     }
@@ -234,5 +242,19 @@ fn write_profile(p: &Profile, out: &mut dyn Write) -> Result<()> {
         "{}",
         super::bench::serial_split(p.parallel, p.secs, p.steps, "step", true)
     )?;
+    writeln!(
+        out,
+        "{:<26} {:>9} {:>7}",
+        "matrix products by weight", "ms/step", "share"
+    )?;
+    for (w, s, _) in &p.products {
+        writeln!(
+            out,
+            "{:<26} {:>9.3} {:>6.1}%",
+            super::bench::weight_name(w),
+            s * 1e3 / p.steps,
+            100.0 * s / p.secs
+        )?;
+    }
     Ok(())
 }

@@ -97,6 +97,7 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
     if t == 0 || rows == 0 {
         return Ok(());
     }
+    let _p = crate::profile::product_timer(rows, cols, || dtype_names(parts));
     let run = |k: Kernel, x: &[f32], t: usize, out: &mut [f32]| match k {
         Kernel::Tiles if !mats.iter().all(Matrix::takes_prompt_kernel) => {
             by_tiles(&mats, x, t, cols, rows, out)
@@ -135,6 +136,20 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
         }
     }
     Ok(())
+}
+
+/// The element types of `parts`, each once, joined by `+` (`q4_1`,
+/// `q5_0+q8_0`): how a product's weight is named in
+/// [`crate::profile::products`].
+pub(super) fn dtype_names(parts: &[&Tensor]) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for p in parts {
+        let n = p.dtype().to_string();
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names.join("+")
 }
 
 /// True if [`linear_batch`] multiplies every row by `w` with the same

@@ -13,8 +13,8 @@
 //! whole row.
 
 use super::linear::{
-    ACTS, BY_ROW, BY_ROW_KEEP, Kernel, batch_chunk, linear_batch, one_pass, rows_by_token,
-    token_pieces, weight_matrices,
+    ACTS, BY_ROW, BY_ROW_KEEP, Kernel, batch_chunk, dtype_names, linear_batch, one_pass,
+    rows_by_token, token_pieces, weight_matrices,
 };
 use crate::error::{EngineError, Result};
 use crate::kernels;
@@ -74,6 +74,7 @@ pub fn linear_swiglu(
         });
     }
     let _t = crate::profile::timer(crate::profile::Op::Linear);
+    let _p = crate::profile::product_timer(2 * ffn, cols, || dtype_names(&[gate, up]));
     let mut qx = ACTS.take();
     qx.quantize(x, cols);
     let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
