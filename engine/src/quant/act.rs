@@ -300,6 +300,9 @@ impl Q8Row<'_> {
 mod tests {
     use super::*;
 
+    /// A row quantizer under test: codes, scales and sums of every block.
+    type RowQuantizer<'f> = &'f dyn Fn(&[f32], &mut [i8], &mut [f32], &mut [i32]);
+
     /// Each x86 level's row quantizer gives the plain loop's codes,
     /// scales and sums, over rows of many blocks: random values at three
     /// magnitudes, an all-zero block, and blocks of exact halves (ties for
@@ -328,7 +331,6 @@ mod tests {
         ];
         for (r, x) in rows.iter().enumerate() {
             let blocks = x.len() / QK;
-            type RowQuantizer<'f> = &'f dyn Fn(&[f32], &mut [i8], &mut [f32], &mut [i32]);
             let run = |f: RowQuantizer<'_>| {
                 let (mut q, mut d, mut sum) =
                     (vec![0i8; x.len()], vec![0f32; blocks], vec![0; blocks]);
@@ -351,6 +353,37 @@ mod tests {
                     assert_eq!(wide, plain, "avx512, row {r}");
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// The dispatched row quantizer gives the plain loop's bits for rows
+        /// of any number of blocks (so any split into folded sixteens and
+        /// single blocks), each block of its own kind: random values at a
+        /// random magnitude, all zeros, or ties for the rounding.
+        #[test]
+        fn row_quantizer_has_the_plain_bits_for_any_row(
+            blocks in proptest::collection::vec((0u8..3, 1e-6f32..1e4, proptest::prelude::any::<u64>()), 1..70)
+        ) {
+            use rand::{Rng, SeedableRng};
+            let mut x = Vec::with_capacity(blocks.len() * QK);
+            for &(kind, scale, seed) in &blocks {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                x.extend((0..QK).map(|i| match kind {
+                    0 => rng.gen_range(-1.0f32..1.0) * scale,
+                    1 => 0.0,
+                    // max|x| = 127: every code is the value itself, halves
+                    // round to the even neighbour.
+                    _ => if i == 0 { 127.0 } else { rng.gen_range(-254i32..=254) as f32 * 0.5 },
+                }));
+            }
+            let n = blocks.len();
+            let run = |f: RowQuantizer<'_>| {
+                let (mut q, mut d, mut sum) = (vec![0i8; x.len()], vec![0f32; n], vec![0; n]);
+                f(&x, &mut q, &mut d, &mut sum);
+                (q, d.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), sum)
+            };
+            proptest::prop_assert_eq!(run(&quantize_row_blocks), run(&quantize_row_blocks_scalar));
         }
     }
 
