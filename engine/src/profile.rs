@@ -3,7 +3,10 @@
 //! Off by default: each timed operation then costs one relaxed atomic load.
 //! When [`enable`]d, the layer functions of [`crate::nn`] and the model-level
 //! kernels (attention, RoPE, elementwise) add their wall time and call
-//! count to a per-kind total that [`snapshot`] reads.
+//! count to a per-kind total that [`snapshot`] reads; the matrix products
+//! add theirs per weight as well ([`products`]), and the thread pool adds
+//! the wall time of every parallel region ([`parallel_seconds`]), so that
+//! the rest, the time one thread worked alone, can be told apart.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
