@@ -79,10 +79,30 @@ fn run_once(
     steps: usize,
     label: &str,
 ) -> Result<(f64, f64)> {
+    let (prefill, decode, _) = run_profiled(lm, p, steps, label, false)?;
+    Ok((prefill, decode))
+}
+
+/// As [`run_once`]; with `profile`, the engine's per-op timers run during
+/// the decode steps and only then, so that the totals hold those steps'
+/// time and nothing of the prefill's. Also returns the decode steps'
+/// hand-offs to the thread pool.
+fn run_profiled(
+    lm: &mut dyn LanguageModel,
+    p: &[u32],
+    steps: usize,
+    label: &str,
+    profile: bool,
+) -> Result<(f64, f64, u64)> {
     lm.clear(0);
     let t0 = Instant::now();
     let mut logits = lm.forward(&[(0, p)]).map_err(|e| anyhow!(e))?.remove(0);
     let prefill = t0.elapsed().as_secs_f64();
+    if profile {
+        engine::profile::reset();
+        engine::profile::enable(true);
+    }
+    let h0 = engine::threads::hand_offs();
     let t1 = Instant::now();
     for i in 0..steps {
         progress(label, i, steps);
@@ -92,8 +112,11 @@ fn run_once(
             .map_err(|e| anyhow!(e))?
             .remove(0);
     }
+    let decode = t1.elapsed().as_secs_f64();
+    engine::profile::enable(false);
+    let hand_offs = engine::threads::hand_offs() - h0;
     progress(label, steps, steps);
-    Ok((prefill, t1.elapsed().as_secs_f64()))
+    Ok((prefill, decode, hand_offs))
 }
 
 /// Mean and (sample) standard deviation.
@@ -153,44 +176,18 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
 
     let mut profile = None;
     if a.profile {
-        engine::profile::reset();
-        engine::profile::enable(true);
-        let h0 = engine::threads::hand_offs();
-        let (_, secs) = run_once(cached.as_mut(), &p, a.new_tokens, "profiled decode")?;
-        let h1 = engine::threads::hand_offs();
-        engine::profile::enable(false);
-        // The prefill's ops are in the totals too: profile them separately
-        // and subtract, so the table is about decode steps only.
-        let pre = engine::profile::snapshot();
-        let par = engine::profile::parallel_seconds();
-        let pre_products = engine::profile::products();
-        engine::profile::reset();
-        engine::profile::enable(true);
-        let h2 = engine::threads::hand_offs();
-        cached.clear(0);
-        cached.forward(&[(0, &p)]).map_err(|e| anyhow!(e))?;
-        let h3 = engine::threads::hand_offs();
-        engine::profile::enable(false);
-        let only_prefill = engine::profile::snapshot();
-        let parallel = (par - engine::profile::parallel_seconds()).max(0.0);
-        let prefill_products = engine::profile::products();
-        let products: Vec<(String, f64, u64)> = pre_products
+        let (_, secs, hand_offs) =
+            run_profiled(cached.as_mut(), &p, a.new_tokens, "profiled decode", true)?;
+        let hand_offs = hand_offs as f64 / a.new_tokens as f64;
+        let parallel = engine::profile::parallel_seconds();
+        let products: Vec<(String, f64, u64)> = engine::profile::products()
             .into_iter()
-            .map(|(w, s, c)| {
-                let (sp, cp) = prefill_products
-                    .iter()
-                    .find(|(p, _, _)| *p == w)
-                    .map_or((0.0, 0), |(_, s, c)| (*s, *c));
-                (weight_name(&w), (s - sp).max(0.0), c.saturating_sub(cp))
-            })
-            .filter(|&(_, _, c)| c > 0)
+            .map(|(w, s, c)| (weight_name(&w), s, c))
             .collect();
-        let rows: Vec<(&'static str, f64, u64)> = pre
-            .iter()
-            .zip(&only_prefill)
-            .map(|(&(op, s, c), &(_, sp, cp))| (op.name(), (s - sp).max(0.0), c.saturating_sub(cp)))
+        let rows: Vec<(&'static str, f64, u64)> = engine::profile::snapshot()
+            .into_iter()
+            .map(|(op, s, c)| (op.name(), s, c))
             .collect();
-        let hand_offs = (h1 - h0).saturating_sub(h3 - h2) as f64 / a.new_tokens as f64;
         profile = Some((rows, secs, hand_offs, parallel, products));
     }
 
