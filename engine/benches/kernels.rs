@@ -1,5 +1,6 @@
 //! Kernel benchmarks: matmul GFLOP/s, matvec GB/s against a plain streaming
-//! read in the same run, what a batch of decode steps costs per token,
+//! read in the same run, what a batch of decode steps costs per token (one
+//! matrix in cache, and many streamed from the L3 or from memory),
 //! softmax / RMSNorm scalar vs SIMD, decode attention.
 //!
 //! `cargo bench -p engine --bench kernels`. Criterion's "elem/s" for the
@@ -136,6 +137,49 @@ fn batch_quant(c: &mut Criterion) {
     g.finish();
 }
 
+/// Gate and up matrices (3072 × 576 Q4_1 each, regrouped, summed by
+/// block) multiplied in turn by 1 and by 8 tokens, as a decode batch does,
+/// for SmolLM2's thirty layers (33 MB) and for 240 (265 MB). Each product
+/// streams its weights while it computes: 33 MB can stay in a large
+/// server L3 between passes, 265 MB cannot, so the two sizes show what
+/// eight tokens cost against one when the weights come from the L3 and
+/// when they come from memory. "B/s" is bytes of weights per second.
+fn batch_stream(c: &mut Criterion) {
+    let mut g = c.benchmark_group("batch_stream");
+    let (rows, cols) = (3072usize, 576usize);
+    let matrix = |seed| {
+        engine::Tensor::from_vec(random(rows * cols, seed), &[rows, cols])
+            .unwrap()
+            .to_dtype(engine::DType::Q4_1)
+            .unwrap()
+            .regrouped()
+            .with_sum_order(engine::quant::SumOrder::Block)
+    };
+    for layers in [30usize, 240] {
+        let w: Vec<engine::Tensor> = (0..layers as u64).map(|s| matrix(10 + s)).collect();
+        // Q4_1: 20 bytes per block of 32.
+        let bytes = layers * rows * cols / 32 * 20;
+        for t in [1usize, 8] {
+            let x = random(t * cols, 4);
+            let mut out = vec![0.0; t * rows];
+            let lens = vec![1; t];
+            g.throughput(Throughput::Bytes(bytes as u64));
+            let id = BenchmarkId::new(
+                format!("q4_1_576x3072_{}MiB", bytes >> 20),
+                format!("{t}_tokens"),
+            );
+            g.bench_function(id, |bch| {
+                bch.iter(|| {
+                    for m in &w {
+                        engine::nn::linear_batch(black_box(&x), &lens, &[m], &mut out).unwrap()
+                    }
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 /// A 128-token prompt through `ffn_down`'s shape (576 rows of 1536), as
 /// a model holds each format (the 32-value formats regrouped): the
 /// integer many-token kernel for Q4_1 and Q5_0, widened f32 tiles for the
@@ -239,5 +283,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_millis(1500))
 }
 
-criterion_group! { name = benches; config = config(); targets = matmul, matvec, matvec_quant, batch_quant, prompt_quant, rows, attention }
+criterion_group! { name = benches; config = config(); targets = matmul, matvec, matvec_quant, batch_quant, batch_stream, prompt_quant, rows, attention }
 criterion_main!(benches);
