@@ -335,7 +335,9 @@ fn bad_requests_get_openai_errors_and_others_are_unaffected() {
 
 #[test]
 fn a_client_that_disconnects_mid_stream_frees_its_slot() {
-    let addr = server();
+    // A server of its own, so that no other test's requests keep a slot
+    // busy while this one waits for its slot to be freed.
+    let addr = &start(&["--max-batch", "1", "--ctx", "256"]);
     let body = json!({"prompt": "Once upon a time", "max_tokens": 200, "stream": true,
                       "temperature": 0.8, "seed": 1});
     let mut s = send(addr, "POST", "/v1/completions", body.to_string().as_bytes());
