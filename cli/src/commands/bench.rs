@@ -364,6 +364,12 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> Result<()> {
             bytes / 1e6,
             100.0 * decode_tps / ceiling
         )?;
+        if decode_tps > ceiling {
+            writeln!(
+                out,
+                "(above 100%: the weights came partly from a cache, not from memory)"
+            )?;
+        }
     }
     Ok(())
 }
