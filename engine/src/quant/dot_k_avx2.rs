@@ -106,21 +106,24 @@ const TILE: usize = 4;
 pub unsafe fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     let t = a.len();
     let rb = w.len() / (out.len() / t.max(1)).max(1);
-    let mut i = 0;
-    while i < t {
-        let n = TILE.min(t - i);
-        for (r, row) in w.chunks_exact(rb.max(1)).enumerate() {
+    // Every tile of tokens for one row before the next row: the row is
+    // read from memory once, and from the L1 cache for the later tiles.
+    for (r, row) in w.chunks_exact(rb.max(1)).enumerate() {
+        let o = &mut out[r * t..(r + 1) * t];
+        let mut i = 0;
+        while i < t {
+            let n = TILE.min(t - i);
             // SAFETY: the caller's contract; tokens i..i + n exist.
             unsafe {
                 match n {
-                    4 => tile::<4>(dtype, row, a, i, &mut out[r * t..(r + 1) * t]),
-                    3 => tile::<3>(dtype, row, a, i, &mut out[r * t..(r + 1) * t]),
-                    2 => tile::<2>(dtype, row, a, i, &mut out[r * t..(r + 1) * t]),
-                    _ => tile::<1>(dtype, row, a, i, &mut out[r * t..(r + 1) * t]),
+                    4 => tile::<4>(dtype, row, a, i, o),
+                    3 => tile::<3>(dtype, row, a, i, o),
+                    2 => tile::<2>(dtype, row, a, i, o),
+                    _ => tile::<1>(dtype, row, a, i, o),
                 }
             }
+            i += n;
         }
-        i += n;
     }
 }
 
