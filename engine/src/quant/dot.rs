@@ -208,6 +208,12 @@ pub fn matvec(dtype: DType, w: &[u8], a: Q8Row<'_>, out: &mut [f32]) {
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot` (a K-quant: the blocks of 256 were checked
+        // above); has_vnni() only where the CPU has AVX-512 VNNI and VL.
+        Level::Avx512 if !has_row_kernels(dtype) && super::dot4::has_vnni() => unsafe {
+            avx2_k::matmul_vnni(dtype, w, &[a], out)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot` (a K-quant: the blocks of 256 were checked
         // above).
         Level::Avx2 | Level::Avx512 if !has_row_kernels(dtype) => unsafe {
             avx2_k::matmul(dtype, w, &[a], out)
@@ -252,6 +258,12 @@ pub fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
         w.len(),
     );
     match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot` (a K-quant: the blocks of 256 were checked
+        // above); has_vnni() only where the CPU has AVX-512 VNNI and VL.
+        Level::Avx512 if !has_row_kernels(dtype) && super::dot4::has_vnni() => unsafe {
+            avx2_k::matmul_vnni(dtype, w, a, out)
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot` (a K-quant: the blocks of 256 were checked
         // above).
@@ -327,7 +339,7 @@ mod tests {
         /// Every x86 entry point this CPU can run, not only the one the
         /// dispatcher picks: AVX2's dot products and four-row products stay
         /// within rounding of the plain twin, and VNNI's (on a CPU that has
-        /// it) give AVX2's bits.
+        /// it) give AVX2's bits, the K-quants' matrix products too.
         #[test]
         fn each_x86_kernel_agrees_with_the_plain_twin(
             rows in 1usize..11, blocks in 1usize..4, t in 1usize..6, seed in any::<u64>(),
@@ -356,6 +368,20 @@ mod tests {
                     }
                 }
                 if !has_row_kernels(dtype) {
+                    // VNNI's K-quant products give AVX2's bits, every
+                    // tile size among them.
+                    if vnni {
+                        let (mut narrow, mut wide) = (vec![0f32; rows * t], vec![0f32; rows * t]);
+                        // SAFETY: AVX2 (checked above), and AVX-512 VNNI
+                        // and VL (has_vnni()); `t` tokens into rows of `t`
+                        // floats.
+                        unsafe {
+                            avx2_k::matmul(dtype, &w, &a, &mut narrow);
+                            avx2_k::matmul_vnni(dtype, &w, &a, &mut wide);
+                        }
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        prop_assert_eq!(bits(&wide), bits(&narrow), "{} products", dtype);
+                    }
                     continue;
                 }
                 for step in [1usize, 2, 4].into_iter().filter(|&s| s <= t) {

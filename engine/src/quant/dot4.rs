@@ -43,6 +43,13 @@ pub(in crate::quant) trait Products {
     /// # Safety
     /// As [`Products::add4`].
     unsafe fn total(acc: __m256i) -> __m256i;
+
+    /// `acc + Σ p·w` over each 32-bit lane's two 16-bit pairs: `maddubs`
+    /// results weighed by 16-bit factors (the K-quants' sub-block scales).
+    ///
+    /// # Safety
+    /// As [`Products::add4`].
+    unsafe fn add_pairs(acc: __m256i, p: __m256i, w: __m256i) -> __m256i;
 }
 
 /// AVX2: `maddubs`, then `madd` against ones.
@@ -69,6 +76,12 @@ impl Products for Avx2 {
         // SAFETY: the caller's contract (AVX2).
         unsafe { _mm256_madd_epi16(acc, _mm256_set1_epi16(1)) }
     }
+
+    #[inline(always)]
+    unsafe fn add_pairs(acc: __m256i, p: __m256i, w: __m256i) -> __m256i {
+        // SAFETY: the caller's contract (AVX2).
+        unsafe { _mm256_add_epi32(acc, _mm256_madd_epi16(p, w)) }
+    }
 }
 
 /// AVX-512 VNNI on 256-bit vectors (with AVX-512VL): `vpdpbusd`.
@@ -90,6 +103,13 @@ impl Products for Vnni {
     #[inline(always)]
     unsafe fn total(acc: __m256i) -> __m256i {
         acc
+    }
+
+    #[inline(always)]
+    unsafe fn add_pairs(acc: __m256i, p: __m256i, w: __m256i) -> __m256i {
+        // SAFETY: the caller's contract (AVX-512 VNNI and VL): `vpdpwssd`
+        // adds the same two products per lane in one instruction.
+        unsafe { _mm256_dpwssd_epi32(acc, p, w) }
     }
 }
 // ANCHOR_END: products

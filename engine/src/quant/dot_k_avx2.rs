@@ -12,7 +12,7 @@ use std::arch::x86_64::*;
 use super::avx2::{dot_bytes, fifth_bits, hsum};
 use crate::dtype::DType;
 use crate::quant::act::Q8Row;
-use crate::quant::dot4::Products;
+use crate::quant::dot4::{Avx2, Products, Vnni};
 use crate::quant::q4_k::QK_K;
 use crate::quant::{QK, q4_k, q5_0, q6_k};
 
@@ -104,6 +104,28 @@ const TILE: usize = 4;
 /// super-blocks and every `a[i].k` their activations.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    unsafe { matmul_with::<Avx2>(dtype, w, a, out) }
+}
+
+/// [`matmul`] with AVX-512 VNNI on 256-bit vectors: each sub-block's
+/// scaled pairs added in one `vpdpwssd` instead of `madd` and an add. The
+/// integers are the same, so the bits are.
+///
+/// # Safety
+/// As [`matmul`], and AVX-512 VNNI and VL.
+#[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+pub unsafe fn matmul_vnni(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    unsafe { matmul_with::<Vnni>(dtype, w, a, out) }
+}
+
+/// The body of [`matmul`] for products `P`.
+///
+/// # Safety
+/// As [`matmul`]; compiled into an entry point for `P`.
+#[inline(always)]
+unsafe fn matmul_with<P: Products>(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
     let t = a.len();
     let rb = w.len() / (out.len() / t.max(1)).max(1);
     // Every tile of tokens for one row before the next row: the row is
@@ -116,10 +138,10 @@ pub unsafe fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
             // SAFETY: the caller's contract; tokens i..i + n exist.
             unsafe {
                 match n {
-                    4 => tile::<4>(dtype, row, a, i, o),
-                    3 => tile::<3>(dtype, row, a, i, o),
-                    2 => tile::<2>(dtype, row, a, i, o),
-                    _ => tile::<1>(dtype, row, a, i, o),
+                    4 => tile::<P, 4>(dtype, row, a, i, o),
+                    3 => tile::<P, 3>(dtype, row, a, i, o),
+                    2 => tile::<P, 2>(dtype, row, a, i, o),
+                    _ => tile::<P, 1>(dtype, row, a, i, o),
                 }
             }
             i += n;
@@ -130,9 +152,9 @@ pub unsafe fn matmul(dtype: DType, w: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
 /// One row times tokens `i0..i0 + N`, into `out[i0..i0 + N]`.
 ///
 /// # Safety
-/// As [`matmul`], for one row.
+/// As [`matmul`], for one row; compiled into an entry point for `P`.
 #[inline(always)]
-unsafe fn tile<const N: usize>(
+unsafe fn tile<P: Products, const N: usize>(
     dtype: DType,
     row: &[u8],
     a: &[Q8Row<'_>],
@@ -143,9 +165,9 @@ unsafe fn tile<const N: usize>(
     // SAFETY: the caller's contract.
     let v = unsafe {
         if dtype == DType::Q6_K {
-            q6_k_tile(row, toks)
+            q6_k_tile::<P, N>(row, toks)
         } else {
-            q4_k_tile(row, toks)
+            q4_k_tile::<P, N>(row, toks)
         }
     };
     out[i0..i0 + N].copy_from_slice(&v);
@@ -159,7 +181,7 @@ unsafe fn tile<const N: usize>(
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q4_k(w: &[u8], a: Q8Row<'_>) -> f32 {
     // SAFETY: the caller's contract.
-    unsafe { q4_k_tile(w, [a])[0] }
+    unsafe { q4_k_tile::<Avx2, 1>(w, [a])[0] }
 }
 
 /// Q6_K row · activation row (blocks of 256).
@@ -170,7 +192,7 @@ pub unsafe fn dot_q4_k(w: &[u8], a: Q8Row<'_>) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q6_k(w: &[u8], a: Q8Row<'_>) -> f32 {
     // SAFETY: the caller's contract.
-    unsafe { q6_k_tile(w, [a])[0] }
+    unsafe { q6_k_tile::<Avx2, 1>(w, [a])[0] }
 }
 
 // ANCHOR: dot_q4_k_avx2
@@ -184,9 +206,9 @@ pub unsafe fn dot_q6_k(w: &[u8], a: Q8Row<'_>) -> f32 {
 ///
 /// # Safety
 /// AVX2, FMA and F16C; `w` holds `a[k].k.d.len()` Q4_K super-blocks and
-/// every `a[k].k` their activations.
+/// every `a[k].k` their activations; compiled into an entry point for `P`.
 #[inline(always)]
-unsafe fn q4_k_tile<const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
+unsafe fn q4_k_tile<P: Products, const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
     // SAFETY (whole body): the caller's contract (AVX2); super-block s's
     // 144 bytes and each token's 256 codes and 16 sums are in bounds.
     unsafe {
@@ -219,7 +241,7 @@ unsafe fn q4_k_tile<const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
                     for (sum, q) in sum.iter_mut().zip(q) {
                         let y = _mm256_loadu_si256(q.add(32 * j) as *const __m256i);
                         let pairs = _mm256_maddubs_epi16(codes, y);
-                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(pairs, scale));
+                        *sum = P::add_pairs(*sum, pairs, scale);
                     }
                 }
             }
@@ -248,9 +270,9 @@ unsafe fn q4_k_tile<const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
 ///
 /// # Safety
 /// AVX2, FMA and F16C; `w` holds `a[k].k.d.len()` Q6_K super-blocks and
-/// every `a[k].k` their activations.
+/// every `a[k].k` their activations; compiled into an entry point for `P`.
 #[inline(always)]
-unsafe fn q6_k_tile<const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
+unsafe fn q6_k_tile<P: Products, const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
     // SAFETY (whole body): the caller's contract (AVX2); super-block s's
     // 210 bytes and each token's 256 codes and 16 sums are in bounds.
     unsafe {
@@ -285,7 +307,7 @@ unsafe fn q6_k_tile<const N: usize>(w: &[u8], a: [Q8Row<'_>; N]) -> [f32; N] {
                     for (sum, q) in sum.iter_mut().zip(q) {
                         let y = _mm256_loadu_si256(q.add(32 * j) as *const __m256i);
                         let pairs = _mm256_maddubs_epi16(codes, y);
-                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(pairs, scale));
+                        *sum = P::add_pairs(*sum, pairs, scale);
                     }
                 }
             }
