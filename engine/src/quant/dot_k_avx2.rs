@@ -3,9 +3,10 @@
 //! `maddubs` with the activation bytes, `madd` to 8 × i32 (or one
 //! `vpdpbusd`, `dot4.rs`), and one fused multiply-add by the block's
 //! scale. The K-quants, per 256 values (activation blocks of 256): the
-//! same byte products, `madd` with the integer sub-block scales, integer
-//! sums, one float multiply-add (two for Q4_K's minimums); a row's
-//! unpacked codes shared by up to four tokens ([`matmul`]).
+//! same byte products, `madd` with the integer sub-block scales and an
+//! add (with VNNI one `vpdpwssd`, [`matmul_vnni`]), integer sums, one
+//! float multiply-add (two for Q4_K's minimums); a row's unpacked codes
+//! shared by up to four tokens ([`matmul`]).
 
 use std::arch::x86_64::*;
 
