@@ -380,7 +380,11 @@ fn by_rows(
                 m.matvec_rows(r0, x, &qx, 0, &mut o[at..at + len]);
                 return;
             }
-            if kernel == Kernel::Dots && !m.is_regrouped() {
+            // Rows in the file's layout meet each token in a dot product
+            // of their own; K-quant rows take the matrix product below,
+            // whose tiles share each row's unpacked codes among four
+            // tokens and give every token its own dot product's bits.
+            if kernel == Kernel::Dots && !m.is_regrouped() && !m.reads_k_blocks() {
                 for j in 0..len {
                     for i in 0..t {
                         let xi = &x[i * cols..(i + 1) * cols];

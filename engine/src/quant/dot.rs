@@ -368,17 +368,27 @@ mod tests {
                     }
                 }
                 if !has_row_kernels(dtype) {
-                    // VNNI's K-quant products give AVX2's bits, every
-                    // tile size among them.
-                    if vnni {
-                        let (mut narrow, mut wide) = (vec![0f32; rows * t], vec![0f32; rows * t]);
-                        // SAFETY: AVX2 (checked above), and AVX-512 VNNI
-                        // and VL (has_vnni()); `t` tokens into rows of `t`
-                        // floats.
-                        unsafe {
-                            avx2_k::matmul(dtype, &w, &a, &mut narrow);
-                            avx2_k::matmul_vnni(dtype, &w, &a, &mut wide);
+                    // The K-quants' matrix products give each token its
+                    // own dot product's bits, every tile size among them
+                    // (a short prompt's rows rely on it), and VNNI's give
+                    // AVX2's.
+                    let mut narrow = vec![0f32; rows * t];
+                    // SAFETY: AVX2 (checked above); `t` tokens into rows
+                    // of `t` floats.
+                    unsafe { avx2_k::matmul(dtype, &w, &a, &mut narrow) };
+                    for (o, row) in narrow.chunks_exact(t).zip(w.chunks_exact(rb)) {
+                        for (x, ai) in o.iter().zip(&a) {
+                            // SAFETY: as above; the row holds the
+                            // activations' blocks.
+                            let one = unsafe { avx2::dot(dtype, row, *ai) };
+                            prop_assert_eq!(x.to_bits(), one.to_bits(), "{} tile", dtype);
                         }
+                    }
+                    if vnni {
+                        let mut wide = vec![0f32; rows * t];
+                        // SAFETY: as above, and AVX-512 VNNI and VL
+                        // (has_vnni()).
+                        unsafe { avx2_k::matmul_vnni(dtype, &w, &a, &mut wide) };
                         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                         prop_assert_eq!(bits(&wide), bits(&narrow), "{} products", dtype);
                     }
