@@ -7,10 +7,12 @@ mod common;
 use std::collections::HashMap;
 
 use decode::{
-    Event, FinishReason, GenerateParams, LanguageModel, Request, RequestId, SamplingParams,
-    Scheduler, SchedulerConfig, Strategy, SubmitError, TokenOutput, generate,
+    Event, FinishReason, GenerateParams, LanguageModel, PenaltyScope, ProcessorOrder, Request,
+    RequestId, SamplingParams, Scheduler, SchedulerConfig, Strategy, SubmitError, TokenOutput,
+    generate,
 };
 use proptest::prelude::*;
+use proptest::strategy::Strategy as _;
 
 fn params(sample: Option<u64>, max_new: usize, stop: Option<String>) -> GenerateParams {
     GenerateParams {
@@ -62,23 +64,93 @@ fn record(seen: &mut HashMap<RequestId, Seen>, events: Vec<Event>) {
     }
 }
 
+/// Which tokens a penalty counts.
+fn scope() -> impl proptest::strategy::Strategy<Value = PenaltyScope> {
+    prop_oneof![
+        Just(PenaltyScope::PromptAndGenerated),
+        Just(PenaltyScope::GeneratedOnly),
+        (0usize..6).prop_map(PenaltyScope::LastN),
+    ]
+}
+
 prop_compose! {
+    /// The penalties of one request, each often off.
+    fn penalties(v: u32)(
+        repetition_penalty in prop_oneof![Just(1.0f32), 0.5f32..2.0],
+        repetition_scope in scope(),
+        presence_penalty in prop_oneof![Just(0.0f32), -2.0f32..=2.0],
+        frequency_penalty in prop_oneof![Just(0.0f32), -2.0f32..=2.0],
+        frequency_scope in scope(),
+        logit_bias in prop::collection::vec((0..v, -100.0f32..=100.0), 0..3),
+        banned_ids in prop::collection::vec(0..v, 0..3),
+        no_repeat_ngram in prop_oneof![Just(0usize), 2usize..4],
+        min_new_tokens in 0usize..3,
+    ) -> SamplingParams {
+        SamplingParams {
+            repetition_penalty,
+            repetition_scope,
+            presence_penalty,
+            frequency_penalty,
+            frequency_scope,
+            logit_bias,
+            banned_ids,
+            no_repeat_ngram,
+            min_new_tokens,
+            ..Default::default()
+        }
+    }
+}
+
+prop_compose! {
+    /// One request's processors: its penalties and warpers, in either order.
+    fn sampling(v: u32)(
+        penalties in penalties(v),
+        temperature in prop_oneof![Just(1.0f32), 0.2f32..2.0],
+        top_k in 0usize..8,
+        top_p in prop_oneof![Just(1.0f32), 0.2f32..1.0],
+        min_p in prop_oneof![Just(0.0f32), 0.0f32..0.5],
+        typical_p in prop_oneof![Just(1.0f32), 0.3f32..1.0],
+        llama_order in any::<bool>(),
+    ) -> SamplingParams {
+        SamplingParams {
+            temperature,
+            top_k,
+            top_p,
+            min_p,
+            typical_p,
+            order: if llama_order { ProcessorOrder::LlamaCpp } else { ProcessorOrder::HuggingFace },
+            ..penalties
+        }
+    }
+}
+
+prop_compose! {
+    /// A request with its own processors, log-probs, stop and arrival step.
     fn request(v: u32)(
         prompt in prop::collection::vec(1u32..v, 1..12),
         sample in prop::option::of(any::<u64>()),
         max_new in 1usize..10,
         stop in prop::option::of("[a-e]{1,2}"),
+        sampling in sampling(v),
+        top_logprobs in 0usize..5,
         arrives in 0usize..6,
     ) -> (Request, usize) {
-        (Request { prompt, params: params(sample, max_new, stop), stream: 0 }, arrives)
+        let params = GenerateParams {
+            sampling,
+            top_logprobs,
+            ..params(sample, max_new, stop)
+        };
+        (Request { prompt, params, stream: 0 }, arrives)
     }
 }
 
 // ANCHOR: prop_batched
 proptest! {
     /// Requests arriving at random steps into a scheduler with few slots
-    /// and small prompt chunks get exactly the tokens, text and finish
-    /// reason of a lone `generate` run.
+    /// and small prompt chunks, each with its own processors (penalties,
+    /// bias, bans, warpers and their order) and its own number of
+    /// log-probs, get exactly the tokens (log-probs included), text and
+    /// finish reason of a lone `generate` run.
     #[test]
     fn batched_requests_equal_lone_runs(
         tseed in any::<u64>(),
