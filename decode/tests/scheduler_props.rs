@@ -451,3 +451,69 @@ fn cancelling_frees_the_slot_for_the_next_request_within_one_step() {
     record(&mut seen, sched.step());
     assert_eq!(seen[&c].finish, Some(FinishReason::Cancelled));
 }
+
+/// Long prompts joining a running request are read a chunk at a time
+/// beside it: the running request gets a token on every step while they
+/// are read, and no step reads more prompt tokens than the budget.
+#[test]
+fn long_prompts_joining_never_stall_a_running_request() {
+    let v = 12;
+    let (chunk, budget) = (4, 8);
+    let config = SchedulerConfig {
+        max_queue: 8,
+        prefill_chunk: chunk,
+        prefill_budget: budget,
+    };
+    let mut sched = Scheduler::new(common::model(v, 9, 4), common::letters(v), config).unwrap();
+    // No end-of-sequence token, so only the length ends a request.
+    let endless = |prompt: Vec<u32>, max_new: usize| Request {
+        prompt,
+        params: GenerateParams {
+            eos_ids: Vec::new(),
+            ..params(None, max_new, None)
+        },
+        stream: 0,
+    };
+    let running = sched.submit(endless(vec![3, 1], 200)).unwrap();
+    let mut seen = HashMap::new();
+    // Its prompt, then its first decode step.
+    record(&mut seen, sched.step());
+    record(&mut seen, sched.step());
+    assert_eq!(seen[&running].tokens.len(), 2);
+    let long: Vec<Vec<u32>> = [50, 30, 21]
+        .iter()
+        .map(|&n| (0..n).map(|i| 1 + (i * 7 % (v as u32 - 1))).collect())
+        .collect();
+    let total: usize = long.iter().map(Vec::len).sum();
+    let joined: Vec<RequestId> = long
+        .iter()
+        .map(|p| sched.submit(endless(p.clone(), 3)).unwrap())
+        .collect();
+    let mut read = sched.stats().prompt_tokens;
+    let start = read;
+    let mut steps = 0;
+    while (read - start) < total as u64 {
+        let before = seen[&running].tokens.len();
+        record(&mut seen, sched.step());
+        steps += 1;
+        let now = sched.stats().prompt_tokens;
+        assert!(
+            now - read <= budget as u64,
+            "step {steps} read {} prompt tokens, over the budget of {budget}",
+            now - read
+        );
+        read = now;
+        assert_eq!(
+            seen[&running].tokens.len(),
+            before + 1,
+            "step {steps}: the running request got no token while prompts were read"
+        );
+        assert!(steps <= total, "the prompts are never read");
+    }
+    // 101 tokens, two chunks of four a step: at least 13 steps.
+    assert!(steps >= total.div_ceil(budget), "{steps} steps");
+    record(&mut seen, sched.run_to_completion());
+    for id in joined {
+        assert_eq!(seen[&id].tokens.len(), 3, "request {id}");
+    }
+}
