@@ -35,6 +35,7 @@ pub mod alloc;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod device;
+pub mod dispatch;
 pub mod dtype;
 pub mod error;
 pub mod kernels;

@@ -358,9 +358,6 @@ pub(crate) fn linear_swiglu(
     launched("linear_swiglu_rows", unsafe { b.launch(cfg) }.map(drop))
 }
 
-/// See [`crate::device::ops::CUBLAS_MIN_TOKENS`].
-pub(crate) const CUBLAS_MIN_TOKENS: usize = crate::device::ops::CUBLAS_MIN_TOKENS;
-
 /// `out[t·out_stride + r] = x[t] · w[r]` (or `+=` when `accumulate`) by
 /// cuBLAS for an f32 weight.
 /// Returns `false`, having done nothing, when cuBLAS is not loaded or the

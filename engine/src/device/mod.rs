@@ -10,6 +10,7 @@
 
 mod buffer;
 pub mod ops;
+mod transfer;
 #[cfg(feature = "cuda")]
 mod views;
 

@@ -460,8 +460,7 @@ fn gpu_linear(
     out: &mut launch::Out<'_>,
     stride_acc: (usize, bool),
 ) -> Result<()> {
-    let by_blas =
-        t >= launch::CUBLAS_MIN_TOKENS && launch::linear_cublas(gpu, w, x, t, out, stride_acc)?;
+    let by_blas = t >= CUBLAS_MIN_TOKENS && launch::linear_cublas(gpu, w, x, t, out, stride_acc)?;
     if !by_blas {
         launch::linear(gpu, w, x, t, out, stride_acc)?;
     }

@@ -1,7 +1,7 @@
 //! AVX2 + FMA (+ F16C) kernels: eight f32 lanes per instruction.
 //!
 //! Every function is compiled with `#[target_feature]`, so it may only be
-//! called after [`super::dispatch`] has seen the features on this CPU; that
+//! called after [`crate::dispatch`] has seen the features on this CPU; that
 //! is the safety contract of each `unsafe fn` here. Loads and stores go
 //! through [`load`] / [`store`], which check their bounds, except in the
 //! matrix-vector loops, whose raw-pointer bounds are argued where they are.

@@ -15,7 +15,7 @@ mod attend_avx512;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-pub mod dispatch;
+pub use crate::dispatch;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 pub mod scalar;

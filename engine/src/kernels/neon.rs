@@ -2,7 +2,7 @@
 //! the AVX2 kernels (several accumulators, vector `exp`, scalar tails).
 //!
 //! Safety contract of each `unsafe fn`: the CPU supports NEON, as checked by
-//! [`super::dispatch`] (every aarch64 Linux CPU does).
+//! [`crate::dispatch`] (every aarch64 Linux CPU does).
 
 use std::arch::aarch64::*;
 

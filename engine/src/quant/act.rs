@@ -21,8 +21,8 @@ use half::slice::HalfFloatSliceExt;
 use super::QK;
 use super::q4_k::QK_K;
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::dispatch::Level;
-use crate::kernels::dispatch::level;
+use crate::dispatch::Level;
+use crate::dispatch::level;
 
 /// Several rows of activations, each quantized to blocks of 32, of 256
 /// ([`Q8Acts::k`]), or both.
@@ -175,15 +175,16 @@ fn quantize_row_blocks_scalar(x: &[f32], qs: &mut [i8], d: &mut [f32], isum: &mu
 }
 
 /// Round every value to the nearest f16 (halves to even) and back, a
-/// few dozen at a time (F16C where the CPU has it; the way back is
-/// [`crate::kernels::widen_f16`]), the same bits as
-/// `f16::from_f32(x).to_f32()` for each.
+/// few dozen at a time with the `half` crate's slice conversions, the
+/// same bits as `f16::from_f32(x).to_f32()` for each. These are block
+/// scales, one per 32 activations, so the way back need not be the
+/// engine's faster widening kernel.
 fn round_to_f16(v: &mut [f32]) {
     let mut buf = [f16::ZERO; 64];
     for chunk in v.chunks_mut(buf.len()) {
         let b = &mut buf[..chunk.len()];
         b.convert_from_f32_slice(chunk);
-        crate::kernels::widen_f16(b, chunk);
+        b.convert_to_f32_slice(chunk);
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Each format has a plain twin here ([`dot_q8_0_scalar`], …) and an AVX2
 //! body in `dot_avx2.rs` (`maddubs` + `madd`), chosen once at run time
-//! by [`crate::kernels::dispatch::level`]; a property test keeps them equal.
+//! by [`crate::dispatch::level`]; a property test keeps them equal.
 //! (AVX-512 machines with VNNI run the same bodies with `vpdpbusd`,
 //! `dot4.rs`; on aarch64, the bodies in `dot_neon.rs`, with `sdot` where
 //! the CPU has it, give the twins' bits.) Q5_0 and the K-quants
@@ -14,8 +14,8 @@
 
 use super::QK;
 use super::act::Q8Row;
+use crate::dispatch::{Level, level};
 use crate::dtype::DType;
-use crate::kernels::dispatch::{Level, level};
 
 #[cfg(target_arch = "x86_64")]
 #[path = "dot_avx2.rs"]
@@ -320,7 +320,7 @@ fn random_case(
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
-    use crate::kernels::dispatch::detect;
+    use crate::dispatch::detect;
     use crate::quant::dot4;
     use proptest::prelude::*;
 
@@ -418,7 +418,7 @@ mod tests {
 #[cfg(all(test, target_arch = "aarch64"))]
 mod neon_tests {
     use super::*;
-    use crate::kernels::dispatch::detect;
+    use crate::dispatch::detect;
     use proptest::prelude::*;
 
     proptest! {

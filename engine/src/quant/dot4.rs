@@ -118,7 +118,7 @@ impl Products for Vnni {
 /// kernels' level is AVX-512 (`INFER_KERNELS=avx2` turns it off). Asked
 /// once per process: the dot products ask for every row.
 pub(in crate::quant) fn has_vnni() -> bool {
-    use crate::kernels::dispatch::{Level, level};
+    use crate::dispatch::{Level, level};
     static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *VNNI.get_or_init(|| {
         level() == Level::Avx512

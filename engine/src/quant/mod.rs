@@ -192,21 +192,21 @@ pub fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
 /// [`dequantize`] for lengths the caller has already checked, with the
 /// best kernel for this CPU (the AVX2 bodies give the same floats).
 pub(crate) fn dequantize_unchecked(dtype: DType, bytes: &[u8], out: &mut [f32]) {
-    match crate::kernels::dispatch::level() {
+    match crate::dispatch::level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as below; the caller checked the lengths.
-        crate::kernels::Level::Avx2 | crate::kernels::Level::Avx512 if dtype == DType::Q4_K => unsafe {
+        crate::dispatch::Level::Avx2 | crate::dispatch::Level::Avx512 if dtype == DType::Q4_K => unsafe {
             dot::dequantize_q4_k_avx2(bytes, out)
         },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as below; the caller checked the lengths.
-        crate::kernels::Level::Avx2 | crate::kernels::Level::Avx512 if dtype == DType::Q6_K => unsafe {
+        crate::dispatch::Level::Avx2 | crate::dispatch::Level::Avx512 if dtype == DType::Q6_K => unsafe {
             dot::dequantize_q6_k_avx2(bytes, out)
         },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: level() is Avx2 or Avx512 only when the CPU has AVX2,
         // FMA and F16C; the caller checked the lengths.
-        crate::kernels::Level::Avx2 | crate::kernels::Level::Avx512 => unsafe {
+        crate::dispatch::Level::Avx2 | crate::dispatch::Level::Avx512 => unsafe {
             dot::dequantize_avx2(dtype, bytes, out)
         },
         _ => dequantize_scalar(dtype, bytes, out),

@@ -40,8 +40,8 @@
 
 use super::QK;
 use super::act::Q8Row;
+use crate::dispatch::{Level, level};
 use crate::dtype::DType;
-use crate::kernels::dispatch::{Level, level};
 
 #[cfg(target_arch = "x86_64")]
 #[path = "x8_avx2.rs"]
@@ -459,7 +459,7 @@ pub(crate) mod tests {
     /// AVX2's kernel, called directly (the dispatcher may pick VNNI's).
     #[cfg(target_arch = "x86_64")]
     fn avx2_kernel(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
-        assert!(crate::kernels::dispatch::detect() >= Level::Avx2);
+        assert!(crate::dispatch::detect() >= Level::Avx2);
         // SAFETY: the CPU has AVX2, FMA and F16C (checked above), and
         // `check_kernel` passes lengths that agree.
         unsafe { avx2::matmul(dtype, packed, a, out) }
@@ -516,7 +516,7 @@ pub(crate) mod tests {
     /// directly.
     #[cfg(target_arch = "aarch64")]
     fn widening_kernel(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
-        assert!(crate::kernels::dispatch::detect() == Level::Neon);
+        assert!(crate::dispatch::detect() == Level::Neon);
         // SAFETY: the CPU has NEON (checked above), and `check_kernel`
         // passes lengths that agree.
         unsafe { neon::matmul(dtype, packed, a, out) }
@@ -535,7 +535,7 @@ pub(crate) mod tests {
         ) {
             let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][which];
             let case = (groups, nb, t, seed);
-            if crate::kernels::dispatch::detect() == Level::Neon {
+            if crate::dispatch::detect() == Level::Neon {
                 check_kernel(dtype, case, widening_kernel, matmul_scalar)?;
             }
             if neon::has_sdot() {
@@ -556,7 +556,7 @@ pub(crate) mod tests {
         [avx2, vnni, vnni_512]: [Kernel; 3],
         plain: Kernel,
     ) -> Result<(), TestCaseError> {
-        if crate::kernels::dispatch::detect() >= Level::Avx2 {
+        if crate::dispatch::detect() >= Level::Avx2 {
             check_kernel(dtype, case, avx2, plain)?;
         }
         if crate::quant::dot4::has_vnni() {

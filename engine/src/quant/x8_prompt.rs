@@ -30,8 +30,8 @@
 use super::QK;
 use super::act::Q8Row;
 use super::x8::{ROWS, block, check_rows, check_shapes, head};
+use crate::dispatch::{Level, level};
 use crate::dtype::DType;
-use crate::kernels::dispatch::{Level, level};
 
 #[cfg(target_arch = "x86_64")]
 #[path = "x8_prompt_avx2.rs"]
@@ -298,7 +298,7 @@ mod tests {
     /// AVX2's kernel, called directly (the dispatcher may pick VNNI's).
     #[cfg(target_arch = "x86_64")]
     fn avx2_kernel(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
-        assert!(crate::kernels::dispatch::detect() >= Level::Avx2);
+        assert!(crate::dispatch::detect() >= Level::Avx2);
         let t = a.len();
         // SAFETY: the CPU has AVX2, FMA and F16C (checked above), and
         // `check_kernel` passes lengths that agree.
@@ -358,7 +358,7 @@ mod tests {
     /// The NEON kernel without `sdot`, called directly.
     #[cfg(target_arch = "aarch64")]
     fn widening_kernel(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
-        assert!(crate::kernels::dispatch::detect() == Level::Neon);
+        assert!(crate::dispatch::detect() == Level::Neon);
         let t = a.len();
         // SAFETY: the CPU has NEON (checked above), and `check_kernel`
         // passes lengths that agree.
@@ -378,7 +378,7 @@ mod tests {
         ) {
             let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][which];
             let case = (groups, nb, t, seed);
-            if crate::kernels::dispatch::detect() == Level::Neon {
+            if crate::dispatch::detect() == Level::Neon {
                 check_kernel(dtype, case, widening_kernel, matmul_scalar)?;
             }
             if x8::neon::has_sdot() {

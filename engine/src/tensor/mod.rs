@@ -7,9 +7,9 @@
 
 pub mod bytes;
 mod display;
+mod host;
 pub mod layout;
 pub mod storage;
-mod transfer;
 
 use std::sync::Arc;
 
@@ -31,7 +31,9 @@ pub struct Tensor {
 // ANCHOR_END: tensor
 
 impl Tensor {
-    fn new(storage: Storage, shape: &[usize], op: &'static str) -> Result<Tensor> {
+    /// A contiguous tensor of `shape` over `storage`, checked: the storage
+    /// must hold exactly the shape's elements.
+    pub(crate) fn new(storage: Storage, shape: &[usize], op: &'static str) -> Result<Tensor> {
         let expected = layout::numel(shape).ok_or_else(|| EngineError::BadShape {
             op,
             shape: shape.to_vec(),
@@ -258,6 +260,16 @@ impl Tensor {
     /// The shared storage.
     pub fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    /// A tensor with this one's layout (shape, strides and offset) over
+    /// `storage`: how a copy between devices keeps a view a view.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn with_storage(&self, storage: Storage) -> Tensor {
+        Tensor {
+            storage: Arc::new(storage),
+            layout: self.layout.clone(),
+        }
     }
 
     /// Number of dimensions.

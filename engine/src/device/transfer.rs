@@ -2,17 +2,16 @@
 //! as they are (f32, f16, bf16, or quantized blocks in the file's layout),
 //! so a weight on the GPU is the same bytes as on the host.
 
-use super::Tensor;
-use crate::device::Device;
+use super::Device;
 use crate::error::Result;
+use crate::tensor::Tensor;
 #[cfg(feature = "cuda")]
 use {
-    super::{Bytes, Storage},
     crate::cuda::{CudaStorage, Gpu},
     crate::dtype::DType,
     crate::error::EngineError,
+    crate::tensor::{Bytes, Storage},
     half::{bf16, f16},
-    std::sync::Arc,
 };
 
 impl Tensor {
@@ -39,29 +38,6 @@ impl Tensor {
             #[cfg(feature = "cuda")]
             Device::Cuda(gpu) => self.to_gpu(gpu),
         }
-    }
-
-    /// `Ok` for a tensor in host memory; the tensor operations of
-    /// [`crate::ops`] and the layers of [`crate::nn`] read host memory only
-    /// (a tensor on a GPU goes through [`crate::device::ops`]).
-    ///
-    /// # Errors
-    /// [`EngineError::Device`] naming `op` for a tensor on a GPU.
-    #[cfg(feature = "cuda")]
-    pub(crate) fn host_only(&self, op: &'static str) -> Result<()> {
-        match self.storage() {
-            Storage::Cuda(s) => Err(EngineError::Device(format!(
-                "{op}: the tensor is on cuda:{}; this operation runs on the host (copy it with to_device(&Device::Cpu))",
-                s.gpu().ordinal()
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// Always `Ok`: without the `cuda` feature every tensor is on the host.
-    #[cfg(not(feature = "cuda"))]
-    pub(crate) fn host_only(&self, _op: &'static str) -> Result<()> {
-        Ok(())
     }
 
     #[cfg(not(feature = "cuda"))]
@@ -96,10 +72,7 @@ impl Tensor {
                 bytes: Bytes::from_vec(bytes),
             },
         };
-        Ok(Tensor {
-            storage: Arc::new(storage),
-            layout: self.layout.clone(),
-        })
+        Ok(self.with_storage(storage))
     }
 
     #[cfg(feature = "cuda")]
