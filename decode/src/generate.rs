@@ -5,36 +5,9 @@ use crate::detok::Detokenize;
 use crate::error::DecodeError;
 use crate::explain::ExplainStep;
 use crate::lm::LanguageModel;
+use crate::output::{StepOutput, TokenOutput};
 use crate::params::{FinishReason, GenerateParams, Prepared, stream_plan};
 use crate::sequence::SeqState;
-
-/// One generated token.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenOutput {
-    /// Token id.
-    pub id: u32,
-    /// The token's own text (lossy UTF-8 of its bytes; empty for EOS).
-    pub text: String,
-    /// Log-probability of the token under the distribution it was chosen
-    /// from (after every processor).
-    pub logprob: f32,
-    /// The most likely alternatives `(id, log-prob)`, best first.
-    pub top: Vec<(u32, f32)>,
-}
-
-/// What one step of a [`Generator`] produced.
-#[derive(Debug, Clone)]
-pub struct StepOutput {
-    /// The token chosen at this step.
-    pub token: TokenOutput,
-    /// New text that is safe to show (may be empty while a stop string or
-    /// a multi-byte character is pending).
-    pub delta: String,
-    /// The explain table, when asked for.
-    pub explain: Option<ExplainStep>,
-    /// Set on the last step.
-    pub finish: Option<FinishReason>,
-}
 
 /// A finished generation.
 #[derive(Debug, Clone)]

@@ -22,6 +22,7 @@ pub mod explain;
 pub mod generate;
 pub mod greedy;
 pub mod lm;
+pub mod output;
 pub mod params;
 pub mod penalties;
 pub mod perplexity;
@@ -44,11 +45,10 @@ pub use chain::{ChainTrace, LogitsChain, ProcessorOrder, SamplingParams};
 pub use detok::{Detokenize, Utf8Stream};
 pub use error::DecodeError;
 pub use explain::{ExplainRow, ExplainStep};
-pub use generate::{
-    Generation, Generator, StepOutput, TokenOutput, collect_steps, generate, generate_batch,
-};
+pub use generate::{Generation, Generator, collect_steps, generate, generate_batch};
 pub use greedy::greedy_choice;
 pub use lm::{LanguageModel, ModelError};
+pub use output::{StepOutput, TokenOutput};
 pub use params::{BeamParams, EarlyStopping, FinishReason, GenerateParams, Strategy};
 pub use penalties::PenaltyScope;
 pub use processor::{LogitsProcessor, Stage, TokenHistory};

@@ -34,8 +34,8 @@ use std::sync::Mutex;
 
 use crate::detok::Detokenize;
 use crate::error::DecodeError;
-use crate::generate::StepOutput;
 use crate::lm::LanguageModel;
+use crate::output::StepOutput;
 use crate::params::{FinishReason, GenerateParams, Prepared, stream_plan};
 use crate::prompt_cache::{SlotMemory, best_slot};
 use crate::sequence::SeqState;
@@ -141,6 +141,8 @@ pub struct SchedulerStats {
     pub accepted: u64,
     /// Requests refused because the queue was full.
     pub refused: u64,
+    /// Requests ended by [`Scheduler::cancel`], running or waiting.
+    pub cancelled: u64,
 }
 
 /// One entry's token choice, as a task of [`Scheduler::choose`].
@@ -447,13 +449,16 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
                 && cancelled.contains(&r.id)
             {
                 events.push(ended(r.id));
+                self.stats.cancelled += 1;
                 self.free(slot);
             }
         }
+        let stats = &mut self.stats;
         self.queue.retain(|w| {
             let keep = !cancelled.contains(&w.id);
             if !keep {
                 events.push(ended(w.id));
+                stats.cancelled += 1;
             }
             keep
         });

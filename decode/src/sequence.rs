@@ -6,8 +6,8 @@
 use crate::detok::{Detokenize, Utf8Stream};
 use crate::error::DecodeError;
 use crate::explain::ExplainStep;
-use crate::generate::{StepOutput, TokenOutput};
 use crate::greedy::greedy_choice;
+use crate::output::{StepOutput, TokenOutput};
 use crate::params::{FinishReason, Prepared};
 use crate::probs::{log_softmax, log_sum_exp, top_n};
 use crate::processor::TokenHistory;
