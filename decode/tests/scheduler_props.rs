@@ -438,7 +438,12 @@ fn cancelling_frees_the_slot_for_the_next_request_within_one_step() {
     record(&mut seen, events);
     assert_eq!(seen[&a].finish, Some(FinishReason::Cancelled));
     assert_eq!(seen[&a].ends, 1);
+    assert_eq!(sched.stats().cancelled, 1);
     assert!(seen.contains_key(&b), "b took a's slot in the same step");
+    // Cancelling a request that has ended changes nothing.
+    sched.cancel(a);
+    record(&mut seen, sched.step());
+    assert_eq!((seen[&a].ends, sched.stats().cancelled), (1, 1));
     // Cancelling a waiting request also ends it.
     let c = sched
         .submit(Request {
@@ -450,6 +455,7 @@ fn cancelling_frees_the_slot_for_the_next_request_within_one_step() {
     sched.cancel(c);
     record(&mut seen, sched.step());
     assert_eq!(seen[&c].finish, Some(FinishReason::Cancelled));
+    assert_eq!(sched.stats().cancelled, 2);
 }
 
 /// Long prompts joining a running request are read a chunk at a time

@@ -336,27 +336,50 @@ fn bad_requests_get_openai_errors_and_others_are_unaffected() {
 #[test]
 fn a_client_that_disconnects_mid_stream_frees_its_slot() {
     // A server of its own, so that no other test's requests keep a slot
-    // busy while this one waits for its slot to be freed.
-    let addr = &start(&["--max-batch", "1", "--ctx", "256"]);
-    let body = json!({"prompt": "Once upon a time", "max_tokens": 200, "stream": true,
-                      "temperature": 0.8, "seed": 1});
+    // busy while this one waits for its slot to be freed; its context is
+    // long and the special tokens (end of sequence among them) are
+    // banned, so the request runs for thousands of steps unless it is
+    // cancelled.
+    let addr = &start(&["--max-batch", "1", "--ctx", "4096"]);
+    let max_tokens = 4000;
+    let body = json!({"prompt": "Once upon a time", "max_tokens": max_tokens, "stream": true,
+                      "temperature": 0.8, "seed": 1,
+                      "logit_bias": {"0": -100, "1": -100, "2": -100}});
     let mut s = send(addr, "POST", "/v1/completions", body.to_string().as_bytes());
-    let mut buf = [0u8; 512];
-    let n = s.read(&mut buf).unwrap();
-    assert!(n > 0);
+    // Read until the first token's chunk has come: the request is running.
+    let (mut got, mut buf) = (Vec::new(), [0u8; 512]);
+    while !String::from_utf8_lossy(&got).contains("data: ") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
     drop(s);
+    let at_drop = request(addr, "GET", "/health", b"").json();
     let t0 = Instant::now();
-    loop {
+    let h = loop {
         let h = request(addr, "GET", "/health", b"").json();
         if h["running"] == 0 && h["waiting"] == 0 {
-            break;
+            break h;
         }
         assert!(
             t0.elapsed() < Duration::from_secs(10),
             "slot still held: {h}"
         );
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    // Cancelled, not finished: the engine counted it, and it stopped a
+    // few steps after the client went away, far short of its length.
+    assert_eq!(h["cancelled"], 1, "{h}");
+    let steps = |h: &Value| h["steps"].as_u64().unwrap();
+    assert!(
+        steps(&h) - steps(&at_drop) <= 8,
+        "{} steps after the disconnect: {at_drop} then {h}",
+        steps(&h) - steps(&at_drop)
+    );
+    assert!(
+        h["generated_tokens"].as_u64().unwrap() < max_tokens / 4,
+        "{h}"
+    );
 }
 
 #[test]

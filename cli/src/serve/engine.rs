@@ -80,6 +80,8 @@ pub struct Load {
     pub prompt_tokens: u64,
     /// Prompt tokens taken from a slot's cache instead (prompt caching).
     pub cached_prompt_tokens: u64,
+    /// Requests cancelled so far (their clients went away).
+    pub cancelled: u64,
 }
 
 /// The handlers' side of the engine thread.
@@ -225,6 +227,20 @@ fn serve<M: LanguageModel, D: decode::Detokenize>(
             }
         }
         let events = sched.step();
+        // Counted before any event goes out: a client that has seen a
+        // token finds it in `/health`.
+        if let Ok(mut l) = load.lock() {
+            let s = sched.stats();
+            *l = Load {
+                running: sched.running(),
+                waiting: sched.waiting(),
+                steps: s.steps,
+                generated: s.generated,
+                prompt_tokens: s.prompt_tokens,
+                cached_prompt_tokens: s.reused_tokens,
+                cancelled: s.cancelled,
+            };
+        }
         for (id, n) in sched.admitted() {
             if let Some(r) = routes.get(id)
                 && let Some(c) = r.cached.get(r.choice)
@@ -246,17 +262,6 @@ fn serve<M: LanguageModel, D: decode::Detokenize>(
             if ended {
                 routes.remove(&id);
             }
-        }
-        if let Ok(mut l) = load.lock() {
-            let s = sched.stats();
-            *l = Load {
-                running: sched.running(),
-                waiting: sched.waiting(),
-                steps: s.steps,
-                generated: s.generated,
-                prompt_tokens: s.prompt_tokens,
-                cached_prompt_tokens: s.reused_tokens,
-            };
         }
     }
 }

@@ -92,6 +92,7 @@ async fn health(State(s): State<AppState>) -> Json<serde_json::Value> {
         "generated_tokens": l.generated,
         "prompt_tokens": l.prompt_tokens,
         "cached_prompt_tokens": l.cached_prompt_tokens,
+        "cancelled": l.cancelled,
     }))
 }
 
