@@ -313,6 +313,14 @@ fn bad_requests_get_openai_errors_and_others_are_unaffected() {
         400,
         "messages",
     );
+    // Five prompts × 16 choices: more than the whole queue (64) ever holds,
+    // so not 503 (try again later) but 400.
+    let r = post(
+        "/v1/completions",
+        json!({"prompt": ["a", "b", "c", "d", "e"], "n": 16, "max_tokens": 1}),
+    );
+    assert_error(&r, 400, "queue");
+    assert_eq!(r.json()["error"]["param"], "n", "{}", r.body);
     let long = "word ".repeat(400);
     assert_error(
         &post("/v1/completions", json!({"prompt": long})),

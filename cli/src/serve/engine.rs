@@ -89,17 +89,32 @@ pub struct Load {
 pub struct EngineHandle {
     tx: std_mpsc::Sender<Command>,
     load: Arc<Mutex<Load>>,
+    /// Most requests the scheduler's queue holds.
+    max_queue: usize,
 }
 
 impl EngineHandle {
     /// Submit a group of requests and get their events' receiver.
     ///
     /// # Errors
-    /// A full queue (503), an invalid request (400), or a stopped engine.
+    /// A full queue (503), an invalid request (400), more requests than
+    /// the whole queue holds (400: waiting would never help), or a stopped
+    /// engine.
     pub async fn submit(
         &self,
         requests: Vec<Request>,
     ) -> Result<(mpsc::UnboundedReceiver<ChoiceEvent>, CachedTokens), ApiError> {
+        if requests.len() > self.max_queue {
+            return Err(ApiError::invalid(
+                Some("n"),
+                format!(
+                    "the request needs {} sequences (prompts × n), more than this server's queue \
+                     ever holds ({}); send fewer prompts or a smaller n",
+                    requests.len(),
+                    self.max_queue
+                ),
+            ));
+        }
         let (events, rx) = mpsc::unbounded_channel();
         let cached: CachedTokens = Arc::new(requests.iter().map(|_| AtomicUsize::new(0)).collect());
         let (reply, answer) = oneshot::channel();
@@ -191,6 +206,7 @@ pub fn start(
         EngineHandle {
             tx,
             load: load_state,
+            max_queue: config.max_queue,
         },
         info,
     ))
