@@ -117,8 +117,9 @@ pub struct CompletionBody {
     /// Echo the prompt before the completion.
     #[serde(default)]
     pub echo: bool,
-    /// Everything else.
-    #[serde(flatten)]
+    /// Everything else, read from the same object on its own (not with
+    /// serde's `flatten`, which loses the path of a field of the wrong type).
+    #[serde(skip)]
     pub sampling: Sampling,
 }
 
@@ -147,8 +148,8 @@ pub struct MessageBody {
 pub struct ChatBody {
     /// The conversation.
     pub messages: Vec<MessageBody>,
-    /// Everything else.
-    #[serde(flatten)]
+    /// Everything else, read as [`CompletionBody::sampling`] is.
+    #[serde(skip)]
     pub sampling: Sampling,
 }
 
@@ -187,13 +188,28 @@ fn in_range(param: &'static str, v: f32, lo: f32, hi: f32) -> Result<f32, ApiErr
     }
 }
 
-fn json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+/// The body as a JSON object.
+fn object(body: &[u8]) -> Result<Value, ApiError> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid(None, format!("the body is not valid JSON: {e}")))?;
     if !v.is_object() {
         return Err(ApiError::invalid(None, "the body must be a JSON object"));
     }
-    serde_json::from_value(v).map_err(|e| ApiError::invalid(None, format!("invalid request: {e}")))
+    Ok(v)
+}
+
+/// Read `T` from the body's object; a field of the wrong type is named,
+/// as `param` and in the message, by its path (`messages[0].role`).
+fn fields<T: for<'de> Deserialize<'de>>(v: &Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::invalid(None, format!("invalid request: {inner}"))
+        } else {
+            ApiError::invalid(None, format!("invalid request: {path}: {inner}")).with_param(path)
+        }
+    })
 }
 
 /// Parse a completions body: the prompts and the job.
@@ -201,7 +217,9 @@ fn json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
 /// # Errors
 /// Malformed JSON, a field of the wrong type, a value out of range.
 pub fn parse_completion(body: &[u8]) -> Result<(PromptField, bool, Job), ApiError> {
-    let b: CompletionBody = json(body)?;
+    let v = object(body)?;
+    let mut b: CompletionBody = fields(&v)?;
+    b.sampling = fields(&v)?;
     let logprobs = match &b.sampling.logprobs {
         None => None,
         Some(LogprobsField::Count(k)) if (0..=MAX_TOP_LOGPROBS as i64).contains(k) => {
@@ -224,7 +242,9 @@ pub fn parse_completion(body: &[u8]) -> Result<(PromptField, bool, Job), ApiErro
 /// As [`parse_completion`]; also an empty conversation, an unknown role,
 /// or content that is not text.
 pub fn parse_chat(body: &[u8]) -> Result<(Vec<(String, String)>, Job), ApiError> {
-    let b: ChatBody = json(body)?;
+    let v = object(body)?;
+    let mut b: ChatBody = fields(&v)?;
+    b.sampling = fields(&v)?;
     if b.messages.is_empty() {
         return Err(bad("messages", "messages must not be empty"));
     }
@@ -484,6 +504,36 @@ mod tests {
                 e.message
             );
         }
+        // A field of the wrong type is named by its path, as `param` and
+        // in the message.
+        let wrong_type: [(&[u8], &str); 5] = [
+            (br#"{"prompt": 5}"#, "prompt"),
+            (br#"{"prompt": "a", "temperature": "hot"}"#, "temperature"),
+            (br#"{"prompt": "a", "n": 1.5}"#, "n"),
+            (
+                br#"{"prompt": "a", "stream_options": {"include_usage": "yes"}}"#,
+                "stream_options.include_usage",
+            ),
+            (
+                br#"{"prompt": "a", "logit_bias": {"5": "x"}}"#,
+                "logit_bias.5",
+            ),
+        ];
+        for (body, path) in wrong_type {
+            let e = parse_completion(body).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some(path), "{}", e.message);
+            assert!(e.message.contains(path), "{}", e.message);
+        }
+        let e = parse_chat(br#"{"messages": [{"role": "user"}, {"role": 5}], "seed": "x"}"#)
+            .unwrap_err();
+        assert_eq!(
+            e.param.as_deref(),
+            Some("messages[1].role"),
+            "{}",
+            e.message
+        );
+        let e = parse_chat(br#"{"messages": [], "top_logprobs": "x"}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("top_logprobs"), "{}", e.message);
         let e = parse_chat(br#"{"messages": []}"#).unwrap_err();
         assert!(e.message.contains("empty"));
         let e = parse_chat(br#"{"messages": [{"role": "robot", "content": "x"}]}"#).unwrap_err();

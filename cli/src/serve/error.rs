@@ -1,6 +1,8 @@
 //! Errors in the OpenAI shape: `{"error": {"message", "type", "param",
 //! "code"}}` with the matching HTTP status.
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,8 +16,9 @@ pub struct ApiError {
     pub message: String,
     /// OpenAI's error type (`invalid_request_error`, `server_error`, …).
     pub kind: &'static str,
-    /// The request field at fault, if one is.
-    pub param: Option<&'static str>,
+    /// The request field at fault, if one is (a path such as
+    /// `messages[0].role` for a nested one).
+    pub param: Option<Cow<'static, str>>,
     /// A machine-readable code (`context_length_exceeded`, …).
     pub code: Option<&'static str>,
 }
@@ -27,7 +30,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
             kind: "invalid_request_error",
-            param,
+            param: param.map(Cow::Borrowed),
             code: None,
         }
     }
@@ -41,6 +44,12 @@ impl ApiError {
             param: None,
             code: None,
         }
+    }
+
+    /// Naming the request field at fault.
+    pub fn with_param(mut self, param: impl Into<Cow<'static, str>>) -> Self {
+        self.param = Some(param.into());
+        self
     }
 
     /// With a machine-readable code.
