@@ -679,3 +679,41 @@ fn generate_on_a_missing_device_is_a_clear_error() {
         assert!(e.starts_with("no CUDA device found: "), "{e}");
     }
 }
+
+#[test]
+fn generate_ban_and_logit_bias_move_greedy_off_its_token() {
+    // The tiny GPT-2 without tokenizer files: ids in, ids out.
+    let dir = fixture_dir("gpt2-tiny-a");
+    let model = dir.to_str().unwrap();
+    let r = read_json(&dir.join("reference.json"));
+    let prompt: Vec<String> = ids(&r["greedy"][0]["ids"])
+        .iter()
+        .map(u32::to_string)
+        .collect();
+    let prompt = prompt.join(",");
+    let greedy = |extra: &[&str]| -> Vec<u32> {
+        let mut args = vec![
+            "generate",
+            &prompt,
+            "--ids",
+            "--max-new-tokens",
+            "4",
+            "--model",
+            model,
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+            .split_whitespace()
+            .map(|s| s.parse().unwrap())
+            .collect()
+    };
+    let plain = greedy(&[]);
+    assert_eq!(plain.len(), 4, "{plain:?}");
+    let first = plain[0].to_string();
+    let banned = greedy(&["--ban", &first]);
+    assert_ne!(banned[0], plain[0], "--ban {first} still chose it");
+    assert!(!banned.contains(&plain[0]), "{banned:?}");
+    let bias = format!("{first}=-100");
+    let biased = greedy(&["--logit-bias", &bias]);
+    assert_ne!(biased[0], plain[0], "--logit-bias {bias} still chose it");
+}

@@ -464,3 +464,32 @@ fn a_repeated_conversation_reads_its_prefix_from_the_cache() {
     let last: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
     assert_eq!(details(&last), cached, "{last}");
 }
+
+#[test]
+fn a_logit_bias_of_minus_100_on_the_greedy_token_changes_the_reply() {
+    let body = json!({"prompt": "The capital of France is", "max_tokens": 4, "temperature": 0,
+                      "logprobs": 0});
+    let plain = post("/v1/completions", body.clone());
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    let plain = plain.json();
+    let first = plain["choices"][0]["logprobs"]["tokens"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The first token's id, from the model's own tokenizer.
+    let gguf = model::gguf::GgufFile::open(smollm2_path()).unwrap();
+    let tok = model::tokenizer::Tokenizer::from_gguf(&gguf).unwrap();
+    let id = match tok.encode(&first).as_slice() {
+        [id] => *id,
+        other => panic!("{first:?} is not one token: {other:?}"),
+    };
+    assert_eq!(tok.decode(&[id]), first);
+    let mut biased = body;
+    biased["logit_bias"] = json!({ id.to_string(): -100 });
+    let r = post("/v1/completions", biased);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = r.json();
+    let tokens = &r["choices"][0]["logprobs"]["tokens"];
+    assert_ne!(tokens[0].as_str().unwrap(), first, "{r}");
+    assert_ne!(r["choices"][0]["text"], plain["choices"][0]["text"], "{r}");
+}
