@@ -191,6 +191,22 @@ impl GenerateParams {
                     "beam search needs at least 1",
                 ));
             }
+            // Per-token alternatives and explain tables describe one path
+            // chosen token by token; a beam's hypotheses carry their scores.
+            if self.top_logprobs > 0 {
+                return Err(DecodeError::param(
+                    "top_logprobs",
+                    self.top_logprobs,
+                    "applies to greedy and sampling runs, not beam search (each hypothesis carries its score)",
+                ));
+            }
+            if self.explain_top > 0 {
+                return Err(DecodeError::param(
+                    "explain_top",
+                    self.explain_top,
+                    "applies to greedy and sampling runs, not beam search",
+                ));
+            }
         }
         Ok(())
     }
@@ -268,6 +284,16 @@ mod tests {
         p.strategy = Strategy::Beam(BeamParams::default());
         p.max_new_tokens = 0;
         assert!(p.validate().is_err());
+        p.max_new_tokens = 8;
+        assert!(p.validate().is_ok());
+        p.top_logprobs = 2;
+        let e = p.validate().unwrap_err().to_string();
+        assert!(e.contains("top_logprobs"), "{e}");
+        p.top_logprobs = 0;
+        p.explain_top = 5;
+        let e = p.validate().unwrap_err().to_string();
+        assert!(e.contains("explain_top"), "{e}");
+        p.explain_top = 0;
         p.strategy = Strategy::Sample { seed: 1 };
         p.sampling.temperature = 0.0;
         let prep = p.prepare().unwrap().unwrap();

@@ -372,6 +372,8 @@ fn bad_requests_are_refused_with_a_reason() {
             vec![1],
             GenerateParams {
                 strategy: Strategy::Beam(Default::default()),
+                // Beam search with log-probs is refused for those first.
+                top_logprobs: 0,
                 ..ok.clone()
             },
             "stream",

@@ -45,9 +45,6 @@ pub fn run(a: &GenerateArgs, out: &mut dyn Write) -> Result<()> {
         .to_params(a.max_new_tokens, Vec::new(), StrategyArg::Greedy)
         .context("invalid decoding options")?;
     let beam = a.decoding.strategy_or(StrategyArg::Greedy) == StrategyArg::Beam;
-    if beam && (a.decoding.explain || a.decoding.logprobs > 0) {
-        bail!("--explain and --logprobs apply to --strategy greedy or sample, not beam");
-    }
     let slots = if beam { a.decoding.num_beams.max(1) } else { 1 };
     let mut loaded = load(&a.model, slots)?;
     let prompt = prompt_ids(&loaded, &a.prompt, a.ids)?;
