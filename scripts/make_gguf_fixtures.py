@@ -6,6 +6,10 @@ Writes two fixtures under tests/fixtures/gguf/:
 * small.gguf + small.json: a tiny GGUF built here with gguf.GGUFWriter holding
   one tensor of each supported type (F32, F16, Q8_0, Q4_0, Q4_1), quantized by
   gguf.quants; the JSON holds gguf's own dequantization of every element.
+* bf16.gguf: an F32 tensor `source` of awkward values (rounding ties, values
+  just off a tie, subnormals, NaNs with payloads, infinities, the largest
+  floats) and random ones, and `bf16`, the same values rounded to BF16 by
+  gguf.quants (the rule of ggml's ggml_compute_fp32_to_bf16).
 * small.safetensors + small_safetensors.json: F32, F16 and BF16 tensors written
   by the `safetensors` package from torch, with their values as f32.
 * smollm2.json: for a few tensors of each type in the real
@@ -74,6 +78,41 @@ def small_file():
     (OUT / "small.json").write_text(json.dumps({"tensors": expected}, indent=1) + "\n")
 
 
+def bf16_bits_ggml(u):
+    """ggml_compute_fp32_to_bf16 on one f32 bit pattern (for a self-check)."""
+    if (u & 0x7FFFFFFF) > 0x7F800000:
+        return (u >> 16) | 64
+    return ((u + (0x7FFF + ((u >> 16) & 1))) & 0xFFFFFFFF) >> 16
+
+
+def bf16_file():
+    awkward = [
+        0x3F800000, 0x3F808000, 0x3F818000, 0x3F808001, 0x3F817FFF, 0xBF808000,  # 1.0 and ties
+        0x00000000, 0x80000000, 0x00000001, 0x00008000, 0x00018000, 0x00008001,  # zeros, subnormals
+        0x007FFFFF, 0x807FFFFF, 0x00800000, 0x80018000,
+        0x7F800000, 0xFF800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x7F7F8000, 0x7F7F7FFF,  # inf, largest
+        0x7FC00000, 0xFFC00000, 0x7F800001, 0xFF800001, 0x7FA12345, 0x7FBFFFFF,  # NaNs
+        0x7FFFFFFF, 0xFFFF8000,
+    ]
+    rng = np.random.default_rng(4321)
+    rand = rng.normal(0, 1, size=256 - len(awkward)) * np.exp2(rng.integers(-140, 127, size=256 - len(awkward)))
+    bits = np.concatenate([np.array(awkward, dtype=np.uint32),
+                           rand.astype(np.float32).view(np.uint32)]).reshape(4, 64)
+    x = bits.view(np.float32)
+    with np.errstate(all="ignore"):
+        q = quantize(x, T.BF16)
+    want = np.array([bf16_bits_ggml(int(u)) for u in bits.reshape(-1)], dtype=np.uint16)
+    assert (q.view(np.uint16).reshape(-1) == want).all(), "gguf.quants disagrees with ggml's rule"
+    path = OUT / "bf16.gguf"
+    w = gguf.GGUFWriter(str(path), "test")
+    w.add_tensor("source", x)
+    w.add_tensor("bf16", q, raw_shape=q.shape, raw_dtype=T.BF16)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def small_safetensors():
     import torch
     from safetensors.torch import save_file
@@ -121,6 +160,7 @@ def real_file(model):
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     small_file()
+    bf16_file()
     small_safetensors()
     real_file(sys.argv[1] if len(sys.argv) > 1 else default_model())
     print("wrote", OUT)

@@ -132,3 +132,46 @@ fn real_smollm2_tensors_match_gguf_dequantize() {
             && seen.contains(&GgmlType::F32)
     );
 }
+
+/// `bf16.gguf`: f32 values that are awkward to round (ties, subnormals,
+/// NaNs with payloads, infinities, the largest floats) and `gguf.quants`'
+/// BF16 of them. The reader gives gguf's bits, the engine rounds the f32
+/// source to the same bits, and the writer writes them unchanged.
+#[test]
+fn bf16_file_matches_gguf_quants() {
+    use engine::DType;
+    use model::gguf::write::{tensor_bytes, write_gguf};
+
+    let f = GgufFile::open(fixture("bf16.gguf")).unwrap();
+    let info = f.tensor_info("bf16").unwrap();
+    assert_eq!(info.dtype, GgmlType::BF16);
+    assert_eq!(info.dtype.name(), "BF16");
+    assert_eq!((info.shape.clone(), info.n_bytes), (vec![4, 64], 512));
+    let want = f.tensor_bytes("bf16").unwrap();
+
+    let read = f.tensor("bf16").unwrap();
+    assert_eq!(read.dtype(), DType::BF16);
+    assert_eq!(read.shape(), &[4, 64]);
+    // Tolerance: exact, bit for bit (NaN payloads included).
+    assert_eq!(tensor_bytes("bf16", &read).unwrap(), want, "read back");
+
+    let source = f.tensor("source").unwrap();
+    assert_eq!(source.dtype(), DType::F32);
+    let ours = source.to_dtype(DType::BF16).unwrap();
+    let got = tensor_bytes("bf16", &ours).unwrap();
+    let (src, _) = f.tensor_f32("source").unwrap();
+    for (i, (g, w)) in got.chunks(2).zip(want.chunks(2)).enumerate() {
+        assert_eq!(
+            g,
+            w,
+            "element {i}: f32 {:#010x} rounds to {g:02x?} here, {w:02x?} in gguf",
+            src[i].to_bits()
+        );
+    }
+
+    let mut buf = Vec::new();
+    write_gguf(&mut buf, &[], &[("bf16".to_string(), ours)]).unwrap();
+    let back = GgufFile::from_bytes(buf).unwrap();
+    assert_eq!(back.tensor_info("bf16").unwrap().dtype, GgmlType::BF16);
+    assert_eq!(back.tensor_bytes("bf16").unwrap(), want, "written");
+}

@@ -1,11 +1,13 @@
 //! The GGUF writer and the block formats against the real SmolLM2 file:
 //! blocks written by llama.cpp's quantizer survive dequantize → quantize
-//! byte for byte, and a file written here reads back identically.
+//! byte for byte, a file written here reads back identically, and bf16
+//! tensors are written with ggml's rounding.
 
 use engine::{DType, Tensor};
-use model::gguf::requantize::requantize;
+use model::gguf::requantize::{file_type, requantize};
 use model::gguf::write::write_gguf;
-use model::gguf::{GgufFile, MetaValue};
+use model::gguf::{GgmlType, GgufFile, MetaValue};
+use proptest::prelude::*;
 
 fn smollm2() -> GgufFile {
     let path = model::model_path::find_default_model()
@@ -64,6 +66,7 @@ fn a_written_file_reads_back_identically() {
     for dtype in [
         DType::F32,
         DType::F16,
+        DType::BF16,
         DType::Q8_0,
         DType::Q4_0,
         DType::Q4_1,
@@ -116,5 +119,90 @@ fn requantize_converts_matrices_and_keeps_vectors() {
         .find(|(k, _)| k == "general.file_type")
         .map(|(_, v)| v.clone());
     assert_eq!(ftype, Some(MetaValue::U32(7)), "LLAMA_FTYPE_MOSTLY_Q8_0");
-    assert!(requantize(&g, DType::BF16, |_, _| {}).is_err());
+    assert_eq!(file_type(DType::BF16), Some(32), "LLAMA_FTYPE_MOSTLY_BF16");
+}
+
+/// ggml's `ggml_compute_fp32_to_bf16`, by its rule: a NaN keeps its top
+/// 16 bits and is made quiet; anything else rounds to nearest, ties to
+/// even, on the bits (subnormals are not flushed; a float above bf16's
+/// largest rounds to infinity).
+fn ggml_bf16(x: f32) -> u16 {
+    let u = x.to_bits();
+    if u & 0x7fff_ffff > 0x7f80_0000 {
+        return ((u >> 16) | 64) as u16;
+    }
+    (u.wrapping_add(0x7fff + ((u >> 16) & 1)) >> 16) as u16
+}
+
+/// A bf16 tensor written from f32 `bits` and read back: its bytes in the
+/// file, and its values as the reader widens them.
+fn bf16_through_a_file(bits: &[u32]) -> (Vec<u8>, Vec<f32>) {
+    let x: Vec<f32> = bits.iter().map(|&b| f32::from_bits(b)).collect();
+    let t = Tensor::from_vec(x, &[1, bits.len()])
+        .unwrap()
+        .to_dtype(DType::BF16)
+        .unwrap();
+    let mut buf = Vec::new();
+    write_gguf(&mut buf, &[], &[("w".to_string(), t)]).unwrap();
+    let back = GgufFile::from_bytes(buf).unwrap();
+    assert_eq!(back.tensor_info("w").unwrap().dtype, GgmlType::BF16);
+    assert_eq!(back.tensor("w").unwrap().dtype(), DType::BF16);
+    let bytes = back.tensor_bytes("w").unwrap().to_vec();
+    (bytes, back.tensor_f32("w").unwrap().0)
+}
+
+fn check_bf16_bits(bits: &[u32]) {
+    let (bytes, widened) = bf16_through_a_file(bits);
+    assert_eq!(bytes.len(), 2 * bits.len());
+    for (i, &b) in bits.iter().enumerate() {
+        let got = u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]);
+        let want = ggml_bf16(f32::from_bits(b));
+        assert_eq!(
+            got, want,
+            "f32 {b:#010x}: wrote bf16 {got:#06x}, ggml gives {want:#06x}"
+        );
+        // Widening is exact: the bf16 bits become the top half of the f32.
+        assert_eq!(widened[i].to_bits(), u32::from(want) << 16, "{b:#010x}");
+    }
+}
+
+/// Rounding ties, values just off a tie, subnormals, NaNs with payloads,
+/// infinities and the largest floats: the bytes in the file are ggml's.
+#[test]
+fn bf16_tensors_are_written_with_ggml_rounding() {
+    check_bf16_bits(&[
+        0x3f80_0000, // 1.0
+        0x3f80_8000, // tie, even below: 1.0
+        0x3f81_8000, // tie, odd below: up
+        0x3f80_8001, // just above a tie: up
+        0x3f81_7fff, // just below a tie: down
+        0xbf80_8000, // negative tie
+        0x0000_0000,
+        0x8000_0000, // -0.0
+        0x0000_0001, // smallest subnormal: to +0
+        0x0000_8000, // subnormal tie: to +0
+        0x0001_8000, // subnormal tie, odd below: up
+        0x007f_ffff, // largest subnormal: up to the smallest normal
+        0x807f_ffff,
+        0x7f7f_ffff, // f32::MAX: to infinity
+        0xff7f_ffff,
+        0x7f7f_8000, // tie at bf16's largest, odd: to infinity
+        0x7f7f_7fff, // just below: bf16's largest
+        0x7f80_0000, // +inf
+        0xff80_0000, // -inf
+        0x7fc0_0000, // quiet NaN
+        0xffc0_0000,
+        0x7f80_0001, // signalling NaN: its top half would be inf, quietened
+        0xff80_0001,
+        0x7fa1_2345, // a payload
+        0x7fff_ffff, // all-ones payload: not rounded into the sign
+    ]);
+}
+
+proptest! {
+    /// Any f32 bits, NaNs and infinities included, round as ggml does.
+    #[test]
+    fn bf16_of_any_bits_is_ggml_rounding(bits in prop::collection::vec(any::<u32>(), 1..64)) {
+        check_bf16_bits(&bits);
+    }
 }

@@ -122,14 +122,6 @@ fn quantize_writes_a_file_that_loads_and_refuses_bad_requests() {
             .to_string()
             .contains("refusing to overwrite")
     );
-    let bf16 = run(&[
-        "quantize",
-        model.to_str().unwrap(),
-        out.to_str().unwrap(),
-        "--dtype",
-        "bf16",
-    ]);
-    assert!(bf16.unwrap_err().to_string().contains("bf16"));
     let unknown = run(&[
         "quantize",
         model.to_str().unwrap(),
@@ -139,4 +131,88 @@ fn quantize_writes_a_file_that_loads_and_refuses_bad_requests() {
     ]);
     assert!(unknown.unwrap_err().to_string().contains("unknown dtype"));
     assert!(!out.exists(), "nothing written on error");
+}
+
+/// `infer quantize --dtype bf16` writes every matrix as GGML's BF16 (the
+/// norm weights stay f32) under llama.cpp's `LLAMA_FTYPE_MOSTLY_BF16`; the
+/// file reads back as the library's own conversion, and runs the same
+/// greedy tokens as converting the original to bf16 at load.
+#[test]
+fn quantize_to_bf16_reads_back_and_runs_as_bf16_at_load() {
+    use engine::DType;
+    use model::gguf::{GgmlType, GgufFile, MetaValue};
+    use model::llama::LlamaWeights;
+
+    let _g = heavy_lock();
+    let model = smollm2_path();
+    let out = scratch("smollm2-bf16.gguf");
+    let msg = run(&[
+        "quantize",
+        model.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--dtype",
+        "bf16",
+    ])
+    .unwrap();
+    assert!(msg.contains("matrices as bf16"), "{msg}");
+
+    let g = GgufFile::open(&out).unwrap();
+    assert_eq!(
+        g.metadata("general.file_type"),
+        Some(&MetaValue::U32(32)),
+        "LLAMA_FTYPE_MOSTLY_BF16"
+    );
+    let src = GgufFile::open(&model).unwrap();
+    assert_eq!(g.tensors().len(), src.tensors().len());
+    for info in g.tensors() {
+        let want = if info.shape.len() >= 2 {
+            GgmlType::BF16
+        } else {
+            src.tensor_info(&info.name).unwrap().dtype
+        };
+        assert_eq!(info.dtype, want, "{}", info.name);
+    }
+    // Read back: every tensor is the library's own conversion, bit for bit.
+    let loaded = LlamaWeights::from_gguf(&g, |_, _| {}).unwrap();
+    let at_load = smollm2_weights().to_dtype(DType::BF16).unwrap();
+    let pairs = |w: &LlamaWeights| {
+        let mut v = vec![("tok_embd".to_string(), w.tok_embd.clone())];
+        for (i, l) in w.layers.iter().enumerate() {
+            v.push((format!("{i}.attn_norm"), l.attn_norm.clone()));
+            v.push((format!("{i}.ffn_norm"), l.ffn_norm.clone()));
+            for (name, t) in l.matrices() {
+                v.push((format!("{i}.{name}"), t.clone()));
+            }
+        }
+        v.push(("out_norm".to_string(), w.out_norm.clone()));
+        v
+    };
+    assert!(loaded.lm_head.is_none() && at_load.lm_head.is_none());
+    for ((name, a), (_, b)) in pairs(&loaded).iter().zip(&pairs(&at_load)) {
+        assert_eq!(a.dtype(), b.dtype(), "{name}");
+        assert_eq!(a.shape(), b.shape(), "{name}");
+        assert!(a.storage() == b.storage(), "{name}: contents differ");
+    }
+    drop((loaded, at_load));
+
+    let greedy = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "The capital of France is",
+            "--max-new-tokens",
+            "6",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_str(&run(&args).unwrap()).unwrap();
+        v["ids"].clone()
+    };
+    let from_file = greedy(&["--model", out.to_str().unwrap()]);
+    let converted = greedy(&["--model", model.to_str().unwrap(), "--dtype", "bf16"]);
+    assert!(
+        from_file.as_array().is_some_and(|v| !v.is_empty()),
+        "{from_file}"
+    );
+    assert_eq!(from_file, converted, "bf16 file vs --dtype bf16 at load");
+    std::fs::remove_file(&out).unwrap();
 }

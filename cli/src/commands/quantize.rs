@@ -13,9 +13,10 @@ pub struct QuantizeArgs {
     pub input: std::path::PathBuf,
     /// The GGUF file to write.
     pub output: std::path::PathBuf,
-    /// Target dtype of the matrices: f32, f16, q8_0, q4_0, q4_1, q5_0, q4_k
-    /// or q6_k (norm weights stay f32; a K-quant falls back to q5_0 / q8_0
-    /// for rows that are not whole 256-value super-blocks, as llama.cpp does).
+    /// Target dtype of the matrices: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0,
+    /// q4_k or q6_k (norm weights stay f32; a K-quant falls back to q5_0 /
+    /// q8_0 for rows that are not whole 256-value super-blocks, as llama.cpp
+    /// does).
     #[arg(long)]
     pub dtype: engine::DType,
 }

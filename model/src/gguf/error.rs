@@ -122,7 +122,7 @@ pub enum GgufError {
     },
     /// A known GGML type that this reader does not decode.
     #[error(
-        "tensor {tensor:?} has GGML type {type_name} (id {type_id}), which is not supported (supported: F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K)"
+        "tensor {tensor:?} has GGML type {type_name} (id {type_id}), which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K)"
     )]
     UnsupportedTensorType {
         /// The tensor.

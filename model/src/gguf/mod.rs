@@ -424,8 +424,8 @@ impl GgufFile {
 
     /// A tensor as an engine [`Tensor`] in the file's dtype, with its
     /// row-major shape. Block-quantized data is read in place from the
-    /// memory map (the tensor keeps the map alive); f32 and f16 data is
-    /// copied once, since the file does not promise their alignment.
+    /// memory map (the tensor keeps the map alive); f32, f16 and bf16 data
+    /// is copied once, since the file does not promise their alignment.
     pub fn tensor(&self, name: &str) -> Result<Tensor, GgufError> {
         let info = self.tensor_info(name)?;
         let bytes = self.tensor_bytes(name)?;
@@ -447,6 +447,13 @@ impl GgufFile {
                     .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
                     .collect();
                 Tensor::from_f16(v, &info.shape).map_err(bad)
+            }
+            GgmlType::BF16 => {
+                let v = bytes
+                    .chunks_exact(2)
+                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]))
+                    .collect();
+                Tensor::from_bf16(v, &info.shape).map_err(bad)
             }
             q => {
                 let dtype = match q {

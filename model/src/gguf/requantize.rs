@@ -7,8 +7,8 @@ use super::{GgufError, GgufFile, MetaValue};
 /// llama.cpp's `general.file_type` for a file whose matrices are `dtype`
 /// (`LLAMA_FTYPE_ALL_F32` = 0, `MOSTLY_F16` = 1, `MOSTLY_Q4_0` = 2,
 /// `MOSTLY_Q4_1` = 3, `MOSTLY_Q8_0` = 7, `MOSTLY_Q5_0` = 8, `MOSTLY_Q4_K_S`
-/// = 14, `MOSTLY_Q6_K` = 18); `None` for bf16, which the writer does not
-/// produce.
+/// = 14, `MOSTLY_Q6_K` = 18, `MOSTLY_BF16` = 32); `None` for a dtype that
+/// has no such number.
 pub fn file_type(dtype: DType) -> Option<u32> {
     match dtype {
         DType::F32 => Some(0),
@@ -19,7 +19,7 @@ pub fn file_type(dtype: DType) -> Option<u32> {
         DType::Q5_0 => Some(8),
         DType::Q4_K => Some(14),
         DType::Q6_K => Some(18),
-        DType::BF16 => None,
+        DType::BF16 => Some(32),
     }
 }
 
@@ -36,7 +36,7 @@ pub type Contents = (Vec<(String, MetaValue)>, Vec<(String, Tensor)>);
 ///
 /// # Errors
 /// [`GgufError::BadTensor`] if a matrix cannot be converted (a row that is
-/// not whole blocks, a non-finite weight) or `dtype` is bf16.
+/// not whole blocks, a non-finite weight).
 pub fn requantize(
     g: &GgufFile,
     dtype: DType,

@@ -14,6 +14,9 @@ pub enum GgmlType {
     F32,
     /// IEEE half float (id 1).
     F16,
+    /// bfloat16: f32's sign and exponent with a 7-bit mantissa, the top
+    /// half of an f32 (id 30).
+    BF16,
     /// Blocks of 32: f16 scale `d`, 16 bytes of nibbles; `x = (q - 8) * d` (id 2).
     Q4_0,
     /// Blocks of 32: f16 scale `d`, f16 minimum `m`, 16 bytes of nibbles; `x = q * d + m` (id 3).
@@ -79,6 +82,7 @@ impl GgmlType {
         match self {
             GgmlType::F32 => 0,
             GgmlType::F16 => 1,
+            GgmlType::BF16 => 30,
             GgmlType::Q4_0 => 2,
             GgmlType::Q4_1 => 3,
             GgmlType::Q8_0 => 8,
@@ -93,6 +97,7 @@ impl GgmlType {
         match self {
             GgmlType::F32 => "F32",
             GgmlType::F16 => "F16",
+            GgmlType::BF16 => "BF16",
             GgmlType::Q4_0 => "Q4_0",
             GgmlType::Q4_1 => "Q4_1",
             GgmlType::Q8_0 => "Q8_0",
@@ -105,7 +110,7 @@ impl GgmlType {
     /// Elements per block (1 for plain floats).
     pub fn block_size(self) -> u64 {
         match self {
-            GgmlType::F32 | GgmlType::F16 => 1,
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => 1,
             GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 | GgmlType::Q5_0 => 32,
             GgmlType::Q4_K | GgmlType::Q6_K => 256,
         }
@@ -115,7 +120,7 @@ impl GgmlType {
     pub fn block_bytes(self) -> u64 {
         match self {
             GgmlType::F32 => 4,
-            GgmlType::F16 => 2,
+            GgmlType::F16 | GgmlType::BF16 => 2,
             GgmlType::Q4_0 => 18,
             GgmlType::Q4_1 => 20,
             GgmlType::Q8_0 => 34,
@@ -130,6 +135,7 @@ impl GgmlType {
         Ok(match id {
             0 => GgmlType::F32,
             1 => GgmlType::F16,
+            30 => GgmlType::BF16,
             2 => GgmlType::Q4_0,
             3 => GgmlType::Q4_1,
             8 => GgmlType::Q8_0,

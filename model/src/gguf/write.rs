@@ -8,7 +8,7 @@ use engine::{DType, Tensor};
 
 use super::{DEFAULT_ALIGNMENT, GgmlType, GgufError, MetaValue};
 
-/// GGML's id of an engine dtype (`None` for one GGUF cannot store here).
+/// GGML's type for an engine dtype (`None` for one GGUF cannot store here).
 pub fn ggml_type_of(dtype: DType) -> Option<GgmlType> {
     match dtype {
         DType::F32 => Some(GgmlType::F32),
@@ -19,7 +19,7 @@ pub fn ggml_type_of(dtype: DType) -> Option<GgmlType> {
         DType::Q5_0 => Some(GgmlType::Q5_0),
         DType::Q4_K => Some(GgmlType::Q4_K),
         DType::Q6_K => Some(GgmlType::Q6_K),
-        DType::BF16 => None,
+        DType::BF16 => Some(GgmlType::BF16),
     }
 }
 
@@ -52,11 +52,12 @@ fn put_value(out: &mut Vec<u8>, v: &MetaValue) {
     }
 }
 
-/// The bytes of a tensor as GGUF stores them (little-endian floats, or
-/// the blocks as they are).
+/// The bytes of a tensor as GGUF stores them (little-endian f32, f16 or
+/// bf16, or the blocks as they are).
 ///
 /// # Errors
-/// [`GgufError::BadTensor`] for bf16, which the writer does not produce.
+/// [`GgufError::BadTensor`] when the tensor cannot be brought back to the
+/// CPU as one contiguous run of elements.
 pub fn tensor_bytes(name: &str, t: &Tensor) -> Result<Vec<u8>, GgufError> {
     let bad = |reason: String| GgufError::BadTensor {
         tensor: name.to_string(),
@@ -75,7 +76,10 @@ pub fn tensor_bytes(name: &str, t: &Tensor) -> Result<Vec<u8>, GgufError> {
             let v = &v[t.offset()..t.offset() + t.numel()];
             v.iter().flat_map(|x| x.to_le_bytes()).collect()
         }
-        engine::tensor::Storage::BF16(_) => return Err(bad("bf16 is not written".into())),
+        engine::tensor::Storage::BF16(v) => {
+            let v = &v[t.offset()..t.offset() + t.numel()];
+            v.iter().flat_map(|x| x.to_le_bytes()).collect()
+        }
         engine::tensor::Storage::Quantized { dtype, bytes } => {
             let start = t.offset() / dtype.block_len() * dtype.unit_bytes();
             let len = dtype.bytes_for(t.numel()).unwrap_or(0);
