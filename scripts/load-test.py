@@ -13,9 +13,13 @@ Prints, per count: aggregate generated tokens per second (the server's own
 request's text chunks (inter-token latency, p50 and p99), and at the end how many prompt tokens the
 server read and how many its prompt cache saved (every request sends the same
 prompt unless --vary starts each with its own number). With --soak SECONDS it then runs 16
-clients for that long and reports the server's resident memory over time.
-Every accepted request must complete; the script exits non-zero otherwise.
-It stops by itself: the time per count and the soak time bound it.
+clients for that long and reports the server's resident memory over time; when
+the script started the server, the soak fails if the memory at the end exceeds
+the memory after warm-up (the first fifth) by more than 10% or 16 MB, whichever
+is larger. Every accepted request must complete; the script exits non-zero
+otherwise. A refused client (503) waits a little before it asks again, longer
+each time up to a second. It stops by itself: the time per count and the soak
+time bound it (at most 64 clients, at most 1800 s per count and for the soak).
 
 With --rounds N the sweep runs N times over, and a summary gives each
 count's medians, its speed-up over one client taken within each round
@@ -39,6 +43,18 @@ import sys
 import threading
 import time
 from urllib.parse import urlparse
+
+
+# Limits on the arguments, so that a run stays a test and not a siege.
+MAX_CLIENTS = 64
+MAX_SECONDS = 1800.0
+# A refused client's wait before it asks again: doubling from the first to the last.
+BACKOFF_FIRST_S = 0.05
+BACKOFF_LAST_S = 1.0
+# The soak fails when the end's RSS exceeds the RSS after warm-up by more than
+# this fraction of it or this many MB, whichever is larger.
+RSS_GROWTH_FRACTION = 0.10
+RSS_GROWTH_MIN_MB = 16.0
 
 
 def quantile(v, q):
@@ -122,12 +138,18 @@ def run_level(host, port, clients, seconds, max_tokens, prompt, endpoint, vary=F
              "first": None, "last": None}
 
     def client(i):
+        backoff = BACKOFF_FIRST_S
         while time.perf_counter() < deadline:
             status, t0, times, tokens, done = stream_once(host, port, path, body_of(), timeout=600)
-            with lock:
-                if status == 503:
+            if status == 503:
+                with lock:
                     stats["refused"] += 1
-                    continue
+                # Not at once again: the queue is full, give it time to drain.
+                time.sleep(max(0.0, min(backoff, deadline - time.perf_counter())))
+                backoff = min(2 * backoff, BACKOFF_LAST_S)
+                continue
+            backoff = BACKOFF_FIRST_S
+            with lock:
                 stats["requests"] += 1
                 if status != 200 or not done:
                     stats["incomplete"] += 1
@@ -177,6 +199,28 @@ def rss_mb(pid):
     return 0.0
 
 
+def rss_growth(rss):
+    """Memory after warm-up (the first fifth of the samples), at the end, the
+    growth between them and the most it may grow, in MB (None without samples)."""
+    if not rss:
+        return None
+    warm = (rss[len(rss) // 5:] or rss)[0]
+    end = rss[-1]
+    return warm, end, end - warm, max(RSS_GROWTH_FRACTION * warm, RSS_GROWTH_MIN_MB)
+
+
+def client_counts(ap, text):
+    """--clients as a list of counts, each in 1..=MAX_CLIENTS (else a usage error)."""
+    try:
+        counts = [int(x) for x in text.split(",")]
+    except ValueError:
+        ap.error(f"--clients must be comma-separated integers, got {text!r}")
+    bad = [n for n in counts if not 1 <= n <= MAX_CLIENTS]
+    if bad:
+        ap.error(f"--clients: each count must be in 1..{MAX_CLIENTS}, got {bad}")
+    return counts
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="a running server (loopback only); default: start one")
@@ -196,6 +240,11 @@ def main():
     ap.add_argument("--serve-args", default="--max-batch 16 --ctx 512",
                     help="arguments for the server this script starts")
     a = ap.parse_args()
+    counts = client_counts(ap, a.clients)
+    if not 0 < a.seconds <= MAX_SECONDS:
+        ap.error(f"--seconds must be in (0, {MAX_SECONDS:.0f}], got {a.seconds}")
+    if not 0 <= a.soak <= MAX_SECONDS:
+        ap.error(f"--soak must be in [0, {MAX_SECONDS:.0f}] seconds, got {a.soak}")
 
     server = None
     if a.url:
@@ -215,8 +264,8 @@ def main():
         host, port, pid = m.group(1), int(m.group(2)), server.pid
     results = {"levels": [], "soak": None}
     failed = False
+    leak = None
     try:
-        counts = [int(x) for x in a.clients.split(",")]
         rounds = max(1, a.rounds)
         print(f"{'round':>5} {'clients':>7} {'tok/s':>8} {'x one':>6} {'TTFT ms':>8} {'ITL p50':>8} "
               f"{'ITL p99':>8} {'x p99':>6} {'reqs':>5} {'503':>4}")
@@ -274,6 +323,15 @@ def main():
                   f"RSS after warm-up {soak['rss_mb_start']} MB, end {soak['rss_mb_end']} MB, "
                   f"max {soak['rss_mb_max']} MB")
             failed |= r["incomplete"] > 0
+            growth = rss_growth(rss)
+            if growth is not None:
+                _, _, grew, limit = growth
+                soak["rss_mb_growth"], soak["rss_mb_growth_limit"] = grew, limit
+                if grew > limit:
+                    leak = (f"the server's memory grew by {grew:.1f} MB during the soak "
+                            f"(from {growth[0]:.1f} MB after warm-up to {growth[1]:.1f} MB), more "
+                            f"than the {limit:.1f} MB allowed ({RSS_GROWTH_FRACTION:.0%} or "
+                            f"{RSS_GROWTH_MIN_MB:.0f} MB, whichever is larger)")
         health = get_json(host, port, "/health")
         if "cached_prompt_tokens" in health:
             results["prompt_tokens"] = {"read": health["prompt_tokens"],
@@ -287,8 +345,9 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)
-    if failed:
-        sys.exit("some accepted requests did not complete")
+    problems = (["some accepted requests did not complete"] if failed else []) + ([leak] if leak else [])
+    if problems:
+        sys.exit("; ".join(problems))
 
 
 if __name__ == "__main__":
