@@ -50,47 +50,115 @@ fn q4_0_worked_block_is_byte_exact() {
     );
 }
 
-#[test]
-fn non_finite_values_are_refused() {
-    for dt in QUANT {
-        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
-            let mut x = vec![1.0; 256];
-            x[37] = bad;
-            let e = quant::quantize(dt, &x).unwrap_err();
-            assert!(
-                matches!(e, EngineError::NonFinite { index: 37, .. }),
-                "{dt}: {e}"
-            );
-        }
-        assert!(quant::quantize(dt, &[0.0; 31]).is_err());
-        if dt.block_len() == 256 {
-            assert!(quant::quantize(dt, &[0.0; 64]).is_err());
-        }
-    }
-    assert!(quant::quantize(DType::F16, &[0.0; 32]).is_err());
+/// NaN (with any payload or sign), +inf or -inf.
+fn non_finite() -> impl Strategy<Value = f32> {
+    prop::sample::select(vec![
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7f80_0001), // signalling
+        f32::from_bits(0xffa1_2345), // negative, with a payload
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+    ])
 }
 
-#[test]
-fn zero_and_constant_blocks() {
-    for dt in QUANT {
-        for c in [0.0f32, 1.5, -0.3, 1e-3] {
-            let q = quant::quantize(dt, &[c; 256]).unwrap();
-            let mut out = [9.0f32; 256];
+/// A constant: zero of either sign, or a value of any sign and magnitude
+/// from 2⁻²⁰ to 2¹⁵ (small ones make f16 scales subnormal; past f16's
+/// largest, 65504, Q4_1's f16 minimum is infinite, as in ggml).
+fn constant() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        1 => Just(0.0f32),
+        1 => Just(-0.0f32),
+        4 => (-20i32..=14, 1.0f32..2.0, any::<bool>())
+            .prop_map(|(e, m, neg)| if neg { -m } else { m } * 2f32.powi(e)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A NaN or an infinity anywhere in any number of blocks is refused,
+    /// naming the first one (a second may follow it), in every format.
+    #[test]
+    fn non_finite_values_are_refused(
+        blocks in 1usize..9, x in prop::collection::vec(-8.0f32..8.0, 8 * 256),
+        bad in non_finite(), at in any::<prop::sample::Index>(),
+        second in prop::option::of((non_finite(), any::<prop::sample::Index>())),
+    ) {
+        for dt in QUANT {
+            let mut x = x[..blocks * dt.block_len()].to_vec();
+            let first = at.index(x.len());
+            x[first] = bad;
+            if let Some((v, after)) = second {
+                let i = first + after.index(x.len() - first);
+                if i > first {
+                    x[i] = v;
+                }
+            }
+            let e = quant::quantize(dt, &x).unwrap_err();
+            prop_assert!(
+                matches!(e, EngineError::NonFinite { index, value, .. }
+                    if index == first && value.to_bits() == bad.to_bits()),
+                "{dt}, {blocks} blocks, {bad} at {first}: {e}"
+            );
+        }
+    }
+
+    /// A length that is not a whole number of blocks is refused, in every
+    /// format (a K-quant's 32, 64, ... values included).
+    #[test]
+    fn partial_blocks_are_refused(blocks in 0usize..4, rest in 0usize..255) {
+        for dt in QUANT {
+            let n = dt.block_len();
+            let len = blocks * n + 1 + rest % (n - 1);
+            let e = quant::quantize(dt, &vec![0.5; len]).unwrap_err();
+            prop_assert!(matches!(e, EngineError::BadShape { .. }), "{dt}, {len} values: {e}");
+        }
+    }
+
+    /// Any number of blocks of one constant, zero and negative ones
+    /// included, come back as that constant in every format: exactly zero
+    /// for zero, one value throughout for any other, and within the f16
+    /// rounding of the stored scale (and minimum) of the constant.
+    #[test]
+    fn zero_and_constant_blocks(blocks in 1usize..9, c in constant()) {
+        for dt in QUANT {
+            let x = vec![c; blocks * dt.block_len()];
+            let q = quant::quantize(dt, &x).unwrap();
+            let mut out = vec![9.0f32; x.len()];
             quant::dequantize(dt, &q, &mut out).unwrap();
-            for v in out {
-                // f16 rounding of the scale (and Q4_K's 6-bit scales and
-                // minimums: a constant is stored as a code times d·sc
-                // minus dmin·m). Q6_K's d = scale/128 is tiny for small
-                // values, and a subnormal f16 is off by up to 2⁻²⁵, times
-                // |sc · (code − 32)| ≤ 128 · 32.
-                let tol = match dt {
-                    DType::Q4_K => c.abs() * 2e-2,
-                    DType::Q6_K => c.abs() * 2f32.powi(-10) + 4096.0 * 2f32.powi(-25),
-                    _ => c.abs() * 2f32.powi(-10),
-                };
-                assert!((v - c).abs() <= tol, "{dt}: constant {c} came back as {v}");
+            // f16 rounding of the scale (and Q4_K's 6-bit scales and
+            // minimums: a constant is stored as a code times d·sc minus
+            // dmin·m): 2⁻¹¹ relative per f16 (2⁻¹⁰ allowed), and where
+            // the scale is a subnormal f16, up to 2⁻²⁵ absolute times the
+            // largest multiple of it a value takes (127 for Q8_0, 16 for
+            // Q5_0, 8 for Q4_0, 1 for Q4_1's minimum; 63 · 15 of d plus 63
+            // of dmin for Q4_K; |sc · (code − 32)| ≤ 128 · 32 for Q6_K).
+            let tol = match dt {
+                DType::Q4_K => c.abs() * 2e-2 + (63.0 * 15.0 + 63.0) * 2f32.powi(-25),
+                DType::Q6_K => c.abs() * 2f32.powi(-10) + 4096.0 * 2f32.powi(-25),
+                _ => c.abs() * 2f32.powi(-10) + 128.0 * 2f32.powi(-25),
+            };
+            for (i, &v) in out.iter().enumerate() {
+                if c == 0.0 {
+                    prop_assert_eq!(v, 0.0, "{} element {}: zero came back as {}", dt, i, v);
+                }
+                prop_assert_eq!(v.to_bits(), out[0].to_bits(), "{} element {}: {} vs {} at 0", dt, i, v, out[0]);
+                prop_assert!((v - c).abs() <= tol, "{dt}: constant {c} came back as {v} (tolerance {tol})");
             }
         }
+    }
+}
+
+/// Plain dtypes have no blocks to quantize into.
+#[test]
+fn plain_dtypes_are_not_quantized() {
+    for dt in [DType::F32, DType::F16, DType::BF16] {
+        let e = quant::quantize(dt, &[0.0; 256]).unwrap_err();
+        assert!(
+            matches!(e, EngineError::UnsupportedDType { .. }),
+            "{dt}: {e}"
+        );
     }
 }
 
