@@ -425,7 +425,8 @@ impl GgufFile {
     /// A tensor as an engine [`Tensor`] in the file's dtype, with its
     /// row-major shape. Block-quantized data is read in place from the
     /// memory map (the tensor keeps the map alive); f32, f16 and bf16 data
-    /// is copied once, since the file does not promise their alignment.
+    /// is copied once, since the file does not promise their alignment,
+    /// and the copied pages of the map are dropped.
     pub fn tensor(&self, name: &str) -> Result<Tensor, GgufError> {
         let info = self.tensor_info(name)?;
         let bytes = self.tensor_bytes(name)?;
@@ -433,27 +434,34 @@ impl GgufFile {
             tensor: name.to_string(),
             reason: e.to_string(),
         };
+        // A copied tensor's pages of the map are not read again: drop
+        // them, or the process would hold its weights twice.
+        let start = (self.data_offset + info.offset) as usize;
+        let copied = |t: Result<Tensor, GgufError>| {
+            self.backing.release(start..start + bytes.len());
+            t
+        };
         match info.dtype {
             GgmlType::F32 => {
                 let v = bytes
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect();
-                Tensor::from_vec(v, &info.shape).map_err(bad)
+                copied(Tensor::from_vec(v, &info.shape).map_err(bad))
             }
             GgmlType::F16 => {
                 let v = bytes
                     .chunks_exact(2)
                     .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
                     .collect();
-                Tensor::from_f16(v, &info.shape).map_err(bad)
+                copied(Tensor::from_f16(v, &info.shape).map_err(bad))
             }
             GgmlType::BF16 => {
                 let v = bytes
                     .chunks_exact(2)
                     .map(|c| half::bf16::from_le_bytes([c[0], c[1]]))
                     .collect();
-                Tensor::from_bf16(v, &info.shape).map_err(bad)
+                copied(Tensor::from_bf16(v, &info.shape).map_err(bad))
             }
             q => {
                 let dtype = match q {
@@ -464,7 +472,6 @@ impl GgufFile {
                     GgmlType::Q6_K => DType::Q6_K,
                     _ => DType::Q4_1,
                 };
-                let start = (self.data_offset + info.offset) as usize;
                 let owner: Arc<dyn AsRef<[u8]> + Send + Sync> = self.backing.clone();
                 let backing = self.backing.clone();
                 let shared = Bytes::shared(owner, start..start + bytes.len())
