@@ -30,7 +30,7 @@ fn perplexity_equals_the_library_and_refuses_short_texts() {
     let args = [
         "perplexity",
         file.to_str().unwrap(),
-        "--chunk",
+        "--ctx",
         "64",
         "--max-chunks",
         "2",
@@ -62,9 +62,14 @@ fn perplexity_equals_the_library_and_refuses_short_texts() {
     );
     assert!(ppl > 1.0 && ppl < 100.0, "a repetitive English text: {ppl}");
 
-    std::fs::write(&file, "Too short.").unwrap();
-    let err = run(&args).unwrap_err().to_string();
-    assert!(err.contains("fewer than one chunk"), "{err}");
+    // llama-perplexity's rule: at least two contexts of text, however few
+    // chunks are scored. Three repeats are more than one context of 64
+    // tokens and fewer than two.
+    for short in [TEXT.repeat(3), "Too short.".to_string()] {
+        std::fs::write(&file, &short).unwrap();
+        let err = run(&args).unwrap_err().to_string();
+        assert!(err.contains("needs at least 128"), "{err}");
+    }
     let missing = run(&[
         "perplexity",
         "/nonexistent/text.txt",

@@ -7,15 +7,17 @@ use clap::Args;
 
 use crate::loader::{ModelArgs, load};
 
-/// Arguments of `infer perplexity`.
+/// Arguments of `infer perplexity`. Its `--ctx` is the chunk's length, as
+/// llama-perplexity's `-c` is: each chunk is one context, and the KV cache
+/// holds exactly that many positions.
 #[derive(Debug, Args)]
+#[command(mut_arg("ctx", |a| a
+    .default_value("512")
+    .visible_alias("chunk")
+    .help("Tokens per chunk, one context each (llama-perplexity's -c); the second half of each chunk is scored")))]
 pub struct PerplexityArgs {
     /// A UTF-8 text file.
     pub file: std::path::PathBuf,
-    /// Tokens per chunk (llama-perplexity's `-c`); the second half of each
-    /// chunk is scored.
-    #[arg(long = "chunk", default_value_t = 512)]
-    pub chunk: usize,
     /// Score at most this many chunks (default: all).
     #[arg(long)]
     pub max_chunks: Option<usize>,
@@ -31,9 +33,11 @@ pub struct PerplexityArgs {
 pub fn run(a: &PerplexityArgs, out: &mut dyn Write) -> Result<()> {
     let text = std::fs::read_to_string(&a.file)
         .with_context(|| format!("reading {}", a.file.display()))?;
-    let mut args = a.model.clone();
-    args.ctx = args.ctx.max(a.chunk);
-    let mut loaded = load(&args, 1)?;
+    let chunk = a.model.ctx;
+    if chunk < 4 {
+        bail!("--ctx {chunk}: a chunk needs at least 4 tokens (its second half is scored)");
+    }
+    let mut loaded = load(&a.model, 1)?;
     let tok = loaded
         .tokenizer
         .as_ref()
@@ -41,31 +45,35 @@ pub fn run(a: &PerplexityArgs, out: &mut dyn Write) -> Result<()> {
     let bos = if loaded.add_bos { tok.bos_id() } else { None };
     let mut ids: Vec<u32> = bos.into_iter().collect();
     ids.extend(tok.encode(&text));
-    if let Some(n) = a.max_chunks {
-        ids.truncate(ids.len().min(n.saturating_mul(a.chunk)));
-    }
-    if ids.len() < a.chunk {
+    // llama-perplexity refuses a text of fewer than two contexts, however
+    // few chunks it is asked to score.
+    if ids.len() < 2 * chunk {
         bail!(
-            "{} has {} tokens, fewer than one chunk of {}",
+            "{} has {} tokens; scoring with a context of {chunk} needs at least {} (two contexts, as llama-perplexity asks)",
             a.file.display(),
             ids.len(),
-            a.chunk
+            2 * chunk
         );
     }
+    if let Some(n) = a.max_chunks {
+        if n == 0 {
+            bail!("--max-chunks 0: nothing to score");
+        }
+        ids.truncate(ids.len().min(n.saturating_mul(chunk)));
+    }
     let tty = std::io::stderr().is_terminal();
-    let p =
-        decode::perplexity::perplexity(loaded.lm.as_mut(), &ids, a.chunk, bos, |done, total| {
-            if tty {
-                let w = 30;
-                let filled = done * w / total;
-                eprint!(
-                    "\r[{}{}] chunk {done}/{total}",
-                    "#".repeat(filled),
-                    ".".repeat(w - filled)
-                );
-                let _ = std::io::stderr().flush();
-            }
-        })?;
+    let p = decode::perplexity::perplexity(loaded.lm.as_mut(), &ids, chunk, bos, |done, total| {
+        if tty {
+            let w = 30;
+            let filled = done * w / total;
+            eprint!(
+                "\r[{}{}] chunk {done}/{total}",
+                "#".repeat(filled),
+                ".".repeat(w - filled)
+            );
+            let _ = std::io::stderr().flush();
+        }
+    })?;
     if tty {
         eprintln!();
     }
@@ -73,7 +81,7 @@ pub fn run(a: &PerplexityArgs, out: &mut dyn Write) -> Result<()> {
         let v = serde_json::json!({
             "model": loaded.path.display().to_string(),
             "file": a.file.display().to_string(),
-            "chunk": a.chunk,
+            "ctx": chunk,
             "chunks": p.chunks,
             "tokens_scored": p.tokens,
             "ppl": p.ppl,
@@ -92,7 +100,7 @@ pub fn run(a: &PerplexityArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(
             out,
             "Final estimate: PPL = {:.4} +/- {:.5}  ({} chunks of {}, {} tokens scored)",
-            p.ppl, p.plus_minus, p.chunks, a.chunk, p.tokens
+            p.ppl, p.plus_minus, p.chunks, chunk, p.tokens
         )?;
     }
     Ok(())
