@@ -52,3 +52,45 @@ gpt2_prompts() {
 gpt2_prompts | "$bin" "$root/tests/fixtures/gpt2-tiny-a/model.gguf" 16 1 2 2>/dev/null \
     > "$root/tests/fixtures/llama-cpp/gpt2_tiny.jsonl"
 wc -c "$root/tests/fixtures/llama-cpp/"smollm2_q4_*.jsonl "$root/tests/fixtures/llama-cpp/gpt2_tiny.jsonl"
+
+# Perplexity as llama-perplexity scores it (context 128, so the committed
+# text of about 700 tokens makes five chunks), on the shipped Q4_1 file and
+# on files that `infer quantize` wrote: llama.cpp loading those is the
+# evidence that it accepts them. Each written file's length and byte
+# fingerprints go beside its figures, so the test can check that it writes
+# the very file llama.cpp scored.
+(cd "$root" && cargo build --release -q -p infer)
+text="$root/tests/fixtures/llama-cpp/perplexity-text.txt"
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+score() {
+    "$llama_dir/build/bin/llama-perplexity" -m "$1" -f "$text" -c 128 -b 128 -t 2 2>&1 \
+        | grep -E '^\[|Final estimate' | tr '\n' ' '
+}
+rows=("shipped_q4_1|$(score "$model")|")
+for q in q8_0 q4_0 q4_k bf16; do
+    "$root/target/release/infer" quantize "$model" "$scratch/$q.gguf" --dtype "$q" >/dev/null
+    rows+=("$q|$(score "$scratch/$q.gguf")|$scratch/$q.gguf")
+done
+python3 - "$root/tests/fixtures/llama-cpp/smollm2_perplexity.json" "${rows[@]}" <<'PY'
+import json, re, sys
+out = {"llama_cpp": "0c1e570", "text": "perplexity-text.txt", "ctx": 128, "runs": {}}
+for row in sys.argv[2:]:
+    name, log, path = row.split("|")
+    per_chunk = [float(x) for x in re.findall(r"\[\d+\]([0-9.]+)", log)]
+    m = re.search(r"PPL = ([0-9.]+) \+/- ([0-9.]+)", log)
+    if not m or not per_chunk:
+        sys.exit(f"llama-perplexity did not score {name}: {log!r}")
+    run = {"per_chunk": per_chunk, "ppl": float(m.group(1)), "plus_minus": float(m.group(2))}
+    if path:
+        data = open(path, "rb").read()
+        s = w = 0
+        for i, b in enumerate(data, 1):
+            s = (s + b) % 2**64
+            w = (w + b * i) % 2**64
+        run.update(len=len(data), sum=s, weighted=w)
+    out["runs"][name] = run
+json.dump(out, open(sys.argv[1], "w"), indent=1)
+open(sys.argv[1], "a").write("\n")
+PY
+echo "wrote $root/tests/fixtures/llama-cpp/smollm2_perplexity.json"
