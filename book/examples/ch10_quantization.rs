@@ -325,6 +325,31 @@ fn quality_and_speed(file: &LlamaWeights) -> Result<()> {
         );
     }
     println!("ANCHOR_END: quality");
+    cache_types(file, &ids[..ctx * chunks], ctx)
+}
+
+/// The file's weights over the same chunks with each KV-cache type: what
+/// the cache's rounding costs in perplexity, beside what it saves.
+fn cache_types(file: &LlamaWeights, ids: &[u32], ctx: usize) -> Result<()> {
+    let shape = file.config.kv_shape();
+    println!("ANCHOR: cache_types");
+    println!(
+        "{:<8} {:>16} {:>16}",
+        "cache", "KiB per position", "perplexity"
+    );
+    for ty in [CacheType::F32, CacheType::F16, CacheType::Q8_0] {
+        let per_position = 2 * shape.n_layers * shape.n_kv_heads * ty.bytes_for(shape.head_dim);
+        let mut lm = Llama::new(file.clone(), ctx, 1)?.with_cache_type(ty)?;
+        let p = decode::perplexity::perplexity(&mut lm, ids, ctx, None, |_, _| {})?;
+        println!(
+            "{:<8} {:>16.1} {:>8.3} ± {:<5.3}",
+            format!("{ty:?}").to_lowercase(),
+            per_position as f64 / 1024.0,
+            p.ppl,
+            p.plus_minus
+        );
+    }
+    println!("ANCHOR_END: cache_types");
     Ok(())
 }
 

@@ -114,7 +114,10 @@ impl<'a> Matrix<'a> {
     /// with four tokens per unpacked row ([`dot::matmul`]) measured slower
     /// than widened f32 tiles on prompts through a 576 × 1536 matrix (Zen
     /// 3, alternated in one process: 1.1 to 1.3 times the tiles' time at
-    /// 128 tokens, 1.4 to 1.6 at 512).
+    /// 128 tokens, 1.4 to 1.6 at 512), and about even on a Xeon with
+    /// AVX-512 VNNI (0.89 to 0.99 at 128 tokens). The two paths round
+    /// differently, so choosing per CPU would give a prompt different bits
+    /// on different instruction sets; one rule keeps them the same.
     pub fn takes_prompt_kernel(&self) -> bool {
         matches!(
             self.data,
