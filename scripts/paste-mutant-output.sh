@@ -33,6 +33,25 @@ collapse_runs() {
         END { flush() }'
 }
 
+# A long shrunk vector (a failing block far into a buffer) keeps its first
+# six lines and its last three, with a count of those between.
+shorten_lists() {
+    awk 'function flush(   i) {
+            if (n <= 12) { for (i = 1; i <= n; i++) print buf[i] }
+            else {
+                for (i = 1; i <= 6; i++) print buf[i]
+                printf "    ... %d more lines\n", n - 9
+                for (i = n - 2; i <= n; i++) print buf[i]
+            }
+            n = 0
+        }
+        inlist && /^ *\],?$/ { flush(); inlist = 0; print; next }
+        inlist { buf[++n] = $0; next }
+        /\[$/ { inlist = 1; n = 0 }
+        { print }
+        END { flush() }'
+}
+
 while read -r crate feature target test; do
     [ -z "$feature" ] && continue
     if [ "$#" -gt 0 ] && [[ " $* " != *" $feature "* ]]; then continue; fi
@@ -42,7 +61,7 @@ while read -r crate feature target test; do
         echo "\$ cargo test -p $crate --features $feature --test $target -- $test"
         # Keep the panic message and proptest's minimal failing input.
         printf '%s\n' "$log" | awk '/^thread .* panicked/{on=1} /successes:|^note: run with/{on=0} on' \
-            | sed 's/ ([0-9]*) panicked/ panicked/' | collapse_runs
+            | sed 's/ ([0-9]*) panicked/ panicked/' | collapse_runs | shorten_lists
         printf '%s\n' "$log" | grep -E '^test result' | tail -1
     } > "$out/$feature.txt"
     echo "  wrote $out/$feature.txt" >&2
