@@ -210,6 +210,47 @@ fn bench_reports_every_phase_as_json() {
     assert_eq!(v["kv_cache_speedup"].as_array().unwrap().len(), 2);
 }
 
+/// `bench --roofline`: the weight bytes per token are every tensor of the
+/// file but the position embeddings (one row of those is read per token),
+/// counted here from the file's own tensor table; the ceiling is the
+/// stream's rate over them, and the fraction is decode's rate over that.
+#[test]
+fn bench_roofline_counts_the_file_weights_read_per_token() {
+    let file = fixture_dir("gpt2-tiny-a").join("model.gguf");
+    let g = GgufFile::open(&file).unwrap();
+    let want: usize = g
+        .tensors()
+        .iter()
+        .filter(|t| t.name != "position_embd.weight")
+        .map(|t| g.tensor_bytes(&t.name).unwrap().len())
+        .sum();
+    let v = json(&[
+        "bench",
+        "--json",
+        "--quick",
+        "--roofline",
+        "--prompt-tokens",
+        "8",
+        "--new-tokens",
+        "4",
+        "--model",
+        file.to_str().unwrap(),
+    ]);
+    let r = &v["roofline"];
+    let bytes = r["weight_bytes_per_token"].as_f64().unwrap();
+    assert_eq!(bytes as usize, want, "{r}");
+    let bw = r["stream_bytes_per_s"].as_f64().unwrap();
+    assert!(bw > 1e8, "a streaming read of {bw} bytes/s");
+    let ceiling = r["ceiling_tok_per_s"].as_f64().unwrap();
+    assert!((ceiling - bw / bytes).abs() <= 1e-9 * ceiling, "{r}");
+    let decode = v["decode_kv_cache"]["tok_per_s"].as_f64().unwrap();
+    let fraction = r["fraction"].as_f64().unwrap();
+    assert!(
+        (fraction - decode / ceiling).abs() <= 1e-9 * fraction,
+        "{r}"
+    );
+}
+
 #[test]
 fn bench_profile_splits_decode_time_into_parallel_and_one_thread() {
     let dir = fixture_dir("gpt2-tiny-a");
