@@ -6,17 +6,19 @@
 //! the file requantized to Q4_K (Q5_0 where rows are not whole
 //! super-blocks), which `llama-quantize --pure Q4_K_S` and
 //! [`model::llama::LlamaWeights::to_dtype`] write byte for byte alike; there
-//! llama.cpp multiplies the Q4_K matrices by activations in blocks of 256
-//! (ggml's Q8_K), this engine by blocks of 32, so their roundings differ a
-//! little more.
+//! both engines multiply the Q4_K matrices in decode steps by activations in
+//! blocks of 256 (ggml's Q8_K), but this engine's prompts multiply them by
+//! f32 activations (widened weight tiles) where llama.cpp's round them to
+//! 8 bits, so their roundings differ a little more.
 //!
 //! Tolerance. Both engines multiply the same 4-bit weights by activations
 //! rounded to 8-bit blocks with the same rule, and both keep K and V in
 //! f32; the 4-bit matrices follow ggml's own order per row (the
 //! regrouped kernel, `engine::quant::x8`), but the Q8_0 head, attention
-//! and norms sum in other orders, and prompts of 32 tokens or more take
-//! another prefill kernel (ours multiplies f32 activations by widened
-//! weight tiles). Rounding activations to 8 bits is noisy, and
+//! and norms sum in other orders, and prompts take another kernel (the
+//! many-token integer one, `engine::quant::x8_prompt`, which adds each
+//! block's products before scaling them). Rounding activations to 8 bits
+//! is noisy, and
 //! 30 layers amplify any difference in where a rounding falls: measured on
 //! these prompts, llama.cpp's logits sit 0.08–0.11 (mean) and up to 0.52
 //! (max) from the f32 product of the same dequantized weights, after
