@@ -10,6 +10,10 @@
 # on a shared virtual machine the same binary moves 10-20 % between runs
 # minutes apart, and alternating rounds lets such drifts hit both programs.
 #
+# After each file's rounds it compares peak resident memory: a 24-token
+# greedy run of `infer generate` and of `llama-completion` on the same file
+# and context, each under /usr/bin/time -v.
+#
 # --depth N compares decoding with N positions already in the context
 # (llama-bench -d N against `infer bench --prompt-tokens N`), where
 # attention reads N keys and values per layer and token; only the decode
@@ -199,6 +203,25 @@ if [ "$depth" -gt 0 ]; then
 else
     echo "note: llama-bench decodes from an empty context; infer bench decodes after the 128-token prompt"
 fi
+# Peak resident memory of a 24-token greedy run of each program on the
+# same file and context (2048 positions; GPT-2's own 1024), measured by
+# /usr/bin/time -v, one after the other.
+peak_rss() {
+    local model="$1" ctx=2048 i l
+    if [ ! -x /usr/bin/time ]; then
+        echo "peak RSS: skipped (no /usr/bin/time; it comes with the 'time' package)"
+        return
+    fi
+    case "$model" in *gpt2*) ctx=1024 ;; esac
+    i="$(/usr/bin/time -v "$infer" generate "Once upon a time" --model "$model" \
+        --max-new-tokens 24 --ctx "$ctx" 2>&1 >/dev/null | awk '/Maximum resident/ {print $NF}')"
+    l="$(/usr/bin/time -v "$llama_dir/build/bin/llama-completion" -m "$model" -p "Once upon a time" \
+        -n 24 -c "$ctx" -no-cnv 2>&1 >/dev/null | awk '/Maximum resident/ {print $NF}')"
+    python3 -c 'import sys; i, l = int(sys.argv[1]), int(sys.argv[2]); print(f"peak RSS, 24 tokens, context {sys.argv[3]}: llama.cpp {l} KB  infer {i} KB  ratio {i/l:.2f}")' \
+        "$i" "$l" "$ctx"
+}
+
 for m in "${models[@]}"; do
     bench_model "$m"
+    peak_rss "$m"
 done
