@@ -133,6 +133,26 @@ mod tests {
         assert_eq!(p.plus_minus, 0.0);
     }
 
+    /// A model that bets on the first token of its context: logit 3 for
+    /// it, 0 for the other nine. Over a text that cycles through 0..9,
+    /// each chunk of 16 has one scored target equal to its first token;
+    /// with BOS 9 (never in the text) put in the first place, none.
+    #[test]
+    fn the_first_token_of_each_chunk_becomes_bos() {
+        let mut m = FnModel::new(10, 1, 64, |ctx: &[u32]| {
+            (0..10u32)
+                .map(|t| if Some(&t) == ctx.first() { 3.0 } else { 0.0 })
+                .collect()
+        });
+        let toks: Vec<u32> = (0..40).map(|i| i % 9).collect();
+        let miss = (3f64.exp() + 9.0).ln();
+        let p = perplexity(&mut m, &toks, 16, Some(9), |_, _| {}).unwrap();
+        assert!((p.ppl - miss.exp()).abs() < 1e-9, "{}", p.ppl);
+        // Without BOS: one hit (its log-prob is 3 − miss) in seven targets.
+        let p = perplexity(&mut m, &toks, 16, None, |_, _| {}).unwrap();
+        assert!((p.ppl - (miss - 3.0 / 7.0).exp()).abs() < 1e-9, "{}", p.ppl);
+    }
+
     #[test]
     fn bad_arguments_are_errors() {
         let mut m = uniform(10, 64);
