@@ -1,4 +1,5 @@
-//! Shared helpers for the integration tests (fixture paths).
+//! Shared helpers for the integration tests: fixture paths, the real model,
+//! and the `infer` commands run in-process.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
@@ -93,4 +94,45 @@ pub fn smollm2_weights_f32() -> &'static LlamaWeights {
 pub fn heavy_lock() -> std::sync::MutexGuard<'static, ()> {
     static L: Mutex<()> = Mutex::new(());
     L.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Run `infer ARGS…` in this process, through the same entry point as the
+/// binary, and return what it printed (the tests cannot run the built
+/// binary itself).
+///
+/// # Errors
+/// A usage error from the argument parser, or the command's own error.
+pub fn try_infer(args: &[&str]) -> anyhow::Result<String> {
+    use clap::Parser;
+    let cli = infer::Cli::try_parse_from(std::iter::once("infer").chain(args.iter().copied()))?;
+    let mut out = Vec::new();
+    infer::run(cli, &mut out)?;
+    Ok(String::from_utf8(out)?)
+}
+
+/// [`try_infer`] for a command that must succeed: panics with the
+/// arguments and the error otherwise.
+pub fn infer(args: &[&str]) -> String {
+    try_infer(args).unwrap_or_else(|e| panic!("infer {args:?}: {e:#}"))
+}
+
+/// [`infer()`] for a command that prints JSON (`--json`), parsed.
+pub fn infer_json(args: &[&str]) -> serde_json::Value {
+    let text = infer(args);
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("infer {args:?} printed non-JSON ({e}): {text}"))
+}
+
+/// `(Σ b, Σ b·(i + 1))` over the bytes, wrapping: the fingerprint the
+/// fixture scripts keep of a tensor's or a whole file's bytes.
+pub fn byte_fingerprint(bytes: &[u8]) -> (u64, u64) {
+    bytes
+        .iter()
+        .zip(1u64..)
+        .fold((0u64, 0u64), |(s, w), (&b, i)| {
+            (
+                s.wrapping_add(u64::from(b)),
+                w.wrapping_add(u64::from(b).wrapping_mul(i)),
+            )
+        })
 }

@@ -7,25 +7,13 @@
 use clap::Parser;
 use decode::{GenerateParams, generate};
 use engine::DType;
-use integration_tests::{fixture_dir, heavy_lock, ids, smollm2_path};
+use integration_tests::{
+    fixture_dir, heavy_lock, ids, infer as run, infer_json as json, smollm2_path,
+};
 use model::gguf::GgufFile;
 use model::gpt2::{Gpt2, Gpt2Weights};
 use model::kv_cache::CacheType;
 use model::tokenizer::Tokenizer;
-
-fn run(args: &[&str]) -> String {
-    let cli = infer::Cli::try_parse_from(std::iter::once("infer").chain(args.iter().copied()))
-        .unwrap_or_else(|e| panic!("parsing {args:?}: {e}"));
-    let mut out = Vec::new();
-    infer::run(cli, &mut out).unwrap_or_else(|e| panic!("infer {args:?}: {e:#}"));
-    String::from_utf8(out).unwrap()
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let text = run(args);
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("infer {args:?} printed non-JSON ({e}): {text}"))
-}
 
 const PROMPT: &str = "The capital of France is";
 

@@ -4,19 +4,12 @@
 use clap::Parser;
 use decode::{GenerateParams, generate};
 use integration_tests::{
-    f32s, fixture_dir, heavy_lock, ids, read_json, smollm2_path, smollm2_weights,
+    f32s, fixture_dir, heavy_lock, ids, infer as run, infer_json as json, read_json, smollm2_path,
+    smollm2_weights,
 };
 use model::gguf::GgufFile;
 use model::llama::Llama;
 use model::tokenizer::Tokenizer;
-
-fn run(args: &[&str]) -> String {
-    let cli = infer::Cli::try_parse_from(std::iter::once("infer").chain(args.iter().copied()))
-        .unwrap_or_else(|e| panic!("parsing {args:?}: {e}"));
-    let mut out = Vec::new();
-    infer::run(cli, &mut out).unwrap_or_else(|e| panic!("infer {args:?}: {e:#}"));
-    String::from_utf8(out).unwrap()
-}
 
 /// Run a command that must fail; return its error message.
 fn run_err(args: &[&str]) -> String {
@@ -37,12 +30,6 @@ fn gen_args<'a>(prompt: &'a str, model: &'a str, args: &[&'a str]) -> Vec<&'a st
     let mut v = vec!["generate", prompt, "--model", model];
     v.extend_from_slice(args);
     v
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let text = run(args);
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("infer {args:?} printed non-JSON ({e}): {text}"))
 }
 
 #[test]

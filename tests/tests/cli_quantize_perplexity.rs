@@ -1,16 +1,8 @@
 //! `infer perplexity` and `infer quantize` end to end on SmolLM2.
 
-use clap::Parser;
-use integration_tests::{heavy_lock, smollm2_path, smollm2_weights};
+use integration_tests::{heavy_lock, smollm2_path, smollm2_weights, try_infer as run};
 use model::kv_cache::CacheType;
 use model::llama::Llama;
-
-fn run(args: &[&str]) -> anyhow::Result<String> {
-    let cli = infer::Cli::try_parse_from(std::iter::once("infer").chain(args.iter().copied()))?;
-    let mut out = Vec::new();
-    infer::run(cli, &mut out)?;
-    Ok(String::from_utf8(out)?)
-}
 
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("infer-test-{}", std::process::id()));

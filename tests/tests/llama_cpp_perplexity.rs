@@ -19,16 +19,8 @@
 //! scored positions, the wrong half of the chunk, a token not replaced by
 //! BOS) moves these figures by far more.
 
-use clap::Parser;
-use integration_tests::{heavy_lock, smollm2_path};
+use integration_tests::{byte_fingerprint, heavy_lock, smollm2_path, try_infer as run};
 use serde_json::Value;
-
-fn run(args: &[&str]) -> anyhow::Result<String> {
-    let cli = infer::Cli::try_parse_from(std::iter::once("infer").chain(args.iter().copied()))?;
-    let mut out = Vec::new();
-    infer::run(cli, &mut out)?;
-    Ok(String::from_utf8(out)?)
-}
 
 fn fixture() -> Value {
     serde_json::from_str(include_str!(
@@ -39,20 +31,6 @@ fn fixture() -> Value {
 
 fn text_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/llama-cpp/perplexity-text.txt")
-}
-
-/// `(Σ b, Σ b·(i + 1))` over the bytes, wrapping: the fixture script's
-/// fingerprint of a whole file.
-fn fingerprint(bytes: &[u8]) -> (u64, u64) {
-    bytes
-        .iter()
-        .zip(1u64..)
-        .fold((0u64, 0u64), |(s, w), (&b, i)| {
-            (
-                s.wrapping_add(u64::from(b)),
-                w.wrapping_add(u64::from(b).wrapping_mul(i)),
-            )
-        })
 }
 
 /// Score the fixture text with `model` at context 128 and compare with
@@ -143,7 +121,7 @@ fn llama_cpp_loads_what_infer_quantize_writes_and_scores_it_alike() {
             "{dtype}: length"
         );
         assert_eq!(
-            fingerprint(&bytes),
+            byte_fingerprint(&bytes),
             (
                 want["sum"].as_u64().unwrap(),
                 want["weighted"].as_u64().unwrap()

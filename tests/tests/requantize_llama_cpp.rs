@@ -6,23 +6,10 @@
 //! `scripts/make_requantize_fixtures.py`.
 
 use engine::DType;
-use integration_tests::{heavy_lock, smollm2_path};
+use integration_tests::{byte_fingerprint, heavy_lock, smollm2_path};
 use model::gguf::requantize::requantize;
 use model::gguf::write::{ggml_type_of, tensor_bytes};
 use serde_json::Value;
-
-/// `(Σ b, Σ b·(i + 1))` over the bytes, wrapping.
-fn fingerprint(bytes: &[u8]) -> (u64, u64) {
-    bytes
-        .iter()
-        .zip(1u64..)
-        .fold((0u64, 0u64), |(s, w), (&b, i)| {
-            (
-                s.wrapping_add(u64::from(b)),
-                w.wrapping_add(u64::from(b).wrapping_mul(i)),
-            )
-        })
-}
 
 #[test]
 fn requantized_tensors_equal_llama_quantize() {
@@ -50,7 +37,7 @@ fn requantized_tensors_equal_llama_quantize() {
                 w["len"].as_u64().unwrap(),
                 "{name}: {tname}"
             );
-            let (sum, weighted) = fingerprint(&bytes);
+            let (sum, weighted) = byte_fingerprint(&bytes);
             assert_eq!(
                 (sum, weighted),
                 (w["sum"].as_u64().unwrap(), w["weighted"].as_u64().unwrap()),
