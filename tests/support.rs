@@ -89,8 +89,11 @@ pub fn smollm2_weights_f32() -> &'static LlamaWeights {
     })
 }
 
-/// Serialises tests that run the real model, so that two of them do not
-/// fight over the two cores (each still uses the whole thread pool).
+/// Serialises the tests of one binary that run a model: so that two of
+/// them do not fight over the two cores (each still uses the whole thread
+/// pool), and because `infer bench --profile` reads process-wide counters
+/// (time by op and by weight, hand-offs to the pool) that a model run by a
+/// concurrent test would add to.
 pub fn heavy_lock() -> std::sync::MutexGuard<'static, ()> {
     static L: Mutex<()> = Mutex::new(());
     L.lock().unwrap_or_else(|e| e.into_inner())

@@ -23,6 +23,7 @@ const PROMPT: &str = "The capital of France is";
 /// `q4_k` / `q6_k` take llama.cpp's fallbacks).
 #[test]
 fn generate_runs_the_weights_converted_to_each_dtype() {
+    let _g = heavy_lock();
     let path = fixture_dir("gpt2-tiny-a").join("model.gguf");
     let model = path.to_str().unwrap();
     let g = GgufFile::open(&path).unwrap();
@@ -77,6 +78,7 @@ fn generate_runs_the_weights_converted_to_each_dtype() {
 /// where the fixture's safetensors store f32.
 #[test]
 fn bench_measures_the_converted_weights() {
+    let _g = heavy_lock();
     let dir = fixture_dir("gpt2-tiny-a");
     let bench = |extra: &[&str]| {
         let mut args = vec![

@@ -60,6 +60,7 @@ fn generate_smollm2_json_matches_the_reference_greedy_tokens() {
 
 #[test]
 fn generate_streams_text_for_gpt2_ids() {
+    let _g = heavy_lock();
     let dir = fixture_dir("gpt2-tiny-a");
     let r = read_json(&dir.join("reference.json"));
     let g = &r["greedy"][0];
@@ -91,6 +92,7 @@ fn generate_streams_text_for_gpt2_ids() {
 
 #[test]
 fn generate_runs_a_gpt2_gguf_from_text_like_llama_cpp() {
+    let _g = heavy_lock();
     // The tiny GPT-2 converted to GGUF (scripts/make_gpt2_gguf.py), with its
     // tokenizer in the file; llama.cpp's prompt ids and greedy tokens for
     // the same text and file (scripts/make_llama_cpp_fixtures.sh).
@@ -173,6 +175,7 @@ fn inspect_describes_smollm2_and_gpt2() {
 
 #[test]
 fn bench_reports_every_phase_as_json() {
+    let _g = heavy_lock();
     let dir = fixture_dir("gpt2-tiny-a");
     let v = json(&[
         "bench",
@@ -203,6 +206,7 @@ fn bench_reports_every_phase_as_json() {
 /// stream's rate over them, and the fraction is decode's rate over that.
 #[test]
 fn bench_roofline_counts_the_file_weights_read_per_token() {
+    let _g = heavy_lock();
     let file = fixture_dir("gpt2-tiny-a").join("model.gguf");
     let g = GgufFile::open(&file).unwrap();
     let want: usize = g
@@ -240,6 +244,7 @@ fn bench_roofline_counts_the_file_weights_read_per_token() {
 
 #[test]
 fn bench_profile_splits_decode_time_into_parallel_and_one_thread() {
+    let _g = heavy_lock();
     let dir = fixture_dir("gpt2-tiny-a");
     let v = json(&[
         "bench",
@@ -710,6 +715,7 @@ fn generate_on_a_missing_device_is_a_clear_error() {
 
 #[test]
 fn generate_ban_and_logit_bias_move_greedy_off_its_token() {
+    let _g = heavy_lock();
     // The tiny GPT-2 without tokenizer files: ids in, ids out.
     let dir = fixture_dir("gpt2-tiny-a");
     let model = dir.to_str().unwrap();
