@@ -4,8 +4,9 @@
 //!
 //! `cargo run --release --example ch10_quantization`
 //! (needs the model: `scripts/fetch-model.sh`). The perplexity text is
-//! Debian's copy of the GPL-3 licence (`/usr/share/common-licenses/GPL-3`,
-//! which may be copied verbatim). The output carries `ANCHOR:` lines so the
+//! `book/data/kjv-ruth-jonah.txt`: the books of Ruth and Jonah in the King
+//! James Version, public domain, taken from Debian's `bible-kjv` package by
+//! `scripts/make_quality_text.sh`. The output carries `ANCHOR:` lines so the
 //! chapter can include sections; its timings change from run to run.
 
 use std::time::Instant;
@@ -280,8 +281,9 @@ fn decode_speed(lm: &mut Llama, steps: usize) -> Result<f64> {
 }
 
 fn quality_and_speed(file: &LlamaWeights) -> Result<()> {
-    let text = std::fs::read_to_string("/usr/share/common-licenses/GPL-3")
-        .map_err(|e| anyhow!("the perplexity text /usr/share/common-licenses/GPL-3: {e}"))?;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/kjv-ruth-jonah.txt");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow!("the perplexity text {}: {e}", path.display()))?;
     let tok = model::tokenizer::Tokenizer::from_gguf(&GgufFile::open(
         model::model_path::find_default_model()?,
     )?)?;
@@ -290,7 +292,7 @@ fn quality_and_speed(file: &LlamaWeights) -> Result<()> {
     let bw = stream_bandwidth();
     println!("ANCHOR: quality");
     println!(
-        "perplexity: GPL-3 text, {} tokens, first {chunks} chunks of {ctx} (llama-perplexity's scoring, run as prefill:\n  f32 activations against widened weight tiles, 8-bit ones for Q8_0, Q4_0, Q4_1 and Q5_0 rows);\ndecode: 64 steps with 8-bit activations, {} threads, f16 KV cache",
+        "perplexity: Ruth and Jonah (King James Version), {} tokens, first {chunks} chunks of {ctx} (llama-perplexity's scoring, run as prefill:\n  f32 activations against widened weight tiles, 8-bit ones for Q8_0, Q4_0, Q4_1 and Q5_0 rows);\ndecode: 64 steps with 8-bit activations, {} threads, f16 KV cache",
         ids.len(),
         engine::threads::num_threads()
     );
