@@ -113,7 +113,11 @@ unsafe fn two_rows(kp: *const half::f16, a: usize, b: usize, hd: usize, c: usize
 /// `scores[j·len + s..]`, each summed as `avx2::hsum` sums one row's
 /// lanes. Asks for the value rows the weighted sum reads later, and for
 /// the keys sixteen rows on (a sequence's cache has left the caches since
-/// it was written: the weights stream through them every step).
+/// it was written: the weights stream through them every step). The hint
+/// is T0: a non-temporal one, meant to keep the caches for the weights,
+/// made SmolLM2's eight-client decode steps about a fifth slower (`infer
+/// bench-batch --clients 8`, alternated with the T0 build, on a 2-core
+/// Xeon).
 ///
 /// # Safety
 /// Rows `s..=s + second` lie inside `k` and `v`, `q` holds `G × hd`
