@@ -4,7 +4,7 @@
 # Version (1611; its copyright has long expired), taken from Debian's
 # `bible-kjv` and `bible-kjv-text` packages. The packages' own `bible`
 # program prints the verses; this script drops the verse references and
-# keeps one verse per line. About 19.6 KB, 5,018 SmolLM2 tokens.
+# keeps one verse per line. About 19.6 KB, 5,019 SmolLM2 tokens (the final newline is one).
 #
 #   scripts/make_quality_text.sh
 #
