@@ -29,19 +29,21 @@ fn generate_runs_the_weights_converted_to_each_dtype() {
     let g = GgufFile::open(&path).unwrap();
     let tok = Tokenizer::from_gguf(&g).unwrap();
     let weights = Gpt2Weights::from_gguf(&g).unwrap();
-    for dt in DType::ALL {
-        let name = dt.to_string();
-        let v = json(&[
+    let generate_json = |dtype: &str, new_tokens: &str| {
+        json(&[
             "generate",
             PROMPT,
             "--model",
             model,
             "--dtype",
-            &name,
+            dtype,
             "--max-new-tokens",
-            "8",
+            new_tokens,
             "--json",
-        ]);
+        ])
+    };
+    for dt in DType::ALL {
+        let v = generate_json(&dt.to_string(), "8");
         let got = ids(&v["ids"]);
         assert!(!got.is_empty(), "{dt}: {v}");
         // The CLI's defaults: an f16 KV cache, stop at the end-of-text id.
@@ -59,17 +61,7 @@ fn generate_runs_the_weights_converted_to_each_dtype() {
         assert_eq!(got, want, "{dt}: CLI vs library greedy ids");
     }
     // Names are read without regard to case, as `DType`'s parser does.
-    let v = json(&[
-        "generate",
-        PROMPT,
-        "--model",
-        model,
-        "--dtype",
-        "Q8_0",
-        "--max-new-tokens",
-        "2",
-        "--json",
-    ]);
+    let v = generate_json("Q8_0", "2");
     assert!(!ids(&v["ids"]).is_empty(), "{v}");
 }
 
