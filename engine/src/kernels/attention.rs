@@ -191,16 +191,20 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
         // Two key rows or sixteen value columns per vector where AVX-512
         // has them: the same sums in the same order.
         let wide = level() == Level::Avx512;
-        let job = |idx: usize, o: &mut [f32]| {
+        // Piece `idx`'s keys and values: the positions its query sees.
+        let piece = |idx: usize| {
             let (i, kvh) = (idx / dims.n_kv_heads, idx % dims.n_kv_heads);
             let (s, len) = owner[i];
             let (KvSlice::F16(k16), KvSlice::F16(v16)) = (seqs[s].k, seqs[s].v) else {
                 unreachable!("checked: every sequence's cache is f16")
             };
-            let base = kvh * dims.capacity * hd;
+            let rows = kvh * dims.capacity * hd..(kvh * dims.capacity + len) * hd;
+            (&k16[rows.clone()], &v16[rows])
+        };
+        let job = |idx: usize, o: &mut [f32]| {
+            let (k, v) = piece(idx);
             let qs = &q[idx * span..(idx + 1) * span];
             SCORES.with_borrow_mut(|scores| {
-                let (k, v) = (&k16[base..base + len * hd], &v16[base..base + len * hd]);
                 // SAFETY: level() is Avx2 or Avx512 only when the CPU
                 // has AVX2, FMA and F16C; `wide` only with AVX-512F
                 // besides.
@@ -217,14 +221,8 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
         // the key loop asks for rows sixteen ahead of itself, so a piece's
         // own first rows would otherwise arrive one miss at a time.
         let ahead = |idx: usize| {
-            let (i, kvh) = (idx / dims.n_kv_heads, idx % dims.n_kv_heads);
-            let Some(&(s, len)) = owner.get(i) else {
-                return;
-            };
-            if let KvSlice::F16(k16) = seqs[s].k {
-                let base = kvh * dims.capacity * hd;
-                ask_for(&k16[base..base + len.min(16) * hd]);
-            }
+            let keys = piece(idx).0;
+            ask_for(&keys[..keys.len().min(16 * hd)]);
         };
         run_tasks(out, span, work, decode, job, ahead);
         return;
@@ -293,9 +291,8 @@ fn run_tasks(
         }
         return;
     }
-    let span = span.max(1);
     let per = if decode {
-        let pieces = out.len().div_ceil(span);
+        let pieces = out.len() / span;
         pieces
             .div_ceil(RUNS_PER_THREAD * threads::num_threads())
             .max(1)
@@ -303,7 +300,7 @@ fn run_tasks(
         1
     };
     threads::for_each_chunk_mut(out, span * per, |c, run| {
-        let n = run.len().div_ceil(span);
+        let n = run.len() / span;
         for (i, piece) in run.chunks_mut(span).enumerate() {
             let idx = c * per + i;
             if i + 1 < n {
