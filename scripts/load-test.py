@@ -10,7 +10,9 @@ length, so the steps are mostly decoding, as in `infer bench-batch`;
 often ends within a few tokens, so the steps carry many new prompts).
 Prints, per count: aggregate generated tokens per second (the server's own
 `usage` counts), time to first token (p50) and the gap between a
-request's text chunks (inter-token latency, p50 and p99), and at the end how many prompt tokens the
+request's text chunks (inter-token latency, p50 and p99), the clients' own CPU
+time as a share of one core (on a small machine they run on the server's
+cores), and at the end how many prompt tokens the
 server read and how many its prompt cache saved (every request sends the same
 prompt unless --vary starts each with its own number). With --soak SECONDS it then runs 16
 clients for that long and reports the server's resident memory over time; when
@@ -37,6 +39,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -161,11 +164,16 @@ def run_level(host, port, clients, seconds, max_tokens, prompt, endpoint, vary=F
                     stats["first"] = t0 if stats["first"] is None else min(stats["first"], t0)
                     stats["last"] = times[-1] if stats["last"] is None else max(stats["last"], times[-1])
 
+    # The clients' own CPU time: on a small machine they share its cores
+    # with the server, and this says how much of them they took.
+    cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    cpu1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall0
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     span = (stats["last"] - stats["first"]) if stats["first"] is not None else 0.0
     return {
         "clients": clients,
@@ -176,6 +184,7 @@ def run_level(host, port, clients, seconds, max_tokens, prompt, endpoint, vary=F
         "ttft_ms_p50": quantile(stats["ttft"], 0.5),
         "itl_ms_p50": quantile(stats["itl"], 0.5),
         "itl_ms_p99": quantile(stats["itl"], 0.99),
+        "client_cpu_pct": 100.0 * cpu / wall if wall > 0 else 0.0,
     }
 
 
@@ -268,7 +277,7 @@ def main():
     try:
         rounds = max(1, a.rounds)
         print(f"{'round':>5} {'clients':>7} {'tok/s':>8} {'x one':>6} {'TTFT ms':>8} {'ITL p50':>8} "
-              f"{'ITL p99':>8} {'x p99':>6} {'reqs':>5} {'503':>4}")
+              f"{'ITL p99':>8} {'x p99':>6} {'reqs':>5} {'503':>4} {'cli %':>5}")
         for k in range(rounds):
             base = None
             for n in counts:
@@ -281,7 +290,8 @@ def main():
                 results["levels"].append(r)
                 print(f"{k + 1:>5} {n:>7} {r['tok_per_s']:>8.1f} {r['x_one']:>6.2f} "
                       f"{r['ttft_ms_p50']:>8.1f} {r['itl_ms_p50']:>8.1f} {r['itl_ms_p99']:>8.1f} "
-                      f"{r['x_p99']:>6.2f} {r['requests']:>5} {r['refused']:>4}", flush=True)
+                      f"{r['x_p99']:>6.2f} {r['requests']:>5} {r['refused']:>4} "
+                      f"{r['client_cpu_pct']:>5.1f}", flush=True)
                 failed |= r["incomplete"] > 0
         if rounds > 1:
             print(f"medians over {rounds} rounds (x one: within each round, its range after it):")
