@@ -5,9 +5,11 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::Level;
+use super::q8_scores::{Q8_0_BLOCK_BYTES, q8_0_scores};
 use super::{AttnDims, level, scalar, softmax_inplace};
 #[cfg(target_arch = "x86_64")]
 use super::{attend_avx512, avx2};
+use crate::quant::act::Q8Acts;
 use crate::threads;
 
 fn check_attn(dims: AttnDims, q: usize, k: usize, v: usize, out: usize, end: usize) {
@@ -435,9 +437,6 @@ fn attend_one_f16(
     scalar::attend_one_f16(q, k, v, scores, out)
 }
 
-/// Bytes of one Q8_0 block (an f16 scale and 32 codes).
-const Q8_0_BLOCK_BYTES: usize = 34;
-
 /// One grouped-query task over a Q8_0 cache: the `group` query heads
 /// (`qs`: their `head_dim` values in turn) that share one KV head's keys
 /// `k` and values `v` (whole rows of blocks).
@@ -450,44 +449,61 @@ struct GroupQ8<'a> {
 }
 
 /// [`attend_one`] over Q8_0 keys and values for the query heads of
-/// `task` (`out`: their outputs in turn). Each key and value row is
-/// widened to f32 once for the whole group (the cache stores a little over
-/// a quarter of the f32 bytes; the arithmetic is f32's), and each head
-/// gets the bits of the plain loops one head at a time: every score a
-/// dot product summed in column order, then the softmax, then the value
-/// rows weighed and added in position order. `head_dim` must be a
-/// multiple of 32. `scores` starts with the heads' scores in turn
-/// (`group × len`), and the kernel keeps its widened rows after them.
+/// `task` (`out`: their outputs in turn), as llama.cpp reads a Q8_0 K
+/// cache: each query head is quantized to 8-bit blocks as the activations
+/// of a weight product are ([`Q8Acts`]), and each score is a Q8_0 row
+/// times that row (per block of 32 an integer sum, scaled once by both
+/// blocks' scales, the blocks added in order: [`q8_0_scores`], the bits
+/// of [`crate::quant::dot::dot_q8_0_scalar`] on every CPU), then the
+/// softmax, then the value rows widened to f32 and weighed, added in
+/// position order. The cache's rows are the Q8_0 blocks of a weight file,
+/// so the weights' plain dot product defines the scores as it is; each
+/// head gets the bits it gets alone. `head_dim` must be a multiple of
+/// 32. `scores` ends up holding the heads' scores in turn (`group × len`).
 fn attend_group_q8_0(task: GroupQ8<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if matches!(level(), Level::Avx2 | Level::Avx512) {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the level says the CPU has AVX-512 F besides AVX2, FMA
+        // and F16C.
+        Level::Avx512 => unsafe { attend_group_q8_0_avx512(task, scores, out) },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: the level says the CPU has AVX2, FMA and F16C.
-        unsafe { attend_group_q8_0_avx2(task, scores, out) };
-        return;
+        Level::Avx2 => unsafe { attend_group_q8_0_avx2(task, scores, out) },
+        _ => attend_group_q8_0_body(task, scores, out),
     }
-    attend_group_q8_0_body::<false>(task, scores, out);
 }
 
-/// [`attend_group_q8_0`] compiled for AVX2 (the eight-row dot products
-/// inlined, the value sums on 256-bit vectors: each value still takes one
-/// product and one sum, the same bits).
+/// [`attend_group_q8_0`] compiled for AVX-512 (the value sums on 512-bit
+/// vectors, the same operations on each value, so the same bits).
+///
+/// # Safety
+/// The CPU has AVX-512 F, AVX2, FMA and F16C.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+unsafe fn attend_group_q8_0_avx512(task: GroupQ8<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
+    attend_group_q8_0_body(task, scores, out);
+}
+
+/// [`attend_group_q8_0`] compiled for AVX2 (the value sums on 256-bit
+/// vectors: each value still takes one product and one sum, the same
+/// bits).
 ///
 /// # Safety
 /// The CPU has AVX2, FMA and F16C.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn attend_group_q8_0_avx2(task: GroupQ8<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
-    attend_group_q8_0_body::<true>(task, scores, out);
+    attend_group_q8_0_body(task, scores, out);
 }
 
-/// The body of [`attend_group_q8_0`]; `AVX2` (only ever true on a CPU
-/// with AVX2 and FMA) sums eight key rows at once.
+thread_local! {
+    /// The query heads of one Q8_0 task, quantized; reused by this thread.
+    static QUERIES: std::cell::RefCell<Q8Acts> = std::cell::RefCell::new(Q8Acts::default());
+}
+
+/// The body of [`attend_group_q8_0`].
 #[inline(always)]
-fn attend_group_q8_0_body<const AVX2: bool>(
-    task: GroupQ8<'_>,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
+fn attend_group_q8_0_body(task: GroupQ8<'_>, scores: &mut Vec<f32>, out: &mut [f32]) {
     let GroupQ8 { qs, k, v, group } = task;
     const QK: usize = crate::quant::QK;
     let hd = qs.len() / group.max(1);
@@ -497,81 +513,78 @@ fn attend_group_q8_0_body<const AVX2: bool>(
     }
     let len = k.len() / rb;
     let scale = 1.0 / (hd as f32).sqrt();
-    let head = |h: usize| &qs[h * hd..(h + 1) * hd];
-    // The scores, then room for eight widened rows (one row at a time uses
-    // the first): the thread's buffer, no allocation per call.
+    // The scores: the thread's buffer, no allocation per call.
     scores.clear();
-    scores.resize(group * len + 8 * hd, 0.0);
-    let (scores, eight) = scores.split_at_mut(group * len);
-    // Eight rows at a time where the CPU has AVX2 (the same sums, eight
-    // at once: `avx2::dots_of_eight_rows`); `first` rows are done then.
-    #[cfg(target_arch = "x86_64")]
-    let first = if AVX2 {
-        let mut sums = [[0f32; 8]; 4];
-        for (c, kr) in k.chunks_exact(8 * rb).enumerate() {
-            crate::quant::dequantize_unchecked(crate::DType::Q8_0, kr, eight);
-            if group <= 4 {
-                // SAFETY: `AVX2` is true only on a CPU with AVX2 and FMA.
-                unsafe { avx2::dots_of_eight_rows_grouped(qs, group, eight, &mut sums) };
-            }
-            for h in 0..group {
-                let sums = if group <= 4 {
-                    sums[h]
-                } else {
-                    // SAFETY: as above.
-                    unsafe { avx2::dots_of_eight_rows(head(h), eight) }
-                };
-                for (j, s) in sums.iter().enumerate() {
-                    scores[h * len + 8 * c + j] = s * scale;
-                }
-            }
-        }
-        len / 8 * 8
-    } else {
-        0
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let first = 0;
-    let row = &mut eight[..hd];
-    for (i, kr) in k[first * rb..].chunks_exact(rb).enumerate() {
-        crate::quant::dequantize_unchecked(crate::DType::Q8_0, kr, row);
-        for h in 0..group {
-            let dot = head(h)
-                .iter()
-                .zip(row.iter())
-                .map(|(a, b)| a * b)
-                .sum::<f32>();
-            scores[h * len + first + i] = dot * scale;
-        }
-    }
+    scores.resize(group * len, 0.0);
+    QUERIES.with_borrow_mut(|queries| {
+        queries.quantize(qs, hd);
+        q8_0_scores((&k[..len * rb], v), rb, queries, (group, scale), scores);
+    });
     for h in 0..group {
         softmax_inplace(&mut scores[h * len..(h + 1) * len]);
     }
-    // The values eight rows per widening call too (each element widens
-    // alone: the same values), then added row by row in order.
-    out.fill(0.0);
-    let mut p = 0;
-    for vr in v[..len * rb].chunks(8 * rb) {
-        let n = vr.len() / rb;
-        let rows = &mut eight[..n * hd];
-        crate::quant::dequantize_unchecked(crate::DType::Q8_0, vr, rows);
-        // Thirty-two output columns stay in registers over the chunk's
-        // rows, each adding its rows in position order.
-        for (h, o) in out.chunks_exact_mut(hd).enumerate() {
-            let w = &scores[h * len + p..h * len + p + n];
-            for (c, oc) in o.chunks_exact_mut(QK).enumerate() {
-                let mut acc = [0f32; QK];
-                acc.copy_from_slice(oc);
-                for (r, &wr) in w.iter().enumerate() {
-                    let x = &rows[r * hd + QK * c..r * hd + QK * (c + 1)];
-                    for (a, x) in acc.iter_mut().zip(x) {
-                        *a += wr * x;
-                    }
+    weigh_q8_0_values(scores, v, (len, rb, hd), out);
+}
+
+/// `out[h] = Σ_p scores[h·len + p] · v_p` for each of the heads in `out`
+/// (`hd` values each) over the `len` Q8_0 value rows of `v` (`rb` bytes
+/// each): every value widened as [`crate::quant::q8_0::dequantize_block`]
+/// widens it (`q · d`), and each output column adds its rows' products in
+/// position order from zero, a product and then a sum, so the widths of
+/// the vectors change no bit. One block of 32 columns at a time, each
+/// row's block widened once for every head, the heads' sums held in
+/// registers over the rows.
+#[inline(always)]
+fn weigh_q8_0_values(
+    scores: &[f32],
+    v: &[u8],
+    (len, rb, hd): (usize, usize, usize),
+    out: &mut [f32],
+) {
+    let group = out.len() / hd.max(1);
+    if group <= 4 {
+        let shape = (len, rb, hd);
+        match group {
+            1 => weigh_q8_0_by::<1>(scores, v, shape, out),
+            2 => weigh_q8_0_by::<2>(scores, v, shape, out),
+            3 => weigh_q8_0_by::<3>(scores, v, shape, out),
+            _ => weigh_q8_0_by::<4>(scores, v, shape, out),
+        }
+        return;
+    }
+    for (h, o) in out.chunks_exact_mut(hd).enumerate() {
+        weigh_q8_0_by::<1>(&scores[h * len..(h + 1) * len], v, (len, rb, hd), o);
+    }
+}
+
+/// [`weigh_q8_0_values`] for `G` heads.
+#[inline(always)]
+fn weigh_q8_0_by<const G: usize>(
+    scores: &[f32],
+    v: &[u8],
+    (len, rb, hd): (usize, usize, usize),
+    out: &mut [f32],
+) {
+    const QK: usize = crate::quant::QK;
+    for c in 0..hd / QK {
+        let mut acc = [[0f32; QK]; G];
+        for (p, row) in v.chunks_exact(rb).take(len).enumerate() {
+            let block = &row[c * Q8_0_BLOCK_BYTES..(c + 1) * Q8_0_BLOCK_BYTES];
+            let d = crate::quant::f16_at(block, 0);
+            let mut x = [0f32; QK];
+            for (x, &q) in x.iter_mut().zip(&block[2..]) {
+                *x = f32::from(q as i8) * d;
+            }
+            for (h, acc) in acc.iter_mut().enumerate() {
+                let w = scores[h * len + p];
+                for (a, &x) in acc.iter_mut().zip(&x) {
+                    *a += w * x;
                 }
-                oc.copy_from_slice(&acc);
             }
         }
-        p += n;
+        for (h, acc) in acc.iter().enumerate() {
+            out[h * hd + c * QK..h * hd + (c + 1) * QK].copy_from_slice(acc);
+        }
     }
 }
 
@@ -580,17 +593,20 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng, rngs::StdRng};
 
-    /// The plain loops the Q8_0 cache's attention was first written as:
-    /// one row at a time, each dot product a sequential sum.
+    /// The plain loops of the Q8_0 cache's attention, one row at a time:
+    /// the query quantized in blocks of 32, each score the plain Q8_0 dot
+    /// product (`d_k·d_q·Σ k·q` per block, in block order), then the value
+    /// rows widened and added in position order.
     fn plain_q8_0(q: &[f32], k: &[u8], v: &[u8], scores: &mut Vec<f32>, out: &mut [f32]) {
         let hd = q.len();
         let rb = hd / crate::quant::QK * Q8_0_BLOCK_BYTES;
         let scale = 1.0 / (hd as f32).sqrt();
         let mut row = vec![0f32; hd];
+        let mut query = Q8Acts::default();
+        query.quantize(q, hd);
         scores.clear();
         for kr in k.chunks_exact(rb) {
-            crate::quant::dequantize_unchecked(crate::DType::Q8_0, kr, &mut row);
-            scores.push(q.iter().zip(&row).map(|(a, b)| a * b).sum::<f32>() * scale);
+            scores.push(crate::quant::dot::dot_q8_0_scalar(kr, query.row(0)) * scale);
         }
         softmax_inplace(scores);
         out.fill(0.0);

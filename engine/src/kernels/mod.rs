@@ -70,6 +70,7 @@ macro_rules! simd {
 
 // After the macros above, which it uses.
 mod attention;
+mod q8_scores;
 pub use attention::{AttnSeq, KvSlice, attention_decode, attention_prefill, attention_stacked};
 
 #[cfg(test)]

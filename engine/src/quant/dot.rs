@@ -96,6 +96,8 @@ pub fn dot_q4_0_scalar(w: &[u8], a: Q8Row<'_>) -> f32 {
 }
 
 /// Q8_0 row · activation row, plain: per block `d_w·d_a·Σ q_w·q_a`.
+/// (A Q8_0 KV cache's attention scores are these, a key row times a
+/// quantized query head: `kernels::q8_scores`.)
 pub fn dot_q8_0_scalar(w: &[u8], a: Q8Row<'_>) -> f32 {
     let mut acc = 0f32;
     for (b, wb) in w.chunks_exact(34).enumerate() {

@@ -1,0 +1,255 @@
+//! Attention scores over a Q8_0 key cache, as llama.cpp computes them: each
+//! query head quantized to 8-bit blocks, each score an integer sum per
+//! block of 32, scaled once by the key block's and the query block's
+//! scales, the blocks added in order ([`dot_q8_0_scalar`], the plain
+//! twin). The AVX2 body takes eight key rows at a time: each row's block
+//! meets the query's block in `maddubs` and `madd` (exact integers), the
+//! eight rows' lanes are added across into one vector of eight sums, and
+//! the scales are applied on eight lanes with the twin's operations in
+//! the twin's order, so every CPU gives the same bits.
+
+use crate::quant::act::Q8Acts;
+use crate::quant::dot::dot_q8_0_scalar;
+
+#[cfg(target_arch = "x86_64")]
+use super::{Level, level};
+
+/// Bytes of one Q8_0 block (an f16 scale and 32 codes).
+pub(super) const Q8_0_BLOCK_BYTES: usize = 34;
+
+/// `scores[h · len + p] = (key row p · query head h) · scale` for the
+/// `len` rows of `k` (Q8_0 rows of `rb` bytes) and the first `group` rows
+/// of `queries` (the query heads, quantized in blocks of 32). The rows of
+/// `values` are asked for (a hint) as the keys beside them are read.
+pub(super) fn q8_0_scores(
+    (k, values): (&[u8], &[u8]),
+    rb: usize,
+    queries: &Q8Acts,
+    (group, scale): (usize, f32),
+    scores: &mut [f32],
+) {
+    let len = k.len() / rb.max(1);
+    assert!(
+        rb > 0 && rb.is_multiple_of(Q8_0_BLOCK_BYTES) && scores.len() >= group * len,
+        "q8_0_scores: rows of {rb} bytes, {group} heads, {} scores",
+        scores.len()
+    );
+    #[cfg(target_arch = "x86_64")]
+    let first = match level() {
+        // SAFETY: the level says the CPU has AVX-512 F, VL and BW besides
+        // AVX2 and F16C.
+        Level::Avx512 => unsafe {
+            avx2::eights_avx512((k, values), rb, queries, (group, scale), scores)
+        },
+        // SAFETY: the level says the CPU has AVX2 and F16C.
+        Level::Avx2 => unsafe { avx2::eights((k, values), rb, queries, (group, scale), scores) },
+        _ => 0,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let first = {
+        // Only the x86 bodies ask for the values ahead.
+        let _ = values;
+        0
+    };
+    for (p, kr) in k.chunks_exact(rb).enumerate().skip(first) {
+        for h in 0..group {
+            scores[h * len + p] = dot_q8_0_scalar(kr, queries.row(h)) * scale;
+        }
+    }
+}
+
+/// Ask the CPU to bring `bytes` (when there are any) into its caches: a
+/// hint, nothing is read.
+#[cfg(target_arch = "x86_64")]
+fn ask_for(bytes: Option<&[u8]>) {
+    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+    for line in bytes.unwrap_or_default().chunks(64) {
+        // SAFETY: SSE is part of every x86_64 CPU, and a prefetch never
+        // faults; the address is inside `bytes` anyway.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Q8_0_BLOCK_BYTES, Q8Acts};
+    use crate::quant::QK;
+    use crate::quant::act::Q8Row;
+
+    /// [`super::q8_0_scores`] for the rows in whole eights (returns how
+    /// many): one pass of eight rows at a time per query head.
+    ///
+    /// # Safety
+    /// AVX2 and F16C; the lengths as [`super::q8_0_scores`] checks them.
+    #[target_feature(enable = "avx2,f16c")]
+    pub(super) unsafe fn eights(
+        kv: (&[u8], &[u8]),
+        rb: usize,
+        queries: &Q8Acts,
+        gs: (usize, f32),
+        scores: &mut [f32],
+    ) -> usize {
+        // SAFETY: the caller's contract.
+        unsafe { eights_body(kv, rb, queries, gs, scores) }
+    }
+
+    /// [`eights`] compiled with AVX-512's thirty-two vector registers
+    /// (the same instructions otherwise, so the same bits).
+    ///
+    /// # Safety
+    /// AVX-512 F, VL and BW, AVX2 and F16C; the lengths as
+    /// [`super::q8_0_scores`] checks them.
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512vl,avx512bw")]
+    pub(super) unsafe fn eights_avx512(
+        kv: (&[u8], &[u8]),
+        rb: usize,
+        queries: &Q8Acts,
+        gs: (usize, f32),
+        scores: &mut [f32],
+    ) -> usize {
+        // SAFETY: the caller's contract.
+        unsafe { eights_body(kv, rb, queries, gs, scores) }
+    }
+
+    /// The body of [`eights`].
+    #[inline(always)]
+    unsafe fn eights_body(
+        (k, values): (&[u8], &[u8]),
+        rb: usize,
+        queries: &Q8Acts,
+        (group, scale): (usize, f32),
+        scores: &mut [f32],
+    ) -> usize {
+        let len = k.len() / rb;
+        let eights = len / 8 * 8;
+        for h in 0..group {
+            let q = queries.row(h);
+            for p0 in (0..eights).step_by(8) {
+                if h == 0 {
+                    // The first head's pass streams the rows from memory:
+                    // it asks for the keys sixteen rows on and for these
+                    // rows' values, which the weighted sum reads next.
+                    super::ask_for(k.get((p0 + 16) * rb..(p0 + 24) * rb));
+                    super::ask_for(values.get(p0 * rb..(p0 + 8) * rb));
+                }
+                let out = &mut scores[h * len + p0..h * len + p0 + 8];
+                // SAFETY: the caller's contract covers the features.
+                unsafe { eight_rows(&k[p0 * rb..(p0 + 8) * rb], rb, q, scale, out) };
+            }
+        }
+        eights
+    }
+
+    /// A query head's (`q`) scores against eight key rows (`k`: eight
+    /// rows of `rb` bytes) into `out`, with [`super::dot_q8_0_scalar`]'s
+    /// bits times `scale`.
+    ///
+    /// # Safety
+    /// Compiled into a function with AVX2 and F16C.
+    ///
+    /// # Panics
+    /// If `k` holds fewer than eight rows, `out` fewer than eight floats,
+    /// or `q` fewer than `rb / 34` blocks.
+    #[inline(always)]
+    unsafe fn eight_rows(k: &[u8], rb: usize, q: Q8Row<'_>, scale: f32, out: &mut [f32]) {
+        let nb = rb / Q8_0_BLOCK_BYTES;
+        assert!(k.len() >= 8 * rb && out.len() >= 8 && q.qs.len() >= nb * QK && q.d.len() >= nb);
+        // SAFETY: every load is inside `k` or `q.qs` (checked above), the
+        // store inside `out`; the caller's contract covers the features.
+        unsafe {
+            let ones = _mm256_set1_epi16(1);
+            let mut acc = _mm256_setzero_ps();
+            for b in 0..nb {
+                let at = b * Q8_0_BLOCK_BYTES;
+                let qb = _mm256_loadu_si256(q.qs.as_ptr().add(b * QK).cast());
+                // Row r's 32 products, as eight 32-bit partial sums.
+                let sums: [__m256i; 8] = std::array::from_fn(|r| {
+                    let kb = _mm256_loadu_si256(k.as_ptr().add(r * rb + at + 2).cast());
+                    let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(kb), _mm256_sign_epi8(qb, kb));
+                    _mm256_madd_epi16(pairs, ones)
+                });
+                let isum = across(sums);
+                // The eight rows' key scales, widened exactly.
+                let dk: [u16; 8] = std::array::from_fn(|r| {
+                    u16::from_le_bytes([k[r * rb + at], k[r * rb + at + 1]])
+                });
+                let dk = _mm256_cvtph_ps(_mm_loadu_si128(dk.as_ptr().cast()));
+                // The twin's `acc += d * a.d[b] * sum as f32`, lane by lane.
+                let t = _mm256_mul_ps(dk, _mm256_set1_ps(q.d[b]));
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(t, _mm256_cvtepi32_ps(isum)));
+            }
+            _mm256_storeu_ps(out.as_mut_ptr(), _mm256_mul_ps(acc, _mm256_set1_ps(scale)));
+        }
+    }
+
+    /// Lane `r` of the result: the sum of `v[r]`'s eight lanes (exact
+    /// integers, so any order gives the same).
+    #[inline(always)]
+    unsafe fn across(v: [__m256i; 8]) -> __m256i {
+        // SAFETY: compiled into `eight_rows`, which has AVX2.
+        unsafe {
+            let t0 = _mm256_hadd_epi32(v[0], v[1]);
+            let t1 = _mm256_hadd_epi32(v[2], v[3]);
+            let t2 = _mm256_hadd_epi32(v[4], v[5]);
+            let t3 = _mm256_hadd_epi32(v[6], v[7]);
+            // Each 128-bit half: rows 0–3 (or 4–7), that half's lanes.
+            let u0 = _mm256_hadd_epi32(t0, t1);
+            let u1 = _mm256_hadd_epi32(t2, t3);
+            let lo = _mm256_permute2x128_si256::<0x20>(u0, u1);
+            let hi = _mm256_permute2x128_si256::<0x31>(u0, u1);
+            _mm256_add_epi32(lo, hi)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::QK;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    /// Every score has the plain dot product's bits, for several head
+    /// widths and groups, position counts around multiples of eight, and
+    /// keys with all-zero blocks and codes of −127 and 127.
+    #[test]
+    fn scores_have_the_plain_dot_products_bits() {
+        let mut rng = StdRng::seed_from_u64(9);
+        for hd in [32, 64, 128] {
+            for group in [1, 3, 4] {
+                for len in [0, 1, 7, 8, 9, 16, 23] {
+                    let mut keys: Vec<f32> =
+                        (0..len * hd).map(|_| rng.gen_range(-3.0f32..3.0)).collect();
+                    if len > 2 {
+                        keys[..QK].fill(0.0);
+                        keys[hd..hd + QK]
+                            .iter_mut()
+                            .enumerate()
+                            .for_each(|(i, x)| *x = if i % 2 == 0 { 4.0 } else { -4.0 });
+                    }
+                    let k = crate::quant::quantize(crate::DType::Q8_0, &keys).unwrap();
+                    let qs: Vec<f32> = (0..group * hd)
+                        .map(|_| rng.gen_range(-2.0f32..2.0))
+                        .collect();
+                    let mut queries = Q8Acts::default();
+                    queries.quantize(&qs, hd);
+                    let rb = hd / QK * Q8_0_BLOCK_BYTES;
+                    let scale = 1.0 / (hd as f32).sqrt();
+                    let mut got = vec![f32::NAN; group * len];
+                    q8_0_scores((&k, &k), rb, &queries, (group, scale), &mut got);
+                    for h in 0..group {
+                        for (p, kr) in k.chunks_exact(rb).enumerate() {
+                            let want = dot_q8_0_scalar(kr, queries.row(h)) * scale;
+                            assert_eq!(
+                                got[h * len + p].to_bits(),
+                                want.to_bits(),
+                                "hd {hd} group {group} len {len} head {h} row {p}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
