@@ -2,11 +2,13 @@
 //! query head quantized to 8-bit blocks, each score an integer sum per
 //! block of 32, scaled once by the key block's and the query block's
 //! scales, the blocks added in order ([`dot_q8_0_scalar`], the plain
-//! twin). The AVX2 body takes eight key rows at a time: each row's block
-//! meets the query's block in `maddubs` and `madd` (exact integers), the
-//! eight rows' lanes are added across into one vector of eight sums, and
-//! the scales are applied on eight lanes with the twin's operations in
-//! the twin's order, so every CPU gives the same bits.
+//! twin). The x86 bodies take eight key rows at a time. With AVX-512
+//! VNNI, the eight rows' block is transposed once and each query head
+//! needs eight `vpdpbusd`s for the eight sums (module `vnni`); with AVX2
+//! alone, each row's block meets the query's in `maddubs` and `madd` and
+//! the eight rows' lanes are added across. Both apply the scales on eight
+//! lanes with the twin's operations in the twin's order, and the integers
+//! are exact, so every CPU gives the same bits.
 
 use crate::quant::act::Q8Acts;
 use crate::quant::dot::dot_q8_0_scalar;
@@ -36,6 +38,11 @@ pub(super) fn q8_0_scores(
     );
     #[cfg(target_arch = "x86_64")]
     let first = match level() {
+        // SAFETY: has_vnni() says the CPU has AVX-512 F, VL and VNNI
+        // besides AVX2 and F16C.
+        Level::Avx512 if group <= vnni::MAX_GROUP && crate::quant::has_vnni() => unsafe {
+            vnni::eights((k, values), rb, queries, (group, scale), scores)
+        },
         // SAFETY: the level says the CPU has AVX-512 F, VL and BW besides
         // AVX2 and F16C.
         Level::Avx512 => unsafe {
@@ -200,6 +207,132 @@ mod avx2 {
             let lo = _mm256_permute2x128_si256::<0x20>(u0, u1);
             let hi = _mm256_permute2x128_si256::<0x31>(u0, u1);
             _mm256_add_epi32(lo, hi)
+        }
+    }
+}
+
+/// Eight key rows at a time with `vpdpbusd`: each block of the eight rows
+/// is transposed once (lane `r` of vector `i` holds code bytes `4i..4i + 4`
+/// of row `r`), so each query head's eight broadcast groups of four codes
+/// give the eight rows' sums in their own lanes, with nothing to add
+/// across. `vpdpbusd` multiplies unsigned bytes by signed ones, so the
+/// keys go in as `k + 128`, and each sum gives back `128 · Σq`, the query
+/// block's sum. The same integers as the AVX2 body, the same float steps.
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use std::arch::x86_64::*;
+
+    use super::{Q8_0_BLOCK_BYTES, Q8Acts};
+    use crate::quant::QK;
+
+    /// The most query heads per KV head this body takes (their sums stay
+    /// in registers); more take the AVX2 body.
+    pub(super) const MAX_GROUP: usize = 8;
+
+    /// [`super::q8_0_scores`] for the rows in whole eights (returns how
+    /// many).
+    ///
+    /// # Safety
+    /// AVX-512 F, VL and VNNI, AVX2 and F16C.
+    ///
+    /// # Panics
+    /// If `group > MAX_GROUP`, `scores` is short, or a query head has
+    /// fewer blocks than a key row.
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512vl,avx512vnni")]
+    pub(super) unsafe fn eights(
+        (k, values): (&[u8], &[u8]),
+        rb: usize,
+        queries: &Q8Acts,
+        (group, scale): (usize, f32),
+        scores: &mut [f32],
+    ) -> usize {
+        let len = k.len() / rb;
+        let nb = rb / Q8_0_BLOCK_BYTES;
+        let eights = len / 8 * 8;
+        assert!(group <= MAX_GROUP && scores.len() >= group * len);
+        if group == 0 {
+            return 0;
+        }
+        let heads: [_; MAX_GROUP] = std::array::from_fn(|h| queries.row(h.min(group - 1)));
+        let fits = |q: &crate::quant::act::Q8Row<'_>| {
+            q.qs.len() >= nb * QK && q.d.len() >= nb && q.isum.len() >= nb
+        };
+        assert!(
+            heads.iter().all(fits),
+            "q8_0 scores: a query head shorter than a key row"
+        );
+        // SAFETY: every load is inside `k` (rows p0..p0 + 8 <= len) or a
+        // head's codes (checked above), every store inside `scores`; the
+        // caller's contract covers the features.
+        unsafe {
+            let flip = _mm256_set1_epi8(-128);
+            for p0 in (0..eights).step_by(8) {
+                super::ask_for(k.get((p0 + 16) * rb..(p0 + 24) * rb));
+                super::ask_for(values.get(p0 * rb..(p0 + 8) * rb));
+                let mut acc = [_mm256_setzero_ps(); MAX_GROUP];
+                for b in 0..nb {
+                    let at = b * Q8_0_BLOCK_BYTES;
+                    let row = |r: usize| k.as_ptr().add((p0 + r) * rb + at);
+                    let rows: [__m256i; 8] =
+                        std::array::from_fn(|r| _mm256_loadu_si256(row(r).add(2).cast()));
+                    let cols = transpose(rows).map(|c| _mm256_xor_si256(c, flip));
+                    let dk: [u16; 8] =
+                        std::array::from_fn(|r| row(r).cast::<u16>().read_unaligned());
+                    let dk = _mm256_cvtph_ps(_mm_loadu_si128(dk.as_ptr().cast()));
+                    for (acc, q) in acc.iter_mut().zip(&heads).take(group) {
+                        let qp = q.qs.as_ptr().add(b * QK).cast::<i32>();
+                        let mut s = _mm256_setzero_si256();
+                        for (i, c) in cols.iter().enumerate() {
+                            let four = _mm256_set1_epi32(qp.add(i).read_unaligned());
+                            s = _mm256_dpbusd_epi32(s, *c, four);
+                        }
+                        let isum = _mm256_sub_epi32(s, _mm256_set1_epi32(128 * q.isum[b]));
+                        // The plain loop's `acc += d * a.d[b] * sum as f32`.
+                        let t = _mm256_mul_ps(dk, _mm256_set1_ps(q.d[b]));
+                        *acc = _mm256_add_ps(*acc, _mm256_mul_ps(t, _mm256_cvtepi32_ps(isum)));
+                    }
+                }
+                for (h, acc) in acc.iter().enumerate().take(group) {
+                    let out = scores[h * len + p0..h * len + p0 + 8].as_mut_ptr();
+                    _mm256_storeu_ps(out, _mm256_mul_ps(*acc, _mm256_set1_ps(scale)));
+                }
+            }
+        }
+        eights
+    }
+
+    /// The 8 × 8 transpose of 32-bit lanes: lane `r` of result `i` is lane
+    /// `i` of `v[r]`.
+    #[inline(always)]
+    unsafe fn transpose(v: [__m256i; 8]) -> [__m256i; 8] {
+        // SAFETY: compiled into `eights`, which has AVX2.
+        unsafe {
+            let a0 = _mm256_unpacklo_epi32(v[0], v[1]);
+            let a1 = _mm256_unpackhi_epi32(v[0], v[1]);
+            let a2 = _mm256_unpacklo_epi32(v[2], v[3]);
+            let a3 = _mm256_unpackhi_epi32(v[2], v[3]);
+            let a4 = _mm256_unpacklo_epi32(v[4], v[5]);
+            let a5 = _mm256_unpackhi_epi32(v[4], v[5]);
+            let a6 = _mm256_unpacklo_epi32(v[6], v[7]);
+            let a7 = _mm256_unpackhi_epi32(v[6], v[7]);
+            let b0 = _mm256_unpacklo_epi64(a0, a2);
+            let b1 = _mm256_unpackhi_epi64(a0, a2);
+            let b2 = _mm256_unpacklo_epi64(a1, a3);
+            let b3 = _mm256_unpackhi_epi64(a1, a3);
+            let b4 = _mm256_unpacklo_epi64(a4, a6);
+            let b5 = _mm256_unpackhi_epi64(a4, a6);
+            let b6 = _mm256_unpacklo_epi64(a5, a7);
+            let b7 = _mm256_unpackhi_epi64(a5, a7);
+            [
+                _mm256_permute2x128_si256::<0x20>(b0, b4),
+                _mm256_permute2x128_si256::<0x20>(b1, b5),
+                _mm256_permute2x128_si256::<0x20>(b2, b6),
+                _mm256_permute2x128_si256::<0x20>(b3, b7),
+                _mm256_permute2x128_si256::<0x31>(b0, b4),
+                _mm256_permute2x128_si256::<0x31>(b1, b5),
+                _mm256_permute2x128_si256::<0x31>(b2, b6),
+                _mm256_permute2x128_si256::<0x31>(b3, b7),
+            ]
         }
     }
 }

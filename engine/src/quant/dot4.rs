@@ -117,7 +117,7 @@ impl Products for Vnni {
 /// True when this CPU runs [`Vnni`] (AVX-512 VNNI and VL) and the
 /// kernels' level is AVX-512 (`INFER_KERNELS=avx2` turns it off). Asked
 /// once per process: the dot products ask for every row.
-pub(in crate::quant) fn has_vnni() -> bool {
+pub(crate) fn has_vnni() -> bool {
     use crate::dispatch::{Level, level};
     static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *VNNI.get_or_init(|| {

@@ -31,6 +31,8 @@ pub mod act;
 pub mod dot;
 #[cfg(target_arch = "x86_64")]
 mod dot4;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use dot4::has_vnni;
 pub mod dot_k;
 pub mod q4_0;
 pub mod q4_1;
