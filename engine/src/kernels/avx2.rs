@@ -872,8 +872,8 @@ unsafe fn weigh_values<const G: usize, const C: usize>(
 /// columns per 128-bit half (`shuffle`), and the halves of rows 0–3 and
 /// 4–7 are joined (`permute2f128`).
 #[inline]
-#[target_feature(enable = "avx2,fma")]
-fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+#[target_feature(enable = "avx2")]
+pub(super) fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     let t: [__m256; 8] = std::array::from_fn(|k| {
         let (a, b) = (r[k & !1], r[k | 1]);
         if k % 2 == 0 {

@@ -37,19 +37,23 @@ pub(super) fn q8_0_scores(
         scores.len()
     );
     #[cfg(target_arch = "x86_64")]
+    let keys = Keys {
+        k,
+        values,
+        rb,
+        queries,
+        group,
+        scale,
+    };
+    #[cfg(target_arch = "x86_64")]
     let first = match level() {
         // SAFETY: has_vnni() says the CPU has AVX-512 F, VL and VNNI
         // besides AVX2 and F16C.
         Level::Avx512 if group <= vnni::MAX_GROUP && crate::quant::has_vnni() => unsafe {
-            vnni::eights((k, values), rb, queries, (group, scale), scores)
-        },
-        // SAFETY: the level says the CPU has AVX-512 F, VL and BW besides
-        // AVX2 and F16C.
-        Level::Avx512 => unsafe {
-            avx2::eights_avx512((k, values), rb, queries, (group, scale), scores)
+            vnni::eights(keys, scores)
         },
         // SAFETY: the level says the CPU has AVX2 and F16C.
-        Level::Avx2 => unsafe { avx2::eights((k, values), rb, queries, (group, scale), scores) },
+        Level::Avx2 | Level::Avx512 => unsafe { avx2::eights(keys, scores) },
         _ => 0,
     };
     #[cfg(not(target_arch = "x86_64"))]
@@ -77,11 +81,25 @@ fn ask_for(bytes: Option<&[u8]>) {
     }
 }
 
+/// What [`q8_0_scores`] hands its x86 bodies: the key rows (`rb` bytes
+/// each), the value rows to ask for, the quantized query heads and the
+/// scale.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Keys<'a> {
+    k: &'a [u8],
+    values: &'a [u8],
+    rb: usize,
+    queries: &'a Q8Acts,
+    group: usize,
+    scale: f32,
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Q8_0_BLOCK_BYTES, Q8Acts};
+    use super::{Keys, Q8_0_BLOCK_BYTES};
     use crate::quant::QK;
     use crate::quant::act::Q8Row;
 
@@ -91,44 +109,9 @@ mod avx2 {
     /// # Safety
     /// AVX2 and F16C; the lengths as [`super::q8_0_scores`] checks them.
     #[target_feature(enable = "avx2,f16c")]
-    pub(super) unsafe fn eights(
-        kv: (&[u8], &[u8]),
-        rb: usize,
-        queries: &Q8Acts,
-        gs: (usize, f32),
-        scores: &mut [f32],
-    ) -> usize {
-        // SAFETY: the caller's contract.
-        unsafe { eights_body(kv, rb, queries, gs, scores) }
-    }
-
-    /// [`eights`] compiled with AVX-512's thirty-two vector registers
-    /// (the same instructions otherwise, so the same bits).
-    ///
-    /// # Safety
-    /// AVX-512 F, VL and BW, AVX2 and F16C; the lengths as
-    /// [`super::q8_0_scores`] checks them.
-    #[target_feature(enable = "avx2,f16c,avx512f,avx512vl,avx512bw")]
-    pub(super) unsafe fn eights_avx512(
-        kv: (&[u8], &[u8]),
-        rb: usize,
-        queries: &Q8Acts,
-        gs: (usize, f32),
-        scores: &mut [f32],
-    ) -> usize {
-        // SAFETY: the caller's contract.
-        unsafe { eights_body(kv, rb, queries, gs, scores) }
-    }
-
-    /// The body of [`eights`].
-    #[inline(always)]
-    unsafe fn eights_body(
-        (k, values): (&[u8], &[u8]),
-        rb: usize,
-        queries: &Q8Acts,
-        (group, scale): (usize, f32),
-        scores: &mut [f32],
-    ) -> usize {
+    pub(super) unsafe fn eights(c: Keys<'_>, scores: &mut [f32]) -> usize {
+        let (k, rb) = (c.k, c.rb);
+        let (values, queries, group, scale) = (c.values, c.queries, c.group, c.scale);
         let len = k.len() / rb;
         let eights = len / 8 * 8;
         for h in 0..group {
@@ -222,7 +205,8 @@ mod avx2 {
 mod vnni {
     use std::arch::x86_64::*;
 
-    use super::{Q8_0_BLOCK_BYTES, Q8Acts};
+    use super::{Keys, Q8_0_BLOCK_BYTES};
+    use crate::kernels::avx2::transpose8;
     use crate::quant::QK;
 
     /// The most query heads per KV head this body takes (their sums stay
@@ -239,13 +223,9 @@ mod vnni {
     /// If `group > MAX_GROUP`, `scores` is short, or a query head has
     /// fewer blocks than a key row.
     #[target_feature(enable = "avx2,f16c,avx512f,avx512vl,avx512vnni")]
-    pub(super) unsafe fn eights(
-        (k, values): (&[u8], &[u8]),
-        rb: usize,
-        queries: &Q8Acts,
-        (group, scale): (usize, f32),
-        scores: &mut [f32],
-    ) -> usize {
+    pub(super) unsafe fn eights(c: Keys<'_>, scores: &mut [f32]) -> usize {
+        let Keys { k, rb, group, .. } = c;
+        let (values, queries, scale) = (c.values, c.queries, c.scale);
         let len = k.len() / rb;
         let nb = rb / Q8_0_BLOCK_BYTES;
         let eights = len / 8 * 8;
@@ -275,7 +255,9 @@ mod vnni {
                     let row = |r: usize| k.as_ptr().add((p0 + r) * rb + at);
                     let rows: [__m256i; 8] =
                         std::array::from_fn(|r| _mm256_loadu_si256(row(r).add(2).cast()));
-                    let cols = transpose(rows).map(|c| _mm256_xor_si256(c, flip));
+                    // Lane r of column i: codes 4i..4i + 4 of row r.
+                    let cols = transpose8(rows.map(|r| _mm256_castsi256_ps(r)))
+                        .map(|c| _mm256_xor_si256(_mm256_castps_si256(c), flip));
                     let dk: [u16; 8] =
                         std::array::from_fn(|r| row(r).cast::<u16>().read_unaligned());
                     let dk = _mm256_cvtph_ps(_mm_loadu_si128(dk.as_ptr().cast()));
@@ -299,41 +281,6 @@ mod vnni {
             }
         }
         eights
-    }
-
-    /// The 8 × 8 transpose of 32-bit lanes: lane `r` of result `i` is lane
-    /// `i` of `v[r]`.
-    #[inline(always)]
-    unsafe fn transpose(v: [__m256i; 8]) -> [__m256i; 8] {
-        // SAFETY: compiled into `eights`, which has AVX2.
-        unsafe {
-            let a0 = _mm256_unpacklo_epi32(v[0], v[1]);
-            let a1 = _mm256_unpackhi_epi32(v[0], v[1]);
-            let a2 = _mm256_unpacklo_epi32(v[2], v[3]);
-            let a3 = _mm256_unpackhi_epi32(v[2], v[3]);
-            let a4 = _mm256_unpacklo_epi32(v[4], v[5]);
-            let a5 = _mm256_unpackhi_epi32(v[4], v[5]);
-            let a6 = _mm256_unpacklo_epi32(v[6], v[7]);
-            let a7 = _mm256_unpackhi_epi32(v[6], v[7]);
-            let b0 = _mm256_unpacklo_epi64(a0, a2);
-            let b1 = _mm256_unpackhi_epi64(a0, a2);
-            let b2 = _mm256_unpacklo_epi64(a1, a3);
-            let b3 = _mm256_unpackhi_epi64(a1, a3);
-            let b4 = _mm256_unpacklo_epi64(a4, a6);
-            let b5 = _mm256_unpackhi_epi64(a4, a6);
-            let b6 = _mm256_unpacklo_epi64(a5, a7);
-            let b7 = _mm256_unpackhi_epi64(a5, a7);
-            [
-                _mm256_permute2x128_si256::<0x20>(b0, b4),
-                _mm256_permute2x128_si256::<0x20>(b1, b5),
-                _mm256_permute2x128_si256::<0x20>(b2, b6),
-                _mm256_permute2x128_si256::<0x20>(b3, b7),
-                _mm256_permute2x128_si256::<0x31>(b0, b4),
-                _mm256_permute2x128_si256::<0x31>(b1, b5),
-                _mm256_permute2x128_si256::<0x31>(b2, b6),
-                _mm256_permute2x128_si256::<0x31>(b3, b7),
-            ]
-        }
     }
 }
 
