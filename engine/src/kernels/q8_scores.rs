@@ -318,14 +318,43 @@ mod tests {
                     let scale = 1.0 / (hd as f32).sqrt();
                     let mut got = vec![f32::NAN; group * len];
                     q8_0_scores((&k, &k), rb, &queries, (group, scale), &mut got);
-                    for h in 0..group {
-                        for (p, kr) in k.chunks_exact(rb).enumerate() {
-                            let want = dot_q8_0_scalar(kr, queries.row(h)) * scale;
-                            assert_eq!(
-                                got[h * len + p].to_bits(),
-                                want.to_bits(),
-                                "hd {hd} group {group} len {len} head {h} row {p}"
-                            );
+                    let check = |got: &[f32], upto: usize, body: &str| {
+                        for h in 0..group {
+                            for (p, kr) in k.chunks_exact(rb).enumerate().take(upto) {
+                                let want = dot_q8_0_scalar(kr, queries.row(h)) * scale;
+                                assert_eq!(
+                                    got[h * len + p].to_bits(),
+                                    want.to_bits(),
+                                    "{body}: hd {hd} group {group} len {len} head {h} row {p}"
+                                );
+                            }
+                        }
+                    };
+                    check(&got, len, "dispatched");
+                    // Each x86 body this CPU has, whichever the dispatcher
+                    // picks, on the rows in whole eights.
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        let keys = Keys {
+                            k: &k,
+                            values: &k,
+                            rb,
+                            queries: &queries,
+                            group,
+                            scale,
+                        };
+                        if crate::dispatch::detect() >= Level::Avx2 {
+                            let mut got = vec![f32::NAN; group * len];
+                            // SAFETY: the CPU has AVX2 and F16C (checked).
+                            let n = unsafe { avx2::eights(keys, &mut got) };
+                            check(&got, n, "avx2");
+                        }
+                        if crate::quant::has_vnni() {
+                            let mut got = vec![f32::NAN; group * len];
+                            // SAFETY: has_vnni() says the CPU has AVX-512
+                            // F, VL and VNNI.
+                            let n = unsafe { vnni::eights(keys, &mut got) };
+                            check(&got, n, "vnni");
                         }
                     }
                 }
