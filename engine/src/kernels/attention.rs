@@ -8,7 +8,7 @@ use super::Level;
 use super::q8_scores::{Q8_0_BLOCK_BYTES, q8_0_scores};
 use super::{AttnDims, level, scalar, softmax_inplace};
 #[cfg(target_arch = "x86_64")]
-use super::{attend_avx512, avx2};
+use super::{ask_for, attend_avx512, avx2};
 use crate::quant::act::Q8Acts;
 use crate::threads;
 
@@ -311,18 +311,6 @@ fn run_tasks(
             job(idx, piece);
         }
     });
-}
-
-/// Ask the CPU to bring every cache line of `s` into its caches (a hint:
-/// nothing is read).
-#[cfg(target_arch = "x86_64")]
-fn ask_for(s: &[half::f16]) {
-    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-    for line in s.chunks(32) {
-        // SAFETY: SSE is part of every x86_64 CPU, and a prefetch never
-        // faults; the address is inside `s` anyway.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
-    }
 }
 
 /// Runs of pieces per thread that [`run_tasks`] aims for: enough for

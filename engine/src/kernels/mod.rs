@@ -68,6 +68,19 @@ macro_rules! simd {
     };
 }
 
+/// Ask the CPU to bring every cache line of `s` into its caches: a hint,
+/// nothing is read (attention asks for the rows it reads next).
+#[cfg(target_arch = "x86_64")]
+fn ask_for<T>(s: &[T]) {
+    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+    let start = s.as_ptr().cast::<u8>();
+    for line in (0..std::mem::size_of_val(s)).step_by(64) {
+        // SAFETY: SSE is part of every x86_64 CPU, and a prefetch never
+        // faults; the address is inside `s` anyway.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line).cast()) };
+    }
+}
+
 // After the macros above, which it uses.
 mod attention;
 mod q8_scores;

@@ -69,18 +69,6 @@ pub(super) fn q8_0_scores(
     }
 }
 
-/// Ask the CPU to bring `bytes` (when there are any) into its caches: a
-/// hint, nothing is read.
-#[cfg(target_arch = "x86_64")]
-fn ask_for(bytes: Option<&[u8]>) {
-    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-    for line in bytes.unwrap_or_default().chunks(64) {
-        // SAFETY: SSE is part of every x86_64 CPU, and a prefetch never
-        // faults; the address is inside `bytes` anyway.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
-    }
-}
-
 /// What [`q8_0_scores`] hands its x86 bodies: the key rows (`rb` bytes
 /// each), the value rows to ask for, the quantized query heads and the
 /// scale.
@@ -121,8 +109,10 @@ mod avx2 {
                     // The first head's pass streams the rows from memory:
                     // it asks for the keys sixteen rows on and for these
                     // rows' values, which the weighted sum reads next.
-                    super::ask_for(k.get((p0 + 16) * rb..(p0 + 24) * rb));
-                    super::ask_for(values.get(p0 * rb..(p0 + 8) * rb));
+                    crate::kernels::ask_for(
+                        k.get((p0 + 16) * rb..(p0 + 24) * rb).unwrap_or_default(),
+                    );
+                    crate::kernels::ask_for(values.get(p0 * rb..(p0 + 8) * rb).unwrap_or_default());
                 }
                 let out = &mut scores[h * len + p0..h * len + p0 + 8];
                 // SAFETY: the caller's contract covers the features.
@@ -247,8 +237,8 @@ mod vnni {
         unsafe {
             let flip = _mm256_set1_epi8(-128);
             for p0 in (0..eights).step_by(8) {
-                super::ask_for(k.get((p0 + 16) * rb..(p0 + 24) * rb));
-                super::ask_for(values.get(p0 * rb..(p0 + 8) * rb));
+                crate::kernels::ask_for(k.get((p0 + 16) * rb..(p0 + 24) * rb).unwrap_or_default());
+                crate::kernels::ask_for(values.get(p0 * rb..(p0 + 8) * rb).unwrap_or_default());
                 let mut acc = [_mm256_setzero_ps(); MAX_GROUP];
                 for b in 0..nb {
                     let at = b * Q8_0_BLOCK_BYTES;
