@@ -4,6 +4,7 @@
 # machine and the same thread counts, with the ratios printed at the end.
 #
 #   scripts/bench-vs-llama-cpp.sh [--build-only] [--reps N] [--rounds N] [--gpt2] [--q4-k-m] [--depth N]
+#   scripts/bench-vs-llama-cpp.sh --batching [--rounds N] [--seconds S]
 #
 # --rounds N runs the pair (llama-bench, then `infer bench`) N times in turn
 # for each thread count and prints every round's ratios and their median:
@@ -25,6 +26,21 @@
 # (llama-bench -d N against `infer bench --prompt-tokens N`), where
 # attention reads N keys and values per layer and token; only the decode
 # ratios are printed then.
+#
+# --batching compares serving many sequences at once instead, on two
+# threads, each round both programs in turn:
+#   - the library: llama.cpp's llama-batched-bench (64-token prompts, then
+#     128 new tokens for 1 and for 8 sequences: -npp 64 -ntg 128 -npl 1,8)
+#     against `infer bench-batch --clients 1,8 --prompt-tokens 64
+#     --new-tokens 128` (every prompt read at the start, as there);
+#     compared: the decode rate over all sequences (llama.cpp's S_TG);
+#   - HTTP: llama-server (-np 8, 512 positions a slot, its defaults
+#     otherwise: continuous batching, prompt cache) against `infer serve
+#     --max-batch 8 --ctx 512`, each driven by scripts/load-test.py (1, then
+#     8 streaming chat clients for --seconds S each, default 15).
+# Both print each program's 8 ÷ 1 speed-up beside the absolute rates.
+# llama-batched-bench and llama-server are built into the same llama.cpp
+# folder the first time they are needed.
 #
 # Default model: the cached SmolLM2-135M-Instruct Q4_1 (or $MODEL). With
 # --gpt2: GPT-2 124M with random weights (scripts/make_gpt2_gguf.py --random,
@@ -57,6 +73,8 @@ build_only=0
 gpt2=0
 q4km=0
 depth=0
+batching=0
+seconds=15
 while [ $# -gt 0 ]; do
     case "$1" in
         --build-only) build_only=1 ;;
@@ -65,6 +83,8 @@ while [ $# -gt 0 ]; do
         --gpt2) gpt2=1 ;;
         --q4-k-m) q4km=1 ;;
         --depth) depth="$2"; shift ;;
+        --batching) batching=1 ;;
+        --seconds) seconds="$2"; shift ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -188,6 +208,94 @@ if len(rounds) > 1:
 PY
     done
 }
+
+# Build llama.cpp's programs named, those not built yet.
+build_llama_targets() {
+    local missing=() t
+    for t in "$@"; do
+        [ -x "$llama_dir/build/bin/$t" ] || missing+=("$t")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "building ${missing[*]} (once)"
+        cmake --build "$llama_dir/build" -j "$(nproc)" --target "${missing[@]}" >/dev/null
+    fi
+}
+
+# A free TCP port on the loopback address.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# llama-batched-bench against `infer bench-batch`, then llama-server against
+# `infer serve` under the load test, `rounds` times in turn.
+bench_batching() {
+    local r lj ij port pid lhttp ihttp
+    local tmp
+    tmp="$(mktemp -d)"
+    build_llama_targets llama-batched-bench llama-server
+    echo "model:   $model"
+    echo "library: 64-token prompts, 128 new tokens each, 2 threads; decode tok/s over all sequences"
+    for ((r = 1; r <= rounds; r++)); do
+        lj="$("$llama_dir/build/bin/llama-batched-bench" -m "$model" -c 4096 -b 2048 -ub 512 \
+            -npp 64 -ntg 128 -npl 1,8 -t 2 --output-format jsonl 2>/dev/null | grep '^{')"
+        ij="$("$infer" bench-batch --model "$model" --threads 2 --clients 1,8 \
+            --prompt-tokens 64 --new-tokens 128 --json 2>/dev/null)"
+        python3 - "$r" "$lj" "$ij" <<'PY'
+import json, sys
+r, lj, ij = sys.argv[1], [json.loads(l) for l in sys.argv[2].splitlines()], json.loads(sys.argv[3])
+l = {x["pl"]: x["speed_tg"] for x in lj}
+i = {x["clients"]: x["decode_tok_per_s"] for x in ij["rows"]}
+for n in (1, 8):
+    print(f"round {r}, {n} sequence(s): llama.cpp {l[n]:7.1f} tok/s  infer {i[n]:7.1f} tok/s  ratio {i[n]/l[n]:5.2f}x")
+print(f"round {r}, 8 ÷ 1: llama.cpp {l[8]/l[1]:.2f}x  infer {i[8]/i[1]:.2f}x")
+PY
+    done
+    echo "HTTP: streaming chat clients (scripts/load-test.py), ${seconds} s per count; generated tok/s over all clients"
+    for ((r = 1; r <= rounds; r++)); do
+        port="$(free_port)"
+        "$llama_dir/build/bin/llama-server" -m "$model" -np 8 -c 4096 -t 2 \
+            --host 127.0.0.1 --port "$port" >"$tmp/llama-server.log" 2>&1 &
+        pid=$!
+        for _ in $(seq 1 120); do
+            python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+                "http://127.0.0.1:$port/health" 2>/dev/null && break
+            sleep 0.5
+        done
+        lhttp="$tmp/llama.json"
+        python3 "$root/scripts/load-test.py" --url "http://127.0.0.1:$port" --clients 1,8 \
+            --seconds "$seconds" --json "$lhttp" >/dev/null || true
+        kill "$pid"
+        wait "$pid" 2>/dev/null || true
+        ihttp="$tmp/infer.json"
+        python3 "$root/scripts/load-test.py" --clients 1,8 --seconds "$seconds" \
+            --serve-args "--model $model --max-batch 8 --ctx 512 --threads 2" --json "$ihttp" >/dev/null
+        python3 - "$r" "$lhttp" "$ihttp" <<'PY'
+import json, sys
+r = sys.argv[1]
+def rates(path):
+    levels = json.load(open(path))["levels"]
+    return {x["clients"]: x for x in levels}
+l, i = rates(sys.argv[2]), rates(sys.argv[3])
+for n in (1, 8):
+    print(f"round {r}, {n} client(s): llama-server {l[n]['tok_per_s']:7.1f} tok/s (ITL p99 {l[n]['itl_ms_p99']:5.1f} ms)"
+          f"  infer serve {i[n]['tok_per_s']:7.1f} tok/s (ITL p99 {i[n]['itl_ms_p99']:5.1f} ms)"
+          f"  ratio {i[n]['tok_per_s']/l[n]['tok_per_s']:5.2f}x")
+print(f"round {r}, 8 ÷ 1: llama-server {l[8]['tok_per_s']/l[1]['tok_per_s']:.2f}x"
+      f" (ITL p99 {l[8]['itl_ms_p99']/l[1]['itl_ms_p99']:.2f}x)"
+      f"  infer serve {i[8]['tok_per_s']/i[1]['tok_per_s']:.2f}x"
+      f" (ITL p99 {i[8]['itl_ms_p99']/i[1]['itl_ms_p99']:.2f}x)")
+PY
+    done
+    rm -rf "$tmp"
+}
+
+if [ "$batching" = 1 ]; then
+    (cd "$root" && cargo build --release -q -p infer)
+    infer="$root/target/release/infer"
+    echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores"
+    bench_batching
+    exit 0
+fi
 
 if [ "$gpt2" = 1 ]; then
     make_gpt2_files
