@@ -50,28 +50,18 @@ pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut im
     unsafe {
         let mut i = 0;
         while i < a.len() {
-            // Tiles of 8, then 4, 2 and 1 for the rest.
-            let n = [8, 4, 2, 1]
-                .into_iter()
-                .find(|&n| n <= a.len() - i)
-                .unwrap_or(1);
-            match (dtype, n) {
-                (DType::Q4_1, 8) => tile::<Q4_1, 8>(paired, a, i, sink),
-                (DType::Q4_1, 4) => tile::<Q4_1, 4>(paired, a, i, sink),
-                (DType::Q4_1, 2) => tile::<Q4_1, 2>(paired, a, i, sink),
-                (DType::Q4_1, _) => tile::<Q4_1, 1>(paired, a, i, sink),
-                (DType::Q5_0, 8) => tile::<Q5_0, 8>(paired, a, i, sink),
-                (DType::Q5_0, 4) => tile::<Q5_0, 4>(paired, a, i, sink),
-                (DType::Q5_0, 2) => tile::<Q5_0, 2>(paired, a, i, sink),
-                (DType::Q5_0, _) => tile::<Q5_0, 1>(paired, a, i, sink),
-                (DType::Q8_0, 8) => tile::<Q8_0, 8>(paired, a, i, sink),
-                (DType::Q8_0, 4) => tile::<Q8_0, 4>(paired, a, i, sink),
-                (DType::Q8_0, 2) => tile::<Q8_0, 2>(paired, a, i, sink),
-                (DType::Q8_0, _) => tile::<Q8_0, 1>(paired, a, i, sink),
-                (_, 8) => tile::<Q4_0, 8>(paired, a, i, sink),
-                (_, 4) => tile::<Q4_0, 4>(paired, a, i, sink),
-                (_, 2) => tile::<Q4_0, 2>(paired, a, i, sink),
-                (_, _) => tile::<Q4_0, 1>(paired, a, i, sink),
+            // Tiles of 8, then one of whatever is left: a step of seven
+            // sequences is one pass over the weights, not three (4 + 2 + 1).
+            let n = (a.len() - i).min(8);
+            match n {
+                8 => tile_of::<8>(dtype, paired, a, i, sink),
+                7 => tile_of::<7>(dtype, paired, a, i, sink),
+                6 => tile_of::<6>(dtype, paired, a, i, sink),
+                5 => tile_of::<5>(dtype, paired, a, i, sink),
+                4 => tile_of::<4>(dtype, paired, a, i, sink),
+                3 => tile_of::<3>(dtype, paired, a, i, sink),
+                2 => tile_of::<2>(dtype, paired, a, i, sink),
+                _ => tile_of::<1>(dtype, paired, a, i, sink),
             }
             i += n;
         }
@@ -79,6 +69,30 @@ pub unsafe fn matmul(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut im
             let r0 = (groups - 1) * ROWS;
             let mut rest = Shifted { sink, r0 };
             super::avx2::matmul_vnni(dtype, last, a, &mut rest);
+        }
+    }
+}
+
+/// [`tile`] of `N` tokens for `dtype`'s format (one copy of the tile per
+/// format and token count, so each has straight-line code).
+///
+/// # Safety
+/// As [`tile`].
+#[inline(always)]
+unsafe fn tile_of<const N: usize>(
+    dtype: DType,
+    packed: &[u8],
+    a: &[Q8Row<'_>],
+    i0: usize,
+    sink: &mut impl Sink,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match dtype {
+            DType::Q4_1 => tile::<Q4_1, N>(packed, a, i0, sink),
+            DType::Q5_0 => tile::<Q5_0, N>(packed, a, i0, sink),
+            DType::Q8_0 => tile::<Q8_0, N>(packed, a, i0, sink),
+            _ => tile::<Q4_0, N>(packed, a, i0, sink),
         }
     }
 }
