@@ -229,7 +229,7 @@ free_port() {
 # llama-batched-bench against `infer bench-batch`, then llama-server against
 # `infer serve` under the load test, `rounds` times in turn.
 bench_batching() {
-    local r lj ij port pid lhttp ihttp
+    local r lj ij port lhttp ihttp up
     local tmp
     tmp="$(mktemp -d)"
     build_llama_targets llama-batched-bench llama-server
@@ -256,16 +256,28 @@ PY
         "$llama_dir/build/bin/llama-server" -m "$model" -np 8 -c 4096 -t 2 \
             --host 127.0.0.1 --port "$port" >"$tmp/llama-server.log" 2>&1 &
         pid=$!
+        # Stopped however the script ends.
+        trap 'kill "$pid" 2>/dev/null || true' EXIT
+        up=0
         for _ in $(seq 1 120); do
-            python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
-                "http://127.0.0.1:$port/health" 2>/dev/null && break
+            if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+                "http://127.0.0.1:$port/health" 2>/dev/null; then
+                up=1
+                break
+            fi
             sleep 0.5
         done
+        if [ "$up" = 0 ]; then
+            echo "llama-server did not answer on port $port within a minute; its log ends:" >&2
+            tail -n 20 "$tmp/llama-server.log" >&2
+            exit 1
+        fi
         lhttp="$tmp/llama.json"
         python3 "$root/scripts/load-test.py" --url "http://127.0.0.1:$port" --clients 1,8 \
             --seconds "$seconds" --json "$lhttp" >/dev/null || true
         kill "$pid"
         wait "$pid" 2>/dev/null || true
+        trap - EXIT
         ihttp="$tmp/infer.json"
         python3 "$root/scripts/load-test.py" --clients 1,8 --seconds "$seconds" \
             --serve-args "--model $model --max-batch 8 --ctx 512 --threads 2" --json "$ihttp" >/dev/null
