@@ -12,7 +12,8 @@ Prints, per count: aggregate generated tokens per second (the server's own
 `usage` counts), time to first token (p50) and the gap between a
 request's text chunks (inter-token latency, p50 and p99), the clients' own CPU
 time as a share of one core (on a small machine they run on the server's
-cores), and at the end how many prompt tokens the
+cores), the server's tokens per forward step over the count's run (`batch`:
+how many sequences its steps carried on average, from `/health`), and at the end how many prompt tokens the
 server read and how many its prompt cache saved (every request sends the same
 prompt unless --vary starts each with its own number). With --soak SECONDS it then runs 16
 clients for that long and reports the server's resident memory over time; when
@@ -188,6 +189,17 @@ def run_level(host, port, clients, seconds, max_tokens, prompt, endpoint, vary=F
     }
 
 
+def mean_batch(before, after):
+    """Tokens the server generated per forward step between two `/health`
+    answers: how many sequences its steps carried on average (None for a
+    server whose `/health` does not count steps)."""
+    keys = ("steps", "generated_tokens")
+    if not all(k in h for h in (before, after) for k in keys):
+        return None
+    steps = after["steps"] - before["steps"]
+    return (after["generated_tokens"] - before["generated_tokens"]) / steps if steps > 0 else None
+
+
 def get_json(host, port, path):
     """A GET request's JSON body ({} if it fails)."""
     try:
@@ -277,11 +289,13 @@ def main():
     try:
         rounds = max(1, a.rounds)
         print(f"{'round':>5} {'clients':>7} {'tok/s':>8} {'x one':>6} {'TTFT ms':>8} {'ITL p50':>8} "
-              f"{'ITL p99':>8} {'x p99':>6} {'reqs':>5} {'503':>4} {'cli %':>5}")
+              f"{'ITL p99':>8} {'x p99':>6} {'reqs':>5} {'503':>4} {'cli %':>5} {'batch':>5}")
         for k in range(rounds):
             base = None
             for n in counts:
+                before = get_json(host, port, "/health")
                 r = run_level(host, port, n, a.seconds, a.max_tokens, a.prompt, a.endpoint, a.vary)
+                r["mean_batch"] = mean_batch(before, get_json(host, port, "/health"))
                 base = base or r
                 # Against the first count of the same round.
                 r["round"] = k + 1
@@ -291,7 +305,9 @@ def main():
                 print(f"{k + 1:>5} {n:>7} {r['tok_per_s']:>8.1f} {r['x_one']:>6.2f} "
                       f"{r['ttft_ms_p50']:>8.1f} {r['itl_ms_p50']:>8.1f} {r['itl_ms_p99']:>8.1f} "
                       f"{r['x_p99']:>6.2f} {r['requests']:>5} {r['refused']:>4} "
-                      f"{r['client_cpu_pct']:>5.1f}", flush=True)
+                      f"{r['client_cpu_pct']:>5.1f} "
+                      f"{'-' if r['mean_batch'] is None else format(r['mean_batch'], '5.2f'):>5}",
+                      flush=True)
                 failed |= r["incomplete"] > 0
         if rounds > 1:
             print(f"medians over {rounds} rounds (x one: within each round, its range after it):")
