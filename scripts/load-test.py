@@ -13,10 +13,11 @@ Prints, per count: aggregate generated tokens per second (the server's own
 request's text chunks (inter-token latency, p50 and p99), the clients' own CPU
 time as a share of one core (on a small machine they run on the server's
 cores), the server's tokens per forward step over the count's run (`batch`:
-how many sequences its steps carried on average, from `/health`), and at the end how many prompt tokens the
-server read and how many its prompt cache saved (every request sends the same
-prompt unless --vary starts each with its own number). With --soak SECONDS it then runs 16
-clients for that long and reports the server's resident memory over time; when
+how many sequences its steps carried on average, from `/health`), and at
+the end how many prompt tokens the server read and how many its prompt
+cache saved (every request sends the same prompt unless --vary starts each
+with its own number). With --soak SECONDS it then runs 16 clients for that
+long and reports the server's resident memory over time; when
 the script started the server, the soak fails if the memory at the end exceeds
 the memory after warm-up (the first fifth) by more than 10% or 16 MB, whichever
 is larger. Every accepted request must complete; the script exits non-zero
