@@ -50,32 +50,42 @@ pub unsafe fn matmul_vnni(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &m
 /// As [`matmul`]; compiled into an entry point for `P`.
 #[inline(always)]
 unsafe fn tiles<P: Products>(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], sink: &mut impl Sink) {
-    // One copy of the tile per format and token count, so each has
-    // straight-line code.
     // SAFETY: the caller's contract.
     unsafe {
         let mut i = 0;
         while i < a.len() {
             let n = TILE.min(a.len() - i);
-            match (dtype, n) {
-                (DType::Q4_1, 4) => tile::<Q4_1, 4, P>(packed, a, i, sink),
-                (DType::Q4_1, 3) => tile::<Q4_1, 3, P>(packed, a, i, sink),
-                (DType::Q4_1, 2) => tile::<Q4_1, 2, P>(packed, a, i, sink),
-                (DType::Q4_1, _) => tile::<Q4_1, 1, P>(packed, a, i, sink),
-                (DType::Q5_0, 4) => tile::<Q5_0, 4, P>(packed, a, i, sink),
-                (DType::Q5_0, 3) => tile::<Q5_0, 3, P>(packed, a, i, sink),
-                (DType::Q5_0, 2) => tile::<Q5_0, 2, P>(packed, a, i, sink),
-                (DType::Q5_0, _) => tile::<Q5_0, 1, P>(packed, a, i, sink),
-                (DType::Q8_0, 4) => tile::<Q8_0, 4, P>(packed, a, i, sink),
-                (DType::Q8_0, 3) => tile::<Q8_0, 3, P>(packed, a, i, sink),
-                (DType::Q8_0, 2) => tile::<Q8_0, 2, P>(packed, a, i, sink),
-                (DType::Q8_0, _) => tile::<Q8_0, 1, P>(packed, a, i, sink),
-                (_, 4) => tile::<Q4_0, 4, P>(packed, a, i, sink),
-                (_, 3) => tile::<Q4_0, 3, P>(packed, a, i, sink),
-                (_, 2) => tile::<Q4_0, 2, P>(packed, a, i, sink),
-                (_, _) => tile::<Q4_0, 1, P>(packed, a, i, sink),
+            match n {
+                4 => tile_of::<4, P>(dtype, packed, a, i, sink),
+                3 => tile_of::<3, P>(dtype, packed, a, i, sink),
+                2 => tile_of::<2, P>(dtype, packed, a, i, sink),
+                _ => tile_of::<1, P>(dtype, packed, a, i, sink),
             }
             i += n;
+        }
+    }
+}
+
+/// [`tile`] of `N` tokens for `dtype`'s format (one copy of the tile per
+/// format and token count, so each has straight-line code).
+///
+/// # Safety
+/// As [`tile`].
+#[inline(always)]
+unsafe fn tile_of<const N: usize, P: Products>(
+    dtype: DType,
+    packed: &[u8],
+    a: &[Q8Row<'_>],
+    i0: usize,
+    sink: &mut impl Sink,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match dtype {
+            DType::Q4_1 => tile::<Q4_1, N, P>(packed, a, i0, sink),
+            DType::Q5_0 => tile::<Q5_0, N, P>(packed, a, i0, sink),
+            DType::Q8_0 => tile::<Q8_0, N, P>(packed, a, i0, sink),
+            _ => tile::<Q4_0, N, P>(packed, a, i0, sink),
         }
     }
 }
