@@ -301,14 +301,6 @@ PY
     rm -rf "$tmp"
 }
 
-if [ "$batching" = 1 ]; then
-    (cd "$root" && cargo build --release -q -p infer)
-    infer="$root/target/release/infer"
-    echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores"
-    bench_batching
-    exit 0
-fi
-
 if [ "$gpt2" = 1 ]; then
     make_gpt2_files
     models=("$gpt2_dir"/gpt2-124m-{f32,f16,q8_0,q4_0}.gguf)
@@ -329,6 +321,10 @@ fi
 infer="$root/target/release/infer"
 
 echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores, $(grep -o -w -E 'avx512f|avx512_vnni|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+if [ "$batching" = 1 ]; then
+    bench_batching
+    exit 0
+fi
 if [ "$depth" -gt 0 ]; then
     echo "note: both decode 128 tokens after $depth positions (llama-bench -d $depth; infer bench --prompt-tokens $depth)"
 else
