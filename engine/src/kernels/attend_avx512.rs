@@ -114,10 +114,11 @@ unsafe fn two_rows(kp: *const half::f16, a: usize, b: usize, hd: usize, c: usize
 /// lanes. Asks for the value rows the weighted sum reads later, and for
 /// the keys sixteen rows on (a sequence's cache has left the caches since
 /// it was written: the weights stream through them every step). The hint
-/// is T0: a non-temporal one, meant to keep the caches for the weights,
-/// made SmolLM2's eight-client decode steps about a fifth slower (`infer
-/// bench-batch --clients 8`, alternated with the T0 build, on a 2-core
-/// Xeon), and about a twelfth slower on the keys alone.
+/// is T1, into L2 (`ask_for` gives the figures). A non-temporal one, meant
+/// to keep the caches for the weights, made SmolLM2's eight-client decode
+/// steps about a fifth slower than T0 (`infer bench-batch --clients 8`,
+/// alternated with the T0 build, on a 2-core Xeon), and about a twelfth
+/// slower on the keys alone.
 ///
 /// # Safety
 /// Rows `s..=s + second` lie inside `k` and `v`, `q` holds `G × hd`
@@ -139,8 +140,8 @@ unsafe fn key_pair<const G: usize>(
     // SAFETY: the caller's contract.
     unsafe {
         for line in (0..(1 + second) * hd).step_by(32) {
-            _mm_prefetch::<_MM_HINT_T0>(vp.wrapping_add(s * hd + line).cast());
-            _mm_prefetch::<_MM_HINT_T0>(kp.wrapping_add((s + 16) * hd + line).cast());
+            _mm_prefetch::<_MM_HINT_T1>(vp.wrapping_add(s * hd + line).cast());
+            _mm_prefetch::<_MM_HINT_T1>(kp.wrapping_add((s + 16) * hd + line).cast());
         }
         let mut acc = [_mm512_setzero_ps(); G];
         for c in (0..hd).step_by(8) {
@@ -185,8 +186,8 @@ unsafe fn key_block<const G: usize>(
     // SAFETY: the caller's contract.
     unsafe {
         for line in (0..8 * hd).step_by(32) {
-            _mm_prefetch::<_MM_HINT_T0>(vp.wrapping_add(p * hd + line).cast());
-            _mm_prefetch::<_MM_HINT_T0>(kp.wrapping_add((p + 16) * hd + line).cast());
+            _mm_prefetch::<_MM_HINT_T1>(vp.wrapping_add(p * hd + line).cast());
+            _mm_prefetch::<_MM_HINT_T1>(kp.wrapping_add((p + 16) * hd + line).cast());
         }
         // acc[j][i]: head j, rows p + 2i and p + 2i + 1.
         let mut acc = [[_mm512_setzero_ps(); 4]; G];

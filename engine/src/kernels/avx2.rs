@@ -795,10 +795,11 @@ unsafe fn key_rows<const G: usize, const P: usize>(
         // keys sixteen rows on: a sequence's keys and values were written
         // steps ago and have since left the cache (the weights stream
         // through it every step), and a head's few kilobytes are too
-        // short a run for the hardware prefetcher to get ahead of.
+        // short a run for the hardware prefetcher to get ahead of. Into
+        // L2 (`T1`): see `ask_for`.
         for line in (0..P * hd).step_by(32) {
-            _mm_prefetch::<_MM_HINT_T0>(vp.wrapping_add(p * hd + line).cast());
-            _mm_prefetch::<_MM_HINT_T0>(kp.wrapping_add((p + 16) * hd + line).cast());
+            _mm_prefetch::<_MM_HINT_T1>(vp.wrapping_add(p * hd + line).cast());
+            _mm_prefetch::<_MM_HINT_T1>(kp.wrapping_add((p + 16) * hd + line).cast());
         }
         let mut acc = [[_mm256_setzero_ps(); G]; P];
         for c in (0..hd).step_by(L) {
