@@ -123,17 +123,32 @@ const fn chunks(dtype: DType) -> usize {
 /// eight at a time. `None` if the format has no regrouped layout, `rows`
 /// is not a multiple of 8, or the lengths disagree.
 pub fn pack(dtype: DType, bytes: &[u8], rows: usize, cols: usize) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; bytes.len()];
+    pack_into(dtype, bytes, rows, cols, &mut out)?;
+    Some(out)
+}
+
+/// [`pack`] into `out`, which has as many bytes as `bytes` (a weight's
+/// piece of a [`Home`](crate::tensor::home::Home), say). `None`, with
+/// `out` untouched, where `pack` gives `None` or `out` has another length.
+pub fn pack_into(
+    dtype: DType,
+    bytes: &[u8],
+    rows: usize,
+    cols: usize,
+    out: &mut [u8],
+) -> Option<()> {
     let rb = dtype.bytes_for(cols)?;
     if !supports(dtype)
         || !rows.is_multiple_of(ROWS)
         || !cols.is_multiple_of(QK)
         || rows.checked_mul(rb) != Some(bytes.len())
+        || out.len() != bytes.len()
     {
         return None;
     }
     let (bs, codes_at) = block(dtype);
     let (nb, h) = (cols / QK, head(dtype));
-    let mut out = vec![0u8; bytes.len()];
     for (g, group) in out.chunks_exact_mut(ROWS * rb).enumerate() {
         for (b, dst) in group.chunks_exact_mut(ROWS * bs).enumerate() {
             for j in 0..ROWS {
@@ -154,7 +169,7 @@ pub fn pack(dtype: DType, bytes: &[u8], rows: usize, cols: usize) -> Option<Vec<
         }
         debug_assert!(nb * ROWS * bs == group.len());
     }
-    Some(out)
+    Some(())
 }
 // ANCHOR_END: pack
 

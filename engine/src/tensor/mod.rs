@@ -7,8 +7,10 @@
 
 pub mod bytes;
 mod display;
+pub mod home;
 mod host;
 pub mod layout;
+mod regroup;
 pub mod storage;
 
 use std::sync::Arc;
@@ -118,41 +120,6 @@ impl Tensor {
             });
         }
         Tensor::new(Storage::Quantized { dtype, bytes }, shape, op)
-    }
-
-    /// This weight in the layout its matrix products read fastest: a
-    /// contiguous Q4_0, Q4_1, Q5_0 or Q8_0 matrix whose rows come in whole groups of 8
-    /// is regrouped eight rows at a time ([`crate::quant::x8`], one copy,
-    /// no widening); any other tensor comes back as it is (sharing its
-    /// storage). Products with the result equal the original's up to
-    /// float rounding, and every other use of the tensor reads it as before.
-    /// The original's bytes are released ([`Bytes::release`]): a memory-mapped
-    /// file's pages leave memory until something reads them again.
-    pub fn regrouped(&self) -> Tensor {
-        let shape = self.shape();
-        if let (Storage::Quantized { dtype, bytes }, &[rows, cols], true) =
-            (&*self.storage, shape, self.is_contiguous())
-        {
-            let unit = dtype.unit_bytes();
-            let start = self.offset() / dtype.block_len() * unit;
-            let len = dtype.bytes_for(rows * cols).unwrap_or(0);
-            let packed = bytes
-                .get(start..start + len)
-                .and_then(|b| crate::quant::x8::pack(*dtype, b, rows, cols));
-            if let Some(packed) = packed {
-                let storage = Storage::Regrouped {
-                    dtype: *dtype,
-                    bytes: Bytes::from_vec(packed),
-                    cols,
-                    order: crate::quant::SumOrder::Ggml,
-                };
-                if let Ok(t) = Tensor::new(storage, shape, "regrouped") {
-                    bytes.release();
-                    return t;
-                }
-            }
-        }
-        self.clone()
     }
 
     /// This tensor with its decode-step products summed in `order`

@@ -295,8 +295,11 @@ impl Gpt2Weights {
     /// Llama's do ([`crate::llama::LlamaWeights::regrouped`] says why),
     /// until [`with_sum_order`](Gpt2Weights::with_sum_order) picks the
     /// block-sum order.
-    pub fn regrouped(self) -> Gpt2Weights {
-        self.map_matrices(Tensor::regrouped)
+    /// The regrouped matrices share one home, which Linux is asked to back
+    /// with huge pages ([`Tensor::regroup_together`]).
+    pub fn regrouped(mut self) -> Gpt2Weights {
+        Tensor::regroup_together(&mut self.matrices_mut());
+        self
     }
 
     /// The same weights with the regrouped matrices' decode steps summed
@@ -309,7 +312,8 @@ impl Gpt2Weights {
     /// kernels -- batch_quant/q8_0_576x49152`), and no slower for one.
     pub fn with_sum_order(mut self, order: engine::quant::SumOrder) -> Gpt2Weights {
         if order == engine::quant::SumOrder::Block && self.wte.device().is_cpu() {
-            self.wte = self.wte.regrouped().with_sum_order(order);
+            Tensor::regroup_together(&mut [&mut self.wte]);
+            self.wte = self.wte.with_sum_order(order);
         }
         self.map_matrices(|t| t.with_sum_order(order))
     }
@@ -352,12 +356,19 @@ impl Gpt2Weights {
         mut self,
         f: impl Fn(&Tensor) -> Result<Tensor, E>,
     ) -> Result<Gpt2Weights, E> {
-        for l in &mut self.layers {
-            for t in [&mut l.w_qkv, &mut l.w_o, &mut l.w_fc, &mut l.w_proj] {
-                *t = f(t)?;
-            }
+        for t in self.matrices_mut() {
+            *t = f(t)?;
         }
         Ok(self)
+    }
+
+    /// Every layer matrix, in the order a step reads them.
+    fn matrices_mut(&mut self) -> Vec<&mut Tensor> {
+        let mut v = Vec::with_capacity(4 * self.layers.len());
+        for l in &mut self.layers {
+            v.extend([&mut l.w_qkv, &mut l.w_o, &mut l.w_fc, &mut l.w_proj]);
+        }
+        v
     }
 
     /// Number of parameters (the tied head counted once).

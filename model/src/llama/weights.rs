@@ -114,8 +114,12 @@ impl LlamaWeights {
     /// file layout's many-token kernel. The block-sum order is faster, so
     /// [`with_sum_order`](LlamaWeights::with_sum_order) regroups a tied
     /// head for it.
-    pub fn regrouped(self) -> LlamaWeights {
-        self.map_matrices(Tensor::regrouped)
+    /// The regrouped matrices share one home, in the order a step reads
+    /// them, which Linux is asked to back with huge pages
+    /// ([`Tensor::regroup_together`]).
+    pub fn regrouped(mut self) -> LlamaWeights {
+        Tensor::regroup_together(&mut self.matrices_mut());
+        self
     }
 
     /// The same weights with the regrouped matrices' decode steps summed
@@ -131,7 +135,8 @@ impl LlamaWeights {
             && order == engine::quant::SumOrder::Block
             && self.tok_embd.device().is_cpu()
         {
-            self.tok_embd = self.tok_embd.regrouped().with_sum_order(order);
+            Tensor::regroup_together(&mut [&mut self.tok_embd]);
+            self.tok_embd = self.tok_embd.with_sum_order(order);
         }
         self.map_matrices(|t| t.with_sum_order(order))
     }
@@ -147,8 +152,18 @@ impl LlamaWeights {
         mut self,
         f: impl Fn(&Tensor) -> Result<Tensor, E>,
     ) -> Result<LlamaWeights, E> {
+        for t in self.matrices_mut() {
+            *t = f(t)?;
+        }
+        Ok(self)
+    }
+
+    /// Every layer matrix, in the order a step reads them, and an untied
+    /// head.
+    fn matrices_mut(&mut self) -> Vec<&mut Tensor> {
+        let mut v = Vec::with_capacity(7 * self.layers.len() + 1);
         for l in &mut self.layers {
-            for t in [
+            v.extend([
                 &mut l.wq,
                 &mut l.wk,
                 &mut l.wv,
@@ -156,12 +171,10 @@ impl LlamaWeights {
                 &mut l.w_gate,
                 &mut l.w_up,
                 &mut l.w_down,
-            ] {
-                *t = f(t)?;
-            }
+            ]);
         }
-        self.lm_head = self.lm_head.map(|h| f(&h)).transpose()?;
-        Ok(self)
+        v.extend(self.lm_head.as_mut());
+        v
     }
 
     /// Every tensor on `device` ([`Tensor::to_device`]: the same bytes, in
