@@ -58,6 +58,7 @@ unsafe fn by_format<P: Products>(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], o
     }
 }
 
+// ANCHOR: prefetch_next_group
 /// Ask for the same block of the next group (`group` bytes on from the
 /// block at `p`, `block` bytes long), so that the weights stream in while
 /// this group is multiplied. Prefetches never fault; the address is only
@@ -79,6 +80,7 @@ pub(in crate::quant) fn prefetch_next_group(p: *const u8, group: usize, block: u
         _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(line) as *const i8);
     }
 }
+// ANCHOR_END: prefetch_next_group
 
 // ANCHOR: fifth_bit_sixteen
 /// Q5_0's fifth bits as 16 (or 0) under each code of chunk `k`, its low
