@@ -118,6 +118,18 @@ const fn chunks(dtype: DType) -> usize {
     (bs - codes_at) / 4
 }
 
+/// Whether [`pack`] regroups `rows` rows of `cols` values of `dtype` held
+/// in `len` bytes: a format with a regrouped layout, whole groups of rows,
+/// whole blocks, and the lengths agreeing.
+pub fn packs(dtype: DType, len: usize, rows: usize, cols: usize) -> bool {
+    supports(dtype)
+        && rows.is_multiple_of(ROWS)
+        && cols.is_multiple_of(QK)
+        && dtype
+            .bytes_for(cols)
+            .is_some_and(|rb| rows.checked_mul(rb) == Some(len))
+}
+
 // ANCHOR: pack
 /// Regroup `rows` rows of `cols` values of `dtype`, stored as in the file,
 /// eight at a time. `None` if the format has no regrouped layout, `rows`
@@ -138,15 +150,10 @@ pub fn pack_into(
     cols: usize,
     out: &mut [u8],
 ) -> Option<()> {
-    let rb = dtype.bytes_for(cols)?;
-    if !supports(dtype)
-        || !rows.is_multiple_of(ROWS)
-        || !cols.is_multiple_of(QK)
-        || rows.checked_mul(rb) != Some(bytes.len())
-        || out.len() != bytes.len()
-    {
+    if !packs(dtype, bytes.len(), rows, cols) || out.len() != bytes.len() {
         return None;
     }
+    let rb = dtype.bytes_for(cols)?;
     let (bs, codes_at) = block(dtype);
     let (nb, h) = (cols / QK, head(dtype));
     for (g, group) in out.chunks_exact_mut(ROWS * rb).enumerate() {

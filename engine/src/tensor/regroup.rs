@@ -84,7 +84,10 @@ impl Tensor {
     }
 
     /// What [`Tensor::regrouped`] would read: a contiguous quantized
-    /// matrix's blocks.
+    /// matrix's blocks, when they regroup ([`crate::quant::x8::packs`]). (A
+    /// home keeps no room for the others: a stretch of it left untouched
+    /// between two matrices would still become resident, inside the huge
+    /// page around it.)
     fn source(&self) -> Option<Source<'_>> {
         let (Storage::Quantized { dtype, bytes }, &[rows, cols], true) =
             (&*self.storage, self.shape(), self.is_contiguous())
@@ -93,9 +96,10 @@ impl Tensor {
         };
         let start = self.offset() / dtype.block_len() * dtype.unit_bytes();
         let len = dtype.bytes_for(rows.checked_mul(cols)?)?;
-        Some(Source {
+        let blocks = bytes.get(start..start.checked_add(len)?)?;
+        crate::quant::x8::packs(*dtype, blocks.len(), rows, cols).then_some(Source {
             dtype: *dtype,
-            blocks: bytes.get(start..start.checked_add(len)?)?,
+            blocks,
             rows,
             cols,
             owner: bytes,
