@@ -61,23 +61,31 @@ unsafe fn by_format<P: Products>(dtype: DType, packed: &[u8], a: &[Q8Row<'_>], o
 // ANCHOR: prefetch_next_group
 /// Ask for the same block of the next group (`group` bytes on from the
 /// block at `p`, `block` bytes long), so that the weights stream in while
-/// this group is multiplied. Prefetches never fault; the address is only
-/// computed (`wrapping_add`), never dereferenced.
+/// this group is multiplied, into the cache level `HINT` names
+/// (`_MM_HINT_T0`: L1, `_MM_HINT_T1`: L2). Prefetches never fault; the
+/// address is only computed (`wrapping_add`), never dereferenced.
 ///
-/// The lines are asked into L2 (`T1`), not L1 (`T0`). On a two-core Zen 4
-/// guest (32 MB L3, so the model streams from memory every token) `T0` held
-/// one-sequence decode to about 215 tokens a second and `T1` gave 245–290
-/// (`infer bench --quick`, builds alternated; one thread 120 against
-/// 155–195): a `T0` prefetch that misses takes one of L1's few miss
-/// buffers until its line arrives, and the loads of the block being
-/// multiplied then wait behind it. On a Xeon whose L3 holds the model the
-/// two hints measured alike.
+/// Which level is faster depends on the kernel, and was measured on a
+/// two-core Zen 4 guest (32 MB L3, so the model streams from memory every
+/// token; `infer bench --quick`, builds alternated). The 256-bit kernels
+/// ask into L1: forced onto them (`INFER_KERNELS=avx2`), one-sequence
+/// decode ran at 321–334 tokens a second with `T0` and 260–286 with `T1`.
+/// The 512-bit kernels, which multiply two groups at once and so ask for
+/// two streams of lines, ask into L2: 210–238 with `T0` against 249–295
+/// with `T1` (one thread 118–130 against 156–197), most likely because
+/// twice the prefetches into L1 fill its few miss buffers and the loads
+/// of the block being multiplied wait behind them. On a Xeon whose L3
+/// holds the model the two hints measured alike.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(in crate::quant) fn prefetch_next_group(p: *const u8, group: usize, block: usize) {
+pub(in crate::quant) fn prefetch_next_group<const HINT: i32>(
+    p: *const u8,
+    group: usize,
+    block: usize,
+) {
     let ahead = p.wrapping_add(group);
     for line in (0..block).step_by(64) {
-        _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(line) as *const i8);
+        _mm_prefetch::<HINT>(ahead.wrapping_add(line) as *const i8);
     }
 }
 // ANCHOR_END: prefetch_next_group
@@ -173,7 +181,7 @@ unsafe fn body<const F: u8, P: Products>(packed: &[u8], a: &[Q8Row<'_>], out: &m
                 for b in 0..nb {
                     let p = base.add(b * bs);
                     if i == 0 {
-                        prefetch_next_group(p, nb * bs, bs);
+                        prefetch_next_group::<_MM_HINT_T0>(p, nb * bs, bs);
                     }
                     let d = _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
                     let dd = _mm256_mul_ps(d, _mm256_set1_ps(*ai.d.get_unchecked(b)));

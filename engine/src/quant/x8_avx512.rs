@@ -148,8 +148,8 @@ unsafe fn body<const F: u8>(packed: &[u8], a: &[Q8Row<'_>], out: &mut [f32]) {
                 for b in 0..nb {
                     let (p0, p1) = (base.add(b * bs), base.add(group + b * bs));
                     if i == 0 {
-                        prefetch_next_group(p0, 2 * group, bs);
-                        prefetch_next_group(p1, 2 * group, bs);
+                        prefetch_next_group::<_MM_HINT_T1>(p0, 2 * group, bs);
+                        prefetch_next_group::<_MM_HINT_T1>(p1, 2 * group, bs);
                     }
                     let d = halves_f16(p0, p1);
                     let dd = _mm512_mul_ps(d, _mm512_set1_ps(*ai.d.get_unchecked(b)));

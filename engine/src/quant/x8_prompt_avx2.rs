@@ -120,7 +120,7 @@ unsafe fn tile<const F: u8, const N: usize, P: Products>(
                 let p = base.add(b * bs);
                 if i0 == 0 {
                     // The first tile streams the weights from memory.
-                    prefetch_next_group(p, nb * bs, bs);
+                    prefetch_next_group::<_MM_HINT_T0>(p, nb * bs, bs);
                 }
                 let q: [*const i32; N] =
                     std::array::from_fn(|k| toks[k].qs.as_ptr().add(b * QK) as *const i32);

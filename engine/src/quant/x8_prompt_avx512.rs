@@ -127,8 +127,8 @@ unsafe fn tile<const F: u8, const N: usize>(
                 let (p0, p1) = (base.add(b * bs), base.add(group + b * bs));
                 if i0 == 0 {
                     // The first tile streams the weights from memory.
-                    prefetch_next_group(p0, 2 * group, bs);
-                    prefetch_next_group(p1, 2 * group, bs);
+                    prefetch_next_group::<_MM_HINT_T1>(p0, 2 * group, bs);
+                    prefetch_next_group::<_MM_HINT_T1>(p1, 2 * group, bs);
                 }
                 let q: [*const i32; N] =
                     std::array::from_fn(|k| toks[k].qs.as_ptr().add(b * QK) as *const i32);
