@@ -29,7 +29,7 @@ impl Tensor {
         self.source()
             .and_then(|s| {
                 let packed = crate::quant::x8::pack(s.dtype, s.blocks, s.rows, s.cols)?;
-                let t = self.regrouped_over(&s, Bytes::from_vec(packed))?;
+                let t = self.regrouped_over(s.dtype, s.cols, Bytes::from_vec(packed))?;
                 s.owner.release();
                 Some(t)
             })
@@ -42,11 +42,10 @@ impl Tensor {
     /// regroup stay as they are. Should the memory map fail, each tensor
     /// is regrouped on its own, as [`Tensor::regrouped`] does.
     pub fn regroup_together(tensors: &mut [&mut Tensor]) {
-        let lens: Vec<usize> = tensors
+        let lens = tensors
             .iter()
-            .map(|t| t.source().map_or(0, |s| s.blocks.len()))
-            .collect();
-        let home = Home::room(lens.iter().copied()).and_then(|room| Home::with_capacity(room).ok());
+            .map(|t| t.source().map_or(0, |s| s.blocks.len()));
+        let home = Home::room(lens).and_then(|room| Home::with_capacity(room).ok());
         let Some(mut home) = home else {
             for t in tensors.iter_mut() {
                 **t = t.regrouped();
@@ -55,30 +54,26 @@ impl Tensor {
         };
         // Fill the home, then freeze it, then point each tensor into it:
         // its pieces cannot be shared while it is still being written.
-        let mut placed = Vec::with_capacity(tensors.len());
-        for (t, &len) in tensors.iter().zip(&lens) {
-            let Some(s) = t.source().filter(|_| len > 0) else {
-                placed.push(None);
-                continue;
-            };
-            let range = home.next(len).and_then(|(range, piece)| {
+        let placed: Vec<_> = tensors
+            .iter()
+            .map(|t| {
+                let s = t.source()?;
+                let (range, piece) = home.next(s.blocks.len())?;
                 crate::quant::x8::pack_into(s.dtype, s.blocks, s.rows, s.cols, piece)?;
                 // Now, not once all are copied: a memory-mapped file's
                 // pages then leave as the home's arrive.
                 s.owner.release();
-                Some(range)
-            });
-            placed.push(range);
-        }
+                Some((range, s.dtype, s.cols))
+            })
+            .collect();
         let frozen: Option<Frozen> = home.freeze().ok();
-        for (t, range) in tensors.iter_mut().zip(placed) {
-            let moved = match (&frozen, range) {
-                (Some(frozen), Some(range)) => frozen.bytes(range).and_then(|bytes| {
-                    let s = t.source()?;
-                    t.regrouped_over(&s, bytes)
-                }),
-                _ => None,
-            };
+        for (t, place) in tensors.iter_mut().zip(placed) {
+            let moved = frozen
+                .as_ref()
+                .zip(place)
+                .and_then(|(frozen, (range, dtype, cols))| {
+                    t.regrouped_over(dtype, cols, frozen.bytes(range)?)
+                });
             **t = moved.unwrap_or_else(|| t.regrouped());
         }
     }
@@ -106,13 +101,13 @@ impl Tensor {
         })
     }
 
-    /// A tensor of this shape over `packed`, `source` regrouped, its sums
-    /// in llama.cpp's order.
-    fn regrouped_over(&self, source: &Source<'_>, packed: Bytes) -> Option<Tensor> {
+    /// A tensor of this shape over `packed`, its `dtype` blocks of `cols`
+    /// columns regrouped, its sums in llama.cpp's order.
+    fn regrouped_over(&self, dtype: DType, cols: usize, packed: Bytes) -> Option<Tensor> {
         let storage = Storage::Regrouped {
-            dtype: source.dtype,
+            dtype,
             bytes: packed,
-            cols: source.cols,
+            cols,
             order: crate::quant::SumOrder::Ggml,
         };
         Tensor::new(storage, self.shape(), "regrouped").ok()
