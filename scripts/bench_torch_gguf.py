@@ -5,6 +5,7 @@ the GGUF's blocks to float32 at load. Run by scripts/gpu-run.sh on a GPU
 machine (the `gguf` package travels as a wheel in target/gpu-kit).
 
     python3 scripts/bench_torch_gguf.py MODEL.gguf [--prompt 128] [--new 128] [--reps 3]
+        [--dtype float32|float16|bfloat16]
 """
 
 import argparse
@@ -21,12 +22,14 @@ def main() -> None:
     ap.add_argument("--prompt", type=int, default=128)
     ap.add_argument("--new", type=int, default=128)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     a = ap.parse_args()
     folder, name = os.path.split(os.path.abspath(a.model))
-    m = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=torch.float32)
+    dtype = getattr(torch, a.dtype)
+    m = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype)
     m = m.to("cuda").eval()
     ids = torch.arange(100, 100 + a.prompt, device="cuda").unsqueeze(0)
-    print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}, float32, eager")
+    print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}, {a.dtype}, eager")
     for rep in range(a.reps + 1):
         with torch.no_grad():
             torch.cuda.synchronize()

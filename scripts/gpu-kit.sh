@@ -9,14 +9,15 @@
 #   scripts/gpu-run.sh          # everything, about 2 minutes; logs to $OUT
 #
 # SmolLM2 (98 MB) does not fit in one call, so the kit also splits it into
-# target/gpu-model/part-a and part-b (50 MB and 48 MB). The first call
-# carries part-a and runs `scripts/gpu-run.sh stash`, which keeps it in
-# /tmp while the machine stays warm (start the second call at once: an idle
-# machine is given back after about 30 s); the second carries part-b and
-# target/gpu-kit and runs `scripts/gpu-run.sh`, which puts the model back
-# together (checking its SHA-256) before the checks. Without the parts the
-# SmolLM2 checks say they are skipped, and a random-weights Llama test
-# covers that path.
+# target/gpu-model/part-a and part-b (45 MB and 53 MB). The first call
+# carries target/gpu-kit and part-a and runs `scripts/gpu-run.sh stash`,
+# which keeps the part in /tmp and runs the checks that need no SmolLM2.
+# The second, started at once (an idle machine is given back after about
+# 30 s, and a warm one keeps the kit from the first call), carries only
+# part-b and runs `scripts/gpu-run.sh model`, which puts the model back
+# together (checking its SHA-256) and runs the checks that need it. Without
+# the parts the SmolLM2 checks say they are skipped, and a random-weights
+# Llama test covers that path.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -52,7 +53,8 @@ model="${HOME}/.cache/inference-from-scratch/SmolLM2-135M-Instruct.Q4_1.gguf"
 if [ -f "$model" ]; then
     rm -rf target/gpu-model
     mkdir -p target/gpu-model
-    split -b 50000000 -a 1 "$model" target/gpu-model/part-
+    head -c 45000000 "$model" > target/gpu-model/part-a
+    tail -c +45000001 "$model" > target/gpu-model/part-b
     sha256sum "$model" | cut -d' ' -f1 > "$kit/model.sha256"
     ls -la target/gpu-model
 fi
