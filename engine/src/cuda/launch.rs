@@ -22,8 +22,11 @@ const ROW_THREADS: u32 = 256;
 const ELEM_THREADS: u32 = 256;
 /// Warps per block of `linear_rows` (one weight row per warp).
 const LINEAR_WARPS: u32 = 8;
-/// Threads per block of the attention kernels.
-const ATTN_THREADS: u32 = 128;
+/// Threads per block of the attention kernels (eight warps).
+const ATTN_THREADS: u32 = 256;
+/// The longest head the attention kernels take (`ATTN_MAX_HEAD_DIM` in
+/// attention.cu: each lane keeps head_dim / 32 output sums in registers).
+const ATTN_MAX_HEAD_DIM: usize = 256;
 /// Shared memory a block may use without opting in (scores of one head).
 const SHARED_LIMIT: usize = 48 * 1024;
 
@@ -452,8 +455,15 @@ pub(crate) fn attention(
     out: &mut Out<'_>,
     out_stride: usize,
 ) -> Result<()> {
+    if dims.head_dim > ATTN_MAX_HEAD_DIM {
+        return Err(EngineError::Device(format!(
+            "CUDA attention takes heads of at most {ATTN_MAX_HEAD_DIM} values, not {}",
+            dims.head_dim
+        )));
+    }
     let longest = start_len + rows.saturating_sub(1);
-    let shared = longest * 4;
+    // One score per position, then one partial output per warp.
+    let shared = (longest + (ATTN_THREADS as usize / 32) * dims.head_dim) * 4;
     if shared > SHARED_LIMIT {
         return Err(EngineError::Device(format!(
             "CUDA attention over {longest} positions needs {shared} bytes of shared memory, \

@@ -7,28 +7,42 @@ __device__ __forceinline__ float kv_load(const u16* p, size_t i) { return half_t
 __device__ __forceinline__ void kv_store(float* p, size_t i, float v) { p[i] = v; }
 __device__ __forceinline__ void kv_store(u16* p, size_t i, float v) { p[i] = float_to_half(v); }
 
+// The longest head a lane's output sums cover: head_dim ≤ ATTN_MAX_HEAD_DIM
+// (the launcher refuses longer heads), each lane keeping head_dim / 32 sums.
+#define ATTN_MAX_HEAD_DIM 256
+
+// ANCHOR: attend
 // Query row r (grid.y) of head h (grid.x) attends to the first
-// start_len + r cached positions. Scores live in dynamic shared memory
-// (one float per position, sized by the launch).
+// start_len + r cached positions. Dynamic shared memory holds one score
+// per position, then one partial output per warp. Every phase spreads the
+// positions over the whole block, so a step's cost grows with the context
+// by loads that are all in flight together, not by a chain of them:
+//  1. each thread scores its own positions (a whole q·k dot product);
+//  2. the block finds the largest score and the sum of exponentials;
+//  3. each warp sums its positions' v rows weighted by their
+//     probabilities (lanes over the head's dimensions), and the warps'
+//     partial outputs are added.
 template <typename T>
 __device__ void attend(const float* q, int q_stride, const T* k, const T* v, int n_heads, int n_kv_heads,
                        int head_dim, int capacity, int start_len, float* out, int out_stride) {
-    extern __shared__ float scores[];
+    extern __shared__ float shared[];
     __shared__ float scratch[WARP];
     int h = blockIdx.x, r = blockIdx.y, len = start_len + r;
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, warps = blockDim.x / WARP;
+    float* scores = shared;
+    float* partial = shared + len;
     size_t base = (size_t)(h / (n_heads / n_kv_heads)) * capacity * head_dim;
     const float* qh = q + (size_t)r * q_stride + (size_t)h * head_dim;
     float scale = 1.0f / sqrtf((float)head_dim);
-    for (int p = warp; p < len; p += warps) {
-        float s = 0.0f;
-        for (int d = lane; d < head_dim; d += WARP) s += qh[d] * kv_load(k, base + (size_t)p * head_dim + d);
-        s = warp_sum(s);
-        if (lane == 0) scores[p] = s * scale;
-    }
-    __syncthreads();
     float m = -INFINITY;
-    for (int p = threadIdx.x; p < len; p += blockDim.x) m = fmaxf(m, scores[p]);
+    for (int p = threadIdx.x; p < len; p += blockDim.x) {
+        const T* kp = k + base + (size_t)p * head_dim;
+        float s = 0.0f;
+#pragma unroll 8
+        for (int d = 0; d < head_dim; d++) s += qh[d] * kv_load(kp, d);
+        scores[p] = s * scale;
+        m = fmaxf(m, s * scale);
+    }
     m = block_max(m, scratch);
     float sum = 0.0f;
     for (int p = threadIdx.x; p < len; p += blockDim.x) {
@@ -36,14 +50,34 @@ __device__ void attend(const float* q, int q_stride, const T* k, const T* v, int
         scores[p] = e;
         sum += e;
     }
+    // (block_sum's barrier also makes every score visible to every warp.)
     sum = block_sum(sum, scratch);
+    float acc[ATTN_MAX_HEAD_DIM / WARP];
+#pragma unroll
+    for (int i = 0; i < ATTN_MAX_HEAD_DIM / WARP; i++) acc[i] = 0.0f;
+    for (int p = warp; p < len; p += warps) {
+        float w = scores[p];
+        const T* vp = v + base + (size_t)p * head_dim;
+#pragma unroll
+        for (int i = 0; i < ATTN_MAX_HEAD_DIM / WARP; i++) {
+            int d = lane + i * WARP;
+            if (d < head_dim) acc[i] += w * kv_load(vp, d);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < ATTN_MAX_HEAD_DIM / WARP; i++) {
+        int d = lane + i * WARP;
+        if (d < head_dim) partial[warp * head_dim + d] = acc[i];
+    }
+    __syncthreads();
     float* o = out + (size_t)r * out_stride + (size_t)h * head_dim;
     for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-        float acc = 0.0f;
-        for (int p = 0; p < len; p++) acc += scores[p] * kv_load(v, base + (size_t)p * head_dim + d);
-        o[d] = acc / sum;
+        float total = 0.0f;
+        for (int w = 0; w < warps; w++) total += partial[w * head_dim + d];
+        o[d] = total / sum;
     }
 }
+// ANCHOR_END: attend
 
 extern "C" __global__ void attention_f32(const float* q, int q_stride, const float* k, const float* v, int n_heads,
                                          int n_kv_heads, int head_dim, int capacity, int start_len, float* out,

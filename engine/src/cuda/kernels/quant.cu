@@ -1,6 +1,6 @@
 // Weights in their file's format: every kernel here reads f32, f16, bf16
 // or ggml blocks in place (byte-exact with the CPU's quant/ files) and
-// dequantizes one value at a time on the fly; nothing is widened in memory.
+// dequantizes them in registers as it goes; nothing is widened in memory.
 
 // The dtype codes the Rust side passes (cuda/source.rs, `dtype_code`).
 #define DT_F32 0
@@ -86,13 +86,52 @@ __device__ __forceinline__ float value_at(const u8* row, int dtype, int e) {
     return 0.0f;
 }
 
+// ANCHOR: row_dot
+// x · row for one weight row of `cols` values stored as DT, summed by one
+// warp: lane i takes the 32-value blocks i, i + 32, …, and unrolls each
+// block, so all of a block's loads are independent and in flight at once.
+// (Lanes over single values, the first version, left each lane a chain of
+// dependent loads, one memory round trip per 32 values: a SmolLM2 decode
+// step then waited on memory latency, not on launches.) K-quant
+// super-blocks go 32 values at a time the same way; a plain-float row
+// whose length is no multiple of 32 ends value by value.
+template <int DT>
+__device__ __forceinline__ float row_dot(const u8* row, int cols, const float* x, int lane) {
+    float acc = 0.0f;
+    int blocks = cols / 32;
+    for (int i = lane; i < blocks; i += WARP) {
+        const float* xb = x + 32 * i;
+        float s = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 32; j++) s += value_at(row, DT, 32 * i + j) * xb[j];
+        acc += s;
+    }
+    for (int e = 32 * blocks + lane; e < cols; e += WARP) acc += value_at(row, DT, e) * x[e];
+    return acc;
+}
+
+// row_dot for a dtype known only at run time (one switch per row).
+__device__ float row_dot_any(const u8* row, int dtype, int cols, const float* x, int lane) {
+    switch (dtype) {
+    case DT_F32: return row_dot<DT_F32>(row, cols, x, lane);
+    case DT_F16: return row_dot<DT_F16>(row, cols, x, lane);
+    case DT_BF16: return row_dot<DT_BF16>(row, cols, x, lane);
+    case DT_Q8_0: return row_dot<DT_Q8_0>(row, cols, x, lane);
+    case DT_Q4_0: return row_dot<DT_Q4_0>(row, cols, x, lane);
+    case DT_Q4_1: return row_dot<DT_Q4_1>(row, cols, x, lane);
+    case DT_Q5_0: return row_dot<DT_Q5_0>(row, cols, x, lane);
+    case DT_Q4_K: return row_dot<DT_Q4_K>(row, cols, x, lane);
+    case DT_Q6_K: return row_dot<DT_Q6_K>(row, cols, x, lane);
+    }
+    return 0.0f;
+}
+// ANCHOR_END: row_dot
+
 // ANCHOR: linear_rows
 // out[t·out_stride + r] = x[t] · w[r] (added to what is there when
 // `accumulate`: a residual connection without a second kernel) for `rows`
 // weight rows of `cols` values (`row_bytes` bytes each) and activation
-// rows t (grid.y). One warp per
-// weight row; its lanes take consecutive elements, so a quantized block's
-// 32 values are read by one warp at once and its scale is a broadcast.
+// rows t (grid.y). One warp per weight row (row_dot).
 extern "C" __global__ void linear_rows(const u8* w, int dtype, long long row_bytes, int rows, int cols,
                                        const float* x, float* out, int out_stride, int accumulate) {
     int warps = blockDim.x / WARP;
@@ -100,11 +139,7 @@ extern "C" __global__ void linear_rows(const u8* w, int dtype, long long row_byt
     int lane = threadIdx.x % WARP;
     int t = blockIdx.y;
     if (r >= rows) return;
-    const u8* row = w + (size_t)r * row_bytes;
-    const float* xt = x + (size_t)t * cols;
-    float acc = 0.0f;
-    for (int e = lane; e < cols; e += WARP) acc += value_at(row, dtype, e) * xt[e];
-    acc = warp_sum(acc);
+    float acc = warp_sum(row_dot_any(w + (size_t)r * row_bytes, dtype, cols, x + (size_t)t * cols, lane));
     if (lane == 0) {
         size_t at = (size_t)t * out_stride + r;
         out[at] = accumulate ? out[at] + acc : acc;
@@ -123,16 +158,9 @@ extern "C" __global__ void linear_swiglu_rows(const u8* w_gate, const u8* w_up, 
     int lane = threadIdx.x % WARP;
     int t = blockIdx.y;
     if (r >= rows) return;
-    const u8* gate = w_gate + (size_t)r * row_bytes;
-    const u8* up = w_up + (size_t)r * row_bytes;
     const float* xt = x + (size_t)t * cols;
-    float g = 0.0f, u = 0.0f;
-    for (int e = lane; e < cols; e += WARP) {
-        g += value_at(gate, dtype, e) * xt[e];
-        u += value_at(up, dtype, e) * xt[e];
-    }
-    g = warp_sum(g);
-    u = warp_sum(u);
+    float g = warp_sum(row_dot_any(w_gate + (size_t)r * row_bytes, dtype, cols, xt, lane));
+    float u = warp_sum(row_dot_any(w_up + (size_t)r * row_bytes, dtype, cols, xt, lane));
     if (lane == 0) out[(size_t)t * rows + r] = g / (1.0f + expf(-g)) * u;
 }
 
