@@ -3,7 +3,8 @@
 //! `engine::device::ops` as the forward pass runs, here on the CPU), how
 //! many weight bytes it reads, and the two limits that follow. With a GPU
 //! (a build with `--features cuda` and the NVIDIA driver) it also runs the
-//! model there and compares it with the CPU.
+//! model there, compares it with the CPU, and times what one launch of a
+//! tiny kernel costs.
 //!
 //! `cargo run --release --example ch11_gpu` (needs the model:
 //! `scripts/fetch-model.sh`); on a GPU machine,
@@ -92,6 +93,22 @@ fn main() -> Result<()> {
                     prefill * 1e3
                 );
             }
+            // What one launch costs: a one-value addition, queued 10,000
+            // times, then one copy back that waits for them all.
+            let one = engine::device::Buffer::from_host(&dev, &[1.0])?;
+            let mut acc = engine::device::Buffer::from_host(&dev, &[0.0])?;
+            ops::add_inplace(&mut acc, &one)?;
+            acc.to_host()?;
+            let t = Instant::now();
+            for _ in 0..10_000 {
+                ops::add_inplace(&mut acc, &one)?;
+            }
+            acc.to_host()?;
+            let us = t.elapsed().as_secs_f64() * 1e6 / 10_000.0;
+            println!(
+                "one tiny kernel: {us:.2} µs a launch back to back, so {launches} launches take {:.2} ms a step",
+                us * launches as f64 / 1e3
+            );
             println!("on {}", dev.name());
         }
     }
