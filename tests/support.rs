@@ -60,6 +60,40 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     eprintln!("{what}: OK, max abs diff {d:e} (tolerance {tol:e})");
 }
 
+/// SmolLM2's last-position `logits` for one prompt of the `transformers`
+/// fixture (`p`, an entry of tests/fixtures/smollm2/reference.json's
+/// `logits`): the same argmax, and the top-20 and the sampled logits
+/// (`sample_idx`) within `tol`. `label` names the prompt, `device` (if
+/// any) where the logits came from.
+pub fn assert_smollm2_reference(
+    label: &str,
+    device: Option<&str>,
+    logits: &[f32],
+    p: &serde_json::Value,
+    sample_idx: &[u32],
+    tol: f32,
+) {
+    assert_eq!(
+        engine::kernels::argmax(logits) as u64,
+        p["argmax"].as_u64().unwrap(),
+        "{label} argmax"
+    );
+    let on = device.map(|d| format!(" on {d}")).unwrap_or_default();
+    let pick = |idx: &[u32]| -> Vec<f32> { idx.iter().map(|&t| logits[t as usize]).collect() };
+    assert_close(
+        &format!("{label} top-20 logits{on}"),
+        &pick(&ids(&p["top_ids"])),
+        &f32s(&p["top_logits"]),
+        tol,
+    );
+    assert_close(
+        &format!("{label} 256 sampled logits"),
+        &pick(sample_idx),
+        &f32s(&p["sample_logits"]),
+        tol,
+    );
+}
+
 /// Path of the real SmolLM2 model. Panics, naming the fetch command, if it
 /// is missing (CI fetches it before the tests run).
 pub fn smollm2_path() -> PathBuf {

@@ -8,7 +8,8 @@
 
 use engine::Device;
 use integration_tests::{
-    assert_close, f32s, fixture_dir, ids, read_json, smollm2_path, smollm2_weights,
+    assert_close, assert_smollm2_reference, f32s, fixture_dir, ids, read_json, smollm2_path,
+    smollm2_weights,
 };
 use model::batch::LogitsFor;
 use model::gguf::GgufFile;
@@ -113,27 +114,13 @@ fn smollm2_on_the_gpu_gives_the_transformers_logits() {
             .forward(&[(0, &ids(&p["ids"]))], LogitsFor::Last)
             .unwrap()
             .remove(0);
-        let top: Vec<f32> = ids(&p["top_ids"])
-            .iter()
-            .map(|&t| logits[t as usize])
-            .collect();
-        assert_close(
-            &format!("prompt {i} top-20 logits on {}", dev.name()),
-            &top,
-            &f32s(&p["top_logits"]),
+        assert_smollm2_reference(
+            &format!("prompt {i}"),
+            Some(&dev.name()),
+            &logits,
+            p,
+            &sample_idx,
             SMOLLM2_TOL,
-        );
-        let sampled: Vec<f32> = sample_idx.iter().map(|&t| logits[t as usize]).collect();
-        assert_close(
-            &format!("prompt {i} 256 sampled logits"),
-            &sampled,
-            &f32s(&p["sample_logits"]),
-            SMOLLM2_TOL,
-        );
-        assert_eq!(
-            engine::kernels::argmax(&logits) as u64,
-            p["argmax"].as_u64().unwrap(),
-            "prompt {i} argmax"
         );
     }
     let mut identical = 0;

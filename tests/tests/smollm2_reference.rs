@@ -3,7 +3,7 @@
 //! Needs the model: `scripts/fetch-model.sh` (CI runs it first).
 
 use integration_tests::{
-    assert_close, f32s, fixture_dir, heavy_lock, ids, read_json, smollm2_weights_f32,
+    assert_smollm2_reference, f32s, fixture_dir, heavy_lock, ids, read_json, smollm2_weights_f32,
 };
 use model::batch::LogitsFor;
 use model::llama::Llama;
@@ -33,29 +33,7 @@ fn smollm2_logits_match_transformers() {
             .forward(&[(0, &ids(&p["ids"]))], LogitsFor::Last)
             .unwrap()
             .remove(0);
-        let argmax = engine::kernels::argmax(&logits);
-        assert_eq!(
-            argmax as u64,
-            p["argmax"].as_u64().unwrap(),
-            "prompt {i} argmax"
-        );
-        let top: Vec<f32> = ids(&p["top_ids"])
-            .iter()
-            .map(|&t| logits[t as usize])
-            .collect();
-        assert_close(
-            &format!("prompt {i} top-20 logits"),
-            &top,
-            &f32s(&p["top_logits"]),
-            TOL,
-        );
-        let sampled: Vec<f32> = sample_idx.iter().map(|&t| logits[t as usize]).collect();
-        assert_close(
-            &format!("prompt {i} 256 sampled logits"),
-            &sampled,
-            &f32s(&p["sample_logits"]),
-            TOL,
-        );
+        assert_smollm2_reference(&format!("prompt {i}"), None, &logits, p, &sample_idx, TOL);
     }
 }
 
