@@ -272,13 +272,23 @@ pub(crate) struct Weight<'a> {
     pub cols: usize,
 }
 
-/// One warp per weight row, a grid row per activation row: the launch of
-/// the products, and the bytes of one of `w`'s rows.
-fn per_weight_row(w: &Weight<'_>, t: usize) -> Result<(LaunchConfig, i64)> {
+/// From this many activation rows on (a prompt's), the products take
+/// `MANY_ROWS` rows per warp (`linear_rows_many`, `MANY_ROWS` in quant.cu),
+/// decoding each weight value once for all of them; below it, one row per
+/// warp (`linear_rows`, lanes over whole blocks).
+const MANY_ROWS: usize = 8;
+
+/// One warp per weight row, and a grid row per activation row (or per
+/// `MANY_ROWS` of them when there are that many): the launch of the
+/// products, whether it takes the many-rows kernels, and the bytes of one
+/// of `w`'s rows.
+fn per_weight_row(w: &Weight<'_>, t: usize) -> Result<(LaunchConfig, bool, i64)> {
+    let many = t >= MANY_ROWS;
+    let grid_rows = if many { t.div_ceil(MANY_ROWS) } else { t };
     let cfg = LaunchConfig {
         grid_dim: (
             w.rows.div_ceil(LINEAR_WARPS as usize) as u32,
-            int(t, "tokens")? as u32,
+            int(grid_rows, "tokens")? as u32,
             1,
         ),
         block_dim: (LINEAR_WARPS * 32, 1, 1),
@@ -286,6 +296,7 @@ fn per_weight_row(w: &Weight<'_>, t: usize) -> Result<(LaunchConfig, i64)> {
     };
     Ok((
         cfg,
+        many,
         ((w.cols / w.dtype.block_len()) * w.dtype.unit_bytes()) as i64,
     ))
 }
@@ -303,7 +314,7 @@ pub(crate) fn linear(
     if t == 0 || w.rows == 0 {
         return Ok(());
     }
-    let (cfg, row_bytes) = per_weight_row(w, t)?;
+    let (cfg, many, row_bytes) = per_weight_row(w, t)?;
     let a = (
         super::source::dtype_code(w.dtype),
         row_bytes,
@@ -311,21 +322,29 @@ pub(crate) fn linear(
         int(w.cols, "cols")?,
         int(out_stride, "out stride")?,
         i32::from(accumulate),
+        int(t, "tokens")?,
     );
-    let f = gpu.function("linear_rows")?;
+    let name = if many {
+        "linear_rows_many"
+    } else {
+        "linear_rows"
+    };
+    let f = gpu.function(name)?;
     let mut b = gpu.stream().launch_builder(f);
     b.arg(w.bytes)
         .arg(&a.0)
         .arg(&a.1)
         .arg(&a.2)
         .arg(&a.3)
-        .arg(x)
-        .arg(out)
-        .arg(&a.4)
-        .arg(&a.5);
+        .arg(x);
+    if many {
+        b.arg(&a.6);
+    }
+    b.arg(out).arg(&a.4).arg(&a.5);
     // SAFETY: the weight holds rows·row_bytes bytes, x t·cols floats, out
-    // (t−1)·out_stride + rows floats (checked by the caller).
-    launched("linear_rows", unsafe { b.launch(cfg) }.map(drop))
+    // (t−1)·out_stride + rows floats (checked by the caller); the
+    // many-rows kernel gets t and skips the rows past it.
+    launched(name, unsafe { b.launch(cfg) }.map(drop))
 }
 
 /// `out[t][r] = silu(x[t] · gate[r]) · (x[t] · up[r])` for `t` activation
@@ -340,14 +359,20 @@ pub(crate) fn linear_swiglu(
     if t == 0 || gate.rows == 0 {
         return Ok(());
     }
-    let (cfg, row_bytes) = per_weight_row(gate, t)?;
+    let (cfg, many, row_bytes) = per_weight_row(gate, t)?;
     let a = (
         super::source::dtype_code(gate.dtype),
         row_bytes,
         int(gate.rows, "rows")?,
         int(gate.cols, "cols")?,
+        int(t, "tokens")?,
     );
-    let f = gpu.function("linear_swiglu_rows")?;
+    let name = if many {
+        "linear_swiglu_rows_many"
+    } else {
+        "linear_swiglu_rows"
+    };
+    let f = gpu.function(name)?;
     let mut b = gpu.stream().launch_builder(f);
     b.arg(gate.bytes)
         .arg(up.bytes)
@@ -355,10 +380,15 @@ pub(crate) fn linear_swiglu(
         .arg(&a.1)
         .arg(&a.2)
         .arg(&a.3);
-    b.arg(x).arg(out);
+    b.arg(x);
+    if many {
+        b.arg(&a.4);
+    }
+    b.arg(out);
     // SAFETY: both weights hold rows·row_bytes bytes (same dtype and shape,
-    // checked by the caller), x t·cols floats, out t·rows floats.
-    launched("linear_swiglu_rows", unsafe { b.launch(cfg) }.map(drop))
+    // checked by the caller), x t·cols floats, out t·rows floats; the
+    // many-rows kernel gets t and skips the rows past it.
+    launched(name, unsafe { b.launch(cfg) }.map(drop))
 }
 
 /// `out[t·out_stride + r] = x[t] · w[r]` (or `+=` when `accumulate`) by

@@ -164,6 +164,88 @@ extern "C" __global__ void linear_swiglu_rows(const u8* w_gate, const u8* w_up, 
     if (lane == 0) out[(size_t)t * rows + r] = g / (1.0f + expf(-g)) * u;
 }
 
+// ANCHOR: linear_rows_many
+// Activation rows per warp in the products of a prompt (MANY_ROWS in
+// launch.rs, which sends t ≥ MANY_ROWS rows here).
+#define MANY_ROWS 8
+
+// linear_rows for a prompt's rows: each warp takes one weight row and
+// MANY_ROWS activation rows (grid.y = ⌈t / MANY_ROWS⌉), so each weight
+// value is decoded once for all of them instead of once per row. Its lanes
+// take consecutive values, so the activations' loads are coalesced and
+// all 32 lanes work whatever the row's length (row_dot, one lane per
+// block, leaves 14 idle on a 576-value row: fine for one token, the
+// bottleneck of a prompt).
+extern "C" __global__ void linear_rows_many(const u8* w, int dtype, long long row_bytes, int rows, int cols,
+                                            const float* x, int t, float* out, int out_stride, int accumulate) {
+    int warps = blockDim.x / WARP;
+    int r = blockIdx.x * warps + threadIdx.x / WARP;
+    int lane = threadIdx.x % WARP;
+    int t0 = blockIdx.y * MANY_ROWS;
+    if (r >= rows) return;
+    int n = min(MANY_ROWS, t - t0);
+    const u8* row = w + (size_t)r * row_bytes;
+    const float* x0 = x + (size_t)t0 * cols;
+    float acc[MANY_ROWS];
+#pragma unroll
+    for (int i = 0; i < MANY_ROWS; i++) acc[i] = 0.0f;
+    for (int e = lane; e < cols; e += WARP) {
+        float v = value_at(row, dtype, e);
+#pragma unroll
+        for (int i = 0; i < MANY_ROWS; i++)
+            if (i < n) acc[i] += v * x0[(size_t)i * cols + e];
+    }
+    // n is the same for the whole warp, so every lane takes part in each sum.
+#pragma unroll
+    for (int i = 0; i < MANY_ROWS; i++) {
+        if (i < n) {
+            float sum = warp_sum(acc[i]);
+            if (lane == 0) {
+                size_t at = (size_t)(t0 + i) * out_stride + r;
+                out[at] = accumulate ? out[at] + sum : sum;
+            }
+        }
+    }
+}
+// ANCHOR_END: linear_rows_many
+
+// linear_swiglu_rows for a prompt's rows, MANY_ROWS of them per warp as
+// linear_rows_many takes them.
+extern "C" __global__ void linear_swiglu_rows_many(const u8* w_gate, const u8* w_up, int dtype,
+                                                   long long row_bytes, int rows, int cols, const float* x, int t,
+                                                   float* out) {
+    int warps = blockDim.x / WARP;
+    int r = blockIdx.x * warps + threadIdx.x / WARP;
+    int lane = threadIdx.x % WARP;
+    int t0 = blockIdx.y * MANY_ROWS;
+    if (r >= rows) return;
+    int n = min(MANY_ROWS, t - t0);
+    const u8* gate = w_gate + (size_t)r * row_bytes;
+    const u8* up = w_up + (size_t)r * row_bytes;
+    const float* x0 = x + (size_t)t0 * cols;
+    float g[MANY_ROWS], u[MANY_ROWS];
+#pragma unroll
+    for (int i = 0; i < MANY_ROWS; i++) g[i] = u[i] = 0.0f;
+    for (int e = lane; e < cols; e += WARP) {
+        float gv = value_at(gate, dtype, e), uv = value_at(up, dtype, e);
+#pragma unroll
+        for (int i = 0; i < MANY_ROWS; i++) {
+            if (i < n) {
+                float xv = x0[(size_t)i * cols + e];
+                g[i] += gv * xv;
+                u[i] += uv * xv;
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < MANY_ROWS; i++) {
+        if (i < n) {
+            float gs = warp_sum(g[i]), us = warp_sum(u[i]);
+            if (lane == 0) out[(size_t)(t0 + i) * rows + r] = gs / (1.0f + expf(-gs)) * us;
+        }
+    }
+}
+
 // out[i] = table[ids[i]] as f32: one block per id.
 extern "C" __global__ void embed_rows(const u8* table, int dtype, long long row_bytes, int cols, const u32* ids,
                                       float* out) {
