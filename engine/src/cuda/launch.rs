@@ -20,8 +20,15 @@ pub(crate) type Out<'a> = CudaViewMut<'a, f32>;
 const ROW_THREADS: u32 = 256;
 /// Threads per block of the elementwise kernels.
 const ELEM_THREADS: u32 = 256;
-/// Warps per block of `linear_rows` (one weight row per warp).
-const LINEAR_WARPS: u32 = 8;
+/// Warps per block of the products (one weight row per warp). Small
+/// blocks spread a 576-row product over more of the GPU's multiprocessors:
+/// on an H200, SmolLM2 decoded at 441 tok/s with 1 warp, 435–443 with 2,
+/// 430–432 with 4, 403–409 with 8 and 336–340 with 16, and read a
+/// 128-token prompt at 11,753, 11,913–11,945, 12,045–12,065,
+/// 11,353–11,414 and 7,740–7,753 (`infer bench --device cuda --quick`, a
+/// build that took the count from the environment; two or three runs
+/// each, one for 1 warp). Every GPU test passed with 2.
+const LINEAR_WARPS: u32 = 2;
 /// Threads per block of the attention kernels (eight warps).
 const ATTN_THREADS: u32 = 256;
 /// The longest head the attention kernels take (`ATTN_MAX_HEAD_DIM` in
