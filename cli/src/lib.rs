@@ -2,7 +2,10 @@
 //! writing to any `Write` so tests can run them in-process.
 //!
 //! `infer generate`, `infer chat`, `infer tokenize`, `infer inspect`,
-//! `infer bench`, `infer perplexity`, `infer quantize` and `infer serve`; each subcommand lives in its own file under `commands/`.
+//! `infer bench`, `infer bench-batch`, `infer perplexity` and `infer
+//! quantize` each live in a file of their own under `commands/`; `infer
+//! serve` lives under `serve/`.
+#![deny(missing_docs)]
 
 pub mod commands;
 pub mod decoding_args;

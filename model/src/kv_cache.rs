@@ -682,14 +682,6 @@ impl KvCache {
 
     // ANCHOR_END: write
 
-    /// Write the keys and values of `k.count` consecutive tokens for one
-    /// layer at rows `row..` of `slot`, reading them from `src` where they
-    /// lie in rows (inside the fused QKV rows of a forward pass: `k` and `v`
-    /// say where). The cache and `src` are on the same device.
-    ///
-    /// # Errors
-    /// As [`KvCache::write`]; [`KvCacheError::Device`] for a buffer on
-    /// another device or a device's failure.
     /// Ask the CPU to bring into cache the places where rows `row..row + n`
     /// of `slot`'s keys and values for `layer` will be written, so that the
     /// write, which comes after the products that compute them, does not
@@ -709,6 +701,14 @@ impl KvCache {
         }
     }
 
+    /// Write the keys and values of `k.count` consecutive tokens for one
+    /// layer at rows `row..` of `slot`, reading them from `src` where they
+    /// lie in rows (inside the fused QKV rows of a forward pass: `k` and `v`
+    /// say where). The cache and `src` are on the same device.
+    ///
+    /// # Errors
+    /// As [`KvCache::write`]; [`KvCacheError::Device`] for a buffer on
+    /// another device or a device's failure.
     pub fn write_rows(
         &mut self,
         slot: usize,

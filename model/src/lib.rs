@@ -1,4 +1,5 @@
 //! Model files, tokenizer, architectures and the KV cache.
+#![deny(missing_docs)]
 pub mod arch_error;
 pub mod batch;
 pub mod chat_session;
