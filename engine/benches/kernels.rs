@@ -273,6 +273,20 @@ fn attention(c: &mut Criterion) {
             })
         });
     }
+    // The Q8_0 cache (`--cache-type q8_0`): a little over half the f16
+    // cache's bytes, so its arithmetic shows where the cache fits in L2.
+    let (k8, v8) = (
+        engine::quant::quantize(engine::DType::Q8_0, &k).expect("whole blocks"),
+        engine::quant::quantize(engine::DType::Q8_0, &v).expect("whole blocks"),
+    );
+    for len in [1024usize, 128] {
+        g.bench_function(format!("q8_0_cache_{len}_positions"), |b| {
+            b.iter(|| {
+                let (k, v) = (kernels::KvSlice::Q8_0(&k8), kernels::KvSlice::Q8_0(&v8));
+                kernels::attention_decode(black_box(&q), k, v, dims, len, &mut out)
+            })
+        });
+    }
     g.finish();
 }
 
