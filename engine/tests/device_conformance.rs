@@ -115,11 +115,27 @@ pub fn softmax_and_argmax(dev: &Device) -> Result<()> {
             x[3] = 100.0;
         }
         let b = put(dev, &x)?;
-        let want_ids: Vec<u32> = x
-            .chunks_exact(n)
-            .map(|row| scalar::argmax(row) as u32)
-            .collect();
-        assert_eq!(ops::argmax_rows(&b, n)?, want_ids);
+        let chosen = ops::greedy_rows(&b, n)?;
+        for (row, &(id, logprob)) in x.chunks_exact(n).zip(&chosen) {
+            assert_eq!(id, scalar::argmax(row) as u32, "greedy id");
+            // The chosen token's log-probability against an f64 softmax.
+            let m = f64::from(row[id as usize]);
+            let lse = m + row
+                .iter()
+                .map(|&v| (f64::from(v) - m).exp())
+                .sum::<f64>()
+                .ln();
+            let want = m - lse;
+            assert!(
+                (f64::from(logprob) - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "greedy log-probability: got {logprob}, want {want}"
+            );
+        }
+        // A row holding NaN: NaN log-probability, so the caller refuses it.
+        let mut bad = x[..n].to_vec();
+        bad[n / 2] = f32::NAN;
+        let (_, logprob) = ops::greedy_rows(&put(dev, &bad)?, n)?[0];
+        assert!(logprob.is_nan(), "NaN logits give a NaN log-probability");
         let mut b = b;
         ops::softmax_rows(&mut b, n)?;
         let mut want = x.clone();
@@ -233,16 +249,21 @@ pub fn embed(dev: &Device) -> Result<()> {
 pub fn linear(dev: &Device) -> Result<()> {
     let mut r = rng("linear");
     for dtype in DType::ALL {
-        for case in 0..3 {
+        for case in 0..4 {
             let block = dtype.block_len().max(32);
-            // Up to 4 rows (a decode batch) and, in the last case, 8 to 40
-            // (a prompt: cuBLAS's sgemm for an f32 weight on a GPU).
+            // Up to 4 rows (a decode batch) and, in the third case, 8 to 40
+            // (a prompt: cuBLAS's sgemm for an f32 weight on a GPU). The
+            // last is one row too wide for a GPU to stage in shared memory.
             let t = if case == 2 {
                 r.gen_range(8..41)
             } else {
                 r.gen_range(1..5)
             };
-            let (rows, cols) = (r.gen_range(1..40), block * r.gen_range(1..4));
+            let (rows, cols) = if case == 3 {
+                (r.gen_range(1..6), 12_288 + block)
+            } else {
+                (r.gen_range(1..40), block * r.gen_range(1..4))
+            };
             let w = weight(&mut r, dtype, rows, cols)?;
             let wf = w.to_vec_f32()?;
             let x = values(&mut r, t * cols, 2.0);
@@ -574,6 +595,82 @@ pub fn linear_swiglu(dev: &Device) -> Result<()> {
     Ok(())
 }
 
+/// RMSNorm folded into the products it feeds (Q, K and V stacked; the
+/// SwiGLU pair) equals the norm, then the products: decode steps' few rows
+/// (one kernel on a GPU) and a prompt's (two steps everywhere).
+pub fn rmsnorm_fused(dev: &Device) -> Result<()> {
+    let mut r = rng("rmsnorm_fused");
+    // (row lengths, dtype, width: 0 for a random one). The last case is
+    // wider than a GPU normalizes inside a product: norm, then product.
+    let cases = [
+        (vec![1], DType::Q4_1, 0),
+        (vec![2, 1], DType::Q8_0, 0),
+        (vec![3], DType::F32, 0),
+        (vec![1, 1, 1, 1], DType::Q4_K, 0),
+        (vec![9, 3], DType::Q4_1, 0),
+        (
+            vec![1],
+            DType::Q8_0,
+            engine::kernels::GPU_NORM_MAX_COLS + 32,
+        ),
+    ];
+    for (lens, dtype, width) in cases {
+        let t: usize = lens.iter().sum();
+        let cols = if width > 0 {
+            width
+        } else {
+            dtype.block_len().max(32) * r.gen_range(1..4)
+        };
+        let x = put(dev, &values(&mut r, t * cols, 3.0))?;
+        let g = Tensor::from_vec(values(&mut r, cols, 2.0), &[cols])?.to_device(dev)?;
+        let eps = 1e-5;
+        let mut xn = Buffer::zeros(dev, t * cols)?;
+        ops::rmsnorm(&x, &g, eps, &mut xn)?;
+        let parts: Vec<Tensor> = [dtype, DType::Q8_0, dtype]
+            .into_iter()
+            .map(|d| {
+                let rows = r.gen_range(1..30);
+                weight(&mut r, d, rows, cols)?.to_device(dev)
+            })
+            .collect::<Result<_>>()?;
+        let refs: Vec<&Tensor> = parts.iter().collect();
+        let total: usize = parts.iter().map(|p| p.shape()[0]).sum();
+        let (mut got, mut want) = (
+            Buffer::zeros(dev, t * total)?,
+            Buffer::zeros(dev, t * total)?,
+        );
+        let mut scratch = Buffer::zeros(dev, 0)?;
+        ops::rmsnorm_linear_batch(&x, (&g, eps), &mut scratch, &lens, &refs, &mut got)?;
+        ops::linear_batch(&xn, &lens, &refs, &mut want)?;
+        close(
+            &format!("rmsnorm_linear_batch {dtype} t {t}"),
+            &got.to_host()?,
+            &want.to_host()?,
+            1e-4,
+            1e-4,
+        );
+        let ffn = r.gen_range(1..40);
+        let gate = weight(&mut r, dtype, ffn, cols)?.to_device(dev)?;
+        let up = weight(&mut r, dtype, ffn, cols)?.to_device(dev)?;
+        let (mut got, mut want) = (Buffer::zeros(dev, t * ffn)?, Buffer::zeros(dev, t * ffn)?);
+        ops::rmsnorm_linear_swiglu(&x, (&g, eps), &mut scratch, &lens, (&gate, &up), &mut got)?;
+        ops::linear_swiglu(&xn, &lens, (&gate, &up), &mut want)?;
+        close(
+            &format!("rmsnorm_linear_swiglu {dtype} t {t}"),
+            &got.to_host()?,
+            &want.to_host()?,
+            1e-4,
+            1e-4,
+        );
+        // A norm that does not match the weights' width is an error.
+        let short = Tensor::from_vec(vec![1.0; cols - 1], &[cols - 1])?.to_device(dev)?;
+        let bad =
+            ops::rmsnorm_linear_batch(&x, (&short, eps), &mut scratch, &lens, &refs, &mut got);
+        assert!(bad.is_err(), "a norm of the wrong width");
+    }
+    Ok(())
+}
+
 /// A tensor goes to the device and back unchanged, in every dtype.
 pub fn round_trip(dev: &Device) -> Result<()> {
     let mut r = rng("round trip");
@@ -601,6 +698,10 @@ macro_rules! conformance {
                 }
             }
 
+            #[test]
+            fn rmsnorm_fused() {
+                run(super::rmsnorm_fused);
+            }
             #[test]
             fn add_inplace() {
                 run(super::add_inplace);

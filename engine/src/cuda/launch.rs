@@ -9,7 +9,7 @@ use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, LaunchConfig, PushKernelA
 use super::gpu::{Gpu, driver};
 use crate::dtype::DType;
 use crate::error::{EngineError, Result};
-use crate::kernels::AttnDims;
+use crate::kernels::{AttnDims, GPU_MANY_ROWS as MANY_ROWS, GPU_MAX_PARTS as MAX_PARTS};
 
 /// Values a kernel reads.
 pub(crate) type In<'a> = CudaView<'a, f32>;
@@ -29,6 +29,10 @@ const ELEM_THREADS: u32 = 256;
 /// build that took the count from the environment; two or three runs
 /// each, one for 1 warp). Every GPU test passed with 2.
 const LINEAR_WARPS: u32 = 2;
+/// Warps per block of the single-row products, which stage their
+/// activation row in shared memory first: the block's threads share that
+/// work, so a block of more warps pays for it over more weight rows.
+const STAGED_WARPS: u32 = 4;
 /// Threads per block of the attention kernels (eight warps).
 const ATTN_THREADS: u32 = 256;
 /// The longest head the attention kernels take (`ATTN_MAX_HEAD_DIM` in
@@ -206,22 +210,28 @@ pub(crate) fn softmax_rows(gpu: &Gpu, x: &mut Out<'_>, n: usize) -> Result<()> {
     )
 }
 
-/// The index of each row's largest value.
-pub(crate) fn argmax_rows(gpu: &Gpu, x: &In<'_>, n: usize) -> Result<Vec<u32>> {
+/// The index of each row's largest value and its log-probability (NaN
+/// for a row holding NaN or +inf).
+pub(crate) fn argmax_rows(gpu: &Gpu, x: &In<'_>, n: usize) -> Result<(Vec<u32>, Vec<f32>)> {
     let rows = x.len() / n.max(1);
     let n_i = int(n, "row length")?;
-    let mut out = gpu.zeros::<u32>(rows.max(1))?;
+    let mut ids = gpu.zeros::<u32>(rows.max(1))?;
+    let mut logprobs = gpu.zeros::<f32>(rows.max(1))?;
     let f = gpu.function("argmax_rows_f32")?;
     let mut b = gpu.stream().launch_builder(f);
-    b.arg(x).arg(&n_i).arg(&mut out);
-    // SAFETY: rows·n floats in, one u32 out per row.
-    launched(
-        "argmax_rows_f32",
-        unsafe { b.launch(per_row(rows)?) }.map(drop),
-    )?;
-    let mut ids = gpu.download(&out)?;
+    b.arg(x).arg(&n_i).arg(&mut ids).arg(&mut logprobs);
+    // Up to 1024 threads, whole warps, never more than the row has values.
+    let threads = (n.div_ceil(32) * 32).clamp(32, 1024) as u32;
+    let cfg = LaunchConfig {
+        block_dim: (threads, 1, 1),
+        ..per_row(rows)?
+    };
+    // SAFETY: rows·n floats in, one u32 and one f32 out per row.
+    launched("argmax_rows_f32", unsafe { b.launch(cfg) }.map(drop))?;
+    let (mut ids, mut logprobs) = (gpu.download(&ids)?, gpu.download(&logprobs)?);
     ids.truncate(rows);
-    Ok(ids)
+    logprobs.truncate(rows);
+    Ok((ids, logprobs))
 }
 
 /// Each row's RoPE angles for its position (`positions.len() × head_dim`).
@@ -279,97 +289,158 @@ pub(crate) struct Weight<'a> {
     pub cols: usize,
 }
 
-/// From this many activation rows on (a prompt's), the products take
-/// `MANY_ROWS` rows per warp (`linear_rows_many`, `MANY_ROWS` in quant.cu),
-/// decoding each weight value once for all of them; below it, one row per
-/// warp (`linear_rows`, lanes over whole blocks).
-const MANY_ROWS: usize = 8;
+/// The RMSNorm folded into a product: its f32 weight (one value per
+/// column) and epsilon.
+pub(crate) struct Norm<'a> {
+    pub weight: &'a CudaSlice<u8>,
+    pub eps: f32,
+}
+
+/// How a single-row product reads its activation row (`X_GLOBAL`,
+/// `X_STAGED`, `X_NORMED` in quant.cu): as it lies in global memory,
+/// staged by each block in shared memory, or normalized into it.
+const X_GLOBAL: i32 = 0;
+const X_STAGED: i32 = 1;
+const X_NORMED: i32 = 2;
 
 /// One warp per weight row, and a grid row per activation row (or per
 /// `MANY_ROWS` of them when there are that many): the launch of the
-/// products, whether it takes the many-rows kernels, and the bytes of one
-/// of `w`'s rows.
-fn per_weight_row(w: &Weight<'_>, t: usize) -> Result<(LaunchConfig, bool, i64)> {
+/// products of `rows` weight rows as wide as `w`'s, whether it takes the
+/// many-rows kernels, and how the single-row kernels read x. Those stage
+/// each activation row in shared memory (`staged_row` in quant.cu: the
+/// row and a pad word per 32 values), normalizing it when `norm`, unless it
+/// does not fit; a block of [`STAGED_WARPS`] shares it.
+fn per_weight_row(
+    w: &Weight<'_>,
+    rows: usize,
+    t: usize,
+    norm: bool,
+) -> Result<(LaunchConfig, bool, i32)> {
     let many = t >= MANY_ROWS;
     let grid_rows = if many { t.div_ceil(MANY_ROWS) } else { t };
+    let staged = (w.cols + w.cols / 32 + 1) * 4;
+    if norm && (many || staged > SHARED_LIMIT) {
+        return Err(EngineError::Device(format!(
+            "a CUDA product normalizes fewer than {MANY_ROWS} rows of at most {} values \
+             ({t} rows of {} asked)",
+            SHARED_LIMIT / 4 * 32 / 33 - 1,
+            w.cols
+        )));
+    }
+    let x_mode = match (many, norm) {
+        (true, _) => X_GLOBAL,
+        (false, true) => X_NORMED,
+        (false, false) if staged <= SHARED_LIMIT => X_STAGED,
+        (false, false) => X_GLOBAL,
+    };
+    let (warps, shared) = if x_mode == X_GLOBAL {
+        (LINEAR_WARPS, 0)
+    } else {
+        (STAGED_WARPS, staged)
+    };
     let cfg = LaunchConfig {
         grid_dim: (
-            w.rows.div_ceil(LINEAR_WARPS as usize) as u32,
+            rows.div_ceil(warps as usize) as u32,
             int(grid_rows, "tokens")? as u32,
             1,
         ),
-        block_dim: (LINEAR_WARPS * 32, 1, 1),
-        shared_mem_bytes: 0,
+        block_dim: (warps * 32, 1, 1),
+        shared_mem_bytes: shared as u32,
     };
-    Ok((
-        cfg,
-        many,
-        ((w.cols / w.dtype.block_len()) * w.dtype.unit_bytes()) as i64,
-    ))
+    Ok((cfg, many, x_mode))
 }
 
-/// `out[t·out_stride + r] = x[t] · w[r]` (or `+=` when `accumulate`) for
-/// `t` activation rows of `cols` floats.
+/// Bytes of one of `w`'s rows.
+fn row_bytes(w: &Weight<'_>) -> i64 {
+    ((w.cols / w.dtype.block_len()) * w.dtype.unit_bytes()) as i64
+}
+
+/// `out[t·out_stride + c] = x[t] · W[c]` (or `+=` when `accumulate`) for
+/// `t` activation rows of `cols` floats and `W` the `parts` stacked by
+/// rows (their rows side by side in `out`). Below `MANY_ROWS` rows it is
+/// one launch for up to [`MAX_PARTS`] weights, and `norm`, when given,
+/// normalizes `x` inside it; a prompt's rows take one weight and no norm
+/// (the caller splits the work).
 pub(crate) fn linear(
     gpu: &Gpu,
-    w: &Weight<'_>,
+    parts: &[Weight<'_>],
     x: &In<'_>,
     t: usize,
     out: &mut Out<'_>,
     (out_stride, accumulate): (usize, bool),
+    norm: Option<Norm<'_>>,
 ) -> Result<()> {
-    if t == 0 || w.rows == 0 {
+    let total: usize = parts.iter().map(|w| w.rows).sum();
+    let Some(w) = parts.first() else {
+        return Ok(());
+    };
+    if t == 0 || total == 0 {
         return Ok(());
     }
-    let (cfg, many, row_bytes) = per_weight_row(w, t)?;
-    let a = (
-        super::source::dtype_code(w.dtype),
-        row_bytes,
-        int(w.rows, "rows")?,
-        int(w.cols, "cols")?,
-        int(out_stride, "out stride")?,
-        i32::from(accumulate),
-        int(t, "tokens")?,
-    );
-    let name = if many {
-        "linear_rows_many"
-    } else {
-        "linear_rows"
-    };
-    let f = gpu.function(name)?;
-    let mut b = gpu.stream().launch_builder(f);
-    b.arg(w.bytes)
-        .arg(&a.0)
-        .arg(&a.1)
-        .arg(&a.2)
-        .arg(&a.3)
-        .arg(x);
-    if many {
-        b.arg(&a.6);
+    let (cfg, many, x_mode) = per_weight_row(w, total, t, norm.is_some())?;
+    if parts.len() > MAX_PARTS || (many && (parts.len() > 1 || norm.is_some())) {
+        return Err(EngineError::Device(format!(
+            "one CUDA product takes at most {MAX_PARTS} weights, and for {MANY_ROWS} rows or \
+             more one weight and no norm (asked: {} weights, {t} rows)",
+            parts.len()
+        )));
     }
-    b.arg(out).arg(&a.4).arg(&a.5);
-    // SAFETY: the weight holds rows·row_bytes bytes, x t·cols floats, out
-    // (t−1)·out_stride + rows floats (checked by the caller); the
-    // many-rows kernel gets t and skips the rows past it.
-    launched(name, unsafe { b.launch(cfg) }.map(drop))
+    let (stride, acc) = (int(out_stride, "out stride")?, i32::from(accumulate));
+    let (rows, cols, t_i) = (int(total, "rows")?, int(w.cols, "cols")?, int(t, "tokens")?);
+    if many {
+        let f = gpu.function("linear_rows_many")?;
+        let (code, rb) = (super::source::dtype_code(w.dtype), row_bytes(w));
+        let mut b = gpu.stream().launch_builder(f);
+        b.arg(w.bytes).arg(&code).arg(&rb).arg(&rows).arg(&cols);
+        b.arg(x).arg(&t_i).arg(out).arg(&stride).arg(&acc);
+        // SAFETY: the weight holds rows·row_bytes bytes, x t·cols floats,
+        // out (t−1)·out_stride + rows floats (checked by the caller); the
+        // kernel gets t and skips the rows past it.
+        return launched("linear_rows_many", unsafe { b.launch(cfg) }.map(drop));
+    }
+    // Missing parts repeat the last one with no rows of its own.
+    let part = |i: usize| parts.get(i).unwrap_or(&parts[parts.len() - 1]);
+    let codes = [0, 1, 2].map(|i| super::source::dtype_code(part(i).dtype));
+    let rbs = [0, 1, 2].map(|i| row_bytes(part(i)));
+    let end0 = int(w.rows, "rows")?;
+    let end1 = int(w.rows + parts.get(1).map_or(0, |p| p.rows), "rows")?;
+    let (g, eps) = match &norm {
+        Some(n) => (n.weight, n.eps),
+        None => (w.bytes, 0.0f32),
+    };
+    let f = gpu.function("linear_rows")?;
+    let mut b = gpu.stream().launch_builder(f);
+    b.arg(part(0).bytes).arg(part(1).bytes).arg(part(2).bytes);
+    b.arg(&codes[0]).arg(&codes[1]).arg(&codes[2]);
+    b.arg(&rbs[0]).arg(&rbs[1]).arg(&rbs[2]);
+    b.arg(&end0).arg(&end1).arg(&rows).arg(&cols);
+    b.arg(x).arg(g).arg(&eps).arg(&x_mode);
+    b.arg(out).arg(&stride).arg(&acc);
+    // SAFETY: each part holds its rows·row_bytes bytes (one width, checked
+    // by the caller), a warp reads part i only for rows in its range; x
+    // holds t·cols floats, g cols f32 when normalizing (checked by the
+    // caller), out (t−1)·out_stride + rows floats.
+    launched("linear_rows", unsafe { b.launch(cfg) }.map(drop))
 }
 
 /// `out[t][r] = silu(x[t] · gate[r]) · (x[t] · up[r])` for `t` activation
-/// rows, `gate` and `up` of one dtype and shape.
+/// rows, `gate` and `up` of one dtype and shape; `norm`, below `MANY_ROWS`
+/// rows, normalizes `x` first in the same kernel.
 pub(crate) fn linear_swiglu(
     gpu: &Gpu,
     (gate, up): (&Weight<'_>, &Weight<'_>),
     x: &In<'_>,
     t: usize,
     out: &mut Out<'_>,
+    norm: Option<Norm<'_>>,
 ) -> Result<()> {
     if t == 0 || gate.rows == 0 {
         return Ok(());
     }
-    let (cfg, many, row_bytes) = per_weight_row(gate, t)?;
+    let (cfg, many, x_mode) = per_weight_row(gate, gate.rows, t, norm.is_some())?;
     let a = (
         super::source::dtype_code(gate.dtype),
-        row_bytes,
+        row_bytes(gate),
         int(gate.rows, "rows")?,
         int(gate.cols, "cols")?,
         int(t, "tokens")?,
@@ -388,13 +459,20 @@ pub(crate) fn linear_swiglu(
         .arg(&a.2)
         .arg(&a.3);
     b.arg(x);
+    let (g, eps) = match &norm {
+        Some(n) => (n.weight, n.eps),
+        None => (gate.bytes, 0.0f32),
+    };
     if many {
         b.arg(&a.4);
+    } else {
+        b.arg(g).arg(&eps).arg(&x_mode);
     }
     b.arg(out);
     // SAFETY: both weights hold rows·row_bytes bytes (same dtype and shape,
-    // checked by the caller), x t·cols floats, out t·rows floats; the
-    // many-rows kernel gets t and skips the rows past it.
+    // checked by the caller), x t·cols floats, g cols f32 when normalizing,
+    // out t·rows floats; the many-rows kernel gets t and skips the rows
+    // past it.
     launched(name, unsafe { b.launch(cfg) }.map(drop))
 }
 

@@ -225,15 +225,17 @@ pub fn softmax_rows(x: &mut Buffer, n: usize) -> Result<()> {
     }
 }
 
-/// The index of the largest value of each row of `n` values (the first on
-/// ties, NaN skipped): greedy decoding's choice, sent back as one id per
-/// row instead of the logits.
+/// Greedy decoding's choice for each row of `n` logits, sent back instead
+/// of the logits: the index of the largest value (the first on ties, NaN
+/// skipped) and its log-probability under the row's softmax, `max − (max +
+/// ln Σ exp(x − max))`. A row holding NaN or `+inf` gets a NaN
+/// log-probability (the caller's logits check would have refused it).
 ///
 /// # Errors
 /// A length that is not a multiple of `n`; a device error.
-pub fn argmax_rows(x: &Buffer, n: usize) -> Result<Vec<u32>> {
+pub fn greedy_rows(x: &Buffer, n: usize) -> Result<Vec<(u32, f32)>> {
     count(1);
-    let op = "argmax_rows";
+    let op = "greedy_rows";
     check(
         n > 0 && x.len().is_multiple_of(n),
         op,
@@ -243,12 +245,18 @@ pub fn argmax_rows(x: &Buffer, n: usize) -> Result<Vec<u32>> {
     match x {
         Buffer::Cpu(x) => Ok(x
             .chunks_exact(n)
-            .map(|r| kernels::argmax(r) as u32)
+            .map(|r| {
+                let id = kernels::argmax(r);
+                let m = r[id];
+                let s: f32 = r.iter().map(|v| (v - m).exp()).sum();
+                (id as u32, m - (m + s.ln()))
+            })
             .collect()),
         #[cfg(feature = "cuda")]
         x => {
             let gpu = gpu_of(op, x)?;
-            launch::argmax_rows(gpu, &in_view(op, x, gpu, None)?, n)
+            let (ids, logprobs) = launch::argmax_rows(gpu, &in_view(op, x, gpu, None)?, n)?;
+            Ok(ids.into_iter().zip(logprobs).collect())
         }
     }
 }
@@ -418,7 +426,7 @@ pub fn linear(x: &Buffer, t: usize, w: &Tensor, out: &mut Buffer) -> Result<()> 
 /// Weights that are not matrices of one width, lengths that disagree,
 /// operands elsewhere.
 pub fn linear_batch(x: &Buffer, lens: &[usize], parts: &[&Tensor], out: &mut Buffer) -> Result<()> {
-    count(parts.len());
+    count(product_launches(parts.len(), lens.iter().sum()));
     match (x, out) {
         (Buffer::Cpu(x), Buffer::Cpu(o)) => nn::linear_batch(x, lens, parts, o),
         #[cfg(feature = "cuda")]
@@ -438,34 +446,122 @@ pub fn linear_batch(x: &Buffer, lens: &[usize], parts: &[&Tensor], out: &mut Buf
                 && ov.len() == t * total;
             check(ok, op, vec![t, cols, total], vec![x.len(), ov.len()])?;
             let xv = in_view(op, x, gpu, None)?;
-            let mut col = 0;
-            for w in &ws {
-                let mut part = ov.slice_mut(col..);
-                gpu_linear(gpu, w, &xv, t, &mut part, (total, false))?;
-                col += w.rows;
-            }
-            Ok(())
+            gpu_products(gpu, &ws, &xv, t, &mut ov, (total, false))
         }
     }
 }
 
-/// One weight's product on a GPU: cuBLAS for an f32 weight and a prompt's
-/// rows, the engine's kernel otherwise.
+/// Whether a GPU multiplies `parts` weights on `t` rows in one launch (and
+/// can fold the RMSNorm before them into it): fewer than
+/// [`kernels::GPU_MANY_ROWS`] rows, at most [`kernels::GPU_MAX_PARTS`]
+/// weights. Decided the same way on every device, so that
+/// [`kernel_launches`] says on the CPU what a GPU would launch.
+fn one_launch(parts: usize, t: usize) -> bool {
+    t < kernels::GPU_MANY_ROWS && parts <= kernels::GPU_MAX_PARTS
+}
+
+/// The launches [`linear_batch`] makes for `parts` weights on `t` rows.
+fn product_launches(parts: usize, t: usize) -> usize {
+    if one_launch(parts, t) { 1 } else { parts }
+}
+
+/// Weights stacked by rows on a GPU, their products side by side in `out`:
+/// one launch for a decode step's few rows; for a prompt's, one per
+/// weight, cuBLAS for an f32 weight and the engine's kernel otherwise.
 #[cfg(feature = "cuda")]
-fn gpu_linear(
+fn gpu_products(
     gpu: &crate::cuda::Gpu,
-    w: &launch::Weight<'_>,
+    ws: &[launch::Weight<'_>],
     x: &launch::In<'_>,
     t: usize,
     out: &mut launch::Out<'_>,
     stride_acc: (usize, bool),
 ) -> Result<()> {
-    let by_blas = t >= CUBLAS_MIN_TOKENS && launch::linear_cublas(gpu, w, x, t, out, stride_acc)?;
-    if !by_blas {
-        launch::linear(gpu, w, x, t, out, stride_acc)?;
+    if one_launch(ws.len(), t) {
+        return launch::linear(gpu, ws, x, t, out, stride_acc, None);
+    }
+    let mut col = 0;
+    for w in ws {
+        let mut part = out.slice_mut(col..);
+        let by_blas =
+            t >= CUBLAS_MIN_TOKENS && launch::linear_cublas(gpu, w, x, t, &mut part, stride_acc)?;
+        if !by_blas {
+            launch::linear(
+                gpu,
+                std::slice::from_ref(w),
+                x,
+                t,
+                &mut part,
+                stride_acc,
+                None,
+            )?;
+        }
+        col += w.rows;
     }
     Ok(())
 }
+
+// ANCHOR: rmsnorm_linear_batch
+/// [`rmsnorm`] of `x` by `norm` (weight, epsilon), then [`linear_batch`]
+/// of the result: the norm that opens a Llama block and the Q, K and V
+/// products it feeds. A GPU does both in one kernel for a decode step's
+/// few rows, each warp normalizing the activations as it reads them; the
+/// CPU, and a GPU for a prompt's rows, normalize into `xn` (scratch, sized
+/// here; its contents afterwards are unspecified) and multiply that.
+///
+/// # Errors
+/// As [`rmsnorm`] and [`linear_batch`].
+pub fn rmsnorm_linear_batch(
+    x: &Buffer,
+    (norm, eps): (&Tensor, f32),
+    xn: &mut Buffer,
+    lens: &[usize],
+    parts: &[&Tensor],
+    out: &mut Buffer,
+) -> Result<()> {
+    let t: usize = lens.iter().sum();
+    xn.fit(x.len())?;
+    if !one_launch(parts.len(), t) || norm.numel() > kernels::GPU_NORM_MAX_COLS {
+        rmsnorm(x, norm, eps, xn)?;
+        return linear_batch(xn, lens, parts, out);
+    }
+    count(1);
+    let op = "rmsnorm_linear";
+    let d = norm.numel();
+    check(
+        d > 0 && x.len().is_multiple_of(d),
+        op,
+        vec![x.len()],
+        norm.shape().to_vec(),
+    )?;
+    match (x, xn, out) {
+        (Buffer::Cpu(x), Buffer::Cpu(xn), Buffer::Cpu(o)) => {
+            nn::rmsnorm(x, norm, eps, xn)?;
+            nn::linear_batch(xn, lens, parts, o)
+        }
+        #[cfg(feature = "cuda")]
+        (x, _, o) => {
+            let (gpu, mut ov) = out_view(op, o, None)?;
+            let ws = parts
+                .iter()
+                .map(|w| gpu_weight(op, w, gpu))
+                .collect::<Result<Vec<_>>>()?;
+            let total: usize = ws.iter().map(|w| w.rows).sum();
+            let ok = !ws.is_empty()
+                && ws.iter().all(|w| w.cols == d)
+                && x.len() == t * d
+                && ov.len() == t * total;
+            check(ok, op, vec![t, d, total], vec![x.len(), ov.len()])?;
+            let g = launch::Norm {
+                weight: gpu_vector(op, norm, gpu)?,
+                eps,
+            };
+            let xv = in_view(op, x, gpu, None)?;
+            launch::linear(gpu, &ws, &xv, t, &mut ov, (total, false), Some(g))
+        }
+    }
+}
+// ANCHOR_END: rmsnorm_linear_batch
 
 thread_local! {
     /// [`linear_add`]'s product on the host, kept for its allocation.
@@ -498,7 +594,14 @@ pub fn linear_add(x: &Buffer, lens: &[usize], w: &Tensor, out: &mut Buffer) -> R
             let ok = x.len() == t * w.cols && ov.len() == t * w.rows;
             check(ok, op, vec![t, w.cols, w.rows], vec![x.len(), ov.len()])?;
             let xv = in_view(op, x, gpu, None)?;
-            gpu_linear(gpu, &w, &xv, t, &mut ov, (w.rows, true))
+            gpu_products(
+                gpu,
+                std::slice::from_ref(&w),
+                &xv,
+                t,
+                &mut ov,
+                (w.rows, true),
+            )
         }
     }
 }
@@ -544,28 +647,75 @@ pub fn linear_swiglu(
             check(ok, op, vec![t, gw.cols, gw.rows], vec![x.len(), ov.len()])?;
             let xv = in_view(op, x, gpu, None)?;
             if swiglu_fused(gate, up, t) {
-                return launch::linear_swiglu(gpu, (&gw, &uw), &xv, t, &mut ov);
+                return launch::linear_swiglu(gpu, (&gw, &uw), &xv, t, &mut ov, None);
             }
             let gpu = gpu.clone();
             let mut g = Buffer::zeros(&super::Device::Cuda(gpu.clone()), 2 * t * gw.rows)?;
             let (_, mut gv) = out_view(op, &mut g, None)?;
-            gpu_linear(
-                &gpu,
-                &gw,
-                &xv,
-                t,
-                &mut gv.slice_mut(..),
-                (2 * gw.rows, false),
-            )?;
-            gpu_linear(
-                &gpu,
-                &uw,
-                &xv,
-                t,
-                &mut gv.slice_mut(gw.rows..),
-                (2 * gw.rows, false),
-            )?;
+            for (w, col) in [(&gw, 0), (&uw, gw.rows)] {
+                let mut part = gv.slice_mut(col..);
+                gpu_products(
+                    &gpu,
+                    std::slice::from_ref(w),
+                    &xv,
+                    t,
+                    &mut part,
+                    (2 * gw.rows, false),
+                )?;
+            }
             launch::swiglu_rows(&gpu, &in_view(op, &g, &gpu, None)?, gw.rows, &mut ov)
+        }
+    }
+}
+
+/// [`rmsnorm`] of `x` by `norm` (weight, epsilon), then [`linear_swiglu`]
+/// of the result: the second half of a Llama block. One kernel on a GPU
+/// for a decode step's few rows (as [`rmsnorm_linear_batch`]); otherwise
+/// the norm goes to `xn` (scratch, sized here) first.
+///
+/// # Errors
+/// As [`rmsnorm`] and [`linear_swiglu`].
+pub fn rmsnorm_linear_swiglu(
+    x: &Buffer,
+    (norm, eps): (&Tensor, f32),
+    xn: &mut Buffer,
+    lens: &[usize],
+    (gate, up): (&Tensor, &Tensor),
+    out: &mut Buffer,
+) -> Result<()> {
+    let t: usize = lens.iter().sum();
+    xn.fit(x.len())?;
+    if !(swiglu_fused(gate, up, t) && one_launch(1, t)) || norm.numel() > kernels::GPU_NORM_MAX_COLS
+    {
+        rmsnorm(x, norm, eps, xn)?;
+        return linear_swiglu(xn, lens, (gate, up), out);
+    }
+    count(1);
+    let op = "rmsnorm_linear_swiglu";
+    let d = norm.numel();
+    check(
+        d > 0 && x.len().is_multiple_of(d),
+        op,
+        vec![x.len()],
+        norm.shape().to_vec(),
+    )?;
+    match (x, xn, out) {
+        (Buffer::Cpu(x), Buffer::Cpu(xn), Buffer::Cpu(o)) => {
+            nn::rmsnorm(x, norm, eps, xn)?;
+            nn::linear_swiglu(xn, lens, (gate, up), o)
+        }
+        #[cfg(feature = "cuda")]
+        (x, _, o) => {
+            let (gpu, mut ov) = out_view(op, o, None)?;
+            let (gw, uw) = (gpu_weight(op, gate, gpu)?, gpu_weight(op, up, gpu)?);
+            let ok = gw.cols == d && uw.cols == d && x.len() == t * d && ov.len() == t * gw.rows;
+            check(ok, op, vec![t, d, gw.rows], vec![x.len(), ov.len()])?;
+            let g = launch::Norm {
+                weight: gpu_vector(op, norm, gpu)?,
+                eps,
+            };
+            let xv = in_view(op, x, gpu, None)?;
+            launch::linear_swiglu(gpu, (&gw, &uw), &xv, t, &mut ov, Some(g))
         }
     }
 }

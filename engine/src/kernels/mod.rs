@@ -88,6 +88,24 @@ fn ask_for<T>(s: &[T]) {
 }
 
 // After the macros above, which it uses.
+/// From this many activation rows on (a prompt's), a GPU's products take
+/// `MANY_ROWS` rows per warp (`linear_rows_many`, `MANY_ROWS` in
+/// cuda/kernels/quant.cu), decoding each weight value once for all of
+/// them, one weight per launch; below it, one row per warp, up to three
+/// weights in a launch, the RMSNorm before them folded in. Here because
+/// both the device operations (which count launches on every device) and
+/// the CUDA launchers read it.
+pub const GPU_MANY_ROWS: usize = 8;
+
+/// The most weights stacked by rows (Q, K and V) that a GPU multiplies in
+/// one launch, below [`GPU_MANY_ROWS`] rows.
+pub const GPU_MAX_PARTS: usize = 3;
+
+/// The widest activation row a GPU normalizes inside the product that
+/// follows the norm (the row sits in a block's shared memory); wider rows
+/// are normalized by a kernel of their own first.
+pub const GPU_NORM_MAX_COLS: usize = 8192;
+
 mod attention;
 mod q8_scores;
 pub use attention::{AttnSeq, KvSlice, attention_decode, attention_prefill, attention_stacked};

@@ -58,6 +58,12 @@ __device__ float block_sum(float v, float* scratch) {
     return warp_sum(v);
 }
 
+// 1 / sqrt(mean(x²) + eps) from the sum of squares `ss` of `d` values:
+// RMSNorm's scale, the same expression wherever a kernel applies it.
+__device__ __forceinline__ float rms_inv(float ss, int d, float eps) {
+    return 1.0f / sqrtf(ss / (float)d + eps);
+}
+
 __device__ float block_max(float v, float* scratch) {
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     v = warp_max(v);

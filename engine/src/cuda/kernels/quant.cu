@@ -95,51 +95,107 @@ __device__ __forceinline__ float value_at(const u8* row, int dtype, int e) {
 // step then waited on memory latency, not on launches.) K-quant
 // super-blocks go 32 values at a time the same way; a plain-float row
 // whose length is no multiple of 32 ends value by value.
-template <int DT>
+//
+// PADDED: x is a row staged in shared memory, value e at e + e/32 (see
+// staged_row), so that lanes 32 values apart read different banks.
+template <int DT, bool PADDED>
 __device__ __forceinline__ float row_dot(const u8* row, int cols, const float* x, int lane) {
     float acc = 0.0f;
     int blocks = cols / 32;
     for (int i = lane; i < blocks; i += WARP) {
-        const float* xb = x + 32 * i;
+        const float* xb = x + (PADDED ? 33 : 32) * i;
         float s = 0.0f;
 #pragma unroll
         for (int j = 0; j < 32; j++) s += value_at(row, DT, 32 * i + j) * xb[j];
         acc += s;
     }
-    for (int e = 32 * blocks + lane; e < cols; e += WARP) acc += value_at(row, DT, e) * x[e];
+    for (int e = 32 * blocks + lane; e < cols; e += WARP)
+        acc += value_at(row, DT, e) * x[PADDED ? e + e / 32 : e];
     return acc;
 }
 
 // row_dot for a dtype known only at run time (one switch per row).
+template <bool PADDED>
 __device__ float row_dot_any(const u8* row, int dtype, int cols, const float* x, int lane) {
     switch (dtype) {
-    case DT_F32: return row_dot<DT_F32>(row, cols, x, lane);
-    case DT_F16: return row_dot<DT_F16>(row, cols, x, lane);
-    case DT_BF16: return row_dot<DT_BF16>(row, cols, x, lane);
-    case DT_Q8_0: return row_dot<DT_Q8_0>(row, cols, x, lane);
-    case DT_Q4_0: return row_dot<DT_Q4_0>(row, cols, x, lane);
-    case DT_Q4_1: return row_dot<DT_Q4_1>(row, cols, x, lane);
-    case DT_Q5_0: return row_dot<DT_Q5_0>(row, cols, x, lane);
-    case DT_Q4_K: return row_dot<DT_Q4_K>(row, cols, x, lane);
-    case DT_Q6_K: return row_dot<DT_Q6_K>(row, cols, x, lane);
+    case DT_F32: return row_dot<DT_F32, PADDED>(row, cols, x, lane);
+    case DT_F16: return row_dot<DT_F16, PADDED>(row, cols, x, lane);
+    case DT_BF16: return row_dot<DT_BF16, PADDED>(row, cols, x, lane);
+    case DT_Q8_0: return row_dot<DT_Q8_0, PADDED>(row, cols, x, lane);
+    case DT_Q4_0: return row_dot<DT_Q4_0, PADDED>(row, cols, x, lane);
+    case DT_Q4_1: return row_dot<DT_Q4_1, PADDED>(row, cols, x, lane);
+    case DT_Q5_0: return row_dot<DT_Q5_0, PADDED>(row, cols, x, lane);
+    case DT_Q4_K: return row_dot<DT_Q4_K, PADDED>(row, cols, x, lane);
+    case DT_Q6_K: return row_dot<DT_Q6_K, PADDED>(row, cols, x, lane);
     }
     return 0.0f;
 }
 // ANCHOR_END: row_dot
 
+// ANCHOR: staged_row
+// How the single-row products read their activation row (`x_mode`):
+#define X_GLOBAL 0  // from global memory, as it lies (rows too wide to stage)
+#define X_STAGED 1  // copied once per block into shared memory
+#define X_NORMED 2  // normalized once per block into shared memory (RMSNorm)
+
+// The block's threads put their activation row into shared memory once,
+// for every warp of the block to read: value e at e + e/32. row_dot's
+// lanes read values 32 apart; from global memory each such load touched
+// 32 cache lines, and without the pad word all 32 would fall in one of
+// shared memory's banks and be served one at a time. With `normed`, the
+// row is normalized on the way, x[e] · inv · g[e] as the rmsnorm kernel
+// computes it: the norm that feeds a product, inside the product's kernel.
+// (A first fused version had each warp find the scale itself and multiply
+// by g as it read x from global memory: the norm's launch was gone, but
+// on an H200 the fused kernels took longer than the two they replaced.)
+// Every thread of the block must call it.
+__device__ void staged_row(const float* x, const float* g, float eps, int cols, int normed, float* xs) {
+    __shared__ float scratch[WARP];
+    float inv = 1.0f;
+    if (normed) {
+        float ss = 0.0f;
+        for (int e = threadIdx.x; e < cols; e += blockDim.x) ss += x[e] * x[e];
+        inv = rms_inv(block_sum(ss, scratch), cols, eps);
+    }
+    for (int e = threadIdx.x; e < cols; e += blockDim.x) xs[e + e / 32] = normed ? x[e] * inv * g[e] : x[e];
+    __syncthreads();
+}
+
+// x · row by one warp, x as `x_mode` says: `xs` when staged, `xt` otherwise.
+__device__ __forceinline__ float staged_dot(const u8* row, int dtype, int cols, const float* xt, const float* xs,
+                                            int x_mode, int lane) {
+    return x_mode == X_GLOBAL ? row_dot_any<false>(row, dtype, cols, xt, lane)
+                              : row_dot_any<true>(row, dtype, cols, xs, lane);
+}
+// ANCHOR_END: staged_row
+
 // ANCHOR: linear_rows
 // out[t·out_stride + r] = x[t] · w[r] (added to what is there when
-// `accumulate`: a residual connection without a second kernel) for `rows`
-// weight rows of `cols` values (`row_bytes` bytes each) and activation
-// rows t (grid.y). One warp per weight row (row_dot).
-extern "C" __global__ void linear_rows(const u8* w, int dtype, long long row_bytes, int rows, int cols,
-                                       const float* x, float* out, int out_stride, int accumulate) {
+// `accumulate`: a residual connection without a second kernel) for
+// activation rows t (grid.y) and the rows of up to three weights stacked
+// by rows (Q, K and V: one launch), of `cols` values each: weight row r
+// belongs to w0 below end0, to w1 below end1, to w2 below `rows`, each
+// part with its own dtype and row bytes. One warp per weight row
+// (row_dot), x read as `x_mode` says (staged_row; X_NORMED: first
+// normalized by the RMSNorm of weight `g`, the norm that feeds the
+// product, in the same kernel).
+extern "C" __global__ void linear_rows(const u8* w0, const u8* w1, const u8* w2, int dt0, int dt1, int dt2,
+                                       long long rb0, long long rb1, long long rb2, int end0, int end1, int rows,
+                                       int cols, const float* x, const float* g, float eps, int x_mode,
+                                       float* out, int out_stride, int accumulate) {
+    extern __shared__ float xs[];
     int warps = blockDim.x / WARP;
     int r = blockIdx.x * warps + threadIdx.x / WARP;
     int lane = threadIdx.x % WARP;
     int t = blockIdx.y;
+    const float* xt = x + (size_t)t * cols;
+    if (x_mode != X_GLOBAL) staged_row(xt, g, eps, cols, x_mode == X_NORMED, xs);
     if (r >= rows) return;
-    float acc = warp_sum(row_dot_any(w + (size_t)r * row_bytes, dtype, cols, x + (size_t)t * cols, lane));
+    const u8* row = r < end0 ? w0 + (size_t)r * rb0
+                    : r < end1 ? w1 + (size_t)(r - end0) * rb1
+                               : w2 + (size_t)(r - end1) * rb2;
+    int dtype = r < end0 ? dt0 : r < end1 ? dt1 : dt2;
+    float acc = warp_sum(staged_dot(row, dtype, cols, xt, xs, x_mode, lane));
     if (lane == 0) {
         size_t at = (size_t)t * out_stride + r;
         out[at] = accumulate ? out[at] + acc : acc;
@@ -147,27 +203,47 @@ extern "C" __global__ void linear_rows(const u8* w, int dtype, long long row_byt
 }
 // ANCHOR_END: linear_rows
 
-// SwiGLU fused with the two products that feed it: out[t][r] =
-// silu(x[t] · gate[r]) · (x[t] · up[r]) for `rows` rows of each weight,
-// both stored as `dtype`. One warp per row, as linear_rows; the gate and
-// up products never leave registers.
+// SwiGLU fused with the two products that feed it (and, with X_NORMED,
+// the RMSNorm that feeds them): out[t][r] = silu(x[t] · gate[r]) · (x[t] ·
+// up[r]) for `rows` rows of each weight, both stored as `dtype`. One warp
+// per row, as linear_rows; the gate and up products never leave registers.
 extern "C" __global__ void linear_swiglu_rows(const u8* w_gate, const u8* w_up, int dtype, long long row_bytes,
-                                              int rows, int cols, const float* x, float* out) {
+                                              int rows, int cols, const float* x, const float* g, float eps,
+                                              int x_mode, float* out) {
+    extern __shared__ float xs[];
     int warps = blockDim.x / WARP;
     int r = blockIdx.x * warps + threadIdx.x / WARP;
     int lane = threadIdx.x % WARP;
     int t = blockIdx.y;
-    if (r >= rows) return;
     const float* xt = x + (size_t)t * cols;
-    float g = warp_sum(row_dot_any(w_gate + (size_t)r * row_bytes, dtype, cols, xt, lane));
-    float u = warp_sum(row_dot_any(w_up + (size_t)r * row_bytes, dtype, cols, xt, lane));
-    if (lane == 0) out[(size_t)t * rows + r] = g / (1.0f + expf(-g)) * u;
+    if (x_mode != X_GLOBAL) staged_row(xt, g, eps, cols, x_mode == X_NORMED, xs);
+    if (r >= rows) return;
+    const u8 *gate = w_gate + (size_t)r * row_bytes, *up = w_up + (size_t)r * row_bytes;
+    float gsum = warp_sum(staged_dot(gate, dtype, cols, xt, xs, x_mode, lane));
+    float usum = warp_sum(staged_dot(up, dtype, cols, xt, xs, x_mode, lane));
+    if (lane == 0) out[(size_t)t * rows + r] = gsum / (1.0f + expf(-gsum)) * usum;
 }
 
 // ANCHOR: linear_rows_many
 // Activation rows per warp in the products of a prompt (MANY_ROWS in
 // launch.rs, which sends t ≥ MANY_ROWS rows here).
 #define MANY_ROWS 8
+
+// Where a warp of the many-rows kernels works: its weight row r, its lane,
+// and its activation rows t0 .. t0 + n (n ≤ MANY_ROWS, the last group of
+// a prompt shorter). False for the warps past the last weight row.
+struct ManyRows {
+    int r, lane, t0, n;
+};
+
+__device__ __forceinline__ bool many_rows_warp(int rows, int t, ManyRows* m) {
+    int warps = blockDim.x / WARP;
+    m->r = blockIdx.x * warps + threadIdx.x / WARP;
+    m->lane = threadIdx.x % WARP;
+    m->t0 = blockIdx.y * MANY_ROWS;
+    m->n = min(MANY_ROWS, t - m->t0);
+    return m->r < rows;
+}
 
 // linear_rows for a prompt's rows: each warp takes one weight row and
 // MANY_ROWS activation rows (grid.y = ⌈t / MANY_ROWS⌉), so each weight
@@ -178,12 +254,9 @@ extern "C" __global__ void linear_swiglu_rows(const u8* w_gate, const u8* w_up, 
 // bottleneck of a prompt).
 extern "C" __global__ void linear_rows_many(const u8* w, int dtype, long long row_bytes, int rows, int cols,
                                             const float* x, int t, float* out, int out_stride, int accumulate) {
-    int warps = blockDim.x / WARP;
-    int r = blockIdx.x * warps + threadIdx.x / WARP;
-    int lane = threadIdx.x % WARP;
-    int t0 = blockIdx.y * MANY_ROWS;
-    if (r >= rows) return;
-    int n = min(MANY_ROWS, t - t0);
+    ManyRows m;
+    if (!many_rows_warp(rows, t, &m)) return;
+    int r = m.r, lane = m.lane, t0 = m.t0, n = m.n;
     const u8* row = w + (size_t)r * row_bytes;
     const float* x0 = x + (size_t)t0 * cols;
     float acc[MANY_ROWS];
@@ -214,12 +287,9 @@ extern "C" __global__ void linear_rows_many(const u8* w, int dtype, long long ro
 extern "C" __global__ void linear_swiglu_rows_many(const u8* w_gate, const u8* w_up, int dtype,
                                                    long long row_bytes, int rows, int cols, const float* x, int t,
                                                    float* out) {
-    int warps = blockDim.x / WARP;
-    int r = blockIdx.x * warps + threadIdx.x / WARP;
-    int lane = threadIdx.x % WARP;
-    int t0 = blockIdx.y * MANY_ROWS;
-    if (r >= rows) return;
-    int n = min(MANY_ROWS, t - t0);
+    ManyRows m;
+    if (!many_rows_warp(rows, t, &m)) return;
+    int r = m.r, lane = m.lane, t0 = m.t0, n = m.n;
     const u8* gate = w_gate + (size_t)r * row_bytes;
     const u8* up = w_up + (size_t)r * row_bytes;
     const float* x0 = x + (size_t)t0 * cols;
