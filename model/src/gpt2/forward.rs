@@ -142,6 +142,35 @@ impl Gpt2 {
         batch: &[(usize, &[u32])],
         want: LogitsFor,
     ) -> Result<Vec<Vec<f32>>, ArchError> {
+        let lens = self.run(batch, want)?;
+        let vocab = self.vocab();
+        Ok(split_logits(&mut self.s.logits, &lens, vocab)?)
+    }
+
+    /// As [`Gpt2::forward`] with [`LogitsFor::Last`], but each entry's
+    /// greedy choice comes back instead of its logits: the id of its
+    /// largest logit and that token's log-probability
+    /// ([`ops::greedy_rows`]), chosen on the model's device, so that a GPU
+    /// sends back two numbers per entry instead of the vocabulary's logits.
+    ///
+    /// # Errors
+    /// As [`Gpt2::forward`].
+    pub fn forward_greedy(
+        &mut self,
+        batch: &[(usize, &[u32])],
+    ) -> Result<Vec<(u32, f32)>, ArchError> {
+        self.run(batch, LogitsFor::Last)?;
+        Ok(ops::greedy_rows(&self.s.logits, self.vocab())?)
+    }
+
+    /// Length of a row of logits.
+    fn vocab(&self) -> usize {
+        self.w.params.vocab_size
+    }
+
+    /// The forward pass, leaving the logits asked for in `self.s.logits`
+    /// (`Σ lens × vocab`); returns how many rows each entry has there.
+    fn run(&mut self, batch: &[(usize, &[u32])], want: LogitsFor) -> Result<Vec<usize>, ArchError> {
         let p = &self.w.params;
         let segs = plan(&mut self.cache, batch, p.vocab_size)?;
         if let Some(s) = segs.iter().find(|s| s.position + s.len > p.n_positions) {
@@ -266,7 +295,7 @@ impl Gpt2 {
     // ANCHOR_END: gpt2_block
 
     /// Final LayerNorm and the tied head (`wte`) for the requested rows.
-    fn logits(&mut self, segs: &[Segment], want: LogitsFor) -> Result<Vec<Vec<f32>>, ArchError> {
+    fn logits(&mut self, segs: &[Segment], want: LogitsFor) -> Result<Vec<usize>, ArchError> {
         let p = &self.w.params;
         let (d, vocab) = (p.n_embd, p.vocab_size);
         let (rows, lens) = logit_rows(segs, want);
@@ -278,6 +307,6 @@ impl Gpt2 {
         let out = &mut self.s.logits;
         out.fit(rows.len() * vocab)?;
         ops::linear_batch(&self.s.xn, &lens, &[&self.w.wte], out)?;
-        Ok(split_logits(out, &lens, vocab)?)
+        Ok(lens)
     }
 }

@@ -174,6 +174,35 @@ impl Llama {
         batch: &[(usize, &[u32])],
         want: LogitsFor,
     ) -> Result<Vec<Vec<f32>>, ArchError> {
+        let lens = self.run(batch, want)?;
+        let vocab = self.vocab();
+        Ok(split_logits(&mut self.s.logits, &lens, vocab)?)
+    }
+
+    /// As [`Llama::forward`] with [`LogitsFor::Last`], but each entry's
+    /// greedy choice comes back instead of its logits: the id of its
+    /// largest logit and that token's log-probability
+    /// ([`ops::greedy_rows`]), chosen on the model's device, so that a GPU
+    /// sends back two numbers per entry instead of the vocabulary's logits.
+    ///
+    /// # Errors
+    /// As [`Llama::forward`].
+    pub fn forward_greedy(
+        &mut self,
+        batch: &[(usize, &[u32])],
+    ) -> Result<Vec<(u32, f32)>, ArchError> {
+        self.run(batch, LogitsFor::Last)?;
+        Ok(ops::greedy_rows(&self.s.logits, self.vocab())?)
+    }
+
+    /// Length of a row of logits.
+    fn vocab(&self) -> usize {
+        self.w.config.vocab_size
+    }
+
+    /// The forward pass, leaving the logits asked for in `self.s.logits`
+    /// (`Σ lens × vocab`); returns how many rows each entry has there.
+    fn run(&mut self, batch: &[(usize, &[u32])], want: LogitsFor) -> Result<Vec<usize>, ArchError> {
         let segs = plan(&mut self.cache, batch, self.w.config.vocab_size)?;
         let lens: Vec<usize> = segs.iter().map(|s| s.len).collect();
         let t: usize = lens.iter().sum();
@@ -207,15 +236,21 @@ impl Llama {
         let l = &self.w.layers[layer];
         let s = &mut self.s;
         let t: usize = lens.iter().sum();
-        let (d, hd, ffn) = (c.d_model, c.head_dim, c.ffn_dim);
+        let (hd, ffn) = (c.head_dim, c.ffn_dim);
         let (q_dim, kv_dim, qkv_dim) = (c.n_heads * hd, c.n_kv_heads * hd, c.qkv_dim());
 
         // Attention: x += Wo · attention(RoPE(Wq·norm(x)), RoPE(Wk·norm(x)), Wv·norm(x))
         prefetch_kv(&self.cache, layer, segs);
-        s.xn.fit(t * d)?;
-        ops::rmsnorm(&s.x, &l.attn_norm, c.rms_eps, &mut s.xn)?;
         s.qkv.fit(t * qkv_dim)?;
-        ops::linear_batch(&s.xn, lens, &[&l.wq, &l.wk, &l.wv], &mut s.qkv)?;
+        let norm = (&l.attn_norm, c.rms_eps);
+        ops::rmsnorm_linear_batch(
+            &s.x,
+            norm,
+            &mut s.xn,
+            lens,
+            &[&l.wq, &l.wk, &l.wv],
+            &mut s.qkv,
+        )?;
         // Q's heads and K's lie side by side in each row: one call rotates
         // both, by that row's angles.
         ops::rope_rotate(&mut s.qkv, qkv_dim, c.n_heads + c.n_kv_heads, hd, &s.rope)?;
@@ -242,9 +277,16 @@ impl Llama {
         ops::linear_add(&s.attn, lens, &l.wo, &mut s.x)?;
 
         // MLP: x += W_down · (silu(W_gate · norm(x)) ⊙ (W_up · norm(x)))
-        ops::rmsnorm(&s.x, &l.ffn_norm, c.rms_eps, &mut s.xn)?;
         s.act.fit(t * ffn)?;
-        ops::linear_swiglu(&s.xn, lens, (&l.w_gate, &l.w_up), &mut s.act)?;
+        let norm = (&l.ffn_norm, c.rms_eps);
+        ops::rmsnorm_linear_swiglu(
+            &s.x,
+            norm,
+            &mut s.xn,
+            lens,
+            (&l.w_gate, &l.w_up),
+            &mut s.act,
+        )?;
         ops::linear_add(&s.act, lens, &l.w_down, &mut s.x)?;
         Ok(())
     }
@@ -252,17 +294,23 @@ impl Llama {
 
     /// Final norm and output head for the requested rows, every entry's
     /// rows in one product (the head is read once per call).
-    fn logits(&mut self, segs: &[Segment], want: LogitsFor) -> Result<Vec<Vec<f32>>, ArchError> {
+    fn logits(&mut self, segs: &[Segment], want: LogitsFor) -> Result<Vec<usize>, ArchError> {
         let c = &self.w.config;
         let (d, vocab) = (c.d_model, c.vocab_size);
         let (rows, lens) = logit_rows(segs, want);
         self.s.proj.fit(rows.len() * d)?;
         ops::gather_rows(&self.s.x, d, &rows, &mut self.s.proj)?;
-        self.s.xn.fit(rows.len() * d)?;
-        ops::rmsnorm(&self.s.proj, &self.w.out_norm, c.rms_eps, &mut self.s.xn)?;
         let out = &mut self.s.logits;
         out.fit(rows.len() * vocab)?;
-        ops::linear_batch(&self.s.xn, &lens, &[self.w.head()], out)?;
-        Ok(split_logits(out, &lens, vocab)?)
+        let norm = (&self.w.out_norm, c.rms_eps);
+        ops::rmsnorm_linear_batch(
+            &self.s.proj,
+            norm,
+            &mut self.s.xn,
+            &lens,
+            &[self.w.head()],
+            out,
+        )?;
+        Ok(lens)
     }
 }
