@@ -209,6 +209,12 @@ impl LogitsChain {
         }
     }
 
+    /// True when the chain changes nothing (no processors, no temperature):
+    /// a greedy choice may then be made on the raw logits, where they are.
+    pub fn is_empty(&self) -> bool {
+        self.processors.is_empty() && self.temperature.is_none()
+    }
+
     /// The processors' names, in order.
     pub fn names(&self) -> Vec<&'static str> {
         self.processors.iter().map(|p| p.name()).collect()

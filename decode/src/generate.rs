@@ -105,16 +105,32 @@ impl<'a, M: LanguageModel + ?Sized> Generator<'a, M> {
             self.started = true;
             self.seq.tokens[cached..].to_vec()
         };
+        let max_len = self.model.max_seq_len();
+        let batch = [(self.seq.slot, feed.as_slice())];
+        if self.seq.greedy_in_model(&self.prep) {
+            let chosen = self
+                .model
+                .forward_greedy(&batch)
+                .map_err(DecodeError::model("generate"))?;
+            if let Some(&c) = chosen.as_ref().and_then(|c| c.first()) {
+                return self.seq.step_chosen(c, &self.prep, self.detok, max_len);
+            }
+            if chosen.is_some() {
+                return Err(DecodeError::ModelLimit {
+                    op: "generate",
+                    reason: "model returned no greedy choice".into(),
+                });
+            }
+        }
         let mut out = self
             .model
-            .forward(&[(self.seq.slot, &feed)])
+            .forward(&batch)
             .map_err(DecodeError::model("generate"))?;
         let logits = out.pop().ok_or_else(|| DecodeError::ModelLimit {
             op: "generate",
             reason: "model returned no logits".into(),
         })?;
         check_len(&logits, self.model.vocab_size())?;
-        let max_len = self.model.max_seq_len();
         self.seq.step(logits, &self.prep, self.detok, max_len)
     }
     // ANCHOR_END: advance

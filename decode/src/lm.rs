@@ -41,6 +41,22 @@ pub trait LanguageModel {
         Ok(out)
     }
 
+    /// Like [`LanguageModel::forward`], but hand back each entry's greedy
+    /// choice instead of its logits: the id of the largest logit (the first
+    /// on ties) and that token's log-probability (NaN when the logits held
+    /// NaN or `+inf`). `None`, having done nothing, when the model has no
+    /// cheaper way than the logits: the default, and a model on the CPU,
+    /// whose logits are in memory already. A model on a GPU chooses there
+    /// and sends back two numbers per entry instead of the vocabulary's
+    /// logits.
+    fn forward_greedy(
+        &mut self,
+        batch: &[(usize, &[u32])],
+    ) -> Result<Option<Vec<(u32, f32)>>, ModelError> {
+        let _ = batch;
+        Ok(None)
+    }
+
     /// Roll `slot` back to its first `len` tokens.
     fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError>;
 
@@ -99,6 +115,12 @@ impl<T: LanguageModel + ?Sized> LanguageModel for Box<T> {
     }
     fn forward_all(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
         (**self).forward_all(slot, tokens)
+    }
+    fn forward_greedy(
+        &mut self,
+        batch: &[(usize, &[u32])],
+    ) -> Result<Option<Vec<(u32, f32)>>, ModelError> {
+        (**self).forward_greedy(batch)
     }
     fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError> {
         (**self).truncate(slot, len)

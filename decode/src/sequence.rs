@@ -83,6 +83,54 @@ impl SeqState {
         let text_of = |t: u32| String::from_utf8_lossy(detok.token_bytes(t)).into_owned();
         let explain = trace
             .map(|tr| ExplainStep::from_trace(self.generated(), &tr, id, p.explain_top, text_of));
+        self.take((id, logprob), top, explain, prep, detok, max_seq_len)
+    }
+    // ANCHOR_END: step
+
+    /// True when this sequence's next token may be chosen where the model
+    /// keeps its logits ([`crate::LanguageModel::forward_greedy`]): greedy,
+    /// nothing that changes or reports the logits (processors, top
+    /// log-probabilities, explain tables).
+    pub(crate) fn greedy_in_model(&self, prep: &Prepared) -> bool {
+        self.rng.is_none()
+            && prep.chain.is_empty()
+            && prep.params.top_logprobs == 0
+            && prep.params.explain_top == 0
+    }
+
+    /// [`SeqState::step`] for a token the model chose greedily itself, with
+    /// its log-probability (NaN when the logits held NaN or `+inf`, which
+    /// is refused as the logits check refuses it).
+    pub(crate) fn step_chosen(
+        &mut self,
+        (id, logprob): (u32, f32),
+        prep: &Prepared,
+        detok: &dyn Detokenize,
+        max_seq_len: usize,
+    ) -> Result<StepOutput, DecodeError> {
+        if logprob.is_nan() {
+            return Err(DecodeError::InvalidLogit {
+                op: "greedy choice on the model's device",
+                index: id as usize,
+                value: logprob,
+            });
+        }
+        self.take((id, logprob), Vec::new(), None, prep, detok, max_seq_len)
+    }
+
+    /// Append the chosen token and update the text, the stop strings and
+    /// the finish reason.
+    fn take(
+        &mut self,
+        (id, logprob): (u32, f32),
+        top: Vec<(u32, f32)>,
+        explain: Option<ExplainStep>,
+        prep: &Prepared,
+        detok: &dyn Detokenize,
+        max_seq_len: usize,
+    ) -> Result<StepOutput, DecodeError> {
+        let p = &prep.params;
+        let text_of = |t: u32| String::from_utf8_lossy(detok.token_bytes(t)).into_owned();
         self.tokens.push(id);
         let is_eos = p.eos_ids.contains(&id);
         let token = TokenOutput {
@@ -127,5 +175,4 @@ impl SeqState {
             finish,
         })
     }
-    // ANCHOR_END: step
 }

@@ -37,6 +37,18 @@ impl LanguageModel for Llama {
         Ok(Llama::forward(self, &[(slot, tokens)], LogitsFor::All)?.remove(0))
     }
 
+    fn forward_greedy(
+        &mut self,
+        batch: &[(usize, &[u32])],
+    ) -> Result<Option<Vec<(u32, f32)>>, ModelError> {
+        // On the CPU the logits are in memory already, and the host's
+        // choice is the one every other path makes.
+        if self.device().is_cpu() {
+            return Ok(None);
+        }
+        Ok(Some(Llama::forward_greedy(self, batch)?))
+    }
+
     fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError> {
         let cache = self.cache_mut();
         // `len` counts tokens; rows differ from positions after an eviction.
@@ -95,6 +107,18 @@ impl LanguageModel for Gpt2 {
 
     fn forward_all(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
         Ok(Gpt2::forward(self, &[(slot, tokens)], LogitsFor::All)?.remove(0))
+    }
+
+    fn forward_greedy(
+        &mut self,
+        batch: &[(usize, &[u32])],
+    ) -> Result<Option<Vec<(u32, f32)>>, ModelError> {
+        // On the CPU the logits are in memory already, and the host's
+        // choice is the one every other path makes.
+        if self.device().is_cpu() {
+            return Ok(None);
+        }
+        Ok(Some(Gpt2::forward_greedy(self, batch)?))
     }
 
     fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError> {

@@ -77,6 +77,31 @@ fn greedy(m: &mut Llama, prompt: &[u32], n: usize) -> (Vec<f32>, Vec<u32>) {
     (first, out)
 }
 
+/// As [`greedy`], each token chosen on the model's device
+/// ([`Llama::forward_greedy`]: an id and its log-probability come back,
+/// not the logits).
+fn greedy_on_device(m: &mut Llama, prompt: &[u32], n: usize) -> Vec<(u32, f32)> {
+    m.cache_mut().clear(0);
+    let mut next = m.forward_greedy(&[(0, prompt)]).unwrap()[0];
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(next);
+        next = m.forward_greedy(&[(0, &[next.0])]).unwrap()[0];
+    }
+    out
+}
+
+/// The host's greedy log-probability of `id` under `logits`, in f64.
+fn host_logprob(logits: &[f32], id: u32) -> f32 {
+    let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let lse = m + logits
+        .iter()
+        .map(|&v| (v as f64 - m).exp())
+        .sum::<f64>()
+        .ln();
+    (logits[id as usize] as f64 - lse) as f32
+}
+
 /// Logits tolerance of SmolLM2 on the GPU against `transformers`. Both
 /// compute in f32 from the same values: the GPU dequantizes the file's Q4_1
 /// and Q8_0 blocks in registers, `transformers` dequantized them to f32 at
@@ -135,6 +160,17 @@ fn smollm2_on_the_gpu_gives_the_transformers_logits() {
             ),
         }
     }
+    // The same continuation chosen on the GPU (ids, not logits, come back).
+    let g0 = &r["greedy"][0];
+    let by_logits = greedy(&mut gpu, &ids(&g0["ids"]), 40).1;
+    let on_device: Vec<u32> = greedy_on_device(&mut gpu, &ids(&g0["ids"]), 40)
+        .iter()
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(
+        on_device, by_logits,
+        "greedy on the GPU against the logits' argmax"
+    );
     eprintln!("greedy: {identical} of 5 continuations identical to transformers' 40 tokens");
     assert!(
         identical >= 3,
@@ -257,5 +293,16 @@ fn random_llama_on_the_gpu_matches_the_cpu() {
         }
         let (lc, gc) = (greedy(&mut cpu, &a, 12), greedy(&mut gpu, &a, 12));
         assert_eq!(lc.1, gc.1, "{dtype} greedy continuation");
+        // Chosen on the GPU: the same ids, and the host's log-probabilities.
+        let chosen = greedy_on_device(&mut gpu, &a, 12);
+        let ids_on_device: Vec<u32> = chosen.iter().map(|c| c.0).collect();
+        assert_eq!(ids_on_device, lc.1, "{dtype} greedy on the GPU");
+        let (lc0, _) = greedy(&mut cpu, &a, 0);
+        let want = host_logprob(&lc0, chosen[0].0);
+        assert!(
+            (chosen[0].1 - want).abs() <= 1e-4 * want.abs().max(1.0),
+            "{dtype} greedy log-probability on the GPU: {} against {want}",
+            chosen[0].1
+        );
     }
 }

@@ -96,7 +96,8 @@ fn run_profiled(
 ) -> Result<(f64, f64, u64)> {
     lm.clear(0);
     let t0 = Instant::now();
-    let mut logits = lm.forward(&[(0, p)]).map_err(|e| anyhow!(e))?.remove(0);
+    let logits = lm.forward(&[(0, p)]).map_err(|e| anyhow!(e))?.remove(0);
+    let mut tok = decode::greedy_choice(&logits);
     let prefill = t0.elapsed().as_secs_f64();
     if profile {
         engine::profile::reset();
@@ -106,17 +107,28 @@ fn run_profiled(
     let t1 = Instant::now();
     for i in 0..steps {
         progress(label, i, steps);
-        let tok = decode::greedy_choice(&logits);
-        logits = lm
-            .forward(&[(0, &[tok])])
-            .map_err(|e| anyhow!(e))?
-            .remove(0);
+        tok = greedy_step(lm, tok)?;
     }
     let decode = t1.elapsed().as_secs_f64();
     engine::profile::enable(false);
     let hand_offs = engine::threads::hand_offs() - h0;
     progress(label, steps, steps);
     Ok((prefill, decode, hand_offs))
+}
+
+/// Feed `tok` to slot 0 and choose the next token greedily: where the
+/// model keeps its logits when it can (a GPU sends back the id), from the
+/// logits on the host otherwise.
+fn greedy_step(lm: &mut dyn LanguageModel, tok: u32) -> Result<u32> {
+    let batch = [(0, std::slice::from_ref(&tok))];
+    if let Some(chosen) = lm.forward_greedy(&batch).map_err(|e| anyhow!(e))? {
+        return chosen
+            .first()
+            .map(|c| c.0)
+            .ok_or_else(|| anyhow!("the model returned no greedy choice"));
+    }
+    let logits = lm.forward(&batch).map_err(|e| anyhow!(e))?.remove(0);
+    Ok(decode::greedy_choice(&logits))
 }
 
 /// Mean and (sample) standard deviation.
