@@ -65,13 +65,17 @@ if [ "$mode" != stash ] && [ -f "$model" ]; then
     step "$bin/device_model" --test-threads 1 --nocapture smollm2
     step "$bin/ch11_gpu"
     step "$bin/infer" generate "Once upon a time" --device cuda --max-new-tokens 32
-    if python3 -m pip install -q --no-index --no-deps --target /tmp/site "$kit"/whl/*.whl; then
+    # QUICK=1: only the GPU's own figures (no PyTorch, no CPU bench), for a
+    # round that checks a change before the full one.
+    if [ "${QUICK:-0}" != 1 ] && python3 -m pip install -q --no-index --no-deps --target /tmp/site "$kit"/whl/*.whl; then
         for dtype in float32 float16; do
             step env PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 python3 scripts/bench_torch_gguf.py \
                 "$model" --dtype "$dtype"
         done
     fi
-    for dev in cuda cpu; do
+    devices="cuda cpu"
+    [ "${QUICK:-0}" = 1 ] && devices=cuda
+    for dev in $devices; do
         step "$bin/infer" bench --device "$dev" --prompt-tokens 128 --new-tokens 128 --reps 3 --cache-type f32
     done
 fi
@@ -82,9 +86,11 @@ if [ "${PROFILE:-0}" = 1 ] && [ -f "$model" ]; then
     if [ -n "$ncu" ]; then
         echo "== one decode step under $ncu"
         # The 4-token prompt's forward pass and the first decode step are
-        # skipped (335 launches each), the second step is timed.
+        # skipped, the second step is timed: 214 launches a forward pass
+        # (the count chapter 11's program prints) and the greedy choice's one.
+        step=215
         timeout 300 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv \
-            --launch-skip 670 --launch-count 335 \
+            --launch-skip $((2 * step)) --launch-count $step \
             "$bin/infer" generate "Once upon a time" --device cuda --max-new-tokens 4 \
             > "${OUT:-/tmp}/ncu-step.csv" 2> "${OUT:-/tmp}/ncu-step.err"
         echo "ncu: rc=$?, $(wc -l < "${OUT:-/tmp}/ncu-step.csv") lines"
