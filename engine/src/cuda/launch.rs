@@ -20,8 +20,10 @@ pub(crate) type Out<'a> = CudaViewMut<'a, f32>;
 const ROW_THREADS: u32 = 256;
 /// Threads per block of the elementwise kernels.
 const ELEM_THREADS: u32 = 256;
-/// Warps per block of the products (one weight row per warp). Small
-/// blocks spread a 576-row product over more of the GPU's multiprocessors:
+/// Warps per block of the products that read their activations from
+/// global memory: a prompt's rows, and a row too wide to stage (one weight
+/// row per warp). Measured before the single-row products staged their
+/// rows, when it held for all of them: small blocks spread a 576-row product over more of the GPU's multiprocessors:
 /// on an H200, SmolLM2 decoded at 441 tok/s with 1 warp, 435–443 with 2,
 /// 430–432 with 4, 403–409 with 8 and 336–340 with 16, and read a
 /// 128-token prompt at 11,753, 11,913–11,945, 12,045–12,065,
@@ -31,7 +33,11 @@ const ELEM_THREADS: u32 = 256;
 const LINEAR_WARPS: u32 = 2;
 /// Warps per block of the single-row products, which stage their
 /// activation row in shared memory first: the block's threads share that
-/// work, so a block of more warps pays for it over more weight rows.
+/// work, so a block of more warps pays for it over more weight rows. Not
+/// swept as [`LINEAR_WARPS`] was; on an H200 (Nsight Compute, one decode
+/// step) a 576-row product took 7.5–7.7 µs staged in blocks of four warps
+/// and 7.9 µs reading global memory in blocks of two, and decode ran at
+/// 601–609 tok/s against 585.
 const STAGED_WARPS: u32 = 4;
 /// Threads per block of the attention kernels (eight warps).
 const ATTN_THREADS: u32 = 256;
