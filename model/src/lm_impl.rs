@@ -7,6 +7,19 @@ use crate::batch::LogitsFor;
 use crate::gpt2::Gpt2;
 use crate::llama::Llama;
 
+/// A model's greedy choice made where its logits are, when that is a
+/// device (`choose`); `None` on the CPU, where the logits are in memory
+/// already and the host's choice is the one every other path makes.
+fn on_device(
+    device: engine::Device,
+    choose: impl FnOnce() -> Result<Vec<(u32, f32)>, crate::arch_error::ArchError>,
+) -> Result<Option<Vec<(u32, f32)>>, ModelError> {
+    if device.is_cpu() {
+        return Ok(None);
+    }
+    Ok(Some(choose()?))
+}
+
 impl LanguageModel for Llama {
     fn vocab_size(&self) -> usize {
         self.config().vocab_size
@@ -41,12 +54,7 @@ impl LanguageModel for Llama {
         &mut self,
         batch: &[(usize, &[u32])],
     ) -> Result<Option<Vec<(u32, f32)>>, ModelError> {
-        // On the CPU the logits are in memory already, and the host's
-        // choice is the one every other path makes.
-        if self.device().is_cpu() {
-            return Ok(None);
-        }
-        Ok(Some(Llama::forward_greedy(self, batch)?))
+        on_device(self.device(), || Llama::forward_greedy(self, batch))
     }
 
     fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError> {
@@ -113,12 +121,7 @@ impl LanguageModel for Gpt2 {
         &mut self,
         batch: &[(usize, &[u32])],
     ) -> Result<Option<Vec<(u32, f32)>>, ModelError> {
-        // On the CPU the logits are in memory already, and the host's
-        // choice is the one every other path makes.
-        if self.device().is_cpu() {
-            return Ok(None);
-        }
-        Ok(Some(Gpt2::forward_greedy(self, batch)?))
+        on_device(self.device(), || Gpt2::forward_greedy(self, batch))
     }
 
     fn truncate(&mut self, slot: usize, len: usize) -> Result<(), ModelError> {

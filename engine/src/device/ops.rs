@@ -501,6 +501,16 @@ fn gpu_products(
     Ok(())
 }
 
+/// One launch counted for a norm folded into its product, and the norm's
+/// width, which must divide `x` into rows.
+fn fused_norm_width(op: &'static str, x: &Buffer, norm: &Tensor) -> Result<usize> {
+    count(1);
+    let d = norm.numel();
+    let ok = d > 0 && x.len().is_multiple_of(d);
+    check(ok, op, vec![x.len()], norm.shape().to_vec())?;
+    Ok(d)
+}
+
 // ANCHOR: rmsnorm_linear_batch
 /// [`rmsnorm`] of `x` by `norm` (weight, epsilon), then [`linear_batch`]
 /// of the result: the norm that opens a Llama block and the Q, K and V
@@ -525,15 +535,8 @@ pub fn rmsnorm_linear_batch(
         rmsnorm(x, norm, eps, xn)?;
         return linear_batch(xn, lens, parts, out);
     }
-    count(1);
     let op = "rmsnorm_linear";
-    let d = norm.numel();
-    check(
-        d > 0 && x.len().is_multiple_of(d),
-        op,
-        vec![x.len()],
-        norm.shape().to_vec(),
-    )?;
+    let d = fused_norm_width(op, x, norm)?;
     match (x, xn, out) {
         (Buffer::Cpu(x), Buffer::Cpu(xn), Buffer::Cpu(o)) => {
             nn::rmsnorm(x, norm, eps, xn)?;
@@ -690,15 +693,8 @@ pub fn rmsnorm_linear_swiglu(
         rmsnorm(x, norm, eps, xn)?;
         return linear_swiglu(xn, lens, (gate, up), out);
     }
-    count(1);
     let op = "rmsnorm_linear_swiglu";
-    let d = norm.numel();
-    check(
-        d > 0 && x.len().is_multiple_of(d),
-        op,
-        vec![x.len()],
-        norm.shape().to_vec(),
-    )?;
+    let d = fused_norm_width(op, x, norm)?;
     match (x, xn, out) {
         (Buffer::Cpu(x), Buffer::Cpu(xn), Buffer::Cpu(o)) => {
             nn::rmsnorm(x, norm, eps, xn)?;

@@ -143,15 +143,15 @@ impl Gpt2 {
         want: LogitsFor,
     ) -> Result<Vec<Vec<f32>>, ArchError> {
         let lens = self.run(batch, want)?;
-        let vocab = self.vocab();
-        Ok(split_logits(&mut self.s.logits, &lens, vocab)?)
+        Ok(split_logits(
+            &mut self.s.logits,
+            &lens,
+            self.w.params.vocab_size,
+        )?)
     }
 
-    /// As [`Gpt2::forward`] with [`LogitsFor::Last`], but each entry's
-    /// greedy choice comes back instead of its logits: the id of its
-    /// largest logit and that token's log-probability
-    /// ([`ops::greedy_rows`]), chosen on the model's device, so that a GPU
-    /// sends back two numbers per entry instead of the vocabulary's logits.
+    /// Each entry's greedy choice, made on the model's device (see
+    /// [`crate::llama::Llama::forward_greedy`]).
     ///
     /// # Errors
     /// As [`Gpt2::forward`].
@@ -160,12 +160,8 @@ impl Gpt2 {
         batch: &[(usize, &[u32])],
     ) -> Result<Vec<(u32, f32)>, ArchError> {
         self.run(batch, LogitsFor::Last)?;
-        Ok(ops::greedy_rows(&self.s.logits, self.vocab())?)
-    }
-
-    /// Length of a row of logits.
-    fn vocab(&self) -> usize {
-        self.w.params.vocab_size
+        let vocab = self.w.params.vocab_size;
+        Ok(ops::greedy_rows(&self.s.logits, vocab)?)
     }
 
     /// The forward pass, leaving the logits asked for in `self.s.logits`
