@@ -501,14 +501,13 @@ fn gpu_products(
     Ok(())
 }
 
-/// One launch counted for a norm folded into its product, and the norm's
-/// width, which must divide `x` into rows.
-fn fused_norm_width(op: &'static str, x: &Buffer, norm: &Tensor) -> Result<usize> {
+/// One launch counted for a norm folded into its product, and the check
+/// that the norm's width divides `x` into rows.
+fn check_fused_norm(op: &'static str, x: &Buffer, norm: &Tensor) -> Result<()> {
     count(1);
     let d = norm.numel();
     let ok = d > 0 && x.len().is_multiple_of(d);
-    check(ok, op, vec![x.len()], norm.shape().to_vec())?;
-    Ok(d)
+    check(ok, op, vec![x.len()], norm.shape().to_vec())
 }
 
 // ANCHOR: rmsnorm_linear_batch
@@ -536,7 +535,7 @@ pub fn rmsnorm_linear_batch(
         return linear_batch(xn, lens, parts, out);
     }
     let op = "rmsnorm_linear";
-    let d = fused_norm_width(op, x, norm)?;
+    check_fused_norm(op, x, norm)?;
     match (x, xn, out) {
         (Buffer::Cpu(x), Buffer::Cpu(xn), Buffer::Cpu(o)) => {
             nn::rmsnorm(x, norm, eps, xn)?;
@@ -544,6 +543,7 @@ pub fn rmsnorm_linear_batch(
         }
         #[cfg(feature = "cuda")]
         (x, _, o) => {
+            let d = norm.numel();
             let (gpu, mut ov) = out_view(op, o, None)?;
             let ws = parts
                 .iter()
@@ -694,7 +694,7 @@ pub fn rmsnorm_linear_swiglu(
         return linear_swiglu(xn, lens, (gate, up), out);
     }
     let op = "rmsnorm_linear_swiglu";
-    let d = fused_norm_width(op, x, norm)?;
+    check_fused_norm(op, x, norm)?;
     match (x, xn, out) {
         (Buffer::Cpu(x), Buffer::Cpu(xn), Buffer::Cpu(o)) => {
             nn::rmsnorm(x, norm, eps, xn)?;
@@ -702,6 +702,7 @@ pub fn rmsnorm_linear_swiglu(
         }
         #[cfg(feature = "cuda")]
         (x, _, o) => {
+            let d = norm.numel();
             let (gpu, mut ov) = out_view(op, o, None)?;
             let (gw, uw) = (gpu_weight(op, gate, gpu)?, gpu_weight(op, up, gpu)?);
             let ok = gw.cols == d && uw.cols == d && x.len() == t * d && ov.len() == t * gw.rows;
