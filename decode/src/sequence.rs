@@ -118,6 +118,7 @@ impl SeqState {
         self.take((id, logprob), Vec::new(), None, prep, detok, max_seq_len)
     }
 
+    // ANCHOR: take
     /// Append the chosen token and update the text, the stop strings and
     /// the finish reason.
     fn take(
@@ -175,4 +176,5 @@ impl SeqState {
             finish,
         })
     }
+    // ANCHOR_END: take
 }
