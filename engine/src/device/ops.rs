@@ -501,6 +501,12 @@ fn gpu_products(
     Ok(())
 }
 
+/// Whether `norm` is folded into the product after it: the product is one
+/// launch (`one_product`) and the norm's rows fit a block's shared memory.
+fn folds_norm(norm: &Tensor, one_product: bool) -> bool {
+    one_product && norm.numel() <= kernels::GPU_NORM_MAX_COLS
+}
+
 /// One launch counted for a norm folded into its product, and the check
 /// that the norm's width divides `x` into rows.
 fn check_fused_norm(op: &'static str, x: &Buffer, norm: &Tensor) -> Result<()> {
@@ -530,7 +536,7 @@ pub fn rmsnorm_linear_batch(
 ) -> Result<()> {
     let t: usize = lens.iter().sum();
     xn.fit(x.len())?;
-    if !one_launch(parts.len(), t) || norm.numel() > kernels::GPU_NORM_MAX_COLS {
+    if !folds_norm(norm, one_launch(parts.len(), t)) {
         rmsnorm(x, norm, eps, xn)?;
         return linear_batch(xn, lens, parts, out);
     }
@@ -688,8 +694,7 @@ pub fn rmsnorm_linear_swiglu(
 ) -> Result<()> {
     let t: usize = lens.iter().sum();
     xn.fit(x.len())?;
-    if !(swiglu_fused(gate, up, t) && one_launch(1, t)) || norm.numel() > kernels::GPU_NORM_MAX_COLS
-    {
+    if !folds_norm(norm, swiglu_fused(gate, up, t) && one_launch(1, t)) {
         rmsnorm(x, norm, eps, xn)?;
         return linear_swiglu(xn, lens, (gate, up), out);
     }
