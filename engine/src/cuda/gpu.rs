@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DeviceRepr, DriverError,
     ValidAsZeroBits,
 };
 
+use super::graph_state::GraphState;
 use super::source;
 use crate::error::{EngineError, Result};
 
@@ -34,6 +35,8 @@ struct Inner {
     _module: Arc<CudaModule>,
     name: String,
     capability: (i32, i32),
+    /// Whether launches run, are captured into a graph or replay one.
+    graph: Mutex<GraphState>,
 }
 
 impl fmt::Debug for Gpu {
@@ -87,7 +90,13 @@ impl Gpu {
                 .map_err(|e| driver(&format!("kernel {name}"), e))?;
             functions.insert(name, f);
         }
-        let stream = ctx.default_stream();
+        // One stream of its own, not the default one, which cannot be
+        // captured into a CUDA graph; with every operation on it, cudarc
+        // need not record events to order streams (and such events would
+        // break a capture).
+        // SAFETY: the engine uses this one stream for everything.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.new_stream().map_err(|e| driver("stream", e))?;
         // SAFETY: only tries to open the cuBLAS library.
         let blas = if unsafe { cudarc::cublas::sys::is_culib_present() } {
             cudarc::cublas::CudaBlas::new(stream.clone()).ok()
@@ -103,6 +112,7 @@ impl Gpu {
                 _module: module,
                 name,
                 capability,
+                graph: GraphState::new(),
             }),
         })
     }
@@ -135,6 +145,11 @@ impl Gpu {
         self.inner.blas.as_ref()
     }
 
+    /// The lock on the graph state (`super::graph`).
+    pub(crate) fn graph_lock(&self) -> &Mutex<GraphState> {
+        &self.inner.graph
+    }
+
     /// A compiled kernel by name (one of [`source::KERNELS`]).
     pub(crate) fn function(&self, name: &str) -> Result<&CudaFunction> {
         self.inner
@@ -148,6 +163,7 @@ impl Gpu {
     /// # Errors
     /// The driver's error (out of memory, a failed copy).
     pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<CudaSlice<T>> {
+        self.eager_only("an upload")?;
         self.stream()
             .clone_htod(host)
             .map_err(|e| driver("copy to the device", e))
@@ -158,6 +174,7 @@ impl Gpu {
     /// # Errors
     /// The driver's error, including one from an earlier kernel.
     pub fn download<T: DeviceRepr + Default + Clone>(&self, dev: &CudaSlice<T>) -> Result<Vec<T>> {
+        self.eager_only("a download")?;
         self.stream()
             .clone_dtoh(dev)
             .map_err(|e| driver("copy to the host", e))
@@ -168,6 +185,7 @@ impl Gpu {
     /// # Errors
     /// The driver's error (out of memory).
     pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, n: usize) -> Result<CudaSlice<T>> {
+        self.eager_only("an allocation")?;
         self.stream()
             .alloc_zeros(n)
             .map_err(|e| driver("allocation", e))

@@ -4,9 +4,10 @@
 //! kernel gets its grid. Every launch is queued on the GPU's one stream, so
 //! launches run in the order they are made.
 
-use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, LaunchArgs, LaunchConfig, PushKernelArg};
 
 use super::gpu::{Gpu, driver};
+use super::graph::Staged;
 use crate::dtype::DType;
 use crate::error::{EngineError, Result};
 use crate::kernels::{AttnDims, GPU_MANY_ROWS as MANY_ROWS, GPU_MAX_PARTS as MAX_PARTS};
@@ -74,8 +75,27 @@ fn per_row(rows: usize) -> Result<LaunchConfig> {
     })
 }
 
-fn launched(what: &str, r: std::result::Result<(), cudarc::driver::DriverError>) -> Result<()> {
-    r.map_err(|e| driver(&format!("launch of {what}"), e))
+/// Queue kernel `name` with the arguments in `b` on the GPU's stream; or,
+/// while a decode step replays a CUDA graph ([`Gpu::launch_now`]), only
+/// check that it is the launch the graph holds next (its arguments were
+/// staged already).
+///
+/// # Safety
+/// As [`LaunchArgs::launch`]: the arguments must match the kernel's
+/// parameters and every index it computes must stay inside its buffers.
+unsafe fn go(
+    gpu: &Gpu,
+    name: &'static str,
+    mut b: LaunchArgs<'_>,
+    cfg: LaunchConfig,
+) -> Result<()> {
+    if !gpu.launch_now(name, &cfg)? {
+        return Ok(());
+    }
+    // SAFETY: the caller's.
+    unsafe { b.launch(cfg) }
+        .map(drop)
+        .map_err(|e| driver(&format!("launch of {name}"), e))
 }
 
 /// `x += y` (same length).
@@ -86,10 +106,7 @@ pub(crate) fn add_inplace(gpu: &Gpu, x: &mut Out<'_>, y: &In<'_>) -> Result<()> 
     b.arg(x).arg(y).arg(&n);
     // SAFETY: the kernel reads and writes `n` floats of views that hold at
     // least that many (the caller checked `y.len() == x.len()`).
-    launched(
-        "add_inplace_f32",
-        unsafe { b.launch(elementwise(n as usize)) }.map(drop),
-    )
+    unsafe { go(gpu, "add_inplace_f32", b, elementwise(n as usize)) }
 }
 
 /// `x[r][i] += b[i]` for rows of `d` values (`b`: `d` f32 on the device).
@@ -100,10 +117,7 @@ pub(crate) fn add_bias_rows(gpu: &Gpu, x: &mut Out<'_>, b: &CudaSlice<u8>, d: us
     a.arg(x).arg(b).arg(&d_i).arg(&n);
     // SAFETY: the caller checked d > 0 divides the view's length and the
     // bias holds d floats.
-    launched(
-        "add_bias_rows_f32",
-        unsafe { a.launch(elementwise(n as usize)) }.map(drop),
-    )
+    unsafe { go(gpu, "add_bias_rows_f32", a, elementwise(n as usize)) }
 }
 
 /// `out[r][i] = silu(gate_up[r][i]) · gate_up[r][ffn + i]`.
@@ -120,10 +134,7 @@ pub(crate) fn swiglu_rows(
     let mut b = gpu.stream().launch_builder(f);
     b.arg(gate_up).arg(&ffn_i).arg(&rows).arg(out);
     // SAFETY: reads rows·2·ffn and writes rows·ffn floats; checked by the caller.
-    launched(
-        "swiglu_rows_f32",
-        unsafe { b.launch(elementwise(n)) }.map(drop),
-    )
+    unsafe { go(gpu, "swiglu_rows_f32", b, elementwise(n)) }
 }
 
 /// GELU (tanh form) in place.
@@ -133,10 +144,7 @@ pub(crate) fn gelu_tanh(gpu: &Gpu, x: &mut Out<'_>) -> Result<()> {
     let mut b = gpu.stream().launch_builder(f);
     b.arg(x).arg(&n);
     // SAFETY: `n` is the view's length.
-    launched(
-        "gelu_tanh_f32",
-        unsafe { b.launch(elementwise(n as usize)) }.map(drop),
-    )
+    unsafe { go(gpu, "gelu_tanh_f32", b, elementwise(n as usize)) }
 }
 
 /// `dst[i] = src[rows[i]]` for rows of `d` values.
@@ -150,16 +158,13 @@ pub(crate) fn gather_rows(
     if rows.is_empty() {
         return Ok(());
     }
-    let ids = gpu.upload(rows)?;
+    let ids = gpu.stage(rows)?;
     let d_i = int(d, "width")?;
     let f = gpu.function("gather_rows_f32")?;
     let mut b = gpu.stream().launch_builder(f);
-    b.arg(src).arg(&d_i).arg(&ids).arg(dst);
+    b.arg(src).arg(&d_i).arg(&ids.ptr).arg(dst);
     // SAFETY: the caller checked every row index and the lengths.
-    launched(
-        "gather_rows_f32",
-        unsafe { b.launch(per_row(rows.len())?) }.map(drop),
-    )
+    unsafe { go(gpu, "gather_rows_f32", b, per_row(rows.len())?) }
 }
 
 /// RMSNorm of each row of `d` values of `x` into `out`.
@@ -177,7 +182,7 @@ pub(crate) fn rmsnorm(
     let mut b = gpu.stream().launch_builder(f);
     b.arg(x).arg(w).arg(&eps).arg(&d_i).arg(out);
     // SAFETY: rows·d floats in and out, d f32 weights (checked by the caller).
-    launched("rmsnorm_f32", unsafe { b.launch(per_row(rows)?) }.map(drop))
+    unsafe { go(gpu, "rmsnorm_f32", b, per_row(rows)?) }
 }
 
 /// LayerNorm of each row of `d` values of `x` into `out`.
@@ -196,10 +201,7 @@ pub(crate) fn layernorm(
     let mut b = gpu.stream().launch_builder(f);
     b.arg(x).arg(w).arg(bias).arg(&eps).arg(&d_i).arg(out);
     // SAFETY: as rmsnorm, plus d f32 biases.
-    launched(
-        "layernorm_f32",
-        unsafe { b.launch(per_row(rows)?) }.map(drop),
-    )
+    unsafe { go(gpu, "layernorm_f32", b, per_row(rows)?) }
 }
 
 /// Softmax of each row of `n` values, in place.
@@ -210,10 +212,7 @@ pub(crate) fn softmax_rows(gpu: &Gpu, x: &mut Out<'_>, n: usize) -> Result<()> {
     let mut b = gpu.stream().launch_builder(f);
     b.arg(x).arg(&n_i);
     // SAFETY: rows·n floats, one block per row.
-    launched(
-        "softmax_rows_f32",
-        unsafe { b.launch(per_row(rows)?) }.map(drop),
-    )
+    unsafe { go(gpu, "softmax_rows_f32", b, per_row(rows)?) }
 }
 
 /// The index of each row's largest value and its log-probability (NaN
@@ -233,7 +232,7 @@ pub(crate) fn argmax_rows(gpu: &Gpu, x: &In<'_>, n: usize) -> Result<(Vec<u32>, 
         ..per_row(rows)?
     };
     // SAFETY: rows·n floats in, one u32 and one f32 out per row.
-    launched("argmax_rows_f32", unsafe { b.launch(cfg) }.map(drop))?;
+    unsafe { go(gpu, "argmax_rows_f32", b, cfg) }?;
     let (mut ids, mut logprobs) = (gpu.download(&ids)?, gpu.download(&logprobs)?);
     ids.truncate(rows);
     logprobs.truncate(rows);
@@ -251,14 +250,14 @@ pub(crate) fn rope_angles(
     if positions.is_empty() {
         return Ok(());
     }
-    let pos = gpu.upload(positions)?;
+    let pos = gpu.stage(positions)?;
     let (rows, hd) = (int(positions.len(), "rows")?, int(head_dim, "head_dim")?);
     let f = gpu.function("rope_angles_f32")?;
     let mut b = gpu.stream().launch_builder(f);
-    b.arg(&pos).arg(&rows).arg(&hd).arg(&theta).arg(out);
+    b.arg(&pos.ptr).arg(&rows).arg(&hd).arg(&theta).arg(out);
     // SAFETY: rows positions in, rows·head_dim floats out.
     let cfg = elementwise(positions.len() * head_dim / 2);
-    launched("rope_angles_f32", unsafe { b.launch(cfg) }.map(drop))
+    unsafe { go(gpu, "rope_angles_f32", b, cfg) }
 }
 
 /// Rotate the first `heads` heads of each of `rows` rows of `x` (row `r`
@@ -284,7 +283,7 @@ pub(crate) fn rope_rotate(
     // SAFETY: every index stays below rows·row_stride (heads·head_dim ≤
     // row_stride) and rows·head_dim angles, checked by the caller.
     let cfg = elementwise(rows * heads * head_dim / 2);
-    launched("rope_rotate_f32", unsafe { b.launch(cfg) }.map(drop))
+    unsafe { go(gpu, "rope_rotate_f32", b, cfg) }
 }
 
 /// A weight matrix on the device: `rows × cols` values stored as `dtype`.
@@ -402,7 +401,7 @@ pub(crate) fn linear(
         // SAFETY: the weight holds rows·row_bytes bytes, x t·cols floats,
         // out (t−1)·out_stride + rows floats (checked by the caller); the
         // kernel gets t and skips the rows past it.
-        return launched("linear_rows_many", unsafe { b.launch(cfg) }.map(drop));
+        return unsafe { go(gpu, "linear_rows_many", b, cfg) };
     }
     // Missing parts repeat the last one with no rows of its own.
     let part = |i: usize| parts.get(i).unwrap_or(&parts[parts.len() - 1]);
@@ -426,7 +425,7 @@ pub(crate) fn linear(
     // by the caller), a warp reads part i only for rows in its range; x
     // holds t·cols floats, g cols f32 when normalizing (checked by the
     // caller), out (t−1)·out_stride + rows floats.
-    launched("linear_rows", unsafe { b.launch(cfg) }.map(drop))
+    unsafe { go(gpu, "linear_rows", b, cfg) }
 }
 
 /// `out[t][r] = silu(x[t] · gate[r]) · (x[t] · up[r])` for `t` activation
@@ -479,7 +478,7 @@ pub(crate) fn linear_swiglu(
     // checked by the caller), x t·cols floats, g cols f32 when normalizing,
     // out t·rows floats; the many-rows kernel gets t and skips the rows
     // past it.
-    launched(name, unsafe { b.launch(cfg) }.map(drop))
+    unsafe { go(gpu, name, b, cfg) }
 }
 
 /// `out[t·out_stride + r] = x[t] · w[r]` (or `+=` when `accumulate`) by
@@ -502,6 +501,7 @@ pub(crate) fn linear_cublas(
     if w.dtype != DType::F32 || t == 0 || w.rows == 0 {
         return Ok(false);
     }
+    gpu.eager_only("a cuBLAS product")?;
     // SAFETY: an f32 weight's bytes are rows·cols little-endian f32s, and
     // device allocations are aligned far beyond 4 bytes.
     let a = unsafe { w.bytes.transmute::<f32>(w.rows * w.cols) }
@@ -542,7 +542,7 @@ pub(crate) fn embed(
         return Ok(());
     }
     let row_bytes = ((cols / dtype.block_len()) * dtype.unit_bytes()) as i64;
-    let dev_ids = gpu.upload(ids)?;
+    let dev_ids = gpu.stage(ids)?;
     let (code, cols_i) = (super::source::dtype_code(dtype), int(cols, "cols")?);
     let f = gpu.function("embed_rows")?;
     let mut b = gpu.stream().launch_builder(f);
@@ -550,14 +550,22 @@ pub(crate) fn embed(
         .arg(&code)
         .arg(&row_bytes)
         .arg(&cols_i)
-        .arg(&dev_ids)
+        .arg(&dev_ids.ptr)
         .arg(out);
     // SAFETY: every id was checked against the table's rows by the caller;
     // out holds ids·cols floats.
-    launched(
-        "embed_rows",
-        unsafe { b.launch(per_row(ids.len())?) }.map(drop),
-    )
+    unsafe { go(gpu, "embed_rows", b, per_row(ids.len())?) }
+}
+
+/// A per-step value (a position, a length) for a kernel that reads it
+/// through a pointer in a CUDA graph's step and by value otherwise: its
+/// staged address, or a null pointer.
+fn step_value(gpu: &Gpu, graphing: bool, v: i32) -> Result<Staged> {
+    if graphing {
+        gpu.stage(&[v as u32])
+    } else {
+        Ok(Staged::null())
+    }
 }
 
 /// Causal attention for `rows` queries (row `r` of `q` at `r · q_stride`)
@@ -582,7 +590,14 @@ pub(crate) fn attention(
             dims.head_dim
         )));
     }
-    let longest = start_len + rows.saturating_sub(1);
+    // A graph's step reads its length from device memory, and its shared
+    // memory holds scores for every position the cache has.
+    let graphing = gpu.graphing();
+    let longest = if graphing {
+        dims.capacity
+    } else {
+        start_len + rows.saturating_sub(1)
+    };
     // One score per position, then one partial output per warp.
     let shared = (longest + (ATTN_THREADS as usize / 32) * dims.head_dim) * 4;
     if shared > SHARED_LIMIT {
@@ -605,6 +620,8 @@ pub(crate) fn attention(
         block_dim: (ATTN_THREADS, 1, 1),
         shared_mem_bytes: shared.max(4) as u32,
     };
+    let dyn_len = step_value(gpu, graphing, a.5)?;
+    let by_value = if graphing { 0 } else { a.5 };
     let f = gpu.function("attention_f32")?;
     let mut b = gpu.stream().launch_builder(f);
     b.arg(q).arg(&a.0).arg(k).arg(v);
@@ -612,12 +629,13 @@ pub(crate) fn attention(
         .arg(&a.2)
         .arg(&a.3)
         .arg(&a.4)
-        .arg(&a.5)
+        .arg(&by_value)
+        .arg(&dyn_len.ptr)
         .arg(out)
         .arg(&a.6);
     // SAFETY: the caller checked the caches hold n_kv_heads·capacity·head_dim
     // floats, start_len + rows − 1 ≤ capacity, and q/out hold rows strides.
-    launched("attention_f32", unsafe { b.launch(cfg) }.map(drop))
+    unsafe { go(gpu, "attention_f32", b, cfg) }
 }
 
 /// Write `rows` new positions' keys and values into a layer's f32 cache
@@ -645,6 +663,9 @@ pub(crate) fn kv_write(
         int(rows, "rows")?,
     );
     let (k_at, v_at) = (k_at as i64, v_at as i64);
+    let graphing = gpu.graphing();
+    let dyn_pos = step_value(gpu, graphing, a.4)?;
+    let by_value = if graphing { 0 } else { a.4 };
     let f = gpu.function("kv_write_f32")?;
     let mut b = gpu.stream().launch_builder(f);
     b.arg(k_cache).arg(v_cache).arg(src).arg(&k_at).arg(&v_at);
@@ -652,10 +673,11 @@ pub(crate) fn kv_write(
         .arg(&a.1)
         .arg(&a.2)
         .arg(&a.3)
-        .arg(&a.4)
+        .arg(&by_value)
+        .arg(&dyn_pos.ptr)
         .arg(&a.5);
     // SAFETY: the caller checked first_pos + rows ≤ capacity, both blocks,
     // and that both runs of rows lie inside src.
     let cfg = elementwise(rows * dims.n_kv_heads * dims.head_dim);
-    launched("kv_write_f32", unsafe { b.launch(cfg) }.map(drop))
+    unsafe { go(gpu, "kv_write_f32", b, cfg) }
 }

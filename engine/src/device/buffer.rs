@@ -104,6 +104,20 @@ impl Buffer {
         Ok(())
     }
 
+    /// Where the values start (a host or device address): two buffers with
+    /// the same address are the same allocation, which a CUDA graph that
+    /// reads this buffer needs to know ([`super::StepGraphs`]).
+    pub fn address(&self) -> u64 {
+        match self {
+            Buffer::Cpu(v) => v.as_ptr() as u64,
+            #[cfg(feature = "cuda")]
+            Buffer::Cuda { gpu, data, .. } => {
+                use cudarc::driver::DevicePtr;
+                data.device_ptr(gpu.stream()).0
+            }
+        }
+    }
+
     /// Number of values.
     pub fn len(&self) -> usize {
         match self {
@@ -185,6 +199,7 @@ impl Buffer {
             Buffer::Cpu(v) => Ok(v[range].to_vec()),
             #[cfg(feature = "cuda")]
             Buffer::Cuda { gpu, data, .. } => {
+                gpu.eager_only("a copy to the host")?;
                 let mut out = vec![0.0; range.len()];
                 gpu.stream()
                     .memcpy_dtoh(&data.slice(range), &mut out)
@@ -203,10 +218,12 @@ impl Buffer {
         match self {
             Buffer::Cpu(v) => v[at..at + host.len()].copy_from_slice(host),
             #[cfg(feature = "cuda")]
-            Buffer::Cuda { gpu, data, .. } => gpu
-                .stream()
-                .memcpy_htod(host, &mut data.slice_mut(at..at + host.len()))
-                .map_err(|e| crate::cuda::driver("copy to the device", e))?,
+            Buffer::Cuda { gpu, data, .. } => {
+                gpu.eager_only("a copy to the device")?;
+                gpu.stream()
+                    .memcpy_htod(host, &mut data.slice_mut(at..at + host.len()))
+                    .map_err(|e| crate::cuda::driver("copy to the device", e))?
+            }
         }
         Ok(())
     }
@@ -223,10 +240,12 @@ impl Buffer {
         match (self, src) {
             (Buffer::Cpu(d), Buffer::Cpu(s)) => d[at..at + n].copy_from_slice(&s[from..from + n]),
             #[cfg(feature = "cuda")]
-            (Buffer::Cuda { gpu, data, .. }, Buffer::Cuda { data: s, .. }) => gpu
-                .stream()
-                .memcpy_dtod(&s.slice(from..from + n), &mut data.slice_mut(at..at + n))
-                .map_err(|e| crate::cuda::driver("copy on the device", e))?,
+            (Buffer::Cuda { gpu, data, .. }, Buffer::Cuda { data: s, .. }) => {
+                gpu.eager_only("a copy on the device")?;
+                gpu.stream()
+                    .memcpy_dtod(&s.slice(from..from + n), &mut data.slice_mut(at..at + n))
+                    .map_err(|e| crate::cuda::driver("copy on the device", e))?
+            }
             #[cfg(feature = "cuda")]
             (d, s) => {
                 return Err(EngineError::Device(format!(

@@ -9,12 +9,14 @@
 //! never asks which.
 
 mod buffer;
+mod graph;
 pub mod ops;
 mod transfer;
 #[cfg(feature = "cuda")]
 mod views;
 
 pub use buffer::{Buffer, Rows};
+pub use graph::{GraphStats, StepGraphs};
 
 use crate::error::{EngineError, Result};
 

@@ -13,7 +13,8 @@ __device__ __forceinline__ void kv_store(u16* p, size_t i, float v) { p[i] = flo
 
 // ANCHOR: attend
 // Query row r (grid.y) of head h (grid.x) attends to the first
-// start_len + r cached positions. Dynamic shared memory holds one score
+// start_len + r cached positions (start_len read from device memory when
+// `dyn_len` is not null: a decode step replayed from a CUDA graph). Dynamic shared memory holds one score
 // per position, then one partial output per warp. Every phase spreads the
 // positions over the whole block, so a step's cost grows with the context
 // by loads that are all in flight together, not by a chain of them:
@@ -80,21 +81,24 @@ __device__ void attend(const float* q, int q_stride, const T* k, const T* v, int
 // ANCHOR_END: attend
 
 extern "C" __global__ void attention_f32(const float* q, int q_stride, const float* k, const float* v, int n_heads,
-                                         int n_kv_heads, int head_dim, int capacity, int start_len, float* out,
-                                         int out_stride) {
+                                         int n_kv_heads, int head_dim, int capacity, int start_len,
+                                         const int* dyn_len, float* out, int out_stride) {
+    if (dyn_len) start_len = *dyn_len;
     attend<float>(q, q_stride, k, v, n_heads, n_kv_heads, head_dim, capacity, start_len, out, out_stride);
 }
 
 extern "C" __global__ void attention_f16(const float* q, int q_stride, const u16* k, const u16* v, int n_heads,
-                                         int n_kv_heads, int head_dim, int capacity, int start_len, float* out,
-                                         int out_stride) {
+                                         int n_kv_heads, int head_dim, int capacity, int start_len,
+                                         const int* dyn_len, float* out, int out_stride) {
+    if (dyn_len) start_len = *dyn_len;
     attend<u16>(q, q_stride, k, v, n_heads, n_kv_heads, head_dim, capacity, start_len, out, out_stride);
 }
 
 // Write `rows` new positions' keys and values into a layer's caches at
 // positions first_pos, first_pos + 1, …, in one launch: row r's KV head g
 // is src[k_at + r·src_stride + g·head_dim …] for the keys and the same from
-// v_at for the values (both inside the fused QKV rows).
+// v_at for the values (both inside the fused QKV rows). first_pos comes
+// from device memory when `dyn_pos` is not null, as attention's start_len.
 template <typename T>
 __device__ void write_rows(T* k_cache, T* v_cache, const float* src, long long k_at, long long v_at,
                            int src_stride, int n_kv_heads, int head_dim, int capacity, int first_pos, int rows) {
@@ -110,12 +114,14 @@ __device__ void write_rows(T* k_cache, T* v_cache, const float* src, long long k
 
 extern "C" __global__ void kv_write_f32(float* k_cache, float* v_cache, const float* src, long long k_at,
                                         long long v_at, int src_stride, int n_kv_heads, int head_dim, int capacity,
-                                        int first_pos, int rows) {
+                                        int first_pos, const int* dyn_pos, int rows) {
+    if (dyn_pos) first_pos = *dyn_pos;
     write_rows<float>(k_cache, v_cache, src, k_at, v_at, src_stride, n_kv_heads, head_dim, capacity, first_pos, rows);
 }
 
 extern "C" __global__ void kv_write_f16(u16* k_cache, u16* v_cache, const float* src, long long k_at,
                                         long long v_at, int src_stride, int n_kv_heads, int head_dim, int capacity,
-                                        int first_pos, int rows) {
+                                        int first_pos, const int* dyn_pos, int rows) {
+    if (dyn_pos) first_pos = *dyn_pos;
     write_rows<u16>(k_cache, v_cache, src, k_at, v_at, src_stride, n_kv_heads, head_dim, capacity, first_pos, rows);
 }
