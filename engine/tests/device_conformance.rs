@@ -249,15 +249,17 @@ pub fn embed(dev: &Device) -> Result<()> {
 pub fn linear(dev: &Device) -> Result<()> {
     let mut r = rng("linear");
     for dtype in DType::ALL {
-        for case in 0..4 {
+        for case in 0..5 {
             let block = dtype.block_len().max(32);
-            // Up to 4 rows (a decode batch) and, in the third case, 8 to 40
-            // (a prompt: cuBLAS's sgemm for an f32 weight on a GPU). The
-            // last is one row too wide for a GPU to stage in shared memory.
-            let t = if case == 2 {
-                r.gen_range(8..41)
-            } else {
-                r.gen_range(1..5)
+            // Up to 4 rows (a decode batch); in the third case 8 to 40 (a
+            // prompt: cuBLAS's sgemm for an f32 weight on a GPU), in the
+            // fifth 64 to 100 (sgemm for every weight, widened to f32 on the
+            // GPU first). The fourth is one row too wide for a GPU to stage
+            // in shared memory.
+            let t = match case {
+                2 => r.gen_range(8..41),
+                4 => r.gen_range(64..101),
+                _ => r.gen_range(1..5),
             };
             let (rows, cols) = if case == 3 {
                 (r.gen_range(1..6), 12_288 + block)
@@ -530,12 +532,16 @@ pub fn linear_stacked(dev: &Device) -> Result<()> {
 /// `out += x · Wᵀ` equals the product added afterwards.
 pub fn linear_add(dev: &Device) -> Result<()> {
     let mut r = rng("linear_add");
-    for (case, dtype) in [DType::F32, DType::Q8_0, DType::Q4_1, DType::F32]
-        .into_iter()
-        .enumerate()
-    {
-        let lens = if case == 3 {
-            vec![20, 9]
+    let dtypes = [
+        DType::F32,
+        DType::Q8_0,
+        DType::Q4_1,
+        DType::F32,
+        DType::Q4_1,
+    ];
+    for (case, dtype) in dtypes.into_iter().enumerate() {
+        let lens = if case >= 3 {
+            vec![40, 29]
         } else {
             vec![r.gen_range(1..4), r.gen_range(1..3)]
         };
@@ -571,6 +577,8 @@ pub fn linear_swiglu(dev: &Device) -> Result<()> {
         (DType::Q4_1, 12),
         (DType::F32, 3),
         (DType::F32, 20),
+        (DType::Q4_1, 70),
+        (DType::Q8_0, 64),
     ];
     for (dtype, t) in cases {
         let (ffn, cols) = (r.gen_range(1..70), 32 * r.gen_range(1..4));

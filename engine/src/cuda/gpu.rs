@@ -37,6 +37,9 @@ struct Inner {
     capability: (i32, i32),
     /// Whether launches run, are captured into a graph or replay one.
     graph: Mutex<GraphState>,
+    /// A weight widened to f32 for cuBLAS (`launch::linear_cublas`), kept
+    /// for the next one.
+    widened: Mutex<Option<CudaSlice<f32>>>,
 }
 
 impl fmt::Debug for Gpu {
@@ -113,6 +116,7 @@ impl Gpu {
                 name,
                 capability,
                 graph: GraphState::new(),
+                widened: Mutex::new(None),
             }),
         })
     }
@@ -148,6 +152,15 @@ impl Gpu {
     /// The lock on the graph state (`super::graph`).
     pub(crate) fn graph_lock(&self) -> &Mutex<GraphState> {
         &self.inner.graph
+    }
+
+    /// The buffer a weight is widened into for cuBLAS (locked while one
+    /// product is queued; the stream orders the next one after it).
+    pub(crate) fn widened(&self) -> std::sync::MutexGuard<'_, Option<CudaSlice<f32>>> {
+        self.inner
+            .widened
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A compiled kernel by name (one of [`source::KERNELS`]).

@@ -482,9 +482,10 @@ pub(crate) fn linear_swiglu(
 }
 
 /// `out[t·out_stride + r] = x[t] · w[r]` (or `+=` when `accumulate`) by
-/// cuBLAS for an f32 weight.
-/// Returns `false`, having done nothing, when cuBLAS is not loaded or the
-/// weight is not f32.
+/// cuBLAS's sgemm. A weight in any other type is first widened to f32 on
+/// the device (one pass over it, into a buffer the GPU keeps for the next):
+/// the activations stay f32, as in the engine's own kernels.
+/// Returns `false`, having done nothing, when cuBLAS is not loaded.
 pub(crate) fn linear_cublas(
     gpu: &Gpu,
     w: &Weight<'_>,
@@ -498,14 +499,38 @@ pub(crate) fn linear_cublas(
     let Some(blas) = gpu.blas() else {
         return Ok(false);
     };
-    if w.dtype != DType::F32 || t == 0 || w.rows == 0 {
+    if t == 0 || w.rows == 0 {
         return Ok(false);
     }
     gpu.eager_only("a cuBLAS product")?;
-    // SAFETY: an f32 weight's bytes are rows·cols little-endian f32s, and
-    // device allocations are aligned far beyond 4 bytes.
-    let a = unsafe { w.bytes.transmute::<f32>(w.rows * w.cols) }
-        .ok_or_else(|| EngineError::Device("an f32 weight shorter than its shape".into()))?;
+    let n = w.rows * w.cols;
+    let mut widened = gpu.widened();
+    let a = if w.dtype == DType::F32 {
+        // SAFETY: an f32 weight's bytes are rows·cols little-endian f32s,
+        // and device allocations are aligned far beyond 4 bytes.
+        unsafe { w.bytes.transmute::<f32>(n) }
+            .ok_or_else(|| EngineError::Device("an f32 weight shorter than its shape".into()))?
+    } else {
+        if widened.as_ref().is_none_or(|b| b.len() < n) {
+            *widened = Some(gpu.zeros::<f32>(n)?);
+        }
+        let Some(buf) = widened.as_mut() else {
+            return Ok(false);
+        };
+        let (code, rb, cols) = (
+            super::source::dtype_code(w.dtype),
+            row_bytes(w),
+            int(w.cols, "cols")?,
+        );
+        let mut dst = buf.slice_mut(..n);
+        let f = gpu.function("dequant_rows")?;
+        let mut b = gpu.stream().launch_builder(f);
+        b.arg(w.bytes).arg(&code).arg(&rb).arg(&cols).arg(&mut dst);
+        // SAFETY: the weight holds rows·row_bytes bytes (checked by the
+        // caller), dst rows·cols floats, one block per row.
+        unsafe { go(gpu, "dequant_rows", b, per_row(w.rows)?) }?;
+        buf.slice(..n)
+    };
     // Column-major, as cuBLAS sees it: the row-major weight is a cols×rows
     // matrix (transposed by CUBLAS_OP_T), the activations a cols×t one,
     // and the result a rows×t one whose columns lie out_stride apart, which

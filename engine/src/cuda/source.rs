@@ -38,6 +38,7 @@ pub const KERNELS: &[&str] = &[
     "linear_swiglu_rows",
     "linear_swiglu_rows_many",
     "embed_rows",
+    "dequant_rows",
     "attention_f32",
     "attention_f16",
     "kv_write_f32",

@@ -484,7 +484,7 @@ fn gpu_products(
     for w in ws {
         let mut part = out.slice_mut(col..);
         let by_blas =
-            t >= CUBLAS_MIN_TOKENS && launch::linear_cublas(gpu, w, x, t, &mut part, stride_acc)?;
+            by_cublas(w.dtype, t) && launch::linear_cublas(gpu, w, x, t, &mut part, stride_acc)?;
         if !by_blas {
             launch::linear(
                 gpu,
@@ -616,18 +616,35 @@ pub fn linear_add(x: &Buffer, lens: &[usize], w: &Tensor, out: &mut Buffer) -> R
 }
 
 /// Whether a GPU computes [`linear_swiglu`] in one kernel: gate and up of
-/// one dtype and shape, and not a prompt of f32 weights (which goes to
-/// cuBLAS, two products and the SwiGLU after).
+/// one dtype and shape, and not rows that go to cuBLAS ([`by_cublas`]: two
+/// products and the SwiGLU after).
 fn swiglu_fused(gate: &Tensor, up: &Tensor, t: usize) -> bool {
-    gate.dtype() == up.dtype()
-        && gate.shape() == up.shape()
-        && !(gate.dtype() == crate::DType::F32 && t >= CUBLAS_MIN_TOKENS)
+    gate.dtype() == up.dtype() && gate.shape() == up.shape() && !by_cublas(gate.dtype(), t)
 }
 
 /// From this many activation rows on, a GPU hands an f32 weight's product
 /// to cuBLAS's sgemm (a prompt's, or a big batch's); below it, to the
 /// engine's kernel, which reads each weight once per row of activations.
 pub(crate) const CUBLAS_MIN_TOKENS: usize = 8;
+
+/// From this many rows on, a weight of any other type (f16, bf16, GGUF
+/// blocks) goes to cuBLAS too, widened to f32 on the device first: a pass
+/// over the matrix that only a prompt's many rows repay. SmolLM2's Q4_1 and
+/// Q8_0 on an H200 (`infer bench --device cuda --quick`, five reps, a build
+/// that took the threshold from the environment) read prompts of 16, 32,
+/// 64, 128 and 512 tokens at 4,164, 7,135, 9,374, 12,072 and 11,850 tok/s
+/// with the engine's kernels alone, and with cuBLAS from 32 rows at 4,090,
+/// 5,135, 10,175, 23,510 and 27,937 (from 8 rows: 2,312 at 16 tokens).
+pub(crate) const CUBLAS_MIN_TOKENS_WIDENED: usize = 64;
+
+/// Whether a GPU multiplies `t` rows by a `dtype` weight with cuBLAS.
+fn by_cublas(dtype: crate::DType, t: usize) -> bool {
+    if dtype == crate::DType::F32 {
+        t >= CUBLAS_MIN_TOKENS
+    } else {
+        t >= CUBLAS_MIN_TOKENS_WIDENED
+    }
+}
 
 /// `out[i] = silu(x[i] · W_gateᵀ) ⊙ (x[i] · W_upᵀ)`: the SwiGLU half of a
 /// Llama MLP, the two products and the gate in one call (one kernel on a

@@ -316,10 +316,21 @@ extern "C" __global__ void linear_swiglu_rows_many(const u8* w_gate, const u8* w
     }
 }
 
+// Row `r` of a `dtype` matrix as f32 into out row blockIdx.x, the block's
+// threads taking every blockDim.x-th value.
+__device__ void widen_row(const u8* m, int dtype, long long row_bytes, int cols, size_t r, float* out) {
+    const u8* row = m + r * row_bytes;
+    float* o = out + (size_t)blockIdx.x * cols;
+    for (int e = threadIdx.x; e < cols; e += blockDim.x) o[e] = value_at(row, dtype, e);
+}
+
 // out[i] = table[ids[i]] as f32: one block per id.
 extern "C" __global__ void embed_rows(const u8* table, int dtype, long long row_bytes, int cols, const u32* ids,
                                       float* out) {
-    const u8* row = table + (size_t)ids[blockIdx.x] * row_bytes;
-    float* o = out + (size_t)blockIdx.x * cols;
-    for (int e = threadIdx.x; e < cols; e += blockDim.x) o[e] = value_at(row, dtype, e);
+    widen_row(table, dtype, row_bytes, cols, ids[blockIdx.x], out);
+}
+
+// A whole matrix as f32, for cuBLAS's sgemm: one block per row.
+extern "C" __global__ void dequant_rows(const u8* m, int dtype, long long row_bytes, int cols, float* out) {
+    widen_row(m, dtype, row_bytes, cols, blockIdx.x, out);
 }
