@@ -7,7 +7,7 @@
 //! batch ([`attend`]), each entry's queries against its own slot of the KV
 //! cache.
 
-use engine::device::Buffer;
+use engine::device::{Buffer, StepGraphs};
 
 use crate::arch_error::ArchError;
 use crate::kv_cache::KvCache;
@@ -77,6 +77,30 @@ pub fn attend(
 ) -> Result<(), ArchError> {
     let seqs: Vec<(usize, usize, usize)> = segs.iter().map(|s| (s.slot, s.row, s.len)).collect();
     Ok(cache.attend(layer, &seqs, q, n_heads, out)?)
+}
+
+/// The key under which a CUDA graph may replay this forward pass
+/// ([`StepGraphs`]): one new token of one sequence whose last logits are
+/// wanted, on a cache that does not slide (an eviction copies rows, which a
+/// graph does not hold). It names the slot, the cache and `buffers`, every
+/// activation buffer the pass uses, so that a buffer that grew (and moved)
+/// makes a new key. `None` for any other pass.
+pub fn graph_key(
+    cache: &KvCache,
+    batch: &[(usize, &[u32])],
+    want: LogitsFor,
+    buffers: &[&Buffer],
+) -> Option<u64> {
+    let [(slot, tokens)] = batch else {
+        return None;
+    };
+    if tokens.len() != 1 || want != LogitsFor::Last || cache.slides() || cache.device().is_cpu() {
+        return None;
+    }
+    let mut parts = vec![*slot as u64];
+    parts.extend(cache.device_addresses());
+    parts.extend(buffers.iter().map(|b| b.address()));
+    Some(StepGraphs::key(&parts))
 }
 
 /// Which positions of each entry need logits.

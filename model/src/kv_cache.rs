@@ -510,6 +510,21 @@ impl KvCache {
         self.capacity
     }
 
+    /// True when the cache evicts old positions instead of failing when
+    /// full ([`KvCache::with_sliding_window`]).
+    pub fn slides(&self) -> bool {
+        self.window.is_some()
+    }
+
+    /// Where K and V start on a device (zeros for a cache on the host): a
+    /// CUDA graph that reads the cache names it by them.
+    pub fn device_addresses(&self) -> [u64; 2] {
+        match (&self.k, &self.v) {
+            (KvBuf::Device(k), KvBuf::Device(v)) => [k.address(), v.address()],
+            _ => [0, 0],
+        }
+    }
+
     /// Number of sequence slots.
     pub fn n_slots(&self) -> usize {
         self.n_slots

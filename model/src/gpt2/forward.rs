@@ -1,12 +1,14 @@
 //! The GPT-2 forward pass over a batch of sequence slots, with the KV cache.
 
-use engine::device::{Buffer, Device, Rows, ops};
+use engine::device::{Buffer, Device, Rows, StepGraphs, ops};
 use engine::quant::SumOrder;
 
 use super::config::Gpt2Params;
 use super::weights::Gpt2Weights;
 use crate::arch_error::ArchError;
-use crate::batch::{LogitsFor, Segment, attend, logit_rows, plan, prefetch_kv, split_logits};
+use crate::batch::{
+    LogitsFor, Segment, attend, graph_key, logit_rows, plan, prefetch_kv, split_logits,
+};
 use crate::kv_cache::{CacheType, KvCache};
 
 /// Activation buffers on the model's device, grown once and reused by
@@ -37,6 +39,19 @@ impl Scratch {
             h: b()?,
         })
     }
+
+    /// Every buffer, for a CUDA graph's key.
+    fn all(&self) -> [&Buffer; 7] {
+        [
+            &self.logits,
+            &self.x,
+            &self.xn,
+            &self.qkv,
+            &self.attn,
+            &self.proj,
+            &self.h,
+        ]
+    }
 }
 
 /// A GPT-2 model ready to run: weights, KV cache and scratch space.
@@ -45,6 +60,8 @@ pub struct Gpt2 {
     w: Gpt2Weights,
     cache: KvCache,
     s: Scratch,
+    /// Decode steps on a GPU, replayed as CUDA graphs.
+    graphs: StepGraphs,
 }
 
 impl Gpt2 {
@@ -63,6 +80,7 @@ impl Gpt2 {
             w: weights.regrouped(),
             cache,
             s: Scratch::on(&Device::Cpu)?,
+            graphs: StepGraphs::new(),
         })
     }
 
@@ -78,12 +96,26 @@ impl Gpt2 {
         self.w = self.w.to_device(device)?;
         self.cache = self.cache.to_device(device)?;
         self.s = Scratch::on(device)?;
+        self.graphs.clear();
         Ok(self)
     }
 
     /// The device the model runs on.
     pub fn device(&self) -> Device {
         self.cache.device()
+    }
+
+    /// Replay decode steps on a GPU as CUDA graphs, or not (see
+    /// [`crate::llama::Llama::with_graphs`]).
+    pub fn with_graphs(mut self, on: bool) -> Self {
+        self.graphs.set_enabled(on);
+        self
+    }
+
+    /// How the forward passes so far ran (see
+    /// [`crate::llama::Llama::graph_stats`]).
+    pub fn graph_stats(&self) -> engine::device::GraphStats {
+        self.graphs.stats()
     }
 
     /// Dimensions.
@@ -107,6 +139,7 @@ impl Gpt2 {
         if !device.is_cpu() {
             self.cache = self.cache.to_device(&device)?;
         }
+        self.graphs.clear();
         Ok(self)
     }
 
@@ -165,8 +198,24 @@ impl Gpt2 {
     }
 
     /// The forward pass, leaving the logits asked for in `self.s.logits`
-    /// (`Σ lens × vocab`); returns how many rows each entry has there.
+    /// (`Σ lens × vocab`); returns how many rows each entry has there. A
+    /// decode step on a GPU replays a CUDA graph once it has been seen.
     fn run(&mut self, batch: &[(usize, &[u32])], want: LogitsFor) -> Result<Vec<usize>, ArchError> {
+        let key = graph_key(&self.cache, batch, want, &self.s.all());
+        let device = self.device();
+        let mut graphs = std::mem::take(&mut self.graphs);
+        let r = graphs.run(&device, key, || self.pass(batch, want));
+        self.graphs = graphs;
+        r
+    }
+
+    /// [`Gpt2::run`]'s pass, launch by launch; the cache's lengths move
+    /// only at the end.
+    fn pass(
+        &mut self,
+        batch: &[(usize, &[u32])],
+        want: LogitsFor,
+    ) -> Result<Vec<usize>, ArchError> {
         let p = &self.w.params;
         let segs = plan(&mut self.cache, batch, p.vocab_size)?;
         if let Some(s) = segs.iter().find(|s| s.position + s.len > p.n_positions) {
@@ -198,10 +247,11 @@ impl Gpt2 {
         for layer in 0..n_layers {
             self.block(layer, &segs, &lens)?;
         }
+        let lens = self.logits(&segs, want)?;
         for s in &segs {
             self.cache.commit(s.slot, s.len)?;
         }
-        self.logits(&segs, want)
+        Ok(lens)
     }
 
     /// Block `layer` alone on `x`, the rows of one new sequence at

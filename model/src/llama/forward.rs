@@ -1,12 +1,14 @@
 //! The Llama forward pass over a batch of sequence slots, with the KV cache.
 
-use engine::device::{Buffer, Device, Rows, ops};
+use engine::device::{Buffer, Device, Rows, StepGraphs, ops};
 use engine::quant::SumOrder;
 
 use super::config::LlamaConfig;
 use super::weights::LlamaWeights;
 use crate::arch_error::ArchError;
-use crate::batch::{LogitsFor, Segment, attend, logit_rows, plan, prefetch_kv, split_logits};
+use crate::batch::{
+    LogitsFor, Segment, attend, graph_key, logit_rows, plan, prefetch_kv, split_logits,
+};
 use crate::kv_cache::{CacheType, KvCache};
 
 /// Activation buffers on the model's device, grown once and reused by
@@ -41,6 +43,20 @@ impl Scratch {
             act: b()?,
         })
     }
+
+    /// Every buffer, for a CUDA graph's key.
+    fn all(&self) -> [&Buffer; 8] {
+        [
+            &self.logits,
+            &self.x,
+            &self.xn,
+            &self.qkv,
+            &self.rope,
+            &self.attn,
+            &self.proj,
+            &self.act,
+        ]
+    }
 }
 
 /// A Llama-family model ready to run: weights, KV cache and scratch space.
@@ -49,6 +65,8 @@ pub struct Llama {
     w: LlamaWeights,
     cache: KvCache,
     s: Scratch,
+    /// Decode steps on a GPU, replayed as CUDA graphs.
+    graphs: StepGraphs,
 }
 
 impl Llama {
@@ -65,6 +83,7 @@ impl Llama {
             w: weights.regrouped(),
             cache,
             s: Scratch::on(&Device::Cpu)?,
+            graphs: StepGraphs::new(),
         })
     }
 
@@ -83,6 +102,7 @@ impl Llama {
         self.w = self.w.to_device(device)?;
         self.cache = self.cache.to_device(device)?;
         self.s = Scratch::on(device)?;
+        self.graphs.clear();
         Ok(self)
     }
 
@@ -127,6 +147,7 @@ impl Llama {
         if !device.is_cpu() {
             self.cache = self.cache.to_device(&device)?;
         }
+        self.graphs.clear();
         Ok(self)
     }
 
@@ -139,6 +160,19 @@ impl Llama {
     pub fn with_sum_order(mut self, order: SumOrder) -> Self {
         self.w = self.w.with_sum_order(order);
         self
+    }
+
+    /// Replay decode steps on a GPU as CUDA graphs (the default, unless
+    /// `INFER_CUDA_GRAPHS=0`), or launch every kernel of every step.
+    pub fn with_graphs(mut self, on: bool) -> Self {
+        self.graphs.set_enabled(on);
+        self
+    }
+
+    /// How the forward passes so far ran: eagerly, captured into a CUDA
+    /// graph, or replayed from one.
+    pub fn graph_stats(&self) -> engine::device::GraphStats {
+        self.graphs.stats()
     }
 
     /// Dimensions.
@@ -201,8 +235,25 @@ impl Llama {
     }
 
     /// The forward pass, leaving the logits asked for in `self.s.logits`
-    /// (`Σ lens × vocab`); returns how many rows each entry has there.
+    /// (`Σ lens × vocab`); returns how many rows each entry has there. A
+    /// decode step on a GPU replays a CUDA graph once it has been seen
+    /// ([`StepGraphs`]).
     fn run(&mut self, batch: &[(usize, &[u32])], want: LogitsFor) -> Result<Vec<usize>, ArchError> {
+        let key = graph_key(&self.cache, batch, want, &self.s.all());
+        let device = self.device();
+        let mut graphs = std::mem::take(&mut self.graphs);
+        let r = graphs.run(&device, key, || self.pass(batch, want));
+        self.graphs = graphs;
+        r
+    }
+
+    /// [`Llama::run`]'s pass, launch by launch. The cache's lengths move
+    /// only at the end, so a pass that fails leaves it as it was.
+    fn pass(
+        &mut self,
+        batch: &[(usize, &[u32])],
+        want: LogitsFor,
+    ) -> Result<Vec<usize>, ArchError> {
         let segs = plan(&mut self.cache, batch, self.w.config.vocab_size)?;
         let lens: Vec<usize> = segs.iter().map(|s| s.len).collect();
         let t: usize = lens.iter().sum();
@@ -223,10 +274,11 @@ impl Llama {
         for layer in 0..self.w.config.n_layers {
             self.block(layer, &segs, &lens)?;
         }
+        let lens = self.logits(&segs, want)?;
         for s in &segs {
             self.cache.commit(s.slot, s.len)?;
         }
-        self.logits(&segs, want)
+        Ok(lens)
     }
 
     // ANCHOR: llama_block
