@@ -35,7 +35,7 @@ cargo test --release --no-run --features engine/cuda,integration-tests/cuda -p e
     python3 -c '
 import json, shutil, sys
 want = {("engine", "lib"): "engine_lib", ("device_conformance", "test"): "device_conformance",
-        ("device_model", "test"): "device_model"}
+        ("device_model", "test"): "device_model", ("device_graphs", "test"): "device_graphs"}
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") != "compiler-artifact" or not m.get("executable"):
@@ -44,7 +44,7 @@ for line in sys.stdin:
     if key in want:
         shutil.copy(m["executable"], sys.argv[1] + "/" + want[key])
 ' "$kit"
-for f in infer ch11_gpu engine_lib device_conformance device_model; do
+for f in infer ch11_gpu engine_lib device_conformance device_model device_graphs; do
     [ -f "$kit/$f" ] || { echo "missing $kit/$f" >&2; exit 1; }
     strip "$kit/$f"
     gzip -9 "$kit/$f"

@@ -58,11 +58,13 @@ if [ "$mode" != model ]; then
     step "$bin/engine_lib" --test-threads 1 --nocapture cuda:: device::
     step "$bin/device_conformance" --test-threads 1 cuda::
     step "$bin/device_model" --test-threads 1 --nocapture
+    step "$bin/device_graphs" --test-threads 1 --nocapture
     step "$bin/infer" generate "Once upon a time" --model tests/fixtures/gpt2-tiny-a/model.gguf \
         --device cuda --max-new-tokens 16
 fi
 if [ "$mode" != stash ] && [ -f "$model" ]; then
     step "$bin/device_model" --test-threads 1 --nocapture smollm2
+    step "$bin/device_graphs" --test-threads 1 --nocapture smollm2
     step "$bin/ch11_gpu"
     step "$bin/infer" generate "Once upon a time" --device cuda --max-new-tokens 32
     # QUICK=1: only the GPU's own figures (no PyTorch, no CPU bench), for a
@@ -78,6 +80,10 @@ if [ "$mode" != stash ] && [ -f "$model" ]; then
     for dev in $devices; do
         step "$bin/infer" bench --device "$dev" --prompt-tokens 128 --new-tokens 128 --reps 3 --cache-type f32
     done
+    # The same GPU bench with every decode step launched kernel by kernel
+    # (no CUDA graphs), for the A/B in one call.
+    step env INFER_CUDA_GRAPHS=0 "$bin/infer" bench --device cuda --prompt-tokens 128 \
+        --new-tokens 128 --reps 3 --cache-type f32
 fi
 # PROFILE=1: each kernel of one SmolLM2 decode step timed by Nsight Compute
 # (the GPU's time per launch, clocks left alone), as CSV under $OUT.
@@ -89,7 +95,9 @@ if [ "${PROFILE:-0}" = 1 ] && [ -f "$model" ]; then
         # skipped, the second step is timed: 214 launches a forward pass
         # (the count chapter 11's program prints) and the greedy choice's one.
         step=215
-        timeout 300 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv \
+        # Kernel by kernel (INFER_CUDA_GRAPHS=0): the kernels are the same
+        # with graphs, and this keeps the launch count plain.
+        timeout 300 env INFER_CUDA_GRAPHS=0 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv \
             --launch-skip $((2 * step)) --launch-count $step \
             "$bin/infer" generate "Once upon a time" --device cuda --max-new-tokens 4 \
             > "${OUT:-/tmp}/ncu-step.csv" 2> "${OUT:-/tmp}/ncu-step.err"

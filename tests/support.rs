@@ -173,3 +173,77 @@ pub fn byte_fingerprint(bytes: &[u8]) -> (u64, u64) {
             )
         })
 }
+
+/// GPU 0, or `None` after printing why there is none.
+pub fn gpu() -> Option<engine::Device> {
+    match engine::Device::cuda(0) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+/// A random Llama-family model (grouped-query attention 4/2, SwiGLU) in
+/// `dtype`, small enough to build in the test: the Llama path on a GPU
+/// without the 98 MB model file.
+pub fn random_llama(dtype: engine::DType) -> LlamaWeights {
+    let c = model::llama::LlamaConfig {
+        n_layers: 3,
+        d_model: 64,
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 16,
+        ffn_dim: 160,
+        vocab_size: 320,
+        rope_theta: 10_000.0,
+        rms_eps: 1e-5,
+        max_positions: 256,
+    };
+    let mut seed = 0x2545_f491_u64;
+    let mut r = |n: usize, scale: f32| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                ((seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+            })
+            .collect()
+    };
+    let d = c.d_model;
+    let mut m = |rows: usize, cols: usize| {
+        engine::Tensor::from_vec(r(rows * cols, 0.25), &[rows, cols])
+            .and_then(|t| t.to_dtype(dtype))
+            .unwrap()
+    };
+    let (q, kv) = (c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
+    let mut layers: Vec<model::llama::LlamaLayer> = (0..c.n_layers)
+        .map(|_| model::llama::LlamaLayer {
+            attn_norm: engine::Tensor::zeros(&[d]).unwrap(),
+            wq: m(q, d),
+            wk: m(kv, d),
+            wv: m(kv, d),
+            wo: m(d, q),
+            ffn_norm: engine::Tensor::zeros(&[d]).unwrap(),
+            w_gate: m(c.ffn_dim, d),
+            w_up: m(c.ffn_dim, d),
+            w_down: m(d, c.ffn_dim),
+        })
+        .collect();
+    let tok_embd = m(c.vocab_size, d);
+    let mut norm = || {
+        let v: Vec<f32> = r(d, 1.0).iter().map(|x| 1.0 + 0.2 * x).collect();
+        engine::Tensor::from_vec(v, &[d]).unwrap()
+    };
+    for l in &mut layers {
+        l.attn_norm = norm();
+        l.ffn_norm = norm();
+    }
+    LlamaWeights {
+        out_norm: norm(),
+        tok_embd,
+        lm_head: None,
+        layers,
+        config: c,
+    }
+}

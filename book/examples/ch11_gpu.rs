@@ -3,8 +3,9 @@
 //! `engine::device::ops` as the forward pass runs, here on the CPU), how
 //! many weight bytes it reads, and the two limits that follow. With a GPU
 //! (a build with `--features cuda` and the NVIDIA driver) it also runs the
-//! model there, compares it with the CPU, and times what one launch of a
-//! tiny kernel costs.
+//! model there, with its decode steps replayed as CUDA graphs and then
+//! launched kernel by kernel, compares it with the CPU, and times what one
+//! launch of a tiny kernel costs.
 //!
 //! `cargo run --release --example ch11_gpu` (needs the model:
 //! `scripts/fetch-model.sh`); on a GPU machine,
@@ -74,25 +75,16 @@ fn main() -> Result<()> {
     match Device::cuda(0) {
         Err(e) => println!("not measured here: {e}"),
         Ok(dev) => {
-            let mut gpu = Llama::new(w, 256, 1)?
+            let gpu = Llama::new(w, 256, 1)?
                 .with_cache_type(CacheType::F32)?
                 .to_device(&dev)?;
-            for (name, m) in [("cpu", &mut cpu), ("gpu", &mut gpu)] {
-                m.cache_mut().clear(0);
-                let t = Instant::now();
-                let mut logits = m.forward(&[(0, &prompt)], LogitsFor::Last)?.remove(0);
-                let prefill = t.elapsed().as_secs_f64();
-                let t = Instant::now();
-                for _ in 0..64 {
-                    let next = engine::kernels::argmax(&logits) as u32;
-                    logits = m.forward(&[(0, &[next])], LogitsFor::Last)?.remove(0);
-                }
-                let decode = 64.0 / t.elapsed().as_secs_f64();
-                println!(
-                    "{name}: prefill of {PROMPT} tokens {:.1} ms, decode {decode:.0} tok/s",
-                    prefill * 1e3
-                );
-            }
+            time("cpu", &mut cpu, &prompt)?;
+            // Decode steps replayed as CUDA graphs (the default), then
+            // every kernel launched one by one.
+            let mut gpu = gpu.with_graphs(true);
+            time("gpu, CUDA graphs", &mut gpu, &prompt)?;
+            let mut gpu = gpu.with_graphs(false);
+            time("gpu, kernel by kernel", &mut gpu, &prompt)?;
             // What one launch costs: a one-value addition, queued 10,000
             // times, then one copy back that waits for them all.
             let one = engine::device::Buffer::from_host(&dev, &[1.0])?;
@@ -113,5 +105,24 @@ fn main() -> Result<()> {
         }
     }
     println!("ANCHOR_END: measured");
+    Ok(())
+}
+
+/// Prefill `prompt`, then 64 greedy decode steps by logits; print both.
+fn time(name: &str, m: &mut Llama, prompt: &[u32]) -> Result<()> {
+    m.cache_mut().clear(0);
+    let t = Instant::now();
+    let mut logits = m.forward(&[(0, prompt)], LogitsFor::Last)?.remove(0);
+    let prefill = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for _ in 0..64 {
+        let next = engine::kernels::argmax(&logits) as u32;
+        logits = m.forward(&[(0, &[next])], LogitsFor::Last)?.remove(0);
+    }
+    let decode = 64.0 / t.elapsed().as_secs_f64();
+    println!(
+        "{name}: prefill of {PROMPT} tokens {:.1} ms, decode {decode:.0} tok/s",
+        prefill * 1e3
+    );
     Ok(())
 }
