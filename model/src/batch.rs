@@ -79,6 +79,7 @@ pub fn attend(
     Ok(cache.attend(layer, &seqs, q, n_heads, out)?)
 }
 
+// ANCHOR: graph_key
 /// The key under which a CUDA graph may replay this forward pass
 /// ([`StepGraphs`]): one new token of one sequence whose last logits are
 /// wanted, on a cache that does not slide (an eviction copies rows, which a
@@ -102,6 +103,7 @@ pub fn graph_key(
     parts.extend(buffers.iter().map(|b| b.address()));
     Some(StepGraphs::key(&parts))
 }
+// ANCHOR_END: graph_key
 
 /// Which positions of each entry need logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -148,6 +148,7 @@ impl StepGraphs {
         }
     }
 
+    // ANCHOR: run_on_gpu
     #[cfg(feature = "cuda")]
     fn run_on_gpu<R, E: From<EngineError>>(
         &mut self,
@@ -206,6 +207,8 @@ impl StepGraphs {
             }
         }
     }
+
+    // ANCHOR_END: run_on_gpu
 
     /// A step that failed inside a graph, run eagerly; its key is not
     /// graphed again.
