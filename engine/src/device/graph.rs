@@ -50,6 +50,13 @@ pub struct StepGraphs {
     stats: GraphStats,
 }
 
+/// Whether graphs are on unless a model says otherwise: yes, but for
+/// `INFER_CUDA_GRAPHS=0` (read once; models make a `StepGraphs` per call).
+fn graphs_by_default() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("INFER_CUDA_GRAPHS").map_or(true, |v| v != "0"))
+}
+
 impl Default for StepGraphs {
     fn default() -> Self {
         Self::new()
@@ -80,7 +87,7 @@ impl StepGraphs {
     /// `INFER_CUDA_GRAPHS=0` (for comparisons).
     pub fn new() -> Self {
         StepGraphs {
-            enabled: std::env::var("INFER_CUDA_GRAPHS").map_or(true, |v| v != "0"),
+            enabled: graphs_by_default(),
             seen: HashSet::new(),
             refused: HashSet::new(),
             #[cfg(feature = "cuda")]
