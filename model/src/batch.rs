@@ -105,6 +105,24 @@ pub fn graph_key(
 }
 // ANCHOR_END: graph_key
 
+/// Run `pass` on `model` through the CUDA graphs `graphs(model)` holds
+/// ([`StepGraphs::run`], with the key of [`graph_key`]), which are taken out
+/// for the call so that the pass may borrow the whole model.
+///
+/// # Errors
+/// The pass's, or the device's launching a graph.
+pub fn through_graphs<M, R>(
+    model: &mut M,
+    graphs: fn(&mut M) -> &mut StepGraphs,
+    (device, key): (&engine::Device, Option<u64>),
+    mut pass: impl FnMut(&mut M) -> Result<R, ArchError>,
+) -> Result<R, ArchError> {
+    let mut g = std::mem::take(graphs(model));
+    let r = g.run(device, key, || pass(model));
+    *graphs(model) = g;
+    r
+}
+
 /// Which positions of each entry need logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogitsFor {

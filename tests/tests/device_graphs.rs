@@ -36,6 +36,24 @@ fn assert_same_bits(what: &str, graphed: &[Vec<f32>], eager: &[Vec<f32>]) {
     }
 }
 
+/// `w` on `dev` with an f32 cache of `slots` sequences of `capacity`
+/// positions, its decode steps graphed or not.
+fn on_gpu(
+    w: model::llama::LlamaWeights,
+    capacity: usize,
+    slots: usize,
+    dev: &engine::Device,
+    graphs: bool,
+) -> Llama {
+    Llama::new(w, capacity, slots)
+        .unwrap()
+        .with_cache_type(CacheType::F32)
+        .unwrap()
+        .to_device(dev)
+        .unwrap()
+        .with_graphs(graphs)
+}
+
 /// A run of `n` decode steps of one sequence: the first eager, the second
 /// captured, the rest replayed, and none sent back.
 fn assert_graphed(what: &str, s: GraphStats, replays: u64) {
@@ -53,15 +71,7 @@ fn assert_graphed(what: &str, s: GraphStats, replays: u64) {
 fn random_llama_graphs_give_the_eager_bits() {
     let Some(dev) = gpu() else { return };
     for dtype in [engine::DType::F32, engine::DType::Q8_0] {
-        let make = |graphs: bool| {
-            Llama::new(random_llama(dtype), 128, 2)
-                .unwrap()
-                .with_cache_type(CacheType::F32)
-                .unwrap()
-                .to_device(&dev)
-                .unwrap()
-                .with_graphs(graphs)
-        };
+        let make = |graphs: bool| on_gpu(random_llama(dtype), 128, 2, &dev, graphs);
         let (mut g, mut e) = (make(true), make(false));
         let a: Vec<u32> = (1..20).collect();
         let b: Vec<u32> = (40..90).collect();
@@ -110,15 +120,7 @@ fn smollm2_graphs_give_the_eager_bits() {
     }
     let tok = Tokenizer::from_gguf(&GgufFile::open(smollm2_path()).unwrap()).unwrap();
     let prompt = tok.encode("Once upon a time");
-    let make = |graphs: bool| {
-        Llama::new(smollm2_weights().clone(), 256, 1)
-            .unwrap()
-            .with_cache_type(CacheType::F32)
-            .unwrap()
-            .to_device(&dev)
-            .unwrap()
-            .with_graphs(graphs)
-    };
+    let make = |graphs: bool| on_gpu(smollm2_weights().clone(), 256, 1, &dev, graphs);
     let mut out = Vec::new();
     for graphs in [true, false] {
         let mut m = make(graphs);

@@ -163,58 +163,51 @@ impl StepGraphs {
         key: u64,
         mut body: impl FnMut() -> Result<R, E>,
     ) -> Result<R, E> {
-        if let Some(mut graph) = self.graphs.remove(&key) {
+        // Replay the key's graph, or capture one on its second step.
+        let (r, graph, replaying) = if let Some(mut graph) = self.graphs.remove(&key) {
             gpu.begin_replay(&mut graph)?;
             let r = body();
-            let end = gpu.end_replay(&mut graph);
-            return match (r, end) {
-                (Ok(v), Ok(())) => {
-                    gpu.launch_graph(&graph)?;
-                    self.graphs.insert(key, graph);
-                    self.stats.replayed += 1;
-                    Ok(v)
-                }
-                (Ok(_), Err(e)) => Err(e.into()),
-                (Err(_), _) => {
-                    let again = self.eager_again(key, &mut body);
-                    if again.is_err() {
-                        // The step fails eagerly too: not the graph's doing.
-                        self.refused.remove(&key);
-                        self.graphs.insert(key, graph);
-                    }
-                    again
-                }
-            };
-        }
-        if self.seen.insert(key) {
-            self.stats.eager += 1;
-            return body();
-        }
-        if self.graphs.len() >= MAX_GRAPHS {
-            self.clear();
-            self.seen.insert(key);
-        }
-        gpu.begin_capture()?;
-        let r = body();
-        let captured = gpu.end_capture();
-        match (r, captured) {
+            (r, gpu.end_replay(&mut graph).map(|()| graph), true)
+        } else {
+            if self.seen.insert(key) {
+                self.stats.eager += 1;
+                return body();
+            }
+            if self.graphs.len() >= MAX_GRAPHS {
+                self.clear();
+                self.seen.insert(key);
+            }
+            gpu.begin_capture()?;
+            let r = body();
+            (r, gpu.end_capture(), false)
+        };
+        match (r, graph) {
             (Ok(v), Ok(graph)) => {
                 gpu.launch_graph(&graph)?;
                 self.graphs.insert(key, graph);
-                self.stats.captured += 1;
+                if replaying {
+                    self.stats.replayed += 1;
+                } else {
+                    self.stats.captured += 1;
+                }
                 Ok(v)
             }
+            // The step's host side ran and its kernels did not: no retry.
             (Ok(_), Err(e)) => Err(e.into()),
-            (Err(_), _) => {
+            (Err(_), graph) => {
                 let again = self.eager_again(key, &mut body);
                 if again.is_err() {
+                    // The step fails eagerly too: not the graph's doing.
+                    // Keep a graph that was replayed (a capture's is partial).
                     self.refused.remove(&key);
+                    if let (true, Ok(graph)) = (replaying, graph) {
+                        self.graphs.insert(key, graph);
+                    }
                 }
                 again
             }
         }
     }
-
     // ANCHOR_END: run_on_gpu
 
     /// A step that failed inside a graph, run eagerly; its key is not

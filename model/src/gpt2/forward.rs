@@ -8,6 +8,7 @@ use super::weights::Gpt2Weights;
 use crate::arch_error::ArchError;
 use crate::batch::{
     LogitsFor, Segment, attend, graph_key, logit_rows, plan, prefetch_kv, split_logits,
+    through_graphs,
 };
 use crate::kv_cache::{CacheType, KvCache};
 
@@ -203,10 +204,12 @@ impl Gpt2 {
     fn run(&mut self, batch: &[(usize, &[u32])], want: LogitsFor) -> Result<Vec<usize>, ArchError> {
         let key = graph_key(&self.cache, batch, want, &self.s.all());
         let device = self.device();
-        let mut graphs = std::mem::take(&mut self.graphs);
-        let r = graphs.run(&device, key, || self.pass(batch, want));
-        self.graphs = graphs;
-        r
+        through_graphs(
+            self,
+            |m| &mut m.graphs,
+            (&device, key),
+            |m| m.pass(batch, want),
+        )
     }
 
     /// [`Gpt2::run`]'s pass, launch by launch; the cache's lengths move

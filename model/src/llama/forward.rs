@@ -8,6 +8,7 @@ use super::weights::LlamaWeights;
 use crate::arch_error::ArchError;
 use crate::batch::{
     LogitsFor, Segment, attend, graph_key, logit_rows, plan, prefetch_kv, split_logits,
+    through_graphs,
 };
 use crate::kv_cache::{CacheType, KvCache};
 
@@ -241,10 +242,12 @@ impl Llama {
     fn run(&mut self, batch: &[(usize, &[u32])], want: LogitsFor) -> Result<Vec<usize>, ArchError> {
         let key = graph_key(&self.cache, batch, want, &self.s.all());
         let device = self.device();
-        let mut graphs = std::mem::take(&mut self.graphs);
-        let r = graphs.run(&device, key, || self.pass(batch, want));
-        self.graphs = graphs;
-        r
+        through_graphs(
+            self,
+            |m| &mut m.graphs,
+            (&device, key),
+            |m| m.pass(batch, want),
+        )
     }
 
     /// [`Llama::run`]'s pass, launch by launch. The cache's lengths move
