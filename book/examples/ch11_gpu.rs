@@ -83,6 +83,12 @@ fn main() -> Result<()> {
             // every kernel launched one by one.
             let mut gpu = gpu.with_graphs(true);
             time("gpu, CUDA graphs", &mut gpu, &prompt)?;
+            let g = gpu.graph_stats();
+            println!(
+                "  {} steps replayed, each {:.0} µs on the host before its graph was launched",
+                g.replayed,
+                g.replay_host.as_secs_f64() * 1e6 / g.replayed.max(1) as f64
+            );
             let mut gpu = gpu.with_graphs(false);
             time("gpu, kernel by kernel", &mut gpu, &prompt)?;
             // What one launch costs: a one-value addition, queued 10,000

@@ -38,6 +38,10 @@ pub struct GraphStats {
     pub replayed: u64,
     /// Steps a graph could not hold, run again eagerly.
     pub fallbacks: u64,
+    /// Host time of the replayed steps before their graphs were launched:
+    /// the model's code run without launching (checks, planning, staging,
+    /// each launch compared with the graph's), which the GPU waits for.
+    pub replay_host: std::time::Duration,
 }
 
 /// The CUDA graphs of one model's decode steps, by key.
@@ -165,9 +169,12 @@ impl StepGraphs {
     ) -> Result<R, E> {
         // Replay the key's graph, or capture one on its second step.
         let (r, graph, replaying) = if let Some(mut graph) = self.graphs.remove(&key) {
+            let started = std::time::Instant::now();
             gpu.begin_replay(&mut graph)?;
             let r = body();
-            (r, gpu.end_replay(&mut graph).map(|()| graph), true)
+            let end = gpu.end_replay(&mut graph).map(|()| graph);
+            self.stats.replay_host += started.elapsed();
+            (r, end, true)
         } else {
             if self.seen.insert(key) {
                 self.stats.eager += 1;
