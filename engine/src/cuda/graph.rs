@@ -45,7 +45,7 @@ impl Staged {
 }
 
 /// A captured decode step, ready to launch again.
-pub struct StepGraph {
+pub(crate) struct StepGraph {
     graph: CudaGraph,
     marks: Vec<Mark>,
 }
@@ -251,12 +251,5 @@ impl Gpu {
         }
         drop(g);
         graph.graph.launch().map_err(|e| driver("graph launch", e))
-    }
-}
-
-impl StepGraph {
-    /// Kernels the graph launches.
-    pub fn launches(&self) -> usize {
-        self.marks.len()
     }
 }

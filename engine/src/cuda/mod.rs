@@ -5,7 +5,7 @@
 //! * [`Gpu`]: one device, its stream and the kernels compiled for it;
 //! * [`CudaStorage`]: a tensor's bytes on the device, in the file's format;
 //! * [`source`]: the CUDA C kernels (`kernels/*.cu`) and their compilation;
-//! * [`StepGraph`]: a decode step captured as a CUDA graph (`graph`);
+//! * `StepGraph`: a decode step captured as a CUDA graph (`graph`);
 //! * `launch`: one launcher per kernel, used by [`crate::device::ops`].
 //!
 //! Models never call this module: they call [`crate::device::ops`], which
@@ -20,5 +20,5 @@ pub mod source;
 mod storage;
 
 pub use gpu::Gpu;
-pub use graph::StepGraph;
+pub(crate) use graph::StepGraph;
 pub use storage::CudaStorage;

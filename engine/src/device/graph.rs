@@ -108,11 +108,6 @@ impl StepGraphs {
         }
     }
 
-    /// Whether steps with a key are graphed.
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// Drop every graph and what was learned about keys (for a model whose
     /// buffers were replaced).
     pub fn clear(&mut self) {
