@@ -236,12 +236,6 @@ impl std::str::FromStr for CacheType {
     }
 }
 
-thread_local! {
-    /// [`KvCache::attend`]'s queries packed for the CPU kernel, kept for
-    /// their allocation.
-    static PACKED_Q: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// One of the two buffers (K or V), in the cache's element type.
 #[derive(Debug, Clone)]
 enum KvBuf {
@@ -842,8 +836,7 @@ impl KvCache {
                 })
             })
             .collect::<Result<Vec<_>, KvCacheError>>()?;
-        // The CPU kernel takes the queries packed: rows read in place (the
-        // fused QKV rows) are packed into a scratch kept between calls.
+        // The CPU kernel reads the queries in place (the fused QKV rows).
         let Some((q, o)) = q.as_host().zip(out.as_host_mut()) else {
             return Err(KvCacheError::Device(
                 "queries on a GPU for a cache on the host".into(),
@@ -851,18 +844,7 @@ impl KvCache {
         };
         // A GPU launches one attention kernel per sequence.
         ops::count_launches(seqs.len());
-        if q_stride == width {
-            engine::kernels::attention_stacked(q, &attn_seqs, dims, o);
-            return Ok(());
-        }
-        PACKED_Q.with(|p| {
-            let mut p = p.borrow_mut();
-            p.clear();
-            for r in q.chunks_exact(q_stride) {
-                p.extend_from_slice(&r[..width]);
-            }
-            engine::kernels::attention_stacked(&p, &attn_seqs, dims, o);
-        });
+        engine::kernels::attention_stacked((q, q_stride), &attn_seqs, dims, o);
         Ok(())
     }
 

@@ -91,7 +91,7 @@ pub fn attention_prefill<'a>(
         start_pos,
         len: t,
     };
-    attention_rows(q, &[seq], dims, out);
+    attention_rows((q, dims.n_heads * dims.head_dim), &[seq], dims, out);
 }
 
 /// One sequence of a stacked batch for [`attention_stacked`]: its keys and
@@ -111,24 +111,30 @@ pub struct AttnSeq<'a> {
 
 // ANCHOR: attention_stacked
 /// Causal attention for several sequences whose new queries are stacked in
-/// `q` and `out` (`[Σ len][n_heads][head_dim]`, in the order of `seqs`),
-/// each against its own keys and values, as one piece of work for the
-/// pool: a batched decode step of eight sequences is one hand-off per
-/// layer, not eight, and its (query, head) pairs are shared evenly between
-/// the threads. Each query's result is the same as
-/// [`attention_prefill`] gives it alone.
+/// `q` (one query every `q_stride` values, its `[n_heads][head_dim]` at
+/// the start: the fused QKV rows are read in place) and in `out`
+/// (`[Σ len][n_heads][head_dim]`), in the order of `seqs`, each against
+/// its own keys and values, as one piece of work for the pool: a batched
+/// decode step of eight sequences is one hand-off per layer, not eight,
+/// and its (query, head) pairs are shared evenly between the threads. Each
+/// query's result is the same as [`attention_prefill`] gives it alone.
 ///
 /// # Panics
 /// If a sequence's lengths do not match `dims`, its positions exceed
-/// `capacity`, the sequences' caches differ in dtype, or `q` and `out`
-/// are not `Σ len` queries long.
-pub fn attention_stacked(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f32]) {
+/// `capacity`, the sequences' caches differ in dtype, `q_stride` is
+/// shorter than a query, or `q` and `out` are not `Σ len` queries long.
+pub fn attention_stacked(
+    (q, q_stride): (&[f32], usize),
+    seqs: &[AttnSeq<'_>],
+    dims: AttnDims,
+    out: &mut [f32],
+) {
     let _t = crate::profile::timer(crate::profile::Op::Attention);
     let row = dims.n_heads * dims.head_dim;
     let t: usize = seqs.iter().map(|s| s.len).sum();
     assert!(
-        q.len() == t * row && out.len() == t * row,
-        "attention_stacked: q {} and out {} for {t} queries of {row}",
+        q_stride >= row && q.len() == t * q_stride && out.len() == t * row,
+        "attention_stacked: q {} (a query every {q_stride}) and out {} for {t} queries of {row}",
         q.len(),
         out.len()
     );
@@ -137,15 +143,23 @@ pub fn attention_stacked(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &
         check_attn(dims, row, s.k.len(), s.v.len(), row, s.start_pos + s.len);
         same_dtype(s.k, seqs[0].k);
     }
-    attention_rows(q, seqs, dims, out);
+    attention_rows((q, q_stride), seqs, dims, out);
 }
 // ANCHOR_END: attention_stacked
 
-/// Attention for the stacked queries of `seqs` (checked by the caller):
-/// query `i` of a sequence sees `start_pos + i + 1` positions. Every
-/// (query, head) pair of every sequence is independent work for the pool.
-fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f32]) {
+/// Attention for the stacked queries of `seqs` (checked by the caller),
+/// one every `q_stride` values of `q`: query `i` of a sequence sees
+/// `start_pos + i + 1` positions. Every (query, head) pair of every
+/// sequence is independent work for the pool.
+fn attention_rows(
+    (q, q_stride): (&[f32], usize),
+    seqs: &[AttnSeq<'_>],
+    dims: AttnDims,
+    out: &mut [f32],
+) {
     let hd = dims.head_dim;
+    // `len` query values from `at` into stacked query `i`'s row.
+    let q_at = |i: usize, at: usize, len: usize| &q[i * q_stride + at..i * q_stride + at + len];
     // Per stacked query: its sequence and how many positions it sees.
     let owner: Vec<(usize, usize)> = seqs
         .iter()
@@ -161,7 +175,7 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
         let (i, h) = (idx / dims.n_heads, idx % dims.n_heads);
         let (s, len) = owner[i];
         let base = (h / group) * dims.capacity * hd;
-        let q = &q[idx * hd..(idx + 1) * hd];
+        let q = q_at(i, h * hd, hd);
         let rows = base..base + len * hd;
         match (seqs[s].k.slice(rows.clone()), seqs[s].v.slice(rows)) {
             (KvSlice::F32(k), KvSlice::F32(v)) => attend_one(q, k, v, scores, o),
@@ -205,7 +219,8 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
         };
         let job = |idx: usize, o: &mut [f32]| {
             let (k, v) = piece(idx);
-            let qs = &q[idx * span..(idx + 1) * span];
+            let (i, kvh) = (idx / dims.n_kv_heads, idx % dims.n_kv_heads);
+            let qs = q_at(i, kvh * span, span);
             SCORES.with_borrow_mut(|scores| {
                 // SAFETY: level() is Avx2 or Avx512 only when the CPU
                 // has AVX2, FMA and F16C; `wide` only with AVX-512F
@@ -243,7 +258,7 @@ fn attention_rows(q: &[f32], seqs: &[AttnSeq<'_>], dims: AttnDims, out: &mut [f3
             else {
                 unreachable!("checked: every sequence's cache is Q8_0")
             };
-            let qs = &q[idx * span..(idx + 1) * span];
+            let qs = q_at(i, kvh * span, span);
             let task = GroupQ8 { qs, k, v, group };
             SCORES.with_borrow_mut(|scores| attend_group_q8_0(task, scores, o));
         };

@@ -373,8 +373,18 @@ proptest! {
                 at += len;
             }
             let mut stacked = vec![0.0; t * row];
-            attention_stacked(&q, &list, dims, &mut stacked);
+            attention_stacked((&q, row), &list, dims, &mut stacked);
             prop_assert_eq!(&stacked, &alone, "f16 cache {}", f16);
+            // The same queries read in place from wider rows (as from the
+            // fused QKV rows), whatever lies after each.
+            let stride = row + 5;
+            let wide: Vec<f32> = q
+                .chunks_exact(row)
+                .flat_map(|r| r.iter().copied().chain([f32::NAN; 5]))
+                .collect();
+            let mut strided = vec![0.0; t * row];
+            attention_stacked((&wide, stride), &list, dims, &mut strided);
+            prop_assert_eq!(&strided, &alone, "strided, f16 cache {}", f16);
         }
     }
 }
