@@ -22,12 +22,40 @@ use crate::threads;
 pub const SGEMM_MIN_TOKENS: usize = 32;
 
 thread_local! {
-    /// Activations quantized by this thread's last `linear` call, kept for
-    /// their allocations.
-    pub(super) static ACTS: std::cell::Cell<Q8Acts> = std::cell::Cell::new(Q8Acts::default());
+    /// Activations quantized by this thread's last `linear` calls, kept for
+    /// their allocations: one buffer per size lately seen ([`take_acts`]).
+    static ACTS: std::cell::RefCell<Vec<Q8Acts>> = const { std::cell::RefCell::new(Vec::new()) };
     /// A batched product's scratch on this thread: one task's products, by
     /// weight row, kept for its allocation.
     pub(super) static BY_ROW: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Quantized-activation buffers a thread keeps between calls.
+const ACTS_KEPT: usize = 4;
+
+/// A buffer for quantizing `values` activations: the kept one that last
+/// held that many, else the newest kept one, else a new one. A Llama block
+/// alternates between rows of its width and rows of its MLP's, and one
+/// buffer for both would zero-fill its growth at every MLP product.
+pub(super) fn take_acts(values: usize) -> Q8Acts {
+    ACTS.with_borrow_mut(|kept| {
+        let size = |a: &Q8Acts| a.qs.len().max(a.k.qs.len());
+        let at = kept.iter().rposition(|a| size(a) == values);
+        at.or(kept.len().checked_sub(1))
+            .map(|i| kept.remove(i))
+            .unwrap_or_default()
+    })
+}
+
+/// Give back a buffer from [`take_acts`], to be kept (the oldest kept one
+/// is dropped beyond [`ACTS_KEPT`]).
+pub(super) fn keep_acts(acts: Q8Acts) {
+    ACTS.with_borrow_mut(|kept| {
+        if kept.len() == ACTS_KEPT {
+            kept.remove(0);
+        }
+        kept.push(acts);
+    });
 }
 
 /// Call `f(matrix, first_row_in_matrix, rows, first_row_in_chunk)` for each
@@ -356,7 +384,7 @@ fn by_rows(
 ) {
     // The quantized activations live in a per-thread buffer that is taken
     // out and put back, so a decode step allocates nothing here.
-    let mut qx = ACTS.take();
+    let mut qx = take_acts(x.len());
     let quantized = mats.iter().any(Matrix::is_quantized);
     if quantized {
         // Blocks of 32 for the 32-value formats, of 256 for the K-quants.
@@ -414,7 +442,7 @@ fn by_rows(
         } else {
             run(0, out);
         }
-        ACTS.set(qx);
+        keep_acts(qx);
         return;
     }
     // A batch of rows, which does more arithmetic per byte, takes a few
@@ -453,7 +481,7 @@ fn by_rows(
             BY_ROW.set(by_row);
         }
     });
-    ACTS.set(qx);
+    keep_acts(qx);
 }
 // ANCHOR_END: by_rows
 

@@ -13,8 +13,8 @@
 //! whole row.
 
 use super::linear::{
-    ACTS, BY_ROW, BY_ROW_KEEP, Kernel, batch_chunk, dtype_names, linear_batch, one_pass,
-    rows_by_token, token_pieces, weight_matrices,
+    BY_ROW, BY_ROW_KEEP, Kernel, batch_chunk, dtype_names, keep_acts, linear_batch, one_pass,
+    rows_by_token, take_acts, token_pieces, weight_matrices,
 };
 use crate::error::{EngineError, Result};
 use crate::kernels;
@@ -75,7 +75,7 @@ pub fn linear_swiglu(
     }
     let _t = crate::profile::timer(crate::profile::Op::Linear);
     let _p = crate::profile::product_timer(2 * ffn, cols, || dtype_names(&[gate, up]));
-    let mut qx = ACTS.take();
+    let mut qx = take_acts(x.len());
     qx.quantize(x, cols);
     let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
     let chunk = batch_chunk(ffn, t, 2 * ffn * cols * t);
@@ -101,6 +101,6 @@ pub fn linear_swiglu(
             BY_ROW.set(scratch);
         }
     });
-    ACTS.set(qx);
+    keep_acts(qx);
     Ok(())
 }
