@@ -670,6 +670,22 @@ pub fn rmsnorm_fused(dev: &Device) -> Result<()> {
             1e-4,
             1e-4,
         );
+        // The whole MLP with its residual: the op above, then the down
+        // product added (down takes whole blocks of the SwiGLU rows).
+        let ffn = dtype.block_len().max(32) * r.gen_range(1..3);
+        let gate = weight(&mut r, dtype, ffn, cols)?.to_device(dev)?;
+        let up = weight(&mut r, dtype, ffn, cols)?.to_device(dev)?;
+        let down = weight(&mut r, dtype, cols, ffn)?.to_device(dev)?;
+        let (mut act, mut act_want) = (Buffer::zeros(dev, t * ffn)?, Buffer::zeros(dev, t * ffn)?);
+        let xh = x.to_host()?;
+        let (mut got, mut want) = (put(dev, &xh)?, put(dev, &xh)?);
+        let mlp = (&gate, &up, &down);
+        ops::rmsnorm_mlp_add(&mut got, (&g, eps), &mut scratch, &lens, mlp, &mut act)?;
+        ops::linear_swiglu(&xn, &lens, (&gate, &up), &mut act_want)?;
+        ops::linear_add(&act_want, &lens, &down, &mut want)?;
+        let name = format!("rmsnorm_mlp_add {dtype} t {t}");
+        close(&name, &act.to_host()?, &act_want.to_host()?, 1e-4, 1e-4);
+        close(&name, &got.to_host()?, &want.to_host()?, 1e-4, 1e-4);
         // A norm that does not match the weights' width is an error.
         let short = Tensor::from_vec(vec![1.0; cols - 1], &[cols - 1])?.to_device(dev)?;
         let bad =

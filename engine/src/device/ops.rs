@@ -511,9 +511,14 @@ fn folds_norm(norm: &Tensor, one_product: bool) -> bool {
 /// that the norm's width divides `x` into rows.
 fn check_fused_norm(op: &'static str, x: &Buffer, norm: &Tensor) -> Result<()> {
     count(1);
+    check_fused_norm_width(op, x.len(), norm)
+}
+
+/// The check that the norm's width divides `len` values into rows.
+fn check_fused_norm_width(op: &'static str, len: usize, norm: &Tensor) -> Result<()> {
     let d = norm.numel();
-    let ok = d > 0 && x.len().is_multiple_of(d);
-    check(ok, op, vec![x.len()], norm.shape().to_vec())
+    let ok = d > 0 && len.is_multiple_of(d);
+    check(ok, op, vec![len], norm.shape().to_vec())
 }
 
 // ANCHOR: rmsnorm_linear_batch
@@ -572,11 +577,6 @@ pub fn rmsnorm_linear_batch(
 }
 // ANCHOR_END: rmsnorm_linear_batch
 
-thread_local! {
-    /// [`linear_add`]'s product on the host, kept for its allocation.
-    static PRODUCT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// `out += x · Wᵀ`: a residual connection and the product that feeds it,
 /// one kernel on a GPU (the product added as it is written). `x` holds
 /// the rows of a batch of sequences (`lens`, as [`linear_batch`]), `out`
@@ -587,13 +587,7 @@ thread_local! {
 pub fn linear_add(x: &Buffer, lens: &[usize], w: &Tensor, out: &mut Buffer) -> Result<()> {
     count(1);
     match (x, out) {
-        (Buffer::Cpu(x), Buffer::Cpu(o)) => PRODUCT.with(|p| {
-            let mut p = p.borrow_mut();
-            p.resize(o.len(), 0.0);
-            nn::linear_batch(x, lens, &[w], &mut p)?;
-            kernels::add_inplace(o, &p);
-            Ok(())
-        }),
+        (Buffer::Cpu(x), Buffer::Cpu(o)) => nn::linear_add(x, lens, w, o),
         #[cfg(feature = "cuda")]
         (x, o) => {
             let op = "linear_add";
@@ -736,6 +730,55 @@ pub fn rmsnorm_linear_swiglu(
             let xv = in_view(op, x, gpu, None)?;
             launch::linear_swiglu(gpu, (&gw, &uw), &xv, t, &mut ov, Some(g))
         }
+    }
+}
+
+// ANCHOR: rmsnorm_mlp_add
+/// A Llama block's second half with its residual: `x += W_down ·
+/// (silu(W_gate · norm(x)) ⊙ (W_up · norm(x)))`, the norm's rows left in
+/// `xn` (sized here) and the SwiGLU rows in `act` (`Σ lens × ffn`). On the
+/// host, [`nn::swiglu_down_add`]: a batch's tasks quantize the SwiGLU rows
+/// they compute for the down product themselves. On a GPU,
+/// [`rmsnorm_linear_swiglu`] and then [`linear_add`].
+///
+/// # Errors
+/// As [`rmsnorm_linear_swiglu`] and [`linear_add`].
+pub fn rmsnorm_mlp_add(
+    x: &mut Buffer,
+    (norm, eps): (&Tensor, f32),
+    xn: &mut Buffer,
+    lens: &[usize],
+    (gate, up, down): (&Tensor, &Tensor, &Tensor),
+    act: &mut Buffer,
+) -> Result<()> {
+    let t: usize = lens.iter().sum();
+    xn.fit(x.len())?;
+    match (&mut *x, &mut *xn, &mut *act) {
+        (Buffer::Cpu(xc), Buffer::Cpu(nc), Buffer::Cpu(ac)) => {
+            // The launches the two ops would count, as on a GPU.
+            count(norm_swiglu_launches(norm, (gate, up), t) + 1);
+            check_fused_norm_width("rmsnorm_mlp_add", xc.len(), norm)?;
+            nn::rmsnorm(xc, norm, eps, nc)?;
+            nn::swiglu_down_add(nc, lens, (gate, up, down), ac, xc)
+        }
+        #[cfg(feature = "cuda")]
+        _ => {
+            rmsnorm_linear_swiglu(x, (norm, eps), xn, lens, (gate, up), act)?;
+            linear_add(act, lens, down, x)
+        }
+    }
+}
+// ANCHOR_END: rmsnorm_mlp_add
+
+/// The launches [`rmsnorm_linear_swiglu`] counts for gate and up on `t`
+/// rows: one where the norm folds into the fused product, else the norm's
+/// and [`linear_swiglu`]'s.
+fn norm_swiglu_launches(norm: &Tensor, (gate, up): (&Tensor, &Tensor), t: usize) -> usize {
+    let fused = swiglu_fused(gate, up, t);
+    if folds_norm(norm, fused && one_launch(1, t)) {
+        1
+    } else {
+        1 + if fused { 1 } else { 3 }
     }
 }
 

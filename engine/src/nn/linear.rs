@@ -28,6 +28,8 @@ thread_local! {
     /// A batched product's scratch on this thread: one task's products, by
     /// weight row, kept for its allocation.
     pub(super) static BY_ROW: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+    /// [`linear_add`]'s product before it is added, kept for its allocation.
+    static PRODUCT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Quantized-activation buffers a thread keeps between calls.
@@ -111,6 +113,46 @@ pub fn linear(x: &[f32], t: usize, parts: &[&Tensor], out: &mut [f32]) -> Result
 /// # Errors
 /// As [`linear`]; also a mismatch between `Σ lens` and the buffers.
 pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32]) -> Result<()> {
+    linear_batch_with(x, lens, parts, out, None)
+}
+
+/// `out += x · Wᵀ` for the rows of a batch of sequences stacked in `x`
+/// (sequence `j` has `lens[j]` rows): [`linear_batch`] into a scratch
+/// kept between calls, then added to `out`.
+///
+/// # Errors
+/// As [`linear_batch`].
+pub fn linear_add(x: &[f32], lens: &[usize], w: &Tensor, out: &mut [f32]) -> Result<()> {
+    linear_add_with(x, lens, w, out, None)
+}
+
+/// [`linear_add`] with [`linear_batch_with`]'s `pre`.
+pub(super) fn linear_add_with(
+    x: &[f32],
+    lens: &[usize],
+    w: &Tensor,
+    out: &mut [f32],
+    pre: Option<&Q8Acts>,
+) -> Result<()> {
+    PRODUCT.with_borrow_mut(|p| {
+        p.resize(out.len(), 0.0);
+        linear_batch_with(x, lens, &[w], p, pre)?;
+        kernels::add_inplace(out, p);
+        Ok(())
+    })
+}
+
+/// [`linear_batch`], given `x` already quantized in blocks of 32 (`pre`:
+/// what [`Q8Acts::quantize`] makes of it, by whoever computed `x`), which
+/// a one-pass product of 32-value formats then uses instead of
+/// quantizing `x` itself.
+pub(super) fn linear_batch_with(
+    x: &[f32],
+    lens: &[usize],
+    parts: &[&Tensor],
+    out: &mut [f32],
+    pre: Option<&Q8Acts>,
+) -> Result<()> {
     let _t = crate::profile::timer(crate::profile::Op::Linear);
     let op = "linear";
     let t: usize = lens.iter().sum();
@@ -126,14 +168,14 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
         return Ok(());
     }
     let _p = crate::profile::product_timer(rows, cols, || dtype_names(parts));
-    let run = |k: Kernel, x: &[f32], t: usize, out: &mut [f32]| match k {
+    let run = |k: Kernel, x: &[f32], t: usize, out: &mut [f32], pre| match k {
         Kernel::Tiles if !mats.iter().all(Matrix::takes_prompt_kernel) => {
             by_tiles(&mats, x, t, cols, rows, out)
         }
-        k => by_rows(&mats, x, t, cols, rows, out, k),
+        k => by_rows(&mats, (x, pre), t, cols, rows, out, k),
     };
     if let Some(k) = one_pass(&mats, lens) {
-        run(k, x, t, out);
+        run(k, x, t, out, pre);
         return Ok(());
     }
     // A mixed batch (prompts beside decode steps): gather each kind's rows,
@@ -156,7 +198,7 @@ pub fn linear_batch(x: &[f32], lens: &[usize], parts: &[&Tensor], out: &mut [f32
             xk.extend_from_slice(&x[at * cols..(at + n) * cols]);
         }
         let mut ok = vec![0f32; tk * rows];
-        run(k, &xk, tk, &mut ok);
+        run(k, &xk, tk, &mut ok, None);
         let mut i = 0;
         for &(at, n) in &picked {
             out[at * rows..(at + n) * rows].copy_from_slice(&ok[i * rows..(i + n) * rows]);
@@ -375,23 +417,32 @@ fn by_tiles(mats: &[Matrix<'_>], x: &[f32], t: usize, cols: usize, rows: usize, 
 /// the many-token integer kernel.
 fn by_rows(
     mats: &[Matrix<'_>],
-    x: &[f32],
+    (x, pre): (&[f32], Option<&Q8Acts>),
     t: usize,
     cols: usize,
     rows: usize,
     out: &mut [f32],
     kernel: Kernel,
 ) {
-    // The quantized activations live in a per-thread buffer that is taken
-    // out and put back, so a decode step allocates nothing here.
-    let mut qx = take_acts(x.len());
     let quantized = mats.iter().any(Matrix::is_quantized);
-    if quantized {
-        // Blocks of 32 for the 32-value formats, of 256 for the K-quants.
-        let of_256 = mats.iter().any(Matrix::reads_k_blocks);
-        let of_32 = mats.iter().any(|m| m.is_quantized() && !m.reads_k_blocks());
-        qx.quantize_blocks(x, cols, of_32, of_256);
-    }
+    // Blocks of 32 for the 32-value formats, of 256 for the K-quants.
+    let of_256 = mats.iter().any(Matrix::reads_k_blocks);
+    let of_32 = mats.iter().any(|m| m.is_quantized() && !m.reads_k_blocks());
+    // Activations quantized by the caller serve when blocks of 32 are all
+    // that is needed; else they live in a per-thread buffer that is taken
+    // out and put back, so a decode step allocates nothing here.
+    let given = pre.filter(|p| of_32 && !of_256 && p.cols == cols && p.rows() == t);
+    let mut own = None;
+    let qx: &Q8Acts = match given {
+        Some(p) => p,
+        None => {
+            let q = own.insert(take_acts(x.len()));
+            if quantized {
+                q.quantize_blocks(x, cols, of_32, of_256);
+            }
+            q
+        }
+    };
     // The quantized rows, listed once for every task (a single row takes
     // the one-row path, which reads `qx` itself: nothing to list).
     let acts: Vec<_> = if quantized && t > 1 {
@@ -405,7 +456,7 @@ fn by_rows(
         let n = o.len() / t;
         segments(mats, g0, n, |m, r0, len, at| {
             if t == 1 {
-                m.matvec_rows(r0, x, &qx, 0, &mut o[at..at + len]);
+                m.matvec_rows(r0, x, qx, 0, &mut o[at..at + len]);
                 return;
             }
             // Rows in the file's layout meet each token in a dot product
@@ -417,7 +468,7 @@ fn by_rows(
                     for i in 0..t {
                         let xi = &x[i * cols..(i + 1) * cols];
                         let v = &mut o[(at + j) * t + i];
-                        m.matvec_rows(r0 + j, xi, &qx, i, std::slice::from_mut(v));
+                        m.matvec_rows(r0 + j, xi, qx, i, std::slice::from_mut(v));
                     }
                 }
                 return;
@@ -428,7 +479,7 @@ fn by_rows(
                 if kernel == Kernel::Tiles {
                     m.prompt_rows(r0 + b, &acts, o);
                 } else {
-                    m.matmul_rows(r0 + b, (x, t), (&qx, &acts), o);
+                    m.matmul_rows(r0 + b, (x, t), (qx, &acts), o);
                 }
             }
         });
@@ -442,7 +493,9 @@ fn by_rows(
         } else {
             run(0, out);
         }
-        keep_acts(qx);
+        if let Some(q) = own {
+            keep_acts(q);
+        }
         return;
     }
     // A batch of rows, which does more arithmetic per byte, takes a few
@@ -481,7 +534,9 @@ fn by_rows(
             BY_ROW.set(by_row);
         }
     });
-    keep_acts(qx);
+    if let Some(q) = own {
+        keep_acts(q);
+    }
 }
 // ANCHOR_END: by_rows
 

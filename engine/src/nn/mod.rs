@@ -15,6 +15,8 @@ mod norm;
 mod swiglu;
 
 pub use embed::embed;
-pub use linear::{SGEMM_MIN_TOKENS, linear, linear_batch, same_product_for_every_length};
+pub use linear::{
+    SGEMM_MIN_TOKENS, linear, linear_add, linear_batch, same_product_for_every_length,
+};
 pub use norm::{layernorm, rmsnorm};
-pub use swiglu::linear_swiglu;
+pub use swiglu::{linear_swiglu, swiglu_down_add};

@@ -13,11 +13,13 @@
 //! whole row.
 
 use super::linear::{
-    BY_ROW, BY_ROW_KEEP, Kernel, batch_chunk, dtype_names, keep_acts, linear_batch, one_pass,
-    rows_by_token, take_acts, token_pieces, weight_matrices,
+    BY_ROW, BY_ROW_KEEP, Kernel, batch_chunk, dtype_names, keep_acts, linear_add_with,
+    linear_batch, one_pass, rows_by_token, take_acts, token_pieces, weight_matrices,
 };
 use crate::error::{EngineError, Result};
 use crate::kernels;
+use crate::quant::QK;
+use crate::quant::act::Q8Acts;
 use crate::tensor::Tensor;
 use crate::threads;
 
@@ -41,6 +43,57 @@ pub fn linear_swiglu(
     (gate, up): (&Tensor, &Tensor),
     out: &mut [f32],
 ) -> Result<()> {
+    swiglu_rows(x, lens, (gate, up), out, None).map(|_| ())
+}
+
+// ANCHOR: swiglu_down_add
+/// A Llama MLP after its norm, `x[i] += W_down · (silu(xn[i] · W_gateᵀ) ⊙
+/// (xn[i] · W_upᵀ))`, for the rows of a batch of sequences stacked in `xn`
+/// and `x` (sequence `j` has `lens[j]` rows); `act` (`Σ lens × ffn`) is
+/// left holding the SwiGLU rows. The same bits as [`linear_swiglu`] and
+/// then the down product added to `x`.
+///
+/// Where the SwiGLU half runs in one pass, each task also quantizes the
+/// values it has just written, while they are in its cache, for the down
+/// product. Otherwise the calling thread would quantize all of `act`
+/// alone before that product, reading back the half the other threads
+/// wrote, from their caches, while they wait.
+///
+/// # Errors
+/// As [`linear_swiglu`] and [`super::linear_batch`]; also `down` not
+/// `cols × ffn`, or `x` not as long as `xn`.
+pub fn swiglu_down_add(
+    xn: &[f32],
+    lens: &[usize],
+    (gate, up, down): (&Tensor, &Tensor, &Tensor),
+    act: &mut [f32],
+    x: &mut [f32],
+) -> Result<()> {
+    if x.len() != xn.len() {
+        return Err(EngineError::ShapeMismatch {
+            op: "swiglu_down_add",
+            lhs: vec![xn.len()],
+            rhs: vec![x.len()],
+        });
+    }
+    let mut quantized = take_acts(act.len());
+    let filled = swiglu_rows(xn, lens, (gate, up), act, Some(&mut quantized))?;
+    let done = linear_add_with(act, lens, down, x, filled.then_some(&quantized));
+    keep_acts(quantized);
+    done
+}
+// ANCHOR_END: swiglu_down_add
+
+/// [`linear_swiglu`]; where it runs in one pass and `into` is given, its
+/// tasks also quantize the rows of `out` into `into` (returns whether
+/// they did).
+fn swiglu_rows(
+    x: &[f32],
+    lens: &[usize],
+    (gate, up): (&Tensor, &Tensor),
+    out: &mut [f32],
+    into: Option<&mut Q8Acts>,
+) -> Result<bool> {
     let op = "linear_swiglu";
     let (mats, cols, _) = weight_matrices(&[gate, up], op)?;
     let ffn = mats[0].rows;
@@ -70,7 +123,7 @@ pub fn linear_swiglu(
             g.resize(2 * out.len(), 0.0);
             linear_batch(x, lens, &[gate, up], &mut g)?;
             kernels::swiglu_rows(&mut g, ffn, out);
-            Ok(())
+            Ok(false)
         });
     }
     let _t = crate::profile::timer(crate::profile::Op::Linear);
@@ -79,9 +132,20 @@ pub fn linear_swiglu(
     qx.quantize(x, cols);
     let acts: Vec<_> = (0..t).map(|i| qx.row(i)).collect();
     let chunk = batch_chunk(ffn, t, 2 * ffn * cols * t);
-    let mut pieces = token_pieces(out, ffn, chunk);
-    threads::for_each_chunk_mut(&mut pieces, 1, |c, task| {
-        let dst = &mut task[0];
+    let pieces = token_pieces(out, ffn, chunk);
+    // Each task's runs of `into` (the same values as its pieces of `out`),
+    // when its pieces are whole blocks of 32.
+    let runs = into
+        .filter(|_| chunk.is_multiple_of(QK) && ffn.is_multiple_of(QK))
+        .map(|q| q.runs(t, ffn, chunk));
+    let filled = runs.is_some();
+    let runs = runs
+        .into_iter()
+        .flatten()
+        .chain(std::iter::repeat_with(Vec::new));
+    let mut tasks: Vec<_> = pieces.into_iter().zip(runs).collect();
+    threads::for_each_chunk_mut(&mut tasks, 1, |c, task| {
+        let (dst, runs) = &mut task[0];
         let n = dst.first().map_or(0, |d| d.len());
         let mut scratch = BY_ROW.take();
         if scratch.len() < 2 * n * t {
@@ -96,11 +160,14 @@ pub fn linear_swiglu(
         }
         for (i, d) in dst.iter_mut().enumerate() {
             kernels::swiglu_run(&mut g[i * n..(i + 1) * n], &u[i * n..(i + 1) * n], d);
+            if let Some(run) = runs.get_mut(i) {
+                run.quantize(d);
+            }
         }
         if scratch.capacity() <= BY_ROW_KEEP {
             BY_ROW.set(scratch);
         }
     });
     keep_acts(qx);
-    Ok(())
+    Ok(filled)
 }

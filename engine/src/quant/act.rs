@@ -214,24 +214,10 @@ impl Q8Acts {
             "blocks of 256 for {cols} columns"
         );
         self.cols = cols;
-        let blocks = if of_32 { x.len() / QK } else { 0 };
-        self.qs.resize(blocks * QK, 0);
-        self.d.resize(blocks, 0.0);
-        self.s.resize(blocks, 0.0);
-        self.isum.resize(blocks, 0);
+        self.size_32(if of_32 { x.len() } else { 0 });
         if of_32 {
-            quantize_row_blocks(x, &mut self.qs, &mut self.d, &mut self.isum);
+            self.whole().quantize(x);
         }
-        self.qu.resize(self.qs.len(), 0);
-        for (u, &q) in self.qu.iter_mut().zip(&self.qs) {
-            *u = q as u8 ^ 0x80;
-        }
-        for ((s, &d), &sum) in self.s.iter_mut().zip(&self.d).zip(&self.isum) {
-            *s = d * sum as f32;
-        }
-        // Both scales are rounded to f16, as ggml stores them.
-        round_to_f16(&mut self.d);
-        round_to_f16(&mut self.s);
         // The K-quants' blocks of 256.
         let k = &mut self.k;
         if of_256 {
@@ -253,6 +239,65 @@ impl Q8Acts {
         }
     }
     // ANCHOR_END: quantize_acts
+
+    /// Room for `values` activations in blocks of 32 (their codes, both
+    /// forms, and each block's scale and sums).
+    fn size_32(&mut self, values: usize) {
+        let blocks = values / QK;
+        self.qs.resize(blocks * QK, 0);
+        self.qu.resize(blocks * QK, 0);
+        self.d.resize(blocks, 0.0);
+        self.s.resize(blocks, 0.0);
+        self.isum.resize(blocks, 0);
+    }
+
+    /// Every block of 32 as one run.
+    fn whole(&mut self) -> Q8Run<'_> {
+        Q8Run {
+            qs: &mut self.qs,
+            qu: &mut self.qu,
+            d: &mut self.d,
+            s: &mut self.s,
+            isum: &mut self.isum,
+        }
+    }
+
+    /// Room for `rows` rows of `cols` values in blocks of 32 (none of 256),
+    /// handed out in runs of `chunk` values for whoever computes those
+    /// values to quantize them where they are still in its cache:
+    /// `runs[c][i]` is row `i`'s values `c·chunk..(c + 1)·chunk`. Once
+    /// every run has been quantized, the buffer holds what
+    /// [`Q8Acts::quantize`] gives the rows.
+    ///
+    /// # Panics
+    /// If `cols` or `chunk` is not a multiple of 32.
+    pub fn runs(&mut self, rows: usize, cols: usize, chunk: usize) -> Vec<Vec<Q8Run<'_>>> {
+        assert!(
+            cols.is_multiple_of(QK) && chunk.is_multiple_of(QK) && chunk > 0,
+            "runs of {chunk} in rows of {cols}: not whole blocks of {QK}"
+        );
+        self.cols = cols;
+        self.size_32(rows * cols);
+        let k = &mut self.k;
+        k.qs.clear();
+        k.d.clear();
+        k.bsums.clear();
+        let mut runs: Vec<Vec<Q8Run<'_>>> = (0..cols.div_ceil(chunk))
+            .map(|_| Vec::with_capacity(rows))
+            .collect();
+        let mut row = self.whole();
+        for _ in 0..rows {
+            let (mut this, rest) = row.split(cols);
+            row = rest;
+            for r in &mut runs {
+                let len = chunk.min(this.qs.len());
+                let (run, tail) = this.split(len);
+                r.push(run);
+                this = tail;
+            }
+        }
+        runs
+    }
 
     /// Number of rows.
     pub fn rows(&self) -> usize {
@@ -288,6 +333,64 @@ impl Q8Acts {
             },
         }
     }
+}
+
+/// A run of whole blocks of 32 in a [`Q8Acts`], borrowed to be filled
+/// ([`Q8Acts::runs`]).
+#[derive(Debug)]
+pub struct Q8Run<'a> {
+    qs: &'a mut [i8],
+    qu: &'a mut [u8],
+    d: &'a mut [f32],
+    s: &'a mut [f32],
+    isum: &'a mut [i32],
+}
+
+impl<'a> Q8Run<'a> {
+    /// The first `values` (whole blocks) and the rest.
+    fn split(self, values: usize) -> (Q8Run<'a>, Q8Run<'a>) {
+        let b = values / QK;
+        let (qs, qs2) = self.qs.split_at_mut(values);
+        let (qu, qu2) = self.qu.split_at_mut(values);
+        let (d, d2) = self.d.split_at_mut(b);
+        let (s, s2) = self.s.split_at_mut(b);
+        let (isum, isum2) = self.isum.split_at_mut(b);
+        (
+            Q8Run { qs, qu, d, s, isum },
+            Q8Run {
+                qs: qs2,
+                qu: qu2,
+                d: d2,
+                s: s2,
+                isum: isum2,
+            },
+        )
+    }
+
+    // ANCHOR: quantize_run
+    /// Quantize `x`, this run's values, block by block as
+    /// [`Q8Acts::quantize`] does (the same bits).
+    ///
+    /// # Panics
+    /// If `x` is not as long as the run.
+    pub fn quantize(&mut self, x: &[f32]) {
+        assert_eq!(
+            x.len(),
+            self.qs.len(),
+            "Q8Run::quantize: values for the run"
+        );
+        quantize_row_blocks(x, self.qs, self.d, self.isum);
+        for (u, &q) in self.qu.iter_mut().zip(self.qs.iter()) {
+            *u = q as u8 ^ 0x80;
+        }
+        for ((s, &d), &sum) in self.s.iter_mut().zip(self.d.iter()).zip(self.isum.iter()) {
+            *s = d * sum as f32;
+        }
+        // Both scales are rounded to f16, as ggml stores them.
+        round_to_f16(self.d);
+        round_to_f16(self.s);
+    }
+    // ANCHOR_END: quantize_run
 }
 
 impl Q8Row<'_> {
