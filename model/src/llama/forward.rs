@@ -334,15 +334,14 @@ impl Llama {
         // MLP: x += W_down · (silu(W_gate · norm(x)) ⊙ (W_up · norm(x)))
         s.act.fit(t * ffn)?;
         let norm = (&l.ffn_norm, c.rms_eps);
-        ops::rmsnorm_linear_swiglu(
-            &s.x,
+        ops::rmsnorm_mlp_add(
+            &mut s.x,
             norm,
             &mut s.xn,
             lens,
-            (&l.w_gate, &l.w_up),
+            (&l.w_gate, &l.w_up, &l.w_down),
             &mut s.act,
         )?;
-        ops::linear_add(&s.act, lens, &l.w_down, &mut s.x)?;
         Ok(())
     }
     // ANCHOR_END: llama_block
