@@ -466,46 +466,87 @@ proptest! {
 
     /// A Llama MLP after its norm (`swiglu_down_add`) gives the bits of the
     /// SwiGLU half followed by the down product added to the rows, whether
-    /// a batch's tasks quantize the SwiGLU rows for the down product (runs
-    /// of whole blocks: an even number of groups of 32 here, on two
-    /// threads) or the product quantizes them itself.
+    /// a batch's tasks quantize the SwiGLU rows for the down product (long
+    /// runs of whole blocks: 1,024 or 1,088 SwiGLU values a row, on one or
+    /// two threads) or the product quantizes them itself.
     #[test]
     fn swiglu_down_add_is_the_swiglu_then_the_down_product_added(
-        lens in proptest::collection::vec(prop_oneof![1usize..3, nn::SGEMM_MIN_TOKENS..nn::SGEMM_MIN_TOKENS + 2], 1..5),
-        groups in 1usize..7, which in 0usize..6, seed in 0u64..100
+        lens in prop_oneof![
+            proptest::collection::vec(1usize..2, 2..9),
+            proptest::collection::vec(prop_oneof![1usize..3, nn::SGEMM_MIN_TOKENS..nn::SGEMM_MIN_TOKENS + 2], 1..5),
+        ],
+        groups in prop_oneof![1usize..7, 32usize..36], which in 0usize..6, seed in 0u64..100
     ) {
-        let (cols, ffn) = (256, groups * 32);
-        let val = |i: usize| ((((i as u64) * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0;
-        let t: usize = lens.iter().sum();
-        let xn: Vec<f32> = (0..t * cols).map(|i| val(i + 3) * 4.0).collect();
-        let x0: Vec<f32> = (0..t * cols).map(|i| val(i + 7)).collect();
-        let (dt, order) = [
-            (DType::F32, None), (DType::Q4_1, None), (DType::Q4_1, Some(Ggml)),
-            (DType::Q4_0, Some(Block)), (DType::Q4_1, Some(Block)), (DType::Q8_0, Some(Block)),
-        ][which];
-        let make = |k: usize, rows: usize, cols: usize| {
-            let w = Tensor::from_vec((0..rows * cols).map(|i| val(i + k)).collect(), &[rows, cols]).unwrap().to_dtype(dt).unwrap();
-            match order {
-                Some(o) => w.regrouped().with_sum_order(o),
-                None => w,
-            }
-        };
-        let (gate, up, down) = (make(5, ffn, cols), make(11, ffn, cols), make(17, cols, ffn));
-        let mut act_want = vec![0f32; t * ffn];
-        nn::linear_swiglu(&xn, &lens, (&gate, &up), &mut act_want).unwrap();
-        let mut product = vec![0f32; t * cols];
-        nn::linear_batch(&act_want, &lens, &[&down], &mut product).unwrap();
-        let want: Vec<f32> = x0.iter().zip(&product).map(|(a, b)| a + b).collect();
-        let (mut act, mut x) = (vec![f32::NAN; t * ffn], x0.clone());
-        nn::swiglu_down_add(&xn, &lens, (&gate, &up, &down), &mut act, &mut x).unwrap();
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        prop_assert_eq!(bits(&act), bits(&act_want), "{} {:?} lens {:?}", dt, order, &lens);
-        prop_assert_eq!(bits(&x), bits(&want), "{} {:?} lens {:?}", dt, order, &lens);
-        // `linear_add` alone is the same product added.
-        let mut added = x0.clone();
-        nn::linear_add(&act_want, &lens, &down, &mut added).unwrap();
-        prop_assert_eq!(bits(&added), bits(&want));
+        swiglu_down_add_matches((&lens, 256, groups * 32), which, seed)?;
     }
+}
+
+/// A decode batch of eight in SmolLM2's MLP shape (576 → 1,536 → 576),
+/// whose SwiGLU tasks quantize their rows for the down product, in every
+/// weight format that sums by block: the bits of the two steps.
+#[test]
+fn swiglu_down_add_in_smollm2_shape_matches_the_two_steps() {
+    for which in 3..6 {
+        swiglu_down_add_matches((&[1; 8], 576, 1536), which, 7).unwrap();
+    }
+}
+
+/// `nn::swiglu_down_add` against `nn::linear_swiglu`, then the down
+/// product added, bit for bit, for rows `lens` of `cols` values, an MLP of
+/// `ffn` and weight format `which` (as below).
+fn swiglu_down_add_matches(
+    (lens, cols, ffn): (&[usize], usize, usize),
+    which: usize,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let val = |i: usize| ((((i as u64) * 2654435761 + seed) % 1000) as f32 / 500.0) - 1.0;
+    let t: usize = lens.iter().sum();
+    let xn: Vec<f32> = (0..t * cols).map(|i| val(i + 3) * 4.0).collect();
+    let x0: Vec<f32> = (0..t * cols).map(|i| val(i + 7)).collect();
+    let (dt, order) = [
+        (DType::F32, None),
+        (DType::Q4_1, None),
+        (DType::Q4_1, Some(Ggml)),
+        (DType::Q4_0, Some(Block)),
+        (DType::Q4_1, Some(Block)),
+        (DType::Q8_0, Some(Block)),
+    ][which];
+    let make = |k: usize, rows: usize, cols: usize| {
+        let w = Tensor::from_vec(
+            (0..rows * cols).map(|i| val(i + k)).collect(),
+            &[rows, cols],
+        )
+        .unwrap()
+        .to_dtype(dt)
+        .unwrap();
+        match order {
+            Some(o) => w.regrouped().with_sum_order(o),
+            None => w,
+        }
+    };
+    let (gate, up, down) = (make(5, ffn, cols), make(11, ffn, cols), make(17, cols, ffn));
+    let mut act_want = vec![0f32; t * ffn];
+    nn::linear_swiglu(&xn, lens, (&gate, &up), &mut act_want).unwrap();
+    let mut product = vec![0f32; t * cols];
+    nn::linear_batch(&act_want, lens, &[&down], &mut product).unwrap();
+    let want: Vec<f32> = x0.iter().zip(&product).map(|(a, b)| a + b).collect();
+    let (mut act, mut x) = (vec![f32::NAN; t * ffn], x0.clone());
+    nn::swiglu_down_add(&xn, lens, (&gate, &up, &down), &mut act, &mut x).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    prop_assert_eq!(
+        bits(&act),
+        bits(&act_want),
+        "{} {:?} lens {:?}",
+        dt,
+        order,
+        lens
+    );
+    prop_assert_eq!(bits(&x), bits(&want), "{} {:?} lens {:?}", dt, order, lens);
+    // `linear_add` alone is the same product added.
+    let mut added = x0.clone();
+    nn::linear_add(&act_want, lens, &down, &mut added).unwrap();
+    prop_assert_eq!(bits(&added), bits(&want));
+    Ok(())
 }
 
 #[test]
