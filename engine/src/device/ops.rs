@@ -733,7 +733,6 @@ pub fn rmsnorm_linear_swiglu(
     }
 }
 
-// ANCHOR: rmsnorm_mlp_add
 /// A Llama block's second half with its residual: `x += W_down ·
 /// (silu(W_gate · norm(x)) ⊙ (W_up · norm(x)))`, the norm's rows left in
 /// `xn` (sized here) and the SwiGLU rows in `act` (`Σ lens × ffn`). On the
@@ -768,7 +767,6 @@ pub fn rmsnorm_mlp_add(
         }
     }
 }
-// ANCHOR_END: rmsnorm_mlp_add
 
 /// The launches [`rmsnorm_linear_swiglu`] counts for gate and up on `t`
 /// rows: one where the norm folds into the fused product, else the norm's
