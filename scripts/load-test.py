@@ -8,6 +8,9 @@ back to back (chat completions by default: the instruct model answers at
 length, so the steps are mostly decoding, as in `infer bench-batch`;
 `--endpoint completions` sends the prompt as plain text, which this model
 often ends within a few tokens, so the steps carry many new prompts).
+The clients are `target/release/infer bench-serve`, all on one thread:
+on a two-core machine, Python threads reading every token took about 7%
+of a core at eight clients, time the server's step waits for.
 Prints, per count: aggregate generated tokens per second (the server's own
 `usage` counts), time to first token (p50) and the gap between a
 request's text chunks (inter-token latency, p50 and p99), the clients' own CPU
@@ -53,141 +56,30 @@ from urllib.parse import urlparse
 # Limits on the arguments, so that a run stays a test and not a siege.
 MAX_CLIENTS = 64
 MAX_SECONDS = 1800.0
-# A refused client's wait before it asks again: doubling from the first to the last.
-BACKOFF_FIRST_S = 0.05
-BACKOFF_LAST_S = 1.0
 # The soak fails when the end's RSS exceeds the RSS after warm-up by more than
 # this fraction of it or this many MB, whichever is larger.
 RSS_GROWTH_FRACTION = 0.10
 RSS_GROWTH_MIN_MB = 16.0
 
 
-def quantile(v, q):
-    if not v:
-        return 0.0
-    v = sorted(v)
-    i = max(1, min(len(v), int(-(-q * len(v) // 1)))) - 1
-    return v[i]
-
-
-def chunk_text(obj):
-    """The text a stream chunk carries (completions: `text`, chat: `delta.content`)."""
-    choices = obj.get("choices") or []
-    if not choices:
-        return ""
-    c = choices[0]
-    return c.get("text") or (c.get("delta") or {}).get("content") or ""
-
-
-def stream_once(host, port, path, body, timeout):
-    """One streaming request. Returns (status, start, [text chunk times],
-    completion tokens from the usage chunk (None if absent), done)."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    t0 = time.perf_counter()
-    conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    if resp.status != 200:
-        resp.read()
-        conn.close()
-        return resp.status, t0, [], None, False
-    times, buf, done, tokens = [], b"", False, None
-    while not done:
-        data = resp.read1(65536)
-        if not data:
-            break
-        buf += data
-        while b"\n\n" in buf:
-            event, buf = buf.split(b"\n\n", 1)
-            for line in event.split(b"\n"):
-                if not line.startswith(b"data: "):
-                    continue
-                payload = line[6:]
-                if payload == b"[DONE]":
-                    done = True
-                    continue
-                now = time.perf_counter()
-                obj = json.loads(payload)
-                if obj.get("usage"):
-                    tokens = obj["usage"].get("completion_tokens")
-                if chunk_text(obj):
-                    times.append(now)
-    conn.close()
-    return 200, t0, times, tokens, done
-
-
-def run_level(host, port, clients, seconds, max_tokens, prompt, endpoint, vary=False):
-    req = {"max_tokens": max_tokens, "temperature": 0.8, "stream": True,
-           "stream_options": {"include_usage": True}}
-    path = "/v1/chat/completions" if endpoint == "chat" else "/v1/completions"
-    sent = [0]
-
-    def body_of():
-        # With `vary`, every request's text starts with its own number, so
-        # requests share only the chat template (the server's prompt cache
-        # then saves that much and no more).
-        text = prompt
-        if vary:
-            with lock:
-                sent[0] += 1
-                text = f"Request {sent[0]}. {prompt}"
-        one = dict(req)
-        if endpoint == "chat":
-            one["messages"] = [{"role": "user", "content": text}]
-        else:
-            one["prompt"] = text
-        return json.dumps(one)
-
-    deadline = time.perf_counter() + seconds
-    lock = threading.Lock()
-    stats = {"tokens": 0, "ttft": [], "itl": [], "requests": 0, "refused": 0, "incomplete": 0,
-             "first": None, "last": None}
-
-    def client(i):
-        backoff = BACKOFF_FIRST_S
-        while time.perf_counter() < deadline:
-            status, t0, times, tokens, done = stream_once(host, port, path, body_of(), timeout=600)
-            if status == 503:
-                with lock:
-                    stats["refused"] += 1
-                # Not at once again: the queue is full, give it time to drain.
-                time.sleep(max(0.0, min(backoff, deadline - time.perf_counter())))
-                backoff = min(2 * backoff, BACKOFF_LAST_S)
-                continue
-            backoff = BACKOFF_FIRST_S
-            with lock:
-                stats["requests"] += 1
-                if status != 200 or not done:
-                    stats["incomplete"] += 1
-                    continue
-                stats["tokens"] += len(times) if tokens is None else tokens
-                if times:
-                    stats["ttft"].append((times[0] - t0) * 1e3)
-                    stats["itl"].extend((b - a) * 1e3 for a, b in zip(times, times[1:]))
-                    stats["first"] = t0 if stats["first"] is None else min(stats["first"], t0)
-                    stats["last"] = times[-1] if stats["last"] is None else max(stats["last"], times[-1])
-
-    # The clients' own CPU time: on a small machine they share its cores
-    # with the server, and this says how much of them they took.
-    cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    cpu1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall0
+def run_level(exe, host, port, clients, seconds, max_tokens, prompt, endpoint, vary=False):
+    """`clients` streaming clients for `seconds`: `infer bench-serve`, which
+    runs them all on one thread (a token costs them one read and one small
+    JSON parse, so on a small machine they take little of the cores the
+    server runs on). Its report, and its CPU time as a share of one core."""
+    url_host = f"[{host}]" if ":" in host else host
+    cmd = [exe, "bench-serve", "--url", f"http://{url_host}:{port}", "--clients", str(clients),
+           "--seconds", str(seconds), "--max-tokens", str(max_tokens), "--prompt", prompt,
+           "--endpoint", endpoint] + (["--vary"] if vary else [])
+    cpu0, wall0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 700)
+    cpu1, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter() - wall0
+    if done.returncode != 0:
+        sys.exit(f"infer bench-serve failed: {done.stderr.strip()}")
+    r = json.loads(done.stdout)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    span = (stats["last"] - stats["first"]) if stats["first"] is not None else 0.0
-    return {
-        "clients": clients,
-        "requests": stats["requests"],
-        "refused": stats["refused"],
-        "incomplete": stats["incomplete"],
-        "tok_per_s": stats["tokens"] / span if span > 0 else 0.0,
-        "ttft_ms_p50": quantile(stats["ttft"], 0.5),
-        "itl_ms_p50": quantile(stats["itl"], 0.5),
-        "itl_ms_p99": quantile(stats["itl"], 0.99),
-        "client_cpu_pct": 100.0 * cpu / wall if wall > 0 else 0.0,
-    }
+    r["client_cpu_pct"] = 100.0 * cpu / wall if wall > 0 else 0.0
+    return r
 
 
 def mean_batch(before, after):
@@ -269,13 +161,13 @@ def main():
         ap.error(f"--soak must be in [0, {MAX_SECONDS:.0f}] seconds, got {a.soak}")
 
     server = None
+    exe = os.path.join(os.path.dirname(__file__), "..", "target", "release", "infer")
     if a.url:
         u = urlparse(a.url)
         if u.hostname not in ("127.0.0.1", "localhost", "::1"):
             sys.exit("load tests run on loopback only")
         host, port, pid = u.hostname, u.port, None
     else:
-        exe = os.path.join(os.path.dirname(__file__), "..", "target", "release", "infer")
         server = subprocess.Popen([exe, "serve", "--port", "0", *a.serve_args.split()],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = server.stdout.readline()
@@ -295,7 +187,7 @@ def main():
             base = None
             for n in counts:
                 before = get_json(host, port, "/health")
-                r = run_level(host, port, n, a.seconds, a.max_tokens, a.prompt, a.endpoint, a.vary)
+                r = run_level(exe, host, port, n, a.seconds, a.max_tokens, a.prompt, a.endpoint, a.vary)
                 r["mean_batch"] = mean_batch(before, get_json(host, port, "/health"))
                 base = base or r
                 # Against the first count of the same round.
@@ -336,7 +228,7 @@ def main():
 
             sampler = threading.Thread(target=sample)
             sampler.start()
-            r = run_level(host, port, 16, a.soak, a.max_tokens, a.prompt, a.endpoint, a.vary)
+            r = run_level(exe, host, port, 16, a.soak, a.max_tokens, a.prompt, a.endpoint, a.vary)
             stop.set()
             sampler.join()
             rss = [m for _, m in samples]

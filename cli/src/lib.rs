@@ -2,9 +2,9 @@
 //! writing to any `Write` so tests can run them in-process.
 //!
 //! `infer generate`, `infer chat`, `infer tokenize`, `infer inspect`,
-//! `infer bench`, `infer bench-batch`, `infer perplexity` and `infer
-//! quantize` each live in a file of their own under `commands/`; `infer
-//! serve` lives under `serve/`.
+//! `infer bench`, `infer bench-batch`, `infer bench-serve`, `infer
+//! perplexity` and `infer quantize` each live in a file of their own under
+//! `commands/`; `infer serve` lives under `serve/`.
 #![deny(missing_docs)]
 
 pub mod commands;
@@ -41,6 +41,10 @@ pub enum Command {
     /// Measure continuous batching: aggregate tok/s and latencies at 1, 2,
     /// 4, 8, 16 concurrent requests (the library's scheduler, no HTTP).
     BenchBatch(commands::bench_batch::BenchBatchArgs),
+    /// Drive a running server on loopback with concurrent streaming
+    /// clients on one thread, and print its rate and latencies as JSON
+    /// (`scripts/load-test.py` runs it for each client count).
+    BenchServe(commands::bench_serve::BenchServeArgs),
     /// Score a text file's perplexity as llama.cpp's `llama-perplexity` does.
     Perplexity(commands::perplexity::PerplexityArgs),
     /// Write a GGUF file with every matrix converted to one dtype.
@@ -62,6 +66,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
         Command::Inspect(a) => commands::inspect::run(&a, out),
         Command::Bench(a) => commands::bench::run(&a, out),
         Command::BenchBatch(a) => commands::bench_batch::run(&a, out),
+        Command::BenchServe(a) => commands::bench_serve::run(&a, out),
         Command::Perplexity(a) => commands::perplexity::run(&a, out),
         Command::Quantize(a) => commands::quantize::run(&a, out),
         Command::Serve(a) => serve::run(&a, out),

@@ -493,3 +493,59 @@ fn a_logit_bias_of_minus_100_on_the_greedy_token_changes_the_reply() {
     assert_ne!(tokens[0].as_str().unwrap(), first, "{r}");
     assert_ne!(r["choices"][0]["text"], plain["choices"][0]["text"], "{r}");
 }
+
+/// `infer bench-serve` (the load script's clients) run in-process against
+/// a server of its own; returns the JSON report.
+fn bench_serve(addr: &str, args: &[&str]) -> anyhow::Result<Value> {
+    let url = format!("http://{addr}");
+    let mut argv = vec!["infer", "bench-serve", "--url", &url];
+    argv.extend_from_slice(args);
+    let mut out = Vec::new();
+    infer::run(infer::Cli::try_parse_from(&argv)?, &mut out)?;
+    Ok(serde_json::from_slice(&out)?)
+}
+
+#[test]
+fn bench_serve_drives_the_server_and_every_request_completes() {
+    let addr = start(&["--max-batch", "2", "--ctx", "128"]);
+    for (endpoint, extra) in [("chat", None), ("completions", Some("--vary"))] {
+        let mut args = vec![
+            "--clients",
+            "3",
+            "--seconds",
+            "1.5",
+            "--max-tokens",
+            "6",
+            "--endpoint",
+            endpoint,
+        ];
+        args.extend(extra);
+        let r = bench_serve(&addr, &args).expect("bench-serve");
+        let count = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} in {r}"));
+        // Three clients for 1.5 s, each request at most six tokens: each
+        // client finishes several, and every one the server took completes
+        // (two slots: a third request waits in the queue, not refused).
+        assert!(count("requests") >= 3, "{r}");
+        assert_eq!(count("incomplete"), 0, "{r}");
+        assert_eq!(count("refused"), 0, "{r}");
+        let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+        assert!(f("tok_per_s") > 0.0 && f("ttft_ms_p50") > 0.0, "{r}");
+        assert!(f("itl_ms_p99") >= f("itl_ms_p50"), "{r}");
+    }
+}
+
+#[test]
+fn bench_serve_refuses_other_hosts_and_bad_counts() {
+    for args in [
+        &["--url", "http://192.0.2.1:8080"][..],
+        &["--url", "http://127.0.0.1:8080", "--clients", "0"],
+        &["--url", "http://127.0.0.1:8080", "--clients", "65"],
+        &["--url", "http://127.0.0.1:8080", "--seconds", "0"],
+    ] {
+        let mut argv = vec!["infer", "bench-serve"];
+        argv.extend_from_slice(args);
+        let cli = infer::Cli::try_parse_from(&argv).expect("parses");
+        let err = infer::run(cli, &mut Vec::new()).expect_err("refused");
+        assert!(!err.to_string().is_empty());
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_batch;
+pub mod bench_serve;
 pub mod chat;
 pub mod generate;
 pub mod inspect;
