@@ -655,7 +655,7 @@ pub fn linear_swiglu(
     out: &mut Buffer,
 ) -> Result<()> {
     let t: usize = lens.iter().sum();
-    count(if swiglu_fused(gate, up, t) { 1 } else { 3 });
+    count(swiglu_launches((gate, up), t));
     match (x, out) {
         (Buffer::Cpu(x), Buffer::Cpu(o)) => nn::linear_swiglu(x, lens, (gate, up), o),
         #[cfg(feature = "cuda")]
@@ -705,7 +705,7 @@ pub fn rmsnorm_linear_swiglu(
 ) -> Result<()> {
     let t: usize = lens.iter().sum();
     xn.fit(x.len())?;
-    if !folds_norm(norm, swiglu_fused(gate, up, t) && one_launch(1, t)) {
+    if !norm_folds_into_swiglu(norm, (gate, up), t) {
         rmsnorm(x, norm, eps, xn)?;
         return linear_swiglu(xn, lens, (gate, up), out);
     }
@@ -768,15 +768,27 @@ pub fn rmsnorm_mlp_add(
     }
 }
 
+/// Whether [`rmsnorm_linear_swiglu`] folds the norm into one fused
+/// launch with gate and up on `t` rows (on a GPU; the host takes the same
+/// branch and counts the same launches).
+fn norm_folds_into_swiglu(norm: &Tensor, (gate, up): (&Tensor, &Tensor), t: usize) -> bool {
+    folds_norm(norm, swiglu_fused(gate, up, t) && one_launch(1, t))
+}
+
+/// The launches [`linear_swiglu`] counts: one fused kernel, or the two
+/// products and the gate.
+fn swiglu_launches((gate, up): (&Tensor, &Tensor), t: usize) -> usize {
+    if swiglu_fused(gate, up, t) { 1 } else { 3 }
+}
+
 /// The launches [`rmsnorm_linear_swiglu`] counts for gate and up on `t`
 /// rows: one where the norm folds into the fused product, else the norm's
 /// and [`linear_swiglu`]'s.
-fn norm_swiglu_launches(norm: &Tensor, (gate, up): (&Tensor, &Tensor), t: usize) -> usize {
-    let fused = swiglu_fused(gate, up, t);
-    if folds_norm(norm, fused && one_launch(1, t)) {
+fn norm_swiglu_launches(norm: &Tensor, gu: (&Tensor, &Tensor), t: usize) -> usize {
+    if norm_folds_into_swiglu(norm, gu, t) {
         1
     } else {
-        1 + if fused { 1 } else { 3 }
+        1 + swiglu_launches(gu, t)
     }
 }
 
