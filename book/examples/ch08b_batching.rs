@@ -1,7 +1,8 @@
 //! Batching and serving: static against continuous batching on a toy
 //! workload (counted in steps, so the same on every machine), then what a
 //! batch costs on SmolLM2 (timed on this machine), with an SVG plot
-//! written to `book/src/generated/`.
+//! written to `book/src/generated/`, and what the second core adds to a
+//! batch of eight beside what a hand-off between the cores costs.
 //!
 //! `cargo run --release --example ch08b_batching`
 //! (needs the model: `scripts/fetch-model.sh`). The timed sweep is also
@@ -220,6 +221,64 @@ fn sweep(
     Ok(rows)
 }
 
+/// Mean microseconds of one empty hand-off to the thread pool (two
+/// tasks that do nothing), over `n` of them: the cost of the workers
+/// noticing a job and reporting back, a few cache lines passed between the
+/// cores, before any work.
+fn hand_off_micros(n: usize) -> f64 {
+    let empty = || {
+        engine::threads::for_each_task(2, |i| {
+            std::hint::black_box(i);
+        })
+    };
+    (0..1000).for_each(|_| empty());
+    let t0 = std::time::Instant::now();
+    (0..n).for_each(|_| empty());
+    t0.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
+// ANCHOR: cores
+/// Eight sequences decoding on one thread and then on two, `ROUNDS`
+/// times, the two-thread run between two measurements of the pool's
+/// hand-off time: how much the second core adds depends on what it costs
+/// the two cores to pass work and data to each other.
+fn cores(weights: LlamaWeights, tok: &Tokenizer) -> Result<()> {
+    const ROUNDS: usize = 12;
+    let (clients, prompt_len, new_tokens) = (8, 32, 64);
+    let ids = tok
+        .encode("The quick brown fox jumps over the lazy dog. ")
+        .repeat(8);
+    let prompts: Vec<Vec<u32>> = (0..clients)
+        .map(|i| ids[i..i + prompt_len].to_vec())
+        .collect();
+    let mut lm =
+        Llama::new(weights, prompt_len + new_tokens + 1, clients)?.with_sum_order(SumOrder::Block);
+    println!("// ANCHOR: cores");
+    println!("8 sequences, {prompt_len}-token prompts, {new_tokens} new tokens; decode tok/s");
+    println!("round  1 thread  hand-off µs  2 threads  hand-off µs  2 ÷ 1");
+    let run = |lm: Llama| -> Result<(f64, Llama)> {
+        let (row, m) = measure(lm, tok.clone(), &prompts, new_tokens, 256, None)?;
+        Ok((row.decode_tok_per_s, m))
+    };
+    for round in 1..=ROUNDS {
+        engine::threads::set_num_threads(1)?;
+        let (one, m) = run(lm)?;
+        engine::threads::set_num_threads(2)?;
+        let before = hand_off_micros(20_000);
+        let (two, m) = run(m)?;
+        let after = hand_off_micros(20_000);
+        lm = m;
+        println!(
+            "{round:>5} {one:>9.1} {before:>12.2} {two:>10.1} {after:>12.2} {:>6.2}",
+            two / one
+        );
+    }
+    engine::threads::set_num_threads(0)?;
+    println!("// ANCHOR_END: cores");
+    Ok(())
+}
+// ANCHOR_END: cores
+
 fn main() -> Result<()> {
     static_vs_continuous()?;
     let path = model::model_path::find_default_model()?;
@@ -236,12 +295,13 @@ fn main() -> Result<()> {
     )?;
     write_svg(&rows)?;
     sweep(
-        q4,
+        q4.clone(),
         SumOrder::Ggml,
         &tok,
         "sweep_ggml",
         "Q4_1, llama.cpp's order",
     )?;
     sweep(f32, SumOrder::Ggml, &tok, "sweep_f32", "widened to f32")?;
+    cores(q4, &tok)?;
     Ok(())
 }
