@@ -6,6 +6,9 @@ use std::sync::{Mutex, OnceLock};
 
 use model::llama::LlamaWeights;
 
+#[path = "serve_client.rs"]
+pub mod serve_client;
+
 /// Directory of a committed fixture, e.g. `fixture_dir("gpt2-tiny-a")`.
 pub fn fixture_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

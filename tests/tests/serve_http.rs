@@ -4,131 +4,24 @@
 //! client that disconnects mid-stream. The server runs in-process through
 //! the same entry point as the binary. Needs the model.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use integration_tests::serve_client::{Reply, request, send, start_server};
 use integration_tests::smollm2_path;
 use serde_json::{Value, json};
 
-/// Forwards what the server prints to a channel (its first line is the address).
-struct LineSink(std::sync::mpsc::Sender<String>);
-
-impl Write for LineSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let _ = self.0.send(String::from_utf8_lossy(buf).into_owned());
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Start `infer serve` with `args` on a free port; returns `host:port`.
 fn start(args: &[&str]) -> String {
-    let model = smollm2_path().display().to_string();
-    let mut argv = vec!["infer", "serve", "--port", "0", "--model", &model];
-    argv.extend_from_slice(args);
-    let cli = infer::Cli::try_parse_from(&argv).expect("serve arguments");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sink = LineSink(tx);
-        if let Err(e) = infer::run(cli, &mut sink) {
-            panic!("infer serve: {e:#}");
-        }
-    });
-    let mut line = String::new();
-    while !line.contains('\n') {
-        line += &rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the server prints its address");
-    }
-    line.trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string()
+    start_server(args).0
 }
 
 /// The shared server: 4 slots, 256 positions.
 fn server() -> &'static str {
     static ADDR: OnceLock<String> = OnceLock::new();
     ADDR.get_or_init(|| start(&["--max-batch", "4", "--ctx", "256"]))
-}
-
-/// A response: status, headers (lower-case names), body (de-chunked).
-struct Reply {
-    status: u16,
-    headers: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
-    }
-
-    /// The `data:` payloads of a server-sent event stream.
-    fn events(&self) -> Vec<String> {
-        self.body
-            .lines()
-            .filter_map(|l| l.strip_prefix("data: "))
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-fn send(addr: &str, method: &str, path: &str, body: &[u8]) -> TcpStream {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    // A server may answer (413) before reading a large body; ignore a reset.
-    let _ = s.write_all(body);
-    s
-}
-
-fn dechunk(mut raw: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = raw.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        raw = &rest[n + 2..];
-    }
-    out
-}
-
-fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> Reply {
-    let mut s = send(addr, method, path, body);
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {head:?}"));
-    let headers = head.to_ascii_lowercase();
-    let body = if headers.contains("transfer-encoding: chunked") {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
 }
 
 fn post(path: &str, body: Value) -> Reply {
