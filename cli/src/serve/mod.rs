@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod respond;
 pub mod routes;
+pub mod stop;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -51,8 +52,9 @@ pub struct ServeArgs {
     pub model: ModelArgs,
 }
 
-/// Run the server until interrupted. Prints `listening on http://ADDR` on
-/// `out` once it accepts connections.
+/// Run the server until interrupted ([`stop`]: the requests under way
+/// finish first). Prints `listening on http://ADDR` on `out` once it
+/// accepts connections.
 ///
 /// # Errors
 /// Bad arguments, a model that does not load, an address that cannot be bound.
@@ -83,6 +85,7 @@ pub fn run(a: &ServeArgs, out: &mut dyn Write) -> Result<()> {
         .build()
         .context("starting the HTTP runtime")?;
     rt.block_on(async {
+        let stop = stop::StopSignals::listen()?;
         let addr: SocketAddr = format!("{}:{}", a.host, a.port)
             .parse()
             .with_context(|| format!("bad address {}:{}", a.host, a.port))?;
@@ -93,14 +96,15 @@ pub fn run(a: &ServeArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "listening on http://{local}")?;
         out.flush()?;
         eprintln!(
-            "[serving {} with {} slots of {} positions; Ctrl-C stops]",
+            "[serving {} with {} slots of {} positions; Ctrl-C or SIGTERM stops, \
+             after the requests under way]",
             state.info.name, state.info.slots, state.info.ctx
         );
         axum::serve(listener, routes::router(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .with_graceful_shutdown(stop.first())
             .await
-            .context("serving")
+            .context("serving")?;
+        eprintln!("[stopped]");
+        Ok(())
     })
 }
