@@ -1,7 +1,8 @@
 //! `infer serve` stops cleanly on SIGTERM (what a service manager or a
-//! container runtime sends): the requests under way, a stream and a whole
-//! completion, finish in full, new connections are refused, and the server
-//! returns without an error. A test binary of its own, because the signal
+//! container runtime sends): the requests it has accepted, a stream under
+//! way and a whole completion still waiting for the one slot, finish in
+//! full, new connections are refused, and the server returns without an
+//! error. A test binary of its own, because the signal
 //! goes to the whole process. Needs the model.
 
 #![cfg(unix)]
@@ -27,7 +28,7 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
 
 #[test]
 fn sigterm_finishes_the_requests_under_way_then_stops() {
-    let (addr, server) = start_server(&["--max-batch", "2", "--ctx", "512"]);
+    let (addr, server) = start_server(&["--max-batch", "1", "--ctx", "512"]);
     // A stream of 300 tokens, read up to its first event.
     let body = json!({"prompt": "Once upon a time", "max_tokens": 300, "temperature": 0,
                       "stream": true, "stream_options": {"include_usage": true}});
@@ -44,7 +45,8 @@ fn sigterm_finishes_the_requests_under_way_then_stops() {
         assert!(n > 0, "the stream ended before its first event");
         raw.extend_from_slice(&buf[..n]);
     }
-    // And a whole completion, from another thread, under way as well.
+    // And a whole completion, from another thread, which waits for the
+    // slot.
     let whole = {
         let addr = addr.clone();
         let body = json!({"prompt": "Once upon a time", "max_tokens": 200, "temperature": 0});
@@ -57,8 +59,8 @@ fn sigterm_finishes_the_requests_under_way_then_stops() {
             )
         })
     };
-    wait_for("both requests to run", 60, || {
-        request(&addr, "GET", "/health", b"").json()["running"] == 2
+    wait_for("the second request to wait", 60, || {
+        request(&addr, "GET", "/health", b"").json()["waiting"] == 1
     });
 
     // SAFETY: kill(2) on this process with SIGTERM, whose handler the
