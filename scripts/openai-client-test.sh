@@ -20,7 +20,10 @@ if [ ! -x "$py" ] || ! "$py" -c "import openai" 2>/dev/null; then
 fi
 cargo build --release --quiet -p infer
 log=$(mktemp)
-target/release/infer serve --port 0 --ctx 512 >"$log" 2>/dev/null &
+# A key of its own for this run (through the environment, out of the
+# process list); the check also tries a wrong one.
+key="sk-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+INFER_API_KEY="$key" target/release/infer serve --port 0 --ctx 512 >"$log" 2>/dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 600); do
@@ -30,4 +33,4 @@ for _ in $(seq 1 600); do
 done
 addr=$(sed -n 's/^listening on //p' "$log")
 [ -n "$addr" ] || { echo "infer serve did not start" >&2; exit 1; }
-"$py" scripts/openai_client_check.py "$addr/v1"
+"$py" scripts/openai_client_check.py "$addr/v1" "$key"

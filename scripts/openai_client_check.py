@@ -1,10 +1,12 @@
 """Drive a running `infer serve` with the official `openai` Python client.
 
-Usage: python3 scripts/openai_client_check.py BASE_URL   (e.g. http://127.0.0.1:8080/v1)
+Usage: python3 scripts/openai_client_check.py BASE_URL [API_KEY]
+       (e.g. http://127.0.0.1:8080/v1; API_KEY: the server's --api-key)
 
 Checks non-streaming and streaming completions and chat completions, the
-model list, and that an invalid request raises the client's error with the
-server's status. Exits non-zero on the first failure.
+model list, that an invalid request raises the client's error with the
+server's status, and, given the server's key, that a wrong key raises the
+client's authentication error. Exits non-zero on the first failure.
 """
 
 import sys
@@ -12,8 +14,10 @@ import sys
 import openai
 
 base_url = sys.argv[1]
+# The server's --api-key; a server started without one takes any.
+api_key = sys.argv[2] if len(sys.argv) > 2 else "not-needed"
 # ANCHOR: connect
-client = openai.OpenAI(base_url=base_url, api_key="not-needed")
+client = openai.OpenAI(base_url=base_url, api_key=api_key)
 # ANCHOR_END: connect
 
 models = client.models.list()
@@ -78,5 +82,15 @@ except openai.BadRequestError as e:
     print("bad request: 400 as expected")
 else:
     raise AssertionError("temperature 7 was accepted")
+
+if len(sys.argv) > 2:
+    stranger = openai.OpenAI(base_url=base_url, api_key=api_key + "x")
+    try:
+        stranger.models.list()
+    except openai.AuthenticationError as e:
+        assert e.status_code == 401
+        print("wrong key: 401 as expected")
+    else:
+        raise AssertionError("a wrong API key was accepted")
 
 print("openai client: all checks passed")

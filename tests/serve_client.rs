@@ -84,11 +84,26 @@ impl Reply {
 
 /// Send one request (`Connection: close`) and return the open stream.
 pub fn send(addr: &str, method: &str, path: &str, body: &[u8]) -> TcpStream {
+    send_with(addr, method, path, &[], body)
+}
+
+/// [`send`] with more header fields, `(name, value)`.
+pub fn send_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+    body: &[u8],
+) -> TcpStream {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let extra: String = fields
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         {extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
@@ -114,6 +129,17 @@ fn dechunk(mut raw: &str) -> String {
 /// Send one request and read the whole reply.
 pub fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> Reply {
     read_reply(send(addr, method, path, body), Vec::new())
+}
+
+/// [`request`] with more header fields, `(name, value)`.
+pub fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    read_reply(send_with(addr, method, path, fields, body), Vec::new())
 }
 
 /// The rest of a reply on `s`, after the bytes `raw` already read from it.

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use integration_tests::serve_client::{Reply, request, send, start_server};
+use integration_tests::serve_client::{Reply, request, request_with, send, start_server};
 use integration_tests::smollm2_path;
 use serde_json::{Value, json};
 
@@ -441,4 +441,63 @@ fn bench_serve_refuses_other_hosts_and_bad_counts() {
         let err = infer::run(cli, &mut Vec::new()).expect_err("refused");
         assert!(!err.to_string().is_empty());
     }
+}
+
+#[test]
+fn a_server_with_an_api_key_answers_only_requests_that_bring_it() {
+    let addr = start(&[
+        "--max-batch",
+        "1",
+        "--ctx",
+        "128",
+        "--api-key",
+        "sk-local-test",
+    ]);
+    let body = json!({"prompt": "Hi", "max_tokens": 2}).to_string();
+    let post = |fields: &[(&str, &str)]| {
+        request_with(&addr, "POST", "/v1/completions", fields, body.as_bytes())
+    };
+    assert_error(&post(&[]), 401, "invalid_api_key");
+    assert_error(
+        &post(&[("Authorization", "Bearer sk-local-tesT")]),
+        401,
+        "invalid_api_key",
+    );
+    assert_error(
+        &post(&[("Authorization", "sk-local-test")]),
+        401,
+        "invalid_api_key",
+    );
+    let ok = post(&[("Authorization", "Bearer sk-local-test")]);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.json()["usage"]["completion_tokens"], 2);
+    // Every other route needs it too; the health check does not.
+    assert_error(
+        &request(&addr, "GET", "/v1/models", b""),
+        401,
+        "invalid_api_key",
+    );
+    let m = request_with(
+        &addr,
+        "GET",
+        "/v1/models",
+        &[("Authorization", "Bearer sk-local-test")],
+        b"",
+    );
+    assert_eq!(m.status, 200, "{}", m.body);
+    assert_eq!(request(&addr, "GET", "/health", b"").status, 200);
+    // The load clients bring it when told, and stop with an error when not.
+    let args = ["--clients", "1", "--seconds", "0.5", "--max-tokens", "4"];
+    let keyed = [&args[..], &["--api-key", "sk-local-test"]].concat();
+    let report = bench_serve(&addr, &keyed).expect("bench-serve with the key");
+    assert!(report["requests"].as_u64() > Some(0), "{report}");
+    assert_eq!(report["incomplete"], 0, "{report}");
+    let err = bench_serve(&addr, &args).unwrap_err();
+    assert!(format!("{err:#}").contains("401"), "{err:#}");
+    // An empty key is refused at the start.
+    let model = smollm2_path().display().to_string();
+    let cli = infer::Cli::try_parse_from(["infer", "serve", "--model", &model, "--api-key", " "])
+        .unwrap();
+    let err = infer::run(cli, &mut Vec::new()).unwrap_err();
+    assert!(format!("{err:#}").contains("--api-key"), "{err:#}");
 }

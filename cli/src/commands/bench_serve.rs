@@ -67,6 +67,10 @@ pub struct BenchServeArgs {
     /// that much and no more).
     #[arg(long)]
     pub vary: bool,
+    /// The server's key (`infer serve --api-key`), sent with every request
+    /// as `Authorization: Bearer KEY`.
+    #[arg(long, env = "INFER_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 /// What one streaming request gave.
@@ -94,6 +98,8 @@ struct Stats {
     itl_ms: Vec<f64>,
     first: Option<Instant>,
     last: Option<Instant>,
+    /// Whether the server refused a request's key (401): the clients stop.
+    unauthorized: bool,
 }
 
 /// Where the requests go and what they say.
@@ -108,6 +114,8 @@ struct Target {
     prompt: (String, bool),
     /// Requests made so far (for `vary`).
     sent: RefCell<usize>,
+    /// The `Authorization` header line, or nothing.
+    auth: String,
 }
 
 impl Target {
@@ -159,6 +167,11 @@ pub fn run(a: &BenchServeArgs, out: &mut dyn Write) -> Result<()> {
         }),
         prompt: (a.prompt.clone(), a.vary),
         sent: RefCell::new(0),
+        auth: a
+            .api_key
+            .as_ref()
+            .map(|k| format!("Authorization: Bearer {k}\r\n"))
+            .unwrap_or_default(),
     });
     let stats = Rc::new(RefCell::new(Stats::default()));
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -172,6 +185,13 @@ pub fn run(a: &BenchServeArgs, out: &mut dyn Write) -> Result<()> {
     }
     runtime.block_on(local);
     let s = stats.borrow();
+    if s.unauthorized {
+        bail!(
+            "{} refused the clients' key (401): give bench-serve the server's key with \
+             --api-key or INFER_API_KEY",
+            a.url
+        );
+    }
     let span = match (s.first, s.last) {
         (Some(f), Some(l)) => l.duration_since(f).as_secs_f64(),
         _ => 0.0,
@@ -215,15 +235,16 @@ async fn client(target: Rc<Target>, stats: Rc<RefCell<Stats>>, deadline: Instant
     let mut backoff = BACKOFF_FIRST;
     while Instant::now() < deadline {
         let body = target.body();
-        let sent = tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            stream_once(&target.addr, target.path, &body),
-        )
-        .await;
+        let sent = tokio::time::timeout(REQUEST_TIMEOUT, stream_once(&target, &body)).await;
         let outcome = match sent {
             Ok(Ok(o)) => Some(o),
             _ => None,
         };
+        if outcome.as_ref().is_some_and(|o| o.status == 401) {
+            // No key, or the wrong one: every request would fail alike.
+            stats.borrow_mut().unauthorized = true;
+            return;
+        }
         if outcome.as_ref().is_some_and(|o| o.status == 503) {
             stats.borrow_mut().refused += 1;
             // Not at once again: the queue is full, give it time to drain.
@@ -271,14 +292,17 @@ fn malformed(what: &str) -> std::io::Error {
 /// One streaming request over its own connection: the status, and for a
 /// 200 the server-sent events, read as they come (a chunked body or one
 /// that ends with the connection).
-async fn stream_once(addr: &str, path: &str, body: &[u8]) -> std::io::Result<Outcome> {
+async fn stream_once(target: &Target, body: &[u8]) -> std::io::Result<Outcome> {
     let start = Instant::now();
+    let Target {
+        addr, path, auth, ..
+    } = target;
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let mut conn = BufReader::new(stream);
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         {auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     conn.get_mut().write_all(head.as_bytes()).await?;

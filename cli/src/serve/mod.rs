@@ -27,10 +27,17 @@ use crate::loader::ModelArgs;
 /// Arguments of `infer serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (loopback by default; the server has no
-    /// authentication).
+    /// Address to listen on (loopback by default; beyond it, give the
+    /// server a key with `--api-key`).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// A key every request must bring as `Authorization: Bearer KEY` (what
+    /// OpenAI's clients send as their `api_key`); `/health` stays open.
+    /// Without one the server answers anyone who can reach it. The
+    /// `INFER_API_KEY` environment variable keeps it out of the process
+    /// list.
+    #[arg(long, env = "INFER_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// Port to listen on (0 picks a free one; the address is printed).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
@@ -62,6 +69,9 @@ pub fn run(a: &ServeArgs, out: &mut dyn Write) -> Result<()> {
     if a.max_batch == 0 || a.max_queue == 0 || a.prefill_chunk == 0 {
         bail!("--max-batch, --max-queue and --prefill-chunk must be at least 1");
     }
+    if a.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+        bail!("--api-key (or INFER_API_KEY) must not be empty");
+    }
     let config = SchedulerConfig {
         max_queue: a.max_queue,
         prefill_chunk: a.prefill_chunk,
@@ -78,6 +88,7 @@ pub fn run(a: &ServeArgs, out: &mut dyn Write) -> Result<()> {
         engine,
         info: Arc::new(info),
         next_id: Arc::new(AtomicU64::new(0)),
+        api_key: a.api_key.as_deref().map(Arc::from),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -93,6 +104,12 @@ pub fn run(a: &ServeArgs, out: &mut dyn Write) -> Result<()> {
             .await
             .with_context(|| format!("binding {addr}"))?;
         let local = listener.local_addr()?;
+        if !local.ip().is_loopback() && state.api_key.is_none() {
+            eprintln!(
+                "[warning: listening on {} without --api-key: anyone who can reach it can use it]",
+                local.ip()
+            );
+        }
         writeln!(out, "listening on http://{local}")?;
         out.flush()?;
         eprintln!(

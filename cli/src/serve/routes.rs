@@ -9,7 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,6 +38,9 @@ pub struct AppState {
     pub info: Arc<ModelInfo>,
     /// Numbers response ids.
     pub next_id: Arc<AtomicU64>,
+    /// The key every request but `/health` must bring, if any
+    /// (`--api-key`).
+    pub api_key: Option<Arc<str>>,
 }
 
 /// The server's routes.
@@ -48,9 +52,49 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), require_key))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
+
+// ANCHOR: require_key
+/// With a key (`--api-key`), every request but `/health` must carry
+/// `Authorization: Bearer KEY`, as OpenAI's clients send their `api_key`;
+/// any other gets OpenAI's answer to a wrong key, 401 with the code
+/// `invalid_api_key`, before its body is read.
+async fn require_key(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let Some(key) = &s.api_key else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if req.uri().path() == "/health" || same_secret(given.as_bytes(), key.as_bytes()) {
+        return next.run(req).await;
+    }
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_request_error",
+        "a missing or wrong API key: send `Authorization: Bearer` and the key the server was started with",
+    )
+    .with_code("invalid_api_key")
+    .into_response()
+}
+
+/// Whether `a` and `b` are the same bytes, looking at every byte whatever
+/// the first difference, so the time taken does not tell how much of a
+/// guess was right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+// ANCHOR_END: require_key
 
 async fn not_found() -> ApiError {
     ApiError::new(
