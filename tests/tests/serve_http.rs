@@ -501,3 +501,37 @@ fn a_server_with_an_api_key_answers_only_requests_that_bring_it() {
     let err = infer::run(cli, &mut Vec::new()).unwrap_err();
     assert!(format!("{err:#}").contains("--api-key"), "{err:#}");
 }
+
+#[test]
+fn metrics_give_the_health_counters_in_prometheus_format() {
+    let addr = start(&["--max-batch", "1", "--ctx", "128"]);
+    let body = json!({"prompt": "The capital of France is", "max_tokens": 5, "temperature": 0});
+    let r = request(
+        &addr,
+        "POST",
+        "/v1/completions",
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let h = request(&addr, "GET", "/health", b"").json();
+    let m = request(&addr, "GET", "/metrics", b"");
+    assert_eq!(m.status, 200);
+    assert!(
+        m.headers
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{}",
+        m.headers
+    );
+    let value = |name: &str| -> u64 {
+        m.body
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {}", m.body))
+    };
+    assert_eq!(value("infer_slots"), 1);
+    assert_eq!(value("infer_requests_running"), 0);
+    assert_eq!(value("infer_generated_tokens_total"), h["generated_tokens"]);
+    assert_eq!(value("infer_generated_tokens_total"), 5);
+    assert_eq!(value("infer_steps_total"), h["steps"]);
+    assert_eq!(value("infer_prompt_tokens_total"), h["prompt_tokens"]);
+}

@@ -4,11 +4,13 @@
 //! One engine thread owns the model and steps the [`decode::Scheduler`];
 //! HTTP runs on a small tokio runtime (axum) beside it. Endpoints:
 //! `POST /v1/completions`, `POST /v1/chat/completions` (each whole or
-//! streamed as server-sent events), `GET /v1/models`, `GET /health`.
+//! streamed as server-sent events), `GET /v1/models`, `GET /health`, and
+//! `GET /metrics` (Prometheus's text format).
 
 pub mod api;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 pub mod respond;
 pub mod routes;
 pub mod stop;

@@ -1,5 +1,5 @@
-//! The HTTP routes: OpenAI's completions, chat completions and models, and
-//! a health check. Handlers parse and tokenize; the engine thread runs.
+//! The HTTP routes: OpenAI's completions, chat completions and models, a
+//! health check, and the same counters for Prometheus. Handlers parse and tokenize; the engine thread runs.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(models))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), require_key))
@@ -138,6 +139,11 @@ async fn health(State(s): State<AppState>) -> Json<serde_json::Value> {
         "cached_prompt_tokens": l.cached_prompt_tokens,
         "cancelled": l.cancelled,
     }))
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let text = super::metrics::prometheus(&s.engine.load(), s.info.slots);
+    ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
