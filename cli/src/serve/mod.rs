@@ -16,7 +16,7 @@ pub mod routes;
 pub mod stop;
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -29,8 +29,9 @@ use crate::loader::ModelArgs;
 /// Arguments of `infer serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (loopback by default; beyond it, give the
-    /// server a key with `--api-key`).
+    /// Address to listen on: an IPv4 or IPv6 address, or `localhost`
+    /// (loopback by default; beyond it, give the server a key with
+    /// `--api-key`).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// A key every request must bring as `Authorization: Bearer KEY` (what
@@ -59,6 +60,23 @@ pub struct ServeArgs {
     /// Model, threads, context (`--ctx` is per request).
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// The address `--host` names: an IPv4 or IPv6 address (`::1` or
+/// `[::1]`), or `localhost` for 127.0.0.1.
+///
+/// # Errors
+/// Anything else, with what was given.
+fn host_ip(host: &str) -> Result<IpAddr> {
+    if host == "localhost" {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    bare.unwrap_or(host).parse().with_context(|| {
+        format!(
+            "--host {host:?} is not an IP address (such as 127.0.0.1, 0.0.0.0, ::1) or localhost"
+        )
+    })
 }
 
 /// Run the server until interrupted ([`stop`]: the requests under way
@@ -99,9 +117,7 @@ pub fn run(a: &ServeArgs, out: &mut dyn Write) -> Result<()> {
         .context("starting the HTTP runtime")?;
     rt.block_on(async {
         let stop = stop::StopSignals::listen()?;
-        let addr: SocketAddr = format!("{}:{}", a.host, a.port)
-            .parse()
-            .with_context(|| format!("bad address {}:{}", a.host, a.port))?;
+        let addr = SocketAddr::new(host_ip(&a.host)?, a.port);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
@@ -126,4 +142,26 @@ pub fn run(a: &ServeArgs, out: &mut dyn Write) -> Result<()> {
         eprintln!("[stopped]");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_ip;
+
+    #[test]
+    fn hosts_are_ip_addresses_of_either_family_or_localhost() {
+        for (host, ip) in [
+            ("127.0.0.1", "127.0.0.1"),
+            ("0.0.0.0", "0.0.0.0"),
+            ("::1", "::1"),
+            ("[::1]", "::1"),
+            ("localhost", "127.0.0.1"),
+        ] {
+            assert_eq!(host_ip(host).unwrap().to_string(), ip, "{host}");
+        }
+        for bad in ["", "example.com", "127.0.0.1:80", "[::1", "::1]"] {
+            let e = format!("{:#}", host_ip(bad).unwrap_err());
+            assert!(e.contains("--host") && e.contains(bad), "{bad}: {e}");
+        }
+    }
 }
