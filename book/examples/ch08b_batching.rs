@@ -221,22 +221,6 @@ fn sweep(
     Ok(rows)
 }
 
-/// Mean microseconds of one empty hand-off to the thread pool (two
-/// tasks that do nothing), over `n` of them: the cost of the workers
-/// noticing a job and reporting back, a few cache lines passed between the
-/// cores, before any work.
-fn hand_off_micros(n: usize) -> f64 {
-    let empty = || {
-        engine::threads::for_each_task(2, |i| {
-            std::hint::black_box(i);
-        })
-    };
-    (0..1000).for_each(|_| empty());
-    let t0 = std::time::Instant::now();
-    (0..n).for_each(|_| empty());
-    t0.elapsed().as_secs_f64() * 1e6 / n as f64
-}
-
 // ANCHOR: cores
 /// Eight sequences decoding on one thread and then on two, `ROUNDS`
 /// times, the two-thread run between two measurements of the pool's
@@ -264,9 +248,9 @@ fn cores(weights: LlamaWeights, tok: &Tokenizer) -> Result<()> {
         engine::threads::set_num_threads(1)?;
         let (one, m) = run(lm)?;
         engine::threads::set_num_threads(2)?;
-        let before = hand_off_micros(20_000);
+        let before = hand_off_micros();
         let (two, m) = run(m)?;
-        let after = hand_off_micros(20_000);
+        let after = hand_off_micros();
         lm = m;
         println!(
             "{round:>5} {one:>9.1} {before:>12.2} {two:>10.1} {after:>12.2} {:>6.2}",
@@ -278,6 +262,12 @@ fn cores(weights: LlamaWeights, tok: &Tokenizer) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: cores
+
+/// Microseconds of one empty hand-off to the pool, the mean of 20,000
+/// ([`engine::threads::hand_off_seconds`]).
+fn hand_off_micros() -> f64 {
+    engine::threads::hand_off_seconds(20_000).map_or(0.0, |s| s * 1e6)
+}
 
 fn main() -> Result<()> {
     static_vs_continuous()?;

@@ -121,6 +121,32 @@ pub fn hand_offs() -> u64 {
     HAND_OFFS.load(Ordering::Relaxed)
 }
 
+// ANCHOR: hand_off_seconds
+/// Seconds one empty hand-off to the pool takes, the mean of `n` after a
+/// thousand to warm up: two tasks that do nothing, so only what every
+/// parallel region pays before and after its work (the workers noticing
+/// the job and reporting back, a few cache lines passed between the
+/// cores). On a virtual machine whose cores move between ones that share
+/// a cache and ones that do not, it says which: a batched decode step
+/// makes some 150 hand-offs and passes its activations between the cores
+/// at each. `None` with a pool of one thread. (The regions count in
+/// [`hand_offs`].)
+pub fn hand_off_seconds(n: usize) -> Option<f64> {
+    if num_threads() < 2 || n == 0 {
+        return None;
+    }
+    let empty = || {
+        for_each_task(2, |i| {
+            std::hint::black_box(i);
+        })
+    };
+    (0..1000).for_each(|_| empty());
+    let t0 = std::time::Instant::now();
+    (0..n).for_each(|_| empty());
+    Some(t0.elapsed().as_secs_f64() / n as f64)
+}
+// ANCHOR_END: hand_off_seconds
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +188,20 @@ mod tests {
         let mut v: Vec<usize> = vec![0; 1001];
         for_each_chunk_mut(&mut v, 10, |i, c| c.iter_mut().for_each(|x| *x = i));
         assert!(v.iter().enumerate().all(|(k, &x)| x == k / 10));
+    }
+
+    #[test]
+    fn an_empty_hand_off_is_timed_only_with_two_threads() {
+        let _g = setting();
+        set_num_threads(1).unwrap();
+        assert_eq!(hand_off_seconds(100), None);
+        set_num_threads(2).unwrap();
+        let h0 = hand_offs();
+        let s = hand_off_seconds(100).expect("two threads");
+        assert!(s > 0.0 && s < 0.1, "{s} s");
+        assert_eq!(hand_offs() - h0, 1100);
+        assert_eq!(hand_off_seconds(0), None);
+        set_num_threads(0).unwrap();
     }
 
     #[test]
