@@ -16,7 +16,11 @@ Prints, per count: aggregate generated tokens per second (the server's own
 request's text chunks (inter-token latency, p50 and p99), the clients' own CPU
 time as a share of one core (on a small machine they run on the server's
 cores), the server's tokens per forward step over the count's run (`batch`:
-how many sequences its steps carried on average, from `/health`), and at
+how many sequences its steps carried on average, from `/health`), the
+time of one empty hand-off to a thread pool measured by the clients just
+before (`hand µs`: on a virtual machine whose two cores are sometimes near,
+sharing a cache, and sometimes far apart, it says which, and a batched step
+slows by about a quarter when far), and at
 the end how many prompt tokens the server read and how many its prompt
 cache saved (every request sends the same prompt unless --vary starts each
 with its own number). With --soak SECONDS it then runs 16 clients for that
@@ -182,7 +186,8 @@ def main():
     try:
         rounds = max(1, a.rounds)
         print(f"{'round':>5} {'clients':>7} {'tok/s':>8} {'x one':>6} {'TTFT ms':>8} {'ITL p50':>8} "
-              f"{'ITL p99':>8} {'x p99':>6} {'reqs':>5} {'503':>4} {'cli %':>5} {'batch':>5}")
+              f"{'ITL p99':>8} {'x p99':>6} {'reqs':>5} {'503':>4} {'cli %':>5} {'batch':>5} "
+              f"{'hand µs':>7}")
         for k in range(rounds):
             base = None
             for n in counts:
@@ -199,7 +204,8 @@ def main():
                       f"{r['ttft_ms_p50']:>8.1f} {r['itl_ms_p50']:>8.1f} {r['itl_ms_p99']:>8.1f} "
                       f"{r['x_p99']:>6.2f} {r['requests']:>5} {r['refused']:>4} "
                       f"{r['client_cpu_pct']:>5.1f} "
-                      f"{'-' if r['mean_batch'] is None else format(r['mean_batch'], '5.2f'):>5}",
+                      f"{'-' if r['mean_batch'] is None else format(r['mean_batch'], '5.2f'):>5} "
+                      f"{'-' if r.get('hand_off_us') is None else format(r['hand_off_us'], '7.2f'):>7}",
                       flush=True)
                 failed |= r["incomplete"] > 0
         if rounds > 1:

@@ -491,6 +491,9 @@ fn a_server_with_an_api_key_answers_only_requests_that_bring_it() {
     let keyed = [&args[..], &["--api-key", "sk-local-test"]].concat();
     let report = bench_serve(&addr, &keyed).expect("bench-serve with the key");
     assert!(report["requests"].as_u64() > Some(0), "{report}");
+    // The pool's empty hand-off beside the rates (none on one thread).
+    let threads = engine::threads::num_threads();
+    assert_eq!(report["hand_off_us"].is_f64(), threads > 1, "{report}");
     assert_eq!(report["incomplete"], 0, "{report}");
     let err = bench_serve(&addr, &args).unwrap_err();
     assert!(format!("{err:#}").contains("401"), "{err:#}");
