@@ -1,5 +1,6 @@
 //! The HTTP routes: OpenAI's completions, chat completions and models, a
-//! health check, and the same counters for Prometheus. Handlers parse and tokenize; the engine thread runs.
+//! health check, and the same counters for Prometheus. Handlers parse and
+//! tokenize; the engine thread runs.
 
 use std::convert::Infallible;
 use std::sync::Arc;
