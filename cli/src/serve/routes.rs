@@ -25,6 +25,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::api::{self, Job, PromptField};
 use super::engine::{CachedTokens, ChoiceEvent, EngineHandle, ModelInfo};
 use super::error::ApiError;
+use super::metrics::counters;
 use super::respond::{self, Choice, Endpoint, Header};
 
 /// Largest request body accepted (larger ones get 413).
@@ -127,23 +128,15 @@ async fn models(State(s): State<AppState>) -> Json<serde_json::Value> {
 }
 
 async fn health(State(s): State<AppState>) -> Json<serde_json::Value> {
-    let l = s.engine.load();
-    Json(json!({
-        "status": "ok",
-        "model": s.info.name,
-        "slots": s.info.slots,
-        "running": l.running,
-        "waiting": l.waiting,
-        "steps": l.steps,
-        "generated_tokens": l.generated,
-        "prompt_tokens": l.prompt_tokens,
-        "cached_prompt_tokens": l.cached_prompt_tokens,
-        "cancelled": l.cancelled,
-    }))
+    let mut v = json!({"status": "ok", "model": s.info.name});
+    for c in counters(&s.engine.load(), s.info.slots) {
+        v[c.key] = c.value.into();
+    }
+    Json(v)
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    let text = super::metrics::prometheus(&s.engine.load(), s.info.slots);
+    let text = super::metrics::prometheus(&counters(&s.engine.load(), s.info.slots));
     ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response()
 }
 
