@@ -216,4 +216,37 @@ mod tests {
         });
         assert_eq!(n.load(Ordering::Relaxed), 8);
     }
+
+    #[test]
+    fn a_worker_that_fell_asleep_wakes_for_the_next_job() {
+        let _g = setting();
+        set_num_threads(2).unwrap();
+        for round in 0..10 {
+            // Longer than the workers spin before they sleep.
+            std::thread::sleep(std::time::Duration::from_millis(8));
+            // Task 0 waits for task 1 to start; the caller takes task 0
+            // first, so only a worker can take task 1 while it waits.
+            let started = std::sync::atomic::AtomicBool::new(false);
+            let met = std::sync::atomic::AtomicBool::new(false);
+            for_each_task(2, |i| {
+                if i == 1 {
+                    started.store(true, Ordering::SeqCst);
+                    return;
+                }
+                let t0 = std::time::Instant::now();
+                while t0.elapsed() < std::time::Duration::from_secs(5) {
+                    if started.load(Ordering::SeqCst) {
+                        met.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    std::hint::spin_loop();
+                }
+            });
+            assert!(
+                met.load(Ordering::SeqCst),
+                "round {round}: no worker took task 1"
+            );
+        }
+        set_num_threads(0).unwrap();
+    }
 }
