@@ -25,7 +25,10 @@ pub struct ModelArgs {
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
     /// Threads for every kernel, matrix products included (default: the
-    /// `INFER_THREADS` environment variable, else the number of physical cores).
+    /// `INFER_THREADS` environment variable, else the number of physical
+    /// cores). At most the CPUs this process may use: the pool's workers
+    /// spin while they wait, and more of them than CPUs wait for one
+    /// another (a larger value is lowered, with a warning).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Convert the weight matrices at load: widen them (`f32`, `f16`,
@@ -126,7 +129,13 @@ pub struct Loaded {
 /// Apply `--threads`.
 pub fn set_threads(threads: Option<usize>) -> Result<()> {
     if let Some(n) = threads {
-        engine::threads::set_num_threads(n).context("setting the thread count")?;
+        let cpus = std::thread::available_parallelism().map_or(n, |c| c.get());
+        if n > cpus {
+            eprintln!(
+                "warning: --threads {n} is more than the {cpus} CPUs this process may use; using {cpus}"
+            );
+        }
+        engine::threads::set_num_threads(n.min(cpus)).context("setting the thread count")?;
     }
     Ok(())
 }
@@ -223,8 +232,16 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
     }
     let (kv_shape, n_params, bytes_per_token) =
         (w.config.kv_shape(), w.n_params(), w.bytes_per_token());
+    if args.ctx > w.config.max_positions {
+        eprintln!(
+            "warning: --ctx {} is more than the {} positions this model was trained on; \
+             text past them may degrade",
+            args.ctx, w.config.max_positions
+        );
+    }
     let lm = Box::new(
-        Llama::new(w, args.ctx, n_slots)?
+        Llama::new(w, args.ctx, n_slots)
+            .with_context(|| cache_size(args.ctx, n_slots))?
             .with_cache_type(args.cache_type_on(&device))?
             .with_sum_order(args.sum_order.unwrap_or_default())
             .to_device(&device)?,
@@ -242,6 +259,17 @@ pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
         load_secs,
         device: device.clone(),
     })
+}
+
+/// What the KV cache was asked to hold, for an error that says which
+/// option to lower.
+fn cache_size(ctx: usize, n_slots: usize) -> String {
+    let seqs = if n_slots == 1 {
+        "one sequence".to_string()
+    } else {
+        format!("{n_slots} sequences")
+    };
+    format!("a KV cache of --ctx {ctx} positions for {seqs}")
 }
 
 /// A GPT-2 ready to run, from either file layout (`--dtype` converts its
@@ -265,7 +293,8 @@ fn gpt2(
     // `Gpt2::new` caps the cache at the learned positions (the default
     // --ctx 2048 is more than GPT-2's 1024).
     let lm = Box::new(
-        Gpt2::new(w, args.ctx, n_slots)?
+        Gpt2::new(w, args.ctx, n_slots)
+            .with_context(|| cache_size(args.ctx, n_slots))?
             .with_cache_type(args.cache_type_on(device))?
             .with_sum_order(args.sum_order.unwrap_or_default())
             .to_device(device)?,

@@ -79,6 +79,46 @@ unsafe fn system_block(p: *mut u8) -> *mut u8 {
     unsafe { p.cast::<*mut u8>().sub(1).read() }
 }
 
+/// Element types whose all-zero bits are the value zero (and valid), so
+/// that [`try_zeros`] may hand out zeroed memory as them.
+pub trait ZeroBits: Copy + sealed::Sealed {}
+
+mod sealed {
+    /// Only this module's implementations: the promise is about bits.
+    pub trait Sealed {}
+}
+
+macro_rules! zero_bits {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl ZeroBits for $t {}
+    )*};
+}
+zero_bits!(f32, u16, u8, i8, i32);
+
+/// `n` zeros, or `None` when the allocator refuses that much memory (or
+/// its size overflows), where `vec![0; n]` would abort the process: a KV
+/// cache sized from a user's `--ctx` must fail with an error that says
+/// so. The memory comes zeroed from the allocator (`calloc`'s untouched
+/// pages, as `vec![0; n]`'s does), so elements never written cost no
+/// memory.
+pub fn try_zeros<T: ZeroBits>(n: usize) -> Option<Vec<T>> {
+    let layout = Layout::array::<T>(n).ok()?;
+    if layout.size() == 0 {
+        return Some(Vec::new());
+    }
+    // SAFETY: `layout` is not empty.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` is a block of the global allocator for exactly `n`
+    // values of `T` at `T`'s alignment (`Layout::array`), all of them
+    // zero bits, which `ZeroBits` promises are valid values; the vector
+    // frees it with the same layout.
+    Some(unsafe { Vec::from_raw_parts(p.cast::<T>(), n, n) })
+}
+
 // SAFETY: small layouts go to `System` as they are. A large one gets a
 // block of `outer(layout)` from `System`, of which it uses `layout.size()`
 // bytes from a 64-byte boundary (so its alignment, at most 16, is met);
@@ -150,6 +190,16 @@ unsafe impl GlobalAlloc for LineAligned {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeros_come_back_or_none_when_the_memory_is_refused() {
+        let v: Vec<f32> = try_zeros(100_000).unwrap();
+        assert!(v.len() == 100_000 && v.iter().all(|&x| x == 0.0));
+        assert_eq!(try_zeros::<u16>(0), Some(Vec::new()));
+        // More than any address space: refused, not an abort.
+        assert_eq!(try_zeros::<f32>(usize::MAX / 2), None);
+        assert_eq!(try_zeros::<u8>(1 << 60), None);
+    }
 
     #[test]
     fn large_blocks_start_on_a_line_and_zeroed_ones_read_zero() {

@@ -123,9 +123,10 @@ pub enum KvCacheError {
         /// Layers in the cache.
         n_layers: usize,
     },
-    /// The requested shape does not fit in memory.
+    /// The requested shape does not fit in memory (its size overflows, or
+    /// the allocator refuses it).
     #[error(
-        "kv cache: {n_slots} slots × {n_layers} layers × {n_kv_heads} kv heads × {capacity} positions × {head_dim} is too large"
+        "kv cache: {n_slots} slots × {n_layers} layers × {n_kv_heads} kv heads × {capacity} positions × {head_dim} is too large: more memory than the system will give"
     )]
     TooLarge {
         /// Slots.
@@ -259,16 +260,18 @@ fn q8_bytes(r: std::ops::Range<usize>) -> std::ops::Range<usize> {
 }
 
 impl KvBuf {
-    fn zeros(ty: CacheType, n: usize) -> KvBuf {
-        match ty {
-            CacheType::F32 => KvBuf::F32(vec![0.0; n]),
-            // Zero bits are f16 zero; a zeroed u16 allocation comes from the
-            // allocator's zeroed pages, so untouched positions cost no memory
-            // (as `vec![0.0f32; n]` does for the f32 cache).
-            CacheType::F16 => KvBuf::F16(vec![0u16; n].reinterpret_into()),
+    /// `n` zeros of `ty`, or `None` when the memory is refused.
+    fn zeros(ty: CacheType, n: usize) -> Option<KvBuf> {
+        use engine::alloc::try_zeros;
+        Some(match ty {
+            CacheType::F32 => KvBuf::F32(try_zeros(n)?),
+            // Zero bits are f16 zero; a zeroed allocation comes from the
+            // allocator's zeroed pages, so untouched positions cost no
+            // memory (as for the f32 cache).
+            CacheType::F16 => KvBuf::F16(try_zeros::<u16>(n)?.reinterpret_into()),
             // All-zero blocks are a zero scale and zero codes: zeros.
-            CacheType::Q8_0 => KvBuf::Q8_0(vec![0u8; CacheType::Q8_0.bytes_for(n)]),
-        }
+            CacheType::Q8_0 => KvBuf::Q8_0(try_zeros(CacheType::Q8_0.bytes_for(n))?),
+        })
     }
 
     fn copy_within(&mut self, src: std::ops::Range<usize>, dst: usize) -> Result<(), KvCacheError> {
@@ -418,7 +421,8 @@ impl KvCache {
     /// [`KvCache::with_sliding_window`]).
     ///
     /// # Errors
-    /// [`KvCacheError::TooLarge`] if the element count overflows `usize`.
+    /// [`KvCacheError::TooLarge`] if the element count overflows `usize` or
+    /// the system refuses the memory.
     pub fn new(shape: KvShape, capacity: usize, n_slots: usize) -> Result<Self, KvCacheError> {
         Self::with_type(shape, capacity, n_slots, CacheType::F32)
     }
@@ -426,7 +430,8 @@ impl KvCache {
     /// As [`KvCache::new`], with elements of type `ty`.
     ///
     /// # Errors
-    /// [`KvCacheError::TooLarge`] if the element count overflows `usize`.
+    /// [`KvCacheError::TooLarge`] if the element count overflows `usize` or
+    /// the system refuses the memory.
     pub fn with_type(
         shape: KvShape,
         capacity: usize,
@@ -442,26 +447,27 @@ impl KvCache {
                 ),
             });
         }
+        let too_large = || KvCacheError::TooLarge {
+            n_slots,
+            n_layers: shape.n_layers,
+            n_kv_heads: shape.n_kv_heads,
+            capacity,
+            head_dim: shape.head_dim,
+        };
         let total = n_slots
             .checked_mul(shape.n_layers)
             .and_then(|x| x.checked_mul(shape.n_kv_heads))
             .and_then(|x| x.checked_mul(capacity))
             .and_then(|x| x.checked_mul(shape.head_dim))
             .and_then(|x| x.checked_mul(2 * std::mem::size_of::<f32>()).map(|_| x))
-            .ok_or(KvCacheError::TooLarge {
-                n_slots,
-                n_layers: shape.n_layers,
-                n_kv_heads: shape.n_kv_heads,
-                capacity,
-                head_dim: shape.head_dim,
-            })?;
+            .ok_or_else(too_large)?;
         Ok(Self {
             shape,
             capacity,
             n_slots,
             ty,
-            k: KvBuf::zeros(ty, total),
-            v: KvBuf::zeros(ty, total),
+            k: KvBuf::zeros(ty, total).ok_or_else(too_large)?,
+            v: KvBuf::zeros(ty, total).ok_or_else(too_large)?,
             lens: vec![0; n_slots],
             next_pos: vec![0; n_slots],
             window: None,
@@ -1181,6 +1187,22 @@ mod tests {
 
     fn token_of(c: &KvCache, slot: usize, layer: usize, row: usize) -> usize {
         (c.key_row(slot, layer, 0, row).unwrap()[0] as usize) / 1000
+    }
+
+    #[test]
+    fn a_cache_larger_than_memory_is_an_error_not_an_abort() {
+        // About 2^53 elements a side: they fit in `usize`, but in no
+        // machine's memory.
+        let shape = KvShape {
+            head_dim: 32,
+            ..SHAPE
+        };
+        for ty in [CacheType::F32, CacheType::F16, CacheType::Q8_0] {
+            let e = KvCache::with_type(shape, 1 << 46, 1, ty).unwrap_err();
+            assert!(matches!(e, KvCacheError::TooLarge { .. }), "{ty:?}: {e}");
+        }
+        let e = KvCache::new(SHAPE, usize::MAX / 4, 2).unwrap_err();
+        assert!(matches!(e, KvCacheError::TooLarge { .. }), "{e}");
     }
 
     #[test]
