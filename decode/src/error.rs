@@ -68,12 +68,13 @@ pub enum DecodeError {
         reason: String,
     },
     /// The model behind the [`crate::LanguageModel`] trait failed.
-    #[error("model error during {op}: {source}")]
+    #[error("model error during {op}: {cause}")]
     Model {
         /// Which operation called the model.
         op: &'static str,
-        /// The model's own error.
-        source: ModelError,
+        /// The model's own error (printed in the message, so not
+        /// also given as `source()`, which a report would print again).
+        cause: ModelError,
     },
 }
 
@@ -89,6 +90,6 @@ impl DecodeError {
 
     /// Wrap a model error with the operation that called it.
     pub fn model(op: &'static str) -> impl FnOnce(ModelError) -> Self {
-        move |source| DecodeError::Model { op, source }
+        move |cause| DecodeError::Model { op, cause }
     }
 }

@@ -33,13 +33,13 @@ pub enum ArchError {
         found: Vec<usize>,
     },
     /// The file could not be read (missing tensor, bad metadata, I/O).
-    #[error("loading {what}: {source}")]
+    #[error("loading {what}: {cause}")]
     Load {
         /// What was being read.
         what: String,
-        /// The underlying error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        /// The underlying error (printed in the message, so not
+        /// also given as `source()`, which a report would print again).
+        cause: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
     /// An inconsistent configuration.
     #[error("config: {0}")]
@@ -78,7 +78,7 @@ impl ArchError {
     ) -> Self {
         ArchError::Load {
             what: what.into(),
-            source: Box::new(e),
+            cause: Box::new(e),
         }
     }
 

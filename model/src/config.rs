@@ -9,12 +9,13 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}: {cause}")]
     Io {
         /// The path.
         path: String,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// The operating system's error (printed in the message, so not
+        /// also given as `source()`, which a report would print again).
+        cause: std::io::Error,
     },
     /// Not valid JSON, or a field of the wrong type, or a required field missing.
     #[error("config.json: {0}")]
@@ -79,9 +80,9 @@ impl Gpt2Config {
     /// Read, parse and validate a `config.json` file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Gpt2Config, ConfigError> {
         let path = path.as_ref();
-        let s = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let s = std::fs::read_to_string(path).map_err(|cause| ConfigError::Io {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         Self::from_json_str(&s)
     }

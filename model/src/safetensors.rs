@@ -22,12 +22,13 @@ pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 #[derive(Debug, Error)]
 pub enum SafetensorsError {
     /// The file could not be opened or mapped.
-    #[error("cannot read safetensors file {path}: {source}")]
+    #[error("cannot read safetensors file {path}: {cause}")]
     Io {
         /// The path.
         path: String,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// The operating system's error (printed in the message, so not
+        /// also given as `source()`, which a report would print again).
+        cause: std::io::Error,
     },
     /// Fewer than 8 bytes: no header length.
     #[error("safetensors file has {file_len} bytes, fewer than the 8-byte header length")]
@@ -301,9 +302,9 @@ impl SafetensorsFile {
     /// Memory-map and validate the file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<SafetensorsFile, SafetensorsError> {
         let path = path.as_ref();
-        let io = |source| SafetensorsError::Io {
+        let io = |cause| SafetensorsError::Io {
             path: path.display().to_string(),
-            source,
+            cause,
         };
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: read-only private map; this program never writes the file

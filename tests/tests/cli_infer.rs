@@ -703,6 +703,23 @@ fn generate_rejects_bad_options_with_a_clear_error() {
     }
 }
 
+/// A model path that is not there, or a directory without a model: the
+/// error names the file and gives the system's reason once (each layer of
+/// the report used to repeat the one below it).
+#[test]
+fn a_missing_model_file_is_one_clear_error() {
+    let dir = std::env::temp_dir();
+    let missing = dir.join("infer-no-such-model.gguf");
+    for path in [missing.to_str().unwrap(), dir.to_str().unwrap()] {
+        let e = run_err(&["generate", "Hi", "--model", path]);
+        let os = e.matches("os error").count();
+        assert!(
+            os == 1,
+            "{path}: {e:?} gives the system's reason {os} times"
+        );
+    }
+}
+
 /// `--device` names a device; one this machine lacks (any GPU in CI, which
 /// has none; a GPU past the last elsewhere) is a clear error, never a panic.
 #[test]

@@ -7,12 +7,13 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum GgufError {
     /// The file could not be opened or mapped.
-    #[error("cannot read GGUF file {path}: {source}")]
+    #[error("cannot read GGUF file {path}: {cause}")]
     Io {
         /// The path we tried to open.
         path: String,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// The operating system's error (printed in the message, so not
+        /// also given as `source()`, which a report would print again).
+        cause: std::io::Error,
     },
     /// A read ran past the end of the file.
     #[error(

@@ -143,9 +143,9 @@ pub fn write_gguf(
     }
     let pad = (alignment - head.len() as u64 % alignment) % alignment;
     head.resize(head.len() + pad as usize, 0);
-    let io = |source| GgufError::Io {
+    let io = |cause| GgufError::Io {
         path: "output".to_string(),
-        source,
+        cause,
     };
     out.write_all(&head).map_err(io)?;
     out.write_all(&data).map_err(io)?;

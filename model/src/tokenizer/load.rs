@@ -51,9 +51,9 @@ fn optional<T>(r: Result<T, GgufError>) -> Result<Option<T>, TokenizerError> {
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> TokenizerError + '_ {
-    move |source| TokenizerError::Io {
+    move |cause| TokenizerError::Io {
         path: path.display().to_string(),
-        source,
+        cause,
     }
 }
 

@@ -28,12 +28,13 @@ pub enum TokenizerError {
     #[error(transparent)]
     Gguf(#[from] GgufError),
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Io {
         /// The path.
         path: String,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// The operating system's error (printed in the message, so not
+        /// also given as `source()`, which a report would print again).
+        cause: std::io::Error,
     },
     /// A JSON file is malformed or lacks a field.
     #[error("{path}: {message}")]
