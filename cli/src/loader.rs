@@ -198,6 +198,10 @@ impl Progress {
 /// Load the model (and its tokenizer) with a KV cache of `n_slots`
 /// sequences of `ctx` positions.
 pub fn load(args: &ModelArgs, n_slots: usize) -> Result<Loaded> {
+    if args.ctx == 0 {
+        // Refused here, before a server starts that could answer nothing.
+        bail!("--ctx must be at least 1 position");
+    }
     set_threads(args.threads)?;
     // Before the weights: a missing GPU is reported at once.
     let device = args.device()?;

@@ -669,7 +669,7 @@ fn generate_rejects_bad_options_with_a_clear_error() {
     let _g = heavy_lock();
     let path = smollm2_path();
     let model = path.to_str().unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--top-p", "1.5"], "top_p"),
         (&["--temperature", "-1"], "temperature"),
         (&["--repetition-penalty", "-2"], "repetition"),
@@ -685,6 +685,7 @@ fn generate_rejects_bad_options_with_a_clear_error() {
             "num_return_sequences",
         ),
         (&["--ctx", "4"], "context"),
+        (&["--ctx", "0"], "--ctx must be at least 1"),
         // A cache no machine holds (about 2.3 TB of keys and values): an
         // error that names the option, where allocating it aborted.
         (
