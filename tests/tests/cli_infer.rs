@@ -324,6 +324,14 @@ fn bench_batch_sweeps_client_counts_in_block_sums_by_default() {
             // token, two more give the rest, together: three steps for one
             // client or three.
             assert_eq!(r["steps"], 3, "{r}");
+            // The pool's empty hand-off just before the count: a time with
+            // two threads or more, none with one.
+            let hand = &r["hand_off_us"];
+            if engine::threads::num_threads() > 1 {
+                assert!(hand.as_f64().is_some_and(|h| h > 0.0), "{r}");
+            } else {
+                assert!(hand.is_null(), "{r}");
+            }
         }
     }
     // --profile: each count's time per step by kind, and its hand-offs.

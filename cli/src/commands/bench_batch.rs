@@ -86,7 +86,12 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
     .1;
     let mut rows = Vec::new();
     let mut profiles = Vec::new();
+    // The pool's empty hand-off just before each count, as `bench-serve`
+    // reports it: on a guest whose two cores are sometimes near and
+    // sometimes far apart, it says which the count began with.
+    let mut hand_offs_us = Vec::new();
     for &n in &a.clients {
+        hand_offs_us.push(engine::threads::hand_off_seconds(5_000).map(|s| s * 1e6));
         engine::profile::reset();
         engine::profile::enable(a.profile);
         let (h0, t0) = (engine::threads::hand_offs(), std::time::Instant::now());
@@ -121,7 +126,8 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
     if a.json {
         let v: Vec<serde_json::Value> = rows
             .iter()
-            .map(|r| {
+            .zip(&hand_offs_us)
+            .map(|(r, hand)| {
                 serde_json::json!({
                     "clients": r.clients,
                     "tok_per_s": r.tok_per_s,
@@ -133,6 +139,7 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
                     "itl_ms_p99": r.itl_p99_ms,
                     "itl_p99_ratio": r.itl_p99_ms / rows[0].itl_p99_ms.max(1e-9),
                     "steps": r.steps,
+                    "hand_off_us": hand,
                 })
             })
             .collect();
@@ -161,6 +168,17 @@ pub fn run(a: &BenchBatchArgs, out: &mut dyn Write) -> Result<()> {
         a.prefill_chunk
     )?;
     write!(out, "{}", table(&rows))?;
+    if hand_offs_us.iter().any(Option::is_some) {
+        let us: Vec<String> = hand_offs_us
+            .iter()
+            .map(|h| h.map_or("-".into(), |h| format!("{h:.2}")))
+            .collect();
+        writeln!(
+            out,
+            "empty hand-off before each count, µs: {}",
+            us.join(" ")
+        )?;
+    }
     for p in &profiles {
         write_profile(p, out)?;
     }
