@@ -94,7 +94,7 @@ macro_rules! zero_bits {
         impl ZeroBits for $t {}
     )*};
 }
-zero_bits!(f32, u16, u8, i8, i32);
+zero_bits!(f32, u16, u8);
 
 /// `n` zeros, or `None` when the allocator refuses that much memory (or
 /// its size overflows), where `vec![0; n]` would abort the process: a KV
