@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod beam;
+mod cdf;
 pub mod chain;
 pub mod detok;
 pub mod error;

@@ -262,3 +262,50 @@ fn resume_feeds_only_the_uncached_suffix() {
         "one new prompt token, then one per step"
     );
 }
+
+/// Weights over many orders of magnitude, some zero, as a softmax of
+/// spread logits gives them.
+fn spread_weights(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = seeded_rng(seed, 3);
+    (0..n)
+        .map(|i| {
+            if i % 37 == 5 {
+                0.0
+            } else {
+                (-30.0 * rand::Rng::r#gen::<f32>(&mut rng)).exp()
+            }
+        })
+        .collect()
+}
+
+/// The block search's token is the walk's, for points between the walk's
+/// boundaries and for points exactly on them and one rounding either side,
+/// where the search's own sums could round the other way (with its margin
+/// removed it gives another token there).
+#[test]
+fn token_at_is_the_walks_token_even_at_its_boundaries() {
+    use decode::sample::{token_at, walk};
+    for (n, seed) in [(49_152, 1), (1000, 2), (300, 3), (17, 4), (256, 5)] {
+        let w = spread_weights(n, seed);
+        let total: f64 = w.iter().map(|&x| f64::from(x)).sum();
+        let stride = (n / 700).max(1);
+        let mut cum = 0.0f64;
+        for (i, &x) in w.iter().enumerate() {
+            cum += f64::from(x);
+            if i % stride != 0 || cum >= total {
+                continue;
+            }
+            for u in [cum, cum.next_up(), cum.next_down()] {
+                assert_eq!(
+                    token_at(&w, total, u),
+                    walk(&w, u),
+                    "n {n}, token {i}, u {u:e}"
+                );
+            }
+        }
+        for k in 0..2000 {
+            let u = total * (k as f64 + 0.5) / 2000.0;
+            assert_eq!(token_at(&w, total, u), walk(&w, u), "n {n}, u {u:e}");
+        }
+    }
+}
