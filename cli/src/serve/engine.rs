@@ -3,6 +3,14 @@
 //! channel of [`Command`]s; each request's events come back on its own
 //! channel. A handler that goes away (a client that disconnected) closes
 //! its channel, and the engine cancels its requests before the next step.
+//!
+//! A step's events for all its requests cross to the HTTP runtime as one
+//! message, which a task there (`deliver`) hands to each request's
+//! channel. Sent one by one from this thread, each event woke the
+//! runtime's thread again: on two cores it took the engine's core from it
+//! about seven times a step, with a context switch each way, while the
+//! engine's other thread waited (`infer serve` at eight streaming clients:
+//! 12,216 involuntary switches of the engine thread in 1,804 steps).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -143,8 +151,24 @@ impl EngineHandle {
     }
 }
 
+/// One step's events, each with the channel of the request it belongs to.
+type Delivery = Vec<(mpsc::UnboundedSender<ChoiceEvent>, ChoiceEvent)>;
+
+/// Hand each step's events to their requests' channels, on the HTTP
+/// runtime, until the engine thread stops. A request whose handler has
+/// gone drops its event here; the engine sees its channel closed and
+/// cancels it before the next step.
+async fn deliver(mut post: mpsc::UnboundedReceiver<Delivery>) {
+    while let Some(step) = post.recv().await {
+        for (events, event) in step {
+            let _ = events.send(event);
+        }
+    }
+}
+
 /// Start the engine thread: load the model with `slots` sequence slots and
-/// serve commands until every handle is dropped.
+/// serve commands until every handle is dropped. Its events reach the
+/// handlers through a task on `runtime` (the HTTP runtime).
 ///
 /// # Errors
 /// The model or its tokenizer or chat template could not be loaded.
@@ -152,7 +176,10 @@ pub fn start(
     args: ModelArgs,
     slots: usize,
     config: SchedulerConfig,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<(EngineHandle, ModelInfo)> {
+    let (post, post_rx) = mpsc::unbounded_channel::<Delivery>();
+    runtime.spawn(deliver(post_rx));
     let (tx, rx) = std_mpsc::channel::<Command>();
     let (info_tx, info_rx) = std_mpsc::channel::<Result<ModelInfo>>();
     let load_state = Arc::new(Mutex::new(Load::default()));
@@ -190,7 +217,7 @@ pub fn start(
             match setup() {
                 Ok((sched, info)) => {
                     if info_tx.send(Ok(info)).is_ok() {
-                        serve(sched, &rx, &shared);
+                        serve(sched, &rx, &shared, &post);
                     }
                 }
                 Err(e) => {
@@ -225,6 +252,7 @@ fn serve<M: LanguageModel, D: decode::Detokenize>(
     mut sched: Scheduler<M, D>,
     rx: &std_mpsc::Receiver<Command>,
     load: &Mutex<Load>,
+    post: &mpsc::UnboundedSender<Delivery>,
 ) {
     let mut routes: HashMap<RequestId, Route> = HashMap::new();
     loop {
@@ -265,19 +293,27 @@ fn serve<M: LanguageModel, D: decode::Detokenize>(
                 c.store(*n, Ordering::Relaxed);
             }
         }
+        let mut step = Delivery::with_capacity(events.len());
         for event in events {
             let (id, ended) = match &event {
                 Event::Token { id, step } => (*id, step.finish.is_some()),
                 Event::Ended { id, .. } => (*id, true),
             };
-            if let Some(r) = routes.get(&id)
-                && r.events.send((r.choice, event)).is_err()
-            {
-                sched.cancel(id);
+            if let Some(r) = routes.get(&id) {
+                if r.events.is_closed() {
+                    sched.cancel(id);
+                } else {
+                    step.push((r.events.clone(), (r.choice, event)));
+                }
             }
             if ended {
                 routes.remove(&id);
             }
+        }
+        // Fails only once the runtime has stopped, when no handler is left
+        // to read them.
+        if !step.is_empty() {
+            let _ = post.send(step);
         }
     }
 }

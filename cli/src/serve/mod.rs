@@ -97,12 +97,18 @@ pub fn run(a: &ServeArgs, out: &mut dyn Write) -> Result<()> {
         prefill_chunk: a.prefill_chunk,
         prefill_budget: a.prefill_chunk,
     };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the HTTP runtime")?;
     let (engine, info) = engine::start(
         a.model
             .clone()
             .sum_order_or(::engine::quant::SumOrder::Block),
         a.max_batch,
         config,
+        rt.handle(),
     )?;
     let state = routes::AppState {
         engine,
@@ -110,11 +116,6 @@ pub fn run(a: &ServeArgs, out: &mut dyn Write) -> Result<()> {
         next_id: Arc::new(AtomicU64::new(0)),
         api_key: a.api_key.as_deref().map(Arc::from),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("starting the HTTP runtime")?;
     rt.block_on(async {
         let stop = stop::StopSignals::listen()?;
         let addr = SocketAddr::new(host_ip(&a.host)?, a.port);
