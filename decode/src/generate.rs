@@ -126,12 +126,12 @@ impl<'a, M: LanguageModel + ?Sized> Generator<'a, M> {
             .model
             .forward(&batch)
             .map_err(DecodeError::model("generate"))?;
-        let logits = out.pop().ok_or_else(|| DecodeError::ModelLimit {
+        let mut logits = out.pop().ok_or_else(|| DecodeError::ModelLimit {
             op: "generate",
             reason: "model returned no logits".into(),
         })?;
         check_len(&logits, self.model.vocab_size())?;
-        self.seq.step(logits, &self.prep, self.detok, max_len)
+        self.seq.step(&mut logits, &self.prep, self.detok, max_len)
     }
     // ANCHOR_END: advance
 }
@@ -303,9 +303,9 @@ pub fn generate_batch<M: LanguageModel + ?Sized>(
             });
         }
         let max_len = model.max_seq_len();
-        for (&i, logits) in active.iter().zip(outs) {
+        for (&i, mut logits) in active.iter().zip(outs) {
             check_len(&logits, model.vocab_size())?;
-            let step = seqs[i].step(logits, &prep, detok, max_len)?;
+            let step = seqs[i].step(&mut logits, &prep, detok, max_len)?;
             let g = &mut results[i];
             g.text.push_str(&step.delta);
             g.tokens.push(step.token);

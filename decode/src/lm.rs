@@ -29,6 +29,25 @@ pub trait LanguageModel {
     /// same order, the logits of the last position of each entry.
     fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, ModelError>;
 
+    /// [`LanguageModel::forward`] with the entries' logits stacked in
+    /// `out`, entry `i`'s row at `i × vocab`, so that a batch's rows need
+    /// not be copied out one vector each. A model may swap `out` with a
+    /// buffer of its own (keeping `out`'s allocation for its next call), so
+    /// whatever `out` held before is not kept. The default copies
+    /// `forward`'s rows.
+    fn forward_stacked(
+        &mut self,
+        batch: &[(usize, &[u32])],
+        out: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
+        let rows = self.forward(batch)?;
+        out.clear();
+        for row in &rows {
+            out.extend_from_slice(row);
+        }
+        Ok(())
+    }
+
     /// Append `tokens` to `slot` and return the logits of *every* new
     /// position, `tokens.len() × vocab` (what perplexity scoring needs).
     /// The default feeds one token at a time; models override it with one
@@ -112,6 +131,13 @@ impl<T: LanguageModel + ?Sized> LanguageModel for Box<T> {
     }
     fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, ModelError> {
         (**self).forward(batch)
+    }
+    fn forward_stacked(
+        &mut self,
+        batch: &[(usize, &[u32])],
+        out: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
+        (**self).forward_stacked(batch, out)
     }
     fn forward_all(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
         (**self).forward_all(slot, tokens)

@@ -149,7 +149,7 @@ pub struct SchedulerStats {
 struct Choice<'a> {
     slot: usize,
     run: &'a mut Running,
-    logits: Vec<f32>,
+    logits: &'a mut [f32],
     result: Option<Result<StepOutput, DecodeError>>,
 }
 
@@ -168,6 +168,9 @@ pub struct Scheduler<M: LanguageModel, D: Detokenize> {
     cancelled: Vec<RequestId>,
     next_id: RequestId,
     stats: SchedulerStats,
+    /// A step's logits, one row per entry
+    /// ([`LanguageModel::forward_stacked`]), kept for its allocation.
+    logits: Vec<f32>,
 }
 
 impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
@@ -204,6 +207,7 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
             cancelled: Vec::new(),
             next_id: 0,
             stats: SchedulerStats::default(),
+            logits: Vec::new(),
         })
     }
 
@@ -325,22 +329,28 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
         }
         let batch: Vec<(usize, &[u32])> = feeds.iter().map(|(s, f)| (*s, f.as_slice())).collect();
         self.stats.steps += 1;
-        let outs = match self.model.forward(&batch) {
-            Ok(o) if o.len() == batch.len() => o,
-            Ok(o) => {
-                let reason = format!("model returned {} rows for {}", o.len(), batch.len());
-                self.fail(&feeds, &reason, &mut events);
-                return events;
-            }
-            Err(e) => {
-                self.fail(&feeds, &e.to_string(), &mut events);
-                return events;
-            }
+        // The rows stay where the model left them; each entry's choice
+        // works on its own row in place.
+        let mut stacked = std::mem::take(&mut self.logits);
+        let vocab = self.model.vocab_size();
+        let failed = match self.model.forward_stacked(&batch, &mut stacked) {
+            Ok(()) if stacked.len() == batch.len() * vocab => None,
+            Ok(()) => Some(format!(
+                "model returned {} logits for {} rows of {vocab}",
+                stacked.len(),
+                batch.len()
+            )),
+            Err(e) => Some(e.to_string()),
         };
+        if let Some(reason) = failed {
+            self.logits = stacked;
+            self.fail(&feeds, &reason, &mut events);
+            return events;
+        }
         // The entries that choose a token this step: decode steps, and
         // prompts whose last chunk was just read.
         let mut ready = Vec::new();
-        for ((slot, fed), logits) in feeds.iter().zip(outs) {
+        for ((slot, fed), logits) in feeds.iter().zip(stacked.chunks_mut(vocab.max(1))) {
             let Some(r) = self.slots[*slot].as_mut() else {
                 continue;
             };
@@ -353,7 +363,9 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
             }
             ready.push((*slot, logits));
         }
-        for (slot, result) in self.choose(ready) {
+        let chosen = self.choose(ready);
+        self.logits = stacked;
+        for (slot, result) in chosen {
             let Some(id) = self.slots[slot].as_ref().map(|r| r.id) else {
                 continue;
             };
@@ -383,7 +395,7 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
     /// so running them at once changes no token.
     fn choose(
         &mut self,
-        ready: Vec<(usize, Vec<f32>)>,
+        ready: Vec<(usize, &mut [f32])>,
     ) -> Vec<(usize, Result<StepOutput, DecodeError>)> {
         let (vocab, max_len) = (self.model.vocab_size(), self.model.max_seq_len());
         let detok = &self.detok;
@@ -405,7 +417,7 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
         let choose_one = |i: usize| {
             let mut job = jobs[i].lock().unwrap_or_else(|e| e.into_inner());
             let job = &mut *job;
-            let logits = std::mem::take(&mut job.logits);
+            let logits = &mut *job.logits;
             job.result = Some(if logits.len() == vocab {
                 job.run.seq.step(logits, &job.run.plan, detok, max_len)
             } else {

@@ -47,7 +47,7 @@ impl SeqState {
     /// Choose the next token from `logits` and update the text state.
     pub(crate) fn step(
         &mut self,
-        mut logits: Vec<f32>,
+        logits: &mut [f32],
         prep: &Prepared,
         detok: &dyn Detokenize,
         max_seq_len: usize,
@@ -55,9 +55,9 @@ impl SeqState {
         let hist = TokenHistory::new(&self.tokens, self.prompt_len);
         let p = &prep.params;
         let trace = if p.explain_top > 0 {
-            Some(prep.chain.apply_traced(&hist, &mut logits)?)
+            Some(prep.chain.apply_traced(&hist, logits)?)
         } else {
-            prep.chain.apply(&hist, &mut logits)?;
+            prep.chain.apply(&hist, logits)?;
             None
         };
         // The chosen token's log-probability always (a draw gets it from
@@ -65,15 +65,15 @@ impl SeqState {
         // were asked for (it is 49k floats for SmolLM2).
         let (id, logprob) = match self.rng.as_mut() {
             None => {
-                let id = greedy_choice(&logits);
-                (id, logits[id as usize] - log_sum_exp(&logits))
+                let id = greedy_choice(logits);
+                (id, logits[id as usize] - log_sum_exp(logits))
             }
-            Some(rng) => sample_with_logprob(&logits, rng),
+            Some(rng) => sample_with_logprob(logits, rng),
         };
         let top = if p.top_logprobs == 0 {
             Vec::new()
         } else {
-            let logp = log_softmax(&logits);
+            let logp = log_softmax(logits);
             top_n(&logp, p.top_logprobs)
                 .into_iter()
                 .filter(|&i| logp[i].is_finite())

@@ -46,6 +46,14 @@ impl LanguageModel for Llama {
         Ok(Llama::forward(self, batch, LogitsFor::Last)?)
     }
 
+    fn forward_stacked(
+        &mut self,
+        batch: &[(usize, &[u32])],
+        out: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
+        Ok(Llama::forward_stacked(self, batch, out)?)
+    }
+
     fn forward_all(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
         Ok(Llama::forward(self, &[(slot, tokens)], LogitsFor::All)?.remove(0))
     }
@@ -111,6 +119,14 @@ impl LanguageModel for Gpt2 {
 
     fn forward(&mut self, batch: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>, ModelError> {
         Ok(Gpt2::forward(self, batch, LogitsFor::Last)?)
+    }
+
+    fn forward_stacked(
+        &mut self,
+        batch: &[(usize, &[u32])],
+        out: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
+        Ok(Gpt2::forward_stacked(self, batch, out)?)
     }
 
     fn forward_all(&mut self, slot: usize, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {

@@ -189,6 +189,23 @@ impl Buffer {
         }
     }
 
+    /// The values into `v`, in exchange for what it held: a host buffer
+    /// swaps vectors with `v` (no copy; it keeps `v`'s allocation, which
+    /// its next [`Buffer::fit`] sizes, so a caller that hands the same
+    /// vector back each time allocates nothing), a device buffer copies
+    /// its values into `v` and keeps its own.
+    ///
+    /// # Errors
+    /// The device's error, including one from an earlier kernel.
+    pub fn swap_host(&mut self, v: &mut Vec<f32>) -> Result<()> {
+        match self {
+            Buffer::Cpu(own) => std::mem::swap(own, v),
+            #[cfg(feature = "cuda")]
+            Buffer::Cuda { .. } => *v = self.to_host()?,
+        }
+        Ok(())
+    }
+
     /// Values `range`, copied to the host.
     ///
     /// # Errors

@@ -184,6 +184,20 @@ impl Gpt2 {
         )?)
     }
 
+    /// The entries' logits stacked in `out` (see
+    /// [`crate::llama::Llama::forward_stacked`]).
+    ///
+    /// # Errors
+    /// As [`Gpt2::forward`].
+    pub fn forward_stacked(
+        &mut self,
+        batch: &[(usize, &[u32])],
+        out: &mut Vec<f32>,
+    ) -> Result<(), ArchError> {
+        self.run(batch, LogitsFor::Last)?;
+        Ok(self.s.logits.swap_host(out)?)
+    }
+
     /// Each entry's greedy choice, made on the model's device (see
     /// [`crate::llama::Llama::forward_greedy`]).
     ///

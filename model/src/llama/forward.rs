@@ -214,6 +214,23 @@ impl Llama {
         Ok(split_logits(&mut self.s.logits, &lens, vocab)?)
     }
 
+    /// As [`Llama::forward`] with [`LogitsFor::Last`], the entries' logits
+    /// stacked in `out` (entry `i`'s row at `i × vocab`): on the host the
+    /// model's own buffer is swapped with `out`, so a batch's rows are not
+    /// copied out one vector each ([`split_logits`] copies them), and
+    /// `out`'s allocation serves the next call.
+    ///
+    /// # Errors
+    /// As [`Llama::forward`].
+    pub fn forward_stacked(
+        &mut self,
+        batch: &[(usize, &[u32])],
+        out: &mut Vec<f32>,
+    ) -> Result<(), ArchError> {
+        self.run(batch, LogitsFor::Last)?;
+        Ok(self.s.logits.swap_host(out)?)
+    }
+
     /// As [`Llama::forward`] with [`LogitsFor::Last`], but each entry's
     /// greedy choice comes back instead of its logits: the id of its
     /// largest logit and that token's log-probability

@@ -112,6 +112,33 @@ fn batched_slots_equal_separate_runs() {
     assert!(max_diff(&out[0], &lb) < 1e-5 && max_diff(&out[1], &la) < 1e-5);
 }
 
+/// The stacked logits are `forward`'s rows, bit for bit, one after the
+/// other, whatever `out` held before; handing the vector back each call
+/// reuses the allocations (the model and the caller trade two).
+#[test]
+fn stacked_logits_are_the_rows_of_forward() {
+    let (a, b) = ([1u32, 2, 3, 4, 5], [9u32, 8]);
+    let mut rows = Llama::new(tiny(), 16, 2).unwrap();
+    let mut stacked = rows.clone();
+    let mut out = vec![7.0; 3];
+    let mut seen = Vec::new();
+    for step in [[(1, &b[..]), (0, &a[..])], [(0, &a[..1]), (1, &b[..1])]] {
+        let want: Vec<f32> = rows.forward(&step, LogitsFor::Last).unwrap().concat();
+        stacked.forward_stacked(&step, &mut out).unwrap();
+        assert_eq!(out.len(), want.len());
+        assert!(
+            out.iter()
+                .zip(&want)
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+        );
+        seen.push(out.as_ptr());
+    }
+    stacked.forward_stacked(&[(0, &a[..1])], &mut out).unwrap();
+    // The third call got back the vector the first call handed over.
+    assert_eq!(out.as_ptr(), seen[0]);
+    assert_eq!(stacked.cache().len(0), rows.cache().len(0) + 1);
+}
+
 #[test]
 fn bad_batches_are_errors_and_leave_the_cache_alone() {
     let mut m = Llama::new(tiny(), 8, 2).unwrap();
