@@ -34,7 +34,8 @@ fn draw(weights: &[f32], total: f64, rng: &mut impl Rng) -> u32 {
     token_at(weights, total, u)
 }
 
-/// [`walk`]'s token for `u` over `weights` (summing to `total`), found by
+/// [`walk`]'s token for `u` over `weights` (never negative, as
+/// exponentials are, and summing to `total`), found by
 /// summing blocks of weights in vector lanes and walking only the block
 /// where the sum passes `u`: on a 49,152-token row about a tenth of the
 /// walk's time. Where that search cannot prove the walk's answer (`u`
