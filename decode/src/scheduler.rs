@@ -397,7 +397,7 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
         &mut self,
         ready: Vec<(usize, &mut [f32])>,
     ) -> Vec<(usize, Result<StepOutput, DecodeError>)> {
-        let (vocab, max_len) = (self.model.vocab_size(), self.model.max_seq_len());
+        let max_len = self.model.max_seq_len();
         let detok = &self.detok;
         // One cell per entry, each locked by the one task that owns it.
         let mut ready = ready.into_iter().peekable();
@@ -417,16 +417,8 @@ impl<M: LanguageModel, D: Detokenize> Scheduler<M, D> {
         let choose_one = |i: usize| {
             let mut job = jobs[i].lock().unwrap_or_else(|e| e.into_inner());
             let job = &mut *job;
-            let logits = &mut *job.logits;
-            job.result = Some(if logits.len() == vocab {
-                job.run.seq.step(logits, &job.run.plan, detok, max_len)
-            } else {
-                Err(DecodeError::LengthMismatch {
-                    op: "scheduler",
-                    got: logits.len(),
-                    expected: vocab,
-                })
-            });
+            // Every row is `vocab` long: `step` checked the stacked length.
+            job.result = Some(job.run.seq.step(job.logits, &job.run.plan, detok, max_len));
         };
         self.model.for_each_task(jobs.len(), &choose_one);
         jobs.into_iter()
